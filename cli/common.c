@@ -1,0 +1,92 @@
+/*
+ * common.c - error printing and terminal progress for the subcommands.
+ */
+#include "cli.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+int cli_error(const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs("vm2oci: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	return 1;
+}
+
+int cli_usage_error(const char *cmd, const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "vm2oci %s: ", cmd);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "\nTry 'vm2oci %s --help'.\n", cmd);
+	return 2;
+}
+
+void cli_progress_init(struct cli_progress *p, int quiet)
+{
+	memset(p, 0, sizeof(*p));
+	p->enabled = !quiet && isatty(STDERR_FILENO);
+	p->start = ut_now();
+}
+
+static void human(uint64_t n, char *out, size_t len)
+{
+	static const char *units[] = { "B", "KiB", "MiB", "GiB", "TiB" };
+	double v = (double)n;
+	int u = 0;
+
+	while (v >= 1024 && u < 4) {
+		v /= 1024;
+		u++;
+	}
+	snprintf(out, len, u ? "%.1f %s" : "%.0f %s", v, units[u]);
+}
+
+static void progress_update(void *ctx, const char *phase, uint64_t done, uint64_t total)
+{
+	struct cli_progress *p = ctx;
+	double now = ut_now();
+	char d[32], t[32], r[32];
+
+	if (!p->enabled)
+		return;
+	/* Redraw at most ten times a second, and whenever the phase changes. */
+	if (!strncmp(p->phase, phase, sizeof(p->phase) - 1) && now - p->last < 0.1)
+		return;
+	snprintf(p->phase, sizeof(p->phase), "%s", phase);
+	p->last = now;
+	human(done, d, sizeof(d));
+	human(now > p->start ? (uint64_t)((double)done / (now - p->start)) : 0, r, sizeof(r));
+	if (total) {
+		human(total, t, sizeof(t));
+		fprintf(stderr, "\r\033[K%s: %s / %s (%.0f%%), %s/s", phase, d, t,
+			100.0 * (double)done / (double)total, r);
+	} else {
+		fprintf(stderr, "\r\033[K%s: %s, %s/s", phase, d, r);
+	}
+	fflush(stderr);
+}
+
+struct ut_progress cli_progress_hook(struct cli_progress *p)
+{
+	struct ut_progress h = { progress_update, p };
+
+	return h;
+}
+
+void cli_progress_done(struct cli_progress *p)
+{
+	if (p->enabled && p->phase[0])
+		fputs("\r\033[K", stderr);
+	p->phase[0] = '\0';
+}

@@ -1,0 +1,54 @@
+/*
+ * main.c - the vm2oci command: a table of subcommands, one file each.
+ */
+#include "cli.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#define VM2OCI_VERSION "0.1.0"
+
+struct cli_command {
+	const char *name;
+	cli_cmd_fn fn;
+	const char *summary;
+};
+
+static const struct cli_command commands[] = {
+	{ NULL, NULL, NULL },
+};
+
+static void usage(FILE *f)
+{
+	const struct cli_command *c;
+
+	fprintf(f, "usage: vm2oci <command> [options]\n\n"
+		   "Turns powered-off virtual machine disks (qcow2, vmdk, raw) into OCI images,\n"
+		   "reading them read-only and running nothing from the guest.\n\ncommands:\n");
+	for (c = commands; c->name; c++)
+		fprintf(f, "  %-10s %s\n", c->name, c->summary);
+	fprintf(f, "\nRun 'vm2oci <command> --help' for a command's options.\n");
+}
+
+int main(int argc, char **argv)
+{
+	const struct cli_command *c;
+
+	if (argc < 2) {
+		usage(stderr);
+		return 2;
+	}
+	if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
+		usage(stdout);
+		return 0;
+	}
+	if (!strcmp(argv[1], "--version")) {
+		printf("vm2oci %s\n", VM2OCI_VERSION);
+		return 0;
+	}
+	for (c = commands; c->name; c++)
+		if (!strcmp(c->name, argv[1]))
+			return c->fn(argc - 1, argv + 1);
+	fprintf(stderr, "vm2oci: '%s' is not a command; see 'vm2oci --help'\n", argv[1]);
+	return 2;
+}

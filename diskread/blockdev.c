@@ -1,0 +1,1 @@
+/* blockdev.c: being written */

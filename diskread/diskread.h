@@ -1,0 +1,219 @@
+/*
+ * diskread.h - open a powered-off VM disk read-only and see its files.
+ *
+ * Three layers, each a vtable so that a new format is one new file:
+ *
+ *   struct dr_blockdev   a byte-addressed, read-only device: raw, qcow2
+ *                        (backing chains, compressed clusters), vmdk, and
+ *                        "slices" of another device (a partition).
+ *   struct dr_fs         one filesystem on a blockdev: ext2/3/4 through
+ *                        libext2fs over our blockdev (ext2fs_open2 with an
+ *                        io_manager), others through libguestfs.
+ *   struct dr_disk       the guest as a whole: partitions, filesystems, the
+ *                        mount plan assembled from the root's /etc/fstab, the
+ *                        OS identity, and one merged tree of every mounted
+ *                        filesystem.
+ *
+ * Nothing here writes to a disk or runs a program from the guest. Every
+ * length and offset read from the image is bounds-checked; a bad image gives
+ * an error naming the file and the reason.
+ */
+#ifndef VM2OCI_DISKREAD_H
+#define VM2OCI_DISKREAD_H
+
+#include "util.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---- block devices ------------------------------------------------------ */
+
+struct dr_blockdev;
+
+struct dr_blockdev_ops {
+	const char *name; /* "raw", "qcow2", "vmdk" */
+	/* Score how likely the first bytes of a file are this format: 0 = not
+	 * it; higher wins. raw answers 1 for anything. */
+	int (*probe)(const unsigned char *head, size_t len);
+	/* Opens path; fills bd->size and bd->priv. depth counts backing files
+	 * already open, to refuse loops and absurd chains. */
+	int (*open)(struct dr_blockdev *bd, const char *path, int depth, struct ut_err *err);
+	/* Reads exactly len bytes at off (within size); unallocated areas read
+	 * as zeros, or from the backing file. */
+	int (*pread)(struct dr_blockdev *bd, void *buf, size_t len, uint64_t off,
+		     struct ut_err *err);
+	/* Optional. How many bytes from off share one state: *allocated is 1
+	 * when this layer (not a backing file) holds data there, 0 for a hole
+	 * or a range only the backing file has; *in_backing is 1 when the
+	 * range comes from a backing file. NULL: everything is allocated. */
+	int (*block_status)(struct dr_blockdev *bd, uint64_t off, uint64_t len,
+			    uint64_t *pnum, int *allocated, int *in_backing,
+			    struct ut_err *err);
+	void (*close)(struct dr_blockdev *bd);
+};
+
+struct dr_blockdev {
+	const struct dr_blockdev_ops *ops;
+	char *path;      /* as given, for messages */
+	uint64_t size;   /* virtual size in bytes */
+	void *priv;
+	uint64_t bytes_read; /* bytes read from the host file(s), for --json */
+	struct dr_blockdev *backing; /* may be NULL */
+	struct dr_blockdev *parent;  /* slices: the device they cut from */
+	uint64_t slice_off;
+};
+
+extern const struct dr_blockdev_ops dr_raw_ops;
+extern const struct dr_blockdev_ops dr_qcow2_ops;
+extern const struct dr_blockdev_ops dr_vmdk_ops;
+
+/* Opens a disk image read-only. format is "raw", "qcow2", "vmdk" or NULL to
+ * probe. Backing files named relative are resolved against the directory of
+ * the image that names them. */
+int dr_blockdev_open(const char *path, const char *format, struct dr_blockdev **out,
+		     struct ut_err *err);
+/* Internal to backends: opens a backing file one level deeper. */
+int dr_blockdev_open_depth(const char *path, const char *format, int depth,
+			   struct dr_blockdev **out, struct ut_err *err);
+/* A read-only window [off, off+len) of parent (a partition). The slice
+ * borrows parent, which must outlive it. */
+int dr_blockdev_slice(struct dr_blockdev *parent, uint64_t off, uint64_t len,
+		      struct dr_blockdev **out, struct ut_err *err);
+int dr_blockdev_pread(struct dr_blockdev *bd, void *buf, size_t len, uint64_t off,
+		      struct ut_err *err);
+int dr_blockdev_block_status(struct dr_blockdev *bd, uint64_t off, uint64_t len,
+			     uint64_t *pnum, int *allocated, int *in_backing,
+			     struct ut_err *err);
+const char *dr_blockdev_format(const struct dr_blockdev *bd);
+uint64_t dr_blockdev_bytes_read(const struct dr_blockdev *bd); /* whole chain */
+void dr_blockdev_free(struct dr_blockdev *bd);
+
+/* ---- partition tables --------------------------------------------------- */
+
+struct dr_partition {
+	int number;         /* as Linux numbers them: 1-4 primary, 5+ logical */
+	uint64_t start;     /* bytes */
+	uint64_t size;      /* bytes */
+	unsigned mbr_type;  /* MBR type byte, 0 for GPT */
+	char type_guid[37]; /* GPT partition type, "" for MBR */
+	char part_uuid[37]; /* GPT unique GUID, or MBR "xxxxxxxx-NN" PARTUUID */
+	char name[73];      /* GPT name (UTF-8), "" for MBR */
+	int extended;       /* MBR extended container (not a filesystem) */
+};
+
+/* scheme is set to "gpt", "mbr" or "none" (the disk is a filesystem). */
+int dr_partitions_read(struct dr_blockdev *bd, struct dr_partition **parts, size_t *n,
+		       const char **scheme, struct ut_err *err);
+
+/* ---- filesystems -------------------------------------------------------- */
+
+struct dr_fs;
+
+struct dr_fs_info {
+	char type[16];  /* "ext4", "xfs", ... */
+	char uuid[37];
+	char label[64];
+};
+
+struct dr_fs_ops {
+	const char *name;
+	/* Reads the superblock: 1 and info filled when it is this type. */
+	int (*probe)(struct dr_blockdev *bd, struct dr_fs_info *info, struct ut_err *err);
+	int (*open)(struct dr_fs *fs, struct ut_err *err);
+	/*
+	 * Walks the whole filesystem calling cb for every inode in any order,
+	 * paths relative to the filesystem root ("" is the root). The entry is
+	 * borrowed for the call: the callback may take it (ut_tree_take).
+	 * link_id is the inode number; src_b the inode number too, for read.
+	 */
+	int (*walk)(struct dr_fs *fs, int (*cb)(void *ctx, struct ut_entry *e), void *ctx,
+		    struct ut_err *err);
+	/* Content of a regular file by the src_b its walk gave. */
+	int (*open_file)(struct dr_fs *fs, uint64_t src_b, void **handle, struct ut_err *err);
+	ssize_t (*read_file)(struct dr_fs *fs, void *handle, void *buf, size_t len,
+			     struct ut_err *err);
+	void (*close_file)(struct dr_fs *fs, void *handle);
+	/* Looks up one path (no symlinks followed) and fills e; 1 found, 0 not. */
+	int (*lookup)(struct dr_fs *fs, const char *path, struct ut_entry *e, struct ut_err *err);
+	/* Optional: the physical byte extents of a file on the blockdev. */
+	int (*extents)(struct dr_fs *fs, uint64_t src_b,
+		       int (*cb)(void *ctx, uint64_t logical, uint64_t physical, uint64_t len),
+		       void *ctx, struct ut_err *err);
+	void (*close)(struct dr_fs *fs);
+};
+
+struct dr_fs {
+	const struct dr_fs_ops *ops;
+	struct dr_blockdev *bd; /* borrowed */
+	struct dr_fs_info info;
+	void *priv;
+};
+
+extern const struct dr_fs_ops dr_ext2_ops;
+
+/* Tries every filesystem backend; returns 1 with info and *ops set when one
+ * recognises bd, 0 when none does. */
+int dr_fs_probe(struct dr_blockdev *bd, const struct dr_fs_ops **ops, struct dr_fs_info *info,
+		struct ut_err *err);
+int dr_fs_open(struct dr_blockdev *bd, struct dr_fs **out, struct ut_err *err);
+void dr_fs_free(struct dr_fs *fs);
+/* Reads a small regular file of this filesystem into b (b->cap bounds it). */
+int dr_fs_read_path(struct dr_fs *fs, const char *path, struct ut_buf *b, struct ut_err *err);
+
+/* ---- the guest as a whole ----------------------------------------------- */
+
+struct dr_mount {
+	char *mountpoint;   /* "" for /, "boot", "var", ... (tree-relative) */
+	char *spec;         /* as fstab says: "UUID=...", "/dev/sda5", ... */
+	int partition;      /* partition number, 0 when the disk has none */
+	struct dr_fs_info fs;
+};
+
+struct dr_os_info {
+	char distro[64];      /* os-release ID: "debian", "centos", ... */
+	char version[64];     /* VERSION_ID */
+	char pretty_name[128];
+	char hostname[256];
+	char arch[32];        /* OCI name: "amd64", "arm64", "386", ... */
+	char package_format[16]; /* "deb", "rpm", "apk", "pacman", "" */
+};
+
+struct dr_disk;
+
+struct dr_disk_options {
+	const char *format; /* NULL: probe */
+	struct ut_progress progress;
+};
+
+/* Opens the image, reads the partition table, finds the root filesystem
+ * (the one with etc/fstab or etc/os-release and bin or usr), assembles the
+ * mount plan from its fstab, and reads the OS identity. */
+int dr_disk_open(const char *path, const struct dr_disk_options *opt, struct dr_disk **out,
+		 struct ut_err *err);
+void dr_disk_free(struct dr_disk *d);
+
+struct dr_blockdev *dr_disk_blockdev(struct dr_disk *d);
+const char *dr_disk_scheme(const struct dr_disk *d);
+const struct dr_partition *dr_disk_partitions(const struct dr_disk *d, size_t *n);
+/* The filesystem found on each partition (type "" when none), same order. */
+const struct dr_fs_info *dr_disk_partition_fs(const struct dr_disk *d, size_t i);
+const struct dr_mount *dr_disk_mounts(const struct dr_disk *d, size_t *n);
+const struct dr_os_info *dr_disk_os(const struct dr_disk *d);
+
+/*
+ * The guest's whole tree: every mounted filesystem walked and merged at its
+ * mount point, sorted. t->content reads file bytes from the disk. link_id
+ * is unique across filesystems. With digests, every regular file is read
+ * and hashed as well.
+ */
+int dr_disk_tree(struct dr_disk *d, int digests, struct ut_tree **out, struct ut_err *err);
+/* Reads a small file by guest path ("etc/os-release"), following symlinks
+ * inside the guest (never out of it), from the right mounted filesystem. */
+int dr_disk_read_file(struct dr_disk *d, const char *path, struct ut_buf *b,
+		      struct ut_err *err);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

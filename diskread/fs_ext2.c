@@ -1,0 +1,1 @@
+/* fs_ext2.c: being written */

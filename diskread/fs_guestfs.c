@@ -1,0 +1,1 @@
+/* fs_guestfs.c: being written */

@@ -1,0 +1,1 @@
+/* raw.c: being written */

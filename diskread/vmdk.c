@@ -1,0 +1,1 @@
+/* vmdk.c: being written */

@@ -1,0 +1,114 @@
+/*
+ * fsdiff.h - what one file-system tree has beyond another.
+ *
+ * A merge-walk of two trees that are sorted explicitly by full path in
+ * strcmp() order (never walk order). The result is every change kind a layer
+ * must carry, and the layer plan: the ordered list of entries and whiteouts
+ * that, applied on top of the base, gives exactly the VM's tree.
+ */
+#ifndef VM2OCI_FSDIFF_H
+#define VM2OCI_FSDIFF_H
+
+#include "util.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+enum fsd_kind {
+	FSD_ADDED = 1,    /* only in the VM */
+	FSD_MODIFIED,     /* content differs (and maybe metadata too) */
+	FSD_METADATA,     /* same content, other mode/owner/mtime/xattrs */
+	FSD_DELETED,      /* only in the base */
+	FSD_TYPE_CHANGED, /* file <-> dir <-> symlink <-> device ... */
+	FSD_HARDLINK,     /* unchanged itself, carried because its link set changed */
+};
+
+const char *fsd_kind_name(enum fsd_kind k);
+
+/* What differs, for FSD_MODIFIED / FSD_METADATA (bits may combine). */
+enum {
+	FSD_DIFF_CONTENT = 1 << 0,
+	FSD_DIFF_SIZE = 1 << 1,
+	FSD_DIFF_MODE = 1 << 2,
+	FSD_DIFF_OWNER = 1 << 3,
+	FSD_DIFF_MTIME = 1 << 4,
+	FSD_DIFF_XATTR = 1 << 5,
+	FSD_DIFF_LINK = 1 << 6,   /* symlink target */
+	FSD_DIFF_RDEV = 1 << 7,
+	FSD_DIFF_LINKSET = 1 << 8, /* hardlink set membership */
+};
+
+struct fsd_change {
+	enum fsd_kind kind;
+	unsigned what;                /* FSD_DIFF_* bits */
+	const struct ut_entry *base;  /* NULL for FSD_ADDED */
+	const struct ut_entry *vm;    /* NULL for FSD_DELETED */
+	/* FSD_ADDED regular files whose content the base has at another path
+	 * (found by digest): that path, borrowed from the base tree. */
+	const char *moved_from;
+};
+
+struct fsd_options {
+	/* rsync's quick check: same size and mtime means same content. */
+	int trust_mtime;
+	/* Compare directory mtimes too (off: a directory whose only change is
+	 * its mtime is not reported; verify turns it on). */
+	int dir_mtimes;
+	/* xattr names to ignore entirely, e.g. "security.selinux". */
+	const char *const *mask_xattrs;
+	size_t nmask_xattrs;
+	/* Added regular files at least this large are digested to find moves;
+	 * 0 disables move detection. */
+	uint64_t move_min_size;
+	struct ut_progress progress;
+};
+
+struct fsd_stats {
+	uint64_t added, added_bytes;
+	uint64_t modified, modified_bytes;
+	uint64_t metadata;
+	uint64_t deleted, deleted_bytes;
+	uint64_t type_changed;
+	uint64_t hardlinks;
+	uint64_t moved, moved_bytes;
+	uint64_t digested, digested_bytes; /* files read to compare content */
+};
+
+struct fsd_result;
+
+/*
+ * Compares base (every regular file with a digest, or none when trust_mtime
+ * suffices) with vm (content readable through vm->content, digests computed
+ * here when needed and stored in vm's entries). Both trees are sorted here
+ * if they are not. The result borrows both trees: free it first.
+ */
+int fsd_diff(struct ut_tree *base, struct ut_tree *vm, const struct fsd_options *opt,
+	     struct fsd_result **out, struct ut_err *err);
+void fsd_result_free(struct fsd_result *r);
+
+const struct fsd_change *fsd_result_changes(const struct fsd_result *r, size_t *n);
+const struct fsd_stats *fsd_result_stats(const struct fsd_result *r);
+
+/* One step of the layer: a whiteout of path, or the VM's entry. */
+struct fsd_layer_item {
+	int whiteout;                 /* 1: delete path from the lower layers */
+	const char *path;             /* whiteout: the path to delete */
+	const struct ut_entry *entry; /* otherwise: what to write */
+};
+
+/*
+ * The layer plan, in the order to write it: parents before children, a
+ * directory's whiteouts before its other children, a deleted directory as
+ * one whiteout, a changed type as whiteout then the new entry, and every
+ * member of a VM hardlink set whenever one member is written. Unchanged
+ * parent directories are not written: the lower layers have them. The items
+ * borrow from r.
+ */
+int fsd_layer_plan(const struct fsd_result *r, struct fsd_layer_item **items, size_t *n,
+		   struct ut_err *err);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

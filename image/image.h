@@ -1,0 +1,192 @@
+/*
+ * image.h - OCI image layers, layouts and base images.
+ *
+ * The image module knows tar, compression, digests and the OCI image spec; it
+ * knows nothing of disks. It writes layers from a list of struct ut_entry
+ * (content read through a struct ut_content), and reads images back as a
+ * struct ut_tree with every whiteout applied.
+ *
+ *   struct img_layer_writer  one layer: pax tar (libarchive) -> sha256 of the
+ *                            tar (diff_id) -> zstd/gzip/none -> sha256 of the
+ *                            blob (digest) -> a temporary blob file, renamed
+ *                            into blobs/sha256/ on finish.
+ *   struct img_layout        an OCI image layout directory being written:
+ *                            blobs go in as they are finished, index.json is
+ *                            written last, and a new layout is built under a
+ *                            temporary name and renamed into place on commit,
+ *                            so a failure never leaves a half-written image.
+ *   struct img_base          an existing image to build on (oci:DIR[:TAG],
+ *                            docker-archive:FILE, rootfs:TAR|DIR, scratch).
+ *
+ * Layers are reproducible: entries are written in the order given (callers
+ * give strcmp order of paths, whiteouts before their siblings), with numeric
+ * owners only, no atime/ctime, fixed pax header names, and xattrs as
+ * SCHILY.xattr records. The same entries give the same digests.
+ */
+#ifndef VM2OCI_IMAGE_H
+#define VM2OCI_IMAGE_H
+
+#include "util.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+enum img_compress {
+	IMG_COMPRESS_NONE = 0,
+	IMG_COMPRESS_GZIP,
+	IMG_COMPRESS_ZSTD,
+};
+
+/* "none", "gzip", "zstd" -> enum; -1 when unknown. */
+int img_compress_parse(const char *name);
+const char *img_compress_name(enum img_compress c);
+/* The OCI layer media type for a compression. */
+const char *img_layer_media_type(enum img_compress c);
+
+struct img_descriptor {
+	char media_type[96];
+	char digest[7 + UT_SHA256_HEX]; /* "sha256:<hex>" */
+	uint64_t size;
+};
+
+/* ---- layers ------------------------------------------------------------- */
+
+struct img_layer_writer;
+
+struct img_layer_options {
+	enum img_compress compress;
+	int level;   /* 0: the codec's default (zstd 3, gzip 6) */
+	int threads; /* zstd workers; 0: one per core */
+	struct ut_progress progress;
+};
+
+struct img_layer_result {
+	struct img_descriptor blob; /* digest and size of the compressed blob */
+	char diff_id[7 + UT_SHA256_HEX]; /* sha256 of the uncompressed tar */
+	uint64_t tar_bytes;        /* uncompressed */
+	uint64_t entries;
+	uint64_t content_bytes;    /* file bytes read from the source */
+	double seconds_read;       /* time spent reading content */
+	double seconds_compress;   /* time spent compressing and hashing */
+};
+
+/* Starts a layer whose blob will land in blob_dir (a blobs/sha256 folder). */
+int img_layer_writer_new(const char *blob_dir, const struct img_layer_options *opt,
+			 struct img_layer_writer **out, struct ut_err *err);
+/*
+ * Adds one entry. Regular files are read through src. An entry whose link_id
+ * was already written in this layer becomes a tar hardlink to the first
+ * path of its set. The root ("") is skipped.
+ */
+int img_layer_add(struct img_layer_writer *w, const struct ut_entry *e,
+		  const struct ut_content *src, struct ut_err *err);
+/* A ".wh.<name>" whiteout deleting path, and the opaque-directory marker
+ * ".wh..wh..opq" inside dir. */
+int img_layer_add_whiteout(struct img_layer_writer *w, const char *path, struct ut_err *err);
+int img_layer_add_opaque(struct img_layer_writer *w, const char *dir, struct ut_err *err);
+/* Closes the tar, renames the blob to its digest, and frees w. */
+int img_layer_finish(struct img_layer_writer *w, struct img_layer_result *res,
+		     struct ut_err *err);
+/* Drops the temporary blob and frees w (NULL is fine). */
+void img_layer_abort(struct img_layer_writer *w);
+
+/* ---- image configuration ------------------------------------------------ */
+
+struct img_history {
+	char *created_by;
+	char *comment;
+	int empty_layer;
+};
+
+/* The parts of an OCI image config vm2oci reads and writes. */
+struct img_config {
+	char *architecture; /* "amd64" */
+	char *os;           /* "linux" */
+	char **env;  size_t nenv;
+	char **cmd;  size_t ncmd;
+	char **entrypoint; size_t nentrypoint;
+	char *working_dir;
+	char *user;
+	char **labels_kv; size_t nlabels; /* "key=value" */
+	char **exposed_ports; size_t nexposed; /* "22/tcp" */
+	char **diff_ids; size_t ndiff_ids;     /* "sha256:..." */
+	struct img_history *history; size_t nhistory;
+	int64_t created; /* seconds since the epoch; -1: leave out */
+};
+
+void img_config_release(struct img_config *c);
+void img_config_copy(struct img_config *dst, const struct img_config *src);
+/* Serialises canonically (fixed key order) so equal configs hash equal. */
+int img_config_to_json(const struct img_config *c, struct ut_buf *out, struct ut_err *err);
+int img_config_from_json(const char *json, size_t len, struct img_config *c,
+			 struct ut_err *err);
+
+/* ---- OCI layouts -------------------------------------------------------- */
+
+struct img_layout;
+
+/* Opens DIR for writing: when it exists (an OCI layout), new tags are added
+ * to it; otherwise it is built as DIR.tmp-XXXXXX and renamed on commit. */
+int img_layout_open(const char *dir, struct img_layout **out, struct ut_err *err);
+/* The layout's blobs/sha256 directory, for img_layer_writer_new. */
+const char *img_layout_blob_dir(const struct img_layout *l);
+/* Stores bytes as a blob (config, manifest). */
+int img_layout_put_blob(struct img_layout *l, const void *data, size_t len,
+			const char *media_type, struct img_descriptor *d, struct ut_err *err);
+/* Makes a blob of another layout available here by digest: a hardlink when
+ * on one filesystem, else a copy; never recompressed. */
+int img_layout_import_blob(struct img_layout *l, const char *src_path,
+			   const struct img_descriptor *d, struct ut_err *err);
+/* Writes config and manifest for layers and tags them (replacing a tag of
+ * that name). manifest_out may be NULL. */
+int img_layout_add_image(struct img_layout *l, const struct img_config *config,
+			 const struct img_descriptor *layers, size_t nlayers, const char *tag,
+			 struct img_descriptor *manifest_out, struct ut_err *err);
+/* Writes index.json and oci-layout, renames a new layout into place. */
+int img_layout_commit(struct img_layout *l, struct ut_err *err);
+/* Frees l; without commit, removes whatever a new layout had written. */
+void img_layout_free(struct img_layout *l);
+
+/* Writes a docker-archive (docker save / docker load) tar at path from an
+ * OCI layout's image tag. */
+int img_docker_archive_write(const char *oci_dir, const char *tag, const char *path,
+			     const char *repo_tag, struct ut_err *err);
+
+/* ---- existing images ---------------------------------------------------- */
+
+struct img_base_layer {
+	struct img_descriptor blob;
+	char diff_id[7 + UT_SHA256_HEX];
+	char *path; /* the blob file on the host */
+};
+
+struct img_base;
+
+/*
+ * spec: "scratch", "oci:DIR[:TAG]", "docker-archive:FILE", "rootfs:FILE.tar"
+ * or "rootfs:DIR". For rootfs the base has no layers of its own yet: the
+ * caller makes one with img_base_rootfs_layer().
+ */
+int img_base_open(const char *spec, struct img_base **out, struct ut_err *err);
+void img_base_free(struct img_base *b);
+const struct img_base_layer *img_base_layers(const struct img_base *b, size_t *n);
+const struct img_config *img_base_config(const struct img_base *b);
+int img_base_is_rootfs(const struct img_base *b);
+/* For rootfs bases: writes the rootfs as one layer into blob_dir. */
+int img_base_rootfs_layer(struct img_base *b, const char *blob_dir,
+			  const struct img_layer_options *opt, struct img_layer_result *res,
+			  struct ut_err *err);
+/*
+ * The tree the base's layers give when applied in order (whiteouts and
+ * opaque directories applied), every regular file with its digest; streamed,
+ * never extracted. With cache_dir non-NULL, the tree of each layer prefix is
+ * cached there by layer digest. t->content reads nothing (ops NULL).
+ */
+int img_base_tree(struct img_base *b, const char *cache_dir, struct ut_tree **out,
+		  struct ut_err *err);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,674 @@
+/*
+ * util.c - errors, buffers, sha256 and sorted file-system trees.
+ */
+#include "util.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <openssl/evp.h>
+
+/* ---- errors ------------------------------------------------------------- */
+
+int ut_err_set(struct ut_err *err, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (!err)
+		return -1;
+	va_start(ap, fmt);
+	vsnprintf(err->msg, sizeof(err->msg), fmt, ap);
+	va_end(ap);
+	return -1;
+}
+
+int ut_err_prefix(struct ut_err *err, const char *fmt, ...)
+{
+	char prefix[UT_ERR_MAX / 2], old[UT_ERR_MAX];
+	size_t n, room, olen;
+	va_list ap;
+
+	if (!err)
+		return -1;
+	va_start(ap, fmt);
+	vsnprintf(prefix, sizeof(prefix), fmt, ap);
+	va_end(ap);
+	memcpy(old, err->msg, sizeof(old));
+	old[sizeof(old) - 1] = '\0';
+	/* Truncating a too-long message is the intent here. */
+	n = strlen(prefix);
+	memcpy(err->msg, prefix, n);
+	room = sizeof(err->msg) - 1 - n;
+	olen = strnlen(old, room);
+	memcpy(err->msg + n, old, olen);
+	err->msg[n + olen] = '\0';
+	return -1;
+}
+
+/* ---- memory ------------------------------------------------------------- */
+
+static void out_of_memory(size_t n)
+{
+	fprintf(stderr, "vm2oci: out of memory allocating %zu bytes\n", n);
+	abort();
+}
+
+void *ut_malloc(size_t n)
+{
+	void *p = malloc(n ? n : 1);
+
+	if (!p)
+		out_of_memory(n);
+	return p;
+}
+
+void *ut_calloc(size_t n, size_t size)
+{
+	void *p = calloc(n ? n : 1, size ? size : 1);
+
+	if (!p)
+		out_of_memory(n * size);
+	return p;
+}
+
+void *ut_realloc(void *p, size_t n)
+{
+	void *q = realloc(p, n ? n : 1);
+
+	if (!q)
+		out_of_memory(n);
+	return q;
+}
+
+char *ut_strdup(const char *s)
+{
+	return ut_strndup(s, strlen(s));
+}
+
+char *ut_strndup(const char *s, size_t n)
+{
+	char *p = ut_malloc(n + 1);
+
+	memcpy(p, s, n);
+	p[n] = '\0';
+	return p;
+}
+
+char *ut_asprintf(const char *fmt, ...)
+{
+	va_list ap;
+	char *s;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(NULL, 0, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		out_of_memory(0);
+	s = ut_malloc((size_t)n + 1);
+	va_start(ap, fmt);
+	vsnprintf(s, (size_t)n + 1, fmt, ap);
+	va_end(ap);
+	return s;
+}
+
+/* ---- growable buffer ---------------------------------------------------- */
+
+void ut_buf_init(struct ut_buf *b, size_t cap)
+{
+	b->data = NULL;
+	b->len = 0;
+	b->alloc = 0;
+	b->cap = cap;
+}
+
+void ut_buf_release(struct ut_buf *b)
+{
+	free(b->data);
+	b->data = NULL;
+	b->len = 0;
+	b->alloc = 0;
+}
+
+void ut_buf_reset(struct ut_buf *b)
+{
+	b->len = 0;
+	if (b->data)
+		b->data[0] = '\0';
+}
+
+int ut_buf_grow(struct ut_buf *b, size_t extra, struct ut_err *err)
+{
+	size_t need;
+
+	if (extra > SIZE_MAX - b->len - 1)
+		return ut_err_set(err, "buffer size overflow");
+	need = b->len + extra + 1;
+	if (b->cap && need - 1 > b->cap)
+		return ut_err_set(err, "data larger than the %zu-byte limit", b->cap);
+	if (need <= b->alloc)
+		return 0;
+	if (need < b->alloc * 2)
+		need = b->alloc * 2;
+	if (need < 64)
+		need = 64;
+	b->data = ut_realloc(b->data, need);
+	b->alloc = need;
+	return 0;
+}
+
+int ut_buf_add(struct ut_buf *b, const void *data, size_t len, struct ut_err *err)
+{
+	if (ut_buf_grow(b, len, err) < 0)
+		return -1;
+	if (len)
+		memcpy(b->data + b->len, data, len);
+	b->len += len;
+	b->data[b->len] = '\0';
+	return 0;
+}
+
+int ut_buf_addstr(struct ut_buf *b, const char *s, struct ut_err *err)
+{
+	return ut_buf_add(b, s, strlen(s), err);
+}
+
+int ut_buf_addf(struct ut_buf *b, struct ut_err *err, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(NULL, 0, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		return ut_err_set(err, "formatting failed");
+	if (ut_buf_grow(b, (size_t)n, err) < 0)
+		return -1;
+	va_start(ap, fmt);
+	vsnprintf((char *)b->data + b->len, (size_t)n + 1, fmt, ap);
+	va_end(ap);
+	b->len += (size_t)n;
+	return 0;
+}
+
+char *ut_buf_detach(struct ut_buf *b, size_t *len)
+{
+	char *p;
+
+	if (!b->data)
+		ut_buf_grow(b, 0, NULL);
+	p = (char *)b->data;
+	if (len)
+		*len = b->len;
+	b->data = NULL;
+	b->len = 0;
+	b->alloc = 0;
+	return p;
+}
+
+int ut_buf_add_json_string(struct ut_buf *b, const char *s, struct ut_err *err)
+{
+	const unsigned char *p = (const unsigned char *)s;
+
+	if (ut_buf_add(b, "\"", 1, err) < 0)
+		return -1;
+	for (; *p; p++) {
+		int rc;
+
+		switch (*p) {
+		case '"': rc = ut_buf_add(b, "\\\"", 2, err); break;
+		case '\\': rc = ut_buf_add(b, "\\\\", 2, err); break;
+		case '\n': rc = ut_buf_add(b, "\\n", 2, err); break;
+		case '\t': rc = ut_buf_add(b, "\\t", 2, err); break;
+		case '\r': rc = ut_buf_add(b, "\\r", 2, err); break;
+		default:
+			if (*p < 0x20 || *p == 0x7f)
+				rc = ut_buf_addf(b, err, "\\u%04x", *p);
+			else
+				rc = ut_buf_add(b, p, 1, err);
+		}
+		if (rc < 0)
+			return -1;
+	}
+	return ut_buf_add(b, "\"", 1, err);
+}
+
+int ut_read_host_file(const char *path, struct ut_buf *b, struct ut_err *err)
+{
+	char chunk[65536];
+	int fd, rc = -1;
+
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return ut_err_set(err, "%s: %s", path, strerror(errno));
+	for (;;) {
+		ssize_t n = read(fd, chunk, sizeof(chunk));
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			ut_err_set(err, "%s: %s", path, strerror(errno));
+			goto out;
+		}
+		if (n == 0)
+			break;
+		if (ut_buf_add(b, chunk, (size_t)n, err) < 0) {
+			ut_err_prefix(err, "%s: ", path);
+			goto out;
+		}
+	}
+	if (!b->data)
+		ut_buf_grow(b, 0, NULL);
+	rc = 0;
+out:
+	close(fd);
+	return rc;
+}
+
+/* ---- sha256 ------------------------------------------------------------- */
+
+int ut_sha256_init(struct ut_sha256 *h)
+{
+	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+
+	if (!ctx || EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) != 1) {
+		EVP_MD_CTX_free(ctx);
+		h->ctx = NULL;
+		return -1;
+	}
+	h->ctx = ctx;
+	return 0;
+}
+
+void ut_sha256_update(struct ut_sha256 *h, const void *data, size_t len)
+{
+	if (len)
+		EVP_DigestUpdate(h->ctx, data, len);
+}
+
+void ut_sha256_final(struct ut_sha256 *h, unsigned char out[UT_SHA256_LEN])
+{
+	unsigned int n = UT_SHA256_LEN;
+
+	EVP_DigestFinal_ex(h->ctx, out, &n);
+	EVP_MD_CTX_free(h->ctx);
+	h->ctx = NULL;
+}
+
+void ut_sha256_release(struct ut_sha256 *h)
+{
+	EVP_MD_CTX_free(h->ctx);
+	h->ctx = NULL;
+}
+
+void ut_sha256_buf(const void *data, size_t len, unsigned char out[UT_SHA256_LEN])
+{
+	struct ut_sha256 h;
+
+	if (ut_sha256_init(&h) < 0)
+		out_of_memory(0);
+	ut_sha256_update(&h, data, len);
+	ut_sha256_final(&h, out);
+}
+
+void ut_hex(const unsigned char *bin, size_t len, char *out)
+{
+	static const char digits[] = "0123456789abcdef";
+	size_t i;
+
+	for (i = 0; i < len; i++) {
+		out[2 * i] = digits[bin[i] >> 4];
+		out[2 * i + 1] = digits[bin[i] & 15];
+	}
+	out[2 * len] = '\0';
+}
+
+/* ---- entries ------------------------------------------------------------ */
+
+const char *ut_ftype_name(enum ut_ftype t)
+{
+	switch (t) {
+	case UT_REG: return "file";
+	case UT_DIR: return "dir";
+	case UT_LNK: return "symlink";
+	case UT_CHR: return "chardev";
+	case UT_BLK: return "blockdev";
+	case UT_FIFO: return "fifo";
+	case UT_SOCK: return "socket";
+	}
+	return "unknown";
+}
+
+void ut_entry_release(struct ut_entry *e)
+{
+	size_t i;
+
+	if (!e)
+		return;
+	free(e->path);
+	free(e->link);
+	for (i = 0; i < e->nxattrs; i++) {
+		free(e->xattrs[i].name);
+		free(e->xattrs[i].value);
+	}
+	free(e->xattrs);
+	memset(e, 0, sizeof(*e));
+}
+
+void ut_entry_copy(struct ut_entry *dst, const struct ut_entry *src)
+{
+	size_t i;
+
+	*dst = *src;
+	dst->path = src->path ? ut_strdup(src->path) : NULL;
+	dst->link = src->link ? ut_strdup(src->link) : NULL;
+	dst->xattrs = NULL;
+	if (src->nxattrs) {
+		dst->xattrs = ut_calloc(src->nxattrs, sizeof(*dst->xattrs));
+		for (i = 0; i < src->nxattrs; i++) {
+			dst->xattrs[i].name = ut_strdup(src->xattrs[i].name);
+			dst->xattrs[i].len = src->xattrs[i].len;
+			dst->xattrs[i].value = ut_malloc(src->xattrs[i].len);
+			memcpy(dst->xattrs[i].value, src->xattrs[i].value, src->xattrs[i].len);
+		}
+	}
+}
+
+int ut_entry_add_xattr(struct ut_entry *e, const char *name, const void *value, size_t len)
+{
+	struct ut_xattr *x;
+
+	e->xattrs = ut_realloc(e->xattrs, (e->nxattrs + 1) * sizeof(*e->xattrs));
+	x = &e->xattrs[e->nxattrs++];
+	x->name = ut_strdup(name);
+	x->len = len;
+	x->value = ut_malloc(len);
+	if (len)
+		memcpy(x->value, value, len);
+	return 0;
+}
+
+static int xattr_cmp(const void *a, const void *b)
+{
+	return strcmp(((const struct ut_xattr *)a)->name, ((const struct ut_xattr *)b)->name);
+}
+
+void ut_entry_sort_xattrs(struct ut_entry *e)
+{
+	if (e->nxattrs > 1)
+		qsort(e->xattrs, e->nxattrs, sizeof(*e->xattrs), xattr_cmp);
+}
+
+const struct ut_xattr *ut_entry_find_xattr(const struct ut_entry *e, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < e->nxattrs; i++)
+		if (!strcmp(e->xattrs[i].name, name))
+			return &e->xattrs[i];
+	return NULL;
+}
+
+int ut_content_digest(const struct ut_content *src, struct ut_entry *e, struct ut_err *err)
+{
+	unsigned char *buf = NULL;
+	struct ut_sha256 h = { 0 };
+	void *handle = NULL;
+	uint64_t total = 0;
+	int rc = -1;
+
+	if (e->type != UT_REG)
+		return 0;
+	if (!src || !src->ops)
+		return ut_err_set(err, "%s: no content source to read it from", e->path);
+	if (src->ops->open(src->ctx, e, &handle, err) < 0)
+		return -1;
+	if (ut_sha256_init(&h) < 0) {
+		ut_err_set(err, "sha256 unavailable");
+		goto out;
+	}
+	buf = ut_malloc(1 << 20);
+	for (;;) {
+		ssize_t n = src->ops->read(src->ctx, handle, buf, 1 << 20, err);
+
+		if (n < 0)
+			goto out;
+		if (n == 0)
+			break;
+		ut_sha256_update(&h, buf, (size_t)n);
+		total += (uint64_t)n;
+	}
+	if (total != e->size) {
+		ut_err_set(err, "%s: read %llu bytes, expected %llu", e->path,
+			   (unsigned long long)total, (unsigned long long)e->size);
+		goto out;
+	}
+	ut_sha256_final(&h, e->digest);
+	e->has_digest = 1;
+	rc = 0;
+out:
+	ut_sha256_release(&h);
+	free(buf);
+	if (handle)
+		src->ops->close(src->ctx, handle);
+	return rc;
+}
+
+/* ---- trees -------------------------------------------------------------- */
+
+struct ut_tree *ut_tree_new(void)
+{
+	struct ut_tree *t = ut_calloc(1, sizeof(*t));
+
+	t->sorted = 1;
+	return t;
+}
+
+void ut_tree_free(struct ut_tree *t)
+{
+	size_t i;
+
+	if (!t)
+		return;
+	for (i = 0; i < t->n; i++)
+		ut_entry_release(&t->v[i]);
+	free(t->v);
+	free(t);
+}
+
+static struct ut_entry *tree_append(struct ut_tree *t)
+{
+	struct ut_entry *e;
+
+	if (t->n == t->alloc) {
+		t->alloc = t->alloc ? t->alloc * 2 : 256;
+		t->v = ut_realloc(t->v, t->alloc * sizeof(*t->v));
+	}
+	e = &t->v[t->n++];
+	memset(e, 0, sizeof(*e));
+	return e;
+}
+
+struct ut_entry *ut_tree_add(struct ut_tree *t, const char *path)
+{
+	struct ut_entry *e = tree_append(t);
+
+	e->path = ut_strdup(path);
+	/* Walks usually emit in order already; only sort when they did not. */
+	t->sorted = t->n == 1 || (t->sorted && strcmp(t->v[t->n - 2].path, path) < 0);
+	return e;
+}
+
+void ut_tree_take(struct ut_tree *t, struct ut_entry *src)
+{
+	struct ut_entry *e = tree_append(t);
+
+	*e = *src;
+	memset(src, 0, sizeof(*src));
+	t->sorted = t->n == 1 || (t->sorted && strcmp(t->v[t->n - 2].path, e->path) < 0);
+}
+
+/* Sort key ties are broken by insertion order so "later replaces earlier". */
+struct sort_item {
+	struct ut_entry e;
+	size_t order;
+};
+
+static int sort_item_cmp(const void *a, const void *b)
+{
+	const struct sort_item *x = a, *y = b;
+	int c = strcmp(x->e.path, y->e.path);
+
+	if (c)
+		return c;
+	return x->order < y->order ? -1 : x->order > y->order;
+}
+
+void ut_tree_sort(struct ut_tree *t)
+{
+	struct sort_item *items;
+	size_t i, out = 0;
+
+	if (t->sorted)
+		return;
+	items = ut_malloc(t->n * sizeof(*items));
+	for (i = 0; i < t->n; i++) {
+		items[i].e = t->v[i];
+		items[i].order = i;
+	}
+	qsort(items, t->n, sizeof(*items), sort_item_cmp);
+	for (i = 0; i < t->n; i++) {
+		if (i + 1 < t->n && !strcmp(items[i].e.path, items[i + 1].e.path)) {
+			ut_entry_release(&items[i].e);
+			continue;
+		}
+		t->v[out++] = items[i].e;
+	}
+	t->n = out;
+	free(items);
+	t->sorted = 1;
+}
+
+size_t ut_tree_lower_bound(const struct ut_tree *t, const char *path)
+{
+	size_t lo = 0, hi = t->n;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (strcmp(t->v[mid].path, path) < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+struct ut_entry *ut_tree_find(const struct ut_tree *t, const char *path)
+{
+	size_t i = ut_tree_lower_bound(t, path);
+
+	if (i < t->n && !strcmp(t->v[i].path, path))
+		return &t->v[i];
+	return NULL;
+}
+
+int ut_path_is_under(const char *child, const char *path)
+{
+	size_t n = strlen(path);
+
+	if (n == 0)
+		return 1; /* everything is under the root */
+	if (strncmp(child, path, n))
+		return 0;
+	return child[n] == '\0' || child[n] == '/';
+}
+
+const char *ut_path_base(const char *path)
+{
+	const char *s = strrchr(path, '/');
+
+	return s ? s + 1 : path;
+}
+
+size_t ut_path_parent_len(const char *path)
+{
+	const char *s = strrchr(path, '/');
+
+	return s ? (size_t)(s - path) : 0;
+}
+
+void ut_tree_remove(struct ut_tree *t, const char *path)
+{
+	size_t i, out = 0;
+
+	/* Children of "a" are not contiguous after it in strcmp order ("a.b"
+	 * sorts between "a" and "a/x"), so filter the whole tail. */
+	for (i = 0; i < t->n; i++) {
+		if (ut_path_is_under(t->v[i].path, path)) {
+			ut_entry_release(&t->v[i]);
+			continue;
+		}
+		t->v[out++] = t->v[i];
+	}
+	t->n = out;
+}
+
+static int link_cmp(const void *a, const void *b)
+{
+	uint64_t x = (*(const struct ut_entry *const *)a)->link_id;
+	uint64_t y = (*(const struct ut_entry *const *)b)->link_id;
+
+	return x < y ? -1 : x > y;
+}
+
+void ut_tree_count_links(struct ut_tree *t)
+{
+	struct ut_entry **v;
+	size_t i, n = 0, j;
+
+	v = ut_malloc((t->n ? t->n : 1) * sizeof(*v));
+	for (i = 0; i < t->n; i++) {
+		if (t->v[i].link_id && t->v[i].type != UT_DIR)
+			v[n++] = &t->v[i];
+		else
+			t->v[i].nlink = 1;
+	}
+	qsort(v, n, sizeof(*v), link_cmp);
+	for (i = 0; i < n; i = j) {
+		for (j = i; j < n && v[j]->link_id == v[i]->link_id; j++)
+			;
+		for (size_t k = i; k < j; k++)
+			v[k]->nlink = (uint32_t)(j - i);
+	}
+	free(v);
+}
+
+int ut_tree_digest_all(struct ut_tree *t, struct ut_err *err)
+{
+	size_t i;
+
+	for (i = 0; i < t->n; i++) {
+		struct ut_entry *e = &t->v[i];
+
+		if (e->type != UT_REG || e->has_digest)
+			continue;
+		if (ut_content_digest(&t->content, e, err) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+double ut_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}

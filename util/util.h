@@ -1,0 +1,233 @@
+/*
+ * util.h - the small shared vocabulary of vm2oci's modules.
+ *
+ * Every module (diskread, packages, fsdiff, blockdiff, image) speaks in the
+ * types below, so none of them needs to know the others:
+ *
+ *   - struct ut_err:    a caller-owned error buffer, written only on failure
+ *                       (as git's `struct strbuf *err`).
+ *   - struct ut_buf:    a growable byte buffer with an optional size cap
+ *                       (git strbuf, curl dynbuf) for untrusted input.
+ *   - struct ut_sha256: streaming SHA-256.
+ *   - struct ut_entry / struct ut_tree: one file-system tree as a flat array
+ *                       of entries sorted by full path in strcmp() order.
+ *   - struct ut_content: a vtable that opens and reads an entry's content
+ *                       from wherever the tree came from (a disk, a layer).
+ *
+ * Conventions: functions return 0 on success and a negative value on failure,
+ * with the reason in *err (err may be NULL). Every _free() accepts NULL.
+ */
+#ifndef VM2OCI_UTIL_H
+#define VM2OCI_UTIL_H
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---- errors ------------------------------------------------------------- */
+
+#define UT_ERR_MAX 1024
+
+struct ut_err {
+	char msg[UT_ERR_MAX];
+};
+
+/* Formats the message into err (if non-NULL) and returns -1, so that
+ * `return ut_err_set(err, "...")` reads as one statement. */
+int ut_err_set(struct ut_err *err, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+/* Puts "prefix" in front of the message already in err: how a caller adds
+ * the file name to a reason found deep inside a parser. Returns -1. */
+int ut_err_prefix(struct ut_err *err, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+/* ---- growable buffer ---------------------------------------------------- */
+
+struct ut_buf {
+	unsigned char *data; /* always NUL-terminated when non-NULL */
+	size_t len;
+	size_t alloc;
+	size_t cap; /* 0 = no cap; otherwise growing past it fails */
+};
+
+void ut_buf_init(struct ut_buf *b, size_t cap);
+void ut_buf_release(struct ut_buf *b);
+void ut_buf_reset(struct ut_buf *b);
+int ut_buf_grow(struct ut_buf *b, size_t extra, struct ut_err *err);
+int ut_buf_add(struct ut_buf *b, const void *data, size_t len, struct ut_err *err);
+int ut_buf_addstr(struct ut_buf *b, const char *s, struct ut_err *err);
+int ut_buf_addf(struct ut_buf *b, struct ut_err *err, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+/* Hands the data to the caller (who frees it) and leaves b empty. */
+char *ut_buf_detach(struct ut_buf *b, size_t *len);
+
+/* Appends s to b as a JSON string literal, quotes included. */
+int ut_buf_add_json_string(struct ut_buf *b, const char *s, struct ut_err *err);
+
+/* Reads a whole host file (not a guest file) into b, at most b->cap bytes. */
+int ut_read_host_file(const char *path, struct ut_buf *b, struct ut_err *err);
+
+/* ---- memory ------------------------------------------------------------- */
+
+/* Allocation failure is not a recoverable condition anywhere in vm2oci; these
+ * abort with a message instead of spreading NULL checks through every
+ * module. Sizes from untrusted input must still be bounded before calling. */
+void *ut_malloc(size_t n);
+void *ut_calloc(size_t n, size_t size);
+void *ut_realloc(void *p, size_t n);
+char *ut_strdup(const char *s);
+char *ut_strndup(const char *s, size_t n);
+char *ut_asprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* ---- sha256 ------------------------------------------------------------- */
+
+#define UT_SHA256_LEN 32
+#define UT_SHA256_HEX 65 /* 64 hex digits and the NUL */
+
+struct ut_sha256 {
+	void *ctx; /* EVP_MD_CTX */
+};
+
+int ut_sha256_init(struct ut_sha256 *h);
+void ut_sha256_update(struct ut_sha256 *h, const void *data, size_t len);
+void ut_sha256_final(struct ut_sha256 *h, unsigned char out[UT_SHA256_LEN]);
+void ut_sha256_release(struct ut_sha256 *h); /* safe after final */
+void ut_sha256_buf(const void *data, size_t len, unsigned char out[UT_SHA256_LEN]);
+void ut_hex(const unsigned char *bin, size_t len, char *out /* 2*len+1 */);
+
+/* ---- file-system trees -------------------------------------------------- */
+
+enum ut_ftype {
+	UT_REG = 1,
+	UT_DIR,
+	UT_LNK,
+	UT_CHR,
+	UT_BLK,
+	UT_FIFO,
+	UT_SOCK,
+};
+
+const char *ut_ftype_name(enum ut_ftype t); /* "file", "dir", "symlink", ... */
+
+struct ut_xattr {
+	char *name;           /* full name with namespace: "security.capability" */
+	unsigned char *value;
+	size_t len;
+};
+
+/*
+ * One path in a tree. Paths are relative to the tree's root, with no leading
+ * or trailing slash; the root itself is "". Strings are owned by the entry.
+ */
+struct ut_entry {
+	char *path;
+	enum ut_ftype type;
+	uint32_t mode;  /* permission bits only: mode & 07777 */
+	uint32_t uid, gid;
+	uint64_t size;  /* regular files: content length (sparse holes count) */
+	int64_t mtime_sec;
+	uint32_t mtime_nsec;
+	uint32_t rdev_major, rdev_minor; /* UT_CHR and UT_BLK */
+	char *link;     /* UT_LNK: the target, as stored */
+	struct ut_xattr *xattrs; /* sorted by name */
+	size_t nxattrs;
+	/*
+	 * Hardlinks: entries with the same non-zero link_id are one inode. The
+	 * value is only meaningful within one tree (disk: filesystem index and
+	 * inode number; tar: an id given per link set).
+	 */
+	uint64_t link_id;
+	uint32_t nlink;
+	int has_digest;
+	unsigned char digest[UT_SHA256_LEN]; /* sha256 of the content (UT_REG) */
+	/* Opaque to everyone but the tree's content source: where to read the
+	 * content from (e.g. filesystem index and inode number). */
+	uint64_t src_a, src_b;
+};
+
+void ut_entry_release(struct ut_entry *e);
+/* Deep copy. */
+void ut_entry_copy(struct ut_entry *dst, const struct ut_entry *src);
+int ut_entry_add_xattr(struct ut_entry *e, const char *name, const void *value,
+		       size_t len);
+void ut_entry_sort_xattrs(struct ut_entry *e);
+const struct ut_xattr *ut_entry_find_xattr(const struct ut_entry *e, const char *name);
+
+/* Where an entry's bytes come from. */
+struct ut_content_ops {
+	/* Opens the content of e; *handle is passed to read and close. */
+	int (*open)(void *ctx, const struct ut_entry *e, void **handle, struct ut_err *err);
+	/* Reads up to len bytes; returns the count (0 at the end) or -1. */
+	ssize_t (*read)(void *ctx, void *handle, void *buf, size_t len, struct ut_err *err);
+	void (*close)(void *ctx, void *handle);
+};
+
+struct ut_content {
+	const struct ut_content_ops *ops;
+	void *ctx;
+};
+
+/* Computes e->digest by reading e through src (UT_REG only). */
+int ut_content_digest(const struct ut_content *src, struct ut_entry *e, struct ut_err *err);
+
+struct ut_tree {
+	struct ut_entry *v;
+	size_t n, alloc;
+	int sorted;
+	struct ut_content content; /* may have ops == NULL: no content */
+};
+
+struct ut_tree *ut_tree_new(void);
+void ut_tree_free(struct ut_tree *t);
+/* Appends a new zeroed entry with a copy of path and returns it. The pointer
+ * is valid until the next add. */
+struct ut_entry *ut_tree_add(struct ut_tree *t, const char *path);
+/* Moves *e into the tree (the tree owns its strings afterwards). */
+void ut_tree_take(struct ut_tree *t, struct ut_entry *e);
+/* Sorts by path in strcmp() order; a later duplicate path replaces an
+ * earlier one (as later layers replace earlier ones). */
+void ut_tree_sort(struct ut_tree *t);
+/* Binary search; the tree must be sorted. */
+struct ut_entry *ut_tree_find(const struct ut_tree *t, const char *path);
+/* Index of the first entry whose path is >= path (sorted tree). */
+size_t ut_tree_lower_bound(const struct ut_tree *t, const char *path);
+/* Removes path and, if it is a directory, everything below it. */
+void ut_tree_remove(struct ut_tree *t, const char *path);
+/* Recomputes nlink from link_id (entries of one link set). */
+void ut_tree_count_links(struct ut_tree *t);
+/* Digests every regular file that has none yet, through t->content. */
+int ut_tree_digest_all(struct ut_tree *t, struct ut_err *err);
+
+/* True when child is path or lies under it ("etc" covers "etc/x", not "etc.bak"). */
+int ut_path_is_under(const char *child, const char *path);
+/* Last component of a path, and the parent length ("a/b/c" -> 3). */
+const char *ut_path_base(const char *path);
+size_t ut_path_parent_len(const char *path);
+
+/* ---- progress ----------------------------------------------------------- */
+
+/* Long-running operations report through this; NULL means silence. */
+struct ut_progress {
+	void (*update)(void *ctx, const char *phase, uint64_t done, uint64_t total);
+	void *ctx;
+};
+
+static inline void ut_progress_update(const struct ut_progress *p, const char *phase,
+				      uint64_t done, uint64_t total)
+{
+	if (p && p->update)
+		p->update(p->ctx, phase, done, total);
+}
+
+/* Monotonic clock in seconds, for per-phase timings. */
+double ut_now(void);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
