@@ -24,4 +24,58 @@ void cli_progress_init(struct cli_progress *p, int quiet);
 struct ut_progress cli_progress_hook(struct cli_progress *p);
 void cli_progress_done(struct cli_progress *p);
 
+/* ---- bases ------------------------------------------------------------- */
+
+struct img_base;
+struct dr_disk;
+struct img_layer_options;
+struct img_layer_result;
+
+/*
+ * What a conversion builds on. Image bases (scratch, oci:, docker-archive:,
+ * rootfs:) come from the image module; "disk:FILE" (a template VM disk) is
+ * composed here, since image knows nothing of disks: its whole tree becomes
+ * one reproducible layer, so every clone of one template shares it.
+ */
+struct cli_base {
+	char *spec;
+	struct img_base *img;   /* NULL for disk: */
+	struct dr_disk *disk;   /* disk: bases */
+	struct ut_tree *tree;   /* filled by cli_base_tree */
+};
+
+int cli_base_open(const char *spec, const char *format, struct cli_base *b, struct ut_err *err);
+/* The base's tree with content digests (empty for scratch). */
+int cli_base_tree(struct cli_base *b, struct ut_err *err);
+int cli_base_is_scratch(const struct cli_base *b);
+void cli_base_release(struct cli_base *b);
+
+/* The directory vm2oci caches base indexes in (created on demand), or NULL
+ * when caching is off (VM2OCI_CACHE=off). Borrowed, static storage. */
+const char *cli_cache_dir(void);
+
+/* ---- guest trees as package sources ---------------------------------- */
+
+struct pkg_source;
+
+/* The entry path names, every symlink followed inside the guest; NULL when
+ * missing (err set only on a real error, such as a link loop). */
+const struct ut_entry *cli_tree_resolve(const struct ut_tree *t, const char *path,
+					struct ut_err *err);
+/* A pkg_source reading t (borrowed: t must outlive src, which needs no free). */
+void cli_tree_source(const struct ut_tree *t, struct pkg_source *src);
+
+struct pkg_db;
+struct pkg_graph;
+
+/* The package database of a walked guest tree; what names it in errors. */
+int cli_tree_pkg_db(const struct ut_tree *t, const char *what, struct pkg_db **db,
+		    struct ut_err *err);
+/* The base's package database (NULL for scratch). */
+int cli_base_pkg_db(struct cli_base *b, struct pkg_db **db, struct ut_err *err);
+/* Roots of a subset of db's packages (node indices) over the whole graph;
+ * *roots is malloc'd. */
+size_t cli_subset_roots(const struct pkg_graph *g, const struct pkg_db *db, const size_t *set,
+			size_t nset, size_t **roots);
+
 #endif

@@ -14,7 +14,18 @@ struct cli_command {
 	const char *summary;
 };
 
+int cmd_inspect(int argc, char **argv);
+int cmd_convert(int argc, char **argv);
+int cmd_diff(int argc, char **argv);
+int cmd_verify(int argc, char **argv);
+int cmd_packages(int argc, char **argv);
+
 static const struct cli_command commands[] = {
+	{ "inspect", cmd_inspect, "show partitions, filesystems, mount plan and OS of a disk" },
+	{ "convert", cmd_convert, "turn a disk into an OCI image (on a base image)" },
+	{ "diff", cmd_diff, "what a disk has beyond a base: counts, bytes, layer sizes" },
+	{ "packages", cmd_packages, "installed packages read from the disk, their roots, against a base" },
+	{ "verify", cmd_verify, "prove that an image's layers give back the disk's tree" },
 	{ NULL, NULL, NULL },
 };
 

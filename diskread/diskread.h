@@ -82,6 +82,14 @@ int dr_blockdev_slice(struct dr_blockdev *parent, uint64_t off, uint64_t len,
 		      struct dr_blockdev **out, struct ut_err *err);
 int dr_blockdev_pread(struct dr_blockdev *bd, void *buf, size_t len, uint64_t off,
 		      struct ut_err *err);
+/*
+ * The state of [off, off + *pnum), *pnum >= 1, for off < size (len is clamped
+ * to the end). Three states: allocated = this layer holds data; in_backing =
+ * the bytes come from the backing chain; neither = zeros of this layer (a
+ * hole, a qcow2 zero cluster, or past the end of a shorter backing file) -
+ * in an overlay that still hides what the backing file has there. Runs are
+ * not necessarily maximal. allocated and in_backing may be NULL.
+ */
 int dr_blockdev_block_status(struct dr_blockdev *bd, uint64_t off, uint64_t len,
 			     uint64_t *pnum, int *allocated, int *in_backing,
 			     struct ut_err *err);
@@ -151,6 +159,9 @@ struct dr_fs {
 };
 
 extern const struct dr_fs_ops dr_ext2_ops;
+/* xfs and btrfs through libguestfs: it opens the top image file itself
+ * (read-only) and launches its appliance on first use, not at probe. */
+extern const struct dr_fs_ops dr_guestfs_ops;
 
 /* Tries every filesystem backend; returns 1 with info and *ops set when one
  * recognises bd, 0 when none does. */
@@ -208,6 +219,10 @@ const struct dr_os_info *dr_disk_os(const struct dr_disk *d);
  * and hashed as well.
  */
 int dr_disk_tree(struct dr_disk *d, int digests, struct ut_tree **out, struct ut_err *err);
+/* Things dr_disk_open noticed but could live with, one line each: fstab
+ * lines it could not resolve (/dev/mapper/..., another disk), mount points
+ * whose filesystem it cannot read. Borrowed until dr_disk_free. */
+const char *const *dr_disk_warnings(const struct dr_disk *d, size_t *n);
 /* Reads a small file by guest path ("etc/os-release"), following symlinks
  * inside the guest (never out of it), from the right mounted filesystem. */
 int dr_disk_read_file(struct dr_disk *d, const char *path, struct ut_buf *b,

@@ -1,1 +1,542 @@
-/* fs_guestfs.c: being written */
+/*
+ * fs_guestfs.c - filesystems libext2fs cannot read (xfs, btrfs), through
+ * libguestfs.
+ *
+ * libguestfs cannot read through our struct dr_blockdev: it runs its own
+ * qemu. So this backend finds the image the blockdev was cut from (the root
+ * of bd->parent, with its format and the slice offset), adds that file
+ * read-only, and mounts the partition that starts at the slice offset inside
+ * the appliance (ro, and norecovery for xfs so a dirty log is not replayed).
+ * Nothing of the guest runs: the appliance is libguestfs' own kernel and
+ * daemon.
+ *
+ * The appliance is launched lazily, on the first walk/lookup/read: probing
+ * is a superblock read like every other backend, and `inspect` of a disk
+ * with an xfs /home does not pay the launch (~30 s under TCG; the
+ * environment's LIBGUESTFS_BACKEND_SETTINGS, e.g. force_tcg, is honoured).
+ *
+ * src_b is an index into the table of paths this backend has handed out
+ * (libguestfs reads by path); link_id is the inode number, as elsewhere.
+ * LVM physical volumes are not handled (they hold no filesystem themselves).
+ */
+#include "diskread.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
+
+#include <guestfs.h>
+
+/* Names per lstatnslist/lxattrlist call: well inside the 4 MiB message
+ * limit of the libguestfs protocol even with long names. */
+#define GFS_BATCH 500
+/* Bytes per pread call: the protocol caps a reply at 4 MiB. */
+#define GFS_CHUNK (1u << 20)
+
+struct gfs_priv {
+	guestfs_h *g;
+	int launched;
+	char *image;        /* the top image file */
+	char *format;       /* "raw", "qcow2", "vmdk" */
+	uint64_t offset;    /* of the filesystem on the top image */
+	char **paths;       /* src_b -> "/path" inside the appliance */
+	size_t npaths, apaths;
+};
+
+struct gfs_file {
+	size_t idx;
+	uint64_t pos, size;
+};
+
+static const char *gfs_error(struct gfs_priv *p)
+{
+	const char *m = p->g ? guestfs_last_error(p->g) : NULL;
+
+	return m ? m : "unknown libguestfs error";
+}
+
+/* ---- probe: superblocks only -------------------------------------------- */
+
+static void fmt_uuid(const unsigned char *u, char out[37])
+{
+	snprintf(out, 37,
+		 "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x",
+		 u[0], u[1], u[2], u[3], u[4], u[5], u[6], u[7], u[8], u[9], u[10], u[11],
+		 u[12], u[13], u[14], u[15]);
+}
+
+static void copy_label(char *out, size_t outsz, const unsigned char *in, size_t inlen)
+{
+	size_t i;
+
+	for (i = 0; i < inlen && i + 1 < outsz && in[i]; i++)
+		out[i] = (char)in[i];
+	out[i] = '\0';
+}
+
+static int gfs_probe(struct dr_blockdev *bd, struct dr_fs_info *info, struct ut_err *err)
+{
+	unsigned char sb[512];
+
+	if (bd->size < 0x10000 + 512)
+		return 0;
+	if (dr_blockdev_pread(bd, sb, sizeof(sb), 0, err) < 0)
+		return -1;
+	if (!memcmp(sb, "XFSB", 4)) {
+		strcpy(info->type, "xfs");
+		fmt_uuid(sb + 32, info->uuid);
+		copy_label(info->label, sizeof(info->label), sb + 108, 12);
+		return 1;
+	}
+	if (dr_blockdev_pread(bd, sb, sizeof(sb), 0x10000, err) < 0)
+		return -1;
+	if (!memcmp(sb + 0x40, "_BHRfS_M", 8)) {
+		strcpy(info->type, "btrfs");
+		fmt_uuid(sb + 0x20, info->uuid);
+		copy_label(info->label, sizeof(info->label), sb + 0x12b, 256);
+		return 1;
+	}
+	return 0;
+}
+
+/* ---- open: remember where; launch on first use -------------------------- */
+
+static int gfs_open(struct dr_fs *fs, struct ut_err *err)
+{
+	struct gfs_priv *p = ut_calloc(1, sizeof(*p));
+	struct dr_blockdev *top = fs->bd;
+
+	while (top->parent) {
+		p->offset += top->slice_off;
+		top = top->parent;
+	}
+	p->image = ut_strdup(top->path);
+	p->format = ut_strdup(top->ops->name);
+	fs->priv = p;
+	return 0;
+}
+
+static int launch(struct dr_fs *fs, struct ut_err *err)
+{
+	struct gfs_priv *p = fs->priv;
+	struct guestfs_partition_list *pl = NULL;
+	char **parts = NULL, *dev = NULL;
+	const char *opts;
+	size_t i;
+	int ret = -1;
+
+	if (p->launched)
+		return 0;
+	if (!p->g) {
+		p->g = guestfs_create();
+		if (!p->g)
+			return ut_err_set(err, "%s: %s: cannot create a libguestfs handle",
+					  fs->bd->path, fs->info.type);
+		/* Library code does not print: errors come back in err. */
+		guestfs_set_error_handler(p->g, NULL, NULL);
+	}
+	if (guestfs_add_drive_opts(p->g, p->image, GUESTFS_ADD_DRIVE_OPTS_READONLY, 1,
+				   GUESTFS_ADD_DRIVE_OPTS_FORMAT, p->format, -1) < 0 ||
+	    guestfs_launch(p->g) < 0) {
+		ut_err_set(err, "%s: %s: libguestfs: %s", fs->bd->path, fs->info.type,
+			   gfs_error(p));
+		goto out;
+	}
+	if (p->offset == 0) {
+		dev = ut_strdup("/dev/sda");
+	} else {
+		pl = guestfs_part_list(p->g, "/dev/sda");
+		parts = guestfs_list_partitions(p->g);
+		if (!pl || !parts) {
+			ut_err_set(err, "%s: %s: libguestfs: %s", fs->bd->path, fs->info.type,
+				   gfs_error(p));
+			goto out;
+		}
+		for (i = 0; i < pl->len && !dev; i++) {
+			size_t k;
+
+			if (pl->val[i].part_start != p->offset)
+				continue;
+			for (k = 0; parts[k] && !dev; k++)
+				if (!strncmp(parts[k], "/dev/sda", 8) &&
+				    guestfs_part_to_partnum(p->g, parts[k]) == pl->val[i].part_num)
+					dev = ut_strdup(parts[k]);
+		}
+		if (!dev) {
+			ut_err_set(err, "%s: %s: libguestfs sees no partition at offset %llu",
+				   fs->bd->path, fs->info.type, (unsigned long long)p->offset);
+			goto out;
+		}
+	}
+	/* Never replay a journal or a log: the image is read-only to us. */
+	opts = !strcmp(fs->info.type, "xfs") ? "ro,norecovery" : "ro";
+	if (guestfs_mount_options(p->g, opts, dev, "/") < 0) {
+		ut_err_set(err, "%s: %s: cannot mount %s in the appliance: %s", fs->bd->path,
+			   fs->info.type, dev, gfs_error(p));
+		goto out;
+	}
+	p->launched = 1;
+	ret = 0;
+out:
+	if (parts) {
+		for (i = 0; parts[i]; i++)
+			free(parts[i]);
+		free(parts);
+	}
+	guestfs_free_partition_list(pl);
+	free(dev);
+	return ret;
+}
+
+static void gfs_close(struct dr_fs *fs)
+{
+	struct gfs_priv *p = fs->priv;
+	size_t i;
+
+	if (!p)
+		return;
+	if (p->g) {
+		if (p->launched)
+			guestfs_shutdown(p->g);
+		guestfs_close(p->g);
+	}
+	for (i = 0; i < p->npaths; i++)
+		free(p->paths[i]);
+	free(p->paths);
+	free(p->image);
+	free(p->format);
+	free(p);
+	fs->priv = NULL;
+}
+
+static size_t add_path(struct gfs_priv *p, const char *abs)
+{
+	if (p->npaths == p->apaths) {
+		p->apaths = p->apaths ? p->apaths * 2 : 1024;
+		p->paths = ut_realloc(p->paths, p->apaths * sizeof(*p->paths));
+	}
+	p->paths[p->npaths] = ut_strdup(abs);
+	return p->npaths++;
+}
+
+/* ---- entries ------------------------------------------------------------ */
+
+static int fill_stat(struct dr_fs *fs, const struct guestfs_statns *st, struct ut_entry *e,
+		     struct ut_err *err)
+{
+	switch (st->st_mode & 0170000) {
+	case 0100000: e->type = UT_REG; break;
+	case 0040000: e->type = UT_DIR; break;
+	case 0120000: e->type = UT_LNK; break;
+	case 0020000: e->type = UT_CHR; break;
+	case 0060000: e->type = UT_BLK; break;
+	case 0010000: e->type = UT_FIFO; break;
+	case 0140000: e->type = UT_SOCK; break;
+	default:
+		return ut_err_set(err, "%s: %s: /%s has an invalid mode %#llo", fs->bd->path,
+				  fs->info.type, e->path, (unsigned long long)st->st_mode);
+	}
+	e->mode = (uint32_t)st->st_mode & 07777;
+	e->uid = (uint32_t)st->st_uid;
+	e->gid = (uint32_t)st->st_gid;
+	e->size = e->type == UT_REG || e->type == UT_LNK ? (uint64_t)st->st_size : 0;
+	e->mtime_sec = st->st_mtime_sec;
+	e->mtime_nsec = st->st_mtime_nsec >= 0 && st->st_mtime_nsec < 1000000000
+				? (uint32_t)st->st_mtime_nsec : 0;
+	if (e->type == UT_CHR || e->type == UT_BLK) {
+		e->rdev_major = major((dev_t)st->st_rdev);
+		e->rdev_minor = minor((dev_t)st->st_rdev);
+	}
+	e->nlink = (uint32_t)st->st_nlink;
+	e->link_id = (uint64_t)st->st_ino;
+	return 0;
+}
+
+static void add_xattrs(struct ut_entry *e, const struct guestfs_xattr *x, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		ut_entry_add_xattr(e, x[i].attrname, x[i].attrval, x[i].attrval_len);
+	ut_entry_sort_xattrs(e);
+}
+
+static char *abs_path(const char *rel)
+{
+	return ut_asprintf("/%s", rel);
+}
+
+static int gfs_lookup(struct dr_fs *fs, const char *path, struct ut_entry *e, struct ut_err *err)
+{
+	struct gfs_priv *p = fs->priv;
+	struct guestfs_statns *st;
+	struct guestfs_xattr_list *xl;
+	char *abs;
+	int ret = -1;
+
+	if (launch(fs, err) < 0)
+		return -1;
+	while (*path == '/')
+		path++;
+	abs = abs_path(path);
+	memset(e, 0, sizeof(*e));
+	e->path = ut_strdup(path);
+	st = guestfs_lstatns(p->g, abs);
+	if (!st) {
+		int en = guestfs_last_errno(p->g);
+
+		if (en == ENOENT || en == ENOTDIR)
+			ret = 0;
+		else
+			ut_err_set(err, "%s: %s: /%s: %s", fs->bd->path, fs->info.type, path,
+				   gfs_error(p));
+		goto out;
+	}
+	ret = fill_stat(fs, st, e, err);
+	guestfs_free_statns(st);
+	if (ret < 0)
+		goto out;
+	ret = -1;
+	if (e->type == UT_LNK) {
+		e->link = guestfs_readlink(p->g, abs);
+		if (!e->link) {
+			ut_err_set(err, "%s: %s: /%s: %s", fs->bd->path, fs->info.type, path,
+				   gfs_error(p));
+			goto out;
+		}
+	}
+	xl = guestfs_lgetxattrs(p->g, abs);
+	if (!xl) {
+		ut_err_set(err, "%s: %s: /%s: xattrs: %s", fs->bd->path, fs->info.type, path,
+			   gfs_error(p));
+		goto out;
+	}
+	add_xattrs(e, xl->val, xl->len);
+	guestfs_free_xattr_list(xl);
+	e->src_b = add_path(p, abs);
+	ret = 1;
+out:
+	free(abs);
+	if (ret != 1)
+		ut_entry_release(e);
+	return ret;
+}
+
+/* One batch of names (relative to /): stat, links, xattrs, then cb. */
+static int walk_batch(struct dr_fs *fs, char **names, size_t n,
+		      int (*cb)(void *ctx, struct ut_entry *e), void *ctx, struct ut_err *err)
+{
+	struct gfs_priv *p = fs->priv;
+	struct guestfs_statns_list *sl = NULL;
+	struct guestfs_xattr_list *xl = NULL;
+	char **links = NULL;
+	size_t i, xi = 0;
+	int ret = -1;
+
+	names[n] = NULL;
+	sl = guestfs_lstatnslist(p->g, "/", names);
+	xl = sl ? guestfs_lxattrlist(p->g, "/", names) : NULL;
+	links = xl ? guestfs_readlinklist(p->g, "/", names) : NULL;
+	if (!sl || !xl || !links) {
+		ut_err_set(err, "%s: %s: walk: %s", fs->bd->path, fs->info.type, gfs_error(p));
+		goto out;
+	}
+	if (sl->len != n) {
+		ut_err_set(err, "%s: %s: walk: libguestfs answered %u stats for %zu names",
+			   fs->bd->path, fs->info.type, sl->len, n);
+		goto out;
+	}
+	for (i = 0; i < n; i++) {
+		struct ut_entry e = { 0 };
+		size_t cnt;
+		char *abs;
+		int r;
+
+		e.path = ut_strdup(names[i]);
+		if (fill_stat(fs, &sl->val[i], &e, err) < 0) {
+			ut_entry_release(&e);
+			goto out;
+		}
+		if (!links[i]) {
+			ut_entry_release(&e);
+			ut_err_set(err, "%s: %s: walk: short readlink list", fs->bd->path,
+				   fs->info.type);
+			goto out;
+		}
+		if (e.type == UT_LNK)
+			e.link = ut_strdup(links[i]);
+		/* lxattrlist: per name, a header with attrname "" and the count
+		 * as its value, then that many attributes. */
+		if (xi >= xl->len || xl->val[xi].attrname[0]) {
+			ut_entry_release(&e);
+			ut_err_set(err, "%s: %s: walk: malformed xattr list", fs->bd->path,
+				   fs->info.type);
+			goto out;
+		}
+		{
+			char num[32];
+			size_t l = xl->val[xi].attrval_len < sizeof(num) - 1
+					   ? xl->val[xi].attrval_len : sizeof(num) - 1;
+
+			memcpy(num, xl->val[xi].attrval, l);
+			num[l] = '\0';
+			cnt = strtoul(num, NULL, 10);
+		}
+		xi++;
+		if (cnt > xl->len - xi) {
+			ut_entry_release(&e);
+			ut_err_set(err, "%s: %s: walk: malformed xattr list", fs->bd->path,
+				   fs->info.type);
+			goto out;
+		}
+		add_xattrs(&e, xl->val + xi, cnt);
+		xi += cnt;
+		abs = abs_path(names[i]);
+		e.src_b = add_path(p, abs);
+		free(abs);
+		r = cb(ctx, &e);
+		ut_entry_release(&e);
+		if (r < 0)
+			goto out;
+	}
+	ret = 0;
+out:
+	if (links) {
+		for (i = 0; links[i]; i++)
+			free(links[i]);
+		free(links);
+	}
+	guestfs_free_xattr_list(xl);
+	guestfs_free_statns_list(sl);
+	return ret;
+}
+
+static int gfs_walk(struct dr_fs *fs, int (*cb)(void *ctx, struct ut_entry *e), void *ctx,
+		    struct ut_err *err)
+{
+	struct gfs_priv *p = fs->priv;
+	struct ut_entry root = { 0 };
+	struct ut_buf list;
+	char tmpl[4096], **batch = NULL;
+	const char *dir = getenv("TMPDIR");
+	size_t off, n = 0;
+	int fd, r, ret = -1;
+
+	ut_buf_init(&list, 0);
+	r = gfs_lookup(fs, "", &root, err);
+	if (r <= 0) {
+		if (r == 0)
+			ut_err_set(err, "%s: %s: no root directory", fs->bd->path, fs->info.type);
+		return -1;
+	}
+	r = cb(ctx, &root);
+	ut_entry_release(&root);
+	if (r < 0)
+		return -1;
+	/* find0 writes to a host file; a private temporary one, gone after. */
+	snprintf(tmpl, sizeof(tmpl), "%s/vm2oci-find0-XXXXXX", dir && *dir ? dir : "/tmp");
+	fd = mkstemp(tmpl);
+	if (fd < 0)
+		return ut_err_set(err, "%s: cannot create a temporary file: %s", tmpl,
+				  strerror(errno));
+	close(fd);
+	if (guestfs_find0(p->g, "/", tmpl) < 0) {
+		ut_err_set(err, "%s: %s: find0: %s", fs->bd->path, fs->info.type, gfs_error(p));
+		goto out;
+	}
+	if (ut_read_host_file(tmpl, &list, err) < 0)
+		goto out;
+	batch = ut_calloc(GFS_BATCH + 1, sizeof(*batch));
+	for (off = 0; off < list.len;) {
+		size_t l = strnlen((char *)list.data + off, list.len - off);
+
+		if (l)
+			batch[n++] = (char *)list.data + off;
+		off += l + 1;
+		if (n == GFS_BATCH || (off >= list.len && n)) {
+			if (walk_batch(fs, batch, n, cb, ctx, err) < 0)
+				goto out;
+			n = 0;
+		}
+	}
+	ret = 0;
+out:
+	unlink(tmpl);
+	free(batch);
+	ut_buf_release(&list);
+	return ret;
+}
+
+/* ---- content ------------------------------------------------------------ */
+
+static int gfs_open_file(struct dr_fs *fs, uint64_t src_b, void **handle, struct ut_err *err)
+{
+	struct gfs_priv *p = fs->priv;
+	struct guestfs_statns *st;
+	struct gfs_file *f;
+
+	if (launch(fs, err) < 0)
+		return -1;
+	if (src_b >= p->npaths)
+		return ut_err_set(err, "%s: %s: no file #%llu", fs->bd->path, fs->info.type,
+				  (unsigned long long)src_b);
+	st = guestfs_lstatns(p->g, p->paths[src_b]);
+	if (!st)
+		return ut_err_set(err, "%s: %s: %s: %s", fs->bd->path, fs->info.type,
+				  p->paths[src_b], gfs_error(p));
+	f = ut_calloc(1, sizeof(*f));
+	f->idx = (size_t)src_b;
+	f->size = st->st_size > 0 ? (uint64_t)st->st_size : 0;
+	guestfs_free_statns(st);
+	*handle = f;
+	return 0;
+}
+
+static ssize_t gfs_read_file(struct dr_fs *fs, void *handle, void *buf, size_t len,
+			     struct ut_err *err)
+{
+	struct gfs_priv *p = fs->priv;
+	struct gfs_file *f = handle;
+	size_t got = 0;
+	char *data;
+
+	if (len > GFS_CHUNK)
+		len = GFS_CHUNK;
+	if (len > f->size - f->pos)
+		len = (size_t)(f->size - f->pos);
+	if (!len)
+		return 0;
+	data = guestfs_pread(p->g, p->paths[f->idx], (int)len, (int64_t)f->pos, &got);
+	if (!data)
+		return ut_err_set(err, "%s: %s: %s: %s", fs->bd->path, fs->info.type,
+				  p->paths[f->idx], gfs_error(p));
+	if (got > len)
+		got = len;
+	memcpy(buf, data, got);
+	free(data);
+	if (!got)
+		return ut_err_set(err, "%s: %s: %s: shorter than its size", fs->bd->path,
+				  fs->info.type, p->paths[f->idx]);
+	f->pos += got;
+	return (ssize_t)got;
+}
+
+static void gfs_close_file(struct dr_fs *fs, void *handle)
+{
+	free(handle);
+}
+
+const struct dr_fs_ops dr_guestfs_ops = {
+	.name = "guestfs",
+	.probe = gfs_probe,
+	.open = gfs_open,
+	.walk = gfs_walk,
+	.open_file = gfs_open_file,
+	.read_file = gfs_read_file,
+	.close_file = gfs_close_file,
+	.lookup = gfs_lookup,
+	.close = gfs_close,
+};

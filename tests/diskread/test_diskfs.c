@@ -1,2 +1,1266 @@
+/*
+ * test_diskfs.c - partition tables, ext2/3/4 and whole guests, checked
+ * against independent peers.
+ *
+ * Filesystems: a synthetic tree with every kind of entry is laid into ext4,
+ * ext2 (128-byte inodes) and inline_data ext4 images with `mke2fs -d`; the
+ * dr_fs walk is compared field by field with what the kernel shows of the
+ * same image loop-mounted read-only (lstat, readlink, llistxattr/lgetxattr,
+ * sha256 of the content), and ACLs with `getfattr -e hex` output.
+ * Partition tables: made with sfdisk, compared with `partx -g -r` (libblkid).
+ * Guests: GPT, MBR-with-logicals and bare disks with an fstab; the merged
+ * tree is compared with the kernel's view of the same mounts.
+ * Bad inputs: corrupt superblocks, damaged images, bad GPT CRCs, EBR loops,
+ * fstab garbage: clean errors, no crash (run the ASan build too).
+ */
 #include "testutil.h"
-int main(void) { tu_skip("being written"); return 0; }
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdint.h>
+#include <sys/socket.h>
+#include <sys/sysmacros.h>
+#include <sys/un.h>
+#include <sys/xattr.h>
+
+#include "diskread.h"
+
+static char *tmp;
+static char *src; /* the synthetic tree */
+static int can_mount;
+
+#define MiB (1024ULL * 1024)
+
+/* ---- helpers ------------------------------------------------------------ */
+
+static char *tpath(const char *name)
+{
+	char *p = malloc(strlen(tmp) + strlen(name) + 2);
+
+	sprintf(p, "%s/%s", tmp, name);
+	return p;
+}
+
+#define SH(...)                                                             \
+	do {                                                                \
+		int rc_ = tu_sh(__VA_ARGS__);                                \
+		if (rc_ != 0)                                               \
+			fail_msg("command failed (%d): %s", rc_, #__VA_ARGS__); \
+	} while (0)
+
+static void write_file(const char *path, const char *text)
+{
+	FILE *f = fopen(path, "w");
+
+	assert_non_null(f);
+	fputs(text, f);
+	fclose(f);
+}
+
+static void patch(const char *path, uint64_t off, const void *data, size_t len)
+{
+	int fd = open(path, O_WRONLY);
+
+	assert_true(fd >= 0);
+	assert_int_equal(pwrite(fd, data, len, (off_t)off), (ssize_t)len);
+	close(fd);
+}
+
+static void escape_into(char *out, size_t outsz, const char *s)
+{
+	size_t o = 0;
+
+	for (; *s && o + 5 < outsz; s++) {
+		unsigned char c = (unsigned char)*s;
+
+		if (c <= ' ' || c >= 0x7f || c == '\\')
+			o += (size_t)snprintf(out + o, outsz - o, "\\x%02x", c);
+		else
+			out[o++] = (char)c;
+	}
+	out[o] = '\0';
+}
+
+/* One canonical line per entry: what both sides must agree on. */
+static char *entry_line(const struct ut_entry *e)
+{
+	char path[4096], hex[UT_SHA256_HEX], *xa, *line;
+	size_t i, xl = 1;
+
+	escape_into(path, sizeof(path), e->path);
+	for (i = 0; i < e->nxattrs; i++)
+		xl += strlen(e->xattrs[i].name) + 2 * e->xattrs[i].len + 3;
+	xa = calloc(1, xl);
+	for (i = 0; i < e->nxattrs; i++) {
+		char *h = malloc(2 * e->xattrs[i].len + 1);
+
+		ut_hex(e->xattrs[i].value, e->xattrs[i].len, h);
+		strcat(xa, e->xattrs[i].name);
+		strcat(xa, "=");
+		strcat(xa, h);
+		strcat(xa, ";");
+		free(h);
+	}
+	hex[0] = '\0';
+	if (e->has_digest)
+		ut_hex(e->digest, UT_SHA256_LEN, hex);
+	line = ut_asprintf("/%s %s %04o %u:%u size=%llu mtime=%lld.%09u rdev=%u,%u link=%s "
+			   "ino=%llu nlink=%u sha=%s xattrs=%s",
+			   path, ut_ftype_name(e->type), e->mode, e->uid, e->gid,
+			   (unsigned long long)(e->type == UT_REG || e->type == UT_LNK ? e->size : 0),
+			   (long long)e->mtime_sec, e->mtime_nsec, e->rdev_major, e->rdev_minor,
+			   e->link ? e->link : "",
+			   (unsigned long long)(e->type == UT_DIR ? 0 : e->link_id & 0xffffffffffffULL),
+			   e->type == UT_DIR ? 0 : e->nlink, hex, xa);
+	free(xa);
+	return line;
+}
+
+/* Number of differing lines, each printed. */
+static int compare_trees(struct ut_tree *a, const char *aname, struct ut_tree *b,
+			 const char *bname)
+{
+	size_t i = 0, j = 0;
+	int diffs = 0;
+
+	ut_tree_sort(a);
+	ut_tree_sort(b);
+	while (i < a->n || j < b->n) {
+		int c = i >= a->n ? 1 : j >= b->n ? -1 : strcmp(a->v[i].path, b->v[j].path);
+
+		if (c < 0) {
+			char *l = entry_line(&a->v[i++]);
+
+			fprintf(stderr, "only in %s: %s\n", aname, l);
+			free(l);
+			diffs++;
+		} else if (c > 0) {
+			char *l = entry_line(&b->v[j++]);
+
+			fprintf(stderr, "only in %s: %s\n", bname, l);
+			free(l);
+			diffs++;
+		} else {
+			char *la = entry_line(&a->v[i++]), *lb = entry_line(&b->v[j++]);
+
+			if (strcmp(la, lb)) {
+				fprintf(stderr, "%s: %s\n%s: %s\n", aname, la, bname, lb);
+				diffs++;
+			}
+			free(la);
+			free(lb);
+		}
+	}
+	return diffs;
+}
+
+/* ---- the kernel's view: lstat & co on a read-only loop mount ------------- */
+
+static void digest_host(const char *path, struct ut_entry *e)
+{
+	unsigned char buf[65536];
+	struct ut_sha256 h;
+	int fd = open(path, O_RDONLY);
+	ssize_t n;
+
+	assert_true(fd >= 0);
+	assert_int_equal(ut_sha256_init(&h), 0);
+	while ((n = read(fd, buf, sizeof(buf))) > 0)
+		ut_sha256_update(&h, buf, (size_t)n);
+	assert_true(n == 0);
+	ut_sha256_final(&h, e->digest);
+	ut_sha256_release(&h);
+	e->has_digest = 1;
+	close(fd);
+}
+
+static void host_list(const char *root, const char *rel, struct ut_tree *t)
+{
+	char *full = *rel ? ut_asprintf("%s/%s", root, rel) : ut_strdup(root);
+	struct ut_entry *e;
+	struct stat st;
+	char names[65536];
+	ssize_t nl, k;
+
+	assert_int_equal(lstat(full, &st), 0);
+	e = ut_tree_add(t, rel);
+	switch (st.st_mode & S_IFMT) {
+	case S_IFREG: e->type = UT_REG; break;
+	case S_IFDIR: e->type = UT_DIR; break;
+	case S_IFLNK: e->type = UT_LNK; break;
+	case S_IFCHR: e->type = UT_CHR; break;
+	case S_IFBLK: e->type = UT_BLK; break;
+	case S_IFIFO: e->type = UT_FIFO; break;
+	case S_IFSOCK: e->type = UT_SOCK; break;
+	}
+	e->mode = st.st_mode & 07777;
+	e->uid = st.st_uid;
+	e->gid = st.st_gid;
+	e->size = (uint64_t)st.st_size;
+	e->mtime_sec = st.st_mtim.tv_sec;
+	e->mtime_nsec = (uint32_t)st.st_mtim.tv_nsec;
+	e->link_id = st.st_ino;
+	e->nlink = (uint32_t)st.st_nlink;
+	if (e->type == UT_CHR || e->type == UT_BLK) {
+		e->rdev_major = major(st.st_rdev);
+		e->rdev_minor = minor(st.st_rdev);
+	}
+	if (e->type == UT_LNK) {
+		char target[8192];
+		ssize_t n = readlink(full, target, sizeof(target) - 1);
+
+		assert_true(n >= 0);
+		target[n] = '\0';
+		e->link = ut_strdup(target);
+	}
+	if (e->type == UT_REG)
+		digest_host(full, e);
+	nl = llistxattr(full, names, sizeof(names));
+	for (k = 0; nl > 0 && k < nl; k += (ssize_t)strlen(names + k) + 1) {
+		unsigned char val[65536];
+		ssize_t vl = lgetxattr(full, names + k, val, sizeof(val));
+
+		assert_true(vl >= 0);
+		ut_entry_add_xattr(e, names + k, val, (size_t)vl);
+	}
+	ut_entry_sort_xattrs(e);
+	if (e->type == UT_DIR) {
+		DIR *d = opendir(full);
+		struct dirent *de;
+		char **kids = NULL;
+		size_t nk = 0, i;
+
+		assert_non_null(d);
+		while ((de = readdir(d))) {
+			if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+				continue;
+			kids = realloc(kids, (nk + 1) * sizeof(*kids));
+			kids[nk++] = *rel ? ut_asprintf("%s/%s", rel, de->d_name)
+					  : ut_strdup(de->d_name);
+		}
+		closedir(d);
+		/* e may move when the tree grows: it is not used below. */
+		for (i = 0; i < nk; i++) {
+			host_list(root, kids[i], t);
+			free(kids[i]);
+		}
+		free(kids);
+	}
+	free(full);
+}
+
+/* ---- our view ----------------------------------------------------------- */
+
+static int take_cb(void *ctx, struct ut_entry *e)
+{
+	ut_tree_take(ctx, e);
+	return 0;
+}
+
+static int fsc_open(void *ctx, const struct ut_entry *e, void **h, struct ut_err *err)
+{
+	struct dr_fs *fs = ctx;
+
+	return fs->ops->open_file(fs, e->src_b, h, err);
+}
+
+static ssize_t fsc_read(void *ctx, void *h, void *buf, size_t len, struct ut_err *err)
+{
+	struct dr_fs *fs = ctx;
+
+	return fs->ops->read_file(fs, h, buf, len, err);
+}
+
+static void fsc_close(void *ctx, void *h)
+{
+	struct dr_fs *fs = ctx;
+
+	fs->ops->close_file(fs, h);
+}
+
+static const struct ut_content_ops fs_content = { fsc_open, fsc_read, fsc_close };
+
+/* Walks img (a bare filesystem) with dr_fs into a digested tree. */
+static struct ut_tree *fs_tree(const char *img, struct dr_fs_info *info)
+{
+	struct dr_blockdev *bd = NULL;
+	struct dr_fs *fs = NULL;
+	struct ut_err err = { { 0 } };
+	struct ut_tree *t = ut_tree_new();
+
+	if (dr_blockdev_open(img, "raw", &bd, &err) < 0)
+		fail_msg("%s", err.msg);
+	if (dr_fs_open(bd, &fs, &err) < 0)
+		fail_msg("%s", err.msg);
+	if (info)
+		*info = fs->info;
+	if (fs->ops->walk(fs, take_cb, t, &err) < 0)
+		fail_msg("%s", err.msg);
+	t->content.ops = &fs_content;
+	t->content.ctx = fs;
+	if (ut_tree_digest_all(t, &err) < 0)
+		fail_msg("%s", err.msg);
+	t->content.ops = NULL;
+	dr_fs_free(fs);
+	dr_blockdev_free(bd);
+	return t;
+}
+
+/* The kernel's listing of img (or a slice of it) mounted read-only. */
+static struct ut_tree *kernel_tree(const char *img, uint64_t off, uint64_t len)
+{
+	char *mnt = tpath("mnt");
+	struct ut_tree *t = ut_tree_new();
+
+	mkdir(mnt, 0755);
+	if (len)
+		SH("mount -o ro,loop,offset=%llu,sizelimit=%llu '%s' '%s'",
+		   (unsigned long long)off, (unsigned long long)len, img, mnt);
+	else
+		SH("mount -o ro,loop '%s' '%s'", img, mnt);
+	host_list(mnt, "", t);
+	tu_sh("umount '%s'", mnt);
+	free(mnt);
+	return t;
+}
+
+/* ---- the synthetic tree ------------------------------------------------- */
+
+static void make_source_tree(void)
+{
+	char p[4096], longt[201];
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	int s;
+
+	src = tpath("src");
+	SH("mkdir -p '%s/dir/sub' '%s/deep/1/2/3/4/5/6/7/8/9/10/11/12/13/14/15/16'", src, src);
+	SH("cd '%s' && echo hello > file && : > empty && head -c 3000000 /dev/urandom > big && "
+	   "truncate -s 5M sparse && printf middle | dd of=sparse bs=1 seek=3000000 conv=notrunc 2>/dev/null && "
+	   "echo x > suid && chmod 4755 suid && echo own > owned && chown 1234:5678 owned && "
+	   "chown 4321:8765 dir && chmod 0750 dir && "
+	   "ln -s file fastlink && ln -s ../../no/such/target dir/sub/dangling && ln file hardlink && "
+	   "mkfifo fifo && mknod chr c 1 3 && mknod blk b 8 1 && mknod bigdev c 300 70000 && "
+	   "echo sp > 'with space' && echo u > 'ütf8-ñame' && echo deep > deep/1/2/3/4/5/6/7/8/9/10/11/12/13/14/15/16/leaf && "
+	   "setfattr -n user.comment -v hello file && setfattr -n user.bin -v 0x00ff01 empty && "
+	   "setfattr -n trusted.t -v 1 owned && "
+	   "head -c 900 /dev/zero | tr '\\0' a > xv && setfattr -n user.big -v \"$(cat xv)\" big && rm xv && "
+	   "touch -h -d '2001-02-03 04:05:06.123456789' file fastlink && touch -d '1999-12-31 23:59:59' dir/sub",
+	   src);
+	if (tu_have("setcap"))
+		SH("setcap cap_net_raw+ep '%s/suid'", src);
+	if (tu_have("setfacl"))
+		SH("setfacl -m u:1234:rx,g:5678:r '%s/dir' && setfacl -d -m g:5678:rx '%s/dir'", src, src);
+	snprintf(p, sizeof(p), "%s/new\nline", src);
+	write_file(p, "nl\n");
+	memset(longt, 'L', 200);
+	longt[200] = '\0';
+	snprintf(p, sizeof(p), "%s/slowlink", src);
+	assert_int_equal(symlink(longt, p), 0);
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/sock", src);
+	s = socket(AF_UNIX, SOCK_STREAM, 0);
+	if (s >= 0) {
+		if (bind(s, (struct sockaddr *)&sa, sizeof(sa)) < 0)
+			fprintf(stderr, "note: no socket in the tree: %s\n", strerror(errno));
+		close(s);
+	}
+}
+
+static int setup(void **state)
+{
+	char *m;
+
+	tmp = tu_tmpdir();
+	if (!tu_have("mke2fs") || !tu_have("sfdisk") || !tu_have("setfattr"))
+		tu_skip("needs mke2fs, sfdisk and setfattr");
+	make_source_tree();
+	/* Loop mounts need root and loop devices; without them the kernel
+	 * comparisons are skipped, the rest still runs. */
+	m = tpath("probe.img");
+	can_mount = tu_sh("mke2fs -q -t ext4 -F '%s' 4M && mkdir -p '%s/mnt' && "
+			  "mount -o ro,loop '%s' '%s/mnt' 2>/dev/null && umount '%s/mnt'",
+			  m, tmp, m, tmp, tmp) == 0;
+	free(m);
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	if (getenv("VM2OCI_KEEP_TMP"))
+		fprintf(stderr, "kept %s\n", tmp);
+	else
+		tu_sh("umount '%s/mnt' 2>/dev/null; rm -rf '%s'", tmp, tmp);
+	free(src);
+	free(tmp);
+	return 0;
+}
+
+/* ---- filesystems against the kernel ------------------------------------- */
+
+static void fs_vs_kernel(const char *name, const char *mkfs_opts, const char *want_type)
+{
+	char *img = tpath(name);
+	struct dr_fs_info info;
+	struct ut_tree *ours, *theirs;
+	const struct ut_entry *e;
+	int diffs;
+
+	SH("mke2fs -q -F %s -d '%s' '%s' 32M", mkfs_opts, src, img);
+	ours = fs_tree(img, &info);
+	assert_string_equal(info.type, want_type);
+	/* Spot checks that do not need the kernel. */
+	e = ut_tree_find(ours, "slowlink");
+	assert_non_null(e);
+	assert_int_equal(strlen(e->link), 200);
+	e = ut_tree_find(ours, "sparse");
+	assert_non_null(e);
+	/* mke2fs -d -O inline_data drops the trailing hole of a sparse file
+	 * (e2fsprogs 1.47.0: size 3000320, debugfs agrees); the kernel
+	 * comparison below still checks the size we read. */
+	if (!strstr(mkfs_opts, "inline_data"))
+		assert_int_equal(e->size, 5 * MiB);
+	e = ut_tree_find(ours, "bigdev");
+	assert_non_null(e);
+	assert_int_equal(e->rdev_major, 300);
+	assert_int_equal(e->rdev_minor, 70000);
+	e = ut_tree_find(ours, "suid");
+	assert_int_equal(e->mode, 04755);
+	e = ut_tree_find(ours, "owned");
+	assert_int_equal(e->uid, 1234);
+	assert_int_equal(e->gid, 5678);
+	assert_non_null(ut_entry_find_xattr(e, "trusted.t"));
+	assert_int_equal(ut_tree_find(ours, "file")->link_id, ut_tree_find(ours, "hardlink")->link_id);
+	assert_int_equal(ut_tree_find(ours, "file")->mtime_sec, 981173106);
+	if (!can_mount) {
+		ut_tree_free(ours);
+		free(img);
+		fprintf(stderr, "note: loop mounts unavailable: %s not compared with the kernel\n", name);
+		return;
+	}
+	theirs = kernel_tree(img, 0, 0);
+	diffs = compare_trees(ours, "dr_fs", theirs, "kernel");
+	fprintf(stderr, "%s: %zu entries compared with the kernel, %d differences\n", name,
+		ours->n, diffs);
+	assert_int_equal(diffs, 0);
+	/* The ACL bytes are the ones getfattr prints. */
+	if (tu_have("getfattr") && tu_have("setfacl")) {
+		char *mnt = tpath("mnt"), *out;
+		const struct ut_xattr *x = ut_entry_find_xattr(ut_tree_find(ours, "dir"),
+							       "system.posix_acl_access");
+		char *hex;
+
+		assert_non_null(x);
+		hex = malloc(2 * x->len + 1);
+		ut_hex(x->value, x->len, hex);
+		SH("mount -o ro,loop '%s' '%s'", img, mnt);
+		out = tu_sh_out("getfattr -h -n system.posix_acl_access -e hex '%s/dir' | "
+				"sed -n 's/^system.posix_acl_access=0x//p'", mnt);
+		tu_sh("umount '%s'", mnt);
+		out[strcspn(out, "\n")] = '\0';
+		assert_string_equal(out, hex);
+		assert_non_null(ut_entry_find_xattr(ut_tree_find(ours, "dir"),
+						    "system.posix_acl_default"));
+		free(out);
+		free(hex);
+		free(mnt);
+	}
+	ut_tree_free(ours);
+	ut_tree_free(theirs);
+	free(img);
+}
+
+static void test_ext4(void **state)
+{
+	fs_vs_kernel("ext4.img", "-t ext4", "ext4");
+}
+
+static void test_ext2_small_inodes(void **state)
+{
+	fs_vs_kernel("ext2.img", "-t ext2 -I 128", "ext2");
+}
+
+static void test_ext3(void **state)
+{
+	fs_vs_kernel("ext3.img", "-t ext3", "ext3");
+}
+
+static void test_ext4_inline_data(void **state)
+{
+	fs_vs_kernel("inline.img", "-t ext4 -O inline_data", "ext4");
+}
+
+/* lookup, read_path through symlinks, extents matching the content. */
+struct ext_check {
+	int fd;
+	uint64_t total;
+	int bad;
+	const char *expect;
+};
+
+static int ext_cb(void *ctx, uint64_t logical, uint64_t physical, uint64_t len)
+{
+	struct ext_check *c = ctx;
+	char *buf = malloc(len);
+
+	if (pread(c->fd, buf, len, (off_t)physical) != (ssize_t)len)
+		c->bad++;
+	else if (logical == 0 && memcmp(buf, c->expect, strlen(c->expect)))
+		c->bad++;
+	c->total += len;
+	free(buf);
+	return 0;
+}
+
+static void test_ext4_lookup_read_extents(void **state)
+{
+	char *img = tpath("lookup.img"), *root = tpath("lroot");
+	struct dr_blockdev *bd;
+	struct dr_fs *fs;
+	struct ut_err err = { { 0 } };
+	struct ut_entry e = { 0 };
+	struct ut_buf b;
+	struct ext_check c = { 0 };
+
+	SH("mkdir -p '%s/etc' '%s/usr/lib' && echo 'ID=test' > '%s/usr/lib/os-release' && "
+	   "ln -s ../usr/lib/os-release '%s/etc/os-release' && ln -s /usr/lib '%s/libl' && "
+	   "(echo START; head -c 200000 /dev/urandom) > '%s/usr/lib/data' && "
+	   "ln -s loop1 '%s/loop2' && ln -s loop2 '%s/loop1'",
+	   root, root, root, root, root, root, root, root);
+	SH("mke2fs -q -t ext4 -F -d '%s' '%s' 8M", root, img);
+	assert_int_equal(dr_blockdev_open(img, NULL, &bd, &err), 0);
+	assert_int_equal(dr_fs_open(bd, &fs, &err), 0);
+	assert_int_equal(fs->ops->lookup(fs, "etc/os-release", &e, &err), 1);
+	assert_int_equal(e.type, UT_LNK);
+	assert_string_equal(e.link, "../usr/lib/os-release");
+	ut_entry_release(&e);
+	assert_int_equal(fs->ops->lookup(fs, "etc/nothing", &e, &err), 0);
+	assert_int_equal(fs->ops->lookup(fs, "", &e, &err), 1);
+	assert_int_equal(e.type, UT_DIR);
+	ut_entry_release(&e);
+	ut_buf_init(&b, 1024);
+	assert_int_equal(dr_fs_read_path(fs, "etc/os-release", &b, &err), 0);
+	assert_string_equal((char *)b.data, "ID=test\n");
+	ut_buf_reset(&b);
+	assert_int_equal(dr_fs_read_path(fs, "libl/os-release", &b, &err), 0);
+	ut_buf_reset(&b);
+	assert_int_not_equal(dr_fs_read_path(fs, "loop1", &b, &err), 0);
+	assert_non_null(strstr(err.msg, "too many levels"));
+	ut_buf_reset(&b);
+	assert_int_not_equal(dr_fs_read_path(fs, "usr/lib/data", &b, &err), 0);
+	assert_non_null(strstr(err.msg, "more than"));
+	ut_buf_release(&b);
+	/* Extents point at the bytes the file holds. */
+	assert_int_equal(fs->ops->lookup(fs, "usr/lib/data", &e, &err), 1);
+	c.fd = open(img, O_RDONLY);
+	c.expect = "START";
+	assert_int_equal(fs->ops->extents(fs, e.src_b, ext_cb, &c, &err), 0);
+	assert_int_equal(c.bad, 0);
+	assert_true(c.total >= e.size);
+	close(c.fd);
+	ut_entry_release(&e);
+	dr_fs_free(fs);
+	dr_blockdev_free(bd);
+	free(img);
+	free(root);
+}
+
+/* ---- partition tables against partx (libblkid) --------------------------- */
+
+/* Our partitions in `partx -g -r -o NR,START,SECTORS,TYPE,UUID,NAME` form. */
+static char *our_partx(const char *img, const char **scheme_out)
+{
+	struct dr_blockdev *bd;
+	struct dr_partition *p;
+	struct ut_err err = { { 0 } };
+	struct ut_buf b;
+	const char *scheme;
+	size_t n, i;
+
+	ut_buf_init(&b, 0);
+	assert_int_equal(dr_blockdev_open(img, "raw", &bd, &err), 0);
+	if (dr_partitions_read(bd, &p, &n, &scheme, &err) < 0)
+		fail_msg("%s", err.msg);
+	for (i = 0; i < n; i++) {
+		char name[300], type[40];
+
+		escape_into(name, sizeof(name), p[i].name);
+		if (p[i].type_guid[0])
+			snprintf(type, sizeof(type), "%s", p[i].type_guid);
+		else
+			snprintf(type, sizeof(type), "0x%x", p[i].mbr_type);
+		ut_buf_addf(&b, NULL, "%d %llu %llu %s %s %s\n", p[i].number,
+			    (unsigned long long)p[i].start / 512, (unsigned long long)p[i].size / 512,
+			    type, p[i].part_uuid, name);
+	}
+	if (scheme_out)
+		*scheme_out = scheme;
+	if (!b.len)
+		ut_buf_addstr(&b, "", NULL);
+	free(p);
+	dr_blockdev_free(bd);
+	return ut_buf_detach(&b, NULL);
+}
+
+static void check_partx(const char *img, const char *want_scheme)
+{
+	const char *scheme;
+	char *ours = our_partx(img, &scheme);
+	char *theirs = tu_sh_out("partx -g -r -o NR,START,SECTORS,TYPE,UUID,NAME '%s'", img);
+
+	fprintf(stderr, "partx:\n%sdr_partitions_read:\n%s", theirs, ours);
+	assert_string_equal(scheme, want_scheme);
+	assert_string_equal(ours, theirs);
+	free(ours);
+	free(theirs);
+}
+
+static void test_gpt(void **state)
+{
+	char *img = tpath("gpt.img");
+
+	SH("truncate -s 40M '%s' && printf 'label: gpt\\nsize=10MiB,type=L,name=\"boot part\"\\n"
+	   "size=4MiB,type=S\\nsize=8MiB,type=U,name=\"röot ünïcode\"\\n' | sfdisk -q '%s'", img, img);
+	check_partx(img, "gpt");
+	free(img);
+}
+
+static void test_mbr_logical(void **state)
+{
+	char *img = tpath("mbr.img");
+
+	SH("truncate -s 40M '%s' && printf 'label: dos\\nlabel-id: 0x1234abcd\\nsize=10MiB,type=83\\n"
+	   "type=5\\nsize=8MiB,type=83\\nsize=4MiB,type=82\\ntype=83\\n' | sfdisk -q '%s'", img, img);
+	check_partx(img, "mbr");
+	free(img);
+}
+
+static void test_gpt_bad_crc(void **state)
+{
+	char *img = tpath("gptbad.img");
+	char *before, *after;
+	struct dr_blockdev *bd;
+	struct dr_partition *p;
+	struct ut_err err = { { 0 } };
+	const char *scheme;
+	size_t n;
+	unsigned char junk = 0x5a;
+
+	SH("truncate -s 20M '%s' && printf 'label: gpt\\nsize=4MiB\\nsize=4MiB\\n' | sfdisk -q '%s'",
+	   img, img);
+	before = our_partx(img, NULL);
+	/* Primary header damaged: the backup at the end is used (as Linux). */
+	patch(img, 512 + 40, &junk, 1);
+	after = our_partx(img, &scheme);
+	assert_string_equal(scheme, "gpt");
+	assert_string_equal(before, after);
+	free(after);
+	/* Backup damaged too: a clear error. */
+	patch(img, 20 * MiB - 512 + 40, &junk, 1);
+	assert_int_equal(dr_blockdev_open(img, "raw", &bd, &err), 0);
+	assert_int_not_equal(dr_partitions_read(bd, &p, &n, &scheme, &err), 0);
+	fprintf(stderr, "error: %s\n", err.msg);
+	assert_non_null(strstr(err.msg, "bad CRC32"));
+	assert_non_null(strstr(err.msg, img));
+	dr_blockdev_free(bd);
+	/* A damaged entry array is caught by its own CRC. */
+	SH("printf 'label: gpt\\nsize=4MiB\\nsize=4MiB\\n' | sfdisk -q '%s'", img);
+	free(before);
+	before = our_partx(img, NULL);
+	patch(img, 1024 + 200, &junk, 1);
+	after = our_partx(img, &scheme);
+	assert_string_equal(before, after);
+	free(after);
+	free(before);
+	free(img);
+}
+
+static void test_mbr_ebr_loop(void **state)
+{
+	char *img = tpath("ebrloop.img"), *ours;
+	unsigned char ent[16] = { 0 };
+	const char *scheme;
+
+	SH("truncate -s 40M '%s' && printf 'label: dos\\nlabel-id: 0x0badf00d\\nsize=4MiB,type=83\\n"
+	   "type=5\\nsize=4MiB,type=83\\nsize=4MiB,type=83\\n' | sfdisk -q '%s'", img, img);
+	/* The second EBR's link points back at the first EBR: a loop. */
+	{
+		char *dump = tu_sh_out("partx -g -r -o START -n 6 '%s'", img);
+		unsigned long long ebr2 = strtoull(dump, NULL, 10) - 2048;
+
+		free(dump);
+		ent[4] = 0x05;
+		ent[8] = 0; /* start 0: relative to the extended partition, the first EBR */
+		ent[12] = 8;
+		patch(img, ebr2 * 512 + 446 + 16, ent, 16);
+	}
+	ours = our_partx(img, &scheme);
+	fprintf(stderr, "with an EBR loop:\n%s", ours);
+	assert_string_equal(scheme, "mbr");
+	assert_non_null(strstr(ours, "5 "));
+	assert_non_null(strstr(ours, "\n6 "));
+	assert_null(strstr(ours, "\n7 "));
+	free(ours);
+	free(img);
+}
+
+static void test_no_table(void **state)
+{
+	char *img = tpath("bare.img"), *ours;
+	const char *scheme;
+
+	SH("mke2fs -q -t ext4 -F '%s' 8M", img);
+	ours = our_partx(img, &scheme);
+	assert_string_equal(scheme, "none");
+	assert_string_equal(ours, "");
+	free(ours);
+	free(img);
+}
+
+/* ---- whole guests ------------------------------------------------------- */
+
+static const char root_uuid[] = "2f0e9a4c-1b7d-4e55-9c3a-0d1e2f3a4b5c";
+static const char boot_uuid[] = "7a6b5c4d-3e2f-4a1b-8c9d-0e1f2a3b4c5d";
+
+/* A small root tree: os-release (a symlink as in Debian), hostname, a real
+ * ELF binary, merged /usr, a dpkg status, and a file hidden under /boot. */
+static char *make_root(const char *name, const char *fstab)
+{
+	char *r = tpath(name);
+
+	SH("mkdir -p '%s/etc' '%s/usr/bin' '%s/usr/lib' '%s/boot' '%s/var/lib/dpkg' '%s/srv' && "
+	   "ln -s usr/bin '%s/bin' && cp /bin/ls '%s/usr/bin/ls' && ln -s ls '%s/usr/bin/sh' && "
+	   "printf 'PRETTY_NAME=\"Test GNU/Linux 12 (bookworm)\"\\nNAME=\"Test\"\\nVERSION_ID=\"12\"\\nID=debian\\n' > '%s/usr/lib/os-release' && "
+	   "ln -s ../usr/lib/os-release '%s/etc/os-release' && echo guest-host > '%s/etc/hostname' && "
+	   "echo 'Package: x' > '%s/var/lib/dpkg/status' && echo hidden > '%s/boot/hidden-under-mount'",
+	   r, r, r, r, r, r, r, r, r, r, r, r, r, r);
+	{
+		char *p = ut_asprintf("%s/etc/fstab", r);
+
+		write_file(p, fstab);
+		free(p);
+	}
+	return r;
+}
+
+static char *make_boot(void)
+{
+	char *b = tpath("bootsrc");
+
+	SH("mkdir -p '%s/grub' && head -c 100000 /dev/urandom > '%s/vmlinuz-test' && "
+	   "echo 'set timeout=1' > '%s/grub/grub.cfg'", b, b, b);
+	return b;
+}
+
+static const char *host_arch(void)
+{
+	static char a[32];
+	char *o = tu_sh_out("dpkg --print-architecture 2>/dev/null || uname -m");
+
+	snprintf(a, sizeof(a), "%.*s", (int)strcspn(o, "\n"), o);
+	free(o);
+	return a;
+}
+
+/* The kernel's view of the whole guest: every mount of the plan, stacked. */
+static struct ut_tree *kernel_guest(const char *img, struct dr_disk *d)
+{
+	char *mnt = tpath("mnt");
+	const struct dr_mount *m;
+	const struct dr_partition *parts;
+	size_t nm, np, i, k;
+	struct ut_tree *t = ut_tree_new();
+
+	mkdir(mnt, 0755);
+	m = dr_disk_mounts(d, &nm);
+	parts = dr_disk_partitions(d, &np);
+	for (i = 0; i < nm; i++) {
+		uint64_t off = 0, len = 0;
+
+		for (k = 0; k < np; k++)
+			if (parts[k].number == m[i].partition) {
+				off = parts[k].start;
+				len = parts[k].size;
+			}
+		if (len)
+			SH("mount -o ro,loop,offset=%llu,sizelimit=%llu '%s' '%s/%s'",
+			   (unsigned long long)off, (unsigned long long)len, img, mnt,
+			   m[i].mountpoint);
+		else
+			SH("mount -o ro,loop '%s' '%s/%s'", img, mnt, m[i].mountpoint);
+	}
+	host_list(mnt, "", t);
+	for (i = nm; i-- > 0;)
+		tu_sh("umount '%s/%s'", mnt, m[i].mountpoint);
+	free(mnt);
+	return t;
+}
+
+static void guest_vs_kernel(const char *img, struct dr_disk *d)
+{
+	struct ut_err err = { { 0 } };
+	struct ut_tree *t, *k;
+	double t0 = ut_now();
+	int diffs;
+
+	if (dr_disk_tree(d, 1, &t, &err) < 0)
+		fail_msg("%s", err.msg);
+	fprintf(stderr, "%s: tree of %zu entries with digests in %.2f s\n", img, t->n,
+		ut_now() - t0);
+	if (!can_mount) {
+		ut_tree_free(t);
+		return;
+	}
+	k = kernel_guest(img, d);
+	diffs = compare_trees(t, "dr_disk", k, "kernel");
+	assert_int_equal(diffs, 0);
+	ut_tree_free(t);
+	ut_tree_free(k);
+}
+
+static void test_guest_gpt(void **state)
+{
+	char *fstab = ut_asprintf("# /etc/fstab: static file system information.\n"
+				  "UUID=%s /               ext4    errors=remount-ro 0       1\n"
+				  "UUID=%s /boot           ext4    defaults        0       2\n"
+				  "/dev/mapper/vg-swap none swap sw 0 0\n"
+				  "proc /proc proc defaults 0 0\ntmpfs /tmp tmpfs defaults 0 0\n",
+				  root_uuid, boot_uuid);
+	char *root = make_root("groot", fstab), *boot = make_boot();
+	char *img = tpath("guest-gpt.img"), *rimg = tpath("groot.img"), *bimg = tpath("gboot.img");
+	struct dr_disk *d;
+	struct ut_err err = { { 0 } };
+	const struct dr_mount *m;
+	const struct dr_os_info *os;
+	struct ut_tree *t;
+	struct ut_entry *e;
+	struct ut_buf b;
+	size_t n;
+
+	SH("mke2fs -q -t ext4 -U %s -F -d '%s' '%s' 16M && mke2fs -q -t ext4 -U %s -L rootfs -F -d '%s' '%s' 40M",
+	   boot_uuid, boot, bimg, root_uuid, root, rimg);
+	SH("truncate -s 64M '%s' && printf 'label: gpt\\nsize=16MiB,name=boot\\nsize=40MiB,name=root\\n' | sfdisk -q '%s' && "
+	   "dd if='%s' of='%s' bs=1M seek=1 conv=notrunc status=none && "
+	   "dd if='%s' of='%s' bs=1M seek=17 conv=notrunc status=none",
+	   img, img, bimg, img, rimg, img);
+	if (dr_disk_open(img, NULL, &d, &err) < 0)
+		fail_msg("%s", err.msg);
+	assert_string_equal(dr_disk_scheme(d), "gpt");
+	dr_disk_partitions(d, &n);
+	assert_int_equal(n, 2);
+	assert_string_equal(dr_disk_partition_fs(d, 0)->uuid, boot_uuid);
+	assert_string_equal(dr_disk_partition_fs(d, 1)->label, "rootfs");
+	m = dr_disk_mounts(d, &n);
+	assert_int_equal(n, 2);
+	assert_string_equal(m[0].mountpoint, "");
+	assert_int_equal(m[0].partition, 2);
+	assert_string_equal(m[1].mountpoint, "boot");
+	assert_int_equal(m[1].partition, 1);
+	assert_string_equal(m[1].fs.type, "ext4");
+	os = dr_disk_os(d);
+	assert_string_equal(os->distro, "debian");
+	assert_string_equal(os->version, "12");
+	assert_string_equal(os->pretty_name, "Test GNU/Linux 12 (bookworm)");
+	assert_string_equal(os->hostname, "guest-host");
+	assert_string_equal(os->arch, host_arch());
+	assert_string_equal(os->package_format, "deb");
+	/* Reads across the mount point and through symlinks. */
+	ut_buf_init(&b, 4096);
+	assert_int_equal(dr_disk_read_file(d, "boot/grub/grub.cfg", &b, &err), 0);
+	assert_string_equal((char *)b.data, "set timeout=1\n");
+	ut_buf_reset(&b);
+	/* bin -> usr/bin, so /bin/.. is /usr, as the kernel resolves it. */
+	assert_int_not_equal(dr_disk_read_file(d, "/bin/../etc/./os-release", &b, &err), 0);
+	assert_int_equal(dr_disk_read_file(d, "/bin/../../etc/./os-release", &b, &err), 0);
+	assert_non_null(strstr((char *)b.data, "ID=debian"));
+	ut_buf_reset(&b);
+	assert_int_not_equal(dr_disk_read_file(d, "boot/hidden-under-mount", &b, &err), 0);
+	ut_buf_release(&b);
+	assert_int_equal(dr_disk_tree(d, 1, &t, &err), 0);
+	e = ut_tree_find(t, "boot/vmlinuz-test");
+	assert_non_null(e);
+	assert_true(e->has_digest);
+	assert_null(ut_tree_find(t, "boot/hidden-under-mount"));
+	assert_non_null(ut_tree_find(t, "boot/lost+found"));
+	assert_int_not_equal(ut_tree_find(t, "boot")->src_a, ut_tree_find(t, "etc")->src_a);
+	ut_tree_free(t);
+	guest_vs_kernel(img, d);
+	dr_disk_free(d);
+	/* The same disk as qcow2, through the block layer. */
+	if (tu_have("qemu-img")) {
+		char *q = tpath("guest-gpt.qcow2");
+
+		SH("qemu-img convert -f raw -O qcow2 '%s' '%s'", img, q);
+		if (dr_disk_open(q, NULL, &d, &err) < 0)
+			fail_msg("%s", err.msg);
+		dr_disk_mounts(d, &n);
+		assert_int_equal(n, 2);
+		assert_int_equal(dr_disk_tree(d, 1, &t, &err), 0);
+		assert_non_null(ut_tree_find(t, "boot/vmlinuz-test"));
+		ut_tree_free(t);
+		dr_disk_free(d);
+		free(q);
+	}
+	free(fstab);
+	free(root);
+	free(boot);
+	free(img);
+	free(rimg);
+	free(bimg);
+}
+
+static void test_guest_mbr_logical_and_garbage_fstab(void **state)
+{
+	char *fstab = ut_strdup("/dev/sda5 / ext4 defaults 0 1\n"
+				"/dev/sda1\t/boot\text2\tdefaults\t0 2\n"
+				"LABEL=srvdata /srv ext4 defaults 0 2\n"
+				"/dev/mapper/vg-home /home xfs defaults 0 2\n"
+				"garbage\n"
+				"   # indented comment\n"
+				"\x01\x02\xff binary junk here\n"
+				"UUID=00000000-0000-0000-0000-000000000000 /data ext4 defaults 0 0\n"
+				"/dev/sda9 /nine ext4 defaults 0 0\n"
+				"/dev/sda6 /../../escape ext4 defaults 0 0\n"
+				"server:/export /mnt/nfs nfs defaults 0 0\n"
+				"/srv /srv2 none bind 0 0\n");
+	char *root = make_root("mroot", fstab), *boot = make_boot();
+	char *img = tpath("guest-mbr.img"), *rimg = tpath("mroot.img"), *bimg = tpath("mboot.img");
+	char *simg = tpath("msrv.img"), *ssrc = tpath("srvsrc");
+	struct dr_disk *d;
+	struct ut_err err = { { 0 } };
+	const struct dr_mount *m;
+	const char *const *w;
+	size_t n, i;
+	int saw_mapper = 0;
+
+	SH("mkdir -p '%s/www' && echo page > '%s/www/index.html'", ssrc, ssrc);
+	SH("mke2fs -q -t ext2 -F -d '%s' '%s' 8M && mke2fs -q -t ext4 -F -d '%s' '%s' 24M && "
+	   "mke2fs -q -t ext4 -L srvdata -F -d '%s' '%s' 8M", boot, bimg, root, rimg, ssrc, simg);
+	/* p1 8M boot, p2 extended { p5 24M root, p6 8M srv }, p3 swap. */
+	SH("truncate -s 80M '%s' && printf 'label: dos\\nlabel-id: 0xdeadbeef\\n"
+	   "x1 : start=2048, size=16384, type=83\\nx2 : start=18432, size=98304, type=5\\n"
+	   "x3 : start=116736, size=16384, type=82\\nx5 : start=20480, size=49152, type=83\\n"
+	   "x6 : start=71680, size=16384, type=83\\n' | sfdisk -q '%s'",
+	   img, img);
+	{
+		char *starts = tu_sh_out("partx -g -r -o START '%s' | tr '\\n' ' '", img);
+		unsigned long long s1, s2, s3, s5, s6;
+
+		assert_int_equal(sscanf(starts, "%llu %llu %llu %llu %llu", &s1, &s2, &s3, &s5, &s6), 5);
+		SH("dd if='%s' of='%s' bs=512 seek=%llu conv=notrunc status=none && "
+		   "dd if='%s' of='%s' bs=512 seek=%llu conv=notrunc status=none && "
+		   "dd if='%s' of='%s' bs=512 seek=%llu conv=notrunc status=none",
+		   bimg, img, s1, rimg, img, s5, simg, img, s6);
+		SH("L=$(losetup -f --show -o %llu --sizelimit %llu '%s') && mkswap -q $L >/dev/null; losetup -d $L",
+		   s3 * 512, 8 * MiB, img);
+		free(starts);
+	}
+	if (dr_disk_open(img, NULL, &d, &err) < 0)
+		fail_msg("%s", err.msg);
+	assert_string_equal(dr_disk_scheme(d), "mbr");
+	m = dr_disk_mounts(d, &n);
+	for (i = 0; i < n; i++)
+		fprintf(stderr, "mount /%s <- %s (partition %d, %s)\n", m[i].mountpoint, m[i].spec,
+			m[i].partition, m[i].fs.type);
+	w = dr_disk_warnings(d, &n);
+	for (i = 0; i < n; i++) {
+		fprintf(stderr, "warning: %s\n", w[i]);
+		saw_mapper |= strstr(w[i], "/dev/mapper/vg-home") != NULL;
+	}
+	assert_true(saw_mapper);
+	m = dr_disk_mounts(d, &n);
+	assert_int_equal(n, 3);
+	assert_string_equal(m[0].mountpoint, "");
+	assert_int_equal(m[0].partition, 5);
+	assert_string_equal(m[0].spec, "/dev/sda5");
+	assert_string_equal(m[1].mountpoint, "boot");
+	assert_int_equal(m[1].partition, 1);
+	assert_string_equal(m[1].fs.type, "ext2");
+	assert_string_equal(m[2].mountpoint, "srv");
+	assert_int_equal(m[2].partition, 6);
+	assert_string_equal(dr_disk_partition_fs(d, 2)->type, "swap");
+	assert_string_equal(dr_disk_os(d)->hostname, "guest-host");
+	guest_vs_kernel(img, d);
+	dr_disk_free(d);
+	free(fstab);
+	free(root);
+	free(boot);
+	free(img);
+	free(rimg);
+	free(bimg);
+	free(simg);
+	free(ssrc);
+}
+
+static void test_guest_bare(void **state)
+{
+	char *root = make_root("broot", "/dev/vda1 / ext4 defaults 0 1\n");
+	char *img = tpath("guest-bare.img");
+	struct dr_disk *d;
+	struct ut_err err = { { 0 } };
+	const struct dr_mount *m;
+	size_t n;
+
+	SH("mke2fs -q -t ext4 -F -d '%s' '%s' 24M", root, img);
+	if (dr_disk_open(img, NULL, &d, &err) < 0)
+		fail_msg("%s", err.msg);
+	assert_string_equal(dr_disk_scheme(d), "none");
+	dr_disk_partitions(d, &n);
+	assert_int_equal(n, 0);
+	m = dr_disk_mounts(d, &n);
+	assert_int_equal(n, 1);
+	assert_int_equal(m[0].partition, 0);
+	assert_string_equal(m[0].fs.type, "ext4");
+	assert_string_equal(dr_disk_os(d)->distro, "debian");
+	guest_vs_kernel(img, d);
+	dr_disk_free(d);
+	free(root);
+	free(img);
+}
+
+/* An ext4 root with /home on xfs: the xfs part is read through libguestfs
+ * (its appliance, not our block layer) and must equal the kernel's view. */
+static void test_guest_xfs_home_guestfs(void **state)
+{
+	static const char xfs_uuid[] = "5b1e0c2d-9a8f-4e7d-b6c5-a4f3e2d1c0b9";
+	char *fstab = ut_asprintf("UUID=%s / ext4 defaults 0 1\nUUID=%s /home xfs defaults 0 2\n",
+				  root_uuid, xfs_uuid);
+	char *root, *img, *rimg, *ximg, *mnt;
+	struct dr_disk *d;
+	struct ut_err err = { { 0 } };
+	const struct dr_mount *m;
+	size_t n;
+
+	if (!tu_have("mkfs.xfs") || !can_mount) {
+		fprintf(stderr, "skipped: needs mkfs.xfs and loop mounts\n");
+		free(fstab);
+		return;
+	}
+	if (!getenv("LIBGUESTFS_BACKEND_SETTINGS") && access("/dev/kvm", R_OK | W_OK) != 0)
+		setenv("LIBGUESTFS_BACKEND_SETTINGS", "force_tcg", 0);
+	root = make_root("xroot", fstab);
+	img = tpath("guest-xfs.img");
+	rimg = tpath("xroot.img");
+	ximg = tpath("xhome.img");
+	mnt = tpath("mnt");
+	SH("mkdir -p '%s/home' && mke2fs -q -t ext4 -U %s -F -d '%s' '%s' 40M", root, root_uuid,
+	   root, rimg);
+	SH("truncate -s 320M '%s' && mkfs.xfs -q -f -m uuid=%s -L home '%s' && mkdir -p '%s' && "
+	   "mount -o loop '%s' '%s' && cp -a '%s/.' '%s/' && umount '%s'",
+	   ximg, xfs_uuid, ximg, mnt, ximg, mnt, src, mnt, mnt);
+	SH("truncate -s 400M '%s' && printf 'label: gpt\\nsize=40MiB,name=root\\nsize=320MiB,name=home\\n' | sfdisk -q '%s' && "
+	   "dd if='%s' of='%s' bs=1M seek=1 conv=notrunc,sparse status=none && "
+	   "dd if='%s' of='%s' bs=1M seek=41 conv=notrunc,sparse status=none",
+	   img, img, rimg, img, ximg, img);
+	if (dr_disk_open(img, NULL, &d, &err) < 0)
+		fail_msg("%s", err.msg);
+	assert_string_equal(dr_disk_partition_fs(d, 1)->type, "xfs");
+	assert_string_equal(dr_disk_partition_fs(d, 1)->uuid, xfs_uuid);
+	assert_string_equal(dr_disk_partition_fs(d, 1)->label, "home");
+	m = dr_disk_mounts(d, &n);
+	assert_int_equal(n, 2);
+	assert_string_equal(m[1].mountpoint, "home");
+	assert_string_equal(m[1].fs.type, "xfs");
+	guest_vs_kernel(img, d);
+	dr_disk_free(d);
+	free(fstab);
+	free(root);
+	free(img);
+	free(rimg);
+	free(ximg);
+	free(mnt);
+}
+
+/* ---- bad inputs --------------------------------------------------------- */
+
+static void test_no_root(void **state)
+{
+	char *img = tpath("noroot.img"), *data = tpath("data.img");
+	struct dr_disk *d = NULL;
+	struct ut_err err = { { 0 } };
+
+	SH("mke2fs -q -t ext4 -F '%s' 8M && truncate -s 32M '%s' && "
+	   "printf 'label: gpt\\nsize=8MiB\\nsize=8MiB,type=S\\n' | sfdisk -q '%s' && "
+	   "dd if='%s' of='%s' bs=1M seek=1 conv=notrunc status=none",
+	   data, img, img, data, img);
+	SH("L=$(losetup -f --show -o %llu --sizelimit %llu '%s') && mkswap -q $L >/dev/null; losetup -d $L",
+	   9 * MiB, 8 * MiB, img);
+	assert_int_not_equal(dr_disk_open(img, NULL, &d, &err), 0);
+	assert_null(d);
+	fprintf(stderr, "error: %s\n", err.msg);
+	assert_non_null(strstr(err.msg, img));
+	assert_non_null(strstr(err.msg, "no Linux root filesystem found (2 filesystems: ext4 on partition 1, swap on partition 2"));
+	free(img);
+	free(data);
+}
+
+static void expect_fs_error(const char *img, const char *needle)
+{
+	struct dr_blockdev *bd;
+	struct dr_fs *fs = NULL;
+	struct ut_err err = { { 0 } };
+
+	assert_int_equal(dr_blockdev_open(img, "raw", &bd, &err), 0);
+	assert_int_not_equal(dr_fs_open(bd, &fs, &err), 0);
+	assert_null(fs);
+	fprintf(stderr, "error: %s\n", err.msg);
+	assert_non_null(strstr(err.msg, img));
+	if (needle)
+		assert_non_null(strstr(err.msg, needle));
+	dr_blockdev_free(bd);
+}
+
+/* Opens, walks and reads everything; any outcome but a crash is fine. */
+static int survive(const char *img)
+{
+	struct dr_blockdev *bd = NULL;
+	struct dr_fs *fs = NULL;
+	struct ut_err err = { { 0 } };
+	struct ut_tree *t = ut_tree_new();
+	int rc = -1;
+
+	if (dr_blockdev_open(img, "raw", &bd, &err) < 0)
+		goto out;
+	if (dr_fs_open(bd, &fs, &err) < 0)
+		goto out;
+	if (fs->ops->walk(fs, take_cb, t, &err) < 0)
+		goto out;
+	t->content.ops = &fs_content;
+	t->content.ctx = fs;
+	rc = ut_tree_digest_all(t, &err);
+out:
+	if (rc < 0)
+		assert_true(err.msg[0] != '\0');
+	t->content.ops = NULL;
+	ut_tree_free(t);
+	dr_fs_free(fs);
+	dr_blockdev_free(bd);
+	return rc;
+}
+
+static void test_corrupt_ext4(void **state)
+{
+	char *img = tpath("corrupt.img"), *copy = tpath("corrupt2.img");
+	uint32_t zero = 0, bad_log = 9;
+	uint64_t seed = 0x1234567887654321ULL;
+	int i, ok = 0;
+
+	SH("mke2fs -q -t ext4 -F -d '%s' '%s' 16M", src, img);
+	/* s_inodes_per_group = 0 */
+	SH("cp '%s' '%s'", img, copy);
+	patch(copy, 1024 + 0x28, &zero, 4);
+	expect_fs_error(copy, "cannot open");
+	/* An absurd block size: not ext at all any more. */
+	SH("cp '%s' '%s'", img, copy);
+	patch(copy, 1024 + 0x18, &bad_log, 4);
+	expect_fs_error(copy, "no filesystem");
+	/* Truncated image: the groups lie beyond its end. */
+	SH("cp '%s' '%s' && truncate -s 300K '%s'", img, copy, copy);
+	assert_int_not_equal(survive(copy), 0);
+	/* Hostile metadata: random bytes over the inode tables and directory
+	 * blocks, many times; clean errors or success, never a crash. */
+	for (i = 0; i < 40; i++) {
+		int k, fd;
+
+		SH("cp '%s' '%s'", img, copy);
+		fd = open(copy, O_WRONLY);
+		for (k = 0; k < 64; k++) {
+			unsigned char b;
+			uint64_t off;
+
+			seed ^= seed >> 12;
+			seed ^= seed << 25;
+			seed ^= seed >> 27;
+			off = 4096 + (seed * 2685821657736338717ULL) % (2 * MiB);
+			b = (unsigned char)(seed >> 7);
+			assert_int_equal(pwrite(fd, &b, 1, (off_t)off), 1);
+		}
+		close(fd);
+		ok += survive(copy) == 0;
+	}
+	fprintf(stderr, "randomly damaged images: %d of 40 still read completely\n", ok);
+	free(img);
+	free(copy);
+}
+
+/* ---- the debootstrap fixture -------------------------------------------- */
+
+/* Walks a fixture disk, times it, and compares it with the kernel's view of
+ * the same mounts (raw images only: the kernel cannot loop-mount qcow2). */
+static void fixture_vs_kernel(const char *name, int raw)
+{
+	char *img = tu_fixture_path(name);
+	struct dr_disk *d;
+	struct ut_err err = { { 0 } };
+	struct ut_tree *t, *k;
+	double t0, t1;
+	size_t n, i;
+	const struct dr_mount *m;
+
+	if (!img) {
+		fprintf(stderr, "skipped: no %s in VM2OCI_FIXTURES\n", name);
+		return;
+	}
+	t0 = ut_now();
+	if (dr_disk_open(img, NULL, &d, &err) < 0)
+		fail_msg("%s", err.msg);
+	m = dr_disk_mounts(d, &n);
+	for (i = 0; i < n; i++)
+		fprintf(stderr, "%s: mount /%s <- %s (partition %d, %s)\n", name, m[i].mountpoint,
+			m[i].spec, m[i].partition, m[i].fs.type);
+	fprintf(stderr, "%s: os %s %s (%s) host %s arch %s packages %s\n", name,
+		dr_disk_os(d)->distro, dr_disk_os(d)->version, dr_disk_os(d)->pretty_name,
+		dr_disk_os(d)->hostname, dr_disk_os(d)->arch, dr_disk_os(d)->package_format);
+	assert_string_equal(dr_disk_os(d)->distro, "debian");
+	assert_string_equal(dr_disk_os(d)->package_format, "deb");
+	if (dr_disk_tree(d, 0, &t, &err) < 0)
+		fail_msg("%s", err.msg);
+	t1 = ut_now();
+	fprintf(stderr, "%s: open + walk of %zu entries in %.2f s (%.0f entries/s)\n", name, t->n,
+		t1 - t0, (double)t->n / (t1 - t0));
+	if (ut_tree_digest_all(t, &err) < 0)
+		fail_msg("%s", err.msg);
+	fprintf(stderr, "%s: sha256 of every file in %.2f s\n", name, ut_now() - t1);
+	if (raw && can_mount) {
+		k = kernel_guest(img, d);
+		assert_int_equal(compare_trees(t, "dr_disk", k, "kernel"), 0);
+		fprintf(stderr, "%s: %zu entries equal to the kernel's view\n", name, k->n);
+		ut_tree_free(k);
+	}
+	ut_tree_free(t);
+	dr_disk_free(d);
+	free(img);
+}
+
+static void test_fixture_debian(void **state)
+{
+	fixture_vs_kernel("debian-bare.raw", 1);
+	fixture_vs_kernel("debian-gpt.raw", 1);
+	fixture_vs_kernel("debian-mbr.raw", 1);
+	fixture_vs_kernel("debian-gpt-zstd.qcow2", 0);
+	fixture_vs_kernel("debian-gpt-stream.vmdk", 0);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_ext4),
+		cmocka_unit_test(test_ext2_small_inodes),
+		cmocka_unit_test(test_ext3),
+		cmocka_unit_test(test_ext4_inline_data),
+		cmocka_unit_test(test_ext4_lookup_read_extents),
+		cmocka_unit_test(test_gpt),
+		cmocka_unit_test(test_mbr_logical),
+		cmocka_unit_test(test_gpt_bad_crc),
+		cmocka_unit_test(test_mbr_ebr_loop),
+		cmocka_unit_test(test_no_table),
+		cmocka_unit_test(test_guest_gpt),
+		cmocka_unit_test(test_guest_mbr_logical_and_garbage_fstab),
+		cmocka_unit_test(test_guest_bare),
+		cmocka_unit_test(test_guest_xfs_home_guestfs),
+		cmocka_unit_test(test_no_root),
+		cmocka_unit_test(test_corrupt_ext4),
+		cmocka_unit_test(test_fixture_debian),
+	};
+
+	return cmocka_run_group_tests(tests, setup, teardown);
+}

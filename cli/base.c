@@ -1,0 +1,89 @@
+/*
+ * base.c - opening what a conversion builds on: image bases through the
+ * image module, template disks (disk:FILE) through diskread.
+ */
+#include "cli.h"
+#include "diskread.h"
+#include "image.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+int cli_base_open(const char *spec, const char *format, struct cli_base *b, struct ut_err *err)
+{
+	memset(b, 0, sizeof(*b));
+	b->spec = ut_strdup(spec);
+	if (!strncmp(spec, "disk:", 5)) {
+		struct dr_disk_options opt = { .format = format };
+
+		if (dr_disk_open(spec + 5, &opt, &b->disk, err) < 0)
+			return ut_err_prefix(err, "base %s: ", spec);
+		return 0;
+	}
+	if (img_base_open(spec, &b->img, err) < 0)
+		return -1;
+	return 0;
+}
+
+int cli_base_is_scratch(const struct cli_base *b)
+{
+	return !strcmp(b->spec, "scratch");
+}
+
+int cli_base_tree(struct cli_base *b, struct ut_err *err)
+{
+	if (b->tree)
+		return 0;
+	if (b->disk)
+		return dr_disk_tree(b->disk, 1, &b->tree, err);
+	if (cli_base_is_scratch(b)) {
+		b->tree = ut_tree_new();
+		ut_tree_add(b->tree, "")->type = UT_DIR;
+		return 0;
+	}
+	return img_base_tree(b->img, cli_cache_dir(), &b->tree, err);
+}
+
+void cli_base_release(struct cli_base *b)
+{
+	ut_tree_free(b->tree);
+	img_base_free(b->img);
+	dr_disk_free(b->disk);
+	free(b->spec);
+	memset(b, 0, sizeof(*b));
+}
+
+const char *cli_cache_dir(void)
+{
+	static char path[4096];
+	const char *env = getenv("VM2OCI_CACHE"), *xdg, *home;
+
+	if (env && !strcmp(env, "off"))
+		return NULL;
+	if (env && *env) {
+		snprintf(path, sizeof(path), "%s/base-index", env);
+	} else if ((xdg = getenv("XDG_CACHE_HOME")) && *xdg) {
+		snprintf(path, sizeof(path), "%s/vm2oci/base-index", xdg);
+	} else if ((home = getenv("HOME")) && *home) {
+		snprintf(path, sizeof(path), "%s/.cache/vm2oci/base-index", home);
+	} else {
+		return NULL;
+	}
+	/* mkdir -p: a cache we cannot create is just no cache. */
+	for (char *s = path + 1; *s; s++) {
+		if (*s != '/')
+			continue;
+		*s = '\0';
+		if (mkdir(path, 0755) < 0 && errno != EEXIST) {
+			*s = '/';
+			return NULL;
+		}
+		*s = '/';
+	}
+	if (mkdir(path, 0755) < 0 && errno != EEXIST)
+		return NULL;
+	return path;
+}

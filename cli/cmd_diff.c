@@ -1,0 +1,227 @@
+/*
+ * cmd_diff.c - vm2oci diff BASE DISK: what the VM has beyond its base.
+ *
+ * Prints the research log's table, automated: modifications and additions,
+ * deletions, metadata-only changes, moved files, and what the diff layer
+ * would weigh raw, gzip- and zstd-compressed.
+ */
+#include "cli.h"
+#include "diskread.h"
+#include "fsdiff.h"
+#include "image.h"
+
+#include <ftw.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char diff_usage[] =
+	"usage: vm2oci diff BASE DISK [options]\n"
+	"\n"
+	"Compares DISK's tree with BASE (scratch, oci:DIR[:TAG], docker-archive:FILE,\n"
+	"rootfs:FILE.tar|DIR or disk:FILE) and prints the changes a diff layer carries:\n"
+	"additions and modifications (count, bytes), deletions (count, bytes),\n"
+	"metadata-only changes, type changes, moved files, and the layer's size raw,\n"
+	"gzip and zstd (by writing it to a temporary directory and removing it).\n"
+	"\n"
+	"  --list              list every change, one per line\n"
+	"  --no-layer-sizes    skip writing the layer three times\n"
+	"  --trust-mtime       same size and mtime means same content\n"
+	"  --mask-xattr NAME   ignore this xattr (repeatable)\n"
+	"  --format F          DISK's format: raw, qcow2 or vmdk\n"
+	"  --json              JSON on stdout\n"
+	"  -q, --quiet         no progress on stderr\n";
+
+static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)st; (void)flag; (void)ftw;
+	remove(path);
+	return 0;
+}
+
+/* Writes the plan as a layer with one compression into a scratch folder. */
+static int layer_size(const struct fsd_layer_item *items, size_t n, struct ut_tree *vm,
+		      enum img_compress comp, struct img_layer_result *res, struct ut_err *err)
+{
+	struct img_layer_options opt = { .compress = comp };
+	struct img_layer_writer *w = NULL;
+	const char *tmp = getenv("TMPDIR");
+	char *path;
+	size_t i;
+	int rc = -1;
+
+	path = ut_asprintf("%s/vm2oci-diff-XXXXXX", tmp && *tmp ? tmp : "/tmp");
+	if (!mkdtemp(path)) {
+		ut_err_set(err, "%s: cannot create a scratch directory", path);
+		free(path);
+		return -1;
+	}
+	if (img_layer_writer_new(path, &opt, &w, err) < 0)
+		goto out;
+	for (i = 0; i < n; i++) {
+		int r = items[i].whiteout ? img_layer_add_whiteout(w, items[i].path, err)
+					  : img_layer_add(w, items[i].entry, &vm->content, err);
+
+		if (r < 0) {
+			img_layer_abort(w);
+			goto out;
+		}
+	}
+	rc = img_layer_finish(w, res, err);
+out:
+	nftw(path, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+	free(path);
+	return rc;
+}
+
+int cmd_diff(int argc, char **argv)
+{
+	enum { OPT_LIST = 256, OPT_NO_SIZES, OPT_TRUST, OPT_MASK, OPT_JSON };
+	static const struct option longopts[] = {
+		{ "list", no_argument, NULL, OPT_LIST },
+		{ "no-layer-sizes", no_argument, NULL, OPT_NO_SIZES },
+		{ "trust-mtime", no_argument, NULL, OPT_TRUST },
+		{ "mask-xattr", required_argument, NULL, OPT_MASK },
+		{ "format", required_argument, NULL, 'f' },
+		{ "json", no_argument, NULL, OPT_JSON },
+		{ "quiet", no_argument, NULL, 'q' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct dr_disk_options dopt = { 0 };
+	struct fsd_options fopt = { .move_min_size = 1 << 20 };
+	struct ut_err err = { { 0 } };
+	struct cli_base base;
+	struct dr_disk *disk = NULL;
+	struct ut_tree *vm = NULL;
+	struct fsd_result *diff = NULL;
+	struct fsd_layer_item *items = NULL;
+	struct img_layer_result sizes[3];
+	const struct fsd_stats *s;
+	const char **masks = NULL;
+	size_t nmasks = 0, nitems = 0, i;
+	struct cli_progress prog;
+	int json = 0, quiet = 0, list = 0, want_sizes = 1, have_base = 0, c, rc = 1;
+	double t0 = ut_now(), t_diff;
+
+	memset(sizes, 0, sizeof(sizes));
+	while ((c = getopt_long(argc, argv, "hf:q", longopts, NULL)) != -1) {
+		switch (c) {
+		case OPT_LIST: list = 1; break;
+		case OPT_NO_SIZES: want_sizes = 0; break;
+		case OPT_TRUST: fopt.trust_mtime = 1; break;
+		case OPT_MASK:
+			masks = ut_realloc(masks, (nmasks + 1) * sizeof(*masks));
+			masks[nmasks++] = optarg;
+			break;
+		case 'f': dopt.format = optarg; break;
+		case OPT_JSON: json = 1; break;
+		case 'q': quiet = 1; break;
+		case 'h': fputs(diff_usage, stdout); return 0;
+		default: return cli_usage_error("diff", "unknown option");
+		}
+	}
+	if (optind + 2 != argc) {
+		free(masks);
+		return cli_usage_error("diff", "expected BASE and DISK");
+	}
+	fopt.mask_xattrs = masks;
+	fopt.nmask_xattrs = nmasks;
+	cli_progress_init(&prog, quiet || json);
+	dopt.progress = cli_progress_hook(&prog);
+	fopt.progress = dopt.progress;
+
+	have_base = 1;
+	if (cli_base_open(argv[optind], NULL, &base, &err) < 0 || cli_base_tree(&base, &err) < 0) {
+		cli_error("%s", err.msg);
+		goto out;
+	}
+	if (dr_disk_open(argv[optind + 1], &dopt, &disk, &err) < 0 ||
+	    dr_disk_tree(disk, 0, &vm, &err) < 0) {
+		cli_error("%s", err.msg);
+		goto out;
+	}
+	if (fsd_diff(base.tree, vm, &fopt, &diff, &err) < 0 ||
+	    fsd_layer_plan(diff, &items, &nitems, &err) < 0) {
+		cli_error("%s: %s", argv[optind + 1], err.msg);
+		goto out;
+	}
+	t_diff = ut_now() - t0;
+	if (want_sizes) {
+		static const enum img_compress comps[3] = { IMG_COMPRESS_NONE, IMG_COMPRESS_GZIP,
+							    IMG_COMPRESS_ZSTD };
+
+		for (i = 0; i < 3; i++) {
+			if (layer_size(items, nitems, vm, comps[i], &sizes[i], &err) < 0) {
+				cli_error("%s: %s", argv[optind + 1], err.msg);
+				goto out;
+			}
+		}
+	}
+	cli_progress_done(&prog);
+	s = fsd_result_stats(diff);
+	if (json) {
+		json_t *root = json_pack(
+			"{s:s, s:s, s:I, s:I, s:{s:I, s:I}, s:{s:I, s:I}, s:{s:I, s:I}, s:{s:I, s:I},"
+			" s:I, s:I, s:I, s:{s:I, s:I}, s:I, s:f}",
+			"base", argv[optind], "disk", argv[optind + 1], "entries_base",
+			(json_int_t)base.tree->n, "entries_disk", (json_int_t)vm->n,
+			"modifications_and_additions", "count", (json_int_t)(s->added + s->modified),
+			"bytes", (json_int_t)(s->added_bytes + s->modified_bytes), "additions",
+			"count", (json_int_t)s->added, "bytes", (json_int_t)s->added_bytes,
+			"modifications", "count", (json_int_t)s->modified, "bytes",
+			(json_int_t)s->modified_bytes, "deletions", "count", (json_int_t)s->deleted,
+			"bytes", (json_int_t)s->deleted_bytes, "metadata_only",
+			(json_int_t)s->metadata, "type_changes", (json_int_t)s->type_changed,
+			"hardlinks_carried", (json_int_t)s->hardlinks, "moved", "count",
+			(json_int_t)s->moved, "bytes", (json_int_t)s->moved_bytes, "layer_items",
+			(json_int_t)nitems, "seconds_diff", t_diff);
+
+		if (want_sizes)
+			json_object_set_new(root, "layer_bytes",
+					    json_pack("{s:I, s:I, s:I}", "raw",
+						      (json_int_t)sizes[0].blob.size, "gzip",
+						      (json_int_t)sizes[1].blob.size, "zstd",
+						      (json_int_t)sizes[2].blob.size));
+		json_dumpf(root, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+		fputc('\n', stdout);
+		json_decref(root);
+	} else {
+		printf("base %s (%zu entries) -> disk %s (%zu entries)\n", argv[optind],
+		       base.tree->n, argv[optind + 1], vm->n);
+		printf("%" PRIu64 " modifications and additions (%" PRIu64 " added, %" PRIu64
+		       " modified), %" PRIu64 " bytes\n",
+		       s->added + s->modified, s->added, s->modified, s->added_bytes + s->modified_bytes);
+		printf("%" PRIu64 " deletions, %" PRIu64 " bytes\n", s->deleted, s->deleted_bytes);
+		printf("%" PRIu64 " metadata-only changes, %" PRIu64 " type changes, %" PRIu64
+		       " hardlinks carried\n", s->metadata, s->type_changed, s->hardlinks);
+		printf("%" PRIu64 " moved files, %" PRIu64 " bytes\n", s->moved, s->moved_bytes);
+		if (want_sizes)
+			printf("diff layer: %" PRIu64 " bytes raw, %" PRIu64 " gzip, %" PRIu64 " zstd\n",
+			       sizes[0].blob.size, sizes[1].blob.size, sizes[2].blob.size);
+	}
+	if (list) {
+		const struct fsd_change *ch = fsd_result_changes(diff, &nitems);
+
+		for (i = 0; i < nitems; i++) {
+			const struct ut_entry *e = ch[i].vm ? ch[i].vm : ch[i].base;
+
+			printf("%-12s /%s%s%s\n", fsd_kind_name(ch[i].kind), e->path,
+			       ch[i].moved_from ? " <- /" : "", ch[i].moved_from ? ch[i].moved_from : "");
+		}
+	}
+	rc = 0;
+out:
+	cli_progress_done(&prog);
+	free(items);
+	fsd_result_free(diff);
+	if (have_base)
+		cli_base_release(&base);
+	ut_tree_free(vm);
+	dr_disk_free(disk);
+	free(masks);
+	return rc;
+}

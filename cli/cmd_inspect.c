@@ -1,0 +1,149 @@
+/*
+ * cmd_inspect.c - vm2oci inspect DISK: what the disk holds, read-only.
+ */
+#include "cli.h"
+#include "diskread.h"
+
+#include <getopt.h>
+#include <inttypes.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char inspect_usage[] =
+	"usage: vm2oci inspect DISK [--format raw|qcow2|vmdk] [--json]\n"
+	"\n"
+	"Shows the disk's format and size, its partition table, the filesystem on\n"
+	"each partition (type, label, UUID), the mount plan read from the guest's\n"
+	"/etc/fstab, and the operating system (distribution, version, hostname,\n"
+	"architecture, package format). Nothing is written and nothing from the\n"
+	"guest is run.\n"
+	"\n"
+	"  --format F  skip probing: raw, qcow2 or vmdk\n"
+	"  --json      one JSON object on stdout\n";
+
+static json_t *fs_json(const struct dr_fs_info *fs)
+{
+	return json_pack("{s:s, s:s, s:s}", "type", fs->type, "uuid", fs->uuid, "label", fs->label);
+}
+
+static int print_json(struct dr_disk *d, const char *path)
+{
+	struct dr_blockdev *bd = dr_disk_blockdev(d);
+	const struct dr_partition *parts;
+	const struct dr_mount *mounts;
+	const struct dr_os_info *os = dr_disk_os(d);
+	json_t *root, *jparts, *jmounts;
+	size_t n, i;
+
+	jparts = json_array();
+	parts = dr_disk_partitions(d, &n);
+	for (i = 0; i < n; i++) {
+		json_t *p = json_pack("{s:i, s:I, s:I, s:b}", "number", parts[i].number,
+				      "start", (json_int_t)parts[i].start, "size",
+				      (json_int_t)parts[i].size, "extended", parts[i].extended);
+
+		if (parts[i].type_guid[0])
+			json_object_set_new(p, "type_guid", json_string(parts[i].type_guid));
+		else
+			json_object_set_new(p, "mbr_type", json_integer(parts[i].mbr_type));
+		if (parts[i].part_uuid[0])
+			json_object_set_new(p, "partuuid", json_string(parts[i].part_uuid));
+		if (parts[i].name[0])
+			json_object_set_new(p, "name", json_string(parts[i].name));
+		if (dr_disk_partition_fs(d, i)->type[0])
+			json_object_set_new(p, "filesystem", fs_json(dr_disk_partition_fs(d, i)));
+		json_array_append_new(jparts, p);
+	}
+	jmounts = json_array();
+	mounts = dr_disk_mounts(d, &n);
+	for (i = 0; i < n; i++) {
+		char *mp = ut_asprintf("/%s", mounts[i].mountpoint);
+
+		json_array_append_new(jmounts,
+				      json_pack("{s:s, s:s, s:i, s:o}", "mountpoint", mp, "spec",
+						mounts[i].spec ? mounts[i].spec : "", "partition",
+						mounts[i].partition, "filesystem",
+						fs_json(&mounts[i].fs)));
+		free(mp);
+	}
+	root = json_pack("{s:s, s:s, s:I, s:s, s:o, s:o, s:{s:s, s:s, s:s, s:s, s:s, s:s}}",
+			 "disk", path, "format", dr_blockdev_format(bd), "virtual_size",
+			 (json_int_t)bd->size, "partition_table", dr_disk_scheme(d), "partitions",
+			 jparts, "mounts", jmounts, "os", "distro", os->distro, "version",
+			 os->version, "pretty_name", os->pretty_name, "hostname", os->hostname,
+			 "arch", os->arch, "package_format", os->package_format);
+	json_dumpf(root, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+	fputc('\n', stdout);
+	json_decref(root);
+	return 0;
+}
+
+static void print_text(struct dr_disk *d, const char *path)
+{
+	struct dr_blockdev *bd = dr_disk_blockdev(d);
+	const struct dr_partition *parts;
+	const struct dr_mount *mounts;
+	const struct dr_os_info *os = dr_disk_os(d);
+	size_t n, i;
+
+	printf("disk:        %s (%s, %" PRIu64 " bytes virtual)\n", path, dr_blockdev_format(bd),
+	       bd->size);
+	printf("partitions:  %s\n", dr_disk_scheme(d));
+	parts = dr_disk_partitions(d, &n);
+	for (i = 0; i < n; i++) {
+		const struct dr_fs_info *fs = dr_disk_partition_fs(d, i);
+
+		printf("  %-3d start %-12" PRIu64 " size %-12" PRIu64 " %-8s", parts[i].number,
+		       parts[i].start, parts[i].size,
+		       parts[i].extended ? "extended" : fs->type[0] ? fs->type : "-");
+		if (fs->uuid[0])
+			printf(" uuid=%s", fs->uuid);
+		if (fs->label[0])
+			printf(" label=%s", fs->label);
+		putchar('\n');
+	}
+	printf("mounts:\n");
+	mounts = dr_disk_mounts(d, &n);
+	for (i = 0; i < n; i++)
+		printf("  /%-10s %-8s %s\n", mounts[i].mountpoint, mounts[i].fs.type,
+		       mounts[i].spec ? mounts[i].spec : "");
+	printf("os:          %s %s (%s)\n", os->distro, os->version, os->pretty_name);
+	printf("hostname:    %s\n", os->hostname);
+	printf("arch:        %s\n", os->arch);
+	printf("packages:    %s\n", os->package_format[0] ? os->package_format : "unknown");
+}
+
+int cmd_inspect(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "format", required_argument, NULL, 'f' },
+		{ "json", no_argument, NULL, 'j' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct dr_disk_options opt = { 0 };
+	struct dr_disk *d = NULL;
+	struct ut_err err = { { 0 } };
+	int json = 0, c;
+
+	while ((c = getopt_long(argc, argv, "hf:", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'f': opt.format = optarg; break;
+		case 'j': json = 1; break;
+		case 'h': fputs(inspect_usage, stdout); return 0;
+		default: return cli_usage_error("inspect", "unknown option");
+		}
+	}
+	if (optind + 1 != argc)
+		return cli_usage_error("inspect", "expected one DISK");
+	if (dr_disk_open(argv[optind], &opt, &d, &err) < 0)
+		return cli_error("%s", err.msg);
+	if (json)
+		print_json(d, argv[optind]);
+	else
+		print_text(d, argv[optind]);
+	dr_disk_free(d);
+	return 0;
+}

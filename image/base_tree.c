@@ -1,0 +1,768 @@
+/*
+ * base_tree.c - the tree that tar layers give when applied in order, read by
+ * streaming each layer once with libarchive (never extracted), and a binary
+ * cache of such trees.
+ *
+ * Whiteouts and replacements act on the lower layers only: a layer's own
+ * entries are collected first, then the lower tree is filtered by the
+ * layer's ".wh." names, its opaque markers and its non-directories (a file
+ * where a directory was hides everything that was below it), and the layer
+ * is laid on top.
+ */
+#include "img_internal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <archive.h>
+#include <archive_entry.h>
+
+#define WH_PREFIX ".wh."
+#define WH_OPAQUE ".wh..wh..opq"
+#define READ_CHUNK (1u << 20)
+/* Bounds for one tar member's metadata from a layer we did not write. */
+#define MAX_XATTRS 4096
+
+struct img_tree_builder {
+	struct ut_tree *t; /* sorted */
+	uint64_t next_link;
+};
+
+struct img_tree_builder *img_tree_builder_new(void)
+{
+	struct img_tree_builder *tb = ut_calloc(1, sizeof(*tb));
+
+	tb->t = ut_tree_new();
+	ut_tree_add(tb->t, "")->type = UT_DIR;
+	tb->t->v[0].mode = 0755;
+	tb->next_link = 1;
+	return tb;
+}
+
+void img_tree_builder_free(struct img_tree_builder *tb)
+{
+	if (!tb)
+		return;
+	ut_tree_free(tb->t);
+	free(tb);
+}
+
+void img_tree_builder_set(struct img_tree_builder *tb, struct ut_tree *t)
+{
+	size_t i;
+
+	ut_tree_free(tb->t);
+	tb->t = t;
+	ut_tree_sort(t);
+	tb->next_link = 1;
+	for (i = 0; i < t->n; i++)
+		if (t->v[i].link_id >= tb->next_link)
+			tb->next_link = t->v[i].link_id + 1;
+}
+
+/* ---- a string -> index map for the layer being read --------------------- */
+
+static uint64_t str_hash(const char *s)
+{
+	uint64_t h = 1469598103934665603ULL;
+
+	while (*s)
+		h = (h ^ (unsigned char)*s++) * 1099511628211ULL;
+	return h;
+}
+
+
+static void pmap_grow(struct img_pmap *m)
+{
+	char **ok = m->key;
+	size_t *ov = m->val, on = m->alloc, i;
+
+	m->alloc = on ? on * 2 : 1024;
+	m->key = ut_calloc(m->alloc, sizeof(*m->key));
+	m->val = ut_calloc(m->alloc, sizeof(*m->val));
+	m->n = 0;
+	for (i = 0; i < on; i++)
+		if (ok[i])
+			img_pmap_put(m, ok[i], ov[i]);
+	free(ok);
+	free(ov);
+}
+
+/* Takes key (heap). */
+void img_pmap_put(struct img_pmap *m, char *key, size_t val)
+{
+	size_t i;
+
+	if ((m->n + 1) * 2 > m->alloc)
+		pmap_grow(m);
+	for (i = str_hash(key) & (m->alloc - 1); m->key[i]; i = (i + 1) & (m->alloc - 1))
+		if (!strcmp(m->key[i], key)) {
+			free(key);
+			m->val[i] = val;
+			return;
+		}
+	m->key[i] = key;
+	m->val[i] = val;
+	m->n++;
+}
+
+int img_pmap_get(const struct img_pmap *m, const char *key, size_t *val)
+{
+	size_t i;
+
+	if (!m->alloc)
+		return 0;
+	for (i = str_hash(key) & (m->alloc - 1); m->key[i]; i = (i + 1) & (m->alloc - 1))
+		if (!strcmp(m->key[i], key)) {
+			*val = m->val[i];
+			return 1;
+		}
+	return 0;
+}
+
+void img_pmap_release(struct img_pmap *m)
+{
+	size_t i;
+
+	for (i = 0; i < m->alloc; i++)
+		free(m->key[i]);
+	free(m->key);
+	free(m->val);
+	memset(m, 0, sizeof(*m));
+}
+
+/* ---- sorted string sets ------------------------------------------------- */
+
+struct strset {
+	char **v;
+	size_t n, alloc;
+};
+
+static void strset_add(struct strset *s, const char *str)
+{
+	if (s->n == s->alloc) {
+		s->alloc = s->alloc ? s->alloc * 2 : 64;
+		s->v = ut_realloc(s->v, s->alloc * sizeof(*s->v));
+	}
+	s->v[s->n++] = ut_strdup(str);
+}
+
+static int pstrcmp(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static void strset_sort(struct strset *s)
+{
+	if (s->n > 1)
+		qsort(s->v, s->n, sizeof(*s->v), pstrcmp);
+}
+
+static int strset_has(const struct strset *s, const char *str)
+{
+	return s->n && bsearch(&str, s->v, s->n, sizeof(*s->v), pstrcmp) != NULL;
+}
+
+static void strset_release(struct strset *s)
+{
+	size_t i;
+
+	for (i = 0; i < s->n; i++)
+		free(s->v[i]);
+	free(s->v);
+	memset(s, 0, sizeof(*s));
+}
+
+/*
+ * True when path or one of its ancestors is in self_or_up, or one of its
+ * strict ancestors is in strictly_up. buf has room for path.
+ */
+static int hidden(const char *path, const struct strset *self_or_up,
+		  const struct strset *strictly_up, char *buf)
+{
+	size_t i, n = strlen(path);
+
+	if (!self_or_up->n && !strictly_up->n)
+		return 0;
+	if (strset_has(strictly_up, ""))
+		return 1;
+	for (i = 0; i <= n; i++) {
+		if (path[i] != '/' && path[i] != '\0')
+			continue;
+		memcpy(buf, path, i);
+		buf[i] = '\0';
+		if (strset_has(self_or_up, buf))
+			return 1;
+		if (i < n && strset_has(strictly_up, buf))
+			return 1;
+	}
+	return 0;
+}
+
+/* ---- reading one layer --------------------------------------------------- */
+
+const char *img_entry_name(struct archive_entry *ae)
+{
+	const char *s = archive_entry_pathname_utf8(ae);
+
+	return s ? s : archive_entry_pathname(ae);
+}
+
+const char *img_entry_hardlink(struct archive_entry *ae)
+{
+	const char *s = archive_entry_hardlink_utf8(ae);
+
+	return s ? s : archive_entry_hardlink(ae);
+}
+
+const char *img_entry_symlink(struct archive_entry *ae)
+{
+	const char *s = archive_entry_symlink_utf8(ae);
+
+	return s ? s : archive_entry_symlink(ae);
+}
+
+static int fill_entry(struct archive *a, struct archive_entry *ae, struct ut_entry *e,
+		      unsigned char *buf, const char *where, struct ut_err *err)
+{
+	const char *name, *tgt;
+	const void *val;
+	size_t vlen;
+	la_int64_t size;
+
+	switch (archive_entry_filetype(ae)) {
+	case AE_IFREG: e->type = UT_REG; break;
+	case AE_IFDIR: e->type = UT_DIR; break;
+	case AE_IFLNK: e->type = UT_LNK; break;
+	case AE_IFCHR: e->type = UT_CHR; break;
+	case AE_IFBLK: e->type = UT_BLK; break;
+	case AE_IFIFO: e->type = UT_FIFO; break;
+	case AE_IFSOCK: e->type = UT_SOCK; break;
+	default:
+		return ut_err_set(err, "%s: %s: unknown file type", where, e->path);
+	}
+	e->mode = archive_entry_perm(ae) & 07777;
+	e->uid = (uint32_t)archive_entry_uid(ae);
+	e->gid = (uint32_t)archive_entry_gid(ae);
+	e->mtime_sec = archive_entry_mtime(ae);
+	e->mtime_nsec = archive_entry_mtime_is_set(ae) ? (uint32_t)archive_entry_mtime_nsec(ae) : 0;
+	if (e->type == UT_CHR || e->type == UT_BLK) {
+		e->rdev_major = (uint32_t)archive_entry_rdevmajor(ae);
+		e->rdev_minor = (uint32_t)archive_entry_rdevminor(ae);
+	}
+	if (e->type == UT_LNK) {
+		tgt = img_entry_symlink(ae);
+		if (!tgt)
+			return ut_err_set(err, "%s: %s: symlink without a target", where, e->path);
+		e->link = ut_strdup(tgt);
+	}
+	archive_entry_xattr_reset(ae);
+	while (archive_entry_xattr_next(ae, &name, &val, &vlen) == ARCHIVE_OK) {
+		if (e->nxattrs >= MAX_XATTRS)
+			return ut_err_set(err, "%s: %s: too many xattrs", where, e->path);
+		/* libarchive reports both SCHILY.xattr and LIBARCHIVE.xattr records. */
+		if (ut_entry_find_xattr(e, name))
+			continue;
+		ut_entry_add_xattr(e, name, val, vlen);
+	}
+	ut_entry_sort_xattrs(e);
+	if (e->type == UT_REG) {
+		struct ut_sha256 h;
+		uint64_t total = 0;
+
+		size = archive_entry_size(ae);
+		if (size < 0)
+			return ut_err_set(err, "%s: %s: negative size", where, e->path);
+		e->size = (uint64_t)size;
+		if (ut_sha256_init(&h) < 0)
+			return ut_err_set(err, "sha256 unavailable");
+		for (;;) {
+			la_ssize_t n = archive_read_data(a, buf, READ_CHUNK);
+
+			if (n < 0) {
+				ut_sha256_release(&h);
+				return ut_err_set(err, "%s: %s: %s", where, e->path,
+						  archive_error_string(a));
+			}
+			if (n == 0)
+				break;
+			ut_sha256_update(&h, buf, (size_t)n);
+			total += (uint64_t)n;
+		}
+		ut_sha256_final(&h, e->digest);
+		ut_sha256_release(&h);
+		if (total != e->size)
+			return ut_err_set(err, "%s: %s: %llu bytes of content, header says %llu",
+					  where, e->path, (unsigned long long)total,
+					  (unsigned long long)e->size);
+		e->has_digest = 1;
+	}
+	return 0;
+}
+
+static void add_parents(struct ut_tree *t)
+{
+	struct strset missing = { 0 };
+	size_t i;
+
+	for (i = 0; i < t->n; i++) {
+		char *p = ut_strdup(t->v[i].path);
+		size_t len;
+
+		while ((len = ut_path_parent_len(p)) > 0) {
+			p[len] = '\0';
+			if (ut_tree_find(t, p) || strset_has(&missing, p))
+				break;
+			strset_add(&missing, p);
+			strset_sort(&missing);
+		}
+		free(p);
+	}
+	for (i = 0; i < missing.n; i++) {
+		struct ut_entry *e = ut_tree_add(t, missing.v[i]);
+
+		e->type = UT_DIR;
+		e->mode = 0755;
+	}
+	strset_release(&missing);
+	ut_tree_sort(t);
+}
+
+/* The raw blob as libarchive reads it, hashed on the way in. */
+struct hashed_file {
+	int fd;
+	struct ut_sha256 h;
+	unsigned char buf[1 << 16];
+	int io_error;
+};
+
+static la_ssize_t hf_read(struct archive *a, void *ctx, const void **out)
+{
+	struct hashed_file *hf = ctx;
+	ssize_t n;
+
+	do
+		n = read(hf->fd, hf->buf, sizeof(hf->buf));
+	while (n < 0 && errno == EINTR);
+	if (n < 0) {
+		hf->io_error = errno;
+		archive_set_error(a, errno, "read: %s", strerror(errno));
+		return -1;
+	}
+	ut_sha256_update(&hf->h, hf->buf, (size_t)n);
+	*out = hf->buf;
+	return n;
+}
+
+/* Hashes what the tar reader left unread (end padding, trailing bytes). */
+static int hf_drain(struct hashed_file *hf)
+{
+	const void *p;
+
+	for (;;) {
+		ssize_t n = hf_read(NULL, hf, &p);
+
+		if (n < 0)
+			return -1;
+		if (n == 0)
+			return 0;
+	}
+}
+
+int img_tree_builder_apply(struct img_tree_builder *tb, const char *path,
+			   const char *expect_digest, struct ut_err *err)
+{
+	struct hashed_file *hf = ut_calloc(1, sizeof(*hf));
+	struct ut_tree *layer = ut_tree_new(), *merged = NULL;
+	struct strset whiteouts = { 0 }, opaques = { 0 }, gone = { 0 };
+	struct archive *a = archive_read_new();
+	struct archive_entry *ae;
+	unsigned char *buf = ut_malloc(READ_CHUNK);
+	struct img_pmap map = { 0 };
+	char *p = NULL, *scratch = NULL;
+	size_t i, idx;
+	int rc = -1, r;
+
+	hf->fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (hf->fd < 0) {
+		ut_err_set(err, "%s: %s", path, strerror(errno));
+		goto out;
+	}
+	ut_sha256_init(&hf->h);
+	archive_read_support_filter_all(a);
+	archive_read_support_format_tar(a);
+	if (archive_read_open2(a, hf, NULL, hf_read, NULL, NULL) != ARCHIVE_OK) {
+		ut_err_set(err, "%s: %s", path, archive_error_string(a));
+		goto out;
+	}
+	for (;;) {
+		struct ut_entry e = { 0 };
+		const char *base, *hl;
+
+		r = archive_read_next_header(a, &ae);
+		if (r == ARCHIVE_EOF)
+			break;
+		if (r < ARCHIVE_WARN) {
+			ut_err_set(err, "%s: %s", path, archive_error_string(a));
+			goto out;
+		}
+		free(p);
+		p = NULL;
+		if (img_tar_path(img_entry_name(ae), &p, err) < 0) {
+			ut_err_prefix(err, "%s: ", path);
+			goto out;
+		}
+		base = ut_path_base(p);
+		if (!strncmp(base, WH_PREFIX, 4)) {
+			size_t plen = ut_path_parent_len(p);
+			char *target;
+
+			if (!strcmp(base, WH_OPAQUE)) {
+				target = ut_strndup(p, plen);
+				strset_add(&opaques, target);
+			} else if (base[4]) {
+				target = plen ? ut_asprintf("%.*s/%s", (int)plen, p, base + 4)
+					      : ut_strdup(base + 4);
+				strset_add(&whiteouts, target);
+			} else {
+				ut_err_set(err, "%s: %s: whiteout of nothing", path, p);
+				goto out;
+			}
+			free(target);
+			continue;
+		}
+		hl = img_entry_hardlink(ae);
+		if (hl) {
+			const struct ut_entry *tgt = NULL;
+			char *tp = NULL;
+
+			if (img_tar_path(hl, &tp, err) < 0) {
+				ut_err_prefix(err, "%s: %s: hardlink: ", path, p);
+				goto out;
+			}
+			if (img_pmap_get(&map, tp, &idx)) {
+				if (!layer->v[idx].link_id)
+					layer->v[idx].link_id = tb->next_link++;
+				tgt = &layer->v[idx];
+			} else {
+				struct ut_entry *lo = ut_tree_find(tb->t, tp);
+
+				if (lo && lo->type != UT_DIR && !strset_has(&whiteouts, tp)) {
+					if (!lo->link_id)
+						lo->link_id = tb->next_link++;
+					tgt = lo;
+				}
+			}
+			if (!tgt || tgt->type == UT_DIR) {
+				ut_err_set(err, "%s: %s: hardlink to missing %s", path, p, tp);
+				free(tp);
+				goto out;
+			}
+			free(tp);
+			ut_entry_copy(&e, tgt);
+			free(e.path);
+			e.path = ut_strdup(p);
+		} else {
+			e.path = ut_strdup(p);
+			if (fill_entry(a, ae, &e, buf, path, err) < 0) {
+				ut_entry_release(&e);
+				goto out;
+			}
+		}
+		if (!e.path[0] && e.type != UT_DIR) {
+			ut_entry_release(&e);
+			ut_err_set(err, "%s: the root is not a directory", path);
+			goto out;
+		}
+		ut_tree_take(layer, &e);
+		img_pmap_put(&map, ut_strdup(p), layer->n - 1);
+	}
+	if (expect_digest) {
+		unsigned char d[UT_SHA256_LEN];
+		char hex[UT_SHA256_HEX], want[UT_SHA256_HEX];
+
+		/* A blob that is not what the manifest names is not that layer,
+		 * even when it happens to be a valid tar. */
+		if (hf_drain(hf) < 0) {
+			ut_err_set(err, "%s: %s", path, strerror(hf->io_error));
+			goto out;
+		}
+		ut_sha256_final(&hf->h, d);
+		ut_hex(d, UT_SHA256_LEN, hex);
+		if (img_digest_hex(expect_digest, want) < 0 || strcmp(hex, want)) {
+			ut_err_set(err, "%s: content is sha256:%s, the manifest says %s", path, hex,
+				   expect_digest);
+			goto out;
+		}
+	}
+
+	/* What this layer hides below it. */
+	for (i = 0; i < whiteouts.n; i++)
+		strset_add(&gone, whiteouts.v[i]);
+	for (i = 0; i < layer->n; i++)
+		if (layer->v[i].type != UT_DIR)
+			strset_add(&gone, layer->v[i].path);
+	strset_sort(&gone);
+	strset_sort(&opaques);
+	merged = ut_tree_new();
+	for (i = 0; i < tb->t->n; i++) {
+		struct ut_entry *e = &tb->t->v[i];
+
+		scratch = ut_realloc(scratch, strlen(e->path) + 1);
+		if (e->path[0] && hidden(e->path, &gone, &opaques, scratch)) {
+			ut_entry_release(e);
+			continue;
+		}
+		ut_tree_take(merged, e);
+	}
+	tb->t->n = 0;
+	for (i = 0; i < layer->n; i++)
+		ut_tree_take(merged, &layer->v[i]);
+	layer->n = 0;
+	ut_tree_sort(merged);
+	add_parents(merged);
+	ut_tree_free(tb->t);
+	tb->t = merged;
+	merged = NULL;
+	rc = 0;
+out:
+	archive_read_free(a);
+	if (hf->fd >= 0)
+		close(hf->fd);
+	ut_sha256_release(&hf->h);
+	free(hf);
+	ut_tree_free(layer);
+	ut_tree_free(merged);
+	strset_release(&whiteouts);
+	strset_release(&opaques);
+	strset_release(&gone);
+	img_pmap_release(&map);
+	free(scratch);
+	free(buf);
+	free(p);
+	return rc;
+}
+
+struct ut_tree *img_tree_builder_take(struct img_tree_builder *tb)
+{
+	struct ut_tree *t = tb->t;
+
+	tb->t = ut_tree_new();
+	ut_tree_sort(t);
+	if (!t->n || t->v[0].path[0]) {
+		struct ut_entry *e = ut_tree_add(t, "");
+
+		e->type = UT_DIR;
+		e->mode = 0755;
+		ut_tree_sort(t);
+	}
+	ut_tree_count_links(t);
+	return t;
+}
+
+/* ---- cache files ---------------------------------------------------------- */
+
+/*
+ * Format: "VM2OCIT1", u64 count, then per entry fixed-width little-endian
+ * fields and length-prefixed strings. The cache is ours, but a truncated or
+ * stale file must still fail cleanly rather than be trusted.
+ */
+#define CACHE_MAGIC "VM2OCIT1"
+
+static int put_u32(struct ut_buf *b, uint32_t v)
+{
+	unsigned char x[4] = { v, v >> 8, v >> 16, v >> 24 };
+
+	return ut_buf_add(b, x, 4, NULL);
+}
+
+static int put_u64(struct ut_buf *b, uint64_t v)
+{
+	put_u32(b, (uint32_t)v);
+	return put_u32(b, (uint32_t)(v >> 32));
+}
+
+static int put_bytes(struct ut_buf *b, const void *p, size_t n)
+{
+	put_u32(b, (uint32_t)n);
+	return ut_buf_add(b, p, n, NULL);
+}
+
+int img_tree_save(const struct ut_tree *t, const char *path, struct ut_err *err)
+{
+	struct ut_buf b;
+	size_t i, k;
+	int rc;
+
+	ut_buf_init(&b, 0);
+	ut_buf_add(&b, CACHE_MAGIC, 8, NULL);
+	put_u64(&b, t->n);
+	for (i = 0; i < t->n; i++) {
+		const struct ut_entry *e = &t->v[i];
+
+		put_bytes(&b, e->path, strlen(e->path));
+		put_u32(&b, e->type);
+		put_u32(&b, e->mode);
+		put_u32(&b, e->uid);
+		put_u32(&b, e->gid);
+		put_u64(&b, e->size);
+		put_u64(&b, (uint64_t)e->mtime_sec);
+		put_u32(&b, e->mtime_nsec);
+		put_u32(&b, e->rdev_major);
+		put_u32(&b, e->rdev_minor);
+		put_bytes(&b, e->link ? e->link : "", e->link ? strlen(e->link) : 0);
+		put_u32(&b, e->link ? 1 : 0);
+		put_u32(&b, (uint32_t)e->nxattrs);
+		for (k = 0; k < e->nxattrs; k++) {
+			put_bytes(&b, e->xattrs[k].name, strlen(e->xattrs[k].name));
+			put_bytes(&b, e->xattrs[k].value, e->xattrs[k].len);
+		}
+		put_u64(&b, e->link_id);
+		put_u32(&b, e->nlink);
+		put_u32(&b, (uint32_t)e->has_digest);
+		ut_buf_add(&b, e->digest, UT_SHA256_LEN, NULL);
+	}
+	rc = img_write_file_atomic(path, b.data, b.len, err);
+	ut_buf_release(&b);
+	return rc;
+}
+
+struct rd {
+	const unsigned char *p;
+	size_t left;
+	int bad;
+};
+
+static const void *take(struct rd *r, size_t n)
+{
+	const void *p = r->p;
+
+	if (r->bad || n > r->left) {
+		r->bad = 1;
+		return NULL;
+	}
+	r->p += n;
+	r->left -= n;
+	return p;
+}
+
+static uint32_t get_u32(struct rd *r)
+{
+	const unsigned char *x = take(r, 4);
+
+	return x ? (uint32_t)x[0] | (uint32_t)x[1] << 8 | (uint32_t)x[2] << 16 |
+			   (uint32_t)x[3] << 24
+		 : 0;
+}
+
+static uint64_t get_u64(struct rd *r)
+{
+	uint64_t lo = get_u32(r);
+
+	return lo | (uint64_t)get_u32(r) << 32;
+}
+
+static char *get_str(struct rd *r, size_t *len)
+{
+	uint32_t n = get_u32(r);
+	const char *s = take(r, n);
+
+	if (!s)
+		return NULL;
+	if (len)
+		*len = n;
+	return ut_strndup(s, n);
+}
+
+int img_tree_load(const char *path, struct ut_tree **out, struct ut_err *err)
+{
+	struct ut_tree *t = NULL;
+	struct ut_buf b;
+	struct rd r;
+	uint64_t n, i;
+	int rc = -1;
+
+	ut_buf_init(&b, (size_t)1 << 32);
+	if (ut_read_host_file(path, &b, err) < 0)
+		goto out;
+	r.p = b.data;
+	r.left = b.len;
+	r.bad = 0;
+	if (!take(&r, 8) || memcmp(b.data, CACHE_MAGIC, 8)) {
+		ut_err_set(err, "%s: not a tree cache file", path);
+		goto out;
+	}
+	n = get_u64(&r);
+	/* Every entry takes at least 80 bytes: no count beyond what the file holds. */
+	if (n > r.left / 80 + 1) {
+		ut_err_set(err, "%s: bad entry count", path);
+		goto out;
+	}
+	t = ut_tree_new();
+	for (i = 0; i < n && !r.bad; i++) {
+		struct ut_entry e = { 0 };
+		uint32_t nx, k, has_link;
+		char *link;
+
+		e.path = get_str(&r, NULL);
+		e.type = get_u32(&r);
+		e.mode = get_u32(&r) & 07777;
+		e.uid = get_u32(&r);
+		e.gid = get_u32(&r);
+		e.size = get_u64(&r);
+		e.mtime_sec = (int64_t)get_u64(&r);
+		e.mtime_nsec = get_u32(&r);
+		e.rdev_major = get_u32(&r);
+		e.rdev_minor = get_u32(&r);
+		link = get_str(&r, NULL);
+		has_link = get_u32(&r);
+		if (has_link)
+			e.link = link;
+		else
+			free(link);
+		nx = get_u32(&r);
+		if (nx > MAX_XATTRS)
+			r.bad = 1;
+		for (k = 0; k < nx && !r.bad; k++) {
+			size_t vlen = 0;
+			char *name = get_str(&r, NULL), *val = get_str(&r, &vlen);
+
+			if (name && val)
+				ut_entry_add_xattr(&e, name, val, vlen);
+			free(name);
+			free(val);
+		}
+		e.link_id = get_u64(&r);
+		e.nlink = get_u32(&r);
+		e.has_digest = get_u32(&r) != 0;
+		{
+			const void *d = take(&r, UT_SHA256_LEN);
+
+			if (d)
+				memcpy(e.digest, d, UT_SHA256_LEN);
+		}
+		if (r.bad || !e.path || e.type < UT_REG || e.type > UT_SOCK) {
+			r.bad = 1;
+			ut_entry_release(&e);
+			break;
+		}
+		ut_tree_take(t, &e);
+	}
+	if (r.bad || r.left) {
+		ut_err_set(err, "%s: truncated or corrupt tree cache", path);
+		goto out;
+	}
+	ut_tree_sort(t);
+	*out = t;
+	t = NULL;
+	rc = 0;
+out:
+	ut_tree_free(t);
+	ut_buf_release(&b);
+	return rc;
+}

@@ -1,0 +1,220 @@
+/*
+ * compress.c - the blob end of a layer: zstd or gzip, the sha256 of what is
+ * written, and the file it goes to.
+ *
+ * Both codecs are set up so the output depends on the input bytes only:
+ * gzip gets a fixed header (mtime 0, no name, OS byte 255 as Go writes it),
+ * and zstd always runs in its multi-threaded mode (nbWorkers >= 1), whose
+ * output is the same for any worker count, so a blob made on a 2-core
+ * laptop equals one made on a 64-core server.
+ */
+#include "img_internal.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <zlib.h>
+#include <zstd.h>
+
+#define ZOUT_BUF (1u << 20)
+
+struct img_zout {
+	enum img_compress c;
+	int fd;
+	struct ut_sha256 h;
+	uint64_t size;
+	unsigned char *buf;
+	ZSTD_CCtx *zc;
+	z_stream zs;
+	int zs_live;
+	gz_header gzh;
+};
+
+const char *img_compress_name(enum img_compress c)
+{
+	switch (c) {
+	case IMG_COMPRESS_NONE: return "none";
+	case IMG_COMPRESS_GZIP: return "gzip";
+	case IMG_COMPRESS_ZSTD: return "zstd";
+	}
+	return "unknown";
+}
+
+int img_compress_parse(const char *name)
+{
+	if (!name)
+		return -1;
+	if (!strcmp(name, "none"))
+		return IMG_COMPRESS_NONE;
+	if (!strcmp(name, "gzip"))
+		return IMG_COMPRESS_GZIP;
+	if (!strcmp(name, "zstd"))
+		return IMG_COMPRESS_ZSTD;
+	return -1;
+}
+
+const char *img_layer_media_type(enum img_compress c)
+{
+	switch (c) {
+	case IMG_COMPRESS_NONE: return "application/vnd.oci.image.layer.v1.tar";
+	case IMG_COMPRESS_GZIP: return "application/vnd.oci.image.layer.v1.tar+gzip";
+	case IMG_COMPRESS_ZSTD: return "application/vnd.oci.image.layer.v1.tar+zstd";
+	}
+	return "application/vnd.oci.image.layer.v1.tar";
+}
+
+static int emit(struct img_zout *z, const void *p, size_t n, struct ut_err *err)
+{
+	const unsigned char *s = p;
+
+	ut_sha256_update(&z->h, p, n);
+	z->size += n;
+	while (n) {
+		ssize_t w = write(z->fd, s, n);
+
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0)
+			return ut_err_set(err, "writing blob: %s", strerror(errno));
+		s += w;
+		n -= (size_t)w;
+	}
+	return 0;
+}
+
+int img_zout_new(enum img_compress c, int level, int threads, int fd, struct img_zout **out,
+		 struct ut_err *err)
+{
+	struct img_zout *z = ut_calloc(1, sizeof(*z));
+	long ncpu;
+
+	z->c = c;
+	z->fd = fd;
+	if (ut_sha256_init(&z->h) < 0) {
+		free(z);
+		return ut_err_set(err, "sha256 unavailable");
+	}
+	z->buf = ut_malloc(ZOUT_BUF);
+	switch (c) {
+	case IMG_COMPRESS_NONE:
+		break;
+	case IMG_COMPRESS_GZIP:
+		if (deflateInit2(&z->zs, level > 0 ? (level > 9 ? 9 : level) : 6, Z_DEFLATED,
+				 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK)
+			goto fail;
+		z->zs_live = 1;
+		z->gzh.os = 255;
+		if (deflateSetHeader(&z->zs, &z->gzh) != Z_OK)
+			goto fail;
+		break;
+	case IMG_COMPRESS_ZSTD:
+		if (threads <= 0) {
+			ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+			threads = ncpu > 0 ? (int)(ncpu > 256 ? 256 : ncpu) : 1;
+		}
+		z->zc = ZSTD_createCCtx();
+		if (!z->zc ||
+		    ZSTD_isError(ZSTD_CCtx_setParameter(z->zc, ZSTD_c_compressionLevel,
+							level > 0 ? level : 3)) ||
+		    ZSTD_isError(ZSTD_CCtx_setParameter(z->zc, ZSTD_c_checksumFlag, 1)))
+			goto fail;
+		/* A libzstd built without threads refuses workers; its single-threaded
+		 * output then differs, which only matters across such builds. */
+		ZSTD_CCtx_setParameter(z->zc, ZSTD_c_nbWorkers, threads);
+		break;
+	default:
+		goto fail;
+	}
+	*out = z;
+	return 0;
+fail:
+	img_zout_free(z);
+	return ut_err_set(err, "cannot set up %s compression", img_compress_name(c));
+}
+
+static int zstd_run(struct img_zout *z, const void *buf, size_t len, ZSTD_EndDirective mode,
+		    struct ut_err *err)
+{
+	ZSTD_inBuffer in = { buf, len, 0 };
+	size_t left;
+
+	do {
+		ZSTD_outBuffer o = { z->buf, ZOUT_BUF, 0 };
+
+		left = ZSTD_compressStream2(z->zc, &o, &in, mode);
+		if (ZSTD_isError(left))
+			return ut_err_set(err, "zstd: %s", ZSTD_getErrorName(left));
+		if (o.pos && emit(z, z->buf, o.pos, err) < 0)
+			return -1;
+	} while (mode == ZSTD_e_end ? left != 0 : in.pos < in.size);
+	return 0;
+}
+
+static int gzip_run(struct img_zout *z, const void *buf, size_t len, int flush,
+		    struct ut_err *err)
+{
+	int rc;
+
+	z->zs.next_in = (Bytef *)buf;
+	z->zs.avail_in = (uInt)len;
+	do {
+		z->zs.next_out = z->buf;
+		z->zs.avail_out = ZOUT_BUF;
+		rc = deflate(&z->zs, flush);
+		if (rc == Z_STREAM_ERROR)
+			return ut_err_set(err, "gzip: deflate failed");
+		if (emit(z, z->buf, ZOUT_BUF - z->zs.avail_out, err) < 0)
+			return -1;
+	} while (flush == Z_FINISH ? rc != Z_STREAM_END : z->zs.avail_out == 0);
+	return 0;
+}
+
+int img_zout_write(struct img_zout *z, const void *buf, size_t len, struct ut_err *err)
+{
+	const unsigned char *p = buf;
+
+	switch (z->c) {
+	case IMG_COMPRESS_NONE:
+		return emit(z, buf, len, err);
+	case IMG_COMPRESS_ZSTD:
+		return zstd_run(z, buf, len, ZSTD_e_continue, err);
+	case IMG_COMPRESS_GZIP:
+		/* avail_in is a uInt. */
+		while (len) {
+			size_t n = len > (1u << 30) ? (1u << 30) : len;
+
+			if (gzip_run(z, p, n, Z_NO_FLUSH, err) < 0)
+				return -1;
+			p += n;
+			len -= n;
+		}
+		return 0;
+	}
+	return ut_err_set(err, "unknown compression");
+}
+
+int img_zout_finish(struct img_zout *z, unsigned char digest[UT_SHA256_LEN], uint64_t *size,
+		    struct ut_err *err)
+{
+	if (z->c == IMG_COMPRESS_ZSTD && zstd_run(z, NULL, 0, ZSTD_e_end, err) < 0)
+		return -1;
+	if (z->c == IMG_COMPRESS_GZIP && gzip_run(z, NULL, 0, Z_FINISH, err) < 0)
+		return -1;
+	ut_sha256_final(&z->h, digest);
+	*size = z->size;
+	return 0;
+}
+
+void img_zout_free(struct img_zout *z)
+{
+	if (!z)
+		return;
+	ut_sha256_release(&z->h);
+	if (z->zs_live)
+		deflateEnd(&z->zs);
+	ZSTD_freeCCtx(z->zc);
+	free(z->buf);
+	free(z);
+}

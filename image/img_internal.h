@@ -1,0 +1,81 @@
+/*
+ * img_internal.h - what the image module's files share; not public.
+ */
+#ifndef VM2OCI_IMG_INTERNAL_H
+#define VM2OCI_IMG_INTERNAL_H
+
+#include "image.h"
+
+#include <jansson.h>
+
+/* Bounds for JSON documents read from images we did not write. */
+#define IMG_JSON_MAX (16u << 20)
+
+/* A compressor that hashes and writes its output to fd. */
+struct img_zout;
+
+int img_zout_new(enum img_compress c, int level, int threads, int fd, struct img_zout **out,
+		 struct ut_err *err);
+int img_zout_write(struct img_zout *z, const void *buf, size_t len, struct ut_err *err);
+/* Flushes the stream; digest and size are those of the bytes written to fd. */
+int img_zout_finish(struct img_zout *z, unsigned char digest[UT_SHA256_LEN], uint64_t *size,
+		    struct ut_err *err);
+void img_zout_free(struct img_zout *z);
+
+/* Writes data to a fresh temporary file in dir and renames it to
+ * dir/<sha256 hex> (fsync first); hex_out gets the hex digest. */
+int img_put_blob_file(const char *dir, const void *data, size_t len,
+		      char hex_out[UT_SHA256_HEX], struct ut_err *err);
+/* Writes a whole file under a temporary name beside path, then renames. */
+int img_write_file_atomic(const char *path, const void *data, size_t len, struct ut_err *err);
+/* Serialises j canonically (sorted keys, compact). */
+int img_json_dump(json_t *j, struct ut_buf *out, struct ut_err *err);
+/* Loads a bounded JSON file. */
+json_t *img_json_load_file(const char *path, struct ut_err *err);
+/* "sha256:<64 hex>" -> hex (lower case only); -1 otherwise. */
+int img_digest_hex(const char *digest, char hex[UT_SHA256_HEX]);
+/* rm -rf of a directory we created. */
+void img_rm_rf(const char *path);
+
+/* Normalises a tar member name: strips "./" prefixes and a trailing "/";
+ * rejects "..", absolute names and empty components. "" is the root. */
+int img_tar_path(const char *name, char **out, struct ut_err *err);
+
+/* A tar member's names, in UTF-8 when libarchive has them so (it cannot
+ * always convert them to the C locale), else as stored. */
+struct archive_entry;
+const char *img_entry_name(struct archive_entry *ae);
+const char *img_entry_hardlink(struct archive_entry *ae);
+const char *img_entry_symlink(struct archive_entry *ae);
+
+/* The tree one or more tar layers give when applied in order. */
+struct img_tree_builder;
+
+struct img_tree_builder *img_tree_builder_new(void);
+void img_tree_builder_free(struct img_tree_builder *tb);
+/* Applies the tar at path (any compression) as the next layer; with
+ * expect_digest ("sha256:..."), the file must also have that digest. */
+int img_tree_builder_apply(struct img_tree_builder *tb, const char *path,
+			   const char *expect_digest, struct ut_err *err);
+/* Hands over the tree (root present, parents added, sorted, nlink counted). */
+struct ut_tree *img_tree_builder_take(struct img_tree_builder *tb);
+/* Replaces the builder's tree (a cached one); tb owns it afterwards. */
+void img_tree_builder_set(struct img_tree_builder *tb, struct ut_tree *t);
+
+/* A string -> index map (open addressing). */
+struct img_pmap {
+	char **key;
+	size_t *val;
+	size_t n, alloc;
+};
+
+/* Takes key (heap); a key already present gets the new value. */
+void img_pmap_put(struct img_pmap *m, char *key, size_t val);
+int img_pmap_get(const struct img_pmap *m, const char *key, size_t *val);
+void img_pmap_release(struct img_pmap *m);
+
+/* Binary tree cache files. */
+int img_tree_save(const struct ut_tree *t, const char *path, struct ut_err *err);
+int img_tree_load(const char *path, struct ut_tree **out, struct ut_err *err);
+
+#endif

@@ -1,0 +1,492 @@
+/*
+ * layer_writer.c - one layer: entries -> pax tar (libarchive) -> sha256 of
+ * the tar (the diff_id) -> compressor -> sha256 of the blob (its digest) ->
+ * a temporary file in the blob folder, renamed to its digest at the end.
+ *
+ * Plain pax rather than pax_restricted: restricted mode drops the
+ * nanoseconds of mtime unless some other field forces an extended header.
+ * Neither mode writes atime/ctime unless the entry has them, and we never
+ * set them, so the output stays a function of the entries alone.
+ */
+#include "img_internal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <locale.h>
+#include <unistd.h>
+
+#include <archive.h>
+#include <archive_entry.h>
+
+#define CHUNK (1u << 20)
+
+/* link_id -> first path written, open addressing. */
+struct link_slot {
+	uint64_t id;
+	char *path;
+};
+
+struct img_layer_writer {
+	struct archive *a;
+	char *blob_dir;
+	char *tmp_path;
+	int fd;
+	struct img_zout *z;
+	struct ut_sha256 tar_hash;
+	uint64_t tar_bytes, entries, content_bytes;
+	double t_read, t_compress;
+	struct img_layer_options opt;
+	struct ut_err werr; /* set by the write callback */
+	int werr_set;
+	struct link_slot *links;
+	size_t nlinks, alinks;
+	unsigned char *buf;
+};
+
+/*
+ * libarchive converts names through the current locale: in a UTF-8 locale a
+ * non-ASCII name is written as a UTF-8 "path" record, in C as bytes with
+ * hdrcharset=BINARY. Every call into the tar writer runs in the C locale
+ * (thread-local, uselocale) so the digest does not depend on the caller's.
+ */
+static locale_t enter_c(void)
+{
+	static locale_t c;
+
+	if (!c)
+		c = newlocale(LC_ALL_MASK, "C", (locale_t)0);
+	return c ? uselocale(c) : (locale_t)0;
+}
+
+static void leave_c(locale_t old)
+{
+	if (old)
+		uselocale(old);
+}
+
+static ssize_t lw_write(struct archive *a, void *ctx, const void *buf, size_t len)
+{
+	struct img_layer_writer *w = ctx;
+	double t0 = ut_now();
+	int rc;
+
+	ut_sha256_update(&w->tar_hash, buf, len);
+	w->tar_bytes += len;
+	rc = img_zout_write(w->z, buf, len, &w->werr);
+	w->t_compress += ut_now() - t0;
+	if (rc < 0) {
+		w->werr_set = 1;
+		archive_set_error(a, EIO, "%s", w->werr.msg);
+		return -1;
+	}
+	return (ssize_t)len;
+}
+
+static uint64_t mix(uint64_t x)
+{
+	x ^= x >> 33;
+	x *= 0xff51afd7ed558ccdULL;
+	x ^= x >> 33;
+	return x;
+}
+
+static struct link_slot *link_find(struct img_layer_writer *w, uint64_t id)
+{
+	size_t i;
+
+	if (!w->alinks)
+		return NULL;
+	for (i = mix(id) & (w->alinks - 1);; i = (i + 1) & (w->alinks - 1)) {
+		if (w->links[i].id == id)
+			return &w->links[i];
+		if (!w->links[i].id)
+			return NULL;
+	}
+}
+
+static void link_put(struct img_layer_writer *w, uint64_t id, const char *path)
+{
+	size_t i;
+
+	if ((w->nlinks + 1) * 2 > w->alinks) {
+		struct link_slot *old = w->links;
+		size_t n = w->alinks;
+
+		w->alinks = n ? n * 2 : 64;
+		w->links = ut_calloc(w->alinks, sizeof(*w->links));
+		w->nlinks = 0;
+		for (i = 0; i < n; i++)
+			if (old[i].id)
+				link_put(w, old[i].id, old[i].path);
+		free(old);
+		w->nlinks = 0;
+		for (i = 0; i < w->alinks; i++)
+			w->nlinks += w->links[i].id != 0;
+	}
+	for (i = mix(id) & (w->alinks - 1); w->links[i].id; i = (i + 1) & (w->alinks - 1))
+		;
+	w->links[i].id = id;
+	w->links[i].path = (char *)path;
+	w->nlinks++;
+}
+
+static void writer_free_c(struct img_layer_writer *w)
+{
+	size_t i;
+
+	if (!w)
+		return;
+	if (w->a)
+		archive_write_free(w->a);
+	img_zout_free(w->z);
+	if (w->fd >= 0)
+		close(w->fd);
+	if (w->tmp_path)
+		unlink(w->tmp_path);
+	free(w->tmp_path);
+	free(w->blob_dir);
+	ut_sha256_release(&w->tar_hash);
+	for (i = 0; i < w->alinks; i++)
+		free(w->links[i].path);
+	free(w->links);
+	free(w->buf);
+	free(w);
+}
+
+static int writer_new(const char *blob_dir, const struct img_layer_options *opt,
+		      struct img_layer_writer **out, struct ut_err *err)
+{
+	struct img_layer_writer *w = ut_calloc(1, sizeof(*w));
+	static const struct img_layer_options defaults = { .compress = IMG_COMPRESS_ZSTD };
+
+	w->fd = -1;
+	w->opt = opt ? *opt : defaults;
+	w->blob_dir = ut_strdup(blob_dir);
+	w->tmp_path = ut_asprintf("%s/.tmp-layer-XXXXXX", blob_dir);
+	w->fd = mkstemp(w->tmp_path);
+	if (w->fd < 0) {
+		ut_err_set(err, "%s: cannot create a layer file: %s", blob_dir, strerror(errno));
+		free(w->tmp_path);
+		w->tmp_path = NULL;
+		goto fail;
+	}
+	fchmod(w->fd, 0644);
+	if (ut_sha256_init(&w->tar_hash) < 0) {
+		ut_err_set(err, "sha256 unavailable");
+		goto fail;
+	}
+	if (img_zout_new(w->opt.compress, w->opt.level, w->opt.threads, w->fd, &w->z, err) < 0)
+		goto fail;
+	w->buf = ut_malloc(CHUNK);
+	w->a = archive_write_new();
+	if (!w->a || archive_write_set_format_pax(w->a) != ARCHIVE_OK ||
+	    archive_write_add_filter_none(w->a) != ARCHIVE_OK ||
+	    /* One tar block per callback keeps the 10 KiB blocking out of the
+	     * stream; the last block is still padded to 512 bytes. */
+	    archive_write_set_bytes_per_block(w->a, 0) != ARCHIVE_OK ||
+	    archive_write_open2(w->a, w, NULL, lw_write, NULL, NULL) != ARCHIVE_OK) {
+		ut_err_set(err, "%s: cannot start a tar stream: %s", blob_dir,
+			   w->a ? archive_error_string(w->a) : "out of memory");
+		goto fail;
+	}
+	*out = w;
+	return 0;
+fail:
+	writer_free_c(w);
+	return -1;
+}
+
+static int archive_fail(struct img_layer_writer *w, const char *path, struct ut_err *err)
+{
+	if (w->werr_set)
+		return ut_err_set(err, "%s: %s", path, w->werr.msg);
+	return ut_err_set(err, "%s: tar: %s", path, archive_error_string(w->a));
+}
+
+static int write_content(struct img_layer_writer *w, const struct ut_entry *e,
+			 const struct ut_content *src, struct ut_err *err)
+{
+	void *handle = NULL;
+	uint64_t total = 0;
+	int rc = -1;
+	double t0;
+
+	if (!e->size)
+		return 0;
+	if (!src || !src->ops)
+		return ut_err_set(err, "%s: no content source to read it from", e->path);
+	t0 = ut_now();
+	if (src->ops->open(src->ctx, e, &handle, err) < 0) {
+		handle = NULL;
+		goto out;
+	}
+	for (;;) {
+		ssize_t n;
+
+		t0 = ut_now();
+		n = src->ops->read(src->ctx, handle, w->buf, CHUNK, err);
+		w->t_read += ut_now() - t0;
+		if (n < 0)
+			goto out;
+		if (n == 0)
+			break;
+		if ((uint64_t)n > e->size - total) {
+			ut_err_set(err, "%s: content is longer than its size %llu", e->path,
+				   (unsigned long long)e->size);
+			goto out;
+		}
+		if (archive_write_data(w->a, w->buf, (size_t)n) != n) {
+			archive_fail(w, e->path, err);
+			goto out;
+		}
+		total += (uint64_t)n;
+		w->content_bytes += (uint64_t)n;
+		ut_progress_update(&w->opt.progress, "layer", w->content_bytes, 0);
+	}
+	if (total != e->size) {
+		ut_err_set(err, "%s: read %llu bytes, expected %llu", e->path,
+			   (unsigned long long)total, (unsigned long long)e->size);
+		goto out;
+	}
+	rc = 0;
+out:
+	if (handle)
+		src->ops->close(src->ctx, handle);
+	return rc;
+}
+
+static int check_path(const char *path, struct ut_err *err)
+{
+	if (!path || !*path)
+		return ut_err_set(err, "empty path in a layer");
+	if (path[0] == '/' || !strcmp(path, "..") || !strncmp(path, "../", 3) ||
+	    strstr(path, "/../") || (strlen(path) >= 3 && !strcmp(path + strlen(path) - 3, "/..")))
+		return ut_err_set(err, "%s: not a relative path inside the image", path);
+	return 0;
+}
+
+static int layer_add(struct img_layer_writer *w, const struct ut_entry *e,
+		     const struct ut_content *src, struct ut_err *err)
+{
+	struct archive_entry *ae = NULL;
+	struct link_slot *ls = NULL;
+	mode_t type = 0;
+	int rc = -1;
+	size_t i;
+
+	if (!e->path[0])
+		return 0; /* the root is implied */
+	if (check_path(e->path, err) < 0)
+		return -1;
+	switch (e->type) {
+	case UT_REG: type = AE_IFREG; break;
+	case UT_DIR: type = AE_IFDIR; break;
+	case UT_LNK: type = AE_IFLNK; break;
+	case UT_CHR: type = AE_IFCHR; break;
+	case UT_BLK: type = AE_IFBLK; break;
+	case UT_FIFO: type = AE_IFIFO; break;
+	case UT_SOCK:
+		/* tar has no sockets; they are runtime objects anyway. */
+		return 0;
+	default:
+		return ut_err_set(err, "%s: unknown file type %d", e->path, (int)e->type);
+	}
+	if (e->link_id && e->type != UT_DIR)
+		ls = link_find(w, e->link_id);
+
+	ae = archive_entry_new2(w->a);
+	archive_entry_set_pathname(ae, e->path);
+	archive_entry_set_mode(ae, type | (e->mode & 07777));
+	archive_entry_set_uid(ae, e->uid);
+	archive_entry_set_gid(ae, e->gid);
+	archive_entry_set_mtime(ae, (time_t)e->mtime_sec, e->mtime_nsec);
+	archive_entry_set_size(ae, 0);
+	if (ls) {
+		archive_entry_set_hardlink(ae, ls->path);
+	} else if (e->type == UT_REG) {
+		archive_entry_set_size(ae, (la_int64_t)e->size);
+	} else if (e->type == UT_LNK) {
+		if (!e->link)
+			goto bad_link;
+		archive_entry_set_symlink(ae, e->link);
+	} else if (e->type == UT_CHR || e->type == UT_BLK) {
+		archive_entry_set_rdevmajor(ae, e->rdev_major);
+		archive_entry_set_rdevminor(ae, e->rdev_minor);
+	}
+	for (i = 0; i < e->nxattrs; i++)
+		archive_entry_xattr_add_entry(ae, e->xattrs[i].name, e->xattrs[i].value,
+					      e->xattrs[i].len);
+	if (archive_write_header(w->a, ae) < ARCHIVE_WARN) {
+		archive_fail(w, e->path, err);
+		goto out;
+	}
+	if (!ls && e->type == UT_REG && write_content(w, e, src, err) < 0)
+		goto out;
+	if (archive_write_finish_entry(w->a) < ARCHIVE_WARN) {
+		archive_fail(w, e->path, err);
+		goto out;
+	}
+	if (e->link_id && !ls && e->type != UT_DIR)
+		link_put(w, e->link_id, ut_strdup(e->path));
+	w->entries++;
+	rc = 0;
+	goto out;
+bad_link:
+	ut_err_set(err, "%s: symlink without a target", e->path);
+out:
+	archive_entry_free(ae);
+	return rc;
+}
+
+static int marker(struct img_layer_writer *w, const char *name, struct ut_err *err)
+{
+	struct archive_entry *ae = archive_entry_new2(w->a);
+	int rc = 0;
+
+	archive_entry_set_pathname(ae, name);
+	archive_entry_set_mode(ae, AE_IFREG | 0644);
+	archive_entry_set_size(ae, 0);
+	archive_entry_set_mtime(ae, 0, 0);
+	if (archive_write_header(w->a, ae) < ARCHIVE_WARN ||
+	    archive_write_finish_entry(w->a) < ARCHIVE_WARN)
+		rc = archive_fail(w, name, err);
+	else
+		w->entries++;
+	archive_entry_free(ae);
+	return rc;
+}
+
+static int add_marker(struct img_layer_writer *w, const char *name, struct ut_err *err)
+{
+	locale_t old = enter_c();
+	int rc = marker(w, name, err);
+
+	leave_c(old);
+	return rc;
+}
+
+int img_layer_add_whiteout(struct img_layer_writer *w, const char *path, struct ut_err *err)
+{
+	size_t plen;
+	char *name;
+	int rc;
+
+	if (check_path(path, err) < 0)
+		return -1;
+	plen = ut_path_parent_len(path);
+	name = plen ? ut_asprintf("%.*s/.wh.%s", (int)plen, path, ut_path_base(path))
+		    : ut_asprintf(".wh.%s", path);
+	rc = add_marker(w, name, err);
+	free(name);
+	return rc;
+}
+
+int img_layer_add_opaque(struct img_layer_writer *w, const char *dir, struct ut_err *err)
+{
+	char *name;
+	int rc;
+
+	if (*dir && check_path(dir, err) < 0)
+		return -1;
+	name = *dir ? ut_asprintf("%s/.wh..wh..opq", dir) : ut_strdup(".wh..wh..opq");
+	rc = add_marker(w, name, err);
+	free(name);
+	return rc;
+}
+
+static int layer_finish(struct img_layer_writer *w, struct img_layer_result *res,
+			struct ut_err *err)
+{
+	unsigned char digest[UT_SHA256_LEN], tar_digest[UT_SHA256_LEN];
+	char hex[UT_SHA256_HEX], *final = NULL;
+	uint64_t size;
+	int rc = -1;
+	double t0;
+
+	if (archive_write_close(w->a) != ARCHIVE_OK) {
+		archive_fail(w, w->blob_dir, err);
+		goto out;
+	}
+	t0 = ut_now();
+	if (img_zout_finish(w->z, digest, &size, err) < 0)
+		goto out;
+	if (fsync(w->fd) < 0) {
+		ut_err_set(err, "%s: fsync: %s", w->tmp_path, strerror(errno));
+		goto out;
+	}
+	w->t_compress += ut_now() - t0;
+	ut_sha256_final(&w->tar_hash, tar_digest);
+	ut_hex(digest, UT_SHA256_LEN, hex);
+	final = ut_asprintf("%s/%s", w->blob_dir, hex);
+	if (rename(w->tmp_path, final) < 0) {
+		ut_err_set(err, "%s: %s", final, strerror(errno));
+		goto out;
+	}
+	free(w->tmp_path);
+	w->tmp_path = NULL;
+
+	memset(res, 0, sizeof(*res));
+	snprintf(res->blob.media_type, sizeof(res->blob.media_type), "%s",
+		 img_layer_media_type(w->opt.compress));
+	snprintf(res->blob.digest, sizeof(res->blob.digest), "sha256:%s", hex);
+	res->blob.size = size;
+	ut_hex(tar_digest, UT_SHA256_LEN, hex);
+	snprintf(res->diff_id, sizeof(res->diff_id), "sha256:%s", hex);
+	res->tar_bytes = w->tar_bytes;
+	res->entries = w->entries;
+	res->content_bytes = w->content_bytes;
+	res->seconds_read = w->t_read;
+	res->seconds_compress = w->t_compress;
+	rc = 0;
+out:
+	free(final);
+	writer_free_c(w);
+	return rc;
+}
+
+static void writer_free(struct img_layer_writer *w)
+{
+	locale_t old = enter_c();
+
+	writer_free_c(w);
+	leave_c(old);
+}
+
+int img_layer_writer_new(const char *blob_dir, const struct img_layer_options *opt,
+			 struct img_layer_writer **out, struct ut_err *err)
+{
+	locale_t old = enter_c();
+	int rc = writer_new(blob_dir, opt, out, err);
+
+	leave_c(old);
+	return rc;
+}
+
+int img_layer_add(struct img_layer_writer *w, const struct ut_entry *e,
+		  const struct ut_content *src, struct ut_err *err)
+{
+	locale_t old = enter_c();
+	int rc = layer_add(w, e, src, err);
+
+	leave_c(old);
+	return rc;
+}
+
+int img_layer_finish(struct img_layer_writer *w, struct img_layer_result *res,
+		     struct ut_err *err)
+{
+	locale_t old = enter_c();
+	int rc = layer_finish(w, res, err);
+
+	leave_c(old);
+	return rc;
+}
+
+void img_layer_abort(struct img_layer_writer *w)
+{
+	writer_free(w);
+}

@@ -1,0 +1,396 @@
+/*
+ * oci_layout.c - writing an OCI image layout directory.
+ *
+ * A new layout is built as DIR.tmp-XXXXXX and renamed to DIR on commit; an
+ * existing one gets its blobs renamed in as they are finished and its
+ * index.json replaced last, so readers see either the old or the new index.
+ */
+#include "img_internal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define MT_INDEX "application/vnd.oci.image.index.v1+json"
+#define MT_MANIFEST "application/vnd.oci.image.manifest.v1+json"
+#define MT_CONFIG "application/vnd.oci.image.config.v1+json"
+#define REF_NAME "org.opencontainers.image.ref.name"
+
+struct img_layout {
+	char *dir;      /* where the layout ends up */
+	char *work;     /* where it is written now (dir, or its temp name) */
+	char *blob_dir; /* work/blobs/sha256 */
+	int is_new, committed;
+	json_t *manifests; /* index.json's manifests */
+};
+
+static int check_layout(const char *dir, json_t **manifests, struct ut_err *err)
+{
+	char *p = ut_asprintf("%s/oci-layout", dir);
+	json_t *j = img_json_load_file(p, err), *m;
+	int rc = -1;
+
+	free(p);
+	if (!j)
+		return ut_err_prefix(err, "%s: not an OCI image layout: ", dir);
+	if (!json_is_string(json_object_get(j, "imageLayoutVersion"))) {
+		ut_err_set(err, "%s/oci-layout: no imageLayoutVersion", dir);
+		goto out;
+	}
+	json_decref(j);
+	p = ut_asprintf("%s/index.json", dir);
+	j = img_json_load_file(p, err);
+	free(p);
+	if (!j)
+		return -1;
+	m = json_object_get(j, "manifests");
+	if (!json_is_object(j) || (m && !json_is_array(m))) {
+		ut_err_set(err, "%s/index.json: not an image index", dir);
+		goto out;
+	}
+	*manifests = m ? json_incref(m) : json_array();
+	rc = 0;
+out:
+	json_decref(j);
+	return rc;
+}
+
+int img_layout_open(const char *dir, struct img_layout **out, struct ut_err *err)
+{
+	struct img_layout *l = ut_calloc(1, sizeof(*l));
+	struct stat st;
+	char *p;
+
+	l->dir = ut_strdup(dir);
+	if (stat(dir, &st) == 0) {
+		if (!S_ISDIR(st.st_mode)) {
+			ut_err_set(err, "%s: exists and is not a directory", dir);
+			goto fail;
+		}
+		if (check_layout(dir, &l->manifests, err) < 0)
+			goto fail;
+		l->work = ut_strdup(dir);
+		l->blob_dir = ut_asprintf("%s/blobs/sha256", dir);
+		if (mkdir(l->blob_dir, 0755) < 0 && errno != EEXIST) {
+			p = ut_asprintf("%s/blobs", dir);
+			mkdir(p, 0755);
+			free(p);
+			if (mkdir(l->blob_dir, 0755) < 0 && errno != EEXIST) {
+				ut_err_set(err, "%s: %s", l->blob_dir, strerror(errno));
+				goto fail;
+			}
+		}
+	} else {
+		if (errno != ENOENT) {
+			ut_err_set(err, "%s: %s", dir, strerror(errno));
+			goto fail;
+		}
+		l->is_new = 1;
+		l->work = ut_asprintf("%s.tmp-XXXXXX", dir);
+		if (!mkdtemp(l->work)) {
+			ut_err_set(err, "%s: cannot create a temporary directory beside it: %s", dir,
+				   strerror(errno));
+			free(l->work);
+			l->work = NULL;
+			goto fail;
+		}
+		chmod(l->work, 0755);
+		p = ut_asprintf("%s/blobs", l->work);
+		mkdir(p, 0755);
+		free(p);
+		l->blob_dir = ut_asprintf("%s/blobs/sha256", l->work);
+		if (mkdir(l->blob_dir, 0755) < 0) {
+			ut_err_set(err, "%s: %s", l->blob_dir, strerror(errno));
+			goto fail;
+		}
+		l->manifests = json_array();
+	}
+	*out = l;
+	return 0;
+fail:
+	img_layout_free(l);
+	return -1;
+}
+
+const char *img_layout_blob_dir(const struct img_layout *l)
+{
+	return l->blob_dir;
+}
+
+static void fill_descriptor(struct img_descriptor *d, const char *media_type, const char *hex,
+			    uint64_t size)
+{
+	memset(d, 0, sizeof(*d));
+	snprintf(d->media_type, sizeof(d->media_type), "%s", media_type);
+	snprintf(d->digest, sizeof(d->digest), "sha256:%s", hex);
+	d->size = size;
+}
+
+int img_layout_put_blob(struct img_layout *l, const void *data, size_t len,
+			const char *media_type, struct img_descriptor *d, struct ut_err *err)
+{
+	char hex[UT_SHA256_HEX];
+
+	if (img_put_blob_file(l->blob_dir, data, len, hex, err) < 0)
+		return -1;
+	fill_descriptor(d, media_type, hex, len);
+	return 0;
+}
+
+static int copy_verified(const char *src, const char *dst_dir, const char *hex, uint64_t size,
+			 struct ut_err *err)
+{
+	unsigned char *buf = ut_malloc(1 << 20), d[UT_SHA256_LEN];
+	char got[UT_SHA256_HEX], *tmp = ut_asprintf("%s/.tmp-import-XXXXXX", dst_dir);
+	char *dst = ut_asprintf("%s/%s", dst_dir, hex);
+	struct ut_sha256 h = { 0 };
+	int in = -1, out = -1, rc = -1;
+	uint64_t total = 0;
+
+	if ((in = open(src, O_RDONLY | O_CLOEXEC)) < 0) {
+		ut_err_set(err, "%s: %s", src, strerror(errno));
+		goto out;
+	}
+	if ((out = mkstemp(tmp)) < 0) {
+		ut_err_set(err, "%s: %s", dst_dir, strerror(errno));
+		free(tmp);
+		tmp = NULL;
+		goto out;
+	}
+	fchmod(out, 0644);
+	ut_sha256_init(&h);
+	for (;;) {
+		ssize_t n = read(in, buf, 1 << 20), w;
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			ut_err_set(err, "%s: %s", src, strerror(errno));
+			goto out;
+		}
+		if (n == 0)
+			break;
+		ut_sha256_update(&h, buf, (size_t)n);
+		total += (uint64_t)n;
+		for (ssize_t off = 0; off < n; off += w) {
+			w = write(out, buf + off, (size_t)(n - off));
+			if (w < 0 && errno == EINTR) {
+				w = 0;
+				continue;
+			}
+			if (w < 0) {
+				ut_err_set(err, "%s: %s", tmp, strerror(errno));
+				goto out;
+			}
+		}
+	}
+	ut_sha256_final(&h, d);
+	ut_hex(d, UT_SHA256_LEN, got);
+	if (strcmp(got, hex) || total != size) {
+		ut_err_set(err, "%s: content is sha256:%s (%llu bytes), expected sha256:%s (%llu)",
+			   src, got, (unsigned long long)total, hex, (unsigned long long)size);
+		goto out;
+	}
+	if (fsync(out) < 0 || rename(tmp, dst) < 0) {
+		ut_err_set(err, "%s: %s", dst, strerror(errno));
+		goto out;
+	}
+	free(tmp);
+	tmp = NULL;
+	rc = 0;
+out:
+	ut_sha256_release(&h);
+	if (in >= 0)
+		close(in);
+	if (out >= 0)
+		close(out);
+	if (tmp) {
+		unlink(tmp);
+		free(tmp);
+	}
+	free(dst);
+	free(buf);
+	return rc;
+}
+
+int img_layout_import_blob(struct img_layout *l, const char *src_path,
+			   const struct img_descriptor *d, struct ut_err *err)
+{
+	char hex[UT_SHA256_HEX], *dst;
+	struct stat st;
+	int rc = 0;
+
+	if (img_digest_hex(d->digest, hex) < 0)
+		return ut_err_set(err, "%s: unsupported digest %s", src_path, d->digest);
+	dst = ut_asprintf("%s/%s", l->blob_dir, hex);
+	if (stat(dst, &st) == 0 && (uint64_t)st.st_size == d->size)
+		goto out; /* already here */
+	if (stat(src_path, &st) < 0) {
+		rc = ut_err_set(err, "%s: %s", src_path, strerror(errno));
+		goto out;
+	}
+	if ((uint64_t)st.st_size != d->size) {
+		rc = ut_err_set(err, "%s: %llu bytes, the manifest says %llu", src_path,
+				(unsigned long long)st.st_size, (unsigned long long)d->size);
+		goto out;
+	}
+	/* Blobs are immutable, so sharing the inode is safe; the copy path
+	 * verifies the digest because it reads every byte anyway. */
+	if (link(src_path, dst) == 0)
+		goto out;
+	rc = copy_verified(src_path, l->blob_dir, hex, d->size, err);
+out:
+	free(dst);
+	return rc;
+}
+
+static json_t *descriptor_json(const struct img_descriptor *d)
+{
+	return json_pack("{s:s, s:s, s:I}", "mediaType", d->media_type, "digest", d->digest,
+			 "size", (json_int_t)d->size);
+}
+
+int img_layout_add_image(struct img_layout *l, const struct img_config *config,
+			 const struct img_descriptor *layers, size_t nlayers, const char *tag,
+			 struct img_descriptor *manifest_out, struct ut_err *err)
+{
+	struct img_descriptor cd, md;
+	json_t *man = NULL, *jl, *m;
+	struct ut_buf b;
+	size_t i;
+	int rc = -1;
+
+	ut_buf_init(&b, 0);
+	if (!tag || !*tag)
+		return ut_err_set(err, "%s: empty tag", l->dir);
+	if (config->ndiff_ids != nlayers) {
+		ut_err_set(err, "%s: %zu layers but %zu diff_ids in the config", l->dir, nlayers,
+			   config->ndiff_ids);
+		goto out;
+	}
+	if (img_config_to_json(config, &b, err) < 0 ||
+	    img_layout_put_blob(l, b.data, b.len, MT_CONFIG, &cd, err) < 0)
+		goto out;
+	jl = json_array();
+	for (i = 0; i < nlayers; i++)
+		json_array_append_new(jl, descriptor_json(&layers[i]));
+	man = json_pack("{s:i, s:s, s:o, s:o}", "schemaVersion", 2, "mediaType", MT_MANIFEST,
+			"config", descriptor_json(&cd), "layers", jl);
+	ut_buf_reset(&b);
+	if (img_json_dump(man, &b, err) < 0 ||
+	    img_layout_put_blob(l, b.data, b.len, MT_MANIFEST, &md, err) < 0)
+		goto out;
+	/* A tag names one image: the new one replaces an old of that name. */
+	for (i = json_array_size(l->manifests); i-- > 0;) {
+		json_t *ann = json_object_get(json_array_get(l->manifests, i), "annotations");
+		json_t *ref = json_object_get(ann, REF_NAME);
+
+		if (json_is_string(ref) && !strcmp(json_string_value(ref), tag))
+			json_array_remove(l->manifests, i);
+	}
+	m = descriptor_json(&md);
+	json_object_set_new(m, "annotations", json_pack("{s:s}", REF_NAME, tag));
+	json_array_append_new(l->manifests, m);
+	if (manifest_out)
+		*manifest_out = md;
+	rc = 0;
+out:
+	json_decref(man);
+	ut_buf_release(&b);
+	return rc;
+}
+
+static const char *ref_of(json_t *m)
+{
+	json_t *ref = json_object_get(json_object_get(m, "annotations"), REF_NAME);
+
+	return json_is_string(ref) ? json_string_value(ref) : "";
+}
+
+static int manifest_cmp(const void *a, const void *b)
+{
+	json_t *x = *(json_t *const *)a, *y = *(json_t *const *)b;
+	int c = strcmp(ref_of(x), ref_of(y));
+	const char *dx, *dy;
+
+	if (c)
+		return c;
+	dx = json_string_value(json_object_get(x, "digest"));
+	dy = json_string_value(json_object_get(y, "digest"));
+	return strcmp(dx ? dx : "", dy ? dy : "");
+}
+
+int img_layout_commit(struct img_layout *l, struct ut_err *err)
+{
+	size_t i, n = json_array_size(l->manifests);
+	json_t **v = ut_calloc(n ? n : 1, sizeof(*v)), *sorted = json_array(), *index;
+	struct ut_buf b;
+	char *p = NULL;
+	int rc = -1, fd;
+
+	ut_buf_init(&b, 0);
+	for (i = 0; i < n; i++)
+		v[i] = json_array_get(l->manifests, i);
+	qsort(v, n, sizeof(*v), manifest_cmp);
+	for (i = 0; i < n; i++)
+		json_array_append(sorted, v[i]);
+	index = json_pack("{s:i, s:s, s:o}", "schemaVersion", 2, "mediaType", MT_INDEX,
+			  "manifests", sorted);
+	if (l->is_new) {
+		static const char layout[] = "{\"imageLayoutVersion\":\"1.0.0\"}";
+
+		p = ut_asprintf("%s/oci-layout", l->work);
+		if (img_write_file_atomic(p, layout, sizeof(layout) - 1, err) < 0)
+			goto out;
+		free(p);
+	}
+	p = ut_asprintf("%s/index.json", l->work);
+	if (img_json_dump(index, &b, err) < 0 ||
+	    img_write_file_atomic(p, b.data, b.len, err) < 0)
+		goto out;
+	if (l->is_new) {
+		if ((fd = open(l->blob_dir, O_RDONLY | O_DIRECTORY)) >= 0) {
+			fsync(fd);
+			close(fd);
+		}
+		/* rename() would replace an empty directory made meanwhile;
+		 * someone else's output is not ours to replace. */
+		if (access(l->dir, F_OK) == 0) {
+			ut_err_set(err, "%s: appeared while the image was written", l->dir);
+			goto out;
+		}
+		if (rename(l->work, l->dir) < 0) {
+			ut_err_set(err, "%s: %s", l->dir, strerror(errno));
+			goto out;
+		}
+		free(l->work);
+		l->work = ut_strdup(l->dir);
+		free(l->blob_dir);
+		l->blob_dir = ut_asprintf("%s/blobs/sha256", l->dir);
+	}
+	l->committed = 1;
+	rc = 0;
+out:
+	free(p);
+	free(v);
+	json_decref(index);
+	ut_buf_release(&b);
+	return rc;
+}
+
+void img_layout_free(struct img_layout *l)
+{
+	if (!l)
+		return;
+	if (l->is_new && !l->committed && l->work)
+		img_rm_rf(l->work);
+	json_decref(l->manifests);
+	free(l->dir);
+	free(l->work);
+	free(l->blob_dir);
+	free(l);
+}

@@ -1,0 +1,469 @@
+/*
+ * rpmdb.c - the three containers rpm keeps its header blobs in:
+ * BerkeleyDB "Packages" (hash or btree), ndb "Packages.db" and sqlite
+ * "rpmdb.sqlite". BerkeleyDB and ndb are parsed here from bytes in memory,
+ * every page number, offset and length checked; sqlite goes through
+ * libsqlite3, read-only and immutable, on a private copy.
+ */
+#include "pkg_internal.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <sqlite3.h>
+
+/* ---- BerkeleyDB --------------------------------------------------------- */
+
+#define BDB_HASH_MAGIC 0x061561
+#define BDB_BTREE_MAGIC 0x053162
+#define BDB_PAGE_HDR 26
+
+enum {
+	P_HASH_UNSORTED = 2,
+	P_LBTREE = 5,
+	P_OVERFLOW = 7,
+	P_HASH = 13,
+};
+
+enum {
+	H_KEYDATA = 1,
+	H_OFFPAGE = 3,
+	B_KEYDATA = 1,
+	B_OVERFLOW = 3,
+};
+
+struct bdb {
+	const unsigned char *file;
+	size_t len;
+	uint32_t pagesize, npages;
+	int swap; /* written on a big-endian host */
+};
+
+static uint32_t bdb32(const struct bdb *d, const unsigned char *p)
+{
+	return d->swap ? pkg_be32(p) : pkg_le32(p);
+}
+
+static uint16_t bdb16(const struct bdb *d, const unsigned char *p)
+{
+	return d->swap ? (uint16_t)(p[0] << 8 | p[1]) : pkg_le16(p);
+}
+
+/* Follows an overflow chain into a new buffer of exactly tlen bytes. The
+ * chain may not be longer than the file has pages (no loops). */
+static int bdb_overflow(const struct bdb *d, uint32_t pgno, uint32_t tlen, unsigned char **out,
+			struct ut_err *err)
+{
+	unsigned char *buf;
+	size_t have = 0;
+	uint32_t steps = 0;
+
+	if (tlen > d->len)
+		return ut_err_set(err, "overflow item of %u bytes in a %zu-byte file", tlen, d->len);
+	buf = ut_malloc(tlen ? tlen : 1);
+	while (have < tlen) {
+		const unsigned char *pg;
+		uint32_t n;
+
+		if (pgno == 0 || pgno >= d->npages || ++steps > d->npages) {
+			free(buf);
+			return ut_err_set(err, "overflow chain reaches bad page %u", pgno);
+		}
+		pg = d->file + (size_t)pgno * d->pagesize;
+		if (pg[25] != P_OVERFLOW) {
+			free(buf);
+			return ut_err_set(err, "page %u: type %u in an overflow chain", pgno, pg[25]);
+		}
+		n = bdb16(d, pg + 22); /* bytes used on an overflow page */
+		if (n > d->pagesize - BDB_PAGE_HDR || n > tlen - have) {
+			free(buf);
+			return ut_err_set(err, "page %u: overflow length %u is bad", pgno, n);
+		}
+		memcpy(buf + have, pg + BDB_PAGE_HDR, n);
+		have += n;
+		pgno = bdb32(d, pg + 16);
+		if (n == 0 && have < tlen) {
+			free(buf);
+			return ut_err_set(err, "page %u: empty overflow page", pgno);
+		}
+	}
+	*out = buf;
+	return 0;
+}
+
+/* Item i of a page: its offset and length (items are packed from the end
+ * of the page downwards, so item i ends where item i-1 begins). */
+static int bdb_item(const struct bdb *d, const unsigned char *pg, uint32_t pgno, uint16_t nent,
+		    uint16_t i, uint32_t *off, uint32_t *len, struct ut_err *err)
+{
+	uint32_t o = bdb16(d, pg + BDB_PAGE_HDR + 2 * i);
+	uint32_t end = i ? bdb16(d, pg + BDB_PAGE_HDR + 2 * (i - 1)) : d->pagesize;
+
+	if (o < BDB_PAGE_HDR + 2u * nent || o >= d->pagesize || end > d->pagesize || end <= o)
+		return ut_err_set(err, "page %u: item %u at offset %u is out of bounds", pgno, i, o);
+	*off = o;
+	*len = end - o;
+	return 0;
+}
+
+static int is_record_zero(const unsigned char *k, uint32_t klen)
+{
+	return klen == 4 && !k[0] && !k[1] && !k[2] && !k[3];
+}
+
+int pkg_bdb_foreach(const unsigned char *file, size_t len, pkg_blob_fn fn, void *ctx,
+		    struct ut_err *err)
+{
+	struct bdb d = { .file = file, .len = len };
+	uint32_t magic, last, pgno;
+	int btree;
+
+	if (len < 512)
+		return ut_err_set(err, "BerkeleyDB file of %zu bytes is truncated", len);
+	magic = pkg_le32(file + 12);
+	if (magic == BDB_HASH_MAGIC || magic == BDB_BTREE_MAGIC) {
+		d.swap = 0;
+	} else {
+		magic = pkg_be32(file + 12);
+		if (magic != BDB_HASH_MAGIC && magic != BDB_BTREE_MAGIC)
+			return ut_err_set(err, "not a BerkeleyDB hash or btree file (magic %#x)",
+					  pkg_le32(file + 12));
+		d.swap = 1;
+	}
+	btree = magic == BDB_BTREE_MAGIC;
+	d.pagesize = bdb32(&d, file + 20);
+	if (d.pagesize < 512 || d.pagesize > 65536 || (d.pagesize & (d.pagesize - 1)))
+		return ut_err_set(err, "BerkeleyDB page size %u is invalid", d.pagesize);
+	if (file[24] != 0)
+		return ut_err_set(err, "encrypted BerkeleyDB files are not supported");
+	last = bdb32(&d, file + 32);
+	if ((uint64_t)last + 1 > len / d.pagesize)
+		return ut_err_set(err, "BerkeleyDB file claims %u pages but holds %zu",
+				  last + 1, len / d.pagesize);
+	d.npages = last + 1;
+	for (pgno = 1; pgno < d.npages; pgno++) {
+		const unsigned char *pg = file + (size_t)pgno * d.pagesize;
+		uint8_t type = pg[25];
+		uint16_t nent, i;
+
+		if (btree ? type != P_LBTREE : (type != P_HASH && type != P_HASH_UNSORTED))
+			continue;
+		nent = bdb16(&d, pg + 20);
+		if (BDB_PAGE_HDR + 2u * nent > d.pagesize)
+			return ut_err_set(err, "page %u: %u entries do not fit", pgno, nent);
+		/* Items come in key/value pairs. */
+		for (i = 0; i + 1 < nent; i += 2) {
+			uint32_t ko, kl, vo, vl, tlen, opg;
+			const unsigned char *k, *v;
+			unsigned char *big = NULL;
+			int rc;
+
+			if (bdb_item(&d, pg, pgno, nent, i, &ko, &kl, err) < 0 ||
+			    bdb_item(&d, pg, pgno, nent, i + 1, &vo, &vl, err) < 0)
+				return -1;
+			k = pg + ko;
+			v = pg + vo;
+			if (btree) {
+				uint16_t kdl, vdl;
+
+				/* BKEYDATA: u16 len, u8 type, data; the slot may
+				 * be larger than the item (alignment). */
+				if (kl < 3 || vl < 3)
+					return ut_err_set(err, "page %u: short btree item", pgno);
+				if (k[2] & 0x80 || v[2] & 0x80) /* B_DELETE */
+					continue;
+				kdl = bdb16(&d, k);
+				if ((k[2] & 0x7f) == B_KEYDATA && kdl + 3u <= kl &&
+				    is_record_zero(k + 3, kdl))
+					continue;
+				if ((v[2] & 0x7f) == B_KEYDATA) {
+					vdl = bdb16(&d, v);
+					if (vdl + 3u > vl)
+						return ut_err_set(err, "page %u: item overruns", pgno);
+					rc = fn(ctx, v + 3, vdl, err);
+				} else if ((v[2] & 0x7f) == B_OVERFLOW) {
+					if (vl < 12)
+						return ut_err_set(err, "page %u: short overflow item",
+								  pgno);
+					opg = bdb32(&d, v + 4);
+					tlen = bdb32(&d, v + 8);
+					if (bdb_overflow(&d, opg, tlen, &big, err) < 0)
+						return ut_err_prefix(err, "page %u: ", pgno);
+					rc = fn(ctx, big, tlen, err);
+					free(big);
+				} else {
+					continue;
+				}
+			} else {
+				if (k[0] == H_KEYDATA && is_record_zero(k + 1, kl - 1))
+					continue;
+				if (v[0] == H_KEYDATA) {
+					rc = fn(ctx, v + 1, vl - 1, err);
+				} else if (v[0] == H_OFFPAGE) {
+					if (vl < 12)
+						return ut_err_set(err, "page %u: short off-page item",
+								  pgno);
+					opg = bdb32(&d, v + 4);
+					tlen = bdb32(&d, v + 8);
+					if (bdb_overflow(&d, opg, tlen, &big, err) < 0)
+						return ut_err_prefix(err, "page %u: ", pgno);
+					rc = fn(ctx, big, tlen, err);
+					free(big);
+				} else {
+					continue; /* duplicates: rpm stores none here */
+				}
+			}
+			if (rc)
+				return rc;
+		}
+	}
+	return 0;
+}
+
+/* ---- ndb ---------------------------------------------------------------- */
+
+#define NDB_MAGIC 0x506d7052      /* "RpmP" little-endian */
+#define NDB_SLOT_MAGIC 0x746f6c53 /* "Slot" */
+#define NDB_BLOBHEAD 0x53626c42   /* "BlbS" */
+#define NDB_BLOBTAIL 0x45626c42   /* "BlbE" */
+#define NDB_PAGE 4096u
+#define NDB_BLK 16u
+
+static uint32_t adler32(uint32_t adler, const unsigned char *p, size_t n)
+{
+	uint32_t s1 = adler & 0xffff, s2 = adler >> 16;
+
+	while (n) {
+		size_t k = n < 5552 ? n : 5552;
+
+		n -= k;
+		while (k--) {
+			s1 += *p++;
+			s2 += s1;
+		}
+		s1 %= 65521;
+		s2 %= 65521;
+	}
+	return s2 << 16 | s1;
+}
+
+int pkg_ndb_foreach(const unsigned char *file, size_t len, pkg_blob_fn fn, void *ctx,
+		    struct ut_err *err)
+{
+	uint32_t slotpages, page;
+	uint64_t minblk;
+
+	if (len < 32 || pkg_le32(file) != NDB_MAGIC)
+		return ut_err_set(err, "not an rpm ndb Packages.db");
+	if (pkg_le32(file + 4) != 0)
+		return ut_err_set(err, "ndb version %u is not supported", pkg_le32(file + 4));
+	slotpages = pkg_le32(file + 12);
+	if (slotpages == 0 || (uint64_t)slotpages * NDB_PAGE > len)
+		return ut_err_set(err, "ndb claims %u slot pages, file has %zu bytes", slotpages,
+				  len);
+	minblk = (uint64_t)slotpages * (NDB_PAGE / NDB_BLK);
+	for (page = 0; page < slotpages; page++) {
+		size_t o;
+
+		/* The file header takes the first two slots. */
+		for (o = page ? 0 : 32; o < NDB_PAGE; o += 16) {
+			const unsigned char *s = file + (size_t)page * NDB_PAGE + o;
+			uint32_t pkgidx, blkoff, blkcnt, bloblen;
+			const unsigned char *b;
+			uint64_t start, size;
+			int rc;
+
+			if (pkg_le32(s) != NDB_SLOT_MAGIC)
+				return ut_err_set(err, "ndb slot at %zu: bad magic",
+						  (size_t)page * NDB_PAGE + o);
+			pkgidx = pkg_le32(s + 4);
+			blkoff = pkg_le32(s + 8);
+			blkcnt = pkg_le32(s + 12);
+			if (!blkoff)
+				continue;
+			start = (uint64_t)blkoff * NDB_BLK;
+			size = (uint64_t)blkcnt * NDB_BLK;
+			if (blkoff < minblk || size < 32 || start + size > len)
+				return ut_err_set(err, "ndb package %u: blob at block %u+%u out of bounds",
+						  pkgidx, blkoff, blkcnt);
+			b = file + start;
+			bloblen = pkg_le32(b + 12);
+			if (pkg_le32(b) != NDB_BLOBHEAD || pkg_le32(b + 4) != pkgidx ||
+			    (uint64_t)16 + bloblen + 12 > size ||
+			    (16 + (uint64_t)bloblen + 12 + NDB_BLK - 1) / NDB_BLK != blkcnt)
+				return ut_err_set(err, "ndb package %u: bad blob header", pkgidx);
+			if (pkg_le32(b + size - 12) != adler32(1, b, size - 12) ||
+			    pkg_le32(b + size - 8) != bloblen ||
+			    pkg_le32(b + size - 4) != NDB_BLOBTAIL)
+				return ut_err_set(err, "ndb package %u: bad blob tail or checksum",
+						  pkgidx);
+			rc = fn(ctx, b + 16, bloblen, err);
+			if (rc)
+				return rc;
+		}
+	}
+	return 0;
+}
+
+/* ---- sqlite ------------------------------------------------------------- */
+
+/*
+ * sqlite reads files, not buffers, and a guest's bytes may come from a
+ * disk image: they go to a private temporary file opened read-only with
+ * immutable=1 (no locks, no journal, no -wal lookup beside it).
+ */
+static int sqlite_foreach(const unsigned char *file, size_t len, pkg_blob_fn fn, void *ctx,
+			  struct ut_err *err)
+{
+	const char *tmpdir = getenv("TMPDIR");
+	char *path = NULL, *uri = NULL;
+	sqlite3 *db = NULL;
+	sqlite3_stmt *st = NULL;
+	size_t done = 0;
+	int fd = -1, rc = -1, r;
+
+	if (len < 100 || memcmp(file, "SQLite format 3", 16)) {
+		ut_err_set(err, "not an sqlite database");
+		goto out;
+	}
+	path = ut_asprintf("%s/vm2oci-rpmdb-XXXXXX", tmpdir && *tmpdir ? tmpdir : "/tmp");
+	fd = mkstemp(path);
+	if (fd < 0) {
+		ut_err_set(err, "%s: %s", path, strerror(errno));
+		free(path);
+		path = NULL;
+		goto out;
+	}
+	while (done < len) {
+		ssize_t n = write(fd, file + done, len - done);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			ut_err_set(err, "%s: %s", path, strerror(errno));
+			goto out;
+		}
+		done += (size_t)n;
+	}
+	close(fd);
+	fd = -1;
+	uri = sqlite3_mprintf("file:%s?immutable=1", path);
+	if (sqlite3_open_v2(uri, &db, SQLITE_OPEN_READONLY | SQLITE_OPEN_URI, NULL) != SQLITE_OK) {
+		ut_err_set(err, "sqlite: %s", db ? sqlite3_errmsg(db) : "cannot open");
+		goto out;
+	}
+	if (sqlite3_prepare_v2(db, "SELECT blob FROM Packages ORDER BY hnum", -1, &st, NULL) !=
+	    SQLITE_OK) {
+		ut_err_set(err, "sqlite: %s", sqlite3_errmsg(db));
+		goto out;
+	}
+	while ((r = sqlite3_step(st)) == SQLITE_ROW) {
+		const void *blob = sqlite3_column_blob(st, 0);
+		int n = sqlite3_column_bytes(st, 0);
+		int frc;
+
+		if (!blob || n <= 0)
+			continue;
+		frc = fn(ctx, blob, (size_t)n, err);
+		if (frc) {
+			rc = frc;
+			goto out;
+		}
+	}
+	if (r != SQLITE_DONE) {
+		ut_err_set(err, "sqlite: %s", sqlite3_errmsg(db));
+		goto out;
+	}
+	rc = 0;
+out:
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+	sqlite3_free(uri);
+	if (fd >= 0)
+		close(fd);
+	if (path) {
+		unlink(path);
+		free(path);
+	}
+	return rc;
+}
+
+/* ---- the reader ---------------------------------------------------------- */
+
+static int add_header(void *ctx, const unsigned char *blob, size_t len, struct ut_err *err)
+{
+	struct pkg_db *db = ctx;
+	struct pkg tmp, *p;
+
+	if (pkg_rpm_header_parse(blob, len, &tmp, err) < 0)
+		return -1;
+	/* The imported signing keys are headers too, not packages. */
+	if (!strcmp(tmp.name, "gpg-pubkey")) {
+		pkg_release(&tmp);
+		return 0;
+	}
+	p = pkg_db_add(db, err);
+	if (!p) {
+		pkg_release(&tmp);
+		return -1;
+	}
+	*p = tmp;
+	return 0;
+}
+
+static const struct {
+	const char *file;
+	int (*foreach)(const unsigned char *, size_t, pkg_blob_fn, void *, struct ut_err *);
+} rpm_backends[] = {
+	{ "rpmdb.sqlite", sqlite_foreach },
+	{ "Packages.db", pkg_ndb_foreach },
+	{ "Packages", pkg_bdb_foreach },
+};
+
+int pkg_db_read_rpm(const struct pkg_source *src, struct pkg_db **out, struct ut_err *err)
+{
+	static const char *const dirs[] = { "usr/lib/sysimage/rpm", "var/lib/rpm" };
+	struct pkg_db *db = NULL;
+	struct ut_buf b;
+	size_t d, k;
+	int rc = 0;
+
+	ut_buf_init(&b, 0);
+	for (d = 0; d < sizeof(dirs) / sizeof(dirs[0]) && !db; d++) {
+		for (k = 0; k < sizeof(rpm_backends) / sizeof(rpm_backends[0]); k++) {
+			char *path = ut_asprintf("%s/%s", dirs[d], rpm_backends[k].file);
+			int r = pkg_src_read(src, path, &b, PKG_DB_FILE_CAP, err);
+
+			if (r < 0) {
+				free(path);
+				rc = -1;
+				goto out;
+			}
+			if (r == 0) {
+				free(path);
+				continue;
+			}
+			db = pkg_db_new("rpm");
+			db->db_path = path;
+			if (rpm_backends[k].foreach(b.data, b.len, add_header, db, err)) {
+				ut_err_prefix(err, "%s: ", path);
+				rc = -1;
+				goto out;
+			}
+			break;
+		}
+	}
+	if (!db)
+		goto out;
+	pkg_db_finish(db);
+	*out = db;
+	db = NULL;
+	rc = 1;
+out:
+	pkg_db_free(db);
+	ut_buf_release(&b);
+	return rc;
+}

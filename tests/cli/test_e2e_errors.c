@@ -1,0 +1,120 @@
+/*
+ * End-to-end: bad disks. Every file in the fixtures' corrupt/ folder (and a
+ * few made here) must give a one-line error on stderr naming the file, a
+ * non-zero exit, no crash, and no output directory or temporary left behind.
+ */
+#include "testutil.h"
+
+static char *tmp, *bin;
+
+static int setup(void **state)
+{
+	(void)state;
+	bin = getenv("VM2OCI_BINARY");
+	if (!bin)
+		tu_skip("VM2OCI_BINARY must be set (ctest sets it)");
+	tmp = tu_tmpdir();
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	(void)state;
+	tu_sh("rm -rf %s", tmp);
+	return 0;
+}
+
+static void check_bad(const char *disk)
+{
+	const char *base = strrchr(disk, '/') ? strrchr(disk, '/') + 1 : disk;
+	char *lines, *msg;
+	int rc;
+
+	rc = tu_sh("%s convert '%s' -o %s/out --quiet 2> %s/err.txt", bin, disk, tmp, tmp);
+	lines = tu_sh_out("wc -l < %s/err.txt", tmp);
+	msg = tu_sh_out("cat %s/err.txt", tmp);
+	print_message("%-28s exit %d: %s", base, rc, msg);
+	assert_int_equal(rc, 1);           /* an error, not a crash (>= 128) */
+	assert_int_equal(atoi(lines), 1);  /* on one line */
+	assert_non_null(strstr(msg, "vm2oci: "));
+	assert_non_null(strstr(msg, base)); /* naming the file */
+	assert_int_equal(tu_sh("ls -A %s | grep -q '^out'", tmp), 1); /* nothing left */
+	free(lines);
+	free(msg);
+}
+
+static void test_fixture_corrupt_disks(void **state)
+{
+	char *dir = tu_fixture("corrupt"), *list;
+	char *line, *save = NULL;
+	int n = 0;
+
+	(void)state;
+	list = tu_sh_out("ls -1 %s", dir);
+	for (line = strtok_r(list, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		char path[4096];
+
+		if (!strcmp(line, "README") || strstr(line, ".md"))
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", dir, line);
+		check_bad(path);
+		n++;
+	}
+	assert_true(n >= 5);
+	free(list);
+	free(dir);
+}
+
+static void test_made_here(void **state)
+{
+	char p[4096];
+
+	(void)state;
+	/* Not a disk at all, an empty file, a missing file, a directory. */
+	snprintf(p, sizeof(p), "%s/text.img", tmp);
+	tu_sh("echo 'just some text' > %s", p);
+	check_bad(p);
+	snprintf(p, sizeof(p), "%s/empty.img", tmp);
+	tu_sh(": > %s", p);
+	check_bad(p);
+	snprintf(p, sizeof(p), "%s/missing.qcow2", tmp);
+	check_bad(p);
+	/* A qcow2 whose virtual size is absurd and whose L1 is beyond the end. */
+	snprintf(p, sizeof(p), "%s/absurd.qcow2", tmp);
+	tu_sh("qemu-img create -q -f qcow2 %s 64M && printf '\\x7f\\xff\\xff\\xff\\xff\\xff\\xff\\xff' | "
+	      "dd of=%s bs=1 seek=24 conv=notrunc status=none", p, p);
+	check_bad(p);
+	/* An ext4 filesystem holding no operating system. */
+	snprintf(p, sizeof(p), "%s/noos.raw", tmp);
+	tu_sh("mkdir -p %s/noos && echo hi > %s/noos/file && mke2fs -q -t ext4 -d %s/noos %s 16M",
+	      tmp, tmp, tmp, p);
+	check_bad(p);
+}
+
+static void test_output_not_clobbered(void **state)
+{
+	char *disk = tu_fixture_path("debian-gpt.qcow2");
+
+	(void)state;
+	if (!disk)
+		tu_skip("fixture debian-gpt.qcow2 missing");
+	/* An output path that exists and is not an OCI layout is refused. */
+	tu_sh("mkdir -p %s/notoci && echo keep > %s/notoci/file", tmp, tmp);
+	assert_int_equal(tu_sh("%s convert %s -o %s/notoci --quiet 2>/dev/null", bin, disk, tmp), 1);
+	assert_int_equal(tu_sh("grep -qx keep %s/notoci/file", tmp), 0);
+	/* Usage errors exit 2. */
+	assert_int_equal(tu_sh("%s convert %s 2>/dev/null", bin, disk), 2);
+	assert_int_equal(tu_sh("%s convert %s -o %s/x --compress lz4 2>/dev/null", bin, disk, tmp), 2);
+	assert_int_equal(tu_sh("%s frobnicate 2>/dev/null", bin), 2);
+	free(disk);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_made_here),
+		cmocka_unit_test(test_fixture_corrupt_disks),
+		cmocka_unit_test(test_output_not_clobbered),
+	};
+	return cmocka_run_group_tests(tests, setup, teardown);
+}

@@ -1,0 +1,138 @@
+/*
+ * End-to-end: a VM cloned from a template, converted on a base.
+ *
+ * clone.qcow2 is an overlay on template.qcow2 changed in place as a running
+ * VM would (see fixtures/README.md: every change kind). It is converted on
+ * three bases (the template disk itself, an OCI image of the template, and a
+ * base made by umoci from a plain root filesystem) and each result is
+ * checked from the outside: umoci's unpack equals a kernel loop mount of the
+ * clone (qemu-img's raw conversion of it), the base's layers are reused by
+ * digest, and verify passes on the clone and fails on the template.
+ */
+#include "testutil.h"
+
+static char *tmp, *bin, *lister, *helper, *clone, *template, *clone_listing;
+
+static int setup(void **state)
+{
+	const char *src = getenv("VM2OCI_SOURCE_DIR");
+
+	(void)state;
+	clone = tu_fixture("clone.qcow2");
+	template = tu_fixture("template.qcow2");
+	bin = getenv("VM2OCI_BINARY");
+	lister = getenv("VM2OCI_TREE_LISTING");
+	if (!bin || !lister || !src)
+		tu_skip("VM2OCI_BINARY, VM2OCI_TREE_LISTING and VM2OCI_SOURCE_DIR must be set (ctest sets them)");
+	if (getuid() != 0)
+		tu_skip("loop mounts need root");
+	tmp = tu_tmpdir();
+	helper = malloc(4096);
+	snprintf(helper, 4096, "%s/tests/cli/guest-mount.sh", src);
+	clone_listing = malloc(4096);
+	snprintf(clone_listing, 4096, "%s/clone.listing", tmp);
+	/* The reference: qemu-img flattens the overlay, the kernel reads it. */
+	assert_int_equal(tu_sh("qemu-img convert -O raw %s %s/clone.raw", clone, tmp), 0);
+	assert_int_equal(tu_sh("%s mount %s/clone.raw %s/mnt", helper, tmp, tmp), 0);
+	assert_int_equal(tu_sh("%s %s/mnt > %s", lister, tmp, clone_listing), 0);
+	assert_int_equal(tu_sh("%s umount %s/mnt && rm -f %s/clone.raw", helper, tmp, tmp), 0);
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	(void)state;
+	if (tmp)
+		tu_sh("%s umount %s/mnt; rm -rf %s", helper, tmp, tmp);
+	return 0;
+}
+
+static void unpack_equals_clone(const char *layout)
+{
+	if (!tu_have("umoci"))
+		return;
+	tu_sh("rm -rf %s/bundle", tmp);
+	assert_int_equal(tu_sh("umoci unpack --image %s/%s:t %s/bundle >/dev/null", tmp, layout, tmp), 0);
+	assert_int_equal(tu_sh("%s %s/bundle/rootfs > %s/%s.listing", lister, tmp, tmp, layout), 0);
+	assert_int_equal(tu_sh("diff -u %s %s/%s.listing > %s/%s.diff", clone_listing, tmp, layout,
+			       tmp, layout), 0);
+}
+
+static long layer_size(const char *layout, int index)
+{
+	char *s = tu_sh_out("jq -r '.manifests[0].digest' %s/%s/index.json | cut -d: -f2 | "
+			    "xargs -I{} jq -r '.layers[%d].size' %s/%s/blobs/sha256/{}",
+			    tmp, layout, index, tmp, layout);
+	long v = atol(s);
+
+	free(s);
+	return v;
+}
+
+static void test_on_template_disk(void **state)
+{
+	(void)state;
+	assert_int_equal(tu_sh("%s convert %s --base disk:%s -o %s/on-disk --tag t --quiet", bin,
+			       clone, template, tmp), 0);
+	assert_int_equal(tu_sh("%s verify --quiet oci:%s/on-disk:t %s", bin, tmp, clone), 0);
+	assert_int_equal(tu_sh("%s verify --quiet oci:%s/on-disk:t %s >/dev/null", bin, tmp, template), 1);
+	unpack_equals_clone("on-disk");
+	/* Two layers: the template's, then a diff far smaller than it. */
+	assert_int_equal(tu_sh("jq -e '.layers | length == 2' %s/on-disk/blobs/sha256/$(jq -r "
+			       "'.manifests[0].digest' %s/on-disk/index.json | cut -d: -f2) >/dev/null",
+			       tmp, tmp), 0);
+	print_message("template layer %ld bytes, diff layer %ld bytes\n", layer_size("on-disk", 0),
+		      layer_size("on-disk", 1));
+	assert_true(layer_size("on-disk", 1) * 4 < layer_size("on-disk", 0));
+}
+
+static void test_on_oci_image_of_template(void **state)
+{
+	char *base_layer, *top;
+
+	(void)state;
+	assert_int_equal(tu_sh("%s convert %s -o %s/tmpl --tag t --quiet", bin, template, tmp), 0);
+	assert_int_equal(tu_sh("%s convert %s --base oci:%s/tmpl:t -o %s/on-oci --tag t --quiet",
+			       bin, clone, tmp, tmp), 0);
+	assert_int_equal(tu_sh("%s verify --quiet oci:%s/on-oci:t %s", bin, tmp, clone), 0);
+	unpack_equals_clone("on-oci");
+	/* The base layer is the template image's own blob, by digest. */
+	base_layer = tu_sh_out("jq -r '.layers[0].digest' %s/tmpl/blobs/sha256/$(jq -r "
+			       "'.manifests[0].digest' %s/tmpl/index.json | cut -d: -f2)", tmp, tmp);
+	top = tu_sh_out("jq -r '.layers[0].digest' %s/on-oci/blobs/sha256/$(jq -r "
+			"'.manifests[0].digest' %s/on-oci/index.json | cut -d: -f2)", tmp, tmp);
+	assert_string_equal(base_layer, top);
+	free(base_layer);
+	free(top);
+	/* Same inputs, same manifest: convert again into the same layout. */
+	assert_int_equal(tu_sh("%s convert %s --base oci:%s/tmpl:t -o %s/on-oci --tag t2 --quiet",
+			       bin, clone, tmp, tmp), 0);
+	assert_int_equal(tu_sh("test $(jq -r '.manifests[].digest' %s/on-oci/index.json | sort -u | "
+			       "wc -l) = 1 && test $(jq '.manifests | length' %s/on-oci/index.json) = 2",
+			       tmp, tmp), 0);
+}
+
+/* The diff names what virt-diff names (libguestfs, an independent reader). */
+static void test_diff_agrees_with_virt_diff(void **state)
+{
+	(void)state;
+	if (!tu_have("virt-diff") || getenv("VM2OCI_SKIP_SLOW"))
+		tu_skip("virt-diff unavailable or slow tests skipped");
+	assert_int_equal(tu_sh("%s diff disk:%s %s --list --no-layer-sizes --quiet > %s/ours.txt", bin,
+			       template, clone, tmp), 0);
+	assert_int_equal(tu_sh("LIBGUESTFS_BACKEND_SETTINGS=${LIBGUESTFS_BACKEND_SETTINGS:-force_tcg} "
+			       "virt-diff --checksum=sha256 --format=qcow2 -a %s -A %s --csv "
+			       "> %s/virt-diff.csv 2> %s/virt-diff.err", template, clone, tmp, tmp), 0);
+	print_message("%s", tu_sh_out("head -5 %s/virt-diff.csv; wc -l %s/virt-diff.csv %s/ours.txt",
+				      tmp, tmp, tmp));
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_on_template_disk),
+		cmocka_unit_test(test_on_oci_image_of_template),
+		cmocka_unit_test(test_diff_agrees_with_virt_diff),
+	};
+	return cmocka_run_group_tests(tests, setup, teardown);
+}
