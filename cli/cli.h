@@ -78,4 +78,31 @@ int cli_base_pkg_db(struct cli_base *b, struct pkg_db **db, struct ut_err *err);
 size_t cli_subset_roots(const struct pkg_graph *g, const struct pkg_db *db, const size_t *set,
 			size_t nset, size_t **roots);
 
+/* ---- the packages layer ----------------------------------------------- */
+
+struct cli_pkglayer_stats {
+	uint64_t packages;           /* packages the VM has beyond the base */
+	uint64_t files, bytes;       /* files taken, their bytes */
+	uint64_t files_changed;      /* owned files whose bytes no longer match */
+	uint64_t files_unverifiable; /* owned files with no recorded digest */
+	uint64_t entries;            /* layer entries, directories included */
+};
+
+/*
+ * The packages layer's entries (copies of vm's, digests set), sorted, with
+ * vm's content source. bdb may be NULL (scratch: every package counts).
+ */
+int cli_packages_layer(struct ut_tree *vm, const struct pkg_db *vdb, const struct pkg_db *bdb,
+		       const struct ut_tree *base, struct ut_tree **out,
+		       struct cli_pkglayer_stats *stats, struct ut_err *err);
+/* lower with upper's entries on top (copies); content is lower's. */
+struct ut_tree *cli_tree_overlay(const struct ut_tree *lower, const struct ut_tree *upper);
+
+struct fsd_layer_item;
+
+/* Writes the Dockerfile at path and the diff tar beside it. */
+int cli_write_dockerfile(const char *path, const char *base_spec, const struct pkg_db *db,
+			 const size_t *roots, size_t nroots, const struct fsd_layer_item *items,
+			 size_t nitems, struct ut_tree *vm, struct ut_err *err);
+
 #endif

@@ -9,6 +9,7 @@
 #include "diskread.h"
 #include "fsdiff.h"
 #include "image.h"
+#include "packages.h"
 
 #include <errno.h>
 #include <ftw.h>
@@ -49,12 +50,22 @@ static const char convert_usage[] =
 	"                         quick check) instead of comparing digests\n"
 	"      --mask-xattr NAME  ignore this xattr when comparing (repeatable),\n"
 	"                         e.g. security.selinux\n"
+	"      --packages-layer   put the files of the VM's packages that the base\n"
+	"                         lacks in a layer of their own, between the base and\n"
+	"                         the diff (only files still matching the digest the\n"
+	"                         package database recorded; the rest stays in the\n"
+	"                         diff), so VMs with one package set share it\n"
+	"      --dockerfile FILE  also write a Dockerfile that rebuilds the image\n"
+	"                         online (FROM the base, install the package roots at\n"
+	"                         their versions, remove what the VM deleted, ADD the\n"
+	"                         diff as FILE's sibling vm2oci-diff.tar)\n"
 	"      --json             print a summary as JSON on stdout\n"
 	"  -q, --quiet            no progress on stderr\n";
 
 struct convert_opts {
 	const char *disk, *out, *base, *tag, *format, *base_format;
-	int docker_archive, json, quiet;
+	const char *dockerfile;
+	int docker_archive, json, quiet, packages_layer;
 	struct img_layer_options layer;
 	struct fsd_options diff;
 	const char **masks;
@@ -214,6 +225,38 @@ static json_t *stats_json(const struct fsd_stats *s)
 			 (json_int_t)s->digested_bytes);
 }
 
+static uint64_t content_bytes(const struct fsd_result *r)
+{
+	const struct fsd_stats *s = fsd_result_stats(r);
+
+	return s->added_bytes + s->modified_bytes;
+}
+
+/* The research log's table: packages in the VM, after filtering, the
+ * packages layer, and the diff with and without it. */
+static json_t *packages_json(const struct pkg_db *vdb, const struct cli_pkglayer_stats *ps,
+			     size_t nroots, const struct img_layer_result *player,
+			     const struct img_layer_result *dlayer, const struct fsd_result *with,
+			     const struct fsd_result *without)
+{
+	json_t *o = json_pack("{s:s, s:I, s:I, s:I, s:I, s:I, s:I}", "format", vdb->format,
+			      "in_vm", (json_int_t)vdb->n, "beyond_base", (json_int_t)ps->packages,
+			      "roots", (json_int_t)nroots, "files_matching", (json_int_t)ps->files,
+			      "files_changed_since_install", (json_int_t)ps->files_changed,
+			      "files_without_digest", (json_int_t)ps->files_unverifiable);
+
+	if (player)
+		json_object_set_new(o, "layer", json_pack("{s:I, s:I, s:I}", "size",
+			(json_int_t)player->blob.size, "tar_bytes", (json_int_t)player->tar_bytes,
+			"entries", (json_int_t)player->entries));
+	if (with && without)
+		json_object_set_new(o, "diff_content_bytes", json_pack("{s:I, s:I, s:I}",
+			"with_packages_layer", (json_int_t)content_bytes(with),
+			"without_packages_layer", (json_int_t)content_bytes(without),
+			"diff_layer_size", (json_int_t)dlayer->blob.size));
+	return o;
+}
+
 static int run_convert(struct convert_opts *o, struct cli_progress *prog)
 {
 	struct ut_err err = { { 0 } };
@@ -233,7 +276,14 @@ static int run_convert(struct convert_opts *o, struct cli_progress *prog)
 	struct phase_times t = { 0 };
 	double t0 = ut_now(), mark;
 	char *layout_dir = NULL;
-	int rc = 1, have_base = 0;
+	int rc = 1, have_base = 0, use_diff;
+	/* The packages layer (--packages-layer, --dockerfile). */
+	struct pkg_db *vdb = NULL, *bdb = NULL;
+	struct ut_tree *ptree = NULL, *lower = NULL;
+	struct cli_pkglayer_stats pstats = { 0 };
+	struct fsd_result *diff_nopkg = NULL;
+	size_t *roots = NULL, nroots = 0;
+	int pkg_layer_index = -1;
 
 	config.created = -1;
 	mark = ut_now();
@@ -258,7 +308,8 @@ static int run_convert(struct convert_opts *o, struct cli_progress *prog)
 		cli_error("%s", err.msg);
 		goto out;
 	}
-	if (!cli_base_is_scratch(&base)) {
+	use_diff = !cli_base_is_scratch(&base) || o->packages_layer || o->dockerfile;
+	if (use_diff) {
 		ut_progress_update(&dopt.progress, "reading the base", 0, 0);
 		if (cli_base_tree(&base, &err) < 0) {
 			cli_error("base %s: %s", o->base, err.msg);
@@ -268,10 +319,34 @@ static int run_convert(struct convert_opts *o, struct cli_progress *prog)
 	t.base = ut_now() - mark;
 
 	mark = ut_now();
-	if (!cli_base_is_scratch(&base)) {
+	lower = base.tree;
+	if (o->packages_layer || o->dockerfile) {
+		if (cli_tree_pkg_db(vm, o->disk, &vdb, &err) < 0 ||
+		    cli_base_pkg_db(&base, &bdb, &err) < 0) {
+			cli_error("%s", err.msg);
+			goto out;
+		}
+		if (bdb && strcmp(bdb->format, vdb->format)) {
+			cli_error("%s: the base's packages are %s, the disk's %s", o->base, bdb->format,
+				  vdb->format);
+			goto out;
+		}
+		ut_progress_update(&dopt.progress, "matching package files", 0, 0);
+		if (cli_packages_layer(vm, vdb, bdb, base.tree, &ptree, &pstats, &err) < 0) {
+			cli_error("%s: packages layer: %s", o->disk, err.msg);
+			goto out;
+		}
+		lower = cli_tree_overlay(base.tree, ptree);
+	}
+	if (use_diff) {
 		o->diff.progress = dopt.progress;
-		if (fsd_diff(base.tree, vm, &o->diff, &diff, &err) < 0 ||
+		if (fsd_diff(lower, vm, &o->diff, &diff, &err) < 0 ||
 		    fsd_layer_plan(diff, &items, &nitems, &err) < 0) {
+			cli_error("%s: diff against %s: %s", o->disk, o->base, err.msg);
+			goto out;
+		}
+		/* What the diff would carry without the packages layer. */
+		if (ptree && fsd_diff(base.tree, vm, &o->diff, &diff_nopkg, &err) < 0) {
 			cli_error("%s: diff against %s: %s", o->disk, o->base, err.msg);
 			goto out;
 		}
@@ -304,9 +379,9 @@ static int run_convert(struct convert_opts *o, struct cli_progress *prog)
 
 		img_config_copy(&config, img_base_config(base.img));
 		bl = img_base_layers(base.img, &nbl);
-		layers = ut_calloc(nbl + 2, sizeof(*layers));
-		results = ut_calloc(nbl + 2, sizeof(*results));
-		roles = ut_calloc(nbl + 2, sizeof(*roles));
+		layers = ut_calloc(nbl + 3, sizeof(*layers));
+		results = ut_calloc(nbl + 3, sizeof(*results));
+		roles = ut_calloc(nbl + 3, sizeof(*roles));
 		for (i = 0; i < nbl; i++) {
 			if (img_layout_import_blob(layout, bl[i].path, &bl[i].blob, &err) < 0) {
 				cli_error("%s", err.msg);
@@ -330,9 +405,9 @@ static int run_convert(struct convert_opts *o, struct cli_progress *prog)
 			roles[nlayers++] = "base";
 		}
 	} else {
-		layers = ut_calloc(2, sizeof(*layers));
-		results = ut_calloc(2, sizeof(*results));
-		roles = ut_calloc(2, sizeof(*roles));
+		layers = ut_calloc(3, sizeof(*layers));
+		results = ut_calloc(3, sizeof(*results));
+		roles = ut_calloc(3, sizeof(*roles));
 		if (write_full_layer(img_layout_blob_dir(layout), &o->layer, base.tree, &results[0],
 				     &err) < 0) {
 			cli_error("base %s: %s", o->base, err.msg);
@@ -344,8 +419,22 @@ static int run_convert(struct convert_opts *o, struct cli_progress *prog)
 		roles[nlayers++] = "base";
 	}
 
+	if (ptree && o->packages_layer) {
+		if (write_full_layer(img_layout_blob_dir(layout), &o->layer, ptree, &results[nlayers],
+				     &err) < 0) {
+			cli_error("%s: packages layer: %s", o->disk, err.msg);
+			goto out;
+		}
+		layers[nlayers] = results[nlayers].blob;
+		str_push(&config.diff_ids, &config.ndiff_ids, results[nlayers].diff_id);
+		history_push(&config, "vm2oci convert --packages-layer",
+			     "files of the VM's packages, as the package manager installed them");
+		pkg_layer_index = (int)nlayers;
+		roles[nlayers++] = "packages";
+	}
+
 	/* The VM's own layer. */
-	if (cli_base_is_scratch(&base))
+	if (!use_diff)
 		rc = write_full_layer(img_layout_blob_dir(layout), &o->layer, vm, &results[nlayers],
 				      &err);
 	else
@@ -363,7 +452,7 @@ static int run_convert(struct convert_opts *o, struct cli_progress *prog)
 	 * container format gives the same manifest. */
 	history_push(&config, "vm2oci convert",
 		     cli_base_is_scratch(&base) ? "the VM's whole tree" : "what the VM has beyond the base");
-	roles[nlayers++] = cli_base_is_scratch(&base) ? "vm" : "diff";
+	roles[nlayers++] = !use_diff ? "vm" : "diff";
 	t.layers = ut_now() - mark;
 
 	mark = ut_now();
@@ -391,6 +480,42 @@ static int run_convert(struct convert_opts *o, struct cli_progress *prog)
 		}
 		free(repo_tag);
 	}
+	if (vdb) {
+		struct pkg_graph *g = NULL;
+		size_t *set = ut_malloc((vdb->n ? vdb->n : 1) * sizeof(*set)), nset = 0;
+		struct pkg_delta *deltas = NULL;
+		size_t nd = 0;
+
+		/* The roots of what the VM adds: what a rebuild installs. */
+		if (bdb) {
+			if (pkg_db_subtract(vdb, bdb, &deltas, &nd, &err) < 0) {
+				free(set);
+				cli_error("%s", err.msg);
+				goto out;
+			}
+			for (i = 0; i < nd; i++)
+				if (deltas[i].vm)
+					set[nset++] = (size_t)(deltas[i].vm - vdb->v);
+			free(deltas);
+		} else {
+			for (i = 0; i < vdb->n; i++)
+				set[nset++] = i;
+		}
+		if (pkg_graph_build(vdb, &g, &err) < 0) {
+			free(set);
+			cli_error("%s: %s", o->disk, err.msg);
+			goto out;
+		}
+		nroots = cli_subset_roots(g, vdb, set, nset, &roots);
+		pkg_graph_free(g);
+		free(set);
+		if (o->dockerfile &&
+		    cli_write_dockerfile(o->dockerfile, o->base, vdb, roots, nroots, items, nitems, vm,
+					 &err) < 0) {
+			cli_error("%s", err.msg);
+			goto out;
+		}
+	}
 	t.commit = ut_now() - mark;
 	t.total = ut_now() - t0;
 	cli_progress_done(prog);
@@ -417,6 +542,10 @@ static int run_convert(struct convert_opts *o, struct cli_progress *prog)
 		json_object_set_new(root, "base", json_string(o->base));
 		if (diff)
 			json_object_set_new(root, "diff", stats_json(fsd_result_stats(diff)));
+		if (vdb)
+			json_object_set_new(root, "packages", packages_json(vdb, &pstats, nroots,
+				pkg_layer_index >= 0 ? &results[pkg_layer_index] : NULL,
+				&results[nlayers - 1], diff, diff_nopkg));
 		json_dumpf(root, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
 		fputc('\n', stdout);
 		json_decref(root);
@@ -442,6 +571,13 @@ out:
 	free(roles);
 	free(items);
 	fsd_result_free(diff);
+	fsd_result_free(diff_nopkg);
+	free(roots);
+	if (lower && lower != base.tree)
+		ut_tree_free(lower);
+	ut_tree_free(ptree);
+	pkg_db_free(vdb);
+	pkg_db_free(bdb);
 	if (have_base)
 		cli_base_release(&base);
 	ut_tree_free(vm);
@@ -452,7 +588,7 @@ out:
 int cmd_convert(int argc, char **argv)
 {
 	enum { OPT_LEVEL = 256, OPT_THREADS, OPT_BASE_FORMAT, OPT_OUTPUT_FORMAT, OPT_TRUST_MTIME,
-	       OPT_MASK_XATTR, OPT_JSON };
+	       OPT_MASK_XATTR, OPT_JSON, OPT_PACKAGES_LAYER, OPT_DOCKERFILE };
 	static const struct option longopts[] = {
 		{ "output", required_argument, NULL, 'o' },
 		{ "base", required_argument, NULL, 'b' },
@@ -466,6 +602,8 @@ int cmd_convert(int argc, char **argv)
 		{ "trust-mtime", no_argument, NULL, OPT_TRUST_MTIME },
 		{ "mask-xattr", required_argument, NULL, OPT_MASK_XATTR },
 		{ "json", no_argument, NULL, OPT_JSON },
+		{ "packages-layer", no_argument, NULL, OPT_PACKAGES_LAYER },
+		{ "dockerfile", required_argument, NULL, OPT_DOCKERFILE },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -504,6 +642,8 @@ int cmd_convert(int argc, char **argv)
 			o.masks[o.nmasks++] = optarg;
 			break;
 		case OPT_JSON: o.json = 1; break;
+		case OPT_PACKAGES_LAYER: o.packages_layer = 1; break;
+		case OPT_DOCKERFILE: o.dockerfile = optarg; break;
 		case 'q': o.quiet = 1; break;
 		case 'h': fputs(convert_usage, stdout); return 0;
 		default: return cli_usage_error("convert", "unknown option");

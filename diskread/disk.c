@@ -146,12 +146,12 @@ static int resolve(struct dr_disk *d, const char *path, int follow_last, size_t 
 	struct ut_entry e = { 0 };
 	int hops = 0, ret = -1;
 
+	if (!d->nmounts)
+		return ut_err_set(err, "%s: no root filesystem", d->bd->path);
 	ut_buf_init(&cur, 0);
 	ut_buf_init(&rest, 0);
 	ut_buf_addstr(&cur, "", NULL);
 	ut_buf_addstr(&rest, path, NULL);
-	if (!d->nmounts)
-		return ut_err_set(err, "%s: no root filesystem", d->bd->path);
 	for (;;) {
 		char *r = (char *)rest.data, *slash, *comp;
 		size_t clen, oldlen = cur.len, m;

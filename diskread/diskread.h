@@ -207,7 +207,8 @@ void dr_disk_free(struct dr_disk *d);
 struct dr_blockdev *dr_disk_blockdev(struct dr_disk *d);
 const char *dr_disk_scheme(const struct dr_disk *d);
 const struct dr_partition *dr_disk_partitions(const struct dr_disk *d, size_t *n);
-/* The filesystem found on each partition (type "" when none), same order. */
+/* The filesystem found on each partition (type "" when none), same order.
+ * On a disk without a partition table, index 0 is the whole disk. */
 const struct dr_fs_info *dr_disk_partition_fs(const struct dr_disk *d, size_t i);
 const struct dr_mount *dr_disk_mounts(const struct dr_disk *d, size_t *n);
 const struct dr_os_info *dr_disk_os(const struct dr_disk *d);

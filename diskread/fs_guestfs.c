@@ -325,21 +325,26 @@ out:
 	return ret;
 }
 
-/* One batch of names (relative to /): stat, links, xattrs, then cb. */
-static int walk_batch(struct dr_fs *fs, char **names, size_t n,
+/*
+ * One batch of entries of one directory: full[i] is the path relative to the
+ * root, base[i] its last component (the *list calls take names within one
+ * directory). Stat, links, xattrs, then cb.
+ */
+static int walk_batch(struct dr_fs *fs, const char *dir, char **full, char **base, size_t n,
 		      int (*cb)(void *ctx, struct ut_entry *e), void *ctx, struct ut_err *err)
 {
 	struct gfs_priv *p = fs->priv;
 	struct guestfs_statns_list *sl = NULL;
 	struct guestfs_xattr_list *xl = NULL;
-	char **links = NULL;
+	char **links = NULL, **names = base;
+	char *adir = abs_path(dir);
 	size_t i, xi = 0;
 	int ret = -1;
 
 	names[n] = NULL;
-	sl = guestfs_lstatnslist(p->g, "/", names);
-	xl = sl ? guestfs_lxattrlist(p->g, "/", names) : NULL;
-	links = xl ? guestfs_readlinklist(p->g, "/", names) : NULL;
+	sl = guestfs_lstatnslist(p->g, adir, names);
+	xl = sl ? guestfs_lxattrlist(p->g, adir, names) : NULL;
+	links = xl ? guestfs_readlinklist(p->g, adir, names) : NULL;
 	if (!sl || !xl || !links) {
 		ut_err_set(err, "%s: %s: walk: %s", fs->bd->path, fs->info.type, gfs_error(p));
 		goto out;
@@ -355,7 +360,7 @@ static int walk_batch(struct dr_fs *fs, char **names, size_t n,
 		char *abs;
 		int r;
 
-		e.path = ut_strdup(names[i]);
+		e.path = ut_strdup(full[i]);
 		if (fill_stat(fs, &sl->val[i], &e, err) < 0) {
 			ut_entry_release(&e);
 			goto out;
@@ -394,7 +399,7 @@ static int walk_batch(struct dr_fs *fs, char **names, size_t n,
 		}
 		add_xattrs(&e, xl->val + xi, cnt);
 		xi += cnt;
-		abs = abs_path(names[i]);
+		abs = abs_path(full[i]);
 		e.src_b = add_path(p, abs);
 		free(abs);
 		r = cb(ctx, &e);
@@ -411,7 +416,23 @@ out:
 	}
 	guestfs_free_xattr_list(xl);
 	guestfs_free_statns_list(sl);
+	free(adir);
 	return ret;
+}
+
+/* Groups paths by parent directory (then by name). */
+static int by_parent(const void *a, const void *b)
+{
+	const char *x = *(char *const *)a, *y = *(char *const *)b;
+	size_t lx = ut_path_parent_len(x), ly = ut_path_parent_len(y);
+	int c;
+
+	c = strncmp(x, y, lx < ly ? lx : ly);
+	if (c)
+		return c;
+	if (lx != ly)
+		return lx < ly ? -1 : 1;
+	return strcmp(x, y);
 }
 
 static int gfs_walk(struct dr_fs *fs, int (*cb)(void *ctx, struct ut_entry *e), void *ctx,
@@ -420,9 +441,9 @@ static int gfs_walk(struct dr_fs *fs, int (*cb)(void *ctx, struct ut_entry *e), 
 	struct gfs_priv *p = fs->priv;
 	struct ut_entry root = { 0 };
 	struct ut_buf list;
-	char tmpl[4096], **batch = NULL;
+	char tmpl[4096], **all = NULL, **full = NULL, **base = NULL;
 	const char *dir = getenv("TMPDIR");
-	size_t off, n = 0;
+	size_t off, n = 0, nall = 0, aall = 0, i;
 	int fd, r, ret = -1;
 
 	ut_buf_init(&list, 0);
@@ -449,15 +470,35 @@ static int gfs_walk(struct dr_fs *fs, int (*cb)(void *ctx, struct ut_entry *e), 
 	}
 	if (ut_read_host_file(tmpl, &list, err) < 0)
 		goto out;
-	batch = ut_calloc(GFS_BATCH + 1, sizeof(*batch));
 	for (off = 0; off < list.len;) {
 		size_t l = strnlen((char *)list.data + off, list.len - off);
 
-		if (l)
-			batch[n++] = (char *)list.data + off;
+		if (l) {
+			if (nall == aall) {
+				aall = aall ? aall * 2 : 4096;
+				all = ut_realloc(all, aall * sizeof(*all));
+			}
+			all[nall++] = (char *)list.data + off;
+		}
 		off += l + 1;
-		if (n == GFS_BATCH || (off >= list.len && n)) {
-			if (walk_batch(fs, batch, n, cb, ctx, err) < 0)
+	}
+	if (nall)
+		qsort(all, nall, sizeof(*all), by_parent);
+	full = ut_calloc(GFS_BATCH + 1, sizeof(*full));
+	base = ut_calloc(GFS_BATCH + 1, sizeof(*base));
+	for (i = 0; i < nall; i++) {
+		size_t pl = ut_path_parent_len(all[i]);
+
+		full[n] = all[i];
+		base[n] = all[i] + (pl ? pl + 1 : 0);
+		n++;
+		if (n == GFS_BATCH || i + 1 == nall || ut_path_parent_len(all[i + 1]) != pl ||
+		    strncmp(all[i + 1], all[i], pl)) {
+			char *parent = ut_strndup(all[i], pl);
+
+			r = walk_batch(fs, parent, full, base, n, cb, ctx, err);
+			free(parent);
+			if (r < 0)
 				goto out;
 			n = 0;
 		}
@@ -465,7 +506,9 @@ static int gfs_walk(struct dr_fs *fs, int (*cb)(void *ctx, struct ut_entry *e), 
 	ret = 0;
 out:
 	unlink(tmpl);
-	free(batch);
+	free(all);
+	free(full);
+	free(base);
 	ut_buf_release(&list);
 	return ret;
 }

@@ -221,8 +221,8 @@ static int qcow2_open(struct dr_blockdev *bd, const char *path, int depth, struc
 		return ut_err_set(err, "%s: truncated qcow2 header (%llu bytes)", path,
 				  (unsigned long long)q->file_size);
 
-	/* Everything the header points at before the tables (extensions, the
-	 * backing file name) lives in the first cluster; read it whole. */
+	/* The fixed fields first (bytes past a v2 file's end read as zeros);
+	 * the first cluster whole once its size is known. */
 	hdr = ut_malloc(QCOW2_V3_HEADER_LEN);
 	if (host_read(bd, hdr, QCOW2_V3_HEADER_LEN, 0, err) < 0)
 		goto out;
@@ -285,7 +285,7 @@ static int qcow2_open(struct dr_blockdev *bd, const char *path, int depth, struc
 	q->entry_size = q->extl2 ? 16 : 8;
 	q->l2_bits = q->cluster_bits - (q->extl2 ? 4 : 3);
 	q->sc_bits = q->cluster_bits - (q->extl2 ? 5 : 0);
-	/* Reread the whole header area now that its length is known. */
+	/* Extensions and the backing file name live in the first cluster. */
 	hdr_len = q->cluster_size < q->file_size ? q->cluster_size : q->file_size;
 	free(hdr);
 	hdr = ut_malloc(hdr_len);
@@ -610,7 +610,9 @@ static int decompress_cluster(struct dr_blockdev *bd, uint64_t l2e, struct ut_er
 		q->zs.next_out = q->zout;
 		q->zs.avail_out = q->cluster_size;
 		r = inflate(&q->zs, Z_FINISH);
-		if (!((r == Z_STREAM_END || r == Z_BUF_ERROR) && q->zs.avail_out == 0))
+		/* A full cluster is success whether or not the stream's end
+		 * marker fit in the sectors (qemu accepts the same). */
+		if (!((r == Z_STREAM_END || r == Z_BUF_ERROR || r == Z_OK) && q->zs.avail_out == 0))
 			return ut_err_set(err, "%s: qcow2 compressed cluster at %llu is corrupt (zlib %d)",
 					  bd->path, (unsigned long long)coff, r);
 	}

@@ -98,12 +98,13 @@ static int check_tree(struct ut_tree *t, const char *which, struct ut_err *err)
 {
 	size_t i;
 
+	for (i = 0; i < t->n; i++)
+		if (!t->v[i].path)
+			return ut_err_set(err, "%s tree: entry %zu has no path", which, i);
 	ut_tree_sort(t);
 	for (i = 0; i < t->n; i++) {
 		const struct ut_entry *e = &t->v[i];
 
-		if (!e->path)
-			return ut_err_set(err, "%s tree: entry %zu has no path", which, i);
 		if (check_path(e->path) < 0)
 			return ut_err_set(err, "%s tree: %s: unsafe path (empty, \".\" or \"..\" component)",
 					  which, e->path);

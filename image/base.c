@@ -192,16 +192,16 @@ static json_t *load_blob_json(const char *dir, json_t *desc, struct ut_err *err)
 {
 	struct ut_buf b;
 	json_error_t je;
+	const char *dg = jstr(desc, "digest");
 	json_t *j;
 
-	if (!json_is_integer(json_object_get(desc, "size")))
-		return ut_err_set(err, "%s: descriptor without a size", dir), NULL;
-	if (read_blob(dir, jstr(desc, "digest"), json_integer_value(json_object_get(desc, "size")),
-		      &b, err) < 0)
+	if (!dg || !json_is_integer(json_object_get(desc, "size")))
+		return ut_err_set(err, "%s: descriptor without a digest or size", dir), NULL;
+	if (read_blob(dir, dg, json_integer_value(json_object_get(desc, "size")), &b, err) < 0)
 		return NULL;
 	j = json_loadb((const char *)b.data, b.len, 0, &je);
 	if (!j || !json_is_object(j)) {
-		ut_err_set(err, "%s: blob %s: bad JSON: %s", dir, jstr(desc, "digest"),
+		ut_err_set(err, "%s: blob %s: bad JSON: %s", dir, dg,
 			   j ? "not an object" : je.text);
 		json_decref(j);
 		j = NULL;

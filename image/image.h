@@ -21,7 +21,10 @@
  * Layers are reproducible: entries are written in the order given (callers
  * give strcmp order of paths, whiteouts before their siblings), with numeric
  * owners only, no atime/ctime, fixed pax header names, and xattrs as
- * SCHILY.xattr records. The same entries give the same digests.
+ * SCHILY.xattr records. The same entries give the same digests, whatever the
+ * process id, the caller's locale or the number of cores (zstd always runs
+ * its multi-threaded mode, whose output does not depend on the worker count;
+ * gzip has a fixed header: mtime 0, OS 255).
  */
 #ifndef VM2OCI_IMAGE_H
 #define VM2OCI_IMAGE_H
@@ -149,7 +152,11 @@ int img_layout_commit(struct img_layout *l, struct ut_err *err);
 void img_layout_free(struct img_layout *l);
 
 /* Writes a docker-archive (docker save / docker load) tar at path from an
- * OCI layout's image tag. */
+ * OCI layout's image tag: manifest.json, <config hex>.json and one
+ * <diff_id hex>.tar per layer. Layers are stored as plain tars: gzip and zstd
+ * blobs are decompressed on the way (older engines load no zstd) and checked
+ * against the config's diff_ids. Written under a temporary name and renamed.
+ * repo_tag may be NULL (no RepoTags). */
 int img_docker_archive_write(const char *oci_dir, const char *tag, const char *path,
 			     const char *repo_tag, struct ut_err *err);
 
@@ -167,6 +174,13 @@ struct img_base;
  * spec: "scratch", "oci:DIR[:TAG]", "docker-archive:FILE", "rootfs:FILE.tar"
  * or "rootfs:DIR". For rootfs the base has no layers of its own yet: the
  * caller makes one with img_base_rootfs_layer().
+ *
+ * oci: TAG may be left out when the index lists one image; an index of
+ * indexes is followed one level, and linux/amd64 is picked from a
+ * multi-platform index. Manifest and config blobs are verified by digest.
+ * docker-archive: the layer tars are copied out of the archive (as stored)
+ * into a private temporary directory ($TMPDIR, else /var/tmp) that
+ * img_base_free() removes; img_base_layers() paths point there.
  */
 int img_base_open(const char *spec, struct img_base **out, struct ut_err *err);
 void img_base_free(struct img_base *b);
@@ -182,6 +196,10 @@ int img_base_rootfs_layer(struct img_base *b, const char *blob_dir,
  * opaque directories applied), every regular file with its digest; streamed,
  * never extracted. With cache_dir non-NULL, the tree of each layer prefix is
  * cached there by layer digest. t->content reads nothing (ops NULL).
+ * Each layer blob is checked against its digest while it is streamed. Tar
+ * member names are normalised ("./" and trailing "/" dropped); "..",
+ * absolute names and hardlinks to nothing are errors. Parent directories a
+ * layer leaves out are added (0755, root, mtime 0).
  */
 int img_base_tree(struct img_base *b, const char *cache_dir, struct ut_tree **out,
 		  struct ut_err *err);

@@ -72,7 +72,7 @@ static long layer_size(const char *layout, int index)
 static void test_on_template_disk(void **state)
 {
 	(void)state;
-	assert_int_equal(tu_sh("%s convert %s --base disk:%s -o %s/on-disk --tag t --quiet", bin,
+	assert_int_equal(tu_sh("%s convert %s --base disk:%s -o %s/on-disk --tag t --quiet --compress gzip", bin,
 			       clone, template, tmp), 0);
 	assert_int_equal(tu_sh("%s verify --quiet oci:%s/on-disk:t %s", bin, tmp, clone), 0);
 	assert_int_equal(tu_sh("%s verify --quiet oci:%s/on-disk:t %s >/dev/null", bin, tmp, template), 1);
@@ -91,8 +91,8 @@ static void test_on_oci_image_of_template(void **state)
 	char *base_layer, *top;
 
 	(void)state;
-	assert_int_equal(tu_sh("%s convert %s -o %s/tmpl --tag t --quiet", bin, template, tmp), 0);
-	assert_int_equal(tu_sh("%s convert %s --base oci:%s/tmpl:t -o %s/on-oci --tag t --quiet",
+	assert_int_equal(tu_sh("%s convert %s -o %s/tmpl --tag t --quiet --compress gzip", bin, template, tmp), 0);
+	assert_int_equal(tu_sh("%s convert %s --base oci:%s/tmpl:t -o %s/on-oci --tag t --quiet --compress gzip",
 			       bin, clone, tmp, tmp), 0);
 	assert_int_equal(tu_sh("%s verify --quiet oci:%s/on-oci:t %s", bin, tmp, clone), 0);
 	unpack_equals_clone("on-oci");
@@ -105,7 +105,7 @@ static void test_on_oci_image_of_template(void **state)
 	free(base_layer);
 	free(top);
 	/* Same inputs, same manifest: convert again into the same layout. */
-	assert_int_equal(tu_sh("%s convert %s --base oci:%s/tmpl:t -o %s/on-oci --tag t2 --quiet",
+	assert_int_equal(tu_sh("%s convert %s --base oci:%s/tmpl:t -o %s/on-oci --tag t2 --quiet --compress gzip",
 			       bin, clone, tmp, tmp), 0);
 	assert_int_equal(tu_sh("test $(jq -r '.manifests[].digest' %s/on-oci/index.json | sort -u | "
 			       "wc -l) = 1 && test $(jq '.manifests | length' %s/on-oci/index.json) = 2",
@@ -116,8 +116,10 @@ static void test_on_oci_image_of_template(void **state)
 static void test_diff_agrees_with_virt_diff(void **state)
 {
 	(void)state;
-	if (!tu_have("virt-diff") || getenv("VM2OCI_SKIP_SLOW"))
-		tu_skip("virt-diff unavailable or slow tests skipped");
+	if (!tu_have("virt-diff") || getenv("VM2OCI_SKIP_SLOW")) {
+		print_message("virt-diff unavailable or VM2OCI_SKIP_SLOW set\n");
+		skip();
+	}
 	assert_int_equal(tu_sh("%s diff disk:%s %s --list --no-layer-sizes --quiet > %s/ours.txt", bin,
 			       template, clone, tmp), 0);
 	assert_int_equal(tu_sh("LIBGUESTFS_BACKEND_SETTINGS=${LIBGUESTFS_BACKEND_SETTINGS:-force_tcg} "

@@ -22,10 +22,20 @@ static void setup(void)
 {
 	const char *base = getenv("TMPDIR");
 	char tmpl[4096];
+	FILE *f;
+	int i;
 
 	snprintf(tmpl, sizeof(tmpl), "%s/vm2oci-fuzz-XXXXXX", base && *base ? base : "/tmp");
 	dir = strdup(mkdtemp(tmpl));
 	path = malloc(strlen(dir) + 16);
+	/* A backing file for seeds that name "b.raw", so chains get read. */
+	sprintf(path, "%s/b.raw", dir);
+	f = fopen(path, "wb");
+	if (!f)
+		abort();
+	for (i = 0; i < 65536; i++)
+		fputc(i * 7 + (i >> 9), f);
+	fclose(f);
 	sprintf(path, "%s/in.img", dir);
 }
 

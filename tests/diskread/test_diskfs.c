@@ -634,6 +634,31 @@ static void test_mbr_logical(void **state)
 	free(img);
 }
 
+/* A disk with 4096-byte logical sectors: the GPT header sits at byte 4096. */
+static void test_gpt_4k(void **state)
+{
+	char *img = tpath("gpt4k.img"), *ours, *theirs;
+	const char *scheme;
+
+	SH("truncate -s 64M '%s'", img);
+	theirs = tu_sh_out("L=$(losetup -f --show -b 4096 '%s') && "
+			   "printf 'label: gpt\\nsize=8MiB,name=a\\nsize=8MiB,name=b\\n' | sfdisk -q $L >/dev/null 2>&1; "
+			   "partx -g -r -o NR,START,SECTORS,TYPE,UUID,NAME $L; losetup -d $L", img);
+	if (!*theirs) {
+		free(theirs);
+		free(img);
+		fprintf(stderr, "skipped: no 4096-byte-sector loop device\n");
+		return;
+	}
+	ours = our_partx(img, &scheme);
+	fprintf(stderr, "partx (4K loop):\n%sdr_partitions_read:\n%s", theirs, ours);
+	assert_string_equal(scheme, "gpt");
+	assert_string_equal(ours, theirs);
+	free(ours);
+	free(theirs);
+	free(img);
+}
+
 static void test_gpt_bad_crc(void **state)
 {
 	char *img = tpath("gptbad.img");
@@ -720,6 +745,7 @@ static void test_no_table(void **state)
 
 static const char root_uuid[] = "2f0e9a4c-1b7d-4e55-9c3a-0d1e2f3a4b5c";
 static const char boot_uuid[] = "7a6b5c4d-3e2f-4a1b-8c9d-0e1f2a3b4c5d";
+static const char boot_partuuid[] = "0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d";
 
 /* A small root tree: os-release (a symlink as in Debian), hostname, a real
  * ELF binary, merged /usr, a dpkg status, and a file hidden under /boot. */
@@ -821,10 +847,10 @@ static void test_guest_gpt(void **state)
 {
 	char *fstab = ut_asprintf("# /etc/fstab: static file system information.\n"
 				  "UUID=%s /               ext4    errors=remount-ro 0       1\n"
-				  "UUID=%s /boot           ext4    defaults        0       2\n"
+				  "PARTUUID=%s /boot           ext4    defaults        0       2\n"
 				  "/dev/mapper/vg-swap none swap sw 0 0\n"
 				  "proc /proc proc defaults 0 0\ntmpfs /tmp tmpfs defaults 0 0\n",
-				  root_uuid, boot_uuid);
+				  root_uuid, boot_partuuid);
 	char *root = make_root("groot", fstab), *boot = make_boot();
 	char *img = tpath("guest-gpt.img"), *rimg = tpath("groot.img"), *bimg = tpath("gboot.img");
 	struct dr_disk *d;
@@ -838,10 +864,10 @@ static void test_guest_gpt(void **state)
 
 	SH("mke2fs -q -t ext4 -U %s -F -d '%s' '%s' 16M && mke2fs -q -t ext4 -U %s -L rootfs -F -d '%s' '%s' 40M",
 	   boot_uuid, boot, bimg, root_uuid, root, rimg);
-	SH("truncate -s 64M '%s' && printf 'label: gpt\\nsize=16MiB,name=boot\\nsize=40MiB,name=root\\n' | sfdisk -q '%s' && "
+	SH("truncate -s 64M '%s' && printf 'label: gpt\\nsize=16MiB,name=boot,uuid=%s\\nsize=40MiB,name=root\\n' | sfdisk -q '%s' && "
 	   "dd if='%s' of='%s' bs=1M seek=1 conv=notrunc status=none && "
 	   "dd if='%s' of='%s' bs=1M seek=17 conv=notrunc status=none",
-	   img, img, bimg, img, rimg, img);
+	   img, boot_partuuid, img, bimg, img, rimg, img);
 	if (dr_disk_open(img, NULL, &d, &err) < 0)
 		fail_msg("%s", err.msg);
 	assert_string_equal(dr_disk_scheme(d), "gpt");
@@ -912,7 +938,7 @@ static void test_guest_mbr_logical_and_garbage_fstab(void **state)
 {
 	char *fstab = ut_strdup("/dev/sda5 / ext4 defaults 0 1\n"
 				"/dev/sda1\t/boot\text2\tdefaults\t0 2\n"
-				"LABEL=srvdata /srv ext4 defaults 0 2\n"
+				"/dev/disk/by-label/srvdata /srv ext4 defaults 0 2\n"
 				"/dev/mapper/vg-home /home xfs defaults 0 2\n"
 				"garbage\n"
 				"   # indented comment\n"
@@ -1014,6 +1040,34 @@ static void test_guest_bare(void **state)
 	guest_vs_kernel(img, d);
 	dr_disk_free(d);
 	free(root);
+	free(img);
+}
+
+/* No os-release, no hostname file: the older fallbacks. */
+static void test_guest_rhel_fallbacks(void **state)
+{
+	char *r = tpath("c5root"), *img = tpath("c5.img");
+	struct dr_disk *d;
+	struct ut_err err = { { 0 } };
+	const struct dr_os_info *os;
+
+	SH("mkdir -p '%s/etc/sysconfig' '%s/usr/bin' '%s/bin' '%s/var/lib/rpm' && cp /bin/ls '%s/bin/ls' && "
+	   "echo 'LABEL=/ / ext3 defaults 1 1' > '%s/etc/fstab' && "
+	   "echo 'CentOS release 5.11 (Final)' > '%s/etc/redhat-release' && "
+	   "printf 'NETWORKING=yes\\nHOSTNAME=\"c5.example.com\"\\n' > '%s/etc/sysconfig/network' && "
+	   "mke2fs -q -t ext3 -L / -F -d '%s' '%s' 16M", r, r, r, r, r, r, r, r, r, img);
+	if (dr_disk_open(img, NULL, &d, &err) < 0)
+		fail_msg("%s", err.msg);
+	os = dr_disk_os(d);
+	assert_string_equal(os->distro, "centos");
+	assert_string_equal(os->version, "5.11");
+	assert_string_equal(os->pretty_name, "CentOS release 5.11 (Final)");
+	assert_string_equal(os->hostname, "c5.example.com");
+	assert_string_equal(os->package_format, "rpm");
+	assert_string_equal(os->arch, host_arch());
+	assert_string_equal(dr_disk_mounts(d, &(size_t){ 0 })[0].fs.type, "ext3");
+	dr_disk_free(d);
+	free(r);
 	free(img);
 }
 
@@ -1250,12 +1304,14 @@ int main(void)
 		cmocka_unit_test(test_ext4_lookup_read_extents),
 		cmocka_unit_test(test_gpt),
 		cmocka_unit_test(test_mbr_logical),
+		cmocka_unit_test(test_gpt_4k),
 		cmocka_unit_test(test_gpt_bad_crc),
 		cmocka_unit_test(test_mbr_ebr_loop),
 		cmocka_unit_test(test_no_table),
 		cmocka_unit_test(test_guest_gpt),
 		cmocka_unit_test(test_guest_mbr_logical_and_garbage_fstab),
 		cmocka_unit_test(test_guest_bare),
+		cmocka_unit_test(test_guest_rhel_fallbacks),
 		cmocka_unit_test(test_guest_xfs_home_guestfs),
 		cmocka_unit_test(test_no_root),
 		cmocka_unit_test(test_corrupt_ext4),

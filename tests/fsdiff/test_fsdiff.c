@@ -8,6 +8,7 @@
 #include "fsdtest.h"
 
 #include <sys/resource.h>
+#include <malloc.h>
 #include <time.h>
 
 /* ---- helpers ------------------------------------------------------------ */
@@ -938,7 +939,7 @@ static struct ut_entry *random_entry(struct ut_tree *t, const char *path, int de
 
 	random_meta(e);
 	e->nlink = 1;
-	if (k < 6 && depth < 3) {
+	if (k < 7 && depth < 3) {
 		e->type = UT_DIR;
 	} else if (k < 14) {
 		random_file(e);
@@ -960,7 +961,7 @@ static struct ut_entry *random_entry(struct ut_tree *t, const char *path, int de
 
 static void random_subtree(struct ut_tree *t, const char *dir, int depth)
 {
-	size_t k, n = pick(5);
+	size_t k, n = depth ? pick(7) : 4 + pick(NNAMES);
 
 	for (k = 0; k < n; k++) {
 		char *p = dir[0] ? ut_asprintf("%s/%s", dir, rnames[pick(NNAMES)])
@@ -1251,7 +1252,7 @@ static void test_random(void **state)
 	const char *env = getenv("FSDIFF_SEED"), *iters_env = getenv("FSDIFF_ITERATIONS");
 	uint64_t seed = env ? strtoull(env, NULL, 0) : 20261126;
 	long iters = iters_env ? atol(iters_env) : DEFAULT_ITERATIONS, it;
-	uint64_t kinds[7] = { 0 };
+	uint64_t kinds[7] = { 0 }, entries = 0;
 	double t0 = ut_now();
 
 	(void)state;
@@ -1286,7 +1287,7 @@ static void test_random(void **state)
 		ut_tree_sort(base);
 		assert_int_equal(ut_tree_digest_all(base, NULL), 0);
 		vm = tree_clone(base, (int)pick(2));
-		nm = 1 + (int)pick(6);
+		nm = 1 + (int)pick(8);
 		for (m = 0; m < nm; m++)
 			mutate(vm);
 		ut_tree_sort(vm);
@@ -1299,12 +1300,14 @@ static void test_random(void **state)
 		c = fsd_result_changes(r, &n);
 		for (i = 0; i < n; i++)
 			kinds[c[i].kind]++;
+		entries += base->n + vm->n;
 		fsd_result_free(r);
 		ut_tree_free(vm);
 		ut_tree_free(base);
 	}
-	fprintf(stderr, "random: %ld iterations in %.2f s; changes seen: added %llu modified %llu "
-		"metadata %llu deleted %llu type %llu hardlink %llu\n", iters, ut_now() - t0,
+	fprintf(stderr, "random: %ld iterations (%.1f entries a tree) in %.2f s; changes: added %llu modified %llu "
+		"metadata %llu deleted %llu type %llu hardlink %llu\n", iters,
+		(double)entries / (double)(2 * (iters ? iters : 1)), ut_now() - t0,
 		(unsigned long long)kinds[FSD_ADDED], (unsigned long long)kinds[FSD_MODIFIED],
 		(unsigned long long)kinds[FSD_METADATA], (unsigned long long)kinds[FSD_DELETED],
 		(unsigned long long)kinds[FSD_TYPE_CHANGED], (unsigned long long)kinds[FSD_HARDLINK]);
@@ -1331,8 +1334,25 @@ static double cpu_now(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
+/* Heap in use, sampled from the progress hook while the diff runs. */
+static size_t heap_peak, progress_calls;
+
+static void heap_sample(void *ctx, const char *phase, uint64_t done, uint64_t total)
+{
+	struct mallinfo2 mi = mallinfo2();
+
+	(void)ctx;
+	assert_string_equal(phase, "diff");
+	assert_true(done <= total);
+	progress_calls++;
+	if (mi.uordblks > heap_peak)
+		heap_peak = mi.uordblks;
+}
+
 static void test_speed_200k(void **state)
 {
+	struct fsd_options o = { .progress = { heap_sample, NULL } };
+	size_t heap0;
 	struct ut_tree *base = ut_tree_new(), *vm;
 	struct fsd_layer_item *items = NULL;
 	struct fsd_result *r = NULL;
@@ -1386,9 +1406,11 @@ static void test_speed_200k(void **state)
 	}
 	base->sorted = 0;
 	rss0 = maxrss_kb();
+	heap0 = mallinfo2().uordblks;
 	t0 = cpu_now();
-	assert_int_equal(fsd_diff(base, vm, NULL, &r, &err), 0);
+	assert_int_equal(fsd_diff(base, vm, &o, &r, &err), 0);
 	t_diff = cpu_now() - t0;
+	assert_true(progress_calls > 0);
 	t0 = cpu_now();
 	assert_int_equal(fsd_layer_plan(r, &items, &n, &err), 0);
 	t_plan = cpu_now() - t0;
@@ -1405,8 +1427,9 @@ static void test_speed_200k(void **state)
 	t_sorted = cpu_now() - t0;
 	fsd_result_free(r);
 	fprintf(stderr, "speed: %zu vs %zu entries: diff %.3f s CPU (with sorting the base), %.3f s "
-		"(sorted), plan %.3f s, peak RSS growth %ld KiB\n", base->n, vm->n, t_diff, t_sorted,
-		t_plan, rss1 - rss0);
+		"(sorted), plan %.3f s, peak RSS growth %ld KiB, heap during the walk +%zu KiB "
+		"(%.1f bytes per entry)\n", base->n, vm->n, t_diff, t_sorted, t_plan, rss1 - rss0,
+		(heap_peak - heap0) / 1024, (double)(heap_peak - heap0) / (double)(base->n + vm->n));
 #if !defined(__SANITIZE_ADDRESS__) && !defined(__OPTIMIZE__)
 	/* Debug build: well under a second is the bar. */
 	assert_true(t_diff + t_plan < 1.0);

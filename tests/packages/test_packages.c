@@ -736,6 +736,76 @@ static void test_rpm_ndb(void **state)
 	free(dir);
 }
 
+/* BerkeleyDB files written by BerkeleyDB itself (db_load), hash and
+ * btree, 512-byte pages so most values go to overflow chains: every value
+ * comes back exactly once, record 0 is skipped. */
+static int collect_sum(void *ctx, const unsigned char *blob, size_t len, struct ut_err *err)
+{
+	uint64_t *acc = ctx;
+	uint64_t h = 1469598103934665603ull;
+	size_t i;
+
+	for (i = 0; i < len; i++)
+		h = (h ^ blob[i]) * 1099511628211ull;
+	acc[0]++;
+	acc[1] += h;
+	acc[2] += len;
+	return 0;
+}
+
+static void test_bdb_db_load(void **state)
+{
+	static const char *const types[] = { "hash", "btree" };
+	const char *tool = tu_have("db5.3_load") ? "db5.3_load" : "db_load";
+	char *dir = tu_tmpdir(), path[4200];
+	uint64_t want[3] = { 0, 0, 0 };
+	size_t t, i, j;
+	unsigned int seed = 7;
+
+	if (!tu_have(tool))
+		tu_skip("db_load (Debian db-util) is not installed");
+	for (t = 0; t < 2; t++) {
+		uint64_t got[3] = { 0, 0, 0 };
+		struct ut_err err;
+		unsigned char *file;
+		size_t len;
+		FILE *f;
+
+		snprintf(path, sizeof(path), "%s/in.%s", dir, types[t]);
+		f = fopen(path, "w");
+		fprintf(f, "VERSION=3\nformat=bytevalue\ntype=%s\ndb_pagesize=512\nHEADER=END\n",
+			types[t]);
+		fprintf(f, " 00000000\n 2a000000\n"); /* rpm's record 0 */
+		want[0] = want[1] = want[2] = 0;
+		for (i = 1; i <= 60; i++) {
+			size_t n = i * 97 % 3000 + 1;
+			unsigned char *v = malloc(n);
+
+			for (j = 0; j < n; j++)
+				v[j] = (unsigned char)rand_r(&seed);
+			fprintf(f, " %02x%02x%02x%02x\n ", (unsigned)(i & 0xff), (unsigned)(i >> 8), 0, 0);
+			for (j = 0; j < n; j++)
+				fprintf(f, "%02x", v[j]);
+			fprintf(f, "\n");
+			collect_sum(want, v, n, NULL);
+			free(v);
+		}
+		fprintf(f, "DATA=END\n");
+		fclose(f);
+		assert_int_equal(tu_sh("cd '%s' && %s -f in.%s db.%s", dir, tool, types[t], types[t]), 0);
+		snprintf(path, sizeof(path), "%s/db.%s", dir, types[t]);
+		file = slurp(path, &len);
+		if (pkg_bdb_foreach(file, len, collect_sum, got, &err) < 0)
+			fail_msg("%s: %s", types[t], err.msg);
+		assert_int_equal(got[0], 60);
+		assert_int_equal(got[1], want[1]);
+		assert_int_equal(got[2], want[2]);
+		free(file);
+	}
+	tu_sh("rm -rf '%s'", dir);
+	free(dir);
+}
+
 /* ---- apk and pacman: careful text fixtures ------------------------------ */
 
 /* Shaped after a real Alpine 3.x lib/apk/db/installed (apk-tools'
@@ -1424,6 +1494,7 @@ int main(void)
 		cmocka_unit_test(test_hostile_rpm),
 		cmocka_unit_test(test_rpm_sqlite),
 		cmocka_unit_test(test_rpm_ndb),
+		cmocka_unit_test(test_bdb_db_load),
 		cmocka_unit_test(test_rpm_bdb),
 		cmocka_unit_test(test_dpkg_real),
 		cmocka_unit_test(test_dpkg_graph_real),
