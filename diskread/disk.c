@@ -852,6 +852,22 @@ static int looks_like_root(struct dr_fs *fs)
 	return mark && dir;
 }
 
+/* libext2fs cannot replay a journal: a guest that was not shut down cleanly
+ * may have its latest metadata only there. Say so rather than be silent. */
+static void check_journal(struct dr_disk *d, struct vol *v)
+{
+	unsigned char f[4];
+	char where[32];
+
+	if (dr_blockdev_pread(v->bd, f, 4, 1024 + 0x60, NULL) < 0)
+		return;
+	if (!(f[0] & 0x04)) /* EXT3_FEATURE_INCOMPAT_RECOVER */
+		return;
+	vol_where(v, where, sizeof(where));
+	warn(d, "%s on %s: the journal needs recovery (the VM was not shut down cleanly); it is not replayed, so the latest changes may be missing",
+	     v->info.type, where);
+}
+
 static int no_root_error(struct dr_disk *d, struct ut_err *err)
 {
 	struct ut_buf b;
@@ -926,6 +942,8 @@ int dr_disk_open(const char *path, const struct dr_disk_options *opt, struct dr_
 			continue;
 		}
 		v->readable = 1;
+		if (!strncmp(v->info.type, "ext", 3))
+			check_journal(d, v);
 		if (dr_fs_open(v->bd, &v->fs, &e2) < 0) {
 			v->fs = NULL;
 			v->open_error = ut_strdup(e2.msg);

@@ -682,6 +682,10 @@ static int list_cb(ext2_ino_t dir, int entry, struct ext2_dir_entry *dirent, int
 	if ((len == 1 && dirent->name[0] == '.') ||
 	    (len == 2 && dirent->name[0] == '.' && dirent->name[1] == '.'))
 		return 0;
+	/* A '/' or NUL in a name is corruption (or an attempt to make "a/../x"
+	 * appear as a path); the kernel cannot open such an entry either. */
+	if (memchr(dirent->name, '/', (size_t)len) || memchr(dirent->name, '\0', (size_t)len))
+		return 0;
 	if (l->n == l->alloc) {
 		l->alloc = l->alloc ? l->alloc * 2 : 16;
 		l->v = ut_realloc(l->v, l->alloc * sizeof(*l->v));

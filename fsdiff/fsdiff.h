@@ -39,9 +39,21 @@ enum {
 	FSD_DIFF_LINKSET = 1 << 8, /* hardlink set membership */
 };
 
+/*
+ * One path that differs, in strcmp order of paths. Every deleted path is
+ * listed (a deleted directory and everything under it, and what lay under a
+ * directory that changed type), though the plan whites out only the topmost.
+ * The root ("") is compared and listed like any directory, but no layer
+ * item ever carries it.
+ */
 struct fsd_change {
 	enum fsd_kind kind;
-	unsigned what;                /* FSD_DIFF_* bits */
+	/* FSD_DIFF_* bits for FSD_MODIFIED / FSD_METADATA (a symlink's target
+	 * and a device's numbers count as content); for FSD_HARDLINK,
+	 * FSD_DIFF_LINKSET when its own set changed (split, joined, a member
+	 * added) and 0 when carried only because another member is written;
+	 * 0 for the other kinds. */
+	unsigned what;
 	const struct ut_entry *base;  /* NULL for FSD_ADDED */
 	const struct ut_entry *vm;    /* NULL for FSD_DELETED */
 	/* FSD_ADDED regular files whose content the base has at another path
@@ -82,6 +94,12 @@ struct fsd_result;
  * suffices) with vm (content readable through vm->content, digests computed
  * here when needed and stored in vm's entries). Both trees are sorted here
  * if they are not. The result borrows both trees: free it first.
+ *
+ * A base file without a digest whose content must be compared is read
+ * through base->content when the base has one; with no way to read either
+ * side the diff fails, naming the file. Trees are untrusted: a path with an
+ * empty, "." or ".." component, an unknown file type, or a tree whose
+ * sorted flag lies is refused with an error.
  */
 int fsd_diff(struct ut_tree *base, struct ut_tree *vm, const struct fsd_options *opt,
 	     struct fsd_result **out, struct ut_err *err);

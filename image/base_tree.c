@@ -307,29 +307,32 @@ static int fill_entry(struct archive *a, struct archive_entry *ae, struct ut_ent
 
 static void add_parents(struct ut_tree *t)
 {
-	struct strset missing = { 0 };
-	size_t i;
+	struct img_pmap missing = { 0 };
+	size_t i, n = t->n, k;
 
-	for (i = 0; i < t->n; i++) {
+	/* New entries go after the first n; the tree is re-sorted at the end. */
+	for (i = 0; i < n; i++) {
 		char *p = ut_strdup(t->v[i].path);
 		size_t len;
 
 		while ((len = ut_path_parent_len(p)) > 0) {
 			p[len] = '\0';
-			if (ut_tree_find(t, p) || strset_has(&missing, p))
+			if (ut_tree_find(t, p) || img_pmap_get(&missing, p, &k))
 				break;
-			strset_add(&missing, p);
-			strset_sort(&missing);
+			img_pmap_put(&missing, ut_strdup(p), 0);
 		}
 		free(p);
 	}
-	for (i = 0; i < missing.n; i++) {
-		struct ut_entry *e = ut_tree_add(t, missing.v[i]);
+	for (i = 0; i < missing.alloc; i++) {
+		struct ut_entry *e;
 
+		if (!missing.key[i])
+			continue;
+		e = ut_tree_add(t, missing.key[i]);
 		e->type = UT_DIR;
 		e->mode = 0755;
 	}
-	strset_release(&missing);
+	img_pmap_release(&missing);
 	ut_tree_sort(t);
 }
 

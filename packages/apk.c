@@ -274,15 +274,15 @@ int pkg_db_read_apk(const struct pkg_source *src, struct pkg_db **out, struct ut
 			lastf = NULL;
 			break;
 		case 'R': {
-			char *joined = ut_asprintf("%s%s%.*s", dir ? dir : "", dir ? "/" : "",
-						   (int)vl, v);
-			char *fp;
+			char *joined, *fp;
 
-			if (pkg_norm_path(joined, strlen(joined), &fp, err) < 0 ||
-			    memchr(v, '/', vl)) {
-				if (memchr(v, '/', vl))
-					ut_err_set(err, "R:%.*s names a path, not a file",
-						   (int)(vl > 100 ? 100 : vl), v);
+			if (memchr(v, '/', vl)) {
+				ut_err_set(err, "%s: line %zu: R:%.*s names a path, not a file", path,
+					   line, (int)(vl > 100 ? 100 : vl), v);
+				goto out;
+			}
+			joined = ut_asprintf("%s%s%.*s", dir ? dir : "", dir ? "/" : "", (int)vl, v);
+			if (pkg_norm_path(joined, strlen(joined), &fp, err) < 0) {
 				free(joined);
 				ut_err_prefix(err, "%s: line %zu: ", path, line);
 				goto out;

@@ -600,6 +600,7 @@ static void test_vmdk_delta(void **state)
 		  "qemu-io -f vmdk -c 'write -P 0x5a 2M 192k' child.vmdk >/dev/null", tmp) != 0)
 		fail_msg("cannot make the vmdk delta");
 	compare_with_qemu(child, NULL);
+	compare_map(child);
 	free(child);
 }
 
@@ -938,6 +939,8 @@ static void test_corruption(void **state)
 {
 	char *q = tpath("fz.qcow2"), *qz = tpath("fzc.qcow2"), *v = tpath("fz.vmdk");
 	char *vs = tpath("fzs.vmdk"), *dst = tpath("fuzzed.img");
+	const char *env = getenv("VM2OCI_CORRUPT_ITERATIONS");
+	int n = env && atoi(env) > 0 ? atoi(env) : 300; /* more for a soak under ASan */
 
 	if (tu_sh("cd '%s' && head -c 2000000 base.raw > f.raw && "
 		  "dd if=base.raw bs=1M skip=5 count=1 status=none >> f.raw && "
@@ -946,10 +949,10 @@ static void test_corruption(void **state)
 		  "qemu-img convert -O vmdk f.raw fz.vmdk && "
 		  "qemu-img convert -O vmdk -o subformat=streamOptimized f.raw fzs.vmdk", tmp) != 0)
 		fail_msg("cannot make the corruption seeds");
-	corrupt_loop(q, dst, 300);
-	corrupt_loop(qz, dst, 300);
-	corrupt_loop(v, dst, 300);
-	corrupt_loop(vs, dst, 300);
+	corrupt_loop(q, dst, n);
+	corrupt_loop(qz, dst, n);
+	corrupt_loop(v, dst, n);
+	corrupt_loop(vs, dst, n);
 	free(q);
 	free(qz);
 	free(v);

@@ -299,6 +299,53 @@ struct ut_tree *tree_clone(const struct ut_tree *t, int keep_digests)
 	return c;
 }
 
+/* ---- real trees ---------------------------------------------------------- */
+
+/* A base tree from real files and real tools, then a VM copy changed with
+ * real tools. Returns 0, or the exit status of the first failing command. */
+const char real_trees_script[] =
+	"set -e; cd '%s'; mkdir base; cd base;"
+	"cp -a /usr/share/common-licenses licenses;"
+	"mkdir -p etc etc.bak bin h d/sub t dd dev;"
+	/* fstab, os-release and bin/ make libguestfs' inspection see an OS */
+	"echo '/dev/sda / ext4 defaults 0 1' > etc/fstab;"
+	"printf 'ID=debian\\nVERSION_ID=12\\n' > etc/os-release;"
+	"echo root:x:0:0 > etc/passwd; echo aaaa > etc/a; echo AAAA > etc/b1;"
+	"echo bbb > etc/b; echo ccc > etc/c; echo xxx > etc/x; echo y > etc.bak/old;"
+	"head -c 2097152 /dev/urandom > bin/big; printf '#!/bin/sh\\necho hi\\n' > bin/script;"
+	"chmod 755 bin/script;"
+	"echo hh > h/h1; ln h/h1 h/h2; echo ss > h/s1; echo ss > h/s2;"
+	"echo tt > h/t1; ln h/t1 h/t2; ln h/t1 h/t3;"
+	"ln -s tgt l; mkfifo fifo; echo deep > d/sub/x; echo f > t/f; echo ff > f;"
+	"echo in-dd > dd/k;"
+	"echo m > meta; echo m2 > meta2; echo m3 > meta3;"
+	"setfattr -n user.a -v one meta2; setfattr -n user.a -v one meta3;"
+	"echo sp > 'with space'; printf 'e' > \"$(printf 'caf\\303\\251')\";"
+	"echo nl > \"$(printf 'new\\nline')\";"
+	"(mknod dev/n c 1 3 && mknod dev/b b 7 0) 2>/dev/null || true;"
+	"touch -d '2024-01-02 03:04:05' etc/b1 etc h;"
+	"cd ..; cp -a base vm; cd vm;"
+	/* content: other size; same size and mtime (only a read sees it) */
+	"echo 'A longer line' > etc/a;"
+	"touch -r etc/b1 ../ref; printf 'BBBB\\n' > etc/b1; touch -r ../ref etc/b1; rm ../ref;"
+	/* metadata */
+	"chmod 600 etc/b; chown 1:1 etc; chown 2 etc/c; touch -d 2020-01-01 fifo;"
+	"setfattr -n user.new -v 1 meta; setfattr -x user.a meta2;"
+	"setfattr -n user.a -v changed meta3;"
+	/* symlink, devices */
+	"ln -sfn other l;"
+	"if [ -c dev/n ]; then rm dev/n; mknod dev/n c 1 5; fi;"
+	/* deletions, type changes */
+	"rm -r d; rm etc/x; rm -r t; echo t > t; rm f; mkdir f; echo in > f/in;"
+	"rm -r dd; ln -s etc dd;"
+	/* hardlinks: split, join, a new member */
+	"rm h/h2; cp h/h1 h/h2; ln -f h/s1 h/s2; ln h/t1 h/t4;"
+	/* a move, additions, odd names */
+	"mv bin/big newbig; echo new > etc.bak/y; mkdir nd; echo q > nd/q;"
+	"echo sp2 > 'with space'; rm \"$(printf 'caf\\303\\251')\";"
+	"echo 'more' > \"$(printf 'new\\nline')\"; echo z > \"$(printf 'x y\\nz')\";"
+	"rm licenses/GPL-3; chmod 700 licenses/Apache-2.0";
+
 /* ---- the model ---------------------------------------------------------- */
 
 static int fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

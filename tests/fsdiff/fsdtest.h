@@ -34,6 +34,11 @@ struct ut_entry *t_dev(struct ut_tree *t, const char *path, enum ut_ftype type,
 		       uint32_t major, uint32_t minor);
 struct ut_tree *tree_clone(const struct ut_tree *t, int keep_digests);
 
+/* A shell script (printf format, one %s: the directory to work in) that
+ * makes base/ from real files and vm/ as cp -a of it changed with real
+ * tools: every change kind, hardlink split/join, a 2 MiB move, odd names. */
+extern const char real_trees_script[];
+
 struct cmp_opts {
 	int dir_mtimes;
 	const char *const *mask;

@@ -329,6 +329,25 @@ static void test_rootfs(void **state)
 	ut_tree_free(t);
 	ut_tree_free(d);
 	free(spec);
+
+	/* A tar that names files only: their directories are implied. */
+	assert_int_equal(tu_sh("tar -C '%s' --no-recursion -cf '%s/files-only.tar' usr/bin/prog home/u/'sp ace'",
+			       rootfs, tmp), 0);
+	spec = ut_asprintf("rootfs:%s/files-only.tar", tmp);
+	t = open_tree(spec, NULL, &err);
+	if (!t)
+		fail_msg("%s", err.msg);
+	la = tree_listing(t);
+	{
+		static const char want[] = "d|home/u|755|0|0\036d|home|755|0|0\036d|usr/bin|755|0|0\036"
+					   "d|usr|755|0|0\036f|home/u/sp ace|644|1234|1234|2|1|";
+
+		assert_memory_equal(la, want, sizeof(want) - 1);
+		assert_non_null(strstr(la, "\036f|usr/bin/prog|4755|0|0|300000|1|"));
+	}
+	free(la);
+	ut_tree_free(t);
+	free(spec);
 	free(tar);
 	free(blobs);
 }

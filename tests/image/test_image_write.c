@@ -403,6 +403,23 @@ static void test_docker_archive(void **state)
 		free(want);
 		free(s);
 	}
+	/* skopeo copies it back into an OCI layout with the same diff_ids. */
+	if (tu_have("skopeo") && tu_have("jq")) {
+		char *back = ut_asprintf("%s/da-back", tmp), *cmd;
+
+		assert_int_equal(tu_sh("skopeo copy -q docker-archive:%s oci:%s:t", file, back), 0);
+		cmd = ut_asprintf("skopeo inspect --config oci:%s:t | jq -r '.rootfs.diff_ids[0]'", back);
+		s = sh_line(cmd);
+		assert_string_equal(s, res.diff_id);
+		free(s);
+		free(cmd);
+		cmd = ut_asprintf("skopeo inspect --config oci:%s:t | jq -r '.created, .architecture'", back);
+		s = sh_line(cmd);
+		assert_string_equal(s, "2023-11-14T22:13:20Z\namd64");
+		free(s);
+		free(cmd);
+		free(back);
+	}
 	assert_int_equal(img_docker_archive_write(dir, "nope", file, NULL, &err), -1);
 	assert_non_null(strstr(err.msg, "nope"));
 	free(dir);
@@ -483,6 +500,131 @@ static void test_config_json(void **state)
 	ut_buf_release(&b);
 }
 
+/* What the writer writes, the reader reads back: every field of every entry. */
+static void test_roundtrip(void **state)
+{
+	enum img_compress cs[] = { IMG_COMPRESS_NONE, IMG_COMPRESS_GZIP, IMG_COMPRESS_ZSTD };
+
+	for (size_t k = 0; k < 3; k++) {
+		struct mem_src src = { 0 };
+		struct ut_tree *t = make_tree(&src, 1 << 20), *back = NULL;
+		struct img_layer_result res;
+		struct img_descriptor man;
+		struct ut_err err = { "" };
+		struct img_base *b = NULL;
+		char *dir = ut_asprintf("%s/rt-%zu", tmp, k), *spec = ut_asprintf("oci:%s:t", dir);
+
+		assert_int_equal(write_image(dir, "t", cs[k], t, &man, &res, &err), 0);
+		assert_int_equal(img_base_open(spec, &b, &err), 0);
+		if (img_base_tree(b, NULL, &back, &err) < 0)
+			fail_msg("%s", err.msg);
+		assert_int_equal(back->n, t->n);
+		for (size_t i = 1; i < t->n; i++) {
+			const struct ut_entry *x = &t->v[i], *y = &back->v[i];
+
+			assert_string_equal(x->path, y->path);
+			assert_int_equal(x->type, y->type);
+			assert_int_equal(x->mode, y->mode);
+			assert_int_equal(x->uid, y->uid);
+			assert_int_equal(x->gid, y->gid);
+			assert_int_equal(x->size, y->size);
+			assert_int_equal(x->mtime_sec, y->mtime_sec);
+			assert_int_equal(x->mtime_nsec, y->mtime_nsec);
+			assert_int_equal(x->rdev_major, y->rdev_major);
+			assert_int_equal(x->rdev_minor, y->rdev_minor);
+			assert_int_equal(x->nlink, y->nlink);
+			assert_int_equal(!!x->link_id, !!y->link_id);
+			if (x->link)
+				assert_string_equal(x->link, y->link);
+			if (x->type == UT_REG)
+				assert_memory_equal(x->digest, y->digest, UT_SHA256_LEN);
+			assert_int_equal(x->nxattrs, y->nxattrs);
+			for (size_t j = 0; j < x->nxattrs; j++) {
+				assert_string_equal(x->xattrs[j].name, y->xattrs[j].name);
+				assert_int_equal(x->xattrs[j].len, y->xattrs[j].len);
+				assert_memory_equal(x->xattrs[j].value, y->xattrs[j].value,
+						    x->xattrs[j].len);
+			}
+		}
+		assert_int_equal(ut_tree_find(back, "link1")->link_id,
+				 ut_tree_find(back, "link2")->link_id);
+		img_base_free(b);
+		ut_tree_free(back);
+		ut_tree_free(t);
+		mem_free(&src);
+		free(dir);
+		free(spec);
+	}
+}
+
+/* Corrupted layers (random bytes flipped in the tar or in its gzip) give an
+ * error or some tree, never a crash: run under ASan to mean something. */
+static void test_corruption(void **state)
+{
+	struct mem_src src = { 0 };
+	struct ut_tree *t = make_tree(&src, 64 << 10);
+	enum img_compress cs[] = { IMG_COMPRESS_NONE, IMG_COMPRESS_GZIP, IMG_COMPRESS_ZSTD };
+	char *blobs = ut_asprintf("%s/corrupt", tmp);
+	uint64_t x = 0x9e3779b97f4a7c15ULL;
+	int errors = 0, trees = 0;
+
+	assert_int_equal(tu_sh("mkdir -p '%s'", blobs), 0);
+	for (size_t k = 0; k < 3; k++) {
+		struct img_layer_result res;
+		struct ut_err err = { "" };
+		unsigned char *data;
+		char *path;
+		size_t len;
+
+		assert_int_equal(write_tree_layer(blobs, cs[k], t, &res, &err), 0);
+		path = ut_asprintf("%s/%s", blobs, res.blob.digest + 7);
+		data = slurp(path, &len);
+		assert_non_null(data);
+		for (int round = 0; round < 150; round++) {
+			unsigned char *bad = malloc(len);
+			char *bp = ut_asprintf("%s/bad-%zu-%d", blobs, k, round), *spec;
+			struct ut_tree *bt = NULL;
+			struct img_base *b = NULL;
+			size_t blen = len;
+			FILE *f;
+
+			memcpy(bad, data, len);
+			for (int flips = 0; flips < 1 + round % 8; flips++) {
+				x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+				/* Aim at the headers of a tar: its first 16 KiB. */
+				bad[(x >> 8) % (len < 16384 || k ? len : 16384)] ^= (unsigned char)(x | 1);
+			}
+			if (round % 5 == 4)
+				blen = (size_t)(x % len); /* and truncations */
+			f = fopen(bp, "wb");
+			fwrite(bad, 1, blen, f);
+			fclose(f);
+			spec = ut_asprintf("rootfs:%s", bp);
+			assert_int_equal(img_base_open(spec, &b, &err), 0);
+			if (img_base_tree(b, NULL, &bt, &err) < 0) {
+				assert_true(err.msg[0]);
+				errors++;
+			} else {
+				assert_string_equal(bt->v[0].path, "");
+				trees++;
+				ut_tree_free(bt);
+			}
+			img_base_free(b);
+			unlink(bp);
+			free(spec);
+			free(bp);
+			free(bad);
+		}
+		free(data);
+		free(path);
+	}
+	fprintf(stderr, "corrupted layers: %d errors, %d trees (no crash)\n", errors, trees);
+	assert_true(errors > 0);
+	free(blobs);
+	ut_tree_free(t);
+	mem_free(&src);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -493,6 +635,8 @@ int main(void)
 		cmocka_unit_test(test_whiteouts),
 		cmocka_unit_test(test_docker_archive),
 		cmocka_unit_test(test_config_json),
+		cmocka_unit_test(test_roundtrip),
+		cmocka_unit_test(test_corruption),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

@@ -1103,6 +1103,77 @@ static void test_graph_small(void **state)
 	free(dir);
 }
 
+/* Multi-Arch names and non-installed states on a hand-written admindir,
+ * against dpkg-query reading the same files. */
+static void test_dpkg_multiarch(void **state)
+{
+	char *dir = tu_tmpdir(), *oracle, *a, *b;
+	struct pkg_db *db;
+	struct ut_buf ours;
+	size_t i;
+
+	if (!tu_have("dpkg-query"))
+		tu_skip("dpkg-query is not installed");
+	write_str(dir, "var/lib/dpkg/status",
+		  "Package: dpkg\nStatus: install ok installed\nArchitecture: amd64\nVersion: 1.21.22\n\n"
+		  "Package: libfoo1\nStatus: install ok installed\nArchitecture: amd64\n"
+		  "Multi-Arch: same\nVersion: 2:1.0-1\n\n"
+		  "Package: libfoo1\nStatus: hold ok installed\nArchitecture: i386\n"
+		  "Multi-Arch: same\nVersion: 2:1.0-1\n\n"
+		  "Package: tool\nStatus: install ok installed\nArchitecture: i386\nVersion: 3~beta\n"
+		  "Depends: libfoo1 (>= 2:1.0)\n\n"
+		  "Package: data\nStatus: install ok installed\nArchitecture: all\nMulti-Arch: foreign\n"
+		  "Version: 0.1\n\n"
+		  "Package: gone\nStatus: deinstall ok config-files\nArchitecture: amd64\nVersion: 1\n"
+		  "Conffiles:\n /etc/gone.conf 0123456789abcdef0123456789abcdef\n\n"
+		  "Package: broken\nStatus: install reinstreq half-installed\nArchitecture: amd64\n"
+		  "Version: 1\n\n");
+	write_str(dir, "var/lib/dpkg/info/libfoo1:amd64.list", "/.\n/usr\n/usr/lib/x86_64-linux-gnu/libfoo.so.1\n");
+	write_str(dir, "var/lib/dpkg/info/libfoo1:i386.list", "/.\n/usr\n/usr/lib/i386-linux-gnu/libfoo.so.1\n");
+	write_str(dir, "var/lib/dpkg/info/tool.list", "/.\n/usr\n/usr/bin/tool\n");
+	write_str(dir, "var/lib/dpkg/info/tool.md5sums",
+		  "d41d8cd98f00b204e9800998ecf8427e  usr/bin/tool\n");
+	write_str(dir, "var/lib/apt/extended_states",
+		  "Package: libfoo1\nArchitecture: i386\nAuto-Installed: 1\n\n");
+	db = must_read(dir);
+	ut_buf_init(&ours, 0);
+	for (i = 0; i < db->n; i++)
+		ut_buf_addf(&ours, NULL, "%s %s %s\n", db->v[i].display_name,
+			    db->v[i].display_version, db->v[i].arch);
+	oracle = tu_sh_out("dpkg-query --admindir='%s/var/lib/dpkg' -W "
+			   "-f '${db:Status-Abbrev} ${binary:Package} ${Version} ${Architecture}\\n' | "
+			   "awk '$1 ~ /^[ih]i/ { print $2, $3, $4 }'", dir);
+	a = sorted((char *)ours.data);
+	b = sorted(oracle);
+	assert_string_equal(a, b);
+	assert_int_equal(db->n, 5);
+	assert_int_equal(pkg_db_find(db, "libfoo1", "i386")->manual, 0);
+	assert_int_equal(pkg_db_find(db, "libfoo1", "amd64")->manual, 1);
+	assert_string_equal(pkg_db_find(db, "libfoo1", "i386")->files[1].path,
+			    "usr/lib/i386-linux-gnu/libfoo.so.1");
+	assert_string_equal(find_name(db, "tool")->files[2].digest, "d41d8cd98f00b204e9800998ecf8427e");
+	{
+		struct pkg_graph *g;
+		struct ut_err err;
+
+		/* An unqualified dependency on a Multi-Arch: same library
+		 * is answered by the depender's arch only. */
+		assert_int_equal(pkg_graph_build(db, &g, &err), 0);
+		assert_true(has_edge(g, idx_of(db, "tool"),
+				     (size_t)(pkg_db_find(db, "libfoo1", "i386") - db->v)));
+		assert_false(has_edge(g, idx_of(db, "tool"),
+				      (size_t)(pkg_db_find(db, "libfoo1", "amd64") - db->v)));
+		pkg_graph_free(g);
+	}
+	free(a);
+	free(b);
+	free(oracle);
+	ut_buf_release(&ours);
+	pkg_db_free(db);
+	tu_sh("rm -rf '%s'", dir);
+	free(dir);
+}
+
 /* ---- versions and subtraction -------------------------------------------- */
 
 static void test_vercmp(void **state)
@@ -1487,6 +1558,7 @@ int main(void)
 		cmocka_unit_test(test_source_dir),
 		cmocka_unit_test(test_vercmp),
 		cmocka_unit_test(test_graph_small),
+		cmocka_unit_test(test_dpkg_multiarch),
 		cmocka_unit_test(test_subtract),
 		cmocka_unit_test(test_apk),
 		cmocka_unit_test(test_pacman),
