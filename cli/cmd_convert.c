@@ -293,6 +293,13 @@ static int run_convert(struct convert_opts *o, struct cli_progress *prog)
 		goto out;
 	}
 	t.open = ut_now() - mark;
+	if (!o->quiet) {
+		size_t nw, k;
+		const char *const *w = dr_disk_warnings(disk, &nw);
+
+		for (k = 0; k < nw; k++)
+			fprintf(stderr, "vm2oci: warning: %s: %s\n", o->disk, w[k]);
+	}
 
 	mark = ut_now();
 	ut_progress_update(&dopt.progress, "walking the disk", 0, 0);

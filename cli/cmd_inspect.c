@@ -74,6 +74,25 @@ static int print_json(struct dr_disk *d, const char *path)
 			 jparts, "mounts", jmounts, "os", "distro", os->distro, "version",
 			 os->version, "pretty_name", os->pretty_name, "hostname", os->hostname,
 			 "arch", os->arch, "package_format", os->package_format);
+	{
+		/* The backing chain: a crafted image can name any host file as
+		 * its backing file, so show where the bytes come from. */
+		json_t *chain = json_array();
+
+		for (const struct dr_blockdev *b = bd->backing; b; b = b->backing)
+			json_array_append_new(chain, json_pack("{s:s, s:s}", "path", b->path,
+							       "format", dr_blockdev_format(b)));
+		json_object_set_new(root, "backing_chain", chain);
+	}
+	{
+		size_t nw, k;
+		const char *const *w = dr_disk_warnings(d, &nw);
+		json_t *jw = json_array();
+
+		for (k = 0; k < nw; k++)
+			json_array_append_new(jw, json_string(w[k]));
+		json_object_set_new(root, "warnings", jw);
+	}
 	json_dumpf(root, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
 	fputc('\n', stdout);
 	json_decref(root);
@@ -90,6 +109,8 @@ static void print_text(struct dr_disk *d, const char *path)
 
 	printf("disk:        %s (%s, %" PRIu64 " bytes virtual)\n", path, dr_blockdev_format(bd),
 	       bd->size);
+	for (const struct dr_blockdev *b = bd->backing; b; b = b->backing)
+		printf("backing:     %s (%s)\n", b->path, dr_blockdev_format(b));
 	printf("partitions:  %s\n", dr_disk_scheme(d));
 	parts = dr_disk_partitions(d, &n);
 	for (i = 0; i < n; i++) {
@@ -113,6 +134,13 @@ static void print_text(struct dr_disk *d, const char *path)
 	printf("hostname:    %s\n", os->hostname);
 	printf("arch:        %s\n", os->arch);
 	printf("packages:    %s\n", os->package_format[0] ? os->package_format : "unknown");
+	{
+		size_t nw, k;
+		const char *const *w = dr_disk_warnings(d, &nw);
+
+		for (k = 0; k < nw; k++)
+			printf("warning:     %s\n", w[k]);
+	}
 }
 
 int cmd_inspect(int argc, char **argv)

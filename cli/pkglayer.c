@@ -23,9 +23,10 @@ static int entry_digests(const struct ut_tree *vm, struct ut_entry *e, enum pkg_
 {
 	const EVP_MD *md = kind == PKG_DIGEST_MD5 ? EVP_md5() : kind == PKG_DIGEST_SHA1 ? EVP_sha1()
 							: EVP_sha256();
+	static __thread unsigned char buf[1 << 17];
 	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
 	struct ut_sha256 sha;
-	unsigned char *buf = ut_malloc(1 << 20), out[EVP_MAX_MD_SIZE];
+	unsigned char out[EVP_MAX_MD_SIZE];
 	unsigned int outlen = 0;
 	void *h = NULL;
 	uint64_t total = 0;
@@ -38,7 +39,7 @@ static int entry_digests(const struct ut_tree *vm, struct ut_entry *e, enum pkg_
 	if (vm->content.ops->open(vm->content.ctx, e, &h, err) < 0)
 		goto out;
 	for (;;) {
-		ssize_t n = vm->content.ops->read(vm->content.ctx, h, buf, 1 << 20, err);
+		ssize_t n = vm->content.ops->read(vm->content.ctx, h, buf, sizeof(buf), err);
 
 		if (n < 0)
 			goto out;
@@ -63,7 +64,6 @@ out:
 		vm->content.ops->close(vm->content.ctx, h);
 	ut_sha256_release(&sha);
 	EVP_MD_CTX_free(ctx);
-	free(buf);
 	return rc;
 }
 

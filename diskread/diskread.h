@@ -133,7 +133,8 @@ struct dr_fs_ops {
 	 * Walks the whole filesystem calling cb for every inode in any order,
 	 * paths relative to the filesystem root ("" is the root). The entry is
 	 * borrowed for the call: the callback may take it (ut_tree_take).
-	 * link_id is the inode number; src_b the inode number too, for read.
+	 * link_id is the inode number; src_b is what open_file takes (ext2: the
+	 * inode number; guestfs: an index into its table of paths).
 	 */
 	int (*walk)(struct dr_fs *fs, int (*cb)(void *ctx, struct ut_entry *e), void *ctx,
 		    struct ut_err *err);

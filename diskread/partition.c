@@ -220,8 +220,11 @@ static int gpt_try(struct dr_blockdev *bd, uint32_t ss, struct plist *l, struct 
 	if (r == 1)
 		return 1;
 	l->n = 0;
-	if (bd->size / ss < 2)
-		return r < 0 ? (ut_err_set(err, "%s", first.msg)) : 0;
+	if (bd->size / ss < 2) {
+		if (r < 0)
+			return ut_err_set(err, "%s", first.msg);
+		return 0;
+	}
 	if (gpt_read(bd, ss, bd->size / ss - 1, l, NULL) == 1)
 		return 1;
 	l->n = 0;

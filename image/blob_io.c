@@ -13,6 +13,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <archive.h>
+
 static int write_all(int fd, const void *data, size_t len)
 {
 	const unsigned char *p = data;
@@ -191,4 +193,18 @@ int img_tar_path(const char *name, char **out, struct ut_err *err)
 		ut_buf_add(&b, "", 0, NULL);
 	*out = ut_buf_detach(&b, NULL);
 	return 0;
+}
+
+struct archive *img_open_tar(const char *path, struct ut_err *err)
+{
+	struct archive *a = archive_read_new();
+
+	archive_read_support_filter_all(a);
+	archive_read_support_format_tar(a);
+	if (archive_read_open_filename(a, path, 1 << 16) != ARCHIVE_OK) {
+		ut_err_set(err, "%s: %s", path, archive_error_string(a));
+		archive_read_free(a);
+		return NULL;
+	}
+	return a;
 }

@@ -78,9 +78,11 @@ struct img_layer_result {
 int img_layer_writer_new(const char *blob_dir, const struct img_layer_options *opt,
 			 struct img_layer_writer **out, struct ut_err *err);
 /*
- * Adds one entry. Regular files are read through src. An entry whose link_id
- * was already written in this layer becomes a tar hardlink to the first
- * path of its set. The root ("") is skipped.
+ * Adds one entry. Regular files are read through src (1 MiB at a time; a
+ * source giving more or fewer bytes than e->size is an error naming the
+ * path). An entry whose link_id was already written in this layer becomes a
+ * tar hardlink to the first path of its set. The root ("") and sockets
+ * (which tar cannot hold) are skipped; absolute paths and ".." are refused.
  */
 int img_layer_add(struct img_layer_writer *w, const struct ut_entry *e,
 		  const struct ut_content *src, struct ut_err *err);

@@ -74,6 +74,22 @@ void img_pmap_put(struct img_pmap *m, char *key, size_t val);
 int img_pmap_get(const struct img_pmap *m, const char *key, size_t *val);
 void img_pmap_release(struct img_pmap *m);
 
+/* Opens a tar (any compression) for reading; NULL with err set. */
+struct archive;
+struct archive *img_open_tar(const char *path, struct ut_err *err);
+
+/* rootfs:DIR - the tree of a host directory; its content source reads the
+ * files under dc->root (dc must outlive the tree's use of it). */
+struct img_dir_content {
+	const char *root;
+};
+
+int img_rootfs_walk(const char *root, struct img_dir_content *dc, struct ut_tree **out,
+		    struct ut_err *err);
+/* rootfs:FILE - writes the tar's members, in its order, into w. */
+struct img_layer_writer;
+int img_rootfs_tar_layer(const char *src, struct img_layer_writer *w, struct ut_err *err);
+
 /* Binary tree cache files. */
 int img_tree_save(const struct ut_tree *t, const char *path, struct ut_err *err);
 int img_tree_load(const char *path, struct ut_tree **out, struct ut_err *err);

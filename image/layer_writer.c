@@ -17,6 +17,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <locale.h>
+#include <pthread.h>
 #include <unistd.h>
 
 #include <archive.h>
@@ -53,13 +54,18 @@ struct img_layer_writer {
  * hdrcharset=BINARY. Every call into the tar writer runs in the C locale
  * (thread-local, uselocale) so the digest does not depend on the caller's.
  */
+static locale_t c_locale;
+static pthread_once_t c_locale_once = PTHREAD_ONCE_INIT;
+
+static void make_c_locale(void)
+{
+	c_locale = newlocale(LC_ALL_MASK, "C", (locale_t)0);
+}
+
 static locale_t enter_c(void)
 {
-	static locale_t c;
-
-	if (!c)
-		c = newlocale(LC_ALL_MASK, "C", (locale_t)0);
-	return c ? uselocale(c) : (locale_t)0;
+	pthread_once(&c_locale_once, make_c_locale);
+	return c_locale ? uselocale(c_locale) : (locale_t)0;
 }
 
 static void leave_c(locale_t old)
@@ -207,6 +213,13 @@ static int archive_fail(struct img_layer_writer *w, const char *path, struct ut_
 	return ut_err_set(err, "%s: tar: %s", path, archive_error_string(w->a));
 }
 
+/* A source's error names the entry unless the source already did. */
+static void name_path(const struct ut_entry *e, struct ut_err *err)
+{
+	if (err && !strstr(err->msg, e->path))
+		ut_err_prefix(err, "%s: ", e->path);
+}
+
 static int write_content(struct img_layer_writer *w, const struct ut_entry *e,
 			 const struct ut_content *src, struct ut_err *err)
 {
@@ -222,6 +235,7 @@ static int write_content(struct img_layer_writer *w, const struct ut_entry *e,
 	t0 = ut_now();
 	if (src->ops->open(src->ctx, e, &handle, err) < 0) {
 		handle = NULL;
+		name_path(e, err);
 		goto out;
 	}
 	for (;;) {
@@ -230,8 +244,10 @@ static int write_content(struct img_layer_writer *w, const struct ut_entry *e,
 		t0 = ut_now();
 		n = src->ops->read(src->ctx, handle, w->buf, CHUNK, err);
 		w->t_read += ut_now() - t0;
-		if (n < 0)
+		if (n < 0) {
+			name_path(e, err);
 			goto out;
+		}
 		if (n == 0)
 			break;
 		if ((uint64_t)n > e->size - total) {

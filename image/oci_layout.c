@@ -25,10 +25,11 @@ struct img_layout {
 	char *work;     /* where it is written now (dir, or its temp name) */
 	char *blob_dir; /* work/blobs/sha256 */
 	int is_new, committed;
+	json_t *index;     /* index.json as read (its other fields are kept) */
 	json_t *manifests; /* index.json's manifests */
 };
 
-static int check_layout(const char *dir, json_t **manifests, struct ut_err *err)
+static int check_layout(const char *dir, json_t **index, json_t **manifests, struct ut_err *err)
 {
 	char *p = ut_asprintf("%s/oci-layout", dir);
 	json_t *j = img_json_load_file(p, err), *m;
@@ -53,6 +54,7 @@ static int check_layout(const char *dir, json_t **manifests, struct ut_err *err)
 		goto out;
 	}
 	*manifests = m ? json_incref(m) : json_array();
+	*index = json_incref(j);
 	rc = 0;
 out:
 	json_decref(j);
@@ -71,7 +73,7 @@ int img_layout_open(const char *dir, struct img_layout **out, struct ut_err *err
 			ut_err_set(err, "%s: exists and is not a directory", dir);
 			goto fail;
 		}
-		if (check_layout(dir, &l->manifests, err) < 0)
+		if (check_layout(dir, &l->index, &l->manifests, err) < 0)
 			goto fail;
 		l->work = ut_strdup(dir);
 		l->blob_dir = ut_asprintf("%s/blobs/sha256", dir);
@@ -338,8 +340,15 @@ int img_layout_commit(struct img_layout *l, struct ut_err *err)
 	qsort(v, n, sizeof(*v), manifest_cmp);
 	for (i = 0; i < n; i++)
 		json_array_append(sorted, v[i]);
-	index = json_pack("{s:i, s:s, s:o}", "schemaVersion", 2, "mediaType", MT_INDEX,
-			  "manifests", sorted);
+	index = l->index ? json_deep_copy(l->index) : json_object();
+	json_object_set_new(index, "schemaVersion", json_integer(2));
+	json_object_set_new(index, "mediaType", json_string(MT_INDEX));
+	json_object_set_new(index, "manifests", sorted);
+	/* The blobs' names must be on disk before an index that names them. */
+	if ((fd = open(l->blob_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) >= 0) {
+		fsync(fd);
+		close(fd);
+	}
 	if (l->is_new) {
 		static const char layout[] = "{\"imageLayoutVersion\":\"1.0.0\"}";
 
@@ -353,10 +362,6 @@ int img_layout_commit(struct img_layout *l, struct ut_err *err)
 	    img_write_file_atomic(p, b.data, b.len, err) < 0)
 		goto out;
 	if (l->is_new) {
-		if ((fd = open(l->blob_dir, O_RDONLY | O_DIRECTORY)) >= 0) {
-			fsync(fd);
-			close(fd);
-		}
 		/* rename() would replace an empty directory made meanwhile;
 		 * someone else's output is not ours to replace. */
 		if (access(l->dir, F_OK) == 0) {
@@ -389,6 +394,7 @@ void img_layout_free(struct img_layout *l)
 	if (l->is_new && !l->committed && l->work)
 		img_rm_rf(l->work);
 	json_decref(l->manifests);
+	json_decref(l->index);
 	free(l->dir);
 	free(l->work);
 	free(l->blob_dir);

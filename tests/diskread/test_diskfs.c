@@ -1042,6 +1042,26 @@ static void test_guest_bare(void **state)
 	assert_string_equal(dr_disk_os(d)->distro, "debian");
 	guest_vs_kernel(img, d);
 	dr_disk_free(d);
+	/* A journal left needing recovery is not replayed: a warning says so. */
+	{
+		unsigned char f;
+		int fd = open(img, O_RDWR);
+		const char *const *w;
+		int saw = 0;
+
+		assert_true(fd >= 0);
+		assert_int_equal(pread(fd, &f, 1, 1024 + 0x60), 1);
+		f |= 0x04;
+		assert_int_equal(pwrite(fd, &f, 1, 1024 + 0x60), 1);
+		close(fd);
+		if (dr_disk_open(img, NULL, &d, &err) < 0)
+			fail_msg("%s", err.msg);
+		w = dr_disk_warnings(d, &n);
+		while (n--)
+			saw |= strstr(w[n], "journal needs recovery") != NULL;
+		assert_true(saw);
+		dr_disk_free(d);
+	}
 	free(root);
 	free(img);
 }

@@ -1241,7 +1241,7 @@ static void keep_quick_check_true(const struct ut_tree *base, struct ut_tree *vm
 
 /* Under ASan each digest's 1 MiB buffer is an mmap: fewer iterations. */
 #ifdef __SANITIZE_ADDRESS__
-#define DEFAULT_ITERATIONS 1000
+#define DEFAULT_ITERATIONS 300
 #else
 #define DEFAULT_ITERATIONS 10000
 #endif

@@ -308,6 +308,7 @@ static void test_failure_cleanup(void **state)
 	assert_int_equal(write_image(dir, "t", IMG_COMPRESS_ZSTD, t, &man, &res, &err), -1);
 	fprintf(stderr, "expected error: %s\n", err.msg);
 	assert_non_null(strstr(err.msg, "simulated read error"));
+	assert_non_null(strstr(err.msg, ": simulated"));
 	s = tu_sh_out("ls -A '%s' | grep -c '^fail'", tmp);
 	assert_string_equal(s, "0\n");
 	free(s);
@@ -322,6 +323,22 @@ static void test_failure_cleanup(void **state)
 	s = tu_sh_out("ls -A '%s' | grep -c '^fail'", tmp);
 	assert_string_equal(s, "0\n");
 	free(s);
+
+	/* An existing directory that is not a layout is not written into. */
+	{
+		struct img_layout *l = NULL;
+		char *other = ut_asprintf("%s/not-a-layout", tmp);
+
+		assert_int_equal(tu_sh("mkdir -p '%s' && echo x > '%s/file'", other, other), 0);
+		assert_int_equal(img_layout_open(other, &l, &err), -1);
+		fprintf(stderr, "expected error: %s\n", err.msg);
+		assert_non_null(strstr(err.msg, "not-a-layout"));
+		assert_null(l);
+		s = tu_sh_out("ls -A '%s'", other);
+		assert_string_equal(s, "file\n");
+		free(s);
+		free(other);
+	}
 
 	/* Into an existing layout: the failed layer leaves no temp blob. */
 	src.v[0].len = 12;

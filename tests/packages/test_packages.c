@@ -126,6 +126,39 @@ static size_t idx_of(const struct pkg_db *db, const char *name)
 	return (size_t)(p - db->v);
 }
 
+static const char *rel_str(enum pkg_rel r, int deb)
+{
+	switch (r) {
+	case PKG_REL_LT:
+		return deb ? "<<" : "<";
+	case PKG_REL_LE:
+		return "<=";
+	case PKG_REL_EQ:
+		return "=";
+	case PKG_REL_GE:
+		return ">=";
+	case PKG_REL_GT:
+		return deb ? ">>" : ">";
+	default:
+		return "";
+	}
+}
+
+/* One dependency group as dpkg-query prints it: "a:any (>= 1) | b". */
+static void add_group(struct ut_buf *b, const struct pkg_dep *d)
+{
+	size_t k;
+
+	for (k = 0; k < d->nalts; k++) {
+		const struct pkg_dep_alt *a = &d->alts[k];
+
+		ut_buf_addf(b, NULL, "%s%s%s%s", k ? " | " : "", a->name, a->archq ? ":" : "",
+			    a->archq ? a->archq : "");
+		if (a->rel != PKG_REL_ANY)
+			ut_buf_addf(b, NULL, " (%s %s)", rel_str(a->rel, 1), a->version);
+	}
+}
+
 /*
  * The root set's defining properties: every package reachable from a
  * root; no root reachable from another; each source component holds
@@ -291,6 +324,43 @@ static void test_dpkg_real(void **state)
 		free(b);
 		free(oracle);
 	}
+	/* Depends, Pre-Depends and Provides, re-printed, against dpkg-query. */
+	ut_buf_reset(&ours);
+	for (i = 0; i < db->n; i++) {
+		const struct pkg *p = &db->v[i];
+		size_t j, n;
+
+		ut_buf_addf(&ours, NULL, "%s\t", p->name);
+		for (n = 0, j = 0; j < p->ndeps; j++)
+			if (p->deps[j].kind == PKG_DEP_DEPENDS) {
+				if (n++)
+					ut_buf_addstr(&ours, ", ", NULL);
+				add_group(&ours, &p->deps[j]);
+			}
+		ut_buf_addstr(&ours, "\t", NULL);
+		for (n = 0, j = 0; j < p->ndeps; j++)
+			if (p->deps[j].kind == PKG_DEP_PRE_DEPENDS) {
+				if (n++)
+					ut_buf_addstr(&ours, ", ", NULL);
+				add_group(&ours, &p->deps[j]);
+			}
+		ut_buf_addstr(&ours, "\t", NULL);
+		for (j = 0; j < p->nprovides; j++) {
+			ut_buf_addf(&ours, NULL, "%s%s", j ? ", " : "", p->provides[j].name);
+			if (p->provides[j].version)
+				ut_buf_addf(&ours, NULL, " (= %s)", p->provides[j].version);
+		}
+		ut_buf_addstr(&ours, "\n", NULL);
+	}
+	oracle = tu_sh_out("dpkg-query --admindir='%s/var/lib/dpkg' -W "
+			   "-f '${Package}\\t${Depends}\\t${Pre-Depends}\\t${Provides}\\n'", root);
+	a = sorted((char *)ours.data);
+	b = sorted(oracle);
+	assert_string_equal(a, b);
+	free(a);
+	free(b);
+	free(oracle);
+
 	/* Digests: md5 of the file on disk equals the recorded one. */
 	{
 		const struct pkg *p = find_name(db, "bash");
@@ -472,6 +542,50 @@ static void test_rpm_bdb(void **state)
 				      "--qf '[%%{=NAME}\\t%%{FILEDIGESTS}\\n]' 2>/dev/null | "
 				      "awk -F'\\t' '$1 == \"bash\" { print $2 }'", dbpath);
 			assert_string_equal((char *)d.data, o);
+			free(o);
+			ut_buf_release(&d);
+		}
+		/* Requires (less rpmlib() and rich ones) and provides, against
+		 * rpm's REQUIRENEVRS / PROVIDENEVRS. */
+		{
+			struct ut_buf d;
+			char *o, *x, *y;
+			size_t i, j;
+
+			ut_buf_init(&d, 0);
+			ut_buf_addstr(&d, "", NULL);
+			for (i = 0; i < db->n; i++) {
+				const struct pkg *p = &db->v[i];
+
+				for (j = 0; j < p->ndeps; j++) {
+					const struct pkg_dep_alt *a = &p->deps[j].alts[0];
+
+					ut_buf_addf(&d, NULL, "R %s\t%s", p->name, a->name);
+					if (a->rel != PKG_REL_ANY)
+						ut_buf_addf(&d, NULL, " %s %s", rel_str(a->rel, 0), a->version);
+					ut_buf_addstr(&d, "\n", NULL);
+				}
+				for (j = 0; j < p->nprovides; j++) {
+					const struct pkg_provide *v = &p->provides[j];
+
+					ut_buf_addf(&d, NULL, "P %s\t%s", p->name, v->name);
+					if (v->rel != PKG_REL_ANY)
+						ut_buf_addf(&d, NULL, " %s %s", rel_str(v->rel, 0), v->version);
+					ut_buf_addstr(&d, "\n", NULL);
+				}
+			}
+			o = tu_sh_out("D='%s'; { rpm --dbpath \"$D\" --define '_db_backend bdb_ro' -qa "
+				      "--qf '[R %%{=NAME}\\t%%{REQUIRENEVRS}\\n]' 2>/dev/null | "
+				      "grep -v -P '\\t(rpmlib\\(|\\()'; "
+				      "rpm --dbpath \"$D\" --define '_db_backend bdb_ro' -qa "
+				      "--qf '[P %%{=NAME}\\t%%{PROVIDENEVRS}\\n]' 2>/dev/null; } | "
+				      "grep -v '^[RP] gpg-pubkey'", dbpath);
+			x = sorted((char *)d.data);
+			y = sorted(o);
+			if (strcmp(x, y))
+				fail_msg("%s: requires/provides differ from rpm's", rpm_dbs[k]);
+			free(x);
+			free(y);
 			free(o);
 			ut_buf_release(&d);
 		}
@@ -1141,7 +1255,7 @@ static void test_dpkg_multiarch(void **state)
 		ut_buf_addf(&ours, NULL, "%s %s %s\n", db->v[i].display_name,
 			    db->v[i].display_version, db->v[i].arch);
 	oracle = tu_sh_out("dpkg-query --admindir='%s/var/lib/dpkg' -W "
-			   "-f '${db:Status-Abbrev} ${binary:Package} ${Version} ${Architecture}\\n' | "
+			   "-f '${db:Status-Abbrev} ${binary:Package} ${Version} ${Architecture}\\n' 2>/dev/null | "
 			   "awk '$1 ~ /^[ih]i/ { print $2, $3, $4 }'", dir);
 	a = sorted((char *)ours.data);
 	b = sorted(oracle);
@@ -1151,7 +1265,7 @@ static void test_dpkg_multiarch(void **state)
 	assert_int_equal(pkg_db_find(db, "libfoo1", "amd64")->manual, 1);
 	assert_string_equal(pkg_db_find(db, "libfoo1", "i386")->files[1].path,
 			    "usr/lib/i386-linux-gnu/libfoo.so.1");
-	assert_string_equal(find_name(db, "tool")->files[2].digest, "d41d8cd98f00b204e9800998ecf8427e");
+	assert_string_equal(find_name(db, "tool")->files[1].digest, "d41d8cd98f00b204e9800998ecf8427e");
 	{
 		struct pkg_graph *g;
 		struct ut_err err;
