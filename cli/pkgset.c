@@ -25,16 +25,32 @@ int cli_tree_pkg_db(const struct ut_tree *t, const char *what, struct pkg_db **d
 	return 0;
 }
 
+/* Where the package managers keep their databases. */
+static const char *const pkg_db_paths[] = {
+	"var/lib/dpkg", "var/lib/apt/extended_states", "var/lib/rpm", "usr/lib/sysimage/rpm",
+	"lib/apk/db", "etc/apk/world", "var/lib/pacman/local",
+};
+
 int cli_base_pkg_db(struct cli_base *b, struct pkg_db **db, struct ut_err *err)
 {
+	struct ut_tree *files = NULL;
+	int rc;
+
 	*db = NULL;
 	if (cli_base_is_scratch(b))
 		return 0;
-	if (cli_base_tree(b, err) < 0)
-		return -1;
-	if (!b->tree->content.ops)
-		return ut_err_set(err, "%s: the base's files cannot be read", b->spec);
-	return cli_tree_pkg_db(b->tree, b->spec, db, err);
+	if (b->disk) {
+		if (cli_base_tree(b, err) < 0)
+			return -1;
+		return cli_tree_pkg_db(b->tree, b->spec, db, err);
+	}
+	/* An image: only its package database is read out of the layers. */
+	if (img_base_files(b->img, pkg_db_paths, sizeof(pkg_db_paths) / sizeof(pkg_db_paths[0]),
+			   (uint64_t)1 << 30, &files, err) < 0)
+		return ut_err_prefix(err, "%s: ", b->spec);
+	rc = cli_tree_pkg_db(files, b->spec, db, err);
+	img_base_files_free(files);
+	return rc;
 }
 
 /*

@@ -1059,6 +1059,33 @@ const struct dr_os_info *dr_disk_os(const struct dr_disk *d)
 	return &d->os;
 }
 
+/* A volume's place on d->bd: a partition's start, or 0 for the whole disk. */
+static struct dr_fs *vol_fs(struct dr_disk *d, size_t vi, uint64_t *offset, uint64_t *size)
+{
+	struct vol *v = &d->vols[vi];
+
+	if (offset)
+		*offset = v->part ? v->part->start : 0;
+	if (size)
+		*size = v->bd->size;
+	return v->fs;
+}
+
+struct dr_fs *dr_disk_mount_fs(struct dr_disk *d, size_t i, uint64_t *offset, uint64_t *size)
+{
+	if (i >= d->nmounts)
+		return NULL;
+	return vol_fs(d, d->mount_vol[i], offset, size);
+}
+
+struct dr_fs *dr_disk_entry_fs(struct dr_disk *d, const struct ut_entry *e, uint64_t *offset)
+{
+	/* tree_cb put the volume index in src_a. */
+	if (e->src_a >= d->nvols)
+		return NULL;
+	return vol_fs(d, (size_t)e->src_a, offset, NULL);
+}
+
 const char *const *dr_disk_warnings(const struct dr_disk *d, size_t *n)
 {
 	*n = d->nwarnings;

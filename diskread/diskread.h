@@ -213,6 +213,17 @@ const struct dr_partition *dr_disk_partitions(const struct dr_disk *d, size_t *n
 const struct dr_fs_info *dr_disk_partition_fs(const struct dr_disk *d, size_t i);
 const struct dr_mount *dr_disk_mounts(const struct dr_disk *d, size_t *n);
 const struct dr_os_info *dr_disk_os(const struct dr_disk *d);
+/*
+ * Where mount i's filesystem lies (i < the n of dr_disk_mounts): its open
+ * filesystem (NULL when it cannot be read) and its volume's byte offset and
+ * length on dr_disk_blockdev(d), so that the fs's extents (offsets on its
+ * own blockdev) can be placed on the disk. offset and size may be NULL;
+ * NULL is returned for an i out of range. Borrowed until dr_disk_free.
+ */
+struct dr_fs *dr_disk_mount_fs(struct dr_disk *d, size_t i, uint64_t *offset, uint64_t *size);
+/* The same for the filesystem an entry of dr_disk_tree(d) was read from;
+ * NULL when e did not come from d's tree. */
+struct dr_fs *dr_disk_entry_fs(struct dr_disk *d, const struct ut_entry *e, uint64_t *offset);
 
 /*
  * The guest's whole tree: every mounted filesystem walked and merged at its

@@ -243,7 +243,7 @@ static int masked(const struct fsd_options *opt, const char *name)
 {
 	size_t i;
 
-	for (i = 0; i < opt->nmask_xattrs; i++)
+	for (i = 0; opt->mask_xattrs && i < opt->nmask_xattrs; i++)
 		if (opt->mask_xattrs[i] && !strcmp(opt->mask_xattrs[i], name))
 			return 1;
 	return 0;

@@ -821,3 +821,11 @@ out:
 	img_tree_builder_free(tb);
 	return rc;
 }
+
+/* ---- for base_files.c -------------------------------------------------------- */
+
+int img_base_is_dir(const struct img_base *b, const char **src)
+{
+	*src = b->src;
+	return b->kind == BASE_ROOTFS_DIR;
+}

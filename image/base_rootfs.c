@@ -275,9 +275,9 @@ static const struct ut_content_ops tar_ops = {
  * same layer), with names normalised and owners numeric. Every regular file
  * gets a link id so that a later hardlink member can name it.
  */
-int img_rootfs_tar_layer(const char *src, struct img_layer_writer *w, struct ut_err *err)
+int img_rootfs_tar_layer(const char *path, struct img_layer_writer *w, struct ut_err *err)
 {
-	struct archive *a = img_open_tar(src, err);
+	struct archive *a = img_open_tar(path, err);
 	struct tar_content tc = { a };
 	struct ut_content src = { &tar_ops, &tc };
 	struct img_pmap ids = { 0 };
@@ -295,7 +295,7 @@ int img_rootfs_tar_layer(const char *src, struct img_layer_writer *w, struct ut_
 		size_t vlen, k;
 
 		if (img_tar_path(img_entry_name(ae), &e.path, err) < 0) {
-			ut_err_prefix(err, "%s: ", src);
+			ut_err_prefix(err, "%s: ", path);
 			goto out;
 		}
 		hl = img_entry_hardlink(ae);
@@ -304,7 +304,7 @@ int img_rootfs_tar_layer(const char *src, struct img_layer_writer *w, struct ut_
 
 			if (img_tar_path(hl, &tp, err) < 0 || !img_pmap_get(&ids, tp, &k)) {
 				if (tp)
-					ut_err_set(err, "%s: %s: hardlink to missing %s", src, e.path,
+					ut_err_set(err, "%s: %s: hardlink to missing %s", path, e.path,
 						   tp);
 				free(tp);
 				ut_entry_release(&e);
@@ -324,7 +324,7 @@ int img_rootfs_tar_layer(const char *src, struct img_layer_writer *w, struct ut_
 			default: e.type = UT_SOCK; break;
 			}
 			if (archive_entry_size(ae) < 0) {
-				ut_err_set(err, "%s: %s: negative size", src, e.path);
+				ut_err_set(err, "%s: %s: negative size", path, e.path);
 				ut_entry_release(&e);
 				goto out;
 			}
@@ -354,12 +354,12 @@ int img_rootfs_tar_layer(const char *src, struct img_layer_writer *w, struct ut_
 		r = img_layer_add(w, &e, &src, err);
 		ut_entry_release(&e);
 		if (r < 0) {
-			ut_err_prefix(err, "%s: ", src);
+			ut_err_prefix(err, "%s: ", path);
 			goto out;
 		}
 	}
 	if (r != ARCHIVE_EOF) {
-		ut_err_set(err, "%s: %s", src, archive_error_string(a));
+		ut_err_set(err, "%s: %s", path, archive_error_string(a));
 		goto out;
 	}
 	rc = 0;

@@ -206,6 +206,19 @@ int img_base_rootfs_layer(struct img_base *b, const char *blob_dir,
 int img_base_tree(struct img_base *b, const char *cache_dir, struct ut_tree **out,
 		  struct ut_err *err);
 
+/*
+ * A few files of the base, with their bytes: every entry under one of the
+ * prefixes ("var/lib/dpkg", "etc/os-release"), and their parent directories,
+ * as the layers leave them (whiteouts and opaque directories applied). The
+ * tree's content source serves the bytes from memory, so a caller can read
+ * the base's package database without unpacking anything. At most cap bytes
+ * of content in all; more is an error naming the base.
+ */
+int img_base_files(struct img_base *b, const char *const *prefixes, size_t nprefixes,
+		   uint64_t cap, struct ut_tree **out, struct ut_err *err);
+/* Frees a tree img_base_files() made, with the bytes it holds. */
+void img_base_files_free(struct ut_tree *t);
+
 #ifdef __cplusplus
 }
 #endif

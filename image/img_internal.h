@@ -88,7 +88,11 @@ int img_rootfs_walk(const char *root, struct img_dir_content *dc, struct ut_tree
 		    struct ut_err *err);
 /* rootfs:FILE - writes the tar's members, in its order, into w. */
 struct img_layer_writer;
-int img_rootfs_tar_layer(const char *src, struct img_layer_writer *w, struct ut_err *err);
+int img_rootfs_tar_layer(const char *path, struct img_layer_writer *w, struct ut_err *err);
+
+/* rootfs:DIR bases: 1 and the folder in *src; 0 otherwise (*src is then the
+ * tar, layout or archive the base came from). */
+int img_base_is_dir(const struct img_base *b, const char **src);
 
 /* Binary tree cache files. */
 int img_tree_save(const struct ut_tree *t, const char *path, struct ut_err *err);

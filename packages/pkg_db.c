@@ -504,16 +504,33 @@ int pkg_db_read(const struct pkg_source *src, struct pkg_db **db, struct ut_err 
 		pkg_db_read_apk,
 		pkg_db_read_pacman,
 	};
+	struct pkg_db *empty = NULL;
 	size_t i;
 
 	*db = NULL;
+	/* An empty database (dpkg installed on an rpm system, say) loses to
+	 * a later one with packages in it. */
 	for (i = 0; i < sizeof(readers) / sizeof(readers[0]); i++) {
 		int rc = readers[i](src, db, err);
 
-		if (rc != 0)
+		if (rc < 0) {
+			pkg_db_free(empty);
 			return rc;
+		}
+		if (rc == 0)
+			continue;
+		if ((*db)->n) {
+			pkg_db_free(empty);
+			return 1;
+		}
+		if (!empty)
+			empty = *db;
+		else
+			pkg_db_free(*db);
+		*db = NULL;
 	}
-	return 0;
+	*db = empty;
+	return empty ? 1 : 0;
 }
 
 /* ---- difference --------------------------------------------------------- */

@@ -94,16 +94,36 @@ static int bdb_overflow(const struct bdb *d, uint32_t pgno, uint32_t tlen, unsig
 	return 0;
 }
 
-/* Item i of a page: its offset and length (items are packed from the end
- * of the page downwards, so item i ends where item i-1 begins). */
-static int bdb_item(const struct bdb *d, const unsigned char *pg, uint32_t pgno, uint16_t nent,
-		    uint16_t i, uint32_t *off, uint32_t *len, struct ut_err *err)
+static int u16_cmp(const void *x, const void *y)
 {
-	uint32_t o = bdb16(d, pg + BDB_PAGE_HDR + 2 * i);
-	uint32_t end = i ? bdb16(d, pg + BDB_PAGE_HDR + 2 * (i - 1)) : d->pagesize;
+	return (int)*(const uint16_t *)x - (int)*(const uint16_t *)y;
+}
 
-	if (o < BDB_PAGE_HDR + 2u * nent || o >= d->pagesize || end > d->pagesize || end <= o)
+/*
+ * Item i of a page: its offset, and the room up to the next item above it
+ * (or the page end). Items are packed downwards from the page end but a
+ * btree page keeps them in key order, not offset order, so the bound comes
+ * from the page's offsets sorted once (sorted[]), not from item i-1.
+ */
+static int bdb_item(const struct bdb *d, const unsigned char *pg, uint32_t pgno, uint16_t nent,
+		    const uint16_t *sorted, uint16_t i, uint32_t *off, uint32_t *len,
+		    struct ut_err *err)
+{
+	uint32_t o = bdb16(d, pg + BDB_PAGE_HDR + 2 * i), end = d->pagesize;
+	size_t lo = 0, hi = nent;
+
+	if (o < BDB_PAGE_HDR + 2u * nent || o >= d->pagesize)
 		return ut_err_set(err, "page %u: item %u at offset %u is out of bounds", pgno, i, o);
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (sorted[mid] <= o)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (lo < nent && sorted[lo] < end)
+		end = sorted[lo];
 	*off = o;
 	*len = end - o;
 	return 0;
@@ -114,12 +134,66 @@ static int is_record_zero(const unsigned char *k, uint32_t klen)
 	return klen == 4 && !k[0] && !k[1] && !k[2] && !k[3];
 }
 
+/* An off-page value: pgno and total length at +4 and +8 of the item. */
+static int bdb_offpage(const struct bdb *d, uint32_t pgno, const unsigned char *v, uint32_t vl,
+		       pkg_blob_fn fn, void *ctx, struct ut_err *err)
+{
+	unsigned char *big;
+	uint32_t tlen;
+	int rc;
+
+	if (vl < 12)
+		return ut_err_set(err, "page %u: short overflow item", pgno);
+	tlen = bdb32(d, v + 8);
+	if (bdb_overflow(d, bdb32(d, v + 4), tlen, &big, err) < 0)
+		return ut_err_prefix(err, "page %u: ", pgno);
+	rc = fn(ctx, big, tlen, err);
+	free(big);
+	return rc;
+}
+
+/* One key/value pair: fn's result for a value, 0 for what is skipped. */
+static int bdb_pair(const struct bdb *d, int btree, uint32_t pgno, const unsigned char *k,
+		    uint32_t kl, const unsigned char *v, uint32_t vl, pkg_blob_fn fn, void *ctx,
+		    struct ut_err *err)
+{
+	if (!btree) {
+		if (k[0] == H_KEYDATA && is_record_zero(k + 1, kl - 1))
+			return 0;
+		if (v[0] == H_KEYDATA)
+			return fn(ctx, v + 1, vl - 1, err);
+		if (v[0] == H_OFFPAGE)
+			return bdb_offpage(d, pgno, v, vl, fn, ctx, err);
+		return 0; /* duplicates: rpm stores none here */
+	}
+	/* BKEYDATA: u16 len, u8 type, data; the slot may be larger than the
+	 * item (alignment). 0x80 in the type marks a deleted item. */
+	if (kl < 3 || vl < 3)
+		return ut_err_set(err, "page %u: short btree item", pgno);
+	if ((k[2] & 0x80) || (v[2] & 0x80))
+		return 0;
+	if ((k[2] & 0x7f) == B_KEYDATA && bdb16(d, k) + 3u <= kl &&
+	    is_record_zero(k + 3, bdb16(d, k)))
+		return 0;
+	if ((v[2] & 0x7f) == B_KEYDATA) {
+		uint16_t vdl = bdb16(d, v);
+
+		if (vdl + 3u > vl)
+			return ut_err_set(err, "page %u: item overruns its slot", pgno);
+		return fn(ctx, v + 3, vdl, err);
+	}
+	if ((v[2] & 0x7f) == B_OVERFLOW)
+		return bdb_offpage(d, pgno, v, vl, fn, ctx, err);
+	return 0;
+}
+
 int pkg_bdb_foreach(const unsigned char *file, size_t len, pkg_blob_fn fn, void *ctx,
 		    struct ut_err *err)
 {
 	struct bdb d = { .file = file, .len = len };
 	uint32_t magic, last, pgno;
-	int btree;
+	uint16_t *sorted = NULL;
+	int btree, rc = 0;
 
 	if (len < 512)
 		return ut_err_set(err, "BerkeleyDB file of %zu bytes is truncated", len);
@@ -144,7 +218,9 @@ int pkg_bdb_foreach(const unsigned char *file, size_t len, pkg_blob_fn fn, void 
 		return ut_err_set(err, "BerkeleyDB file claims %u pages but holds %zu",
 				  last + 1, len / d.pagesize);
 	d.npages = last + 1;
-	for (pgno = 1; pgno < d.npages; pgno++) {
+	/* At most one item offset per two bytes of a page. */
+	sorted = ut_malloc(d.pagesize / 2 * sizeof(*sorted));
+	for (pgno = 1; pgno < d.npages && !rc; pgno++) {
 		const unsigned char *pg = file + (size_t)pgno * d.pagesize;
 		uint8_t type = pg[25];
 		uint16_t nent, i;
@@ -152,75 +228,26 @@ int pkg_bdb_foreach(const unsigned char *file, size_t len, pkg_blob_fn fn, void 
 		if (btree ? type != P_LBTREE : (type != P_HASH && type != P_HASH_UNSORTED))
 			continue;
 		nent = bdb16(&d, pg + 20);
-		if (BDB_PAGE_HDR + 2u * nent > d.pagesize)
-			return ut_err_set(err, "page %u: %u entries do not fit", pgno, nent);
+		if (BDB_PAGE_HDR + 2u * nent > d.pagesize) {
+			rc = ut_err_set(err, "page %u: %u entries do not fit", pgno, nent);
+			break;
+		}
+		for (i = 0; i < nent; i++)
+			sorted[i] = bdb16(&d, pg + BDB_PAGE_HDR + 2 * i);
+		qsort(sorted, nent, sizeof(*sorted), u16_cmp);
 		/* Items come in key/value pairs. */
-		for (i = 0; i + 1 < nent; i += 2) {
-			uint32_t ko, kl, vo, vl, tlen, opg;
-			const unsigned char *k, *v;
-			unsigned char *big = NULL;
-			int rc;
+		for (i = 0; i + 1 < nent && !rc; i += 2) {
+			uint32_t ko, kl, vo, vl;
 
-			if (bdb_item(&d, pg, pgno, nent, i, &ko, &kl, err) < 0 ||
-			    bdb_item(&d, pg, pgno, nent, i + 1, &vo, &vl, err) < 0)
-				return -1;
-			k = pg + ko;
-			v = pg + vo;
-			if (btree) {
-				uint16_t kdl, vdl;
-
-				/* BKEYDATA: u16 len, u8 type, data; the slot may
-				 * be larger than the item (alignment). */
-				if (kl < 3 || vl < 3)
-					return ut_err_set(err, "page %u: short btree item", pgno);
-				if (k[2] & 0x80 || v[2] & 0x80) /* B_DELETE */
-					continue;
-				kdl = bdb16(&d, k);
-				if ((k[2] & 0x7f) == B_KEYDATA && kdl + 3u <= kl &&
-				    is_record_zero(k + 3, kdl))
-					continue;
-				if ((v[2] & 0x7f) == B_KEYDATA) {
-					vdl = bdb16(&d, v);
-					if (vdl + 3u > vl)
-						return ut_err_set(err, "page %u: item overruns", pgno);
-					rc = fn(ctx, v + 3, vdl, err);
-				} else if ((v[2] & 0x7f) == B_OVERFLOW) {
-					if (vl < 12)
-						return ut_err_set(err, "page %u: short overflow item",
-								  pgno);
-					opg = bdb32(&d, v + 4);
-					tlen = bdb32(&d, v + 8);
-					if (bdb_overflow(&d, opg, tlen, &big, err) < 0)
-						return ut_err_prefix(err, "page %u: ", pgno);
-					rc = fn(ctx, big, tlen, err);
-					free(big);
-				} else {
-					continue;
-				}
-			} else {
-				if (k[0] == H_KEYDATA && is_record_zero(k + 1, kl - 1))
-					continue;
-				if (v[0] == H_KEYDATA) {
-					rc = fn(ctx, v + 1, vl - 1, err);
-				} else if (v[0] == H_OFFPAGE) {
-					if (vl < 12)
-						return ut_err_set(err, "page %u: short off-page item",
-								  pgno);
-					opg = bdb32(&d, v + 4);
-					tlen = bdb32(&d, v + 8);
-					if (bdb_overflow(&d, opg, tlen, &big, err) < 0)
-						return ut_err_prefix(err, "page %u: ", pgno);
-					rc = fn(ctx, big, tlen, err);
-					free(big);
-				} else {
-					continue; /* duplicates: rpm stores none here */
-				}
-			}
-			if (rc)
-				return rc;
+			if (bdb_item(&d, pg, pgno, nent, sorted, i, &ko, &kl, err) < 0 ||
+			    bdb_item(&d, pg, pgno, nent, sorted, i + 1, &vo, &vl, err) < 0)
+				rc = -1;
+			else
+				rc = bdb_pair(&d, btree, pgno, pg + ko, kl, pg + vo, vl, fn, ctx, err);
 		}
 	}
-	return 0;
+	free(sorted);
+	return rc;
 }
 
 /* ---- ndb ---------------------------------------------------------------- */
@@ -315,6 +342,25 @@ int pkg_ndb_foreach(const unsigned char *file, size_t len, pkg_blob_fn fn, void 
  * disk image: they go to a private temporary file opened read-only with
  * immutable=1 (no locks, no journal, no -wal lookup beside it).
  */
+/* "file:" URI of a path: '%', '?' and '#' would end or escape the path. */
+static char *uri_path(const char *path)
+{
+	char *u = sqlite3_mprintf("file:"), *t;
+	const char *p;
+
+	for (p = path; *p; p++) {
+		if (*p == '%' || *p == '?' || *p == '#')
+			t = sqlite3_mprintf("%s%%%02X", u, (unsigned char)*p);
+		else
+			t = sqlite3_mprintf("%s%c", u, *p);
+		sqlite3_free(u);
+		u = t;
+	}
+	t = sqlite3_mprintf("%s?immutable=1", u);
+	sqlite3_free(u);
+	return t;
+}
+
 static int sqlite_foreach(const unsigned char *file, size_t len, pkg_blob_fn fn, void *ctx,
 			  struct ut_err *err)
 {
@@ -350,7 +396,7 @@ static int sqlite_foreach(const unsigned char *file, size_t len, pkg_blob_fn fn,
 	}
 	close(fd);
 	fd = -1;
-	uri = sqlite3_mprintf("file:%s?immutable=1", path);
+	uri = uri_path(path);
 	if (sqlite3_open_v2(uri, &db, SQLITE_OPEN_READONLY | SQLITE_OPEN_URI, NULL) != SQLITE_OK) {
 		ut_err_set(err, "sqlite: %s", db ? sqlite3_errmsg(db) : "cannot open");
 		goto out;

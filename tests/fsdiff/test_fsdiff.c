@@ -1305,8 +1305,8 @@ static void test_random(void **state)
 		ut_tree_free(vm);
 		ut_tree_free(base);
 	}
-	fprintf(stderr, "random: %ld iterations (%.1f entries a tree) in %.2f s; changes: added %llu modified %llu "
-		"metadata %llu deleted %llu type %llu hardlink %llu\n", iters,
+	fprintf(stderr, "random: %ld iterations (%.1f entries a tree) in %.2f s; changes: added %llu "
+		"modified %llu metadata %llu deleted %llu type %llu hardlink %llu\n", iters,
 		(double)entries / (double)(2 * (iters ? iters : 1)), ut_now() - t0,
 		(unsigned long long)kinds[FSD_ADDED], (unsigned long long)kinds[FSD_MODIFIED],
 		(unsigned long long)kinds[FSD_METADATA], (unsigned long long)kinds[FSD_DELETED],

@@ -80,8 +80,8 @@ static void ps_free(struct pathset *s)
 /* The paths rsync would touch, with the kind of touch. */
 static void rsync_changes(const char *flags, struct pathset *out)
 {
-	char *txt = tu_sh_out("cd '%s' && rsync -aHAXn --modify-window=-1 %s --delete --itemize-changes vm/ base/", tmp,
-			      flags);
+	char *txt = tu_sh_out("cd '%s' && rsync -aHAXn --modify-window=-1 %s --delete "
+			      "--itemize-changes vm/ base/", tmp, flags);
 	char *line = txt, *nl;
 
 	for (; *line; line = nl + 1) {

@@ -642,6 +642,52 @@ static void test_corruption(void **state)
 	mem_free(&src);
 }
 
+/* Importing a blob from another filesystem copies it, checking its digest. */
+static void test_import_copy(void **state)
+{
+	struct ut_err err = { "" };
+	struct img_layout *l = NULL;
+	struct img_descriptor d = { .media_type = "application/vnd.oci.image.layer.v1.tar" };
+	unsigned char sum[UT_SHA256_LEN];
+	char hex[UT_SHA256_HEX], *shm, *src, *dir = ut_asprintf("%s/import", tmp), *s;
+	static const char data[] = "some layer bytes";
+	FILE *f;
+
+	/* tmpfs under /dev/shm is another filesystem than the test's TMPDIR. */
+	if (tu_sh("test \"$(stat -c %%d /dev/shm)\" != \"$(stat -c %%d '%s')\"", tmp) != 0) {
+		skip();
+		return;
+	}
+	shm = strdup("/dev/shm/vm2oci-import-XXXXXX");
+	assert_non_null(mkdtemp(shm));
+	src = ut_asprintf("%s/blob", shm);
+	f = fopen(src, "wb");
+	fwrite(data, 1, sizeof(data) - 1, f);
+	fclose(f);
+	ut_sha256_buf(data, sizeof(data) - 1, sum);
+	ut_hex(sum, UT_SHA256_LEN, hex);
+	snprintf(d.digest, sizeof(d.digest), "sha256:%s", hex);
+	d.size = sizeof(data) - 1;
+	assert_int_equal(img_layout_open(dir, &l, &err), 0);
+	assert_int_equal(img_layout_import_blob(l, src, &d, &err), 0);
+	s = tu_sh_out("cd '%s' && sha256sum * | cut -d' ' -f1", img_layout_blob_dir(l));
+	assert_non_null(strstr(s, hex));
+	free(s);
+	/* Same size, other bytes: the copy is refused and leaves nothing. */
+	d.digest[7] = d.digest[7] == 'a' ? 'b' : 'a';
+	assert_int_equal(img_layout_import_blob(l, src, &d, &err), -1);
+	fprintf(stderr, "expected error: %s\n", err.msg);
+	assert_non_null(strstr(err.msg, "expected sha256:"));
+	s = tu_sh_out("ls -A '%s' | wc -l", img_layout_blob_dir(l));
+	assert_string_equal(s, "1\n");
+	free(s);
+	img_layout_free(l);
+	tu_sh("rm -rf '%s'", shm);
+	free(shm);
+	free(src);
+	free(dir);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -654,6 +700,7 @@ int main(void)
 		cmocka_unit_test(test_config_json),
 		cmocka_unit_test(test_roundtrip),
 		cmocka_unit_test(test_corruption),
+		cmocka_unit_test(test_import_copy),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

@@ -1,0 +1,184 @@
+/*
+ * blockdiff.h - what changed on disk, block by block, and what it would
+ * weigh as deltas.
+ *
+ * The file-level diff (fsdiff) carries every changed file whole. This module
+ * answers the block-level questions beside it:
+ *
+ *   extents   which byte ranges of DISK differ from BASE. Two ways:
+ *             LINEAGE - DISK is a qcow2 overlay whose backing chain holds
+ *             BASE (same file by realpath): the ranges the layers above BASE
+ *             own are the changes, read from the allocation tables alone;
+ *             HASHES - unrelated disks of one layout: fixed blocks at the same
+ *             offsets are hashed and compared. bd_extents_refine() trims
+ *             cluster-granular lineage ranges down to the blocks whose bytes
+ *             really differ.
+ *   mapping   which files of DISK those ranges fall in (ext filesystems, by
+ *             the fs's extents), and how much is metadata or free space.
+ *   delta     per modified file, the size of a zstd --patch-from delta
+ *             against the base's version next to its plain zstd size.
+ *
+ * This is analysis: an OCI layer holds whole files, so the numbers say what a
+ * delta-aware transport could save, not what a layer weighs. Nothing here
+ * prints or writes; disks are only read.
+ */
+#ifndef VM2OCI_BLOCKDIFF_H
+#define VM2OCI_BLOCKDIFF_H
+
+#include "diskread.h"
+#include "util.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---- changed extents ---------------------------------------------------- */
+
+enum bd_method {
+	BD_LINEAGE = 1, /* qcow2 allocation above the base in DISK's backing chain */
+	BD_HASHES,      /* per-block hashes of both disks at the same offsets */
+};
+
+/* "lineage", "hashes". */
+const char *bd_method_name(enum bd_method m);
+
+/* A byte range [off, off + len) of the whole disk. */
+struct bd_range {
+	uint64_t off, len;
+};
+
+/* Changed ranges of a disk: sorted, disjoint, adjacent ones merged. */
+struct bd_extents {
+	enum bd_method method;
+	uint64_t granule;    /* lineage: the allocation unit seen (qcow2 cluster
+			      * runs); hashes and refined: the block size */
+	struct bd_range *v;
+	size_t n, alloc;
+	uint64_t bytes;      /* sum of the lengths */
+	uint64_t disk_size;  /* DISK's virtual size */
+	int depth;           /* lineage: layers above the base (1 = DISK itself) */
+	uint64_t bytes_read; /* guest bytes read to find them (hashes, refine) */
+};
+
+void bd_extents_init(struct bd_extents *x);
+void bd_extents_release(struct bd_extents *x);
+/* Appends [off, off+len) after the last range (merging when adjacent or
+ * overlapping); ranges must come in increasing order of off. */
+void bd_extents_add(struct bd_extents *x, uint64_t off, uint64_t len);
+
+/*
+ * Whether base_path is in disk's backing chain: 1 with *depth = the number
+ * of layers above it (disk itself is 1), 0 when not (or when base_path is
+ * disk itself). Files are compared by realpath(), so "template.qcow2" and
+ * "./dir/../template.qcow2" are one file.
+ */
+int bd_lineage_find(struct dr_blockdev *disk, const char *base_path, int *depth,
+		    struct ut_err *err);
+
+/*
+ * LINEAGE: the union, over the depth layers from disk downwards, of the
+ * ranges each layer holds itself (allocated, or zeros that hide its backing
+ * file): exactly the ranges where disk does not read through to the base.
+ * Granularity is the qcow2 cluster: a 512-byte guest write counts as its
+ * whole cluster. Reads allocation tables only.
+ */
+int bd_extents_lineage(struct dr_blockdev *disk, int depth, struct bd_extents *out,
+		       struct ut_err *err);
+
+/*
+ * HASHES: reads both devices in step and compares a 64-bit hash (XXH64) of
+ * each block of block_size bytes (a power of two, 512..1 MiB) at the same
+ * offset; the tail where one disk is longer counts as changed. A 64-bit hash
+ * rather than SHA-256: this is analysis, not a content address, the bytes
+ * compared are the guest's own at one offset (no lookup in a global table
+ * where collisions accumulate), and XXH64 runs at memory speed where SHA-256
+ * would be the bottleneck of a full-disk scan. Memory stays constant.
+ */
+int bd_extents_hashes(struct dr_blockdev *base, struct dr_blockdev *disk, uint64_t block_size,
+		      const struct ut_progress *progress, struct bd_extents *out,
+		      struct ut_err *err);
+
+/*
+ * Narrows in (e.g. cluster-granular lineage ranges) to the blocks of
+ * block_size whose bytes differ between base and disk, reading only inside
+ * in's ranges; out keeps in's method, with granule = block_size.
+ */
+int bd_extents_refine(const struct bd_extents *in, struct dr_blockdev *base,
+		      struct dr_blockdev *disk, uint64_t block_size, struct bd_extents *out,
+		      struct ut_err *err);
+
+/* The 64-bit hash the HASHES method uses (XXH64, seed 0). */
+uint64_t bd_hash64(const void *data, size_t len);
+
+/* ---- mapping ranges to files ------------------------------------------- */
+
+struct bd_file {
+	char *path;        /* tree path (no leading slash) */
+	uint64_t size;     /* the file's size */
+	uint64_t changed;  /* changed bytes inside its data blocks */
+};
+
+struct bd_map {
+	struct bd_file *files; /* files with changed bytes, in path order */
+	size_t nfiles;
+	uint64_t in_files;     /* changed bytes in file data (each inode once) */
+	uint64_t in_metadata;  /* in a mounted filesystem but in no file's data:
+				* inode tables, directories, journal, bitmaps,
+				* inline-data files, freed blocks */
+	uint64_t outside;      /* in no mounted filesystem: partition tables,
+				* gaps, unmounted or unreadable partitions */
+	uint64_t files_scanned;   /* regular files whose extents were read */
+	uint64_t files_no_extents; /* files on filesystems without the extents op */
+};
+
+/*
+ * Maps x (ranges of dr_disk_blockdev(d)) to the regular files of t, which
+ * must be dr_disk_tree(d): each file's extents on its filesystem, shifted by
+ * its volume's offset on the disk, intersected with x. Hardlinks count once,
+ * under the first path of their set in t. Memory: one record per changed file.
+ */
+int bd_map_files(struct dr_disk *d, const struct ut_tree *t, const struct bd_extents *x,
+		 struct bd_map *out, struct ut_err *err);
+void bd_map_release(struct bd_map *m);
+
+/* ---- per-file deltas --------------------------------------------------- */
+
+struct bd_delta_options {
+	int level;          /* zstd level for both sizes; 0: 3 (zstd's default) */
+	/* Files (base or VM side) larger than this get no delta: the base
+	 * version must be held in memory as the prefix. 0: 256 MiB. */
+	uint64_t max_size;
+};
+
+struct bd_delta {
+	uint64_t base_bytes, vm_bytes;
+	uint64_t zstd_bytes;  /* the VM file alone, zstd */
+	uint64_t delta_bytes; /* zstd with the base file as prefix (--patch-from) */
+	int skipped;          /* 1: over max_size, delta_bytes = zstd_bytes */
+};
+
+/*
+ * Sizes of the VM bytes compressed alone and with the base bytes as a
+ * referenced prefix (ZSTD_CCtx_refPrefix, long-distance matching, a window
+ * covering both), as `zstd --patch-from=BASE VM` does.
+ */
+int bd_delta_buf(const void *base, size_t base_len, const void *vm, size_t vm_len,
+		 const struct bd_delta_options *opt, struct bd_delta *out, struct ut_err *err);
+/* The same for two regular-file entries read through their content sources;
+ * the VM side is streamed, the base side held in memory. */
+int bd_delta_entry(const struct ut_content *base_src, const struct ut_entry *base_e,
+		   const struct ut_content *vm_src, const struct ut_entry *vm_e,
+		   const struct bd_delta_options *opt, struct bd_delta *out, struct ut_err *err);
+
+/*
+ * The size of x's ranges of bd (read in order, as one stream) compressed
+ * with zstd at level (0: 3): what shipping the changed blocks themselves
+ * would weigh, as a qcow2 overlay or a block-level transport carries them.
+ */
+int bd_extents_zstd(struct dr_blockdev *bd, const struct bd_extents *x, int level,
+		    uint64_t *bytes, struct ut_err *err);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

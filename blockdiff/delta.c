@@ -1,0 +1,294 @@
+/*
+ * delta.c - zstd --patch-from sizes of modified files, with libzstd.
+ *
+ * The base version is a referenced prefix (ZSTD_CCtx_refPrefix): matches may
+ * point into it as if it preceded the input, which is what `zstd
+ * --patch-from` does. The window must span prefix and input, and long
+ * distance matching finds the far matches a small hash table would miss.
+ * Only sizes are kept: the compressed bytes go to a scratch buffer.
+ */
+#include "blockdiff.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <zstd.h>
+
+#define DELTA_READ (1u << 20)
+#define DELTA_DEFAULT_MAX (256ull << 20)
+
+/* A compressor that only counts its output. */
+struct zcount {
+	ZSTD_CCtx *cc;
+	unsigned char *out;
+	size_t out_cap;
+	uint64_t bytes;
+};
+
+static int zfail(const char *what, size_t rc, struct ut_err *err)
+{
+	return ut_err_set(err, "zstd: %s: %s", what, ZSTD_getErrorName(rc));
+}
+
+static unsigned ceil_log2(uint64_t v)
+{
+	unsigned l = 0;
+
+	while (l < 63 && (1ull << l) < v)
+		l++;
+	return l;
+}
+
+/* prefix NULL: plain compression of vm_len bytes at level. */
+static int zcount_init(struct zcount *z, int level, const void *prefix, size_t prefix_len,
+		       uint64_t vm_len, struct ut_err *err)
+{
+	size_t rc;
+
+	memset(z, 0, sizeof(*z));
+	z->cc = ZSTD_createCCtx();
+	if (!z->cc)
+		return ut_err_set(err, "zstd: cannot create a compression context");
+	z->out_cap = ZSTD_CStreamOutSize();
+	z->out = ut_malloc(z->out_cap);
+	rc = ZSTD_CCtx_setParameter(z->cc, ZSTD_c_compressionLevel, level);
+	if (ZSTD_isError(rc))
+		return zfail("level", rc, err);
+	rc = ZSTD_CCtx_setPledgedSrcSize(z->cc, vm_len);
+	if (ZSTD_isError(rc))
+		return zfail("pledged size", rc, err);
+	if (prefix) {
+		ZSTD_bounds wb = ZSTD_cParam_getBounds(ZSTD_c_windowLog);
+		int wlog = (int)ceil_log2((uint64_t)prefix_len + vm_len);
+
+		if (wlog < wb.lowerBound)
+			wlog = wb.lowerBound;
+		if (wlog > wb.upperBound)
+			wlog = wb.upperBound;
+		rc = ZSTD_CCtx_setParameter(z->cc, ZSTD_c_windowLog, wlog);
+		if (ZSTD_isError(rc))
+			return zfail("window log", rc, err);
+		rc = ZSTD_CCtx_setParameter(z->cc, ZSTD_c_enableLongDistanceMatching, 1);
+		if (ZSTD_isError(rc))
+			return zfail("long distance matching", rc, err);
+		/* By reference: prefix must stay valid until the frame ends. */
+		rc = ZSTD_CCtx_refPrefix(z->cc, prefix, prefix_len);
+		if (ZSTD_isError(rc))
+			return zfail("prefix", rc, err);
+	}
+	return 0;
+}
+
+static int zcount_feed(struct zcount *z, const void *data, size_t len, int last,
+		       struct ut_err *err)
+{
+	ZSTD_inBuffer in = { data, len, 0 };
+	ZSTD_EndDirective mode = last ? ZSTD_e_end : ZSTD_e_continue;
+
+	for (;;) {
+		ZSTD_outBuffer out = { z->out, z->out_cap, 0 };
+		size_t rc = ZSTD_compressStream2(z->cc, &out, &in, mode);
+
+		if (ZSTD_isError(rc))
+			return zfail("compress", rc, err);
+		z->bytes += out.pos;
+		if (last ? rc == 0 : in.pos == in.size)
+			return 0;
+	}
+}
+
+static void zcount_release(struct zcount *z)
+{
+	ZSTD_freeCCtx(z->cc);
+	free(z->out);
+	memset(z, 0, sizeof(*z));
+}
+
+static void resolve_opts(const struct bd_delta_options *opt, int *level, uint64_t *max)
+{
+	*level = opt && opt->level ? opt->level : 3;
+	*max = opt && opt->max_size ? opt->max_size : DELTA_DEFAULT_MAX;
+}
+
+int bd_delta_buf(const void *base, size_t base_len, const void *vm, size_t vm_len,
+		 const struct bd_delta_options *opt, struct bd_delta *out, struct ut_err *err)
+{
+	struct zcount plain, delta;
+	uint64_t max;
+	int level, ret = -1;
+
+	memset(out, 0, sizeof(*out));
+	memset(&delta, 0, sizeof(delta));
+	resolve_opts(opt, &level, &max);
+	if (zcount_init(&plain, level, NULL, 0, vm_len, err) < 0 ||
+	    zcount_feed(&plain, vm, vm_len, 1, err) < 0)
+		goto out;
+	out->base_bytes = base_len;
+	out->vm_bytes = vm_len;
+	out->zstd_bytes = plain.bytes;
+	if (base_len > max || vm_len > max) {
+		out->skipped = 1;
+		out->delta_bytes = plain.bytes;
+		ret = 0;
+		goto out;
+	}
+	/* An empty prefix is no prefix: refPrefix(NULL, 0) would clear it. */
+	if (zcount_init(&delta, level, base_len ? base : "", base_len, vm_len, err) < 0 ||
+	    zcount_feed(&delta, vm, vm_len, 1, err) < 0)
+		goto out;
+	out->delta_bytes = delta.bytes;
+	ret = 0;
+out:
+	zcount_release(&plain);
+	zcount_release(&delta);
+	return ret;
+}
+
+/* Reads all of e (at most max bytes) into b. */
+static int read_all(const struct ut_content *src, const struct ut_entry *e, uint64_t max,
+		    struct ut_buf *b, struct ut_err *err)
+{
+	unsigned char *chunk = ut_malloc(DELTA_READ);
+	void *h = NULL;
+	int ret = -1;
+
+	b->cap = (size_t)max;
+	if (src->ops->open(src->ctx, e, &h, err) < 0)
+		goto out;
+	for (;;) {
+		ssize_t n = src->ops->read(src->ctx, h, chunk, DELTA_READ, err);
+
+		if (n < 0)
+			goto out;
+		if (n == 0)
+			break;
+		if (ut_buf_add(b, chunk, (size_t)n, err) < 0) {
+			ut_err_prefix(err, "/%s: ", e->path);
+			goto out;
+		}
+	}
+	ret = 0;
+out:
+	if (h)
+		src->ops->close(src->ctx, h);
+	free(chunk);
+	return ret;
+}
+
+int bd_delta_entry(const struct ut_content *base_src, const struct ut_entry *base_e,
+		   const struct ut_content *vm_src, const struct ut_entry *vm_e,
+		   const struct bd_delta_options *opt, struct bd_delta *out, struct ut_err *err)
+{
+	struct zcount plain, delta;
+	struct ut_buf base;
+	unsigned char *chunk = NULL, *pending = NULL;
+	void *h = NULL;
+	uint64_t max;
+	size_t pending_len = 0;
+	int level, with_delta, ret = -1;
+
+	memset(out, 0, sizeof(*out));
+	memset(&plain, 0, sizeof(plain));
+	memset(&delta, 0, sizeof(delta));
+	ut_buf_init(&base, 0);
+	resolve_opts(opt, &level, &max);
+	if (!base_src->ops || !vm_src->ops)
+		return ut_err_set(err, "/%s: no content source to read it from", vm_e->path);
+	if (base_e->type != UT_REG || vm_e->type != UT_REG)
+		return ut_err_set(err, "/%s: a delta needs a regular file on both sides",
+				  vm_e->path);
+	with_delta = base_e->size <= max && vm_e->size <= max;
+	if (with_delta && read_all(base_src, base_e, max, &base, err) < 0)
+		goto out;
+	out->base_bytes = with_delta ? base.len : base_e->size;
+	if (zcount_init(&plain, level, NULL, 0, vm_e->size, err) < 0)
+		goto out;
+	if (with_delta && zcount_init(&delta, level, base.len ? (void *)base.data : "", base.len,
+				      vm_e->size, err) < 0)
+		goto out;
+	if (vm_src->ops->open(vm_src->ctx, vm_e, &h, err) < 0)
+		goto out;
+	chunk = ut_malloc(DELTA_READ);
+	pending = ut_malloc(DELTA_READ);
+	/* One chunk behind, so the last one is fed with ZSTD_e_end. */
+	for (;;) {
+		ssize_t n = vm_src->ops->read(vm_src->ctx, h, chunk, DELTA_READ, err);
+		unsigned char *t;
+
+		if (n < 0)
+			goto out;
+		if (n == 0)
+			break;
+		if (pending_len) {
+			if (zcount_feed(&plain, pending, pending_len, 0, err) < 0 ||
+			    (with_delta && zcount_feed(&delta, pending, pending_len, 0, err) < 0))
+				goto out;
+		}
+		t = pending;
+		pending = chunk;
+		chunk = t;
+		pending_len = (size_t)n;
+		out->vm_bytes += (uint64_t)n;
+	}
+	if (out->vm_bytes != vm_e->size) {
+		ut_err_set(err, "/%s: read %llu bytes, the file has %llu", vm_e->path,
+			   (unsigned long long)out->vm_bytes, (unsigned long long)vm_e->size);
+		goto out;
+	}
+	if (zcount_feed(&plain, pending, pending_len, 1, err) < 0 ||
+	    (with_delta && zcount_feed(&delta, pending, pending_len, 1, err) < 0))
+		goto out;
+	out->zstd_bytes = plain.bytes;
+	out->delta_bytes = with_delta ? delta.bytes : plain.bytes;
+	out->skipped = !with_delta;
+	ret = 0;
+out:
+	if (h)
+		vm_src->ops->close(vm_src->ctx, h);
+	zcount_release(&plain);
+	zcount_release(&delta);
+	ut_buf_release(&base);
+	free(chunk);
+	free(pending);
+	return ret;
+}
+
+int bd_extents_zstd(struct dr_blockdev *bd, const struct bd_extents *x, int level,
+		    uint64_t *bytes, struct ut_err *err)
+{
+	struct zcount z;
+	unsigned char *buf = NULL;
+	size_t i;
+	int ret = -1;
+
+	*bytes = 0;
+	memset(&z, 0, sizeof(z));
+	if (zcount_init(&z, level ? level : 3, NULL, 0, x->bytes, err) < 0)
+		goto out;
+	buf = ut_malloc(DELTA_READ);
+	for (i = 0; i < x->n; i++) {
+		uint64_t off = x->v[i].off, end = x->v[i].off + x->v[i].len;
+
+		if (end > bd->size || end < off) {
+			ut_err_set(err, "%s: changed range %llu+%llu is past the end of the disk",
+				   bd->path, (unsigned long long)off,
+				   (unsigned long long)x->v[i].len);
+			goto out;
+		}
+		while (off < end) {
+			size_t len = end - off < DELTA_READ ? (size_t)(end - off) : DELTA_READ;
+
+			if (dr_blockdev_pread(bd, buf, len, off, err) < 0 ||
+			    zcount_feed(&z, buf, len, 0, err) < 0)
+				goto out;
+			off += len;
+		}
+	}
+	if (zcount_feed(&z, "", 0, 1, err) < 0)
+		goto out;
+	*bytes = z.bytes;
+	ret = 0;
+out:
+	zcount_release(&z);
+	free(buf);
+	return ret;
+}
