@@ -4,8 +4,10 @@
 # Converting a clone on its template, side by side:
 #   vm2oci convert clone.qcow2 --base oci:<template image>   (deletions carried as whiteouts)
 #   the research log's pipeline: qemu-img convert both disks to raw, loop-mount
-#   both, rsync -aHAX --compare-dest=<template> <clone>/ diff/, tar | gzip
-#   (it loses the deletions)
+#   both, rsync -aAX --compare-dest=<template> <clone>/ diff/, tar | gzip
+#   (it loses the deletions). The log used -aHAX; rsync 3.2.7 fails on -H with
+#   --compare-dest ("File-list index ... protocol incompatibility", exit 2) on
+#   these disks, so -H is dropped: the pipeline loses hardlinks as well.
 # and a floor: reading the clone once (qemu-img convert to raw) plus compressing
 # the diff once (gzip of vm2oci's uncompressed diff layer).
 set -euo pipefail
@@ -23,12 +25,13 @@ trap '$gm umount "$work/m1" 2>/dev/null || true; $gm umount "$work/m2" 2>/dev/nu
 ours="rm -rf $work/out && $bin convert $fx/clone.qcow2 --base oci:$work/tmpl:t -o $work/out --compress gzip --quiet"
 seed="qemu-img convert -O raw $fx/template.qcow2 $work/t.raw && qemu-img convert -O raw $fx/clone.qcow2 $work/c.raw \
  && $gm mount $work/t.raw $work/m1 && $gm mount $work/c.raw $work/m2 && rm -rf $work/d && mkdir $work/d \
- && rsync -aHAX --compare-dest=$work/m1/ $work/m2/ $work/d/ && tar -C $work/d --numeric-owner -cf - . | gzip > $work/d.tar.gz; \
+ && rsync -aAX --compare-dest=$work/m1/ $work/m2/ $work/d/ && tar -C $work/d --numeric-owner -cf - . | gzip > $work/d.tar.gz; \
  $gm umount $work/m1; $gm umount $work/m2; rm -f $work/t.raw $work/c.raw"
 bench_pair "vm2oci convert on oci base (gzip)" "$ours" "seed pipeline (rsync, gzip)" "$seed" "$runs"
 
 # The floor: one read of the disk, one compression of the diff.
 "$bin" convert "$fx/clone.qcow2" --base "oci:$work/tmpl:t" -o "$work/raw" --compress none --quiet
-difftar=$(ls -S "$work/raw/blobs/sha256" | head -n 1)
+manifest=$(jq -r '.manifests[0].digest' "$work/raw/index.json" | cut -d: -f2)
+difftar=$(jq -r '.layers[-1].digest' "$work/raw/blobs/sha256/$manifest" | cut -d: -f2)
 floor="qemu-img convert -O raw $fx/clone.qcow2 $work/c.raw && rm -f $work/c.raw && gzip -c $work/raw/blobs/sha256/$difftar > /dev/null"
 bench_pair "vm2oci convert on oci base (gzip)" "$ours" "floor: read disk + gzip diff" "$floor" "$runs"

@@ -8,10 +8,15 @@ set -euo pipefail
 
 command -v /usr/bin/time >/dev/null || { echo "bench: GNU time is needed (apt-get install time)" >&2; exit 1; }
 
-bench_one() { # CMD -> "wall maxrss_kib"
+bench_one() { # CMD -> "wall maxrss_kib"; a failing command stops the benchmark
     local out
-    out=$(/usr/bin/time -f '%e %M' bash -c "$1" 2>&1 >/dev/null | tail -n 1)
-    echo "$out"
+    out=$(/usr/bin/time -f '%e %M %x' bash -o pipefail -c "$1" 2>&1 >/dev/null | tail -n 1)
+    set -- $out
+    if [ "${3:-1}" != 0 ]; then
+        echo "bench: this command failed (exit ${3:-?}), its time would mean nothing: $CMD_FOR_ERR" >&2
+        exit 1
+    fi
+    echo "$1 $2"
 }
 
 median() { sort -g | awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
@@ -19,11 +24,11 @@ median() { sort -g | awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]
 bench_pair() {
     local na=$1 ca=$2 nb=$3 cb=$4 runs=${5:-3} i a b
     local wa=() wb=() ma=() mb=() ratio=()
-    bench_one "$ca" >/dev/null
-    bench_one "$cb" >/dev/null
+    CMD_FOR_ERR=$ca bench_one "$ca" >/dev/null
+    CMD_FOR_ERR=$cb bench_one "$cb" >/dev/null
     for ((i = 0; i < runs; i++)); do
-        read -r a_w a_m < <(bench_one "$ca")
-        read -r b_w b_m < <(bench_one "$cb")
+        read -r a_w a_m < <(CMD_FOR_ERR=$ca bench_one "$ca") || exit 1
+        read -r b_w b_m < <(CMD_FOR_ERR=$cb bench_one "$cb") || exit 1
         wa+=("$a_w"); ma+=("$a_m"); wb+=("$b_w"); mb+=("$b_m")
         ratio+=("$(awk -v x="$a_w" -v y="$b_w" 'BEGIN { printf "%.3f", (y > 0 ? x / y : 0) }')")
     done

@@ -115,16 +115,19 @@ uint64_t bd_hash64(const void *data, size_t len);
 struct bd_file {
 	char *path;        /* tree path (no leading slash) */
 	uint64_t size;     /* the file's size */
-	uint64_t changed;  /* changed bytes inside its data blocks */
+	uint64_t changed;  /* changed bytes of its content (the slack after
+			    * the end of the file in its last block is left
+			    * to in_metadata) */
 };
 
 struct bd_map {
 	struct bd_file *files; /* files with changed bytes, in path order */
 	size_t nfiles;
-	uint64_t in_files;     /* changed bytes in file data (each inode once) */
+	uint64_t in_files;     /* changed bytes of file content (each inode once) */
 	uint64_t in_metadata;  /* in a mounted filesystem but in no file's data:
 				* inode tables, directories, journal, bitmaps,
-				* inline-data files, freed blocks */
+				* inline-data files, freed blocks, the slack
+				* after the end of files */
 	uint64_t outside;      /* in no mounted filesystem: partition tables,
 				* gaps, unmounted or unreadable partitions */
 	uint64_t files_scanned;   /* regular files whose extents were read */

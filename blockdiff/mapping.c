@@ -41,6 +41,7 @@ static uint64_t overlap(const struct bd_extents *x, uint64_t start, uint64_t len
 struct ext_ctx {
 	const struct bd_extents *x;
 	uint64_t vol_off, vol_size;
+	uint64_t file_size;
 	uint64_t changed;
 };
 
@@ -48,7 +49,12 @@ static int ext_cb(void *ctx, uint64_t logical, uint64_t physical, uint64_t len)
 {
 	struct ext_ctx *c = ctx;
 
-	(void)logical;
+	/* The last block's slack past the end of the file is no content of
+	 * it: those bytes are left to the metadata and free space count. */
+	if (logical >= c->file_size)
+		return 0;
+	if (len > c->file_size - logical)
+		len = c->file_size - logical;
 	/* A block map pointing outside its volume is damage, not ours to
 	 * count: clip it to the volume. */
 	if (physical >= c->vol_size)
@@ -127,6 +133,7 @@ int bd_map_files(struct dr_disk *d, const struct ut_tree *t, const struct bd_ext
 			continue;
 		}
 		c.vol_size = fs->bd->size;
+		c.file_size = e->size;
 		if (fs->ops->extents(fs, e->src_b, ext_cb, &c, err) < 0) {
 			ut_err_prefix(err, "/%s: ", e->path);
 			goto out;

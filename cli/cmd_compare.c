@@ -116,7 +116,8 @@ static int block_level(struct cli_base *base, struct dr_disk *disk, struct ut_tr
 {
 	struct dr_blockdev *dbd = dr_disk_blockdev(disk), *bbd = dr_disk_blockdev(base->disk);
 	const struct fsd_change *ch;
-	size_t nch, i;
+	uint64_t *links = NULL; /* link sets already given a delta */
+	size_t nch, i, nlinks = 0;
 	int depth = 0, r;
 	double t;
 
@@ -169,12 +170,24 @@ static int block_level(struct cli_base *base, struct dr_disk *disk, struct ut_tr
 	t = ut_now();
 	for (i = 0; i < nch; i++) {
 		struct bd_delta d;
+		size_t k;
 
 		if (!is_content_modified(&ch[i]))
 			continue;
+		/* One inode under several modified paths is one delta. */
+		if (ch[i].vm->nlink > 1 && ch[i].vm->link_id) {
+			for (k = 0; k < nlinks && links[k] != ch[i].vm->link_id; k++)
+				;
+			if (k < nlinks)
+				continue;
+			links = ut_realloc(links, (nlinks + 1) * sizeof(*links));
+			links[nlinks++] = ch[i].vm->link_id;
+		}
 		if (bd_delta_entry(&base->tree->content, ch[i].base, &vm->content, ch[i].vm, NULL,
-				   &d, err) < 0)
+				   &d, err) < 0) {
+			free(links);
 			return -1;
+		}
 		bv->modified++;
 		bv->modified_bytes += d.vm_bytes;
 		bv->modified_zstd += d.zstd_bytes;
@@ -186,10 +199,12 @@ static int block_level(struct cli_base *base, struct dr_disk *disk, struct ut_tr
 			       d.skipped ? " (too large: no delta)" : "");
 	}
 	bv->t_delta = ut_now() - t;
+	free(links);
 	return 0;
 }
 
-static void print_verdict(const struct img_layer_result *sizes, const struct block_view *bv)
+static void print_verdict(const struct img_layer_result *sizes, const struct fsd_stats *s,
+			  const struct block_view *bv)
 {
 	uint64_t layer = sizes[2].blob.size;
 	char a[32], b[32], c[32];
@@ -201,16 +216,28 @@ static void print_verdict(const struct img_layer_result *sizes, const struct blo
 		return;
 	}
 	human(bv->blocks_zstd, b, sizeof(b));
-	if (bv->blocks_zstd < layer)
+	if (bv->blocks_zstd < layer) {
 		printf("VERDICT      changed blocks: %s zstd, %.1f%% smaller than the file-level "
-		       "layer (%s zstd): only the written blocks travel, not whole files.\n",
-		       b, 100.0 * (double)(layer - bv->blocks_zstd) / (double)layer, a);
-	else
+		       "layer (%s zstd): only written blocks travel", b,
+		       100.0 * (double)(layer - bv->blocks_zstd) / (double)layer, a);
+		human(s->moved_bytes, c, sizeof(c));
+		if (s->moved)
+			printf("; the layer carries %" PRIu64 " moved file%s (%s) whole, a rename "
+			       "moves no block", s->moved, s->moved == 1 ? "" : "s", c);
+		if (bv->modified) {
+			human(bv->modified_bytes, c, sizeof(c));
+			printf("; %" PRIu64 " modified file%s whole (%s)", bv->modified,
+			       bv->modified == 1 ? " goes" : "s go", c);
+		}
+		printf(".\n");
+	} else {
+		human(bv->map.in_metadata + bv->map.outside, c, sizeof(c));
 		printf("VERDICT      file-level layer: %s zstd, %.1f%% smaller than the changed "
-		       "blocks (%s zstd): the blocks also carry filesystem metadata, the journal "
-		       "and freed space.\n",
+		       "blocks (%s zstd): the blocks also carry %s of filesystem metadata, journal "
+		       "and freed space, which a file layer leaves behind.\n",
 		       a, bv->blocks_zstd ? 100.0 * (double)(bv->blocks_zstd - layer) /
-						    (double)bv->blocks_zstd : 0.0, b);
+						    (double)bv->blocks_zstd : 0.0, b, c);
+	}
 	if (bv->modified) {
 		uint64_t est = layer - (bv->modified_zstd < layer ? bv->modified_zstd : layer) +
 			       bv->modified_delta;
@@ -259,7 +286,7 @@ int cmd_compare(int argc, char **argv)
 	size_t nitems = 0, i;
 	struct cli_progress prog;
 	int json = 0, quiet = 0, list = 0, hashes = 0, have_base = 0, c, rc = 1;
-	double t0, t_file, t_block = 0;
+	double t0, t_diff, t_file, t_block = 0;
 
 	memset(sizes, 0, sizeof(sizes));
 	memset(&bv, 0, sizeof(bv));
@@ -295,8 +322,12 @@ int cmd_compare(int argc, char **argv)
 		goto out;
 	}
 	if (fsd_diff(base.tree, vm, &fopt, &diff, &err) < 0 ||
-	    fsd_layer_plan(diff, &items, &nitems, &err) < 0 ||
-	    cli_layer_sizes(items, nitems, vm, sizes, &err) < 0) {
+	    fsd_layer_plan(diff, &items, &nitems, &err) < 0) {
+		cli_error("%s: %s", argv[optind + 1], err.msg);
+		goto out;
+	}
+	t_diff = ut_now() - t0;
+	if (cli_layer_sizes(items, nitems, vm, sizes, &err) < 0) {
 		cli_error("%s: %s", argv[optind + 1], err.msg);
 		goto out;
 	}
@@ -327,15 +358,19 @@ int cmd_compare(int argc, char **argv)
 			       "raw", (json_int_t)sizes[0].blob.size,
 			       "gzip", (json_int_t)sizes[1].blob.size,
 			       "zstd", (json_int_t)sizes[2].blob.size, "seconds", t_file);
+		json_object_set_new(fl, "seconds_trees_and_diff", json_real(t_diff));
+		json_object_set_new(fl, "moved", json_pack("{s:I, s:I}", "count",
+							   (json_int_t)s->moved, "bytes",
+							   (json_int_t)s->moved_bytes));
 		json_object_set_new(root, "file_level", fl);
 		if (bv.have) {
 			json_t *files = json_array();
+			size_t nch;
+			const struct fsd_change *ch = fsd_result_changes(diff, &nch);
 
 			for (i = 0; i < bv.map.nfiles; i++) {
 				const struct bd_file *f = &bv.map.files[i];
-				size_t nch;
-				const struct fsd_change *fc =
-					find_change(fsd_result_changes(diff, &nch), nch, f->path);
+				const struct fsd_change *fc = find_change(ch, nch, f->path);
 
 				json_array_append_new(files,
 					json_pack("{s:s, s:I, s:I, s:s}", "path", f->path,
@@ -388,8 +423,9 @@ int cmd_compare(int argc, char **argv)
 		human(sizes[0].blob.size, h1, sizeof(h1));
 		human(sizes[1].blob.size, h2, sizeof(h2));
 		human(sizes[2].blob.size, h3, sizeof(h3));
-		printf("             layer: %s raw, %s gzip, %s zstd; %.2f s (trees, diff, "
-		       "layer written 3 times)\n", h1, h2, h3, t_file);
+		printf("             layer: %s raw, %s gzip, %s zstd; %.2f s (trees and diff "
+		       "%.2f, layer written 3 times %.2f)\n", h1, h2, h3, t_file, t_diff,
+		       t_file - t_diff);
 		if (!bv.have) {
 			printf("BLOCK-LEVEL  needs a disk base (disk:FILE): %s has no blocks\n",
 			       argv[optind]);
@@ -423,7 +459,7 @@ int cmd_compare(int argc, char **argv)
 			       t_block, bv.t_extents, bv.t_refine, bv.t_map, bv.t_blocks_zstd,
 			       bv.t_delta);
 		}
-		print_verdict(sizes, &bv);
+		print_verdict(sizes, s, &bv);
 		if (list && bv.have) {
 			size_t nch;
 			const struct fsd_change *ch = fsd_result_changes(diff, &nch);

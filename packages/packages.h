@@ -19,6 +19,12 @@
  * On top of a database: the dependency graph (Tarjan SCCs, the root set that
  * reinstalls everything) and the difference between a VM and a base.
  *
+ * What counts as installed: dpkg stanzas whose Status is "<want> ok
+ * installed" (half-installed, unpacked, config-files... are left out, as
+ * are reinstreq ones); every rpm header except gpg-pubkey; every apk and
+ * pacman entry. Not read: pacman's mtree (per-file digests), rpm rich
+ * (boolean) dependencies, apk's "~" fuzzy constraints (taken as any).
+ *
  * Conventions as in util.h: 0 on success, negative on failure with the
  * reason in *err; every _free() accepts NULL. The structs below are filled
  * by this module and read by callers; callers do not modify them.

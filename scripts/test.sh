@@ -2,9 +2,9 @@
 # scripts/test.sh: the test job, on a fresh Debian 12 machine, as root, from a clone.
 #
 # Installs the build set and the peers the tests compare against, builds vm2oci twice (build/,
-# and build-asan/ with AddressSanitizer + UBSan), makes the fixture disks in build/fixtures and
-# checks them, then runs every CTest test in build/ and, except those labelled "slow", in
-# build-asan/. Runs every stage it can and exits non-zero if anything failed.
+# and build-asan/ with AddressSanitizer + UBSan), makes the fixture disks and base images in
+# build/fixtures and checks the disks, then runs every CTest test in build/ and, except those
+# labelled "slow", in build-asan/. Runs every stage it can; exits non-zero if anything failed.
 set -euo pipefail
 
 die() { printf 'test.sh: %s\n' "$*" >&2; exit 1; }
@@ -21,6 +21,7 @@ step "build with sanitizers"
 scripts/build.sh --asan
 step "fixtures (build/fixtures)"
 fixtures/make-fixtures.sh build/fixtures
+fixtures/make-bases.sh build/fixtures
 
 VM2OCI_FIXTURES=$(readlink -f build/fixtures)
 export VM2OCI_FIXTURES

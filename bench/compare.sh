@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# bench/compare.sh FIXTURES [RUNS]
+#
+# What the block-level analysis costs next to the file-level diff alone:
+#   vm2oci compare disk:template.qcow2 clone.qcow2
+#       (file level with the layer written raw, gzip and zstd, then the block
+#        view: lineage extents, 4 KiB refine, mapping, blocks zstd, deltas)
+#   vm2oci diff disk:template.qcow2 clone.qcow2 --no-layer-sizes
+#       (trees and the file-level diff only)
+# Wall seconds and peak RSS (GNU time '%e %M'), medians of RUNS alternating
+# pairs and the median ratio compare/diff; then compare's own output, whose
+# per-phase times say how much of the gap is the layer writes and how much
+# the block view.
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+top=$(cd "$here/.." && pwd)
+. "$here/lib.sh"
+fx=$(cd "${1:?usage: bench/compare.sh FIXTURES [RUNS]}" && pwd)
+runs=${2:-3}
+bin=${VM2OCI:-$top/build/cli/vm2oci}
+[ -x "$bin" ] || { echo "bench: $bin is not built (set VM2OCI)" >&2; exit 1; }
+for f in template.qcow2 clone.qcow2; do
+    [ -f "$fx/$f" ] || { echo "bench: $fx/$f is missing (fixtures/make-fixtures.sh)" >&2; exit 1; }
+done
+
+# Relative names, as the fixtures' backing file is: run from the folder.
+cmp="cd $fx && $bin compare disk:template.qcow2 clone.qcow2 --quiet"
+dif="cd $fx && $bin diff disk:template.qcow2 clone.qcow2 --no-layer-sizes --quiet"
+bench_pair "vm2oci compare" "$cmp" "vm2oci diff --no-layer-sizes" "$dif" "$runs"
+(cd "$fx" && "$bin" compare disk:template.qcow2 clone.qcow2 --quiet)
