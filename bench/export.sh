@@ -20,11 +20,11 @@ trap '"$top/tests/cli/guest-mount.sh" umount "$work/mnt" 2>/dev/null || true; rm
 vm2oci_gzip="rm -rf $work/oci && $bin convert $disk -o $work/oci --compress gzip --quiet"
 vm2oci_zstd="rm -rf $work/oci && $bin convert $disk -o $work/oci --compress zstd --quiet"
 classic="qemu-img convert -O raw $disk $work/d.raw && $top/tests/cli/guest-mount.sh mount $work/d.raw $work/mnt \
- && tar -C $work/mnt --numeric-owner --xattrs --xattrs-include='*' -cf - . | gzip > $work/x.tar.gz; \
- $top/tests/cli/guest-mount.sh umount $work/mnt; rm -f $work/d.raw"
+ && tar -C $work/mnt --numeric-owner --xattrs --xattrs-include='*' -cf - . | gzip > $work/x.tar.gz; rc=\$?; \
+ $top/tests/cli/guest-mount.sh umount $work/mnt; rm -f $work/d.raw; exit \$rc"
 classic_zstd="qemu-img convert -O raw $disk $work/d.raw && $top/tests/cli/guest-mount.sh mount $work/d.raw $work/mnt \
- && tar -C $work/mnt --numeric-owner --xattrs --xattrs-include='*' -cf - . | zstd -q -T0 > $work/x.tar.zst; \
- $top/tests/cli/guest-mount.sh umount $work/mnt; rm -f $work/d.raw"
+ && tar -C $work/mnt --numeric-owner --xattrs --xattrs-include='*' -cf - . | zstd -q -T0 > $work/x.tar.zst; rc=\$?; \
+ $top/tests/cli/guest-mount.sh umount $work/mnt; rm -f $work/d.raw; exit \$rc"
 
 echo "disk: $disk ($(qemu-img info --output=json "$disk" | jq -r '.["virtual-size"]') bytes virtual), $(nproc) cores"
 bench_pair "vm2oci convert (gzip)" "$vm2oci_gzip" "qemu-img+mount+tar|gzip" "$classic" "$runs"

@@ -25,8 +25,8 @@ trap '$gm umount "$work/m1" 2>/dev/null || true; $gm umount "$work/m2" 2>/dev/nu
 ours="rm -rf $work/out && $bin convert $fx/clone.qcow2 --base oci:$work/tmpl:t -o $work/out --compress gzip --quiet"
 seed="qemu-img convert -O raw $fx/template.qcow2 $work/t.raw && qemu-img convert -O raw $fx/clone.qcow2 $work/c.raw \
  && $gm mount $work/t.raw $work/m1 && $gm mount $work/c.raw $work/m2 && rm -rf $work/d && mkdir $work/d \
- && rsync -aAX --compare-dest=$work/m1/ $work/m2/ $work/d/ && tar -C $work/d --numeric-owner -cf - . | gzip > $work/d.tar.gz; \
- $gm umount $work/m1; $gm umount $work/m2; rm -f $work/t.raw $work/c.raw"
+ && rsync -aAX --compare-dest=$work/m1/ $work/m2/ $work/d/ && tar -C $work/d --numeric-owner -cf - . | gzip > $work/d.tar.gz; rc=\$?; \
+ $gm umount $work/m1; $gm umount $work/m2; rm -f $work/t.raw $work/c.raw; exit \$rc"
 bench_pair "vm2oci convert on oci base (gzip)" "$ours" "seed pipeline (rsync, gzip)" "$seed" "$runs"
 
 # The floor: one read of the disk, one compression of the diff.

@@ -276,7 +276,8 @@ compare:
 	free(out);
 	free(b);
 	free(v);
-	if (!getenv("FSDIFF_KEEP"))
+	/* A directory given by FSDIFF_VIRTDIFF_DIR is the caller's. */
+	if (!getenv("FSDIFF_KEEP") && !getenv("FSDIFF_VIRTDIFF_DIR"))
 		tu_sh("rm -rf '%s'", tmp);
 	free(tmp);
 }
