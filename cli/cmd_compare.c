@@ -54,6 +54,7 @@ struct block_view {
 	uint64_t files_content, files_other_change, files_unchanged;
 	uint64_t modified, modified_bytes, modified_zstd, modified_delta, skipped;
 	double t_extents, t_refine, t_map, t_blocks_zstd, t_delta;
+	struct ut_buf deltas;     /* --list lines, printed after the summary */
 };
 
 static void human(uint64_t b, char *out, size_t len)
@@ -194,9 +195,10 @@ static int block_level(struct cli_base *base, struct dr_disk *disk, struct ut_tr
 		bv->modified_delta += d.delta_bytes;
 		bv->skipped += d.skipped;
 		if (list)
-			printf("delta   /%s: %" PRIu64 " bytes, zstd %" PRIu64 ", patch-from %" PRIu64
-			       "%s\n", ch[i].vm->path, d.vm_bytes, d.zstd_bytes, d.delta_bytes,
-			       d.skipped ? " (too large: no delta)" : "");
+			ut_buf_addf(&bv->deltas, NULL,
+				    "delta   /%s: %" PRIu64 " bytes, zstd %" PRIu64 ", patch-from %" PRIu64
+				    "%s\n", ch[i].vm->path, d.vm_bytes, d.zstd_bytes, d.delta_bytes,
+				    d.skipped ? " (too large: no delta)" : "");
 	}
 	bv->t_delta = ut_now() - t;
 	free(links);
@@ -290,6 +292,7 @@ int cmd_compare(int argc, char **argv)
 
 	memset(sizes, 0, sizeof(sizes));
 	memset(&bv, 0, sizeof(bv));
+	ut_buf_init(&bv.deltas, 0);
 	while ((c = getopt_long(argc, argv, "hf:q", longopts, NULL)) != -1) {
 		switch (c) {
 		case OPT_HASHES: hashes = 1; break;
@@ -471,6 +474,8 @@ int cmd_compare(int argc, char **argv)
 				       f->path, f->changed, f->size,
 				       block_reason(find_change(ch, nch, f->path)));
 			}
+			if (bv.deltas.data)
+				fputs((char *)bv.deltas.data, stdout);
 		}
 	}
 	rc = 0;
@@ -479,6 +484,7 @@ out:
 	bd_extents_release(&bv.alloc);
 	bd_extents_release(&bv.diff);
 	bd_map_release(&bv.map);
+	ut_buf_release(&bv.deltas);
 	free(items);
 	fsd_result_free(diff);
 	if (have_base)
