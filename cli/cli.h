@@ -100,6 +100,22 @@ struct ut_tree *cli_tree_overlay(const struct ut_tree *lower, const struct ut_tr
 
 struct fsd_layer_item;
 
+/* ---- layers (layers.c) --------------------------------------------------- */
+
+/* rm -rf, without following links; errors ignored (cleanup of our own temp). */
+void cli_rm_rf(const char *path);
+/* Every entry of t but the root, as one layer into blob_dir. */
+int cli_write_full_layer(const char *blob_dir, const struct img_layer_options *opt,
+			 struct ut_tree *t, struct img_layer_result *res, struct ut_err *err);
+/* A diff plan as one layer: whiteouts and the VM's entries in plan order. */
+int cli_write_plan_layer(const char *blob_dir, const struct img_layer_options *opt,
+			 const struct fsd_layer_item *items, size_t n, struct ut_tree *vm,
+			 struct img_layer_result *res, struct ut_err *err);
+/* The plan's layer written once per compression (none, gzip, zstd, in that
+ * order) into scratch directories under $TMPDIR that are removed after. */
+int cli_layer_sizes(const struct fsd_layer_item *items, size_t n, struct ut_tree *vm,
+		    struct img_layer_result *res, struct ut_err *err);
+
 /* Writes the Dockerfile at path and the diff tar beside it. */
 int cli_write_dockerfile(const char *path, const char *base_spec, const struct pkg_db *db,
 			 const size_t *roots, size_t nroots, const struct fsd_layer_item *items,

@@ -14,7 +14,6 @@
 #include "diskread.h"
 #include "fsdiff.h"
 #include "image.h"
-#include "layer_sizes.h"
 
 #include <getopt.h>
 #include <inttypes.h>

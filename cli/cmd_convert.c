@@ -12,7 +12,6 @@
 #include "packages.h"
 
 #include <errno.h>
-#include <ftw.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <jansson.h>
@@ -75,59 +74,6 @@ struct convert_opts {
 struct phase_times {
 	double open, walk, base, diff, layers, commit, total;
 };
-
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void)st; (void)flag; (void)ftw;
-	remove(path);
-	return 0;
-}
-
-static void rm_rf(const char *path)
-{
-	nftw(path, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-}
-
-/* Writes every entry of a tree (the root excepted) as one layer. */
-static int write_full_layer(const char *blob_dir, const struct img_layer_options *opt,
-			    struct ut_tree *t, struct img_layer_result *res, struct ut_err *err)
-{
-	struct img_layer_writer *w = NULL;
-	size_t i;
-
-	if (img_layer_writer_new(blob_dir, opt, &w, err) < 0)
-		return -1;
-	for (i = 0; i < t->n; i++) {
-		if (!t->v[i].path[0])
-			continue;
-		if (img_layer_add(w, &t->v[i], &t->content, err) < 0) {
-			img_layer_abort(w);
-			return -1;
-		}
-	}
-	return img_layer_finish(w, res, err);
-}
-
-static int write_plan_layer(const char *blob_dir, const struct img_layer_options *opt,
-			    const struct fsd_layer_item *items, size_t n, struct ut_tree *vm,
-			    struct img_layer_result *res, struct ut_err *err)
-{
-	struct img_layer_writer *w = NULL;
-	size_t i;
-
-	if (img_layer_writer_new(blob_dir, opt, &w, err) < 0)
-		return -1;
-	for (i = 0; i < n; i++) {
-		int rc = items[i].whiteout ? img_layer_add_whiteout(w, items[i].path, err)
-					   : img_layer_add(w, items[i].entry, &vm->content, err);
-
-		if (rc < 0) {
-			img_layer_abort(w);
-			return -1;
-		}
-	}
-	return img_layer_finish(w, res, err);
-}
 
 static void str_push(char ***v, size_t *n, const char *s)
 {
@@ -415,7 +361,7 @@ static int run_convert(struct convert_opts *o, struct cli_progress *prog)
 		layers = ut_calloc(3, sizeof(*layers));
 		results = ut_calloc(3, sizeof(*results));
 		roles = ut_calloc(3, sizeof(*roles));
-		if (write_full_layer(img_layout_blob_dir(layout), &o->layer, base.tree, &results[0],
+		if (cli_write_full_layer(img_layout_blob_dir(layout), &o->layer, base.tree, &results[0],
 				     &err) < 0) {
 			cli_error("base %s: %s", o->base, err.msg);
 			goto out;
@@ -427,7 +373,7 @@ static int run_convert(struct convert_opts *o, struct cli_progress *prog)
 	}
 
 	if (ptree && o->packages_layer) {
-		if (write_full_layer(img_layout_blob_dir(layout), &o->layer, ptree, &results[nlayers],
+		if (cli_write_full_layer(img_layout_blob_dir(layout), &o->layer, ptree, &results[nlayers],
 				     &err) < 0) {
 			cli_error("%s: packages layer: %s", o->disk, err.msg);
 			goto out;
@@ -442,10 +388,10 @@ static int run_convert(struct convert_opts *o, struct cli_progress *prog)
 
 	/* The VM's own layer. */
 	if (!use_diff)
-		rc = write_full_layer(img_layout_blob_dir(layout), &o->layer, vm, &results[nlayers],
+		rc = cli_write_full_layer(img_layout_blob_dir(layout), &o->layer, vm, &results[nlayers],
 				      &err);
 	else
-		rc = write_plan_layer(img_layout_blob_dir(layout), &o->layer, items, nitems, vm,
+		rc = cli_write_plan_layer(img_layout_blob_dir(layout), &o->layer, items, nitems, vm,
 				      &results[nlayers], &err);
 	if (rc < 0) {
 		rc = 1;
@@ -570,7 +516,7 @@ out:
 	if (layout)
 		img_layout_free(layout); /* without commit, removes what it wrote */
 	if (o->docker_archive && layout_dir)
-		rm_rf(layout_dir);
+		cli_rm_rf(layout_dir);
 	free(layout_dir);
 	img_config_release(&config);
 	free(layers);

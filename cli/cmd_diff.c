@@ -10,7 +10,6 @@
 #include "fsdiff.h"
 #include "image.h"
 
-#include <ftw.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <jansson.h>
@@ -34,48 +33,6 @@ static const char diff_usage[] =
 	"  --format F          DISK's format: raw, qcow2 or vmdk\n"
 	"  --json              JSON on stdout\n"
 	"  -q, --quiet         no progress on stderr\n";
-
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void)st; (void)flag; (void)ftw;
-	remove(path);
-	return 0;
-}
-
-/* Writes the plan as a layer with one compression into a scratch folder. */
-static int layer_size(const struct fsd_layer_item *items, size_t n, struct ut_tree *vm,
-		      enum img_compress comp, struct img_layer_result *res, struct ut_err *err)
-{
-	struct img_layer_options opt = { .compress = comp };
-	struct img_layer_writer *w = NULL;
-	const char *tmp = getenv("TMPDIR");
-	char *path;
-	size_t i;
-	int rc = -1;
-
-	path = ut_asprintf("%s/vm2oci-diff-XXXXXX", tmp && *tmp ? tmp : "/tmp");
-	if (!mkdtemp(path)) {
-		ut_err_set(err, "%s: cannot create a scratch directory", path);
-		free(path);
-		return -1;
-	}
-	if (img_layer_writer_new(path, &opt, &w, err) < 0)
-		goto out;
-	for (i = 0; i < n; i++) {
-		int r = items[i].whiteout ? img_layer_add_whiteout(w, items[i].path, err)
-					  : img_layer_add(w, items[i].entry, &vm->content, err);
-
-		if (r < 0) {
-			img_layer_abort(w);
-			goto out;
-		}
-	}
-	rc = img_layer_finish(w, res, err);
-out:
-	nftw(path, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-	free(path);
-	return rc;
-}
 
 int cmd_diff(int argc, char **argv)
 {
@@ -150,16 +107,9 @@ int cmd_diff(int argc, char **argv)
 		goto out;
 	}
 	t_diff = ut_now() - t0;
-	if (want_sizes) {
-		static const enum img_compress comps[3] = { IMG_COMPRESS_NONE, IMG_COMPRESS_GZIP,
-							    IMG_COMPRESS_ZSTD };
-
-		for (i = 0; i < 3; i++) {
-			if (layer_size(items, nitems, vm, comps[i], &sizes[i], &err) < 0) {
-				cli_error("%s: %s", argv[optind + 1], err.msg);
-				goto out;
-			}
-		}
+	if (want_sizes && cli_layer_sizes(items, nitems, vm, sizes, &err) < 0) {
+		cli_error("%s: %s", argv[optind + 1], err.msg);
+		goto out;
 	}
 	cli_progress_done(&prog);
 	s = fsd_result_stats(diff);

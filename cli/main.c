@@ -19,12 +19,14 @@ int cmd_convert(int argc, char **argv);
 int cmd_diff(int argc, char **argv);
 int cmd_verify(int argc, char **argv);
 int cmd_packages(int argc, char **argv);
+int cmd_compare(int argc, char **argv);
 
 static const struct cli_command commands[] = {
 	{ "inspect", cmd_inspect, "show partitions, filesystems, mount plan and OS of a disk" },
 	{ "convert", cmd_convert, "turn a disk into an OCI image (on a base image)" },
 	{ "diff", cmd_diff, "what a disk has beyond a base: counts, bytes, layer sizes" },
 	{ "packages", cmd_packages, "installed packages read from the disk, their roots, against a base" },
+	{ "compare", cmd_compare, "file-level layer vs block-level changes and deltas, side by side" },
 	{ "verify", cmd_verify, "prove that an image's layers give back the disk's tree" },
 	{ NULL, NULL, NULL },
 };

@@ -15,11 +15,13 @@ build_pkgs=(
     libext2fs-dev libarchive-dev libzstd-dev zlib1g-dev libssl-dev libcmocka-dev
     libsqlite3-dev librpm-dev libdb5.3-dev libguestfs-dev libvirt-dev libjansson-dev
     debootstrap e2fsprogs fdisk qemu-utils xfsprogs dosfstools jq zstd attr libcap2-bin fuse3
-    uuid-runtime mount qemu-system-common
+    uuid-runtime mount qemu-system-common openssl
 )
+# The peers, and the tools the tests call (each test skips, exit 77, when its tool is missing).
 peer_pkgs=(
     podman runc skopeo umoci oci-image-tool libguestfs-tools linux-image-amd64 rpm
     golang-github-knqyf263-go-rpmdb-dev qemu-system-x86 uidmap
+    acl rsync sqlite3 db5.3-util libxml2-utils xxhash python3
 )
 
 pkgs=("${build_pkgs[@]}")

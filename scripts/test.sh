@@ -4,7 +4,8 @@
 # Installs the build set and the peers the tests compare against, builds vm2oci twice (build/,
 # and build-asan/ with AddressSanitizer + UBSan), makes the fixture disks and base images in
 # build/fixtures and checks the disks, then runs every CTest test in build/ and, except those
-# labelled "slow", in build-asan/. Runs every stage it can; exits non-zero if anything failed.
+# labelled "slow", in build-asan/. Stops at a failed install, build or fixture step; otherwise
+# runs the fixture checks and both test sets, and exits non-zero if any of them failed.
 set -euo pipefail
 
 die() { printf 'test.sh: %s\n' "$*" >&2; exit 1; }
