@@ -26,7 +26,7 @@ static const char diff_usage[] =
 	"metadata-only changes, type changes, moved files, and the layer's size raw,\n"
 	"gzip and zstd (by writing it to a temporary directory and removing it).\n"
 	"\n"
-	"  --list              list every change, one per line\n"
+	"  --list              list every change, one per line (with --json: \"changes\")\n"
 	"  --no-layer-sizes    skip writing the layer three times\n"
 	"  --trust-mtime       same size and mtime means same content\n"
 	"  --mask-xattr NAME   ignore this xattr (repeatable)\n"
@@ -136,6 +136,23 @@ int cmd_diff(int argc, char **argv)
 						      (json_int_t)sizes[0].blob.size, "gzip",
 						      (json_int_t)sizes[1].blob.size, "zstd",
 						      (json_int_t)sizes[2].blob.size));
+		if (list) {
+			const struct fsd_change *ch;
+			size_t nch;
+			json_t *jl = json_array();
+
+			ch = fsd_result_changes(diff, &nch);
+			for (i = 0; i < nch; i++) {
+				const struct ut_entry *e = ch[i].vm ? ch[i].vm : ch[i].base;
+				json_t *o = json_pack("{s:s, s:s, s:s}", "kind", fsd_kind_name(ch[i].kind),
+						      "path", e->path, "type", ut_ftype_name(e->type));
+
+				if (ch[i].moved_from)
+					json_object_set_new(o, "moved_from", json_string(ch[i].moved_from));
+				json_array_append_new(jl, o);
+			}
+			json_object_set_new(root, "changes", jl);
+		}
 		json_dumpf(root, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
 		fputc('\n', stdout);
 		json_decref(root);
@@ -153,7 +170,7 @@ int cmd_diff(int argc, char **argv)
 			printf("diff layer: %" PRIu64 " bytes raw, %" PRIu64 " gzip, %" PRIu64 " zstd\n",
 			       sizes[0].blob.size, sizes[1].blob.size, sizes[2].blob.size);
 	}
-	if (list) {
+	if (list && !json) {
 		const struct fsd_change *ch = fsd_result_changes(diff, &nitems);
 
 		for (i = 0; i < nitems; i++) {
