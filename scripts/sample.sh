@@ -40,9 +40,10 @@ The VM disk $disk is now an OCI image layout, tag "sample":
 Run it with podman (scripts/install-deps.sh --peers installs podman, runc, skopeo, umoci):
   podman --runtime runc --cgroup-manager=cgroupfs run --rm --ulimit nofile=20000:20000 --ulimit nproc=4096:4096 \\
     $ref cat /etc/os-release
-podman bind-mounts its own /etc/hostname (the container id) over the image's, so 'cat /etc/hostname'
-in a container prints that id; the VM's own one (vm2oci-sample) is in the image:
-  umoci unpack --image $top/$image:sample /tmp/vm2oci-sample && cat /tmp/vm2oci-sample/rootfs/etc/hostname
+podman bind-mounts its own /etc/hostname (the container id) over the image's in a running
+container; the VM's own one (vm2oci-sample) is read from a created, not started, container:
+  c=\$(podman --runtime runc --cgroup-manager=cgroupfs create $ref true) &&
+    podman cp "\$c:/etc/hostname" - | tar -xO && podman rm "\$c"
 To keep the image in podman's store:
   skopeo copy $ref containers-storage:localhost/vm2oci-sample:latest
 TXT
