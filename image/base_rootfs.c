@@ -91,7 +91,8 @@ static int walk_dir(struct walk *w, const char *rel, struct ut_err *err)
 		names[n++] = ut_strdup(de->d_name);
 	}
 	closedir(d);
-	qsort(names, n, sizeof(*names), name_cmp);
+	if (n) /* qsort(NULL, 0) is undefined */
+		qsort(names, n, sizeof(*names), name_cmp);
 	for (i = 0; i < n; i++) {
 		struct ut_entry *e;
 
