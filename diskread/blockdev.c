@@ -2,7 +2,7 @@
  * blockdev.c - the generic side of block devices: format probing, backing
  * depth limits, bounds checks, and slices (partitions) of another device.
  */
-#include "diskread.h"
+#include "dr_internal.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -229,4 +229,34 @@ void dr_blockdev_free(struct dr_blockdev *bd)
 		free(bd);
 		bd = next;
 	}
+}
+
+int dr_host_pread(int fd, uint64_t file_size, const char *path, void *buf, size_t len,
+		  uint64_t off, uint64_t *bytes_read, struct ut_err *err)
+{
+	unsigned char *dst = buf;
+
+	while (len) {
+		ssize_t n;
+
+		if (off >= file_size) {
+			memset(dst, 0, len);
+			return 0;
+		}
+		n = pread(fd, dst, len, (off_t)off);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return ut_err_set(err, "%s: read error at offset %llu: %s", path,
+					  (unsigned long long)off, strerror(errno));
+		if (n == 0) {
+			memset(dst, 0, len);
+			return 0;
+		}
+		*bytes_read += (uint64_t)n;
+		dst += n;
+		off += (uint64_t)n;
+		len -= (size_t)n;
+	}
+	return 0;
 }

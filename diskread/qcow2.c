@@ -9,7 +9,7 @@
  * before use; the data of a cluster that runs past the end of the file
  * reads as zeros there, as qemu's file driver does.
  */
-#include "diskread.h"
+#include "dr_internal.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -116,31 +116,8 @@ static int host_read(struct dr_blockdev *bd, void *buf, size_t len, uint64_t off
 		     struct ut_err *err)
 {
 	struct qcow2 *q = bd->priv;
-	unsigned char *dst = buf;
 
-	while (len) {
-		ssize_t n;
-
-		if (off >= q->file_size) {
-			memset(dst, 0, len);
-			return 0;
-		}
-		n = pread(q->fd, dst, len, off);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return ut_err_set(err, "%s: read error at offset %llu: %s", bd->path,
-					  (unsigned long long)off, strerror(errno));
-		if (n == 0) {
-			memset(dst, 0, len);
-			return 0;
-		}
-		bd->bytes_read += n;
-		dst += n;
-		off += n;
-		len -= n;
-	}
-	return 0;
+	return dr_host_pread(q->fd, q->file_size, bd->path, buf, len, off, &bd->bytes_read, err);
 }
 
 /* ---- opening ------------------------------------------------------------ */

@@ -9,7 +9,7 @@
  * grain tables (GT), each GT numGTEsPerGT 32-bit sector offsets of grains.
  * All numbers little-endian; offsets in 512-byte sectors.
  */
-#include "diskread.h"
+#include "dr_internal.h"
 
 #include <stdio.h>
 #include <errno.h>
@@ -106,31 +106,7 @@ static int vmdk_probe(const unsigned char *head, size_t len)
 static int file_read(struct dr_blockdev *bd, struct extent *e, void *buf, size_t len,
 		     uint64_t off, struct ut_err *err)
 {
-	unsigned char *dst = buf;
-
-	while (len) {
-		ssize_t n;
-
-		if (off >= e->file_size) {
-			memset(dst, 0, len);
-			return 0;
-		}
-		n = pread(e->fd, dst, len, off);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return ut_err_set(err, "%s: read error at offset %llu: %s", e->path,
-					  (unsigned long long)off, strerror(errno));
-		if (n == 0) {
-			memset(dst, 0, len);
-			return 0;
-		}
-		bd->bytes_read += n;
-		dst += n;
-		off += n;
-		len -= n;
-	}
-	return 0;
+	return dr_host_pread(e->fd, e->file_size, e->path, buf, len, off, &bd->bytes_read, err);
 }
 
 static int open_file(const char *path, int *fd, uint64_t *size, struct ut_err *err)

@@ -1,0 +1,18 @@
+/*
+ * dr_internal.h - helpers the diskread backends share. Not public.
+ */
+#ifndef VM2OCI_DR_INTERNAL_H
+#define VM2OCI_DR_INTERNAL_H
+
+#include "diskread.h"
+
+/*
+ * Reads exactly len bytes at off from a host file of file_size bytes,
+ * retrying short reads; bytes past the end of the file read as zeros (as
+ * qemu does for a cluster that runs past a truncated image). Adds what it
+ * read to *bytes_read. path names the file in errors.
+ */
+int dr_host_pread(int fd, uint64_t file_size, const char *path, void *buf, size_t len,
+		  uint64_t off, uint64_t *bytes_read, struct ut_err *err);
+
+#endif
