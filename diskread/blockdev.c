@@ -260,3 +260,18 @@ int dr_host_pread(int fd, uint64_t file_size, const char *path, void *buf, size_
 	}
 	return 0;
 }
+
+int dr_read_backing(struct dr_blockdev *bd, unsigned char *buf, uint64_t len, uint64_t off,
+		    struct ut_err *err)
+{
+	struct dr_blockdev *b = bd->backing;
+	uint64_t n = 0;
+
+	if (b && off < b->size) {
+		n = b->size - off < len ? b->size - off : len;
+		if (dr_blockdev_pread(b, buf, n, off, err) < 0)
+			return -1;
+	}
+	memset(buf + n, 0, len - n);
+	return 0;
+}

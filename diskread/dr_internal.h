@@ -15,4 +15,12 @@
 int dr_host_pread(int fd, uint64_t file_size, const char *path, void *buf, size_t len,
 		  uint64_t off, uint64_t *bytes_read, struct ut_err *err);
 
+/*
+ * Reads [off, off+len) of bd's backing file into buf: what an overlay shows
+ * where it holds no data itself. Past the backing file's end (a smaller
+ * backing file), and with no backing file at all, the bytes are zeros.
+ */
+int dr_read_backing(struct dr_blockdev *bd, unsigned char *buf, uint64_t len, uint64_t off,
+		    struct ut_err *err);
+
 #endif

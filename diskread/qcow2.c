@@ -600,21 +600,6 @@ static int decompress_cluster(struct dr_blockdev *bd, uint64_t l2e, struct ut_er
 
 /* ---- the vtable --------------------------------------------------------- */
 
-static int read_backing_range(struct dr_blockdev *bd, unsigned char *buf, uint64_t len,
-			      uint64_t off, struct ut_err *err)
-{
-	struct dr_blockdev *b = bd->backing;
-	uint64_t n = 0;
-
-	if (b && off < b->size) {
-		n = b->size - off < len ? b->size - off : len;
-		if (dr_blockdev_pread(b, buf, n, off, err) < 0)
-			return -1;
-	}
-	memset(buf + n, 0, len - n);
-	return 0;
-}
-
 static int qcow2_pread(struct dr_blockdev *bd, void *buf, size_t len, uint64_t off,
 		       struct ut_err *err)
 {
@@ -629,7 +614,7 @@ static int qcow2_pread(struct dr_blockdev *bd, void *buf, size_t len, uint64_t o
 			return -1;
 		switch (type) {
 		case Q_UNALLOC:
-			if (read_backing_range(bd, dst, n, off, err) < 0)
+			if (dr_read_backing(bd, dst, n, off, err) < 0)
 				return -1;
 			break;
 		case Q_ZERO:

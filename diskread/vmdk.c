@@ -665,21 +665,6 @@ static int grain_extent(struct dr_blockdev *bd, struct extent *e, uint64_t off, 
 	return 0;
 }
 
-static int read_parent(struct dr_blockdev *bd, unsigned char *buf, uint64_t len, uint64_t off,
-		       struct ut_err *err)
-{
-	struct dr_blockdev *b = bd->backing;
-	uint64_t n = 0;
-
-	if (b && off < b->size) {
-		n = b->size - off < len ? b->size - off : len;
-		if (dr_blockdev_pread(b, buf, n, off, err) < 0)
-			return -1;
-	}
-	memset(buf + n, 0, len - n);
-	return 0;
-}
-
 static int vmdk_pread(struct dr_blockdev *bd, void *buf, size_t len, uint64_t off,
 		      struct ut_err *err)
 {
@@ -710,7 +695,7 @@ static int vmdk_pread(struct dr_blockdev *bd, void *buf, size_t len, uint64_t of
 			if (grain_extent(bd, e, eoff, n, &type, &host, &n, err) < 0)
 				return -1;
 			if (type == G_UNALLOC) {
-				if (read_parent(bd, dst, n, off, err) < 0)
+				if (dr_read_backing(bd, dst, n, off, err) < 0)
 					return -1;
 			} else if (type == G_ZERO) {
 				memset(dst, 0, n);
