@@ -224,6 +224,43 @@ static inline void ut_progress_update(const struct ut_progress *p, const char *p
 		p->update(p->ctx, phase, done, total);
 }
 
+/* ---- byte order -------------------------------------------------------- */
+
+/* Loads from untrusted on-disk structures; p must hold the whole value (the
+ * caller checked the bounds). One copy here instead of one per format. */
+static inline uint16_t ut_le16(const void *p)
+{
+	const unsigned char *b = p;
+	return (uint16_t)(b[0] | (b[1] << 8));
+}
+static inline uint32_t ut_le32(const void *p)
+{
+	const unsigned char *b = p;
+	return (uint32_t)b[0] | ((uint32_t)b[1] << 8) | ((uint32_t)b[2] << 16) |
+	       ((uint32_t)b[3] << 24);
+}
+static inline uint64_t ut_le64(const void *p)
+{
+	const unsigned char *b = p;
+	return (uint64_t)ut_le32(b) | ((uint64_t)ut_le32(b + 4) << 32);
+}
+static inline uint16_t ut_be16(const void *p)
+{
+	const unsigned char *b = p;
+	return (uint16_t)((b[0] << 8) | b[1]);
+}
+static inline uint32_t ut_be32(const void *p)
+{
+	const unsigned char *b = p;
+	return ((uint32_t)b[0] << 24) | ((uint32_t)b[1] << 16) | ((uint32_t)b[2] << 8) |
+	       (uint32_t)b[3];
+}
+static inline uint64_t ut_be64(const void *p)
+{
+	const unsigned char *b = p;
+	return ((uint64_t)ut_be32(b) << 32) | (uint64_t)ut_be32(b + 4);
+}
+
 /* Monotonic clock in seconds, for per-phase timings. */
 double ut_now(void);
 
