@@ -157,7 +157,13 @@ struct dr_fs {
 	struct dr_blockdev *bd; /* borrowed */
 	struct dr_fs_info info;
 	void *priv;
+	unsigned flags;  /* DR_FS_* as given to dr_fs_open_flags */
+	char note[512];  /* what open did that the user should hear, one line; "" none */
 };
+
+/* Read a journal or log that needs recovery as it lies on the disk (stale)
+ * instead of replaying it in memory (ext3/4) or in libguestfs' overlay (xfs). */
+#define DR_FS_NO_REPLAY 0x1u
 
 extern const struct dr_fs_ops dr_ext2_ops;
 /* xfs and btrfs through libguestfs: it opens the top image file itself
@@ -169,6 +175,11 @@ extern const struct dr_fs_ops dr_guestfs_ops;
 int dr_fs_probe(struct dr_blockdev *bd, const struct dr_fs_ops **ops, struct dr_fs_info *info,
 		struct ut_err *err);
 int dr_fs_open(struct dr_blockdev *bd, struct dr_fs **out, struct ut_err *err);
+/* dr_fs_open with DR_FS_* flags. An ext3/4 journal that needs recovery is
+ * replayed in memory unless DR_FS_NO_REPLAY; one that cannot be (corrupt, an
+ * external journal device, an unknown feature) fails the open. */
+int dr_fs_open_flags(struct dr_blockdev *bd, unsigned flags, struct dr_fs **out,
+		     struct ut_err *err);
 void dr_fs_free(struct dr_fs *fs);
 /* Reads a small regular file of this filesystem into b (b->cap bounds it). */
 int dr_fs_read_path(struct dr_fs *fs, const char *path, struct ut_buf *b, struct ut_err *err);
@@ -195,6 +206,9 @@ struct dr_disk;
 
 struct dr_disk_options {
 	const char *format; /* NULL: probe */
+	/* Read filesystems whose journal or log needs recovery as they are on
+	 * disk (with a warning) instead of replaying it; see DR_FS_NO_REPLAY. */
+	int no_replay;
 	struct ut_progress progress;
 };
 
