@@ -44,6 +44,9 @@ static const char convert_usage[] =
 	"      --threads N        compression threads (default: all cores)\n"
 	"  -f, --format F         the disk's format, skipping the probe: raw, qcow2, vmdk\n"
 	"      --base-format F    the same for a disk: base\n"
+	"      --no-replay        read a filesystem whose journal needs recovery (the VM\n"
+	"                         was not shut down cleanly) as it is on the disk, with\n"
+	"                         a warning, instead of replaying the journal in memory\n"
 	"      --output-format F  oci (default) or docker-archive\n"
 	"      --trust-mtime      same size and mtime means same content (rsync's\n"
 	"                         quick check) instead of comparing digests\n"
@@ -64,7 +67,7 @@ static const char convert_usage[] =
 struct convert_opts {
 	const char *disk, *out, *base, *tag, *format, *base_format;
 	const char *dockerfile;
-	int docker_archive, json, quiet, packages_layer;
+	int docker_archive, json, quiet, packages_layer, no_replay;
 	struct img_layer_options layer;
 	struct fsd_options diff;
 	const char **masks;
@@ -206,7 +209,7 @@ static json_t *packages_json(const struct pkg_db *vdb, const struct cli_pkglayer
 static int run_convert(struct convert_opts *o, struct cli_progress *prog)
 {
 	struct ut_err err = { { 0 } };
-	struct dr_disk_options dopt = { .format = o->format };
+	struct dr_disk_options dopt = { .format = o->format, .no_replay = o->no_replay };
 	struct dr_disk *disk = NULL;
 	struct ut_tree *vm = NULL;
 	struct cli_base base;
@@ -541,7 +544,7 @@ out:
 int cmd_convert(int argc, char **argv)
 {
 	enum { OPT_LEVEL = 256, OPT_THREADS, OPT_BASE_FORMAT, OPT_OUTPUT_FORMAT, OPT_TRUST_MTIME,
-	       OPT_MASK_XATTR, OPT_JSON, OPT_PACKAGES_LAYER, OPT_DOCKERFILE };
+	       OPT_MASK_XATTR, OPT_JSON, OPT_PACKAGES_LAYER, OPT_DOCKERFILE, OPT_NO_REPLAY };
 	static const struct option longopts[] = {
 		{ "output", required_argument, NULL, 'o' },
 		{ "base", required_argument, NULL, 'b' },
@@ -557,6 +560,7 @@ int cmd_convert(int argc, char **argv)
 		{ "json", no_argument, NULL, OPT_JSON },
 		{ "packages-layer", no_argument, NULL, OPT_PACKAGES_LAYER },
 		{ "dockerfile", required_argument, NULL, OPT_DOCKERFILE },
+		{ "no-replay", no_argument, NULL, OPT_NO_REPLAY },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -597,6 +601,7 @@ int cmd_convert(int argc, char **argv)
 		case OPT_JSON: o.json = 1; break;
 		case OPT_PACKAGES_LAYER: o.packages_layer = 1; break;
 		case OPT_DOCKERFILE: o.dockerfile = optarg; break;
+		case OPT_NO_REPLAY: o.no_replay = 1; break;
 		case 'q': o.quiet = 1; break;
 		case 'h': fputs(convert_usage, stdout); return 0;
 		default: return cli_usage_error("convert", "unknown option");
