@@ -206,6 +206,17 @@ static json_t *packages_json(const struct pkg_db *vdb, const struct cli_pkglayer
 	return o;
 }
 
+/* Prints the disk's warnings from index from on; returns how many it has. */
+static size_t print_disk_warnings(struct dr_disk *disk, const struct convert_opts *o, size_t from)
+{
+	size_t nw, k;
+	const char *const *w = dr_disk_warnings(disk, &nw);
+
+	for (k = from; k < nw && !o->quiet; k++)
+		fprintf(stderr, "vm2oci: warning: %s: %s\n", o->disk, w[k]);
+	return nw;
+}
+
 static int run_convert(struct convert_opts *o, struct cli_progress *prog)
 {
 	struct ut_err err = { { 0 } };
@@ -233,6 +244,7 @@ static int run_convert(struct convert_opts *o, struct cli_progress *prog)
 	struct fsd_result *diff_nopkg = NULL;
 	size_t *roots = NULL, nroots = 0;
 	int pkg_layer_index = -1;
+	size_t told;
 
 	config.created = -1;
 	mark = ut_now();
@@ -242,13 +254,7 @@ static int run_convert(struct convert_opts *o, struct cli_progress *prog)
 		goto out;
 	}
 	t.open = ut_now() - mark;
-	if (!o->quiet) {
-		size_t nw, k;
-		const char *const *w = dr_disk_warnings(disk, &nw);
-
-		for (k = 0; k < nw; k++)
-			fprintf(stderr, "vm2oci: warning: %s: %s\n", o->disk, w[k]);
-	}
+	told = print_disk_warnings(disk, o, 0);
 
 	mark = ut_now();
 	ut_progress_update(&dopt.progress, "walking the disk", 0, 0);
@@ -256,6 +262,7 @@ static int run_convert(struct convert_opts *o, struct cli_progress *prog)
 		cli_error("%s: %s", o->disk, err.msg);
 		goto out;
 	}
+	print_disk_warnings(disk, o, told);
 	t.walk = ut_now() - mark;
 
 	mark = ut_now();

@@ -885,9 +885,26 @@ static int open_vol_fs(struct dr_disk *d, struct vol *v, struct ut_err *err)
 	if (dirty && d->opt.no_replay)
 		warn(d, "%s on %s: the journal needs recovery (the VM was not shut down cleanly); --no-replay: it is not replayed, so the latest changes may be missing",
 		     v->info.type, where);
-	if (v->fs->note[0])
-		warn(d, "%s", v->fs->note);
 	return 0;
+}
+
+/* Passes on what the filesystems noted (a journal or log replayed), once:
+ * after the open and again after a walk, since libguestfs mounts - and
+ * replays an xfs log - only on first use. */
+static void tell_fs_notes(struct dr_disk *d)
+{
+	size_t i;
+
+	for (i = 0; i < d->nvols; i++) {
+		struct dr_fs *fs = d->vols[i].fs;
+		char where[32];
+
+		if (fs && fs->note[0]) {
+			vol_where(&d->vols[i], where, sizeof(where));
+			warn(d, "%s on %s: %s", d->vols[i].info.type, where, fs->note);
+			fs->note[0] = '\0';
+		}
+	}
 }
 
 static int no_root_error(struct dr_disk *d, struct ut_err *err)
@@ -1000,6 +1017,7 @@ int dr_disk_open(const char *path, const struct dr_disk_options *opt, struct dr_
 		}
 	}
 	read_os(d);
+	tell_fs_notes(d);
 	ut_buf_release(&fstab);
 	*out = d;
 	return 0;
@@ -1223,6 +1241,7 @@ int dr_disk_tree(struct dr_disk *d, int digests, struct ut_tree **out, struct ut
 			goto fail;
 	}
 	ut_tree_sort(t);
+	tell_fs_notes(d);
 	t->content.ops = &disk_content_ops;
 	t->content.ctx = d;
 	if (digests && ut_tree_digest_all(t, err) < 0)

@@ -158,7 +158,10 @@ struct dr_fs {
 	struct dr_fs_info info;
 	void *priv;
 	unsigned flags;  /* DR_FS_* as given to dr_fs_open_flags */
-	char note[512];  /* what open did that the user should hear, one line; "" none */
+	/* What the backend did that the user should hear ("the journal needed
+	 * recovery ..."), one line without the device, which the reader adds;
+	 * "" none. Set by open, or by a backend that mounts on first use. */
+	char note[512];
 };
 
 /* Read a journal or log that needs recovery as it lies on the disk (stale)
@@ -248,7 +251,10 @@ struct dr_fs *dr_disk_entry_fs(struct dr_disk *d, const struct ut_entry *e, uint
 int dr_disk_tree(struct dr_disk *d, int digests, struct ut_tree **out, struct ut_err *err);
 /* Things dr_disk_open noticed but could live with, one line each: fstab
  * lines it could not resolve (/dev/mapper/..., another disk), mount points
- * whose filesystem it cannot read. Borrowed until dr_disk_free. */
+ * whose filesystem it cannot read, journals replayed in memory or not
+ * replayed (--no-replay). dr_disk_tree may add lines (an xfs log replayed
+ * when libguestfs first mounts it). Borrowed until the next dr_disk_tree
+ * or dr_disk_free. */
 const char *const *dr_disk_warnings(const struct dr_disk *d, size_t *n);
 /* Reads a small file by guest path ("etc/os-release"), following symlinks
  * inside the guest (never out of it), from the right mounted filesystem. */

@@ -443,8 +443,8 @@ static int replay_journal(struct dr_fs *fs, struct ext_priv *p, struct ut_err *e
 		goto out;
 	if (!st.clean)
 		snprintf(fs->note, sizeof(fs->note),
-			 "%s: %s: the journal needed recovery (the VM was not shut down cleanly): transactions %u to %u replayed in memory (%zu blocks)",
-			 fs->bd->path, type, st.first_tid, st.end_tid - 1,
+			 "the journal needed recovery (the VM was not shut down cleanly): transactions %u to %u replayed in memory (%zu blocks)",
+			 st.first_tid, st.end_tid - 1,
 			 dr_jnl_overlay_blocks(p->ov));
 	if (dr_jnl_overlay_blocks(p->ov)) {
 		ext2fs_close_free(&p->fs);
