@@ -139,14 +139,21 @@ static const char *log_mount_options(const struct dr_fs *fs)
 }
 
 /* After the mount: did the appliance's kernel replay a log? It logs
- * "XFS (sda2): Starting recovery (logdev: internal)" when it does. */
+ * "XFS (sda2): Starting recovery (logdev: internal)" when it does. A
+ * norecovery mount cannot tell whether there was a log to replay, so
+ * --no-replay always says what it may be missing. */
 static void note_log_recovery(struct dr_fs *fs)
 {
 	struct gfs_priv *p = fs->priv;
 	char *log;
 
-	if (strcmp(fs->info.type, "xfs") || (fs->flags & DR_FS_NO_REPLAY))
+	if (strcmp(fs->info.type, "xfs"))
 		return;
+	if (fs->flags & DR_FS_NO_REPLAY) {
+		snprintf(fs->note, sizeof(fs->note),
+			 "mounted with norecovery (--no-replay): a log left by an unclean shutdown is not replayed, so the latest changes may be missing");
+		return;
+	}
 	log = guestfs_dmesg(p->g);
 	if (log && strstr(log, "): Starting recovery"))
 		snprintf(fs->note, sizeof(fs->note),
