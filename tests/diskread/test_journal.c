@@ -17,12 +17,14 @@
  * it entry for entry (type, mode, owner, size, mtime, inode, nlink, link
  * target, xattrs, sha256). --no-replay (DR_FS_NO_REPLAY) must equal the
  * kernel's `noload` mount (the journal ignored). Variants: csum v3 with 1 KiB
- * and 4 KiB blocks, ext3 (no checksums, 32-bit tags), async commit, the old
- * v1 commit checksum, and a 1 MiB journal the batches wrap around.
+ * and 4 KiB blocks, ext3 (no checksums, 32-bit tags), async commit,
+ * data=journal (file blocks in the journal, one escaped), the old v1 commit
+ * checksum, and a 1 MiB journal the batches wrap around.
  * Damaged journals: a commit block with a bad checksum and a data block with
  * a bad checksum (the kernel refuses to mount both; we fail naming the
- * transaction or block), a truncated journal inode and a bad journal
- * superblock: clean one-line errors, no crash, and --no-replay still reads.
+ * transaction or block), a truncated journal inode, a bad journal superblock
+ * and an external journal: clean one-line errors, no crash, and --no-replay
+ * still reads.
  */
 #include "testutil.h"
 
@@ -77,7 +79,8 @@ static const char *const batches[] = {
 	"cd \"$1\" && echo new > data/new1 && head -c 200000 /dev/urandom > data/big-new && "
 	"echo more >> data/f2 && rm data/f3 && chmod 600 data/f4 && chown 1234:5678 data/f6 && "
 	"mv data/f5 data/f5-renamed && mkdir -p newdir/sub && echo x > newdir/sub/y && "
-	"ln -s ../data/f1 newdir/link && sync data/new1",
+	"ln -s ../data/f1 newdir/link && printf '\\300\\073\\071\\230escaped' > data/magic && "
+	"sync data/magic data/new1",
 	"cd \"$1\" && printf 'overwritten' | dd of=data/f7 conv=notrunc status=none && "
 	"truncate -s 100 data/f8 && rm -r olddir && ln data/f9 newdir/hard-f9 && "
 	"setfattr -n user.note -v hello data/f1 && mv data/f10 newdir/f10-moved && "
@@ -218,67 +221,47 @@ static void replay_vs_kernel(const char *img)
 	free(after);
 }
 
-static void test_ext4_csum_v3_1k(void **state)
+/* One dirty variant: mke2fs and mount options, rounds of batches (negative:
+ * until the log wraps), and a shell check the dirty image must pass ("%s"
+ * is the image). */
+struct variant {
+	const char *img, *mkfs, *mount;
+	int rounds;
+	const char *check;
+};
+
+static const struct variant v3_1k = { "v3-1k.img", "-t ext4 -b 1024", "commit=300", 1, NULL };
+static const struct variant v3_4k = { "v3-4k.img", "-t ext4 -b 4096", "commit=300", 1, NULL };
+/* ext3: no journal checksums, 32-bit tags. */
+static const struct variant ext3 = { "ext3.img", "-t ext3", "commit=300", 1, NULL };
+/* ext4 allows async commit only outside data=ordered. */
+static const struct variant async = { "async.img", "-t ext4",
+				      "commit=300,data=writeback,journal_async_commit", 1, NULL };
+/* data=journal: file contents go through the journal too, and a block that
+ * starts with the journal's magic (data/magic) is stored escaped. */
+static const struct variant dataj = { "dataj.img", "-t ext4", "commit=300,data=journal", 1,
+				      NULL };
+/* Without metadata_csum, journal_checksum means the old v1 crc32 commit sum. */
+static const struct variant v1 = {
+	"v1.img", "-t ext4 -O ^metadata_csum", "commit=300,journal_checksum", 1,
+	"dumpe2fs -h '%s' 2>/dev/null | grep -q 'Journal features:.*journal_checksum'"
+};
+/* 1024 journal blocks of 1 KiB: batches run until the kernel has
+ * checkpointed and the live log wraps past the journal's end. */
+static const struct variant wrap = { "wrap.img", "-t ext4 -b 1024 -J size=1", "commit=300",
+				     -60, NULL };
+
+static void test_variant(void **state)
 {
+	const struct variant *v = *state;
 	char *img;
 
 	need_mount();
-	img = make_dirty("v3-1k.img", "-t ext4 -b 1024", "commit=300", 1);
-	replay_vs_kernel(img);
-	free(img);
-}
-
-static void test_ext4_csum_v3_4k(void **state)
-{
-	char *img;
-
-	need_mount();
-	img = make_dirty("v3-4k.img", "-t ext4 -b 4096", "commit=300", 1);
-	replay_vs_kernel(img);
-	free(img);
-}
-
-static void test_ext3(void **state)
-{
-	char *img;
-
-	need_mount();
-	img = make_dirty("ext3.img", "-t ext3", "commit=300", 1);
-	replay_vs_kernel(img);
-	free(img);
-}
-
-static void test_ext4_async_commit(void **state)
-{
-	char *img;
-
-	need_mount();
-	/* ext4 allows async commit only outside data=ordered. */
-	img = make_dirty("async.img", "-t ext4", "commit=300,data=writeback,journal_async_commit", 1);
-	replay_vs_kernel(img);
-	free(img);
-}
-
-static void test_ext4_v1_checksum(void **state)
-{
-	char *img;
-
-	need_mount();
-	img = make_dirty("v1.img", "-t ext4 -O ^metadata_csum", "commit=300,journal_checksum", 1);
-	SH("dumpe2fs -h '%s' 2>/dev/null | grep -q 'Journal features:.*journal_checksum'", img);
-	replay_vs_kernel(img);
-	free(img);
-}
-
-static void test_ext4_wrapped_log(void **state)
-{
-	char *img;
-
-	need_mount();
-	/* 1024 journal blocks of 1 KiB: batches run until the kernel has
-	 * checkpointed and the live log wraps past the journal's end. */
-	img = make_dirty("wrap.img", "-t ext4 -b 1024 -J size=1", "commit=300", -60);
-	assert_true(log_wrapped(img));
+	img = make_dirty(v->img, v->mkfs, v->mount, v->rounds);
+	if (v->check)
+		SH(v->check, img);
+	if (v->rounds < 0)
+		assert_true(log_wrapped(img));
 	replay_vs_kernel(img);
 	free(img);
 }
@@ -415,19 +398,37 @@ static void test_bad_journal_superblock(void **state)
 	free(img);
 }
 
+static void test_external_journal(void **state)
+{
+	char *img;
+
+	need_mount();
+	img = make_dirty("extj.img", "-t ext4 -b 1024", "commit=300", 1);
+	/* What an external journal looks like to the superblock: no inode, a
+	 * device number and the journal's uuid. */
+	SH("debugfs -w -R 'ssv journal_inum 0' '%s' 2>/dev/null && "
+	   "debugfs -w -R 'ssv journal_dev 0x801' '%s' 2>/dev/null && "
+	   "debugfs -w -R 'ssv journal_uuid 11111111-2222-3333-4444-555555555555' '%s' 2>/dev/null",
+	   img, img, img);
+	expect_open_error(img, "external device");
+	free(img);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_ext4_csum_v3_1k),
-		cmocka_unit_test(test_ext4_csum_v3_4k),
-		cmocka_unit_test(test_ext3),
-		cmocka_unit_test(test_ext4_async_commit),
-		cmocka_unit_test(test_ext4_v1_checksum),
-		cmocka_unit_test(test_ext4_wrapped_log),
+		cmocka_unit_test_prestate(test_variant, (void *)&v3_1k),
+		cmocka_unit_test_prestate(test_variant, (void *)&v3_4k),
+		cmocka_unit_test_prestate(test_variant, (void *)&ext3),
+		cmocka_unit_test_prestate(test_variant, (void *)&async),
+		cmocka_unit_test_prestate(test_variant, (void *)&dataj),
+		cmocka_unit_test_prestate(test_variant, (void *)&v1),
+		cmocka_unit_test_prestate(test_variant, (void *)&wrap),
 		cmocka_unit_test(test_bad_commit_checksum),
 		cmocka_unit_test(test_bad_data_checksum),
 		cmocka_unit_test(test_truncated_journal_inode),
 		cmocka_unit_test(test_bad_journal_superblock),
+		cmocka_unit_test(test_external_journal),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
