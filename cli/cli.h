@@ -54,6 +54,27 @@ void cli_base_release(struct cli_base *b);
  * when caching is off (VM2OCI_CACHE=off). Borrowed, static storage. */
 const char *cli_cache_dir(void);
 
+/* ---- strategy (strategy.c) ------------------------------------------- */
+
+#include "blockdiff.h"
+#include <jansson.h>
+
+struct cli_strategy {
+	const char *requested; /* block, file or auto */
+	const char *used;      /* block or file */
+	char reason[512];      /* why that one, one line */
+	struct bd_block_stats block;
+};
+
+/* The VM's tree by the requested strategy: block when it can be exact (the
+ * base is a disk in disk's backing chain, ext filesystems of one geometry),
+ * else a full walk, with the reason in s. Reads the base's tree first when
+ * block is tried. */
+int cli_vm_tree(const char *requested, struct cli_base *base, struct dr_disk *disk,
+		struct ut_tree **vm, struct cli_strategy *s, struct ut_err *err);
+/* What --json says about it, the disk's bytes read included. */
+json_t *cli_strategy_json(const struct cli_strategy *s, struct dr_disk *disk);
+
 /* ---- guest trees as package sources ---------------------------------- */
 
 struct pkg_source;

@@ -47,6 +47,12 @@ static const char convert_usage[] =
 	"      --no-replay        read a filesystem whose journal needs recovery (the VM\n"
 	"                         was not shut down cleanly) as it is on the disk, with\n"
 	"                         a warning, instead of replaying the journal in memory\n"
+	"      --strategy S       how to find what the VM changed: file (walk and\n"
+	"                         compare every file), block (map the blocks changed\n"
+	"                         since a disk:TEMPLATE base, from the qcow2 backing\n"
+	"                         chain, to files; the same layer, reading only\n"
+	"                         what changed; falls back to file, saying why, when\n"
+	"                         it cannot be exact), auto (default: block when it can)\n"
 	"      --output-format F  oci (default) or docker-archive\n"
 	"      --trust-mtime      same size and mtime means same content (rsync's\n"
 	"                         quick check) instead of comparing digests\n"
@@ -67,6 +73,7 @@ static const char convert_usage[] =
 struct convert_opts {
 	const char *disk, *out, *base, *tag, *format, *base_format;
 	const char *dockerfile;
+	const char *strategy; /* block, file or auto */
 	int docker_archive, json, quiet, packages_layer, no_replay;
 	struct img_layer_options layer;
 	struct fsd_options diff;
@@ -245,6 +252,7 @@ static int run_convert(struct convert_opts *o, struct cli_progress *prog)
 	size_t *roots = NULL, nroots = 0;
 	int pkg_layer_index = -1;
 	size_t told;
+	struct cli_strategy strategy;
 
 	config.created = -1;
 	mark = ut_now();
@@ -255,15 +263,6 @@ static int run_convert(struct convert_opts *o, struct cli_progress *prog)
 	}
 	t.open = ut_now() - mark;
 	told = print_disk_warnings(disk, o, 0);
-
-	mark = ut_now();
-	ut_progress_update(&dopt.progress, "walking the disk", 0, 0);
-	if (dr_disk_tree(disk, 0, &vm, &err) < 0) {
-		cli_error("%s: %s", o->disk, err.msg);
-		goto out;
-	}
-	print_disk_warnings(disk, o, told);
-	t.walk = ut_now() - mark;
 
 	mark = ut_now();
 	have_base = 1; /* cli_base_open clears base first, even on failure */
@@ -280,6 +279,18 @@ static int run_convert(struct convert_opts *o, struct cli_progress *prog)
 		}
 	}
 	t.base = ut_now() - mark;
+
+	/* After the base: the block strategy builds on the template's tree. */
+	mark = ut_now();
+	ut_progress_update(&dopt.progress, "walking the disk", 0, 0);
+	if (cli_vm_tree(o->strategy, &base, disk, &vm, &strategy, &err) < 0) {
+		cli_error("%s: %s", o->disk, err.msg);
+		goto out;
+	}
+	print_disk_warnings(disk, o, told);
+	if (!o->quiet && !o->json)
+		fprintf(stderr, "vm2oci: strategy %s: %s\n", strategy.used, strategy.reason);
+	t.walk = ut_now() - mark;
 
 	mark = ut_now();
 	lower = base.tree;
@@ -503,6 +514,7 @@ static int run_convert(struct convert_opts *o, struct cli_progress *prog)
 				 (json_int_t)dr_blockdev_bytes_read(dr_disk_blockdev(disk)),
 				 "entries", (json_int_t)vm->n, "layers", jl, "seconds", secs);
 		json_object_set_new(root, "base", json_string(o->base));
+		json_object_set_new(root, "strategy", cli_strategy_json(&strategy, disk));
 		if (diff)
 			json_object_set_new(root, "diff", stats_json(fsd_result_stats(diff)));
 		if (vdb)
@@ -551,7 +563,8 @@ out:
 int cmd_convert(int argc, char **argv)
 {
 	enum { OPT_LEVEL = 256, OPT_THREADS, OPT_BASE_FORMAT, OPT_OUTPUT_FORMAT, OPT_TRUST_MTIME,
-	       OPT_MASK_XATTR, OPT_JSON, OPT_PACKAGES_LAYER, OPT_DOCKERFILE, OPT_NO_REPLAY };
+	       OPT_MASK_XATTR, OPT_JSON, OPT_PACKAGES_LAYER, OPT_DOCKERFILE, OPT_NO_REPLAY,
+	       OPT_STRATEGY };
 	static const struct option longopts[] = {
 		{ "output", required_argument, NULL, 'o' },
 		{ "base", required_argument, NULL, 'b' },
@@ -568,6 +581,7 @@ int cmd_convert(int argc, char **argv)
 		{ "packages-layer", no_argument, NULL, OPT_PACKAGES_LAYER },
 		{ "dockerfile", required_argument, NULL, OPT_DOCKERFILE },
 		{ "no-replay", no_argument, NULL, OPT_NO_REPLAY },
+		{ "strategy", required_argument, NULL, OPT_STRATEGY },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -578,6 +592,7 @@ int cmd_convert(int argc, char **argv)
 
 	o.base = "scratch";
 	o.tag = "latest";
+	o.strategy = "auto";
 	o.layer.compress = IMG_COMPRESS_ZSTD;
 	o.diff.move_min_size = 1 << 20;
 	while ((c = getopt_long(argc, argv, "ho:b:t:c:f:q", longopts, NULL)) != -1) {
@@ -609,6 +624,11 @@ int cmd_convert(int argc, char **argv)
 		case OPT_PACKAGES_LAYER: o.packages_layer = 1; break;
 		case OPT_DOCKERFILE: o.dockerfile = optarg; break;
 		case OPT_NO_REPLAY: o.no_replay = 1; break;
+		case OPT_STRATEGY:
+			if (strcmp(optarg, "block") && strcmp(optarg, "file") && strcmp(optarg, "auto"))
+				return cli_usage_error("convert", "--strategy takes block, file or auto, not '%s'", optarg);
+			o.strategy = optarg;
+			break;
 		case 'q': o.quiet = 1; break;
 		case 'h': fputs(convert_usage, stdout); return 0;
 		default: return cli_usage_error("convert", "unknown option");

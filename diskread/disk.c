@@ -1253,3 +1253,9 @@ fail:
 	ut_tree_free(t);
 	return -1;
 }
+
+void dr_disk_content(struct dr_disk *d, struct ut_content *out)
+{
+	out->ops = &disk_content_ops;
+	out->ctx = d;
+}

@@ -187,6 +187,21 @@ void dr_fs_free(struct dr_fs *fs);
 /* Reads a small regular file of this filesystem into b (b->cap bounds it). */
 int dr_fs_read_path(struct dr_fs *fs, const char *path, struct ut_buf *b, struct ut_err *err);
 
+/*
+ * ext2/3/4 only, for the block strategy: the libext2fs handle (an
+ * ext2_filsys) of an open filesystem, NULL for other backends; borrowed
+ * until dr_fs_free. Read-only use.
+ */
+void *dr_fs_ext2_handle(struct dr_fs *fs);
+/*
+ * ext2/3/4 only: calls cb with the entry of inode ino at path (relative to
+ * the filesystem root) and, when recursive and ino is a directory, with
+ * everything under it, exactly as the walk fills entries (link_id and src_b
+ * are the inode number). The entry is borrowed for the call (ut_tree_take).
+ */
+int dr_fs_ext2_walk_from(struct dr_fs *fs, uint64_t ino, const char *path, int recursive,
+			 int (*cb)(void *ctx, struct ut_entry *e), void *ctx, struct ut_err *err);
+
 /* ---- the guest as a whole ----------------------------------------------- */
 
 struct dr_mount {
@@ -249,6 +264,9 @@ struct dr_fs *dr_disk_entry_fs(struct dr_disk *d, const struct ut_entry *e, uint
  * and hashed as well.
  */
 int dr_disk_tree(struct dr_disk *d, int digests, struct ut_tree **out, struct ut_err *err);
+/* The content source dr_disk_tree gives its tree (entries name their volume
+ * in src_a and the inode in src_b), for trees assembled elsewhere. */
+void dr_disk_content(struct dr_disk *d, struct ut_content *out);
 /* Things dr_disk_open noticed but could live with, one line each: fstab
  * lines it could not resolve (/dev/mapper/..., another disk), mount points
  * whose filesystem it cannot read, journals replayed in memory or not

@@ -1107,3 +1107,44 @@ const struct dr_fs_ops dr_ext2_ops = {
 	.extents = ext_extents,
 	.close = ext_close,
 };
+
+/* ---- for the block strategy (blockdiff) ---------------------------------- */
+
+void *dr_fs_ext2_handle(struct dr_fs *fs)
+{
+	if (!fs || fs->ops != &dr_ext2_ops || !fs->priv)
+		return NULL;
+	return ((struct ext_priv *)fs->priv)->fs;
+}
+
+int dr_fs_ext2_walk_from(struct dr_fs *fs, uint64_t ino, const char *path, int recursive,
+			 int (*cb)(void *ctx, struct ut_entry *e), void *ctx, struct ut_err *err)
+{
+	struct walk w = { .fs = fs, .cb = cb, .ctx = ctx, .err = err };
+	struct ext_priv *p = fs->priv;
+	struct ut_entry e = { 0 };
+	int ret = -1, is_dir;
+
+	if (!dr_fs_ext2_handle(fs))
+		return ut_err_set(err, "%s: not an ext2/3/4 filesystem", fs->bd->path);
+	if (ino < EXT2_ROOT_INO || ino > p->fs->super->s_inodes_count)
+		return ut_err_set(err, "%s: %s: invalid inode %llu", fs->bd->path, fs->info.type,
+				  (unsigned long long)ino);
+	e.path = ut_strdup(path);
+	if (fill_entry(fs, (ext2_ino_t)ino, &e, err) < 0) {
+		ut_err_prefix(err, "/%s: ", path);
+		goto out;
+	}
+	is_dir = e.type == UT_DIR;
+	if (cb(ctx, &e) < 0)
+		goto out;
+	ret = 0;
+	if (recursive && is_dir) {
+		ino_set_add(&w.dirs, (uint32_t)ino);
+		ret = walk_dir(&w, (ext2_ino_t)ino, path, 1);
+	}
+out:
+	ut_entry_release(&e);
+	free(w.dirs.v);
+	return ret;
+}
