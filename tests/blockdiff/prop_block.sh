@@ -23,47 +23,16 @@ for t in qemu-storage-daemon qemu-img mkfs.ext4 losetup setfattr jq; do
 done
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/prop_block.XXXXXX")
-qsd_pid= loopdev= mnt=$work/mnt
+loopdev= mnt=$work/mnt
 mkdir -p "$mnt"
+. "$(dirname "$0")/../../fixtures/overlay-lib.sh"
 cleanup() {
+    overlay_umount
     if mountpoint -q "$mnt" 2>/dev/null; then umount "$mnt" || umount -l "$mnt"; fi
     [ -n "$loopdev" ] && losetup -d "$loopdev" 2>/dev/null || true
-    stop_qsd || true
     rm -rf "$work"
 }
 trap cleanup EXIT
-
-stop_qsd() {
-    [ -n "$qsd_pid" ] || return 0
-    kill -TERM "$qsd_pid" 2>/dev/null || true
-    for ((i = 0; i < 100; i++)); do kill -0 "$qsd_pid" 2>/dev/null || break; sleep 0.1; done
-    qsd_pid=
-    if mountpoint -q "$work/export" 2>/dev/null; then umount -l "$work/export" || true; fi
-}
-
-# Mounts qcow2 $1 writable at $mnt through a FUSE export and a loop device.
-mount_overlay() {
-    : >"$work/export"
-    qemu-storage-daemon \
-        --blockdev "driver=file,node-name=f,filename=$1" \
-        --blockdev "driver=qcow2,node-name=q,file=f" \
-        --export "type=fuse,id=e,node-name=q,mountpoint=$work/export,writable=on" \
-        --pidfile "$work/qsd.pid" --daemonize
-    qsd_pid=$(cat "$work/qsd.pid")
-    loopdev=$(losetup -f --show "$work/export")
-    mount -t ext4 "$loopdev" "$mnt"
-}
-
-umount_overlay() {
-    umount "$mnt"
-    losetup -d "$loopdev"
-    for ((i = 0; i < 50; i++)); do
-        [ -e /sys/block/${loopdev#/dev/}/loop/backing_file ] || break
-        sleep 0.1
-    done
-    loopdev=
-    stop_qsd
-}
 
 # ---- the template ------------------------------------------------------------
 RANDOM=$seed
@@ -167,11 +136,33 @@ for ((it = 1; it <= n; it++)); do
     ov=$work/clone.qcow2
     rm -f "$ov"
     qemu-img create -q -f qcow2 -F qcow2 -b "$work/template.qcow2" "$ov"
-    mount_overlay "$ov"
+    overlay_mount "$ov" "$mnt" "$work"
     nops=$((1 + RANDOM % 6))
     (cd "$mnt" && for ((k = 0; k < nops; k++)); do one_change 2>/dev/null || true; done)
-    umount_overlay
+    overlay_umount
     check_pair "$ov" "$work/template.qcow2" "script $it (seed $seed)" || fail=1
 done
+# Refusals: block falls back to file, saying why, when it cannot be exact.
+refused() { # DISK BASE PATTERN NAME
+    "$vm2oci" convert "$1" -b "$2" -o "$work/o-ref" -c none --strategy block --json -q >"$work/ref.json"
+    rm -rf "$work/o-ref"
+    if [ "$(jq -r .strategy.used "$work/ref.json")" != file ] ||
+       ! jq -r .strategy.reason "$work/ref.json" | grep -q "$3"; then
+        echo "FAIL refusal $4: $(jq -c .strategy "$work/ref.json")"
+        return 1
+    fi
+    echo "ok refusal $4: $(jq -r .strategy.reason "$work/ref.json")"
+}
+qemu-img create -q -f qcow2 -F qcow2 -b "$work/template.qcow2" "$work/clone.qcow2"
+refused "$work/clone.qcow2" scratch "disk:TEMPLATE" "scratch base" || fail=1
+qemu-img convert -O qcow2 "$work/template.qcow2" "$work/copy.qcow2"
+refused "$work/copy.qcow2" "disk:$work/template.qcow2" "not in the disk's backing chain" "full copy" || fail=1
+overlay_mount "$work/clone.qcow2" "$mnt" "$work"
+umount "$mnt"
+e2fsck -fy "$ov_loop" >/dev/null 2>&1 || true # tune2fs -U wants a checked fs
+tune2fs -U 0b7e6f0c-6ad5-4d3c-9a43-3b6c2b0a7e11 "$ov_loop" >/dev/null
+overlay_umount
+refused "$work/clone.qcow2" "disk:$work/template.qcow2" "UUID or geometry" "new UUID" || fail=1
+
 [ $fail = 0 ] && echo "ok: $n change scripts, block and file gave the same layer"
 exit $fail
