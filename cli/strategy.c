@@ -33,7 +33,7 @@ int cli_vm_tree(const char *requested, struct cli_base *base, struct dr_disk *di
 		if (r > 0) {
 			s->used = "block";
 			snprintf(s->reason, sizeof(s->reason),
-				 "%s is %d layer%s above the template in its qcow2 backing chain: %llu changed bytes, %llu inodes to look at",
+				 "the %s disk is %d layer%s above the template in its backing chain: %llu changed bytes, %llu inodes to look at",
 				 dr_blockdev_format(dr_disk_blockdev(disk)), s->block.depth,
 				 s->block.depth == 1 ? "" : "s",
 				 (unsigned long long)s->block.changed_bytes,

@@ -5,7 +5,8 @@
 # overlay on it, a random script of changes applied through the kernel (a
 # writable qemu-storage-daemon FUSE export of the overlay + a loop mount,
 # no --direct-io), and `vm2oci convert` of the overlay with --strategy block
-# and --strategy file against disk:TEMPLATE: the block run must have used
+# and --strategy file against disk:TEMPLATE (and twice a vmdk delta disk on a
+# vmdk copy of the template): the block run must have used
 # block, and both must give the same diff layer (digest and diff_id).
 # With VM2OCI_FIXTURES set, clone.qcow2 on template.qcow2 is checked too.
 # Root, /dev/fuse and qemu-storage-daemon are needed; otherwise exit 77.
@@ -142,6 +143,17 @@ for ((it = 1; it <= n; it++)); do
     overlay_umount
     check_pair "$ov" "$work/template.qcow2" "script $it (seed $seed)" || fail=1
 done
+# A vmdk delta disk (grain tables) on a vmdk copy of the template.
+qemu-img convert -O vmdk "$work/template.qcow2" "$work/template.vmdk"
+for ((it = 1; it <= 2; it++)); do
+    rm -f "$work/delta.vmdk"
+    qemu-img create -q -f vmdk -F vmdk -b "$work/template.vmdk" "$work/delta.vmdk"
+    overlay_mount "$work/delta.vmdk" "$mnt" "$work" vmdk
+    (cd "$mnt" && for ((k = 0; k < 4; k++)); do one_change 2>/dev/null || true; done)
+    overlay_umount
+    check_pair "$work/delta.vmdk" "$work/template.vmdk" "vmdk delta $it" || fail=1
+done
+
 # Refusals: block falls back to file, saying why, when it cannot be exact.
 refused() { # DISK BASE PATTERN NAME
     "$vm2oci" convert "$1" -b "$2" -o "$work/o-ref" -c none --strategy block --json -q >"$work/ref.json"
