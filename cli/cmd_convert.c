@@ -288,7 +288,7 @@ static int run_convert(struct convert_opts *o, struct cli_progress *prog)
 		goto out;
 	}
 	print_disk_warnings(disk, o, told);
-	if (!o->quiet && !o->json)
+	if (!o->quiet && !o->json && (base.disk || strcmp(o->strategy, "auto")))
 		fprintf(stderr, "vm2oci: strategy %s: %s\n", strategy.used, strategy.reason);
 	t.walk = ut_now() - mark;
 
