@@ -109,13 +109,13 @@ static const struct pkg *find_name(const struct pkg_db *db, const char *name)
 
 static int has_edge(const struct pkg_graph *g, size_t a, size_t b)
 {
-	const size_t *to;
-	size_t n = pkg_graph_edges(g, a, &to), i;
+	size_t *to, n = pkg_graph_successors(g, a, &to), i;
+	int found = 0;
 
 	for (i = 0; i < n; i++)
-		if (to[i] == b)
-			return 1;
-	return 0;
+		found |= to[i] == b;
+	free(to);
+	return found;
 }
 
 static size_t idx_of(const struct pkg_db *db, const char *name)
@@ -182,8 +182,7 @@ static void check_graph_properties(const struct pkg_db *db, const struct pkg_gra
 		seen[roots[i]] = 1;
 		queue[qt++] = roots[i];
 		while (qh < qt) {
-			const size_t *to;
-			size_t u = queue[qh++], m = pkg_graph_edges(g, u, &to), k;
+			size_t *to, u = queue[qh++], m = pkg_graph_successors(g, u, &to), k;
 
 			for (k = 0; k < m; k++) {
 				if (seen[to[k]])
@@ -194,6 +193,7 @@ static void check_graph_properties(const struct pkg_db *db, const struct pkg_gra
 				seen[to[k]] = 1;
 				queue[qt++] = to[k];
 			}
+			free(to);
 		}
 	}
 	/* Reachability from all roots at once. */
@@ -206,26 +206,26 @@ static void check_graph_properties(const struct pkg_db *db, const struct pkg_gra
 			queue[qt++] = roots[i];
 		}
 		while (qh < qt) {
-			const size_t *to;
-			size_t u = queue[qh++], m = pkg_graph_edges(g, u, &to), k;
+			size_t *to, u = queue[qh++], m = pkg_graph_successors(g, u, &to), k;
 
 			for (k = 0; k < m; k++)
 				if (!seen[to[k]]) {
 					seen[to[k]] = 1;
 					queue[qt++] = to[k];
 				}
+			free(to);
 		}
 		for (i = 0; i < n; i++)
 			if (!seen[i])
 				fail_msg("%s is not reachable from the roots", db->v[i].name);
 	}
 	for (i = 0; i < n; i++) {
-		const size_t *to;
-		size_t m = pkg_graph_edges(g, i, &to);
+		size_t *to, m = pkg_graph_successors(g, i, &to);
 
 		for (j = 0; j < m; j++)
 			if (pkg_graph_component_of(g, to[j]) != pkg_graph_component_of(g, i))
 				incoming[pkg_graph_component_of(g, to[j])] = 1;
+		free(to);
 	}
 	for (i = 0; i < nr; i++)
 		rootsin[pkg_graph_component_of(g, roots[i])]++;
