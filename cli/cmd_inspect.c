@@ -12,7 +12,7 @@
 #include <string.h>
 
 static const char inspect_usage[] =
-	"usage: vm2oci inspect DISK [--format raw|qcow2|vmdk] [--json]\n"
+	"usage: vm2oci inspect DISK [--format F] [--json]\n"
 	"\n"
 	"Shows the disk's format and size, its partition table, the filesystem on\n"
 	"each partition (type, label, UUID), the mount plan read from the guest's\n"
@@ -20,7 +20,7 @@ static const char inspect_usage[] =
 	"architecture, package format). Nothing is written and nothing from the\n"
 	"guest is run.\n"
 	"\n"
-	"  --format F  skip probing: raw, qcow2 or vmdk\n"
+	"  --format F  skip probing: raw, qcow2, vmdk, vhdx, vhd, vdi or qed\n"
 	"  --json      one JSON object on stdout\n";
 
 static json_t *fs_json(const struct dr_fs_info *fs)

@@ -41,12 +41,12 @@ static int vpc_probe(const unsigned char *head, size_t len)
 	return len >= 8 && !memcmp(head, "conectix", 8) ? 100 : 0;
 }
 
-/* A fixed VHD is a raw image with a footer: below every real magic, above
- * raw. */
+/* A fixed VHD is a raw image with a footer (and a dynamic one whose first
+ * footer copy is damaged still has its last): below every real magic,
+ * above raw. */
 static int vpc_probe_tail(const unsigned char *tail, size_t len)
 {
-	if (len >= VPC_FOOTER_LEN && !memcmp(tail + len - VPC_FOOTER_LEN, "conectix", 8) &&
-	    ut_be32(tail + len - VPC_FOOTER_LEN + 60) == VPC_TYPE_FIXED)
+	if (len >= VPC_FOOTER_LEN && !memcmp(tail + len - VPC_FOOTER_LEN, "conectix", 8))
 		return 50;
 	return 0;
 }
@@ -196,15 +196,13 @@ static int vpc_open(struct dr_blockdev *bd, const char *path, int depth, struct 
 				  (unsigned long long)v->f.size);
 	if (host_read(bd, ft, sizeof(ft), 0, err) < 0)
 		return -1;
+	/* A fixed disk has its footer only at the end; a dynamic one has a
+	 * copy there too, which serves when the first is damaged. */
 	if (memcmp(ft, "conectix", 8)) {
-		/* A fixed disk has its footer only at the end. */
 		if (host_read(bd, ft, sizeof(ft), v->f.size - VPC_FOOTER_LEN, err) < 0)
 			return -1;
 		if (memcmp(ft, "conectix", 8))
 			return ut_err_set(err, "%s: not a VHD (no conectix footer)", path);
-		if (ut_be32(ft + 60) != VPC_TYPE_FIXED)
-			return ut_err_set(err, "%s: VHD footer at the end is not a fixed disk's (type %u)",
-					  path, ut_be32(ft + 60));
 	}
 	v->type = (int)ut_be32(ft + 60);
 	if (v->type != VPC_TYPE_FIXED && v->type != VPC_TYPE_DYNAMIC && v->type != VPC_TYPE_DIFF)

@@ -63,6 +63,26 @@ static void test_vpc(void **state)
 	assert_string_equal(dr_blockdev_format(bd), "vpc");
 	dr_blockdev_free(bd);
 	free(img);
+	/* A dynamic disk whose first footer copy is damaged reads through the
+	 * last one (qemu refuses it: compared with the undamaged disk). */
+	img = tpath("dmg1.vhd");
+	sh_ok("cd '%s' && qemu-img convert -O vpc -o force_size=on base.raw '%s' && "
+	      "printf conectiy | dd of='%s' conv=notrunc status=none", tmp, img, img);
+	assert_int_equal(dr_blockdev_open(img, NULL, &bd, &err), 0);
+	assert_string_equal(dr_blockdev_format(bd), "vpc");
+	{
+		unsigned char *got = malloc(64 * MiB);
+		size_t len;
+		unsigned char *want = slurp(base, &len);
+
+		assert_int_equal(bd->size, len);
+		assert_int_equal(dr_blockdev_pread(bd, got, len, 0, &err), 0);
+		assert_memory_equal(got, want, len);
+		free(got);
+		free(want);
+	}
+	dr_blockdev_free(bd);
+	free(img);
 }
 
 static void test_vdi(void **state)
