@@ -83,11 +83,25 @@ struct dr_extent {
 typedef int (*dr_map_fn)(struct dr_blockdev *bd, uint64_t off, uint64_t maxlen,
 			 struct dr_extent *x, struct ut_err *err);
 
-/* pread and block_status of such a format, from its map and its file. */
-int dr_map_pread(struct dr_blockdev *bd, const struct dr_file *f, dr_map_fn map, void *buf,
-		 size_t len, uint64_t off, struct ut_err *err);
-int dr_map_block_status(struct dr_blockdev *bd, dr_map_fn map, uint64_t off, uint64_t len,
-			uint64_t *pnum, int *allocated, int *in_backing, struct ut_err *err);
+/* The first member of such a format's priv: its file and its map. */
+struct dr_mapped {
+	struct dr_file f;
+	dr_map_fn map;
+};
+
+/* pread and block_status of such a format (bd->priv starts with a
+ * struct dr_mapped), for its vtable. */
+int dr_mapped_pread(struct dr_blockdev *bd, void *buf, size_t len, uint64_t off,
+		    struct ut_err *err);
+int dr_mapped_block_status(struct dr_blockdev *bd, uint64_t off, uint64_t len, uint64_t *pnum,
+			   int *allocated, int *in_backing, struct ut_err *err);
+
+/*
+ * Whether the n bytes at pos of an overlay's unallocated range come from
+ * its backing file: not past the backing file's end (those are zeros of
+ * this layer, as qemu-img map says), and n is clipped to that end.
+ */
+int dr_from_backing(const struct dr_blockdev *bd, uint64_t pos, uint64_t *n);
 
 /* CRC-32C (Castagnoli), as VHDX checksums its headers and tables. */
 uint32_t dr_crc32c(const void *buf, size_t len);

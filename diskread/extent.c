@@ -78,15 +78,17 @@ int dr_open_backing(struct dr_blockdev *bd, const char *name, const char *format
 	return ret;
 }
 
-int dr_map_pread(struct dr_blockdev *bd, const struct dr_file *f, dr_map_fn map, void *buf,
-		 size_t len, uint64_t off, struct ut_err *err)
+int dr_mapped_pread(struct dr_blockdev *bd, void *buf, size_t len, uint64_t off,
+		    struct ut_err *err)
 {
+	const struct dr_mapped *m = bd->priv;
+	const struct dr_file *f = &m->f;
 	unsigned char *dst = buf;
 
 	while (len) {
 		struct dr_extent x;
 
-		if (map(bd, off, len, &x, err) < 0)
+		if (m->map(bd, off, len, &x, err) < 0)
 			return -1;
 		assert(x.len >= 1 && x.len <= len);
 		switch (x.kind) {
@@ -114,9 +116,24 @@ int dr_map_pread(struct dr_blockdev *bd, const struct dr_file *f, dr_map_fn map,
 	return 0;
 }
 
-int dr_map_block_status(struct dr_blockdev *bd, dr_map_fn map, uint64_t off, uint64_t len,
-			uint64_t *pnum, int *allocated, int *in_backing, struct ut_err *err)
+int dr_from_backing(const struct dr_blockdev *bd, uint64_t pos, uint64_t *n)
 {
+	uint64_t bsize;
+
+	if (!bd->backing)
+		return 0;
+	bsize = bd->backing->size;
+	if (pos >= bsize)
+		return 0;
+	if (*n > bsize - pos)
+		*n = bsize - pos;
+	return 1;
+}
+
+int dr_mapped_block_status(struct dr_blockdev *bd, uint64_t off, uint64_t len, uint64_t *pnum,
+			   int *allocated, int *in_backing, struct ut_err *err)
+{
+	const struct dr_mapped *m = bd->priv;
 	uint64_t total = 0;
 
 	while (total < len) {
@@ -124,21 +141,11 @@ int dr_map_block_status(struct dr_blockdev *bd, dr_map_fn map, uint64_t off, uin
 		uint64_t pos = off + total, n;
 		int a, b;
 
-		if (map(bd, pos, len - total, &x, err) < 0)
+		if (m->map(bd, pos, len - total, &x, err) < 0)
 			return -1;
 		n = x.len;
 		a = x.kind == DR_EXT_DATA;
-		b = x.kind == DR_EXT_BACKING && bd->backing;
-		/* Past the backing file's end nothing comes from it: those bytes
-		 * are zeros of this layer (as qemu-img map says). */
-		if (b) {
-			uint64_t bsize = bd->backing->size;
-
-			if (pos >= bsize)
-				b = 0;
-			else if (n > bsize - pos)
-				n = bsize - pos;
-		}
+		b = x.kind == DR_EXT_BACKING && dr_from_backing(bd, pos, &n);
 		if (total && (a != *allocated || b != *in_backing))
 			break;
 		*allocated = a;

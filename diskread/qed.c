@@ -32,7 +32,7 @@ struct l2_slot {
 };
 
 struct qed {
-	struct dr_file f;
+	struct dr_mapped m; /* first: the generic pread reads it */
 	uint32_t cluster_size;
 	uint64_t table_bytes;
 	uint64_t entries;   /* per table */
@@ -42,6 +42,9 @@ struct qed {
 	struct l2_slot l2c[QED_L2_CACHE];
 	uint64_t clock;
 };
+
+static int qed_map(struct dr_blockdev *bd, uint64_t off, uint64_t maxlen, struct dr_extent *x,
+		   struct ut_err *err);
 
 static int qed_probe(const unsigned char *head, size_t len)
 {
@@ -74,10 +77,10 @@ static int table_read(struct dr_blockdev *bd, uint64_t off, uint64_t *table, con
 	if (off & (q->cluster_size - 1))
 		return ut_err_set(err, "%s: QED %s table offset %llu is not cluster aligned",
 				  bd->path, what, (unsigned long long)off);
-	if (off >= q->f.size || q->table_bytes > q->f.size - off)
+	if (off >= q->m.f.size || q->table_bytes > q->m.f.size - off)
 		return ut_err_set(err, "%s: QED %s table at %llu lies beyond the end of the file",
 				  bd->path, what, (unsigned long long)off);
-	if (dr_host_pread(q->f.fd, q->f.size, bd->path, table, q->table_bytes, off,
+	if (dr_host_pread(q->m.f.fd, q->m.f.size, bd->path, table, q->table_bytes, off,
 			  &bd->bytes_read, err) < 0)
 		return -1;
 	for (i = 0; i < q->entries; i++)
@@ -95,12 +98,13 @@ static int qed_open(struct dr_blockdev *bd, const char *path, int depth, struct 
 	int ret = -1;
 
 	bd->priv = q;
-	if (dr_file_open(&q->f, path, err) < 0)
+	q->m.map = qed_map;
+	if (dr_file_open(&q->m.f, path, err) < 0)
 		return -1;
-	if (q->f.size < sizeof(h))
+	if (q->m.f.size < sizeof(h))
 		return ut_err_set(err, "%s: truncated QED header (%llu bytes)", path,
-				  (unsigned long long)q->f.size);
-	if (dr_host_pread(q->f.fd, q->f.size, path, h, sizeof(h), 0, &bd->bytes_read, err) < 0)
+				  (unsigned long long)q->m.f.size);
+	if (dr_host_pread(q->m.f.fd, q->m.f.size, path, h, sizeof(h), 0, &bd->bytes_read, err) < 0)
 		return -1;
 	if (memcmp(h, QED_MAGIC, 4))
 		return ut_err_set(err, "%s: not a QED image (bad magic)", path);
@@ -142,11 +146,11 @@ static int qed_open(struct dr_blockdev *bd, const char *path, int depth, struct 
 			return ut_err_set(err, "%s: QED backing file name length %u is invalid", path,
 					  name_len);
 		if (name_off > header_bytes || name_len > header_bytes - name_off ||
-		    name_off > q->f.size || name_len > q->f.size - name_off)
+		    name_off > q->m.f.size || name_len > q->m.f.size - name_off)
 			return ut_err_set(err, "%s: QED backing file name lies outside the header",
 					  path);
 		name = ut_malloc(name_len + 1);
-		if (dr_host_pread(q->f.fd, q->f.size, path, name, name_len, name_off,
+		if (dr_host_pread(q->m.f.fd, q->m.f.size, path, name, name_len, name_off,
 				  &bd->bytes_read, err) < 0)
 			goto out;
 		name[name_len] = '\0';
@@ -213,7 +217,7 @@ static int cluster_of(struct dr_blockdev *bd, uint64_t off, uint64_t *entry, str
 		return -1;
 	*entry = l2[(off >> log2_of(q->cluster_size)) & (q->entries - 1)];
 	if (*entry > QED_CLUSTER_ZERO &&
-	    ((*entry & (q->cluster_size - 1)) || *entry >= q->f.size))
+	    ((*entry & (q->cluster_size - 1)) || *entry >= q->m.f.size))
 		return ut_err_set(err, "%s: QED cluster for offset %llu at %llu is not a cluster of the file",
 				  bd->path, (unsigned long long)off, (unsigned long long)*entry);
 	return 0;
@@ -254,20 +258,6 @@ static int qed_map(struct dr_blockdev *bd, uint64_t off, uint64_t maxlen, struct
 	return 0;
 }
 
-static int qed_pread(struct dr_blockdev *bd, void *buf, size_t len, uint64_t off,
-		     struct ut_err *err)
-{
-	struct qed *q = bd->priv;
-
-	return dr_map_pread(bd, &q->f, qed_map, buf, len, off, err);
-}
-
-static int qed_block_status(struct dr_blockdev *bd, uint64_t off, uint64_t len, uint64_t *pnum,
-			    int *allocated, int *in_backing, struct ut_err *err)
-{
-	return dr_map_block_status(bd, qed_map, off, len, pnum, allocated, in_backing, err);
-}
-
 static void qed_close(struct dr_blockdev *bd)
 {
 	struct qed *q = bd->priv;
@@ -275,7 +265,7 @@ static void qed_close(struct dr_blockdev *bd)
 
 	if (!q)
 		return;
-	dr_file_close(&q->f);
+	dr_file_close(&q->m.f);
 	free(q->l1);
 	for (i = 0; i < QED_L2_CACHE; i++)
 		free(q->l2c[i].table);
@@ -287,7 +277,7 @@ const struct dr_blockdev_ops dr_qed_ops = {
 	.name = "qed",
 	.probe = qed_probe,
 	.open = qed_open,
-	.pread = qed_pread,
-	.block_status = qed_block_status,
+	.pread = dr_mapped_pread,
+	.block_status = dr_mapped_block_status,
 	.close = qed_close,
 };

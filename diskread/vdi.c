@@ -22,13 +22,16 @@
 #define VDI_MAX_SIZE (1ULL << 61)
 
 struct vdi {
-	struct dr_file f;
+	struct dr_mapped m; /* first: the generic pread reads it */
 	uint64_t data_off;
 	uint32_t block_size;
 	uint32_t block_extra;  /* bytes before each block's data */
 	uint32_t n_blocks;
 	uint32_t *bmap;        /* host order */
 };
+
+static int vdi_map(struct dr_blockdev *bd, uint64_t off, uint64_t maxlen, struct dr_extent *x,
+		   struct ut_err *err);
 
 static int vdi_probe(const unsigned char *head, size_t len)
 {
@@ -51,12 +54,13 @@ static int vdi_open(struct dr_blockdev *bd, const char *path, int depth, struct 
 	int ret = -1;
 
 	bd->priv = v;
-	if (dr_file_open(&v->f, path, err) < 0)
+	v->m.map = vdi_map;
+	if (dr_file_open(&v->m.f, path, err) < 0)
 		return -1;
-	if (v->f.size < sizeof(h))
+	if (v->m.f.size < sizeof(h))
 		return ut_err_set(err, "%s: truncated VDI header (%llu bytes)", path,
-				  (unsigned long long)v->f.size);
-	if (dr_host_pread(v->f.fd, v->f.size, path, h, sizeof(h), 0, &bd->bytes_read, err) < 0)
+				  (unsigned long long)v->m.f.size);
+	if (dr_host_pread(v->m.f.fd, v->m.f.size, path, h, sizeof(h), 0, &bd->bytes_read, err) < 0)
 		return -1;
 	if (ut_le32(h + 64) != VDI_SIGNATURE)
 		return ut_err_set(err, "%s: not a VDI image (bad signature)", path);
@@ -91,11 +95,11 @@ static int vdi_open(struct dr_blockdev *bd, const char *path, int depth, struct 
 		return ut_err_set(err, "%s: VDI disk size %llu is larger than its %u blocks", path,
 				  (unsigned long long)disk_size, v->n_blocks);
 	bd->size = disk_size / 512 * 512;
-	if (bmap_off > v->f.size || (uint64_t)v->n_blocks * 4 > v->f.size - bmap_off)
+	if (bmap_off > v->m.f.size || (uint64_t)v->n_blocks * 4 > v->m.f.size - bmap_off)
 		return ut_err_set(err, "%s: VDI block map at %u lies beyond the end of the file", path,
 				  bmap_off);
 	raw = ut_malloc((size_t)v->n_blocks * 4 + 1);
-	if (dr_host_pread(v->f.fd, v->f.size, path, raw, (size_t)v->n_blocks * 4, bmap_off,
+	if (dr_host_pread(v->m.f.fd, v->m.f.size, path, raw, (size_t)v->n_blocks * 4, bmap_off,
 			  &bd->bytes_read, err) < 0)
 		goto out;
 	v->bmap = ut_malloc((size_t)v->n_blocks * 4 + 1);
@@ -128,27 +132,13 @@ static int vdi_map(struct dr_blockdev *bd, uint64_t off, uint64_t maxlen, struct
 	return 0;
 }
 
-static int vdi_pread(struct dr_blockdev *bd, void *buf, size_t len, uint64_t off,
-		     struct ut_err *err)
-{
-	struct vdi *v = bd->priv;
-
-	return dr_map_pread(bd, &v->f, vdi_map, buf, len, off, err);
-}
-
-static int vdi_block_status(struct dr_blockdev *bd, uint64_t off, uint64_t len, uint64_t *pnum,
-			    int *allocated, int *in_backing, struct ut_err *err)
-{
-	return dr_map_block_status(bd, vdi_map, off, len, pnum, allocated, in_backing, err);
-}
-
 static void vdi_close(struct dr_blockdev *bd)
 {
 	struct vdi *v = bd->priv;
 
 	if (!v)
 		return;
-	dr_file_close(&v->f);
+	dr_file_close(&v->m.f);
 	free(v->bmap);
 	free(v);
 	bd->priv = NULL;
@@ -158,7 +148,7 @@ const struct dr_blockdev_ops dr_vdi_ops = {
 	.name = "vdi",
 	.probe = vdi_probe,
 	.open = vdi_open,
-	.pread = vdi_pread,
-	.block_status = vdi_block_status,
+	.pread = dr_mapped_pread,
+	.block_status = dr_mapped_block_status,
 	.close = vdi_close,
 };

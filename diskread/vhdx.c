@@ -70,7 +70,7 @@ static const unsigned char guid_page83[16] = {
 	0x93, 0xef, 0xc3, 0x09, 0xe0, 0x00, 0xc7, 0x46 };
 
 struct vhdx {
-	struct dr_file f;
+	struct dr_mapped m; /* first: the generic pread reads it */
 	uint32_t block_size;
 	uint32_t sector_size;     /* logical */
 	uint64_t chunk_ratio;     /* payload blocks per sector bitmap block */
@@ -80,6 +80,9 @@ struct vhdx {
 	unsigned char *bitmap;    /* the last chunk's sector bitmap */
 	uint64_t bitmap_chunk;    /* which chunk; UINT64_MAX: none */
 };
+
+static int vhdx_map(struct dr_blockdev *bd, uint64_t off, uint64_t maxlen, struct dr_extent *x,
+		    struct ut_err *err);
 
 static int vhdx_probe(const unsigned char *head, size_t len)
 {
@@ -91,7 +94,7 @@ static int host_read(struct dr_blockdev *bd, void *buf, size_t len, uint64_t off
 {
 	struct vhdx *v = bd->priv;
 
-	return dr_host_pread(v->f.fd, v->f.size, bd->path, buf, len, off, &bd->bytes_read, err);
+	return dr_host_pread(v->m.f.fd, v->m.f.size, bd->path, buf, len, off, &bd->bytes_read, err);
 }
 
 /* The CRC-32C of buf with its checksum field (at crc_at) taken as zero. */
@@ -165,7 +168,7 @@ static int read_regions(struct dr_blockdev *bd, uint64_t *bat_off, uint32_t *bat
 		uint32_t len = ut_le32(e + 24);
 		int required = ut_le32(e + 28) & 1;
 
-		if (off > v->f.size || len > v->f.size - off) {
+		if (off > v->m.f.size || len > v->m.f.size - off) {
 			ut_err_set(err, "%s: VHDX region %u at %llu (+%u) lies beyond the end of the file",
 				   bd->path, i, (unsigned long long)off, len);
 			goto out;
@@ -365,12 +368,13 @@ static int vhdx_open(struct dr_blockdev *bd, const char *path, int depth, struct
 	int ret = -1;
 
 	bd->priv = v;
+	v->m.map = vhdx_map;
 	v->bitmap_chunk = UINT64_MAX;
-	if (dr_file_open(&v->f, path, err) < 0)
+	if (dr_file_open(&v->m.f, path, err) < 0)
 		return -1;
-	if (v->f.size < VHDX_REGION2 + VHDX_REGION_LEN)
+	if (v->m.f.size < VHDX_REGION2 + VHDX_REGION_LEN)
 		return ut_err_set(err, "%s: truncated VHDX (%llu bytes)", path,
-				  (unsigned long long)v->f.size);
+				  (unsigned long long)v->m.f.size);
 	if (host_read(bd, ident, sizeof(ident), 0, err) < 0)
 		return -1;
 	if (memcmp(ident, "vhdxfile", 8))
@@ -424,7 +428,7 @@ static int sector_here(struct dr_blockdev *bd, uint64_t c, uint64_t s, int *here
 		if (VHDX_BAT_STATE(e) != SB_PRESENT)
 			return ut_err_set(err, "%s: VHDX sector bitmap of chunk %llu is not present",
 					  bd->path, (unsigned long long)c);
-		if (VHDX_BAT_OFFSET(e) > v->f.size || VHDX_BITMAP_LEN > v->f.size - VHDX_BAT_OFFSET(e))
+		if (VHDX_BAT_OFFSET(e) > v->m.f.size || VHDX_BITMAP_LEN > v->m.f.size - VHDX_BAT_OFFSET(e))
 			return ut_err_set(err, "%s: VHDX sector bitmap of chunk %llu lies beyond the end of the file",
 					  bd->path, (unsigned long long)c);
 		v->bitmap_chunk = UINT64_MAX;
@@ -464,7 +468,7 @@ static int vhdx_map(struct dr_blockdev *bd, uint64_t off, uint64_t maxlen, struc
 		return ut_err_set(err, "%s: VHDX BAT entry of block %llu has the invalid state %u",
 				  bd->path, (unsigned long long)b, state);
 	}
-	if (VHDX_BAT_OFFSET(e) >= v->f.size)
+	if (VHDX_BAT_OFFSET(e) >= v->m.f.size)
 		return ut_err_set(err, "%s: VHDX block %llu at %llu lies beyond the end of the file",
 				  bd->path, (unsigned long long)b,
 				  (unsigned long long)VHDX_BAT_OFFSET(e));
@@ -495,27 +499,13 @@ static int vhdx_map(struct dr_blockdev *bd, uint64_t off, uint64_t maxlen, struc
 	return 0;
 }
 
-static int vhdx_pread(struct dr_blockdev *bd, void *buf, size_t len, uint64_t off,
-		      struct ut_err *err)
-{
-	struct vhdx *v = bd->priv;
-
-	return dr_map_pread(bd, &v->f, vhdx_map, buf, len, off, err);
-}
-
-static int vhdx_block_status(struct dr_blockdev *bd, uint64_t off, uint64_t len, uint64_t *pnum,
-			     int *allocated, int *in_backing, struct ut_err *err)
-{
-	return dr_map_block_status(bd, vhdx_map, off, len, pnum, allocated, in_backing, err);
-}
-
 static void vhdx_close(struct dr_blockdev *bd)
 {
 	struct vhdx *v = bd->priv;
 
 	if (!v)
 		return;
-	dr_file_close(&v->f);
+	dr_file_close(&v->m.f);
 	free(v->bat);
 	free(v->bitmap);
 	free(v);
@@ -526,7 +516,7 @@ const struct dr_blockdev_ops dr_vhdx_ops = {
 	.name = "vhdx",
 	.probe = vhdx_probe,
 	.open = vhdx_open,
-	.pread = vhdx_pread,
-	.block_status = vhdx_block_status,
+	.pread = dr_mapped_pread,
+	.block_status = dr_mapped_block_status,
 	.close = vhdx_close,
 };

@@ -26,7 +26,7 @@
 #define VPC_MAX_LOCATOR (64U << 10)
 
 struct vpc {
-	struct dr_file f;
+	struct dr_mapped m; /* first: the generic pread reads it */
 	int type;
 	uint32_t block_size;
 	uint32_t bitmap_size;  /* bytes before each block's data */
@@ -35,6 +35,9 @@ struct vpc {
 	unsigned char *bitmap; /* differencing: the last block's sector bitmap */
 	uint32_t bitmap_block; /* which block it is; VPC_UNALLOCATED: none */
 };
+
+static int vpc_map(struct dr_blockdev *bd, uint64_t off, uint64_t maxlen, struct dr_extent *x,
+		   struct ut_err *err);
 
 static int vpc_probe(const unsigned char *head, size_t len)
 {
@@ -56,7 +59,7 @@ static int host_read(struct dr_blockdev *bd, void *buf, size_t len, uint64_t off
 {
 	struct vpc *v = bd->priv;
 
-	return dr_host_pread(v->f.fd, v->f.size, bd->path, buf, len, off, &bd->bytes_read, err);
+	return dr_host_pread(v->m.f.fd, v->m.f.size, bd->path, buf, len, off, &bd->bytes_read, err);
 }
 
 /*
@@ -95,7 +98,7 @@ static int parent_names(struct dr_blockdev *bd, const unsigned char *dyn, char *
 
 			if (memcmp(loc, codes[c], 4) || !len)
 				continue;
-			if (len > VPC_MAX_LOCATOR || off > v->f.size || len > v->f.size - off)
+			if (len > VPC_MAX_LOCATOR || off > v->m.f.size || len > v->m.f.size - off)
 				return ut_err_set(err, "%s: VHD parent locator %s lies outside the file",
 						  bd->path, codes[c]);
 			raw = ut_malloc(len + 1);
@@ -129,7 +132,7 @@ static int open_dynamic(struct dr_blockdev *bd, const unsigned char *ft, int dep
 	uint64_t dyn_off = ut_be64(ft + 16), bat_off, need, i;
 	int ret = -1;
 
-	if (dyn_off > v->f.size || VPC_DYN_LEN > v->f.size - dyn_off)
+	if (dyn_off > v->m.f.size || VPC_DYN_LEN > v->m.f.size - dyn_off)
 		return ut_err_set(err, "%s: VHD dynamic header at %llu lies beyond the end of the file",
 				  bd->path, (unsigned long long)dyn_off);
 	if (host_read(bd, dyn, sizeof(dyn), dyn_off, err) < 0)
@@ -149,7 +152,7 @@ static int open_dynamic(struct dr_blockdev *bd, const unsigned char *ft, int dep
 				  bd->path, v->n_bat, (unsigned long long)bd->size);
 	/* Entries past the virtual size are never read. */
 	v->n_bat = (uint32_t)need;
-	if (bat_off > v->f.size || (uint64_t)v->n_bat * 4 > v->f.size - bat_off)
+	if (bat_off > v->m.f.size || (uint64_t)v->n_bat * 4 > v->m.f.size - bat_off)
 		return ut_err_set(err, "%s: VHD block table at %llu lies beyond the end of the file",
 				  bd->path, (unsigned long long)bat_off);
 	raw = ut_malloc((size_t)v->n_bat * 4 + 1);
@@ -161,7 +164,7 @@ static int open_dynamic(struct dr_blockdev *bd, const unsigned char *ft, int dep
 		/* qemu refuses a block the file does not hold whole: the image
 		 * was truncated. */
 		if (v->bat[i] != VPC_UNALLOCATED &&
-		    v->bat[i] * VPC_SECTOR + v->bitmap_size + v->block_size > v->f.size) {
+		    v->bat[i] * VPC_SECTOR + v->bitmap_size + v->block_size > v->m.f.size) {
 			ut_err_set(err, "%s: VHD block %llu at sector %u runs past the end of the file (truncated?)",
 				   bd->path, (unsigned long long)i, v->bat[i]);
 			goto out;
@@ -189,17 +192,18 @@ static int vpc_open(struct dr_blockdev *bd, const char *path, int depth, struct 
 	unsigned char ft[VPC_FOOTER_LEN];
 
 	bd->priv = v;
-	if (dr_file_open(&v->f, path, err) < 0)
+	v->m.map = vpc_map;
+	if (dr_file_open(&v->m.f, path, err) < 0)
 		return -1;
-	if (v->f.size < VPC_FOOTER_LEN)
+	if (v->m.f.size < VPC_FOOTER_LEN)
 		return ut_err_set(err, "%s: truncated VHD (%llu bytes, no footer)", path,
-				  (unsigned long long)v->f.size);
+				  (unsigned long long)v->m.f.size);
 	if (host_read(bd, ft, sizeof(ft), 0, err) < 0)
 		return -1;
 	/* A fixed disk has its footer only at the end; a dynamic one has a
 	 * copy there too, which serves when the first is damaged. */
 	if (memcmp(ft, "conectix", 8)) {
-		if (host_read(bd, ft, sizeof(ft), v->f.size - VPC_FOOTER_LEN, err) < 0)
+		if (host_read(bd, ft, sizeof(ft), v->m.f.size - VPC_FOOTER_LEN, err) < 0)
 			return -1;
 		if (memcmp(ft, "conectix", 8))
 			return ut_err_set(err, "%s: not a VHD (no conectix footer)", path);
@@ -212,9 +216,9 @@ static int vpc_open(struct dr_blockdev *bd, const char *path, int depth, struct 
 		return ut_err_set(err, "%s: VHD virtual size %llu is larger than 2040 GiB", path,
 				  (unsigned long long)bd->size);
 	if (v->type == VPC_TYPE_FIXED) {
-		if (bd->size > v->f.size - VPC_FOOTER_LEN)
+		if (bd->size > v->m.f.size - VPC_FOOTER_LEN)
 			return ut_err_set(err, "%s: fixed VHD holds %llu bytes, less than its virtual size %llu",
-					  path, (unsigned long long)(v->f.size - VPC_FOOTER_LEN),
+					  path, (unsigned long long)(v->m.f.size - VPC_FOOTER_LEN),
 					  (unsigned long long)bd->size);
 		return 0;
 	}
@@ -283,27 +287,13 @@ static int vpc_map(struct dr_blockdev *bd, uint64_t off, uint64_t maxlen, struct
 	return 0;
 }
 
-static int vpc_pread(struct dr_blockdev *bd, void *buf, size_t len, uint64_t off,
-		     struct ut_err *err)
-{
-	struct vpc *v = bd->priv;
-
-	return dr_map_pread(bd, &v->f, vpc_map, buf, len, off, err);
-}
-
-static int vpc_block_status(struct dr_blockdev *bd, uint64_t off, uint64_t len, uint64_t *pnum,
-			    int *allocated, int *in_backing, struct ut_err *err)
-{
-	return dr_map_block_status(bd, vpc_map, off, len, pnum, allocated, in_backing, err);
-}
-
 static void vpc_close(struct dr_blockdev *bd)
 {
 	struct vpc *v = bd->priv;
 
 	if (!v)
 		return;
-	dr_file_close(&v->f);
+	dr_file_close(&v->m.f);
 	free(v->bat);
 	free(v->bitmap);
 	free(v);
@@ -315,7 +305,7 @@ const struct dr_blockdev_ops dr_vpc_ops = {
 	.probe = vpc_probe,
 	.probe_tail = vpc_probe_tail,
 	.open = vpc_open,
-	.pread = vpc_pread,
-	.block_status = vpc_block_status,
+	.pread = dr_mapped_pread,
+	.block_status = dr_mapped_block_status,
 	.close = vpc_close,
 };

@@ -95,16 +95,22 @@ void patch_be64(const char *path, uint64_t off, uint64_t v)
 	patch_be32(path, off + 4, (uint32_t)v);
 }
 
+void read_at(const char *path, uint64_t off, void *buf, size_t len)
+{
+	int fd = open(path, O_RDONLY);
+
+	assert_true(fd >= 0);
+	assert_int_equal(pread(fd, buf, len, off), (ssize_t)len);
+	close(fd);
+}
+
 uint64_t read_be64(const char *path, uint64_t off)
 {
 	unsigned char b[8];
-	int fd = open(path, O_RDONLY);
 	uint64_t v = 0;
 	int i;
 
-	assert_true(fd >= 0);
-	assert_int_equal(pread(fd, b, 8, off), 8);
-	close(fd);
+	read_at(path, off, b, sizeof(b));
 	for (i = 0; i < 8; i++)
 		v = v << 8 | b[i];
 	return v;
@@ -376,4 +382,25 @@ int bd_group_teardown(void **state)
 	free(base);
 	free(tmp);
 	return 0;
+}
+
+void bd_sha256(struct dr_blockdev *bd, char *hex)
+{
+	struct ut_sha256 h;
+	unsigned char d[UT_SHA256_LEN], *buf = malloc(4 * MiB);
+	struct ut_err err;
+	uint64_t off;
+
+	assert_int_equal(ut_sha256_init(&h), 0);
+	for (off = 0; off < bd->size; off += 4 * MiB) {
+		size_t n = bd->size - off < 4 * MiB ? bd->size - off : 4 * MiB;
+
+		if (dr_blockdev_pread(bd, buf, n, off, &err) < 0)
+			fail_msg("read %s at %llu: %s", bd->path, (unsigned long long)off, err.msg);
+		ut_sha256_update(&h, buf, n);
+	}
+	ut_sha256_final(&h, d);
+	ut_sha256_release(&h);
+	ut_hex(d, sizeof(d), hex);
+	free(buf);
 }

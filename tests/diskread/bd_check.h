@@ -33,6 +33,8 @@ void patch(const char *path, uint64_t off, const void *val, size_t len);
 void patch_be32(const char *path, uint64_t off, uint32_t v);
 void patch_be64(const char *path, uint64_t off, uint64_t v);
 void patch_le64(const char *path, uint64_t off, uint64_t v);
+/* Reads exactly len bytes at off of a file. */
+void read_at(const char *path, uint64_t off, void *buf, size_t len);
 uint64_t read_be64(const char *path, uint64_t off);
 
 /*
@@ -57,5 +59,9 @@ void compare_map(const char *img);
 void corrupt_loop(const char *src, const char *dst, int iterations);
 /* The same with the flips in [at, at + span) (half in its first 512). */
 void corrupt_span(const char *src, const char *dst, int iterations, uint64_t at, size_t span);
+
+struct dr_blockdev;
+/* The SHA-256 of all of bd's bytes, as hex (UT_SHA256_HEX bytes). */
+void bd_sha256(struct dr_blockdev *bd, char *hex);
 
 #endif

@@ -465,6 +465,21 @@ static void vhdx_set_log_guid(const char *path, uint64_t hdr_off)
 	close(fd);
 }
 
+/* A copy t of img with a width-byte value (big-endian or little) written
+ * at off must fail to read with reason. */
+static void expect_patched(const char *img, const char *t, uint64_t off, int width, int big,
+			   uint64_t v, const char *reason)
+{
+	unsigned char b[8];
+	int i;
+
+	for (i = 0; i < width; i++)
+		b[big ? width - 1 - i : i] = (unsigned char)(v >> (8 * i));
+	sh_ok("cp '%s' '%s'%s", img, t, "");
+	patch(t, off, b, (size_t)width);
+	expect_error(t, NULL, strrchr(t, '/') + 1, reason);
+}
+
 static void test_bad_vhdx(void **state)
 {
 	char *img = small("b.vhdx", "-O vhdx -o block_size=1M"), *t = tpath("bad.vhdx");
@@ -491,21 +506,13 @@ static void test_bad_vhdx(void **state)
 	/* The BAT: an entry far past the end of the file, an invalid state. */
 	{
 		unsigned char r[96];
-		int fd = open(img, O_RDONLY);
 
-		assert_int_equal(pread(fd, r, sizeof(r), 192 * 1024), (ssize_t)sizeof(r));
-		close(fd);
+		read_at(img, 192 * 1024, r, sizeof(r));
 		bat_off = r[16] == 0x66 ? get_le32(r + 32) : get_le32(r + 64);
 	}
-	sh_ok("cp '%s' '%s'%s", img, t, "");
-	patch_le64(t, bat_off, (1ULL << 40) | 6);
-	expect_error(t, NULL, "bad.vhdx", "lies beyond the end of the file");
-	sh_ok("cp '%s' '%s'%s", img, t, "");
-	patch_le64(t, bat_off, 4);
-	expect_error(t, NULL, "bad.vhdx", "invalid state 4");
-	sh_ok("cp '%s' '%s'%s", img, t, "");
-	patch_le64(t, bat_off, (1ULL << 20) | 7);
-	expect_error(t, NULL, "bad.vhdx", "partially present in a disk without a parent");
+	expect_patched(img, t, bat_off, 8, 0, (1ULL << 40) | 6, "lies beyond the end of the file");
+	expect_patched(img, t, bat_off, 8, 0, 4, "invalid state 4");
+	expect_patched(img, t, bat_off, 8, 0, (1ULL << 20) | 7, "partially present in a disk without a parent");
 	free(img);
 	free(t);
 }
@@ -522,25 +529,13 @@ static void test_bad_vpc(void **state)
 	sh_ok("cp '%s' '%s'%s", img, t, "");
 	patch(t, dyn, "xxsparse", 8);
 	expect_error(t, NULL, "bad.vhd", "no cxsparse cookie");
-	sh_ok("cp '%s' '%s'%s", img, t, "");
-	patch_be32(t, dyn + 32, 3000);
-	expect_error(t, NULL, "bad.vhd", "invalid VHD block size 3000");
-	sh_ok("cp '%s' '%s'%s", img, t, "");
-	patch_be64(t, dyn + 16, 1ULL << 40);
-	expect_error(t, NULL, "bad.vhd", "block table at 1099511627776 lies beyond the end");
-	sh_ok("cp '%s' '%s'%s", img, t, "");
-	patch_be32(t, dyn + 28, 1);
-	expect_error(t, NULL, "bad.vhd", "block table too small");
-	sh_ok("cp '%s' '%s'%s", img, t, "");
-	patch_be64(t, 48, 1ULL << 50);
-	expect_error(t, NULL, "bad.vhd", "larger than 2040 GiB");
-	sh_ok("cp '%s' '%s'%s", img, t, "");
-	patch_be32(t, 60, 9);
-	expect_error(t, NULL, "bad.vhd", "unsupported VHD disk type 9");
+	expect_patched(img, t, dyn + 32, 4, 1, 3000, "invalid VHD block size 3000");
+	expect_patched(img, t, dyn + 16, 8, 1, 1ULL << 40, "block table at 1099511627776 lies beyond the end");
+	expect_patched(img, t, dyn + 28, 4, 1, 1, "block table too small");
+	expect_patched(img, t, 48, 8, 1, 1ULL << 50, "larger than 2040 GiB");
+	expect_patched(img, t, 60, 4, 1, 9, "unsupported VHD disk type 9");
 	/* A differencing disk whose locators name nothing. */
-	sh_ok("cp '%s' '%s'%s", img, t, "");
-	patch_be32(t, 60, 4);
-	expect_error(t, NULL, "bad.vhd", "names no parent");
+	expect_patched(img, t, 60, 4, 1, 4, "names no parent");
 	free(img);
 	free(t);
 }
@@ -552,40 +547,24 @@ static void test_bad_vdi(void **state)
 
 	{
 		unsigned char h[512];
-		int fd = open(img, O_RDONLY);
 
-		assert_int_equal(pread(fd, h, sizeof(h), 0), (ssize_t)sizeof(h));
-		close(fd);
+		read_at(img, 0, h, sizeof(h));
 		bmap = get_le32(h + 340);
 	}
 	sh_ok("head -c 300 '%s' > '%s'%s", img, t, "");
 	expect_error(t, NULL, "bad.vdi", "truncated VDI header");
-	sh_ok("cp '%s' '%s'%s", img, t, "");
-	patch_le32(t, 68, 0x00020000);
-	expect_error(t, NULL, "bad.vdi", "unsupported VDI version 2.0");
-	sh_ok("cp '%s' '%s'%s", img, t, "");
-	patch_le32(t, 76, 4);
-	expect_error(t, NULL, "bad.vdi", "VDI differencing images are not supported");
-	sh_ok("cp '%s' '%s'%s", img, t, "");
-	patch_le64(t, 368, 1ULL << 40);
-	expect_error(t, NULL, "bad.vdi", "larger than its");
-	sh_ok("cp '%s' '%s'%s", img, t, "");
-	patch_le32(t, 376, 1000);
-	expect_error(t, NULL, "bad.vdi", "invalid VDI block size 1000");
-	sh_ok("cp '%s' '%s'%s", img, t, "");
-	patch_le32(t, 340, 0x7fffffff);
-	expect_error(t, NULL, "bad.vdi", "block map at 2147483647 lies beyond the end");
-	sh_ok("cp '%s' '%s'%s", img, t, "");
-	patch_le32(t, bmap, 0x7fffffff);
-	expect_error(t, NULL, "bad.vdi", "maps to block 2147483647");
+	expect_patched(img, t, 68, 4, 0, 0x00020000, "unsupported VDI version 2.0");
+	expect_patched(img, t, 76, 4, 0, 4, "VDI differencing images are not supported");
+	expect_patched(img, t, 368, 8, 0, 1ULL << 40, "larger than its");
+	expect_patched(img, t, 376, 4, 0, 1000, "invalid VDI block size 1000");
+	expect_patched(img, t, 340, 4, 0, 0x7fffffff, "block map at 2147483647 lies beyond the end");
+	expect_patched(img, t, bmap, 4, 0, 0x7fffffff, "maps to block 2147483647");
 	/* Truncated inside block 0's data: block 1 is lost. */
 	{
 		char cut[32];
 		unsigned char h[512];
-		int fd = open(img, O_RDONLY);
 
-		assert_int_equal(pread(fd, h, sizeof(h), 0), (ssize_t)sizeof(h));
-		close(fd);
+		read_at(img, 0, h, sizeof(h));
 		snprintf(cut, sizeof(cut), "%u", get_le32(h + 344) + 100);
 		sh_ok("head -c %s '%s' > '%s'", cut, img, t);
 	}
@@ -601,38 +580,22 @@ static void test_bad_qed(void **state)
 
 	{
 		unsigned char h[64], e[8];
-		int fd = open(img, O_RDONLY);
 
-		assert_int_equal(pread(fd, h, sizeof(h), 0), (ssize_t)sizeof(h));
+		read_at(img, 0, h, sizeof(h));
 		l1 = get_le32(h + 40) | (uint64_t)get_le32(h + 44) << 32;
-		assert_int_equal(pread(fd, e, 8, l1), 8);
+		read_at(img, l1, e, sizeof(e));
 		l2 = get_le32(e) | (uint64_t)get_le32(e + 4) << 32;
-		close(fd);
 	}
 	assert_true(l2 > 0);
 	sh_ok("head -c 40 '%s' > '%s'%s", img, t, "");
 	expect_error(t, NULL, "bad.qed", "truncated QED header");
-	sh_ok("cp '%s' '%s'%s", img, t, "");
-	patch_le32(t, 4, 3000);
-	expect_error(t, NULL, "bad.qed", "invalid QED cluster size 3000");
-	sh_ok("cp '%s' '%s'%s", img, t, "");
-	patch_le32(t, 8, 32);
-	expect_error(t, NULL, "bad.qed", "invalid QED table size 32");
-	sh_ok("cp '%s' '%s'%s", img, t, "");
-	patch_le64(t, 16, 0x100);
-	expect_error(t, NULL, "bad.qed", "unsupported QED features 0x100");
-	sh_ok("cp '%s' '%s'%s", img, t, "");
-	patch_le64(t, 48, 1ULL << 60);
-	expect_error(t, NULL, "bad.qed", "invalid QED image size");
-	sh_ok("cp '%s' '%s'%s", img, t, "");
-	patch_le64(t, 40, 1ULL << 40);
-	expect_error(t, NULL, "bad.qed", "L1 table at 1099511627776 lies beyond the end");
-	sh_ok("cp '%s' '%s'%s", img, t, "");
-	patch_le64(t, l1, 1ULL << 40);
-	expect_error(t, NULL, "bad.qed", "L2 table at 1099511627776 lies beyond the end");
-	sh_ok("cp '%s' '%s'%s", img, t, "");
-	patch_le64(t, l2, 1ULL << 40);
-	expect_error(t, NULL, "bad.qed", "is not a cluster of the file");
+	expect_patched(img, t, 4, 4, 0, 3000, "invalid QED cluster size 3000");
+	expect_patched(img, t, 8, 4, 0, 32, "invalid QED table size 32");
+	expect_patched(img, t, 16, 8, 0, 0x100, "unsupported QED features 0x100");
+	expect_patched(img, t, 48, 8, 0, 1ULL << 60, "invalid QED image size");
+	expect_patched(img, t, 40, 8, 0, 1ULL << 40, "L1 table at 1099511627776 lies beyond the end");
+	expect_patched(img, t, l1, 8, 0, 1ULL << 40, "L2 table at 1099511627776 lies beyond the end");
+	expect_patched(img, t, l2, 8, 0, 1ULL << 40, "is not a cluster of the file");
 	sh_ok("cp '%s' '%s'%s", img, t, "");
 	patch_le64(t, 16, 1);
 	patch_le32(t, 56, 4000000);
@@ -724,32 +687,19 @@ static void test_fixture_formats(void **state)
 		char *img = tpath("fixture.img");
 		struct dr_blockdev *bd;
 		struct ut_err err;
-		struct ut_sha256 h;
-		unsigned char d[UT_SHA256_LEN], *buf = malloc(4 * MiB);
 		char hex[UT_SHA256_HEX];
-		uint64_t off;
 
 		if (tu_sh("qemu-img convert %s '%s' '%s'", opts[i], raw, img) != 0)
 			fail_msg("qemu-img convert %s of the fixture failed", opts[i]);
 		if (dr_blockdev_open(img, NULL, &bd, &err) < 0)
 			fail_msg("%s: %s", opts[i], err.msg);
-		assert_int_equal(ut_sha256_init(&h), 0);
-		for (off = 0; off < bd->size; off += 4 * MiB) {
-			size_t n = bd->size - off < 4 * MiB ? bd->size - off : 4 * MiB;
-
-			assert_int_equal(dr_blockdev_pread(bd, buf, n, off, &err), 0);
-			ut_sha256_update(&h, buf, n);
-		}
-		ut_sha256_final(&h, d);
-		ut_sha256_release(&h);
-		ut_hex(d, sizeof(d), hex);
+		bd_sha256(bd, hex);
 		print_message("%-40s %s %s\n", opts[i], dr_blockdev_format(bd), hex);
 		if (strncmp(want, hex, 64))
 			fail_msg("%s: sha256 %s, the raw disk %.64s", opts[i], hex, want);
 		dr_blockdev_free(bd);
 		unlink(img);
 		free(img);
-		free(buf);
 	}
 	free(want);
 	free(raw);
