@@ -83,6 +83,18 @@ struct dr_extent {
 typedef int (*dr_map_fn)(struct dr_blockdev *bd, uint64_t off, uint64_t maxlen,
 			 struct dr_extent *x, struct ut_err *err);
 
+/*
+ * Differencing formats with a presence bit per sector (VHD, VHDX): whether
+ * guest sector s (of sector_size bytes) is in this file. dr_present_run
+ * narrows x (DR_EXT_DATA for off, x->len up to the end of its block) to
+ * the run of sectors that share off's bit; absent ones become
+ * DR_EXT_BACKING.
+ */
+typedef int (*dr_present_fn)(struct dr_blockdev *bd, uint64_t s, int *present,
+			     struct ut_err *err);
+int dr_present_run(struct dr_blockdev *bd, dr_present_fn present, uint64_t off,
+		   uint32_t sector_size, struct dr_extent *x, struct ut_err *err);
+
 /* The first member of such a format's priv: its file and its map. */
 struct dr_mapped {
 	struct dr_file f;

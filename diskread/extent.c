@@ -116,6 +116,28 @@ int dr_mapped_pread(struct dr_blockdev *bd, void *buf, size_t len, uint64_t off,
 	return 0;
 }
 
+int dr_present_run(struct dr_blockdev *bd, dr_present_fn present, uint64_t off,
+		   uint32_t sector_size, struct dr_extent *x, struct ut_err *err)
+{
+	uint64_t s = off / sector_size, run = sector_size - off % sector_size;
+	int here, next;
+
+	if (present(bd, s, &here, err) < 0)
+		return -1;
+	if (!here)
+		x->kind = DR_EXT_BACKING;
+	while (run < x->len) {
+		if (present(bd, ++s, &next, err) < 0)
+			return -1;
+		if (next != here)
+			break;
+		run += sector_size;
+	}
+	if (run < x->len)
+		x->len = run;
+	return 0;
+}
+
 int dr_from_backing(const struct dr_blockdev *bd, uint64_t pos, uint64_t *n)
 {
 	uint64_t bsize;

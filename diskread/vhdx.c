@@ -416,11 +416,12 @@ out:
 	return ret;
 }
 
-/* Whether logical sector s of chunk c is in this file (bit set). */
-static int sector_here(struct dr_blockdev *bd, uint64_t c, uint64_t s, int *here,
-		       struct ut_err *err)
+/* Whether logical sector s is in this file: its chunk's bitmap bit set
+ * (least significant bit first). */
+static int sector_here(struct dr_blockdev *bd, uint64_t s, int *here, struct ut_err *err)
 {
 	struct vhdx *v = bd->priv;
+	uint64_t c = s / VHDX_SECTORS_PER_BITMAP;
 
 	if (v->bitmap_chunk != c) {
 		uint64_t e = v->bat[c * (v->chunk_ratio + 1) + v->chunk_ratio];
@@ -436,6 +437,7 @@ static int sector_here(struct dr_blockdev *bd, uint64_t c, uint64_t s, int *here
 			return -1;
 		v->bitmap_chunk = c;
 	}
+	s %= VHDX_SECTORS_PER_BITMAP;
 	*here = (v->bitmap[s / 8] >> (s % 8)) & 1;
 	return 0;
 }
@@ -445,9 +447,8 @@ static int vhdx_map(struct dr_blockdev *bd, uint64_t off, uint64_t maxlen, struc
 {
 	struct vhdx *v = bd->priv;
 	uint64_t b = off / v->block_size, within = off % v->block_size;
-	uint64_t c = b / v->chunk_ratio, run = v->block_size - within, e, s0;
+	uint64_t c = b / v->chunk_ratio, run = v->block_size - within, e;
 	unsigned state;
-	int here;
 
 	x->len = run < maxlen ? run : maxlen;
 	e = v->bat[b + c];
@@ -479,24 +480,7 @@ static int vhdx_map(struct dr_blockdev *bd, uint64_t off, uint64_t maxlen, struc
 	if (!v->has_parent)
 		return ut_err_set(err, "%s: VHDX block %llu is partially present in a disk without a parent",
 				  bd->path, (unsigned long long)b);
-	s0 = off / v->sector_size - c * VHDX_SECTORS_PER_BITMAP;
-	if (sector_here(bd, c, s0, &here, err) < 0)
-		return -1;
-	if (!here)
-		x->kind = DR_EXT_BACKING;
-	run = v->sector_size - off % v->sector_size;
-	while (run < x->len) {
-		int next;
-
-		if (sector_here(bd, c, s0 + (off % v->sector_size + run) / v->sector_size, &next,
-				err) < 0)
-			return -1;
-		if (next != here)
-			break;
-		run += v->sector_size;
-	}
-	x->len = run < x->len ? run : x->len;
-	return 0;
+	return dr_present_run(bd, sector_here, off, v->sector_size, x, err);
 }
 
 static void vhdx_close(struct dr_blockdev *bd)

@@ -225,18 +225,19 @@ static int vpc_open(struct dr_blockdev *bd, const char *path, int depth, struct 
 	return open_dynamic(bd, ft, depth, err);
 }
 
-/* Differencing: whether sector s of block b is in this file (bit set,
- * most significant bit first) or in the parent. */
-static int sector_here(struct dr_blockdev *bd, uint32_t b, uint64_t s, int *here,
-		       struct ut_err *err)
+/* Differencing: whether guest sector s is in this file (its block's
+ * bitmap bit set, most significant bit first) or in the parent. */
+static int sector_here(struct dr_blockdev *bd, uint64_t s, int *here, struct ut_err *err)
 {
 	struct vpc *v = bd->priv;
+	uint64_t per_block = v->block_size / VPC_SECTOR, b = s / per_block;
 
+	s %= per_block;
 	if (v->bitmap_block != b) {
 		v->bitmap_block = VPC_UNALLOCATED;
 		if (host_read(bd, v->bitmap, v->bitmap_size, v->bat[b] * VPC_SECTOR, err) < 0)
 			return -1;
-		v->bitmap_block = b;
+		v->bitmap_block = (uint32_t)b;
 	}
 	*here = (v->bitmap[s / 8] >> (7 - s % 8)) & 1;
 	return 0;
@@ -247,7 +248,6 @@ static int vpc_map(struct dr_blockdev *bd, uint64_t off, uint64_t maxlen, struct
 {
 	struct vpc *v = bd->priv;
 	uint64_t b, within, run;
-	int here;
 
 	if (v->type == VPC_TYPE_FIXED) {
 		x->kind = DR_EXT_DATA;
@@ -269,22 +269,7 @@ static int vpc_map(struct dr_blockdev *bd, uint64_t off, uint64_t maxlen, struct
 	 * block whole, and writes its bitmap all ones. */
 	if (v->type != VPC_TYPE_DIFF)
 		return 0;
-	if (sector_here(bd, (uint32_t)b, within / VPC_SECTOR, &here, err) < 0)
-		return -1;
-	if (!here)
-		x->kind = DR_EXT_BACKING;
-	run = VPC_SECTOR - within % VPC_SECTOR;
-	while (run < x->len) {
-		int next;
-
-		if (sector_here(bd, (uint32_t)b, (within + run) / VPC_SECTOR, &next, err) < 0)
-			return -1;
-		if (next != here)
-			break;
-		run += VPC_SECTOR;
-	}
-	x->len = run < x->len ? run : x->len;
-	return 0;
+	return dr_present_run(bd, sector_here, off, VPC_SECTOR, x, err);
 }
 
 static void vpc_close(struct dr_blockdev *bd)
