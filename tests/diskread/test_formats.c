@@ -270,6 +270,33 @@ static void test_vpc_differencing(void **state)
 	free(cref);
 }
 
+/* qemu (libguestfs' reader) would read a differencing VHD without its
+ * parent: an xfs filesystem on one is refused before any appliance runs. */
+static void test_vpc_differencing_guestfs_refused(void **state)
+{
+	char *child = tpath("vx/child.vhd");
+	struct dr_blockdev *bd;
+	struct dr_fs *fs = NULL;
+	struct ut_err err;
+
+	if (!tu_have("mkfs.xfs"))
+		skip();
+	if (tu_sh("cd '%s' && mkdir -p vx && cd vx && truncate -s 320M xfs.raw && "
+		  "mkfs.xfs -q xfs.raw && "
+		  "qemu-img create -q -f vpc -o force_size=on child.vhd 320M && "
+		  "qemu-io -f vpc -c 'write -P 0 2M 64k' child.vhd >/dev/null", tmp) != 0)
+		fail_msg("cannot make the xfs pair");
+	make_differencing(child, "W2ru", "xfs.raw");
+	assert_int_equal(dr_blockdev_open(child, NULL, &bd, &err), 0);
+	assert_string_equal(dr_blockdev_format(bd->backing), "raw");
+	assert_int_equal(dr_fs_open(bd, &fs, &err), -1);
+	assert_null(fs);
+	if (!strstr(err.msg, "child.vhd") || !strstr(err.msg, "differencing vpc"))
+		fail_msg("unexpected error: %s", err.msg);
+	dr_blockdev_free(bd);
+	free(child);
+}
+
 /* ---- differencing VHDX -------------------------------------------------- */
 
 static uint32_t get_le32(const unsigned char *p)
@@ -714,6 +741,7 @@ int main(void)
 		cmocka_unit_test(test_qed),
 		cmocka_unit_test(test_qed_backing),
 		cmocka_unit_test(test_vpc_differencing),
+		cmocka_unit_test(test_vpc_differencing_guestfs_refused),
 		cmocka_unit_test(test_vhdx_differencing),
 		cmocka_unit_test(test_bad_vhdx),
 		cmocka_unit_test(test_bad_vpc),
