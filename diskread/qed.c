@@ -130,7 +130,9 @@ static int qed_open(struct dr_blockdev *bd, const char *path, int depth, struct 
 				  (unsigned long long)q->table_bytes);
 	q->entries = q->table_bytes / 8;
 	q->l2_shift = log2_of(q->entries) + log2_of(q->cluster_size);
-	max_size = q->entries << q->l2_shift;
+	/* entries L2 tables of entries clusters; past 2^64 anything fits. */
+	max_size = q->l2_shift + log2_of(q->entries) >= 64 ? UINT64_MAX :
+		   q->entries << q->l2_shift;
 	if (size > max_size || size % 512)
 		return ut_err_set(err, "%s: invalid QED image size %llu", path,
 				  (unsigned long long)size);

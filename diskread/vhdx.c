@@ -112,12 +112,53 @@ static int checksum_ok(unsigned char *buf, size_t len, size_t crc_at)
 	return got == want;
 }
 
+/*
+ * Whether the log (of the current header h) holds an entry to replay: one
+ * with the header's log GUID and a valid checksum. A log GUID with no such
+ * entry is a log already applied, and the disk reads as it is (as qemu
+ * does).
+ */
+static int log_has_entries(struct dr_blockdev *bd, const unsigned char *h, int *has,
+			   struct ut_err *err)
+{
+	struct vhdx *v = bd->priv;
+	uint64_t log_off = ut_le64(h + 72), pos;
+	uint32_t log_len = ut_le32(h + 68);
+	unsigned char *entry = NULL;
+	int ret = -1;
+
+	*has = 0;
+	if (log_off > v->m.f.size || log_len > v->m.f.size - log_off || log_len % 4096)
+		return ut_err_set(err, "%s: VHDX log at %llu (+%u) lies beyond the end of the file",
+				  bd->path, (unsigned long long)log_off, log_len);
+	for (pos = 0; pos < log_len && !*has; pos += 4096) {
+		unsigned char eh[64];
+		uint32_t len;
+
+		if (host_read(bd, eh, sizeof(eh), log_off + pos, err) < 0)
+			goto out;
+		len = ut_le32(eh + 8);
+		if (memcmp(eh, "loge", 4) || memcmp(eh + 32, h + 48, 16) || !len || len % 4096 ||
+		    len > log_len - pos)
+			continue;
+		free(entry);
+		entry = ut_malloc(len);
+		if (host_read(bd, entry, len, log_off + pos, err) < 0)
+			goto out;
+		*has = checksum_ok(entry, len, 4);
+	}
+	ret = 0;
+out:
+	free(entry);
+	return ret;
+}
+
 /* Picks the current header: valid, and the higher sequence number. */
 static int read_header(struct dr_blockdev *bd, struct ut_err *err)
 {
 	static const unsigned char zero[16];
 	unsigned char h[2][VHDX_HEADER_LEN];
-	int ok[2], i, cur;
+	int ok[2], i, cur, replay;
 
 	for (i = 0; i < 2; i++) {
 		if (host_read(bd, h[i], VHDX_HEADER_LEN, i ? VHDX_HEADER2 : VHDX_HEADER1, err) < 0)
@@ -129,7 +170,11 @@ static int read_header(struct dr_blockdev *bd, struct ut_err *err)
 		return ut_err_set(err, "%s: no valid VHDX header (bad signature, checksum or version in both)",
 				  bd->path);
 	cur = !ok[0] || (ok[1] && ut_le64(h[1] + 8) > ut_le64(h[0] + 8));
-	if (memcmp(h[cur] + 48, zero, 16))
+	if (!memcmp(h[cur] + 48, zero, 16))
+		return 0;
+	if (log_has_entries(bd, h[cur], &replay, err) < 0)
+		return -1;
+	if (replay)
 		return ut_err_set(err, "%s: VHDX log needs replay (not supported; attach the disk once in Hyper-V or qemu to replay it)",
 				  bd->path);
 	return 0;

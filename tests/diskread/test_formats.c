@@ -477,10 +477,11 @@ static void patch_le32(const char *path, uint64_t off, uint32_t v)
 	patch(path, off, b, 4);
 }
 
-/* Sets a VHDX header's log GUID and re-checksums it. */
-static void vhdx_set_log_guid(const char *path, uint64_t hdr_off)
+/* Sets a VHDX header's log GUID and re-checksums it; with an entry, also
+ * writes a valid log entry of that GUID at the start of the log. */
+static void vhdx_set_log_guid(const char *path, uint64_t hdr_off, int entry)
 {
-	unsigned char h[4096];
+	unsigned char h[4096], e[4096];
 	int fd = open(path, O_RDWR);
 
 	assert_true(fd >= 0);
@@ -489,6 +490,16 @@ static void vhdx_set_log_guid(const char *path, uint64_t hdr_off)
 	put_le32(h + 4, 0);
 	put_le32(h + 4, dr_crc32c(h, sizeof(h)));
 	assert_int_equal(pwrite(fd, h, sizeof(h), hdr_off), (ssize_t)sizeof(h));
+	if (entry) {
+		memset(e, 0, sizeof(e));
+		memcpy(e, "loge", 4);
+		put_le32(e + 8, sizeof(e));
+		put_le64(e + 16, 1);
+		memcpy(e + 32, h + 48, 16);
+		put_le32(e + 4, dr_crc32c(e, sizeof(e)));
+		assert_int_equal(pwrite(fd, e, sizeof(e), get_le32(h + 72) |
+					(uint64_t)get_le32(h + 76) << 32), (ssize_t)sizeof(e));
+	}
 	close(fd);
 }
 
@@ -518,9 +529,14 @@ static void test_bad_vhdx(void **state)
 	patch(t, 64 * 1024 + 100, "x", 1);
 	patch(t, 128 * 1024 + 100, "x", 1);
 	expect_error(t, NULL, "bad.vhdx", "no valid VHDX header");
+	/* A log GUID over a log with no entry of it: already applied. */
 	sh_ok("cp '%s' '%s'%s", img, t, "");
-	vhdx_set_log_guid(t, 64 * 1024);
-	vhdx_set_log_guid(t, 128 * 1024);
+	vhdx_set_log_guid(t, 64 * 1024, 0);
+	vhdx_set_log_guid(t, 128 * 1024, 0);
+	compare_with_qemu(t, NULL);
+	/* With an entry to replay. */
+	vhdx_set_log_guid(t, 64 * 1024, 1);
+	vhdx_set_log_guid(t, 128 * 1024, 1);
 	expect_error(t, NULL, "bad.vhdx", "VHDX log needs replay (not supported");
 	/* One bad header: the other one serves. */
 	sh_ok("cp '%s' '%s'%s", img, t, "");
