@@ -58,13 +58,19 @@ static const char convert_usage[] =
 	"                         online (FROM the base, install the package roots at\n"
 	"                         their versions, remove what the VM deleted, ADD the\n"
 	"                         diff as FILE's sibling vm2oci-diff.tar)\n"
+	"      --rename-whiteout-names\n"
+	"                         a guest file whose name begins with \".wh.\" (which\n"
+	"                         OCI reads as a deletion) is refused unless this is\n"
+	"                         given; then it is stored as \".vm2oci-esc..wh.NAME\"\n"
+	"                         and the label org.vm2oci.renamed-whiteout-names maps\n"
+	"                         each renamed path to its new name\n"
 	"      --json             print a summary as JSON on stdout\n"
 	"  -q, --quiet            no progress on stderr\n";
 
 struct convert_opts {
 	const char *disk, *out, *base, *tag, *format, *base_format;
 	const char *dockerfile;
-	int docker_archive, json, quiet, packages_layer;
+	int docker_archive, json, quiet, packages_layer, rename_whiteouts;
 	struct img_layer_options layer;
 	struct fsd_options diff;
 	const char **masks;
@@ -230,6 +236,7 @@ static int run_convert(struct convert_opts *o, struct cli_progress *prog)
 	struct fsd_result *diff_nopkg = NULL;
 	size_t *roots = NULL, nroots = 0;
 	int pkg_layer_index = -1;
+	char *renamed = NULL; /* JSON map of guest names renamed away from ".wh." */
 
 	config.created = -1;
 	mark = ut_now();
@@ -244,7 +251,7 @@ static int run_convert(struct convert_opts *o, struct cli_progress *prog)
 		const char *const *w = dr_disk_warnings(disk, &nw);
 
 		for (k = 0; k < nw; k++)
-			fprintf(stderr, "vm2oci: warning: %s: %s\n", o->disk, w[k]);
+			fprintf(stderr, "vm2oci: warning: %s: %s\n", cli_name(o->disk), cli_name(w[k]));
 	}
 
 	mark = ut_now();
@@ -270,6 +277,11 @@ static int run_convert(struct convert_opts *o, struct cli_progress *prog)
 		}
 	}
 	t.base = ut_now() - mark;
+	if (cli_whiteout_names(vm, o->disk, base.disk ? base.tree : NULL, o->rename_whiteouts,
+			       &o->layer.escape_whiteout_names, &renamed, &err) < 0) {
+		cli_error("%s", err.msg);
+		goto out;
+	}
 
 	mark = ut_now();
 	lower = base.tree;
@@ -414,6 +426,12 @@ static int run_convert(struct convert_opts *o, struct cli_progress *prog)
 	free(config.os);
 	config.os = ut_strdup("linux");
 	guest_defaults(&config, vm, dr_disk_os(disk));
+	if (renamed) {
+		char *kv = ut_asprintf("org.vm2oci.renamed-whiteout-names=%s", renamed);
+
+		str_push(&config.labels_kv, &config.nlabels, kv);
+		free(kv);
+	}
 	if (img_layout_add_image(layout, &config, layers, nlayers, o->tag, &manifest, &err) < 0 ||
 	    img_layout_commit(layout, &err) < 0) {
 		cli_error("%s", err.msg);
@@ -529,6 +547,7 @@ out:
 	if (lower && lower != base.tree)
 		ut_tree_free(lower);
 	ut_tree_free(ptree);
+	free(renamed);
 	pkg_db_free(vdb);
 	pkg_db_free(bdb);
 	if (have_base)
@@ -541,7 +560,8 @@ out:
 int cmd_convert(int argc, char **argv)
 {
 	enum { OPT_LEVEL = 256, OPT_THREADS, OPT_BASE_FORMAT, OPT_OUTPUT_FORMAT, OPT_TRUST_MTIME,
-	       OPT_MASK_XATTR, OPT_JSON, OPT_PACKAGES_LAYER, OPT_DOCKERFILE };
+	       OPT_MASK_XATTR, OPT_JSON, OPT_PACKAGES_LAYER, OPT_DOCKERFILE,
+	       OPT_RENAME_WH };
 	static const struct option longopts[] = {
 		{ "output", required_argument, NULL, 'o' },
 		{ "base", required_argument, NULL, 'b' },
@@ -557,6 +577,7 @@ int cmd_convert(int argc, char **argv)
 		{ "json", no_argument, NULL, OPT_JSON },
 		{ "packages-layer", no_argument, NULL, OPT_PACKAGES_LAYER },
 		{ "dockerfile", required_argument, NULL, OPT_DOCKERFILE },
+		{ "rename-whiteout-names", no_argument, NULL, OPT_RENAME_WH },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -597,6 +618,7 @@ int cmd_convert(int argc, char **argv)
 		case OPT_JSON: o.json = 1; break;
 		case OPT_PACKAGES_LAYER: o.packages_layer = 1; break;
 		case OPT_DOCKERFILE: o.dockerfile = optarg; break;
+		case OPT_RENAME_WH: o.rename_whiteouts = 1; break;
 		case 'q': o.quiet = 1; break;
 		case 'h': fputs(convert_usage, stdout); return 0;
 		default: return cli_usage_error("convert", "unknown option");

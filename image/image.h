@@ -62,6 +62,13 @@ struct img_layer_options {
 	int level;   /* 0: the codec's default (zstd 3, gzip 6) */
 	int threads; /* zstd workers; 0: one per core */
 	struct ut_progress progress;
+	/*
+	 * A guest name beginning with ".wh." would be read by every OCI tool as
+	 * a whiteout, so the writer refuses it; with this set it writes such
+	 * names through ut_path_escape_whiteouts() instead (entries, hardlink
+	 * targets and the paths whiteouts name alike).
+	 */
+	int escape_whiteout_names;
 };
 
 struct img_layer_result {
