@@ -404,3 +404,14 @@ void bd_sha256(struct dr_blockdev *bd, char *hex)
 	ut_hex(d, sizeof(d), hex);
 	free(buf);
 }
+
+char *small_image(const char *name, const char *opts, uint64_t bytes)
+{
+	char *img = tpath(name);
+
+	if (tu_sh("cd '%s' && head -c %llu base.raw > small.raw && "
+		  "qemu-img convert %s small.raw '%s'", tmp, (unsigned long long)bytes, opts,
+		  name) != 0)
+		fail_msg("cannot make %s", name);
+	return img;
+}

@@ -60,6 +60,9 @@ void corrupt_loop(const char *src, const char *dst, int iterations);
 /* The same with the flips in [at, at + span) (half in its first 512). */
 void corrupt_span(const char *src, const char *dst, int iterations, uint64_t at, size_t span);
 
+/* tmp/name: the first bytes of base converted with qemu-img options. */
+char *small_image(const char *name, const char *opts, uint64_t bytes);
+
 struct dr_blockdev;
 /* The SHA-256 of all of bd's bytes, as hex (UT_SHA256_HEX bytes). */
 void bd_sha256(struct dr_blockdev *bd, char *hex);

@@ -327,20 +327,10 @@ static void test_slice(void **state)
 
 /* ---- bad input ---------------------------------------------------------- */
 
-/* A small qcow2 (v3, 64 KiB clusters) with data in its first clusters. */
-static char *small_qcow2(const char *name, const char *opts)
-{
-	char *img = tpath(name);
-
-	if (tu_sh("cd '%s' && head -c 3000000 base.raw > small.raw && "
-		  "qemu-img convert -O qcow2 %s small.raw '%s'", tmp, opts, name) != 0)
-		fail_msg("cannot make %s", name);
-	return img;
-}
-
 static void test_bad_qcow2_header(void **state)
 {
-	char *img = small_qcow2("bad.qcow2", ""), *t = tpath("trunc.qcow2");
+	char *img = small_image("bad.qcow2", "-O qcow2", 3000000);
+	char *t = tpath("trunc.qcow2");
 
 	sh_ok("head -c 50 '%s' > '%s'%s", img, t, "");
 	expect_error(t, NULL, "trunc.qcow2", "truncated qcow2 header");
@@ -396,7 +386,8 @@ static void test_bad_qcow2_header(void **state)
 
 static void test_bad_qcow2_tables(void **state)
 {
-	char *img = small_qcow2("badt.qcow2", ""), *t = tpath("tables.qcow2");
+	char *img = small_image("badt.qcow2", "-O qcow2", 3000000);
+	char *t = tpath("tables.qcow2");
 	uint64_t l1_off = read_be64(img, 40), l2_off;
 
 	l2_off = read_be64(img, l1_off) & 0x00fffffffffffe00ULL;

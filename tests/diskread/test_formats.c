@@ -458,17 +458,6 @@ static void test_vhdx_differencing(void **state)
 
 /* ---- bad input ---------------------------------------------------------- */
 
-/* A small image of each format, from the first 3 MB of base. */
-static char *small(const char *name, const char *opts)
-{
-	char *img = tpath(name);
-
-	if (tu_sh("cd '%s' && head -c 3145728 base.raw > small.raw && "
-		  "qemu-img convert %s small.raw '%s'", tmp, opts, name) != 0)
-		fail_msg("cannot make %s", name);
-	return img;
-}
-
 static void patch_le32(const char *path, uint64_t off, uint32_t v)
 {
 	unsigned char b[4];
@@ -520,7 +509,8 @@ static void expect_patched(const char *img, const char *t, uint64_t off, int wid
 
 static void test_bad_vhdx(void **state)
 {
-	char *img = small("b.vhdx", "-O vhdx -o block_size=1M"), *t = tpath("bad.vhdx");
+	char *img = small_image("b.vhdx", "-O vhdx -o block_size=1M", 3 * MiB);
+	char *t = tpath("bad.vhdx");
 	uint64_t bat_off;
 
 	sh_ok("head -c 200000 '%s' > '%s'%s", img, t, "");
@@ -562,7 +552,8 @@ static void test_bad_vhdx(void **state)
 
 static void test_bad_vpc(void **state)
 {
-	char *img = small("b.vhd", "-O vpc -o force_size=on"), *t = tpath("bad.vhd");
+	char *img = small_image("b.vhd", "-O vpc -o force_size=on", 3 * MiB);
+	char *t = tpath("bad.vhd");
 	uint64_t dyn = read_be64(img, 16);
 
 	sh_ok("head -c 100 '%s' > '%s'%s", img, t, "");
@@ -585,7 +576,8 @@ static void test_bad_vpc(void **state)
 
 static void test_bad_vdi(void **state)
 {
-	char *img = small("b.vdi", "-O vdi"), *t = tpath("bad.vdi");
+	char *img = small_image("b.vdi", "-O vdi", 3 * MiB);
+	char *t = tpath("bad.vdi");
 	uint32_t bmap;
 
 	{
@@ -618,7 +610,8 @@ static void test_bad_vdi(void **state)
 
 static void test_bad_qed(void **state)
 {
-	char *img = small("b.qed", "-O qed -o cluster_size=4k"), *t = tpath("bad.qed");
+	char *img = small_image("b.qed", "-O qed -o cluster_size=4k", 3 * MiB);
+	char *t = tpath("bad.qed");
 	uint64_t l1, l2;
 
 	{
@@ -664,7 +657,7 @@ static void test_corruption(void **state)
 	size_t i;
 
 	for (i = 0; i < sizeof(seeds) / sizeof(seeds[0]); i++) {
-		char *img = small(seeds[i].name, seeds[i].opts);
+		char *img = small_image(seeds[i].name, seeds[i].opts, 3 * MiB);
 
 		corrupt_loop(img, dst, n);
 		/* qemu's VHDX keeps its unchecksummed parts, the BAT and the
