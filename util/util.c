@@ -598,6 +598,17 @@ void ut_tree_take(struct ut_tree *t, struct ut_entry *src)
 	t->sorted = t->n == 1 || (t->sorted && strcmp(t->v[t->n - 2].path, e->path) < 0);
 }
 
+void ut_tree_rename(struct ut_tree *t, struct ut_entry *e, const char *path)
+{
+	char *p = strings_dup(t, path);
+
+	if (!e->path_in_tree)
+		free(e->path);
+	e->path = p;
+	e->path_in_tree = 1;
+	t->sorted = 0;
+}
+
 /* Pointers into t->v: address order is insertion order, which breaks path
  * ties so that "later replaces earlier". */
 static int entry_ptr_cmp(const void *a, const void *b)

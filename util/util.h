@@ -201,6 +201,9 @@ struct ut_entry *ut_tree_add(struct ut_tree *t, const char *path);
 /* Moves *e into the tree (the tree owns its strings afterwards; the path is
  * copied into the tree's arena, and freed when e owned it). *e is zeroed. */
 void ut_tree_take(struct ut_tree *t, struct ut_entry *e);
+/* Gives e (an entry of t) a new path, copied into t's arena; the tree is
+ * marked unsorted. Never free() or assign an entry's path in a tree. */
+void ut_tree_rename(struct ut_tree *t, struct ut_entry *e, const char *path);
 /* Sorts by path in strcmp() order; a later duplicate path replaces an
  * earlier one (as later layers replace earlier ones). */
 void ut_tree_sort(struct ut_tree *t);
