@@ -1,6 +1,6 @@
-# libFuzzer targets for the block device parsers (raw, qcow2, vmdk) and the
-# ext3/4 journal replay, built only
-# with -DVM2OCI_FUZZ=ON and clang (CC=clang). Include it from
+# libFuzzer targets for the block device parsers (raw, qcow2, vmdk, vhdx, vpc,
+# vdi, qed) and the ext3/4 journal replay, built only with -DVM2OCI_FUZZ=ON and
+# clang (CC=clang). Include it from
 # tests/diskread/CMakeLists.txt:  include(${CMAKE_CURRENT_SOURCE_DIR}/fuzz.cmake)
 #
 # The parsers are compiled into the target itself so that libFuzzer's coverage
@@ -8,7 +8,9 @@
 if(VM2OCI_FUZZ)
   set(_vm2oci_dr ${CMAKE_CURRENT_LIST_DIR}/../../diskread)
   add_executable(fuzz_blockdev ${CMAKE_CURRENT_LIST_DIR}/fuzz_blockdev.c
-    ${_vm2oci_dr}/blockdev.c ${_vm2oci_dr}/raw.c ${_vm2oci_dr}/qcow2.c ${_vm2oci_dr}/vmdk.c)
+    ${_vm2oci_dr}/blockdev.c ${_vm2oci_dr}/extent.c ${_vm2oci_dr}/raw.c ${_vm2oci_dr}/qcow2.c
+    ${_vm2oci_dr}/vmdk.c ${_vm2oci_dr}/vhdx.c ${_vm2oci_dr}/vpc.c ${_vm2oci_dr}/vdi.c
+    ${_vm2oci_dr}/qed.c)
   target_include_directories(fuzz_blockdev PRIVATE ${_vm2oci_dr})
   target_compile_options(fuzz_blockdev PRIVATE -fsanitize=fuzzer,address,undefined
     -fno-sanitize-recover=undefined)
