@@ -390,7 +390,8 @@ static int relist(struct job *j, struct mnt *m, ext2_ino_t ino, const char *path
 		ut_err_set(j->err, "/%s: cannot list the directory in the clone", path);
 		goto out;
 	}
-	qsort(cl.v, cl.n, sizeof(*cl.v), child_cmp);
+	if (cl.n)
+		qsort(cl.v, cl.n, sizeof(*cl.v), child_cmp);
 	for (i = ut_tree_lower_bound(b, prefix); i < b->n; i++) {
 		const struct ut_entry *e = &b->v[i];
 
