@@ -23,4 +23,11 @@ int dr_host_pread(int fd, uint64_t file_size, const char *path, void *buf, size_
 int dr_read_backing(struct dr_blockdev *bd, unsigned char *buf, uint64_t len, uint64_t off,
 		    struct ut_err *err);
 
+/*
+ * Names the guest path of an error that names the file: "FILE: /PATH: what"
+ * from "FILE: what" (or "/PATH: what" when the message does not start with
+ * file), so that the file is named once. Returns -1.
+ */
+int dr_err_at_path(struct ut_err *err, const char *file, const char *path);
+
 #endif
