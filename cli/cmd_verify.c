@@ -13,6 +13,7 @@
 #include "image.h"
 
 #include <getopt.h>
+#include <limits.h>
 #include <inttypes.h>
 #include <jansson.h>
 #include <stdio.h>
@@ -89,6 +90,8 @@ int cmd_verify(int argc, char **argv)
 	json_t *jdiffs = NULL;
 	size_t n, i, shown = 0, count = 0;
 	long max = 50;
+	enum cli_base_kind kind;
+	const char *rest;
 	int json = 0, quiet = 0, c, rc = 1;
 	double t0 = ut_now();
 
@@ -96,7 +99,10 @@ int cmd_verify(int argc, char **argv)
 		switch (c) {
 		case 'f': dopt.format = optarg; break;
 		case 'j': json = 1; break;
-		case 'm': max = atol(optarg); break;
+		case 'm':
+			if (cli_parse_long("verify", "--max", optarg, 0, LONG_MAX, &max, &rc) < 0)
+				return rc;
+			break;
 		case 'q': quiet = 1; break;
 		case 'h': fputs(verify_usage, stdout); return 0;
 		default: return cli_usage_error("verify", "unknown option");
@@ -104,7 +110,8 @@ int cmd_verify(int argc, char **argv)
 	}
 	if (optind + 2 != argc)
 		return cli_usage_error("verify", "expected IMAGE and DISK");
-	if (strncmp(argv[optind], "oci:", 4) && strncmp(argv[optind], "docker-archive:", 15))
+	if (cli_base_parse(argv[optind], &kind, &rest, &err) < 0 ||
+	    (kind != CLI_BASE_OCI && kind != CLI_BASE_DOCKER_ARCHIVE))
 		return cli_usage_error("verify", "IMAGE must be oci:DIR[:TAG] or docker-archive:FILE");
 	cli_progress_init(&prog, quiet || json);
 	dopt.progress = cli_progress_hook(&prog);
@@ -115,12 +122,9 @@ int cmd_verify(int argc, char **argv)
 		cli_error("%s", err.msg);
 		goto out;
 	}
-	if (dr_disk_open(argv[optind + 1], &dopt, &disk, &err) < 0) {
-		cli_error("%s", err.msg);
-		goto out;
-	}
-	if (dr_disk_tree(disk, 0, &vm, &err) < 0) {
-		cli_error("%s: %s", argv[optind + 1], err.msg);
+	if (dr_disk_open(argv[optind + 1], &dopt, &disk, &err) < 0 ||
+	    dr_disk_tree(disk, 0, &vm, &err) < 0) {
+		cli_error_at(argv[optind + 1], &err);
 		goto out;
 	}
 	fopt.progress = dopt.progress;

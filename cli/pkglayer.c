@@ -197,17 +197,3 @@ out:
 	ut_tree_free(layer);
 	return rc;
 }
-
-struct ut_tree *cli_tree_overlay(const struct ut_tree *lower, const struct ut_tree *upper)
-{
-	struct ut_tree *t = ut_tree_new();
-	size_t i;
-
-	for (i = 0; i < lower->n; i++)
-		add_copy(t, &lower->v[i]);
-	for (i = 0; i < upper->n; i++)
-		add_copy(t, &upper->v[i]);
-	ut_tree_sort(t); /* upper entries replace lower ones of the same path */
-	t->content = lower->content;
-	return t;
-}
