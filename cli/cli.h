@@ -105,24 +105,6 @@ int cli_base_pkg_db(struct cli_base *b, struct pkg_db **db, struct ut_err *err);
 size_t cli_subset_roots(const struct pkg_graph *g, const struct pkg_db *db, const size_t *set,
 			size_t nset, size_t **roots);
 
-/* ---- the packages layer ----------------------------------------------- */
-
-struct cli_pkglayer_stats {
-	uint64_t packages;           /* packages the VM has beyond the base */
-	uint64_t files, bytes;       /* files taken, their bytes */
-	uint64_t files_changed;      /* owned files whose bytes no longer match */
-	uint64_t files_unverifiable; /* owned files with no recorded digest */
-	uint64_t entries;            /* layer entries, directories included */
-};
-
-/*
- * The packages layer's entries (copies of vm's, digests set), sorted, with
- * vm's content source. bdb may be NULL (scratch: every package counts).
- */
-int cli_packages_layer(struct ut_tree *vm, const struct pkg_db *vdb, const struct pkg_db *bdb,
-		       const struct ut_tree *base, struct ut_tree **out,
-		       struct cli_pkglayer_stats *stats, struct ut_err *err);
-
 struct fsd_layer_item;
 
 /* ---- layers (layers.c) --------------------------------------------------- */

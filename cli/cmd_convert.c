@@ -87,7 +87,7 @@ struct convert {
 	/* the packages (--packages-layer, --dockerfile) */
 	struct pkg_db *vdb, *bdb;
 	struct ut_tree *ptree;
-	struct cli_pkglayer_stats pstats;
+	struct pkg_layer_stats pstats;
 	size_t *roots, nroots;
 	/* the image */
 	char *layout_dir;
@@ -181,7 +181,7 @@ static uint64_t content_bytes(const struct fsd_stats *s)
  * packages layer, and the diff with and without it. */
 static json_t *packages_json(const struct convert *cv)
 {
-	const struct cli_pkglayer_stats *ps = &cv->pstats;
+	const struct pkg_layer_stats *ps = &cv->pstats;
 	const struct fsd_stats *without = fsd_result_stats_below(cv->job.diff);
 	json_t *o = json_pack("{s:s, s:I, s:I, s:I, s:I, s:I, s:I}", "format", cv->vdb->format,
 			      "in_vm", (json_int_t)cv->vdb->n, "beyond_base",
@@ -224,8 +224,8 @@ static int convert_packages(struct convert *cv)
 		return cli_error("%s: the base's packages are %s, the disk's %s", o->base,
 				 cv->bdb->format, cv->vdb->format), -1;
 	ut_progress_update(&cv->hook, "matching package files", 0, 0);
-	if (cli_packages_layer(cv->job.vm, cv->vdb, cv->bdb, base->tree, &cv->ptree, &cv->pstats,
-			       &err) < 0)
+	if (pkg_files_layer(cv->job.vm, cli_tree_resolve, cv->vdb, cv->bdb, base->tree, &cv->ptree,
+			    &cv->pstats, &err) < 0)
 		return cli_error("%s: packages layer: %s", o->disk, err.msg), -1;
 
 	set = ut_malloc((cv->vdb->n ? cv->vdb->n : 1) * sizeof(*set));
