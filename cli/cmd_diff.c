@@ -71,11 +71,12 @@ static int print_diff(const struct cli_job *j, const struct cli_job_options *o, 
 			ch = fsd_result_changes(j->diff, &nch);
 			for (i = 0; i < nch; i++) {
 				const struct ut_entry *e = ch[i].vm ? ch[i].vm : ch[i].base;
-				json_t *jc = json_pack("{s:s, s:s, s:s}", "kind", fsd_kind_name(ch[i].kind),
-						       "path", e->path, "type", ut_ftype_name(e->type));
+				json_t *jc = json_pack("{s:s}", "kind", fsd_kind_name(ch[i].kind));
 
+				cli_json_set_name(jc, "path", e->path);
+				json_object_set_new(jc, "type", json_string(ut_ftype_name(e->type)));
 				if (ch[i].moved_from)
-					json_object_set_new(jc, "moved_from", json_string(ch[i].moved_from));
+					cli_json_set_name(jc, "moved_from", ch[i].moved_from);
 				json_array_append_new(jl, jc);
 			}
 			json_object_set_new(root, "changes", jl);
@@ -104,8 +105,8 @@ static int print_diff(const struct cli_job *j, const struct cli_job_options *o, 
 		for (i = 0; i < nch; i++) {
 			const struct ut_entry *e = ch[i].vm ? ch[i].vm : ch[i].base;
 
-			printf("%-12s /%s%s%s\n", fsd_kind_name(ch[i].kind), e->path,
-			       ch[i].moved_from ? " <- /" : "", ch[i].moved_from ? ch[i].moved_from : "");
+			printf("%-12s /%s%s%s\n", fsd_kind_name(ch[i].kind), cli_name(e->path),
+			       ch[i].moved_from ? " <- /" : "", ch[i].moved_from ? cli_name(ch[i].moved_from) : "");
 		}
 	}
 	return 0;

@@ -10,27 +10,35 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* Prints the disk's warnings from index from on; returns how many it has. */
+static size_t print_warnings(const struct cli_job *j, const struct cli_job_options *o, size_t from)
+{
+	size_t nw, k;
+	const char *const *w = dr_disk_warnings(j->disk, &nw);
+
+	for (k = from; k < nw && o->warn; k++)
+		fprintf(stderr, "vm2oci: warning: %s: %s\n", cli_name(o->disk), cli_name(w[k]));
+	return nw;
+}
+
 int cli_job_open(struct cli_job *j, const struct cli_job_options *o, struct ut_progress *prog)
 {
-	struct dr_disk_options dopt = { .format = o->disk_format, .progress = *prog };
+	struct dr_disk_options dopt = { .format = o->disk_format, .progress = *prog,
+					 .no_replay = o->no_replay };
 	struct ut_err err = { { 0 } };
 	double mark = ut_now();
+	size_t told;
 
 	memset(j, 0, sizeof(*j));
 	if (dr_disk_open(o->disk, &dopt, &j->disk, &err) < 0)
 		return cli_error_at(o->disk, &err), -1;
 	j->t_open = ut_now() - mark;
-	if (o->warn) {
-		size_t nw, k;
-		const char *const *w = dr_disk_warnings(j->disk, &nw);
-
-		for (k = 0; k < nw; k++)
-			fprintf(stderr, "vm2oci: warning: %s: %s\n", o->disk, w[k]);
-	}
+	told = print_warnings(j, o, 0);
 	mark = ut_now();
 	ut_progress_update(prog, "walking the disk", 0, 0);
 	if (dr_disk_tree(j->disk, 0, &j->vm, &err) < 0)
 		return cli_error_at(o->disk, &err), -1;
+	print_warnings(j, o, told); /* the walk may add some (a journal replayed) */
 	j->t_walk = ut_now() - mark;
 
 	mark = ut_now();
