@@ -70,6 +70,43 @@ static const char *verify_kind(enum fsd_kind k)
 	return "differs";
 }
 
+/* Lists at most max differences (into jdiffs, or on stdout when it is NULL);
+ * returns how many there are, *shown how many were listed. */
+static size_t list_differences(const struct fsd_result *diff, long max, json_t *jdiffs,
+			       size_t *shown)
+{
+	const struct fsd_change *ch;
+	size_t n, i, count = 0;
+
+	*shown = 0;
+	ch = fsd_result_changes(diff, &n);
+	for (i = 0; i < n; i++) {
+		const char *path = ch[i].vm ? ch[i].vm->path : ch[i].base->path;
+		char what[128];
+
+		/* A layer tar has no entry for "/", so its metadata is the
+		 * runtime's to choose, not the image's. */
+		if (!path[0])
+			continue;
+		count++;
+		if ((long)*shown >= max)
+			continue;
+		(*shown)++;
+		what_string(ch[i].what, what, sizeof(what));
+		if (jdiffs) {
+			json_t *o = json_pack("{s:s}", "kind", verify_kind(ch[i].kind));
+
+			cli_json_set_name(o, "path", path);
+			json_object_set_new(o, "what", json_string(what));
+			json_array_append_new(jdiffs, o);
+		} else {
+			printf("%-17s /%s%s%s%s\n", verify_kind(ch[i].kind), cli_name(path),
+			       what[0] ? " (" : "", what, what[0] ? ")" : "");
+		}
+	}
+	return count;
+}
+
 int cmd_verify(int argc, char **argv)
 {
 	static const struct option longopts[] = {
@@ -88,10 +125,9 @@ int cmd_verify(int argc, char **argv)
 	struct dr_disk *disk = NULL;
 	struct ut_tree *itree = NULL, *vm = NULL;
 	struct fsd_result *diff = NULL;
-	const struct fsd_change *ch;
 	struct cli_progress prog;
 	json_t *jdiffs = NULL;
-	size_t n, i, shown = 0, count = 0;
+	size_t i, shown = 0, count = 0;
 	long max = 50;
 	enum cli_base_kind kind;
 	const char *rest;
@@ -146,32 +182,8 @@ int cmd_verify(int argc, char **argv)
 		goto out;
 	}
 	cli_progress_done(&prog);
-	ch = fsd_result_changes(diff, &n);
 	jdiffs = json_array();
-	for (i = 0; i < n; i++) {
-		const char *path = ch[i].vm ? ch[i].vm->path : ch[i].base->path;
-		char what[128];
-
-		/* A layer tar has no entry for "/", so its metadata is the
-		 * runtime's to choose, not the image's. */
-		if (!path[0])
-			continue;
-		count++;
-		if ((long)shown >= max)
-			continue;
-		shown++;
-		what_string(ch[i].what, what, sizeof(what));
-		if (json) {
-			json_t *o = json_pack("{s:s}", "kind", verify_kind(ch[i].kind));
-
-			cli_json_set_name(o, "path", path);
-			json_object_set_new(o, "what", json_string(what));
-			json_array_append_new(jdiffs, o);
-		} else {
-			printf("%-17s /%s%s%s%s\n", verify_kind(ch[i].kind), cli_name(path),
-			       what[0] ? " (" : "", what, what[0] ? ")" : "");
-		}
-	}
+	count = list_differences(diff, max, json ? jdiffs : NULL, &shown);
 	if (json) {
 		json_t *root = json_pack("{s:s, s:s, s:b, s:I, s:I, s:I, s:o, s:f}", "image",
 					 argv[optind], "disk", argv[optind + 1], "identical",
