@@ -59,7 +59,8 @@ static const char convert_usage[] =
 	"                         their versions, remove what the VM deleted, ADD the\n"
 	"                         diff as FILE's sibling vm2oci-diff.tar)\n"
 	"      --json             print a summary as JSON on stdout\n"
-	"  -q, --quiet            no progress on stderr\n";
+	"  -q, --quiet            no progress on stderr\n"
+	CLI_DISK_POLICY_USAGE;
 
 struct convert_opts {
 	const char *disk, *out, *base, *tag, *format, *base_format;
@@ -69,6 +70,7 @@ struct convert_opts {
 	struct fsd_options diff;
 	const char **masks;
 	size_t nmasks;
+	struct cli_disk_policy policy;
 };
 
 struct phase_times {
@@ -234,6 +236,7 @@ static int run_convert(struct convert_opts *o, struct cli_progress *prog)
 	config.created = -1;
 	mark = ut_now();
 	dopt.progress = cli_progress_hook(prog);
+	cli_disk_policy_apply(&o->policy, &dopt);
 	if (dr_disk_open(o->disk, &dopt, &disk, &err) < 0) {
 		cli_error("%s", err.msg);
 		goto out;
@@ -257,7 +260,7 @@ static int run_convert(struct convert_opts *o, struct cli_progress *prog)
 
 	mark = ut_now();
 	have_base = 1; /* cli_base_open clears base first, even on failure */
-	if (cli_base_open(o->base, o->base_format, &base, &err) < 0) {
+	if (cli_base_open(o->base, o->base_format, &dopt, &base, &err) < 0) {
 		cli_error("%s", err.msg);
 		goto out;
 	}
@@ -558,6 +561,7 @@ int cmd_convert(int argc, char **argv)
 		{ "packages-layer", no_argument, NULL, OPT_PACKAGES_LAYER },
 		{ "dockerfile", required_argument, NULL, OPT_DOCKERFILE },
 		{ "quiet", no_argument, NULL, 'q' },
+		CLI_DISK_POLICY_LONGOPTS,
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -599,7 +603,10 @@ int cmd_convert(int argc, char **argv)
 		case OPT_DOCKERFILE: o.dockerfile = optarg; break;
 		case 'q': o.quiet = 1; break;
 		case 'h': fputs(convert_usage, stdout); return 0;
-		default: return cli_usage_error("convert", "unknown option");
+		default:
+			if ((rc = cli_disk_policy_option(&o.policy, c, optarg, "convert")))
+				return rc;
+			break;
 		}
 	}
 	if (optind + 1 != argc)

@@ -21,11 +21,23 @@ static const char inspect_usage[] =
 	"guest is run.\n"
 	"\n"
 	"  --format F  skip probing: raw, qcow2 or vmdk\n"
-	"  --json      one JSON object on stdout\n";
+	"  --json      one JSON object on stdout\n"
+	CLI_DISK_POLICY_USAGE;
 
 static json_t *fs_json(const struct dr_fs_info *fs)
 {
 	return json_pack("{s:s, s:s, s:s}", "type", fs->type, "uuid", fs->uuid, "label", fs->label);
+}
+
+/* Which rule of the file policy let a link in, as the options that set it. */
+static char *link_rule(const struct dr_file_link *l)
+{
+	switch (l->rule) {
+	case DR_RULE_SAME_TREE: return ut_strdup("same directory tree");
+	case DR_RULE_ALLOWED: return ut_asprintf("--backing-dir %s", l->allowed_by);
+	case DR_RULE_TRUSTED: return ut_strdup("--trust-backing");
+	}
+	return ut_strdup("?");
 }
 
 static int print_json(struct dr_disk *d, const char *path)
@@ -85,6 +97,24 @@ static int print_json(struct dr_disk *d, const char *path)
 		json_object_set_new(root, "backing_chain", chain);
 	}
 	{
+		/* Every file the chain named and the rule that allowed it. */
+		size_t nl, k;
+		const struct dr_file_link *l = dr_blockdev_links(bd, &nl);
+		json_t *links = json_array();
+
+		for (k = 0; k < nl; k++) {
+			char *rule = link_rule(&l[k]);
+
+			json_array_append_new(links,
+					      json_pack("{s:s, s:s, s:s, s:s, s:s}", "image",
+							l[k].image, "role", l[k].role, "name",
+							l[k].name, "resolved", l[k].resolved,
+							"allowed_by", rule));
+			free(rule);
+		}
+		json_object_set_new(root, "named_files", links);
+	}
+	{
 		size_t nw, k;
 		const char *const *w = dr_disk_warnings(d, &nw);
 		json_t *jw = json_array();
@@ -111,6 +141,18 @@ static void print_text(struct dr_disk *d, const char *path)
 	       bd->size);
 	for (const struct dr_blockdev *b = bd->backing; b; b = b->backing)
 		printf("backing:     %s (%s)\n", b->path, dr_blockdev_format(b));
+	{
+		size_t nl, k;
+		const struct dr_file_link *l = dr_blockdev_links(bd, &nl);
+
+		for (k = 0; k < nl; k++) {
+			char *rule = link_rule(&l[k]);
+
+			printf("names:       %s: %s %s -> %s (%s)\n", l[k].image, l[k].role,
+			       l[k].name, l[k].resolved, rule);
+			free(rule);
+		}
+	}
 	printf("partitions:  %s\n", dr_disk_scheme(d));
 	parts = dr_disk_partitions(d, &n);
 	for (i = 0; i < n; i++) {
@@ -148,10 +190,12 @@ int cmd_inspect(int argc, char **argv)
 	static const struct option longopts[] = {
 		{ "format", required_argument, NULL, 'f' },
 		{ "json", no_argument, NULL, 'j' },
+		CLI_DISK_POLICY_LONGOPTS,
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct dr_disk_options opt = { 0 };
+	struct cli_disk_policy policy = { { 0 } };
 	struct dr_disk *d = NULL;
 	struct ut_err err = { { 0 } };
 	int json = 0, c;
@@ -161,11 +205,15 @@ int cmd_inspect(int argc, char **argv)
 		case 'f': opt.format = optarg; break;
 		case 'j': json = 1; break;
 		case 'h': fputs(inspect_usage, stdout); return 0;
-		default: return cli_usage_error("inspect", "unknown option");
+		default:
+			if ((c = cli_disk_policy_option(&policy, c, optarg, "inspect")))
+				return c;
+			break;
 		}
 	}
 	if (optind + 1 != argc)
 		return cli_usage_error("inspect", "expected one DISK");
+	cli_disk_policy_apply(&policy, &opt);
 	if (dr_disk_open(argv[optind], &opt, &d, &err) < 0)
 		return cli_error("%s", err.msg);
 	if (json)
