@@ -253,7 +253,8 @@ static int run_convert(struct convert_opts *o, struct cli_progress *prog)
 	mark = ut_now();
 	ut_progress_update(&dopt.progress, "walking the disk", 0, 0);
 	if (dr_disk_tree(disk, 0, &vm, &err) < 0) {
-		cli_error("%s: %s", o->disk, err.msg);
+		/* diskread's walk errors name the disk already. */
+		cli_error("%s", err.msg);
 		goto out;
 	}
 	t.walk = ut_now() - mark;

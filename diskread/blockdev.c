@@ -299,10 +299,7 @@ int dr_open_named_file(struct dr_blockdev *bd, const char *role, const char *nam
 	*fd = -1;
 	*path = relative_to(bd->path, name);
 	real = realpath(*path, NULL);
-	if (!real)
-		return ut_err_set(err, "%s: %s %s: cannot open: %s", bd->path, role, name,
-				  strerror(errno));
-	if (lstat(real, &lst) < 0) {
+	if (!real || lstat(real, &lst) < 0) {
 		ut_err_set(err, "%s: %s %s: cannot open: %s", bd->path, role, name,
 			   strerror(errno));
 		goto fail;
