@@ -480,12 +480,6 @@ fail:
 	return -1;
 }
 
-/* How deep bd lies in its chain: 0 for the top. */
-static int chain_depth(const struct dr_blockdev *bd)
-{
-	return bd->owns_octx ? 0 : (int)bd->octx->nimages;
-}
-
 int dr_open_backing(struct dr_blockdev *bd, const char *role, const char *name,
 		    const char *format, struct ut_err *err)
 {
@@ -495,7 +489,8 @@ int dr_open_backing(struct dr_blockdev *bd, const char *role, const char *name,
 
 	if (dr_open_named_file(bd, role, name, &fd, &size, &path, err) < 0)
 		return -1;
-	ret = blockdev_open_in(bd->octx, 0, fd, size, path, format, chain_depth(bd) + 1,
+	/* The images open so far: the depth of the next one in a chain. */
+	ret = blockdev_open_in(bd->octx, 0, fd, size, path, format, (int)bd->octx->nimages,
 			       &bd->backing, err);
 	/* The inner message names the file that failed; saying which image
 	 * asked for it once, at the top, keeps a loop's message from repeating

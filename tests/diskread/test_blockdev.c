@@ -798,6 +798,22 @@ static void test_backing_loops(void **state)
 	expect_error(self, NULL, "self.qcow2", "is the image itself");
 	expect_error(a, NULL, "a.qcow2", "already in the chain (a loop)");
 	expect_error(gone, NULL, "orphan.qcow2", "gone.qcow2: cannot open");
+	/* No loop, just absurdly deep: 18 overlays on a raw file. */
+	if (tu_sh("cd '%s/loop' && qemu-img create -q -f raw d0.img 1M && p=d0.img && f=raw && "
+		  "for i in $(seq 1 18); do qemu-img create -q -f qcow2 -b $p -F $f d$i.qcow2; "
+		  "p=d$i.qcow2; f=qcow2; done", tmp) != 0)
+		fail_msg("cannot make the deep chain");
+	{
+		char *deep = tpath("loop/d18.qcow2"), *ok = tpath("loop/d8.qcow2");
+		struct dr_blockdev *bd;
+		struct ut_err err;
+
+		expect_error(deep, NULL, "d18.qcow2", "backing chain too deep or a loop");
+		assert_int_equal(dr_blockdev_open(ok, NULL, &bd, &err), 0);
+		dr_blockdev_free(bd);
+		free(deep);
+		free(ok);
+	}
 	free(self);
 	free(a);
 	free(gone);
