@@ -212,6 +212,9 @@ static void test_backing_block_device(void **state)
 
 		expect_refused("inspect --trust-backing tenantA/devext.vmdk", want);
 	}
+	/* The top disk itself may be a device: the operator named it. */
+	snprintf(args, sizeof(args), "inspect %s", dev);
+	expect_ok(args, "os:          debian 12");
 	/* Named exactly on the command line, the device is followed. */
 	snprintf(args, sizeof(args), "inspect --backing-dir %s tenantA/dev.qcow2", dev);
 	expect_ok(args, "--backing-dir /dev/loop");
