@@ -6,6 +6,7 @@
 #   fuzz_partitions  MBR/EBR chains and GPT (a sparse disk of named sectors)
 #   fuzz_fstab       the guest's /etc/fstab into a mount plan
 #   fuzz_osrelease   os-release, lsb-release and "X release N" files
+#   fuzz_journal     the ext3/4 journal replay
 #
 # The parsers are compiled into the targets themselves so that libFuzzer's
 # coverage instrumentation sees them (fstab and os-release: disk.c is
@@ -36,4 +37,11 @@ if(VM2OCI_FUZZ)
     vm2oci_fuzz_target(${_t} ${CMAKE_CURRENT_LIST_DIR}/${_t}.c)
     target_link_libraries(${_t} PRIVATE vm2oci_diskread)
   endforeach()
+
+  add_executable(fuzz_journal ${CMAKE_CURRENT_LIST_DIR}/fuzz_journal.c ${_vm2oci_dr}/ext_journal.c)
+  target_include_directories(fuzz_journal PRIVATE ${_vm2oci_dr})
+  target_compile_options(fuzz_journal PRIVATE -fsanitize=fuzzer,address,undefined
+    -fno-sanitize-recover=undefined)
+  target_link_options(fuzz_journal PRIVATE -fsanitize=fuzzer,address,undefined)
+  target_link_libraries(fuzz_journal PRIVATE vm2oci_util PkgConfig::EXT2FS)
 endif()
