@@ -30,7 +30,7 @@ static const char diff_usage[] =
 	"  --no-layer-sizes    skip writing the layer three times\n"
 	"  --trust-mtime       same size and mtime means same content\n"
 	"  --mask-xattr NAME   ignore this xattr (repeatable)\n"
-	"  --format F          DISK's format: raw, qcow2 or vmdk\n"
+	"  --format F          DISK's format: raw, qcow2, vmdk, vhdx, vhd, vdi or qed\n"
 	"  --json              JSON on stdout\n"
 	"  -q, --quiet         no progress on stderr\n"
 	CLI_DISK_POLICY_USAGE;

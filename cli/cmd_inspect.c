@@ -12,7 +12,7 @@
 #include <string.h>
 
 static const char inspect_usage[] =
-	"usage: vm2oci inspect DISK [--format raw|qcow2|vmdk] [--json] [--no-replay]\n"
+	"usage: vm2oci inspect DISK [--format F] [--json] [--no-replay]\n"
 	"\n"
 	"Shows the disk's format and size, its partition table, the filesystem on\n"
 	"each partition (type, label, UUID), the mount plan read from the guest's\n"
@@ -20,7 +20,7 @@ static const char inspect_usage[] =
 	"architecture, package format). Nothing is written and nothing from the\n"
 	"guest is run.\n"
 	"\n"
-	"  --format F  skip probing: raw, qcow2 or vmdk\n"
+	"  --format F  skip probing: raw, qcow2, vmdk, vhdx, vhd, vdi or qed\n"
 	"  --json      one JSON object on stdout\n"
 	"  --no-replay do not replay a journal that needs recovery (read the disk\n"
 	"              as it is, with a warning)\n"

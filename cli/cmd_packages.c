@@ -28,7 +28,7 @@ static const char packages_usage[] =
 	"              strongly connected components); lists the cycles and where\n"
 	"              the package manager's manual marks disagree\n"
 	"  --json      JSON on stdout: {\"packages\": [{\"name\", \"version\", \"arch\", ...}]}\n"
-	"  --format F  DISK's format: raw, qcow2 or vmdk\n"
+	"  --format F  DISK's format: raw, qcow2, vmdk, vhdx, vhd, vdi or qed\n"
 	CLI_DISK_POLICY_USAGE;
 
 static json_t *pkg_json(const struct pkg *p)

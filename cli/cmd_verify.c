@@ -29,7 +29,7 @@ static const char verify_usage[] =
 	"otherwise.\n"
 	"\n"
 	"  IMAGE       oci:DIR[:TAG] or docker-archive:FILE\n"
-	"  --format F  DISK's format: raw, qcow2 or vmdk (default: probe)\n"
+	"  --format F  DISK's format: raw, qcow2, vmdk, vhdx, vhd, vdi or qed (default: probe)\n"
 	"  --json      a JSON report on stdout\n"
 	"  --max N     list at most N differences (default 50; the count is exact)\n"
 	"  --no-replay read DISK as convert --no-replay did: a journal that needs\n"

@@ -4,8 +4,9 @@
  * Three layers, each a vtable so that a new format is one new file:
  *
  *   struct dr_blockdev   a byte-addressed, read-only device: raw, qcow2
- *                        (backing chains, compressed clusters), vmdk, and
- *                        "slices" of another device (a partition).
+ *                        (backing chains, compressed clusters), vmdk,
+ *                        vhdx, vhd (vpc), vdi, qed, and "slices" of
+ *                        another device (a partition).
  *   struct dr_fs         one filesystem on a blockdev: ext2/3/4 through
  *                        libext2fs over our blockdev (ext2fs_open2 with an
  *                        io_manager), others through libguestfs.
@@ -32,10 +33,13 @@ extern "C" {
 struct dr_blockdev;
 
 struct dr_blockdev_ops {
-	const char *name; /* "raw", "qcow2", "vmdk" */
+	const char *name; /* qemu's name: "raw", "qcow2", "vmdk", "vhdx", "vpc", ... */
 	/* Score how likely the first bytes of a file are this format: 0 = not
 	 * it; higher wins. raw answers 1 for anything. */
 	int (*probe)(const unsigned char *head, size_t len);
+	/* Optional, the same for the last bytes of a regular file (a fixed
+	 * VHD's only footer is there). */
+	int (*probe_tail)(const unsigned char *tail, size_t len);
 	/* Opens path; fills bd->size and bd->priv. depth counts backing files
 	 * already open, to refuse loops and absurd chains. */
 	int (*open)(struct dr_blockdev *bd, const char *path, int depth, struct ut_err *err);
@@ -105,8 +109,10 @@ struct dr_file_link {
 	const char *allowed_by; /* DR_RULE_ALLOWED: the allow entry, as given */
 };
 
-/* Opens a disk image read-only. format is "raw", "qcow2", "vmdk" or NULL to
- * probe; policy NULL is the default one. The top image may be a regular file
+/* Opens a disk image read-only. format is "raw", "qcow2", "vmdk", "vhdx",
+ * "vpc" (or "vhd"), "vdi", "qed", or NULL to probe; a probed format that no
+ * backend reads (parallels, dmg, luks, ...) is refused by name. policy NULL
+ * is the default one. The top image may be a regular file
  * or a block device (the operator named it). Backing files named relative
  * are resolved against the directory of the image that names them. */
 int dr_blockdev_open_policy(const char *path, const char *format,

@@ -1,7 +1,7 @@
 # libFuzzer targets for diskread's parsers, built only with -DVM2OCI_FUZZ=ON
 # and clang (CC=clang). Included from tests/diskread/CMakeLists.txt.
 #
-#   fuzz_blockdev    raw, qcow2, vmdk images
+#   fuzz_blockdev    raw, qcow2, vmdk, vhdx, vpc, vdi, qed images
 #   fuzz_vmdk_desc   vmdk text descriptors (extents, parents, the file policy)
 #   fuzz_partitions  MBR/EBR chains and GPT (a sparse disk of named sectors)
 #   fuzz_fstab       the guest's /etc/fstab into a mount plan
@@ -15,8 +15,9 @@
 # fuzz_replay_<name> tests (fuzz-replay.cmake).
 if(VM2OCI_FUZZ)
   set(_vm2oci_dr ${CMAKE_CURRENT_LIST_DIR}/../../diskread)
-  set(_vm2oci_dr_backends ${_vm2oci_dr}/blockdev.c ${_vm2oci_dr}/raw.c
-    ${_vm2oci_dr}/qcow2.c ${_vm2oci_dr}/vmdk.c)
+  set(_vm2oci_dr_backends ${_vm2oci_dr}/blockdev.c ${_vm2oci_dr}/extent.c ${_vm2oci_dr}/raw.c
+    ${_vm2oci_dr}/qcow2.c ${_vm2oci_dr}/vmdk.c ${_vm2oci_dr}/vhdx.c ${_vm2oci_dr}/vpc.c
+    ${_vm2oci_dr}/vdi.c ${_vm2oci_dr}/qed.c)
   function(vm2oci_fuzz_target name)
     add_executable(${name} ${ARGN})
     target_include_directories(${name} PRIVATE ${_vm2oci_dr})
