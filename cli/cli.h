@@ -124,10 +124,6 @@ int cli_tree_pkg_db(const struct ut_tree *t, const char *what, struct pkg_db **d
 		    struct ut_err *err);
 /* The base's package database (NULL for scratch). */
 int cli_base_pkg_db(struct cli_base *b, struct pkg_db **db, struct ut_err *err);
-/* Roots of a subset of db's packages (node indices) over the whole graph;
- * *roots is malloc'd. */
-size_t cli_subset_roots(const struct pkg_graph *g, const struct pkg_db *db, const size_t *set,
-			size_t nset, size_t **roots);
 
 /* ---- the packages layer ----------------------------------------------- */
 

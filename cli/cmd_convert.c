@@ -471,31 +471,19 @@ static int run_convert(struct convert_opts *o, struct cli_progress *prog)
 	}
 	if (vdb) {
 		struct pkg_graph *g = NULL;
-		size_t *set = ut_malloc((vdb->n ? vdb->n : 1) * sizeof(*set)), nset = 0;
-		struct pkg_delta *deltas = NULL;
-		size_t nd = 0;
+		size_t *set = NULL, nset = 0;
 
 		/* The roots of what the VM adds: what a rebuild installs. */
-		if (bdb) {
-			if (pkg_db_subtract(vdb, bdb, &deltas, &nd, &err) < 0) {
-				free(set);
-				cli_error("%s", err.msg);
-				goto out;
-			}
-			for (i = 0; i < nd; i++)
-				if (deltas[i].vm)
-					set[nset++] = (size_t)(deltas[i].vm - vdb->v);
-			free(deltas);
-		} else {
-			for (i = 0; i < vdb->n; i++)
-				set[nset++] = i;
+		if (pkg_db_added(vdb, bdb, &set, &nset, &err) < 0) {
+			cli_error("%s", err.msg);
+			goto out;
 		}
 		if (pkg_graph_build(vdb, &g, &err) < 0) {
 			free(set);
 			cli_error("%s: %s", o->disk, err.msg);
 			goto out;
 		}
-		nroots = cli_subset_roots(g, vdb, set, nset, &roots);
+		nroots = pkg_graph_subset_roots(g, set, nset, &roots);
 		pkg_graph_free(g);
 		free(set);
 		if (o->dockerfile &&

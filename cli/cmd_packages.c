@@ -130,23 +130,16 @@ int cmd_packages(int argc, char **argv)
 		}
 	}
 	/* The set the listing is about: every package, or what the VM adds. */
-	set = ut_malloc((db->n ? db->n : 1) * sizeof(*set));
-	if (base_spec && bdb) {
-		for (i = 0; i < ndeltas; i++) {
-			if (!deltas[i].vm)
-				continue;
-			set[nset++] = (size_t)(deltas[i].vm - db->v);
-		}
-	} else {
-		for (i = 0; i < db->n; i++)
-			set[nset++] = i;
+	if (pkg_db_added(db, bdb, &set, &nset, &err) < 0) {
+		cli_error("%s", err.msg);
+		goto out;
 	}
 	if (want_roots) {
 		if (pkg_graph_build(db, &g, &err) < 0) {
 			cli_error("%s: %s", argv[optind], err.msg);
 			goto out;
 		}
-		nroots = cli_subset_roots(g, db, set, nset, &roots);
+		nroots = pkg_graph_subset_roots(g, set, nset, &roots);
 	}
 
 	if (json) {
