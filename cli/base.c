@@ -43,14 +43,20 @@ int cli_base_parse(const char *spec, enum cli_base_kind *kind, const char **arg,
 			  "rootfs:TAR|DIR, disk:FILE)", spec);
 }
 
-int cli_base_open(const char *spec, const char *format, struct cli_base *b, struct ut_err *err)
+int cli_base_open(const char *spec, const char *format, const struct dr_disk_options *dopt,
+		  struct cli_base *b, struct ut_err *err)
 {
 	memset(b, 0, sizeof(*b));
 	b->spec = ut_strdup(spec);
 	if (cli_base_parse(b->spec, &b->kind, &b->arg, err) < 0)
 		return -1;
 	if (b->kind == CLI_BASE_DISK) {
-		struct dr_disk_options opt = { .format = format };
+		struct dr_disk_options opt = { 0 };
+
+		/* A template's chain is judged from its own directory. */
+		if (dopt)
+			opt = *dopt;
+		opt.format = format;
 
 		return dr_disk_open(b->arg, &opt, &b->disk, err);
 	}

@@ -36,9 +36,10 @@ static const char compare_usage[] =
 	"\n"
 	"  --hashes            compare block hashes even when lineage would do\n"
 	"  --list              list the files with changed blocks and the deltas\n"
-	"  --format F          DISK's format: raw, qcow2 or vmdk\n"
+	"  --format F          DISK's format: raw, qcow2, vmdk, vhdx, vhd, vdi or qed\n"
 	"  --json              JSON on stdout\n"
-	"  -q, --quiet         no progress on stderr\n";
+	"  -q, --quiet         no progress on stderr\n"
+	CLI_DISK_POLICY_USAGE;
 
 static void human(uint64_t b, char *out, size_t len)
 {
@@ -273,9 +274,11 @@ int cmd_compare(int argc, char **argv)
 		{ "format", required_argument, NULL, 'f' },
 		{ "json", no_argument, NULL, OPT_JSON },
 		{ "quiet", no_argument, NULL, 'q' },
+		CLI_DISK_POLICY_LONGOPTS,
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
+	struct cli_disk_policy policy = { { 0 } };
 	struct fsd_options fopt = { .move_min_size = 1 << 20 };
 	struct cli_job_options jo = { .diff = &fopt };
 	struct cli_job job = { 0 };
@@ -298,13 +301,17 @@ int cmd_compare(int argc, char **argv)
 		case OPT_JSON: json = 1; break;
 		case 'q': quiet = 1; break;
 		case 'h': fputs(compare_usage, stdout); return 0;
-		default: return cli_usage_error("compare", "unknown option");
+		default:
+			if ((c = cli_disk_policy_option(&policy, c, optarg, "compare")))
+				return c;
+			break;
 		}
 	}
 	if (optind + 2 != argc)
 		return cli_usage_error("compare", "expected BASE and DISK");
 	jo.base = argv[optind];
 	jo.disk = argv[optind + 1];
+	jo.policy = &policy;
 	bopt.list_deltas = list && !json;
 	cli_progress_init(&prog, quiet || json);
 	bopt.progress = cli_progress_hook(&prog);

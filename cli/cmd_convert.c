@@ -45,7 +45,8 @@ static const char convert_usage[] =
 	"                         4-9 zlib, about 40 MB/s a core at 6 and 9-10%\n"
 	"                         smaller. gzip output is one member whatever --threads\n"
 	"      --threads N        compression threads (default: all cores)\n"
-	"  -f, --format F         the disk's format, skipping the probe: raw, qcow2, vmdk\n"
+	"  -f, --format F         the disk's format, skipping the probe: raw, qcow2, vmdk,\n"
+	"                         vhdx, vhd (vpc), vdi, qed\n"
 	"      --base-format F    the same for a disk: base\n"
 	"      --no-replay        read a filesystem whose journal needs recovery (the VM\n"
 	"                         was not shut down cleanly) as it is on the disk, with\n"
@@ -71,7 +72,8 @@ static const char convert_usage[] =
 	"                         and the label org.vm2oci.renamed-whiteout-names maps\n"
 	"                         each renamed path to its new name\n"
 	"      --json             print a summary as JSON on stdout\n"
-	"  -q, --quiet            no progress on stderr\n";
+	"  -q, --quiet            no progress on stderr\n"
+	CLI_DISK_POLICY_USAGE;
 
 struct convert_opts {
 	const char *disk, *out, *base, *tag, *format, *base_format;
@@ -81,6 +83,7 @@ struct convert_opts {
 	struct fsd_options diff;
 	const char **masks;
 	size_t nmasks;
+	struct cli_disk_policy policy;
 };
 
 /* One layer of the image: its blob and what it holds. */
@@ -226,8 +229,7 @@ static int convert_packages(struct convert *cv)
 	struct cli_base *base = &cv->job.base;
 	struct ut_err err = { { 0 } };
 	struct pkg_graph *g = NULL;
-	struct pkg_delta *deltas = NULL;
-	size_t *set = NULL, nset = 0, nd = 0, i;
+	size_t *set = NULL, nset = 0;
 	int rc = -1;
 
 	if (cli_tree_pkg_db(cv->job.vm, o->disk, &cv->vdb, &err) < 0 ||
@@ -241,28 +243,19 @@ static int convert_packages(struct convert *cv)
 			    &cv->pstats, &err) < 0)
 		return cli_error("%s: packages layer: %s", o->disk, err.msg), -1;
 
-	set = ut_malloc((cv->vdb->n ? cv->vdb->n : 1) * sizeof(*set));
-	if (cv->bdb) {
-		if (pkg_db_subtract(cv->vdb, cv->bdb, &deltas, &nd, &err) < 0) {
-			cli_error("%s", err.msg);
-			goto out;
-		}
-		for (i = 0; i < nd; i++)
-			if (deltas[i].vm)
-				set[nset++] = (size_t)(deltas[i].vm - cv->vdb->v);
-	} else {
-		for (i = 0; i < cv->vdb->n; i++)
-			set[nset++] = i;
+	/* The roots of what the VM adds: what a rebuild installs. */
+	if (pkg_db_added(cv->vdb, cv->bdb, &set, &nset, &err) < 0) {
+		cli_error("%s", err.msg);
+		goto out;
 	}
 	if (pkg_graph_build(cv->vdb, &g, &err) < 0) {
 		cli_error("%s: %s", o->disk, err.msg);
 		goto out;
 	}
-	cv->nroots = cli_subset_roots(g, cv->vdb, set, nset, &cv->roots);
+	cv->nroots = pkg_graph_subset_roots(g, set, nset, &cv->roots);
 	rc = 0;
 out:
 	pkg_graph_free(g);
-	free(deltas);
 	free(set);
 	return rc;
 }
@@ -275,7 +268,8 @@ static int convert_read(struct convert *cv)
 
 	cv->jo = (struct cli_job_options){ .disk = o->disk, .disk_format = o->format,
 		.base = o->base, .base_format = o->base_format, .no_base_tree = !want_pkgs,
-		.warn = !o->quiet, .no_replay = o->no_replay, .diff = &o->diff };
+		.warn = !o->quiet, .no_replay = o->no_replay, .policy = &o->policy,
+		.diff = &o->diff };
 	struct ut_err err = { { 0 } };
 
 	if (cli_job_open(&cv->job, &cv->jo, &cv->hook) < 0)
@@ -578,6 +572,7 @@ int cmd_convert(int argc, char **argv)
 		{ "no-replay", no_argument, NULL, OPT_NO_REPLAY },
 		{ "rename-whiteout-names", no_argument, NULL, OPT_RENAME_WH },
 		{ "quiet", no_argument, NULL, 'q' },
+		CLI_DISK_POLICY_LONGOPTS,
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -630,7 +625,10 @@ int cmd_convert(int argc, char **argv)
 		case OPT_RENAME_WH: o.rename_whiteouts = 1; break;
 		case 'q': o.quiet = 1; break;
 		case 'h': fputs(convert_usage, stdout); return 0;
-		default: return cli_usage_error("convert", "unknown option");
+		default:
+			if ((rc = cli_disk_policy_option(&o.policy, c, optarg, "convert")))
+				return rc;
+			break;
 		}
 	}
 	if (optind + 1 != argc)

@@ -29,9 +29,10 @@ static const char diff_usage[] =
 	"  --no-layer-sizes    skip writing the layer three times\n"
 	"  --trust-mtime       same size and mtime means same content\n"
 	"  --mask-xattr NAME   ignore this xattr (repeatable)\n"
-	"  --format F          DISK's format: raw, qcow2 or vmdk\n"
+	"  --format F          DISK's format: raw, qcow2, vmdk, vhdx, vhd, vdi or qed\n"
 	"  --json              JSON on stdout\n"
-	"  -q, --quiet         no progress on stderr\n";
+	"  -q, --quiet         no progress on stderr\n"
+	CLI_DISK_POLICY_USAGE;
 
 /* The counts (and with list every change), as JSON or text, on stdout. */
 static int print_diff(const struct cli_job *j, const struct cli_job_options *o, int json, int list,
@@ -123,9 +124,11 @@ int cmd_diff(int argc, char **argv)
 		{ "format", required_argument, NULL, 'f' },
 		{ "json", no_argument, NULL, OPT_JSON },
 		{ "quiet", no_argument, NULL, 'q' },
+		CLI_DISK_POLICY_LONGOPTS,
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
+	struct cli_disk_policy policy = { { 0 } };
 	struct fsd_options fopt = { .move_min_size = 1 << 20 };
 	struct cli_job_options jo = { .diff = &fopt };
 	struct cli_job job = { 0 };
@@ -152,7 +155,10 @@ int cmd_diff(int argc, char **argv)
 		case OPT_JSON: json = 1; break;
 		case 'q': quiet = 1; break;
 		case 'h': fputs(diff_usage, stdout); return 0;
-		default: return cli_usage_error("diff", "unknown option");
+		default:
+			if ((c = cli_disk_policy_option(&policy, c, optarg, "diff")))
+				return c;
+			break;
 		}
 	}
 	if (optind + 2 != argc) {
@@ -163,6 +169,7 @@ int cmd_diff(int argc, char **argv)
 	fopt.nmask_xattrs = nmasks;
 	jo.base = argv[optind];
 	jo.disk = argv[optind + 1];
+	jo.policy = &policy;
 	cli_progress_init(&prog, quiet || json);
 	hook = cli_progress_hook(&prog);
 	if (cli_job_run(&job, &jo, &hook) < 0)

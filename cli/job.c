@@ -30,6 +30,8 @@ int cli_job_open(struct cli_job *j, const struct cli_job_options *o, struct ut_p
 	size_t told;
 
 	memset(j, 0, sizeof(*j));
+	if (o->policy)
+		cli_disk_policy_apply(o->policy, &dopt);
 	if (dr_disk_open(o->disk, &dopt, &j->disk, &err) < 0)
 		return cli_error_at(o->disk, &err), -1;
 	j->t_open = ut_now() - mark;
@@ -43,7 +45,7 @@ int cli_job_open(struct cli_job *j, const struct cli_job_options *o, struct ut_p
 
 	mark = ut_now();
 	j->have_base = 1; /* cli_base_open clears base first, even on failure */
-	if (cli_base_open(o->base, o->base_format, &j->base, &err) < 0)
+	if (cli_base_open(o->base, o->base_format, &dopt, &j->base, &err) < 0)
 		return cli_base_error(&j->base, &err), -1;
 	if (!o->no_base_tree || !cli_base_is_scratch(&j->base)) {
 		ut_progress_update(prog, "reading the base", 0, 0);
