@@ -78,13 +78,14 @@ convert() { # LABEL DISK [ARGS...]
     rm -f "$work/out.tar"
     (cd "$fx" && "$bin" convert clone.qcow2 -o "$work/out.tar" --output-format docker-archive \
         --base disk:template.qcow2 --quiet) || echo "  FAILED"
-    echo "  archive $(sha256sum < "$work/out.tar" | cut -d' ' -f1)"
+    [ -f "$work/out.tar" ] && echo "  archive $(sha256sum < "$work/out.tar" | cut -d' ' -f1)"
 
     for b in disk:template.qcow2 oci:base-oci:minbase scratch; do
         echo "== diff $b clone.qcow2"
-        (cd "$fx" && "$bin" diff "$b" clone.qcow2 --json --list --quiet) | jq -S "$norm" | sed 's/^/  /'
+        (cd "$fx" && "$bin" diff "$b" clone.qcow2 --json --list --quiet) | jq -S "$norm" |
+            sed 's/^/  /' || echo "  FAILED"
         echo "== compare $b clone.qcow2"
         (cd "$fx" && "$bin" compare "$b" clone.qcow2 --json --quiet) | jq -S "$norm" |
-            grep -v '"seconds' | sed 's/^/  /'
+            grep -v '"seconds' | sed 's/^/  /' || echo "  FAILED"
     done
 } > "$out"
