@@ -150,6 +150,7 @@ static void domain_release(struct vt_domain *d)
 		free(d->skipped[i].device);
 	}
 	free(d->skipped);
+	memset(d, 0, sizeof(*d));
 }
 
 void vt_domains_free(struct vt_domain *doms, size_t n)
@@ -161,6 +162,7 @@ void vt_domains_free(struct vt_domain *doms, size_t n)
 	free(doms);
 }
 
+/* 0: read; 1: the domain is gone (undefined meanwhile); -1: error. */
 static int domain_read(struct vt_conn *c, virDomainPtr dom, struct vt_domain *d,
 		       struct ut_err *err)
 {
@@ -172,13 +174,19 @@ static int domain_read(struct vt_conn *c, virDomainPtr dom, struct vt_domain *d,
 	d->name = ut_strdup(name ? name : "");
 	if (virDomainGetUUIDString(dom, uuid) == 0)
 		d->uuid = ut_strdup(uuid);
-	if (virDomainGetState(dom, &state, &reason, 0) < 0)
+	if (virDomainGetState(dom, &state, &reason, 0) < 0) {
+		/* Undefined between the listing and now: not a domain any more. */
+		if (virGetLastErrorCode() == VIR_ERR_NO_DOMAIN)
+			return 1;
 		return ut_err_set(err, "%s: domain %s: no state: %s", c->uri, d->name, libvirt_reason());
+	}
 	d->state = state;
 	d->persistent = virDomainIsPersistent(dom) == 1;
 	d->managed_save = virDomainHasManagedSaveImage(dom, 0) == 1;
 	/* The persistent definition: the disks the domain boots from. */
 	xml = virDomainGetXMLDesc(dom, VIR_DOMAIN_XML_INACTIVE);
+	if (!xml && virGetLastErrorCode() == VIR_ERR_NO_DOMAIN)
+		return 1;
 	if (!xml)
 		return ut_err_set(err, "%s: domain %s: no definition: %s", c->uri, d->name,
 				  libvirt_reason());
@@ -201,6 +209,7 @@ int vt_list_domains(struct vt_conn *c, struct vt_domain **out, size_t *n, struct
 {
 	virDomainPtr *doms = NULL;
 	struct vt_domain *v = NULL;
+	size_t nread = 0;
 	int count, i, rc = -1;
 
 	*out = NULL;
@@ -210,19 +219,28 @@ int vt_list_domains(struct vt_conn *c, struct vt_domain **out, size_t *n, struct
 	if (count < 0)
 		return ut_err_set(err, "%s: cannot list domains: %s", c->uri, libvirt_reason());
 	v = ut_calloc(count ? (size_t)count : 1, sizeof(*v));
-	for (i = 0; i < count; i++)
-		if (domain_read(c, doms[i], &v[i], err) < 0)
+	for (i = 0; i < count; i++) {
+		int r = domain_read(c, doms[i], &v[nread], err);
+
+		if (r < 0) {
+			nread++;
 			goto out;
-	qsort(v, (size_t)count, sizeof(*v), by_name);
-	*out = count ? v : NULL;
-	if (!count)
+		}
+		if (r > 0)
+			domain_release(&v[nread]);
+		else
+			nread++;
+	}
+	qsort(v, nread, sizeof(*v), by_name);
+	*out = nread ? v : NULL;
+	if (!nread)
 		free(v);
-	*n = (size_t)count;
+	*n = nread;
 	v = NULL;
 	rc = 0;
 out:
 	if (v)
-		vt_domains_free(v, (size_t)count);
+		vt_domains_free(v, nread);
 	for (i = 0; i < count; i++)
 		virDomainFree(doms[i]);
 	free(doms);
