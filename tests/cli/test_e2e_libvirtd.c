@@ -1,7 +1,8 @@
 /*
  * test_e2e_libvirtd.c - `vm2oci domains` against a real libvirtd with the
  * qemu driver, started by the test (no systemd: `libvirtd --daemon
- * --pid-file`), domains `virsh define`d on the fixture disks and never
+ * --pid-file`, and --timeout so that a killed test does not leave it running
+ * for long), domains `virsh define`d on the fixture disks and never
  * started, read through qemu:///system. virsh domblklist and vol-path are
  * the oracles. Everything defined is undefined and the daemon stopped by its
  * pid at the end. A daemon that does not start fails the test with its log.
@@ -42,7 +43,7 @@ static int daemon_start(void)
 	FILE *f;
 
 	snprintf(pidfile, sizeof(pidfile), "%s/libvirtd.pid", dir);
-	if (tu_sh("LIBVIRT_LOG_OUTPUTS='3:file:%s/libvirtd.log' libvirtd --daemon --pid-file '%s' "
+	if (tu_sh("LIBVIRT_LOG_OUTPUTS='3:file:%s/libvirtd.log' libvirtd --daemon --timeout 300 --pid-file '%s' "
 		  ">> '%s/libvirtd.log' 2>&1", dir, pidfile, dir) != 0) {
 		print_log();
 		fail_msg("libvirtd --daemon did not start (a libvirtd already running holds its pid file lock?)");
