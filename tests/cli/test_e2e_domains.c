@@ -3,6 +3,7 @@
  * tests/virt/fleet.h, its JSON checked with jq against the node XML (read
  * with xmllint) and the states against virsh; the table; the errors.
  */
+#include "testkeep.h"
 #include "virt/fleet.h"
 
 static struct fleet fl;
@@ -27,34 +28,26 @@ static int setup(void **state)
 
 static int teardown(void **state)
 {
+	tu_kept_free();
 	fleet_remove(&fl);
 	return 0;
-}
-
-static char *trimmed(char *s)
-{
-	size_t l = strlen(s);
-
-	while (l && (s[l - 1] == '\n' || s[l - 1] == ' '))
-		s[--l] = '\0';
-	return s;
 }
 
 /* An XPath string of the node XML, via xmllint. */
 static char *xml_string(const char *xpath)
 {
-	return trimmed(tu_sh_out("xmllint --xpath \"string(%s)\" '%s'", xpath, fl.xml));
+	return tu_kept(tu_sh_out("xmllint --xpath \"string(%s)\" '%s'", xpath, fl.xml));
 }
 
 static char *jq_raw(const char *filter)
 {
-	return trimmed(tu_sh_out("jq -r '%s' '%s'", filter, json_path));
+	return tu_kept(tu_sh_out("jq -r '%s' '%s'", filter, json_path));
 }
 
 /* Every domain of the node XML, in name order, with virsh's state. */
 static void test_json_domains_and_states(void **state)
 {
-	char *names = trimmed(tu_sh_out("xmllint --xpath '/node/domain/name/text()' '%s' | sort", fl.xml));
+	char *names = tu_kept(tu_sh_out("xmllint --xpath '/node/domain/name/text()' '%s' | sort", fl.xml));
 	char *listed = jq_raw(".domains[].name");
 	char *save = NULL, *name;
 	int count = 0;
@@ -63,19 +56,15 @@ static void test_json_domains_and_states(void **state)
 	assert_string_equal(jq_raw(".uri"), fl.uri);
 	for (name = strtok_r(names, "\n", &save); name; name = strtok_r(NULL, "\n", &save)) {
 		char filter[512];
-		char *want = trimmed(tu_sh_out("virsh -q -c '%s' domstate '%s'", fl.uri, name));
+		char *want = tu_kept(tu_sh_out("virsh -q -c '%s' domstate '%s'", fl.uri, name));
 		char *got;
 
 		snprintf(filter, sizeof(filter), ".domains[] | select(.name == \"%s\") | .state", name);
 		got = jq_raw(filter);
 		assert_string_equal(got, want);
-		free(got);
-		free(want);
 		count++;
 	}
 	assert_int_equal(count, FLEET_DOMAINS);
-	free(names);
-	free(listed);
 }
 
 /* Each file disk: path, format, target and readonly as the XML has them. */
@@ -102,28 +91,21 @@ static void test_json_file_disks_match_xml(void **state)
 			want = xml_string(x);
 			got = jq_raw(f);
 			assert_string_equal(got, want);
-			free(want);
-			free(got);
 			snprintf(x, sizeof(x), "%s/driver/@type", xp);
 			snprintf(f, sizeof(f), "%s | .format", filter);
 			want = xml_string(x);
 			got = jq_raw(f);
 			assert_string_equal(got, want);
-			free(want);
-			free(got);
 			snprintf(x, sizeof(x), "count(%s/readonly) > 0", xp);
 			snprintf(f, sizeof(f), "%s | .readonly", filter);
 			want = xml_string(x);
 			got = jq_raw(f);
 			assert_string_equal(got, want);
-			free(want);
-			free(got);
 		}
 		count++;
 	}
 	/* clone-a, clone-b, clone-c, unrelated, two-disks x2, running, paused, sleeping, broken */
 	assert_int_equal(count, 10);
-	free(pairs);
 }
 
 static void test_json_special_disks(void **state)
@@ -133,7 +115,7 @@ static void test_json_special_disks(void **state)
 	/* The declared chain: the template, then nothing. */
 	assert_string_equal(jq_raw(".domains[] | select(.name == \"clone-a\") | .disks[0] | "
 				   "\"\\(.backing_from) \\(.backing | length) \\(.backing[0].path) \\(.backing[0].format)\""),
-			    trimmed(tu_sh_out("printf 'xml 1 %%s qcow2' '%s'", fl.template)));
+			    tu_kept(tu_sh_out("printf 'xml 1 %%s qcow2' '%s'", fl.template)));
 	assert_string_equal(jq_raw(".domains[] | select(.name == \"clone-b\") | .disks[0].backing_from"), "image");
 	/* Network: not readable, and why. */
 	assert_string_equal(jq_raw(".domains[] | select(.name == \"ceph-vm\") | .disks[0] | "
@@ -145,7 +127,7 @@ static void test_json_special_disks(void **state)
 	/* Volume: the pool's target path and the volume's name, as virsh vol-path says. */
 	snprintf(want, sizeof(want), "%s/pool/clone-v.qcow2", fl.dir);
 	assert_string_equal(jq_raw(".domains[] | select(.name == \"pooled\") | .disks[0].path"), want);
-	assert_non_null(strstr(tu_sh_out("virsh -q -c '%s' vol-path --pool fleet clone-v.qcow2", fl.uri), want));
+	assert_non_null(strstr(tu_kept(tu_sh_out("virsh -q -c '%s' vol-path --pool fleet clone-v.qcow2", fl.uri)), want));
 	/* cdrom and floppy skipped, named. */
 	assert_string_equal(jq_raw("[.domains[] | .name as $n | .skipped[] | \"\\($n):\\(.device):\\(.target)\"] | join(\",\")"),
 			    "ceph-vm:floppy:fda,clone-c:cdrom:hdc");
@@ -169,7 +151,7 @@ static void test_table(void **state)
 	snprintf(want, sizeof(want), "%s/pool/clone-v.qcow2 (volume fleet/clone-v.qcow2)", fl.dir);
 	assert_non_null(strstr(txt, want));
 	/* 1 header + 12 disks + 2 skipped devices. */
-	assert_string_equal(trimmed(tu_sh_out("wc -l < '%s'", table_path)), "15");
+	assert_string_equal(tu_kept(tu_sh_out("wc -l < '%s'", table_path)), "15");
 	free(txt);
 }
 
@@ -180,9 +162,9 @@ static void test_errors(void **state)
 	snprintf(err, sizeof(err), "%s/err.txt", fl.dir);
 	assert_int_equal(tu_sh("'%s' domains --connect test:///nonexistent/fleet.xml > '%s.out' 2> '%s'",
 			       bin, err, err), 1);
-	assert_string_equal(trimmed(tu_sh_out("wc -l < '%s'", err)), "1");
+	assert_string_equal(tu_kept(tu_sh_out("wc -l < '%s'", err)), "1");
 	assert_int_equal(tu_sh("grep -q '^vm2oci: test:///nonexistent/fleet.xml: cannot connect: .' '%s'", err), 0);
-	assert_string_equal(trimmed(tu_sh_out("wc -c < '%s.out'", err)), "0");
+	assert_string_equal(tu_kept(tu_sh_out("wc -c < '%s.out'", err)), "0");
 	assert_int_equal(tu_sh("'%s' domains > /dev/null 2>&1", bin), 2);
 	assert_int_equal(tu_sh("'%s' domains --connect '%s' extra > /dev/null 2>&1", bin, fl.uri), 2);
 }

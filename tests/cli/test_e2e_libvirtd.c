@@ -7,7 +7,7 @@
  * the oracles. Everything defined is undefined and the daemon stopped by its
  * pid at the end. A daemon that does not start fails the test with its log.
  */
-#include "testutil.h"
+#include "testkeep.h"
 
 #include <signal.h>
 #include <time.h>
@@ -18,15 +18,6 @@ static const char *bin;
 static char *dir, *tmpl, *gpt, *bare, *clone;
 static char prefix[64], pool[80], json_path[4096];
 static pid_t daemon_pid;
-
-static char *trimmed(char *s)
-{
-	size_t l = strlen(s);
-
-	while (l && (s[l - 1] == '\n' || s[l - 1] == ' '))
-		s[--l] = '\0';
-	return s;
-}
 
 static void print_log(void)
 {
@@ -119,6 +110,7 @@ static void cleanup(void)
 		tu_sh("rm -rf '%s'", dir);
 	free(dir);
 	dir = NULL;
+	tu_kept_free();
 }
 
 static int teardown(void **state)
@@ -193,7 +185,7 @@ static int setup(void **state)
 
 static char *jq_dom(const char *name, const char *filter)
 {
-	return trimmed(tu_sh_out("jq -r '.domains[] | select(.name == \"%s-%s\") | %s' '%s'", prefix, name,
+	return tu_kept(tu_sh_out("jq -r '.domains[] | select(.name == \"%s-%s\") | %s' '%s'", prefix, name,
 				 filter, json_path));
 }
 
@@ -205,12 +197,10 @@ static void test_states(void **state)
 
 	for (i = 0; i < 4; i++) {
 		char *st = jq_dom(names[i], "\"\\(.state) \\(.persistent) \\(.managed_save)\"");
-		char *virsh = trimmed(tu_sh_out("virsh -q -r -c " URI " domstate '%s-%s'", prefix, names[i]));
+		char *virsh = tu_kept(tu_sh_out("virsh -q -r -c " URI " domstate '%s-%s'", prefix, names[i]));
 
 		assert_string_equal(st, "shut off true false");
 		assert_string_equal(virsh, "shut off");
-		free(st);
-		free(virsh);
 	}
 }
 
@@ -242,7 +232,6 @@ static void test_disks_match_domblklist(void **state)
 			} else {
 				assert_string_equal(got, "network null false");
 			}
-			free(got);
 			rows++;
 		}
 		free(list);
@@ -268,13 +257,12 @@ static void test_chain_network_cdrom(void **state)
 /* The volume resolved by the daemon's storage driver, as virsh vol-path says. */
 static void test_volume(void **state)
 {
-	char *want = trimmed(tu_sh_out("virsh -q -r -c " URI " vol-path --pool '%s' clone-v.qcow2", pool));
+	char *want = tu_kept(tu_sh_out("virsh -q -r -c " URI " vol-path --pool '%s' clone-v.qcow2", pool));
 	char expect[4200];
 
 	snprintf(expect, sizeof(expect), "%s/pool/clone-v.qcow2", dir);
 	assert_string_equal(want, expect);
 	assert_string_equal(jq_dom("pooled", ".disks[0].path"), want);
-	free(want);
 }
 
 static void test_table(void **state)

@@ -3,6 +3,7 @@
  * the fixture disks, tests/virt/fleet.h), with virsh as the oracle for the
  * states, and vt_parse_domain_xml on hand-written and hostile documents.
  */
+#include "testkeep.h"
 #include "virt/fleet.h"
 #include "virt.h"
 
@@ -29,6 +30,7 @@ static int fleet_teardown(void **state)
 {
 	vt_domains_free(doms, ndoms);
 	fleet_remove(&fl);
+	tu_kept_free();
 	return 0;
 }
 
@@ -68,13 +70,9 @@ static void test_states_match_virsh(void **state)
 	if (!tu_have("virsh"))
 		tu_skip("virsh not found (libvirt-clients)");
 	for (i = 0; i < ndoms; i++) {
-		char *out = tu_sh_out("virsh -q -c '%s' domstate '%s'", fl.uri, doms[i].name);
-		size_t l = strlen(out);
+		char *out = tu_kept(tu_sh_out("virsh -q -c '%s' domstate '%s'", fl.uri, doms[i].name));
 
-		while (l && (out[l - 1] == '\n' || out[l - 1] == ' '))
-			out[--l] = '\0';
 		assert_string_equal(vt_state_name(doms[i].state), out);
-		free(out);
 	}
 	assert_int_equal(domain("running-vm")->state, VT_STATE_RUNNING);
 	assert_int_equal(domain("paused-vm")->state, VT_STATE_PAUSED);
