@@ -3,8 +3,8 @@
  * qemu driver, started by the test (no systemd: `libvirtd --daemon
  * --pid-file`, and --timeout so that a killed test does not leave it running
  * for long), domains `virsh define`d on the fixture disks and never
- * started, read through qemu:///system. virsh domblklist and vol-path are
- * the oracles. Everything defined is undefined and the daemon stopped by its
+ * started (one on a read-only loop device: a block disk), read through
+ * qemu:///system. virsh domblklist and vol-path are the oracles. Everything defined is undefined and the daemon stopped by its
  * pid at the end. A daemon that does not start fails the test with its log.
  */
 #include "testkeep.h"
@@ -15,7 +15,8 @@
 #define URI "qemu:///system"
 
 static const char *bin;
-static char *dir, *tmpl, *gpt, *bare, *clone;
+static char *dir, *tmpl, *gpt, *bare, *clone, *mbr;
+static char loopdev[64]; /* a read-only loop device on debian-mbr.raw: a block disk */
 static char prefix[64], pool[80], json_path[4096];
 static pid_t daemon_pid;
 
@@ -106,6 +107,9 @@ static void cleanup(void)
 	if (daemon_pid > 0)
 		undefine_all();
 	daemon_stop();
+	if (loopdev[0])
+		tu_sh("losetup -d '%s'", loopdev);
+	loopdev[0] = '\0';
 	if (dir)
 		tu_sh("rm -rf '%s'", dir);
 	free(dir);
@@ -130,6 +134,7 @@ static int setup(void **state)
 	gpt = tu_fixture("debian-gpt.qcow2");
 	bare = tu_fixture("debian-bare.raw");
 	clone = tu_fixture("clone.qcow2");
+	mbr = tu_fixture("debian-mbr.raw");
 	if (!tu_have("libvirtd") || !tu_have("virsh") || !tu_have("qemu-system-x86_64"))
 		fail_msg("libvirtd, virsh or qemu-system-x86_64 not found: scripts/install-deps.sh --peers "
 			 "installs libvirt-daemon-system, libvirt-clients and qemu-system-x86");
@@ -176,6 +181,13 @@ static int setup(void **state)
 		 "<disk type=\"volume\" device=\"disk\"><driver name=\"qemu\" type=\"qcow2\"/>"
 		 "<source pool=\"%s\" volume=\"clone-v.qcow2\"/><target dev=\"vda\" bus=\"virtio\"/></disk>\n", pool);
 	define("pooled", disks);
+	snprintf(loopdev, sizeof(loopdev), "%s", tu_kept(tu_sh_out("losetup -r -f --show '%s'", mbr)));
+	if (strncmp(loopdev, "/dev/loop", 9))
+		fail_msg("losetup -r -f --show %s gave '%s'", mbr, loopdev);
+	snprintf(disks, sizeof(disks),
+		 "<disk type=\"block\" device=\"disk\"><driver name=\"qemu\" type=\"raw\"/><source dev=\"%s\"/>"
+		 "<target dev=\"sda\" bus=\"scsi\"/></disk>\n", loopdev);
+	define("block", disks);
 
 	snprintf(json_path, sizeof(json_path), "%s/domains.json", dir);
 	if (tu_sh("'%s' domains --connect " URI " --json > '%s'", bin, json_path) != 0)
@@ -192,10 +204,10 @@ static char *jq_dom(const char *name, const char *filter)
 /* Never started: shut off, persistent; listed with every other domain. */
 static void test_states(void **state)
 {
-	static const char *const names[] = { "ceph", "clone", "pooled", "two" };
+	static const char *const names[] = { "block", "ceph", "clone", "pooled", "two" };
 	size_t i;
 
-	for (i = 0; i < 4; i++) {
+	for (i = 0; i < 5; i++) {
 		char *st = jq_dom(names[i], "\"\\(.state) \\(.persistent) \\(.managed_save)\"");
 		char *virsh = tu_kept(tu_sh_out("virsh -q -r -c " URI " domstate '%s-%s'", prefix, names[i]));
 
@@ -207,11 +219,11 @@ static void test_states(void **state)
 /* Every disk-device row of virsh domblklist: the same target, type and source. */
 static void test_disks_match_domblklist(void **state)
 {
-	static const char *const names[] = { "ceph", "clone", "two" };
+	static const char *const names[] = { "block", "ceph", "clone", "two" };
 	int rows = 0;
 	size_t i;
 
-	for (i = 0; i < 3; i++) {
+	for (i = 0; i < 4; i++) {
 		char *list = tu_sh_out("virsh -q -r -c " URI " domblklist --details '%s-%s' | awk '$2 == \"disk\"'",
 				       prefix, names[i]);
 		char *save = NULL, *line;
@@ -224,10 +236,10 @@ static void test_disks_match_domblklist(void **state)
 			snprintf(filter, sizeof(filter),
 				 ".disks[] | select(.target == \"%s\") | \"\\(.type) \\(.path) \\(.readable)\"", target);
 			got = jq_dom(names[i], filter);
-			if (!strcmp(type, "file")) {
+			if (!strcmp(type, "file") || !strcmp(type, "block")) {
 				char want[4200];
 
-				snprintf(want, sizeof(want), "file %s true", source);
+				snprintf(want, sizeof(want), "%s %s true", type, source);
 				assert_string_equal(got, want);
 			} else {
 				assert_string_equal(got, "network null false");
@@ -236,7 +248,7 @@ static void test_disks_match_domblklist(void **state)
 		}
 		free(list);
 	}
-	assert_int_equal(rows, 5);
+	assert_int_equal(rows, 6);
 	assert_string_equal(jq_dom("two", "[.disks[] | \"\\(.target):\\(.format):\\(.readonly)\"] | join(\",\")"),
 			    "vda:qcow2:false,vdb:raw:true");
 }
@@ -267,6 +279,8 @@ static void test_volume(void **state)
 
 static void test_table(void **state)
 {
+	assert_int_equal(tu_sh("'%s' domains --connect " URI " | grep -Eq '^%s-block +shut off +sda +raw +%s \\(block\\)$'",
+			       bin, prefix, loopdev), 0);
 	assert_int_equal(tu_sh("'%s' domains --connect " URI " | grep -Eq '^%s-two +shut off +vda +qcow2 +/'",
 			       bin, prefix), 0);
 }
