@@ -22,6 +22,7 @@ static const char domains_usage[] =
 	"\n"
 	"  --connect URI  libvirt URI: qemu:///system, test:///PATH/node.xml, ...\n"
 	"  --json         JSON on stdout: {\"uri\", \"domains\": [{\"name\", \"state\",\n"
+	"                 \"powered_off\", \"live_reason\",\n"
 	"                 \"disks\": [{\"target\", \"format\", \"path\", \"readable\", ...}]}]}\n";
 
 /* JSON for an optional string: null when absent. */
@@ -70,6 +71,10 @@ static json_t *domain_json(const struct vt_domain *dom)
 	json_object_set_new(o, "state", json_string(vt_state_name(dom->state)));
 	json_object_set_new(o, "persistent", json_boolean(dom->persistent));
 	json_object_set_new(o, "managed_save", json_boolean(dom->managed_save));
+	/* Whether a conversion may read the disks: only when powered off. */
+	json_object_set_new(o, "powered_off", json_boolean(!vt_domain_live_reason(dom)));
+	if (vt_domain_live_reason(dom))
+		json_object_set_new(o, "live_reason", json_string(vt_domain_live_reason(dom)));
 	for (i = 0; i < dom->ndisks; i++)
 		json_array_append_new(disks, disk_json(&dom->disks[i]));
 	json_object_set_new(o, "disks", disks);

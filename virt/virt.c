@@ -34,6 +34,29 @@ const char *vt_state_name(int state)
 	return state_names[state];
 }
 
+const char *vt_domain_live_reason(const struct vt_domain *d)
+{
+	switch (d->state) {
+	case VT_STATE_SHUTOFF:
+		if (d->managed_save)
+			return "shut off with a managed save image: resuming it expects the disks as they are";
+		return NULL;
+	case VT_STATE_RUNNING:
+	case VT_STATE_BLOCKED:
+		return "running: a live disk is not consistent";
+	case VT_STATE_PAUSED:
+		return "paused: its disks hold unflushed guest state";
+	case VT_STATE_PMSUSPENDED:
+		return "suspended by the guest: its disks hold unflushed guest state";
+	case VT_STATE_SHUTDOWN:
+		return "shutting down: a live disk is not consistent";
+	case VT_STATE_CRASHED:
+		return "crashed: its process may still hold the disks";
+	default:
+		return "state unknown: not known to be powered off";
+	}
+}
+
 /* libvirt's reason for the last failure on this thread, on one line. */
 static const char *libvirt_reason(void)
 {

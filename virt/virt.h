@@ -93,6 +93,11 @@ struct vt_domain {
 	size_t nskipped;
 };
 
+/* Why a domain's disks are not a consistent, powered-off state (NULL when
+ * they are: shut off without a saved memory image). One line, static
+ * storage: "running: a live disk is not consistent", ... */
+const char *vt_domain_live_reason(const struct vt_domain *d);
+
 struct vt_conn;
 
 /* Opens uri read-only ("qemu:///system", "test:///path/node.xml"). On failure

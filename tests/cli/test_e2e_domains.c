@@ -65,6 +65,12 @@ static void test_json_domains_and_states(void **state)
 		count++;
 	}
 	assert_int_equal(count, FLEET_DOMAINS);
+	/* Powered off: exactly the shut-off ones, as virsh lists them. */
+	assert_string_equal(jq_raw("[.domains[] | select(.powered_off) | .name] | join(\",\")"),
+			    tu_kept(tu_sh_out("virsh -q -c '%s' list --state-shutoff --name | grep . | sort | paste -sd,",
+					      fl.uri)));
+	assert_string_equal(jq_raw(".domains[] | select(.name == \"running-vm\") | .live_reason"),
+			    "running: a live disk is not consistent");
 }
 
 /* Each file disk: path, format, target and readonly as the XML has them. */

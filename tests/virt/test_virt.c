@@ -80,6 +80,40 @@ static void test_states_match_virsh(void **state)
 	assert_int_equal(domain("clone-a")->state, VT_STATE_SHUTOFF);
 }
 
+/* Only a shut-off domain's disks are a consistent, powered-off state. */
+static void test_live_reasons(void **state)
+{
+	size_t i;
+
+	for (i = 0; i < ndoms; i++) {
+		const char *why = vt_domain_live_reason(&doms[i]);
+
+		if (doms[i].state == VT_STATE_SHUTOFF)
+			assert_null(why);
+		else
+			assert_non_null(why);
+	}
+	assert_true(!strncmp(vt_domain_live_reason(domain("running-vm")), "running: ", 9));
+	assert_true(!strncmp(vt_domain_live_reason(domain("paused-vm")), "paused: ", 8));
+	assert_true(!strncmp(vt_domain_live_reason(domain("sleeping-vm")), "suspended ", 10));
+}
+
+static void test_live_reason_states(void **state)
+{
+	struct vt_domain d;
+
+	memset(&d, 0, sizeof(d));
+	d.state = VT_STATE_SHUTOFF;
+	assert_null(vt_domain_live_reason(&d));
+	d.managed_save = 1;
+	assert_non_null(strstr(vt_domain_live_reason(&d), "managed save"));
+	d.managed_save = 0;
+	d.state = VT_STATE_CRASHED;
+	assert_non_null(vt_domain_live_reason(&d));
+	d.state = 42;
+	assert_non_null(strstr(vt_domain_live_reason(&d), "unknown"));
+}
+
 static void test_state_names(void **state)
 {
 	assert_string_equal(vt_state_name(VT_STATE_SHUTOFF), "shut off");
@@ -287,9 +321,11 @@ int main(void)
 		cmocka_unit_test(test_skipped_devices),
 		cmocka_unit_test(test_network_disk_not_readable),
 		cmocka_unit_test(test_volume_resolved),
+		cmocka_unit_test(test_live_reasons),
 	};
 	const struct CMUnitTest unit_tests[] = {
 		cmocka_unit_test(test_state_names),
+		cmocka_unit_test(test_live_reason_states),
 		cmocka_unit_test(test_open_errors),
 		cmocka_unit_test(test_parse_kinds),
 		cmocka_unit_test(test_parse_refuses),
