@@ -15,6 +15,25 @@
 
 #include <archive.h>
 
+static const struct img_temp_hooks *temp_hooks;
+
+void img_set_temp_hooks(const struct img_temp_hooks *h)
+{
+	temp_hooks = h;
+}
+
+void img_temp_track(const char *path)
+{
+	if (temp_hooks && temp_hooks->track)
+		temp_hooks->track(path);
+}
+
+void img_temp_untrack(const char *path)
+{
+	if (temp_hooks && temp_hooks->untrack)
+		temp_hooks->untrack(path);
+}
+
 static int write_all(int fd, const void *data, size_t len)
 {
 	const unsigned char *p = data;
@@ -99,21 +118,166 @@ int img_json_dump(json_t *j, struct ut_buf *out, struct ut_err *err)
 	return rc;
 }
 
-json_t *img_json_load_file(const char *path, struct ut_err *err)
+/* Why jansson gave up, without its text: that quotes the input, and a
+ * hostile file may be a host file's first bytes. */
+static const char *json_reason(const json_error_t *je)
+{
+	switch (json_error_code(je)) {
+	case json_error_premature_end_of_input: return "truncated";
+	case json_error_invalid_utf8: return "invalid UTF-8";
+	case json_error_null_character: return "NUL byte";
+	case json_error_null_byte_in_key: return "NUL byte in a key";
+	case json_error_duplicate_key: return "duplicate key";
+	case json_error_numeric_overflow: return "number out of range";
+	case json_error_end_of_input_expected: return "bytes after the document";
+	case json_error_wrong_type: return "not an object";
+	default: return "invalid syntax";
+	}
+}
+
+json_t *img_json_parse(const void *data, size_t len, const char *shown, struct ut_err *err)
+{
+	json_error_t je;
+	json_t *j = json_loadb(data, len, 0, &je);
+
+	if (!j)
+		ut_err_set(err, "%s: bad JSON at line %d column %d: %s", shown, je.line, je.column,
+			   json_reason(&je));
+	return j;
+}
+
+json_t *img_json_load_at(int dirfd, const char *name, const char *shown, struct ut_err *err)
 {
 	struct ut_buf b;
-	json_error_t je;
 	json_t *j = NULL;
 
 	ut_buf_init(&b, IMG_JSON_MAX);
-	if (ut_read_host_file(path, &b, err) < 0)
+	if (img_read_regular(dirfd, name, shown, &b, err) < 0)
 		goto out;
-	j = json_loadb((const char *)b.data, b.len, 0, &je);
-	if (!j)
-		ut_err_set(err, "%s: bad JSON at line %d: %s", path, je.line, je.text);
+	j = img_json_parse(b.data, b.len, shown, err);
 out:
 	ut_buf_release(&b);
 	return j;
+}
+
+json_t *img_json_load_file(const char *path, struct ut_err *err)
+{
+	return img_json_load_at(AT_FDCWD, path, path, err);
+}
+
+const char *img_json_str(json_t *o, const char *key)
+{
+	json_t *v = json_object_get(o, key);
+
+	return json_is_string(v) ? json_string_value(v) : NULL;
+}
+
+int img_open_dir_at(int dirfd, const char *name, const char *shown, struct ut_err *err)
+{
+	int fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+
+	if (fd >= 0)
+		return fd;
+	if (errno == ENOTDIR || errno == ELOOP) {
+		struct stat st;
+
+		if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISLNK(st.st_mode))
+			return ut_err_set(err, "%s: is a symbolic link, refused", shown);
+		return ut_err_set(err, "%s: not a directory", shown);
+	}
+	return ut_err_set(err, "%s: %s", shown, strerror(errno));
+}
+
+static const char *type_name(mode_t m)
+{
+	if (S_ISFIFO(m))
+		return "a FIFO";
+	if (S_ISCHR(m))
+		return "a character device";
+	if (S_ISBLK(m))
+		return "a block device";
+	if (S_ISSOCK(m))
+		return "a socket";
+	if (S_ISDIR(m))
+		return "a directory";
+	return "not a regular file";
+}
+
+int img_open_regular(int dirfd, const char *name, const char *shown, uint64_t *size,
+		     struct ut_err *err)
+{
+	/* O_NONBLOCK: opening a FIFO must not wait for a writer. */
+	int fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+	struct stat st;
+
+	if (fd < 0) {
+		if (errno == ELOOP)
+			return ut_err_set(err, "%s: is a symbolic link, refused", shown);
+		return ut_err_set(err, "%s: %s", shown, strerror(errno));
+	}
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		ut_err_set(err, "%s: %s, refused", shown, type_name(st.st_mode));
+		close(fd);
+		return -1;
+	}
+	fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
+	*size = (uint64_t)st.st_size;
+	return fd;
+}
+
+int img_read_exact(int fd, void *buf, size_t len, const char *shown, struct ut_err *err)
+{
+	unsigned char *p = buf;
+	size_t got = 0;
+
+	while (got < len) {
+		ssize_t n = read(fd, p + got, len - got);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return ut_err_set(err, "%s: %s", shown, strerror(errno));
+		if (n == 0)
+			return ut_err_set(err, "%s: shorter than its size (%zu of %zu bytes)", shown,
+					  got, len);
+		got += (size_t)n;
+	}
+	return 0;
+}
+
+int img_read_regular(int dirfd, const char *name, const char *shown, struct ut_buf *b,
+		     struct ut_err *err)
+{
+	uint64_t size;
+	unsigned char extra;
+	int fd = img_open_regular(dirfd, name, shown, &size, err), rc = -1;
+	ssize_t n;
+
+	if (fd < 0)
+		return -1;
+	if (b->cap && size > b->cap) {
+		ut_err_set(err, "%s: %llu bytes, more than the %zu allowed", shown,
+			   (unsigned long long)size, b->cap);
+		goto out;
+	}
+	if (ut_buf_grow(b, (size_t)size, err) < 0 ||
+	    img_read_exact(fd, b->data + b->len, (size_t)size, shown, err) < 0)
+		goto out;
+	b->len += (size_t)size;
+	b->data[b->len] = '\0';
+	/* Read up to the descriptor's size, never beyond: a file that goes on
+	 * is not the file that was measured. */
+	while ((n = read(fd, &extra, 1)) < 0 && errno == EINTR)
+		;
+	if (n != 0) {
+		ut_err_set(err, "%s: longer than its size (%llu bytes)", shown,
+			   (unsigned long long)size);
+		goto out;
+	}
+	rc = 0;
+out:
+	close(fd);
+	return rc;
 }
 
 int img_digest_hex(const char *digest, char hex[UT_SHA256_HEX])

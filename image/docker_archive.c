@@ -24,18 +24,10 @@
 #define REF_NAME "org.opencontainers.image.ref.name"
 #define CHUNK (1u << 20)
 
-static const char *jstr(json_t *o, const char *key)
-{
-	json_t *v = json_object_get(o, key);
-
-	return json_is_string(v) ? json_string_value(v) : NULL;
-}
-
 static json_t *load_blob(const char *dir, const char *digest, struct ut_buf *raw,
 			 struct ut_err *err)
 {
 	char hex[UT_SHA256_HEX], *p;
-	json_error_t je;
 	json_t *j;
 
 	if (img_digest_hex(digest, hex) < 0)
@@ -46,9 +38,7 @@ static json_t *load_blob(const char *dir, const char *digest, struct ut_buf *raw
 		free(p);
 		return NULL;
 	}
-	j = json_loadb((const char *)raw->data, raw->len, 0, &je);
-	if (!j)
-		ut_err_set(err, "%s: bad JSON: %s", p, je.text);
+	j = img_json_parse(raw->data, raw->len, p, err);
 	free(p);
 	return j;
 }
@@ -177,10 +167,10 @@ int img_docker_archive_write(const char *oci_dir, const char *tag, const char *p
 	if (!index)
 		goto out;
 	json_array_foreach(json_object_get(index, "manifests"), i, m) {
-		const char *ref = jstr(json_object_get(m, "annotations"), REF_NAME);
+		const char *ref = img_json_str(json_object_get(m, "annotations"), REF_NAME);
 
 		if (ref && !strcmp(ref, tag))
-			man_digest = jstr(m, "digest");
+			man_digest = img_json_str(m, "digest");
 	}
 	if (!man_digest) {
 		ut_err_set(err, "%s: no image tagged %s", oci_dir, tag);
@@ -188,7 +178,7 @@ int img_docker_archive_write(const char *oci_dir, const char *tag, const char *p
 	}
 	if (!(man = load_blob(oci_dir, man_digest, &manraw, err)))
 		goto out;
-	if (!(cfg = load_blob(oci_dir, jstr(json_object_get(man, "config"), "digest"), &cfgraw,
+	if (!(cfg = load_blob(oci_dir, img_json_str(json_object_get(man, "config"), "digest"), &cfgraw,
 			      err)))
 		goto out;
 	layers = json_object_get(man, "layers");
@@ -213,7 +203,7 @@ int img_docker_archive_write(const char *oci_dir, const char *tag, const char *p
 		ut_err_set(err, "%s: %s", path, archive_error_string(out));
 		goto out;
 	}
-	img_digest_hex(jstr(json_object_get(man, "config"), "digest"), hex);
+	img_digest_hex(img_json_str(json_object_get(man, "config"), "digest"), hex);
 	free(p);
 	p = ut_asprintf("%s.json", hex);
 	if (add_member(out, p, NULL, cfgraw.data, cfgraw.len, err) < 0)
@@ -224,13 +214,13 @@ int img_docker_archive_write(const char *oci_dir, const char *tag, const char *p
 	json_array_foreach(layers, i, l) {
 		const char *diff_id = json_string_value(json_array_get(
 			json_object_get(json_object_get(cfg, "rootfs"), "diff_ids"), i));
-		const char *mt = jstr(l, "mediaType");
+		const char *mt = img_json_str(l, "mediaType");
 		char bhex[UT_SHA256_HEX], dhex[UT_SHA256_HEX], *blob, *name;
 		uint64_t size;
 		int plain = mt && (!strcmp(mt, img_layer_media_type(IMG_COMPRESS_NONE)) ||
 				   !strcmp(mt, "application/vnd.docker.image.rootfs.diff.tar"));
 
-		if (img_digest_hex(jstr(l, "digest"), bhex) < 0 || img_digest_hex(diff_id, dhex) < 0) {
+		if (img_digest_hex(img_json_str(l, "digest"), bhex) < 0 || img_digest_hex(diff_id, dhex) < 0) {
 			ut_err_set(err, "%s: layer %zu: bad digest", oci_dir, i + 1);
 			goto out;
 		}
