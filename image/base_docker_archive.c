@@ -220,6 +220,7 @@ static int docker_open(struct img_base *b, const char *file, struct ut_err *err)
 		b->tmpdir = NULL;
 		goto out;
 	}
+	img_temp_track(b->tmpdir);
 	b->layers = ut_calloc(nl + 1, sizeof(*b->layers));
 	b->nlayers = nl;
 	if (!(a = img_open_tar(file, err)))

@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/file.h>
 #include <unistd.h>
 
 #include <archive.h>
@@ -67,6 +68,8 @@ static int unpack_blob(const char *blob, const char *diff_id, char *tmpl, uint64
 		ut_err_set(err, "%s: %s", tmpl, strerror(errno));
 		goto out;
 	}
+	flock(fd, LOCK_EX);
+	img_temp_track(tmpl);
 	ut_sha256_init(&h);
 	while ((n = archive_read_data(a, buf, CHUNK)) > 0) {
 		ut_sha256_update(&h, buf, (size_t)n);
@@ -188,6 +191,7 @@ int img_docker_archive_write(const char *oci_dir, const char *tag, const char *p
 		goto out;
 	}
 
+	img_remove_stale(path);
 	tmp_out = ut_asprintf("%s.tmp-XXXXXX", path);
 	if ((fd = mkstemp(tmp_out)) < 0) {
 		ut_err_set(err, "%s: %s", path, strerror(errno));
@@ -195,6 +199,8 @@ int img_docker_archive_write(const char *oci_dir, const char *tag, const char *p
 		tmp_out = NULL;
 		goto out;
 	}
+	flock(fd, LOCK_EX);
+	img_temp_track(tmp_out);
 	fchmod(fd, 0644);
 	out = archive_write_new();
 	archive_write_set_format_pax_restricted(out);
@@ -241,6 +247,7 @@ int img_docker_archive_write(const char *oci_dir, const char *tag, const char *p
 			if (rc == 0)
 				rc = add_member(out, name, tmp_layer, NULL, size, err);
 			unlink(tmp_layer);
+			img_temp_untrack(tmp_layer);
 			free(tmp_layer);
 			tmp_layer = NULL;
 		}
@@ -262,6 +269,7 @@ int img_docker_archive_write(const char *oci_dir, const char *tag, const char *p
 		ut_err_set(err, "%s: %s", path, strerror(errno));
 		goto out;
 	}
+	img_temp_untrack(tmp_out);
 	free(tmp_out);
 	tmp_out = NULL;
 	rc = 0;
@@ -272,6 +280,7 @@ out:
 		close(fd);
 	if (tmp_out) {
 		unlink(tmp_out);
+		img_temp_untrack(tmp_out);
 		free(tmp_out);
 	}
 	json_decref(index);

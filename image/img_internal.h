@@ -22,12 +22,31 @@ int img_zout_finish(struct img_zout *z, unsigned char digest[UT_SHA256_LEN], uin
 		    struct ut_err *err);
 void img_zout_free(struct img_zout *z);
 
-/* Writes data to a fresh temporary file in dir and renames it to
- * dir/<sha256 hex> (fsync first); hex_out gets the hex digest. */
-int img_put_blob_file(const char *dir, const void *data, size_t len,
+/* Writes data to a fresh temporary file in the blob folder dirfd (shown_dir
+ * in messages) and renames it to <sha256 hex> (fsync first); hex_out gets
+ * the hex digest. An existing blob of that name is kept, a symlink refused. */
+int img_put_blob_file(int dirfd, const char *shown_dir, const void *data, size_t len,
 		      char hex_out[UT_SHA256_HEX], struct ut_err *err);
 /* Writes a whole file under a temporary name beside path, then renames. */
 int img_write_file_atomic(const char *path, const void *data, size_t len, struct ut_err *err);
+int img_write_file_at(int dirfd, const char *name, const char *shown_dir, const void *data,
+		      size_t len, struct ut_err *err);
+
+/*
+ * Temporary output. img_create_temp_at makes a new file prefix<random>
+ * under dirfd (O_EXCL, never through a symlink), flock()ed for as long as
+ * it is open and announced to the temp hooks (untrack and free *path_out
+ * when done); returns the fd. A run killed with -9 leaves such files behind:
+ * img_remove_stale_at removes the entries of dirfd named pattern + six
+ * letters or digits (mkstemp's shape) that no live process holds locked,
+ * and img_remove_stale does so beside an output path for the names vm2oci
+ * uses there (OUT.tmp-XXXXXX, OUT.layer-XXXXXX, OUT.oci-XXXXXX[.tmp-XXXXXX]).
+ */
+int img_create_temp_at(int dirfd, const char *prefix, const char *shown_dir, char **path_out,
+		       char **name_out, struct ut_err *err);
+void img_remove_stale_at(int dirfd, const char *shown_dir, const char *const *patterns,
+			 size_t npatterns);
+void img_remove_stale(const char *out);
 /* Serialises j canonically (sorted keys, compact). */
 int img_json_dump(json_t *j, struct ut_buf *out, struct ut_err *err);
 /* Loads a bounded JSON file (a regular file, not through a final symlink). */
