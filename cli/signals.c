@@ -77,17 +77,27 @@ static void remove_at(int dirfd, const char *name, int depth)
 	fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0)
 		return;
-	while ((n = syscall(SYS_getdents64, fd, buf, sizeof(buf))) > 0) {
-		long off = 0;
+	/* Passes until one finds nothing but "." and "..": entries shift as
+	 * they are removed, and one that cannot be removed must not loop. */
+	for (int pass = 0; pass < 64; pass++) {
+		int found = 0;
 
-		while (off < n) {
-			struct linux_dirent64 *de = (struct linux_dirent64 *)(buf + off);
+		lseek(fd, 0, SEEK_SET);
+		while ((n = syscall(SYS_getdents64, fd, buf, sizeof(buf))) > 0) {
+			long off = 0;
 
-			off += de->d_reclen;
-			if (strcmp(de->d_name, ".") && strcmp(de->d_name, ".."))
-				remove_at(fd, de->d_name, depth + 1);
+			while (off < n) {
+				struct linux_dirent64 *de = (struct linux_dirent64 *)(buf + off);
+
+				off += de->d_reclen;
+				if (strcmp(de->d_name, ".") && strcmp(de->d_name, "..")) {
+					remove_at(fd, de->d_name, depth + 1);
+					found = 1;
+				}
+			}
 		}
-		lseek(fd, 0, SEEK_SET); /* entries shift as they go */
+		if (!found)
+			break;
 	}
 	close(fd);
 	unlinkat(dirfd, name, AT_REMOVEDIR);
@@ -96,8 +106,14 @@ static void remove_at(int dirfd, const char *name, int depth)
 static void on_signal(int sig)
 {
 	static const char msg[] = "vm2oci: interrupted; temporary output removed\n";
+	static volatile sig_atomic_t busy;
 	size_t i;
 
+	/* One thread cleans up; a second signal, or the same one reaching
+	 * another thread, waits for it to exit the process. */
+	if (__atomic_exchange_n(&busy, 1, __ATOMIC_SEQ_CST))
+		for (;;)
+			pause();
 	for (i = 0; i < SLOTS; i++)
 		if (in_use[i])
 			remove_at(AT_FDCWD, paths[i], 0);
