@@ -169,9 +169,11 @@ static char *cache_path(const char *cache_dir, const struct img_base *b, size_t 
 	size_t i;
 
 	ut_buf_init(&k, 0);
-	ut_buf_addstr(&k, "vm2oci-base-tree-v1\n", NULL);
+	/* The diff_ids are part of the key: a tree cached from checked layers
+	 * must not vouch for a config that names other diff_ids. */
+	ut_buf_addstr(&k, "vm2oci-base-tree-v2\n", NULL);
 	for (i = 0; i < nprefix; i++)
-		ut_buf_addf(&k, NULL, "%s\n", b->layers[i].blob.digest);
+		ut_buf_addf(&k, NULL, "%s %s\n", b->layers[i].blob.digest, b->layers[i].diff_id);
 	ut_sha256_buf(k.data, k.len, d);
 	ut_buf_release(&k);
 	ut_hex(d, UT_SHA256_LEN, hex);

@@ -68,7 +68,8 @@ static char *layer_hex(const char *dir)
 
 /* Opens spec and reads its tree and its files; must fail with one line
  * holding every needle and none of the forbidden words. */
-static void expect_refused(const char *spec, const char *const *needles, const char *forbidden)
+static void expect_refused_cached(const char *spec, const char *cache,
+				  const char *const *needles, const char *forbidden)
 {
 	struct ut_err err = { "" };
 	struct img_base *b = NULL;
@@ -76,7 +77,7 @@ static void expect_refused(const char *spec, const char *const *needles, const c
 
 	alarm(20);
 	if (img_base_open(spec, &b, &err) == 0) {
-		int rc = img_base_tree(b, NULL, &t, &err);
+		int rc = img_base_tree(b, cache, &t, &err);
 
 		ut_tree_free(t);
 		if (rc == 0)
@@ -92,6 +93,11 @@ static void expect_refused(const char *spec, const char *const *needles, const c
 			fail_msg("'%s' lacks '%s'", err.msg, *needles);
 	if (forbidden && strstr(err.msg, forbidden))
 		fail_msg("'%s' quotes the file's content", err.msg);
+}
+
+static void expect_refused(const char *spec, const char *const *needles, const char *forbidden)
+{
+	expect_refused_cached(spec, NULL, needles, forbidden);
 }
 
 static void test_fifo_index(void **state)
@@ -199,6 +205,22 @@ static void test_wrong_diff_id(void **state)
 		" '.manifests[0].digest=$d | .manifests[0].size=$s' index.json > i; mv i index.json",
 		d, 7), 0);
 	expect_refused(spec, needles, NULL);
+	/* Not even when the same blobs' tree is cached from a good base. */
+	{
+		char *cache = ut_asprintf("%s/cache-diff-id", tmp), *gspec = ut_asprintf("oci:%s", good);
+		struct img_base *b = NULL;
+		struct ut_tree *t = NULL;
+		struct ut_err err = { "" };
+
+		assert_int_equal(tu_sh("mkdir -p '%s'", cache), 0);
+		assert_int_equal(img_base_open(gspec, &b, &err), 0);
+		assert_int_equal(img_base_tree(b, cache, &t, &err), 0);
+		ut_tree_free(t);
+		img_base_free(b);
+		expect_refused_cached(spec, cache, needles, NULL);
+		free(gspec);
+		free(cache);
+	}
 	free(spec);
 	free(d);
 }
