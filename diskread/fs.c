@@ -43,6 +43,12 @@ int dr_fs_probe(struct dr_blockdev *bd, const struct dr_fs_ops **ops, struct dr_
 
 int dr_fs_open(struct dr_blockdev *bd, struct dr_fs **out, struct ut_err *err)
 {
+	return dr_fs_open_flags(bd, 0, out, err);
+}
+
+int dr_fs_open_flags(struct dr_blockdev *bd, unsigned flags, struct dr_fs **out,
+		     struct ut_err *err)
+{
 	const struct dr_fs_ops *ops;
 	struct dr_fs *fs;
 	struct dr_fs_info info;
@@ -58,6 +64,7 @@ int dr_fs_open(struct dr_blockdev *bd, struct dr_fs **out, struct ut_err *err)
 	fs->ops = ops;
 	fs->bd = bd;
 	fs->info = info;
+	fs->flags = flags;
 	if (ops->open(fs, err) < 0) {
 		free(fs);
 		return -1;
