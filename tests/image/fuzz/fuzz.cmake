@@ -27,8 +27,8 @@ if(VM2OCI_FUZZ)
     target_compile_options(${_t} PRIVATE -fsanitize=fuzzer,address,undefined
       -fno-sanitize-recover=undefined)
     target_link_options(${_t} PRIVATE -fsanitize=fuzzer,address,undefined)
-    target_link_libraries(${_t} PRIVATE vm2oci_util PkgConfig::LIBARCHIVE PkgConfig::ZSTD
-      PkgConfig::ZLIB PkgConfig::JANSSON)
+    # The module's own dependencies, whatever they become.
+    target_link_libraries(${_t} PRIVATE $<TARGET_PROPERTY:vm2oci_image,LINK_LIBRARIES>)
     # A short run in the suite; the long runs are by hand (see the file's head).
     # New inputs go to a scratch corpus, never into the committed seeds.
     set(_seeds ${_vm2oci_img_fuzz}/seeds-tar)
