@@ -151,6 +151,12 @@ struct fsd_layer_item;
 
 /* rm -rf, without following links; errors ignored (cleanup of our own temp). */
 void cli_rm_rf(const char *path);
+
+/* SIGINT/SIGTERM remove the temporary paths tracked here (the image
+ * module's, through its temp hooks, and the CLI's own) and exit 128+sig. */
+void cli_signals_init(void);
+void cli_temp_track(const char *path);
+void cli_temp_untrack(const char *path);
 /* Every entry of t but the root, as one layer into blob_dir. */
 int cli_write_full_layer(const char *blob_dir, const struct img_layer_options *opt,
 			 struct ut_tree *t, struct img_layer_result *res, struct ut_err *err);

@@ -61,6 +61,7 @@ int main(int argc, char **argv)
 		printf("vm2oci %s\n", VM2OCI_VERSION);
 		return 0;
 	}
+	cli_signals_init();
 	for (c = commands; c->name; c++)
 		if (!strcmp(c->name, argv[1]))
 			return c->fn(argc - 1, argv + 1);
