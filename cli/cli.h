@@ -158,6 +158,12 @@ struct fsd_layer_item;
 
 /* rm -rf, without following links; errors ignored (cleanup of our own temp). */
 void cli_rm_rf(const char *path);
+
+/* SIGINT/SIGTERM remove the temporary paths tracked here (the image
+ * module's, through its temp hooks, and the CLI's own) and exit 128+sig. */
+void cli_signals_init(void);
+void cli_temp_track(const char *path);
+void cli_temp_untrack(const char *path);
 /* A diff plan as one layer: whiteouts and the VM's entries in plan order. */
 int cli_write_plan_layer(const char *blob_dir, const struct img_layer_options *opt,
 			 const struct fsd_layer_item *items, size_t n, struct ut_tree *vm,

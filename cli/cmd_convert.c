@@ -299,6 +299,7 @@ static int convert_open_layout(struct convert *cv)
 			return cli_error("%s: cannot create a temporary directory beside it: %s",
 					 cv->o->out, strerror(errno)), -1;
 		rmdir(cv->layout_dir);
+		cli_temp_track(cv->layout_dir);
 	} else {
 		cv->layout_dir = ut_strdup(cv->o->out);
 	}
@@ -506,8 +507,10 @@ static void convert_release(struct convert *cv)
 {
 	if (cv->layout)
 		img_layout_free(cv->layout); /* without commit, removes what it wrote */
-	if (cv->o->docker_archive && cv->layout_dir)
+	if (cv->o->docker_archive && cv->layout_dir) {
 		cli_rm_rf(cv->layout_dir);
+		cli_temp_untrack(cv->layout_dir);
+	}
 	free(cv->layout_dir);
 	img_config_release(&cv->config);
 	free(cv->layers);
