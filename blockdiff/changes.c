@@ -63,6 +63,7 @@ struct job {
 	char **walked;
 	size_t nwalked;
 	struct mnt *cur; /* the mount emit() adds entries for */
+	uint64_t max_file_size; /* for cur */
 	struct bd_block_stats *st;
 	struct ut_err *err;
 };
@@ -276,6 +277,15 @@ static int emit_cb(void *ctx, struct ut_entry *e)
 	full = *m->mountpoint ? (*e->path ? ut_asprintf("%s/%s", m->mountpoint, e->path)
 					  : ut_strdup(m->mountpoint))
 			      : ut_strdup(e->path);
+	/* The bound the walk applies (dr_fs_walk), with its words. */
+	if (e->type == UT_REG && e->size > j->max_file_size) {
+		free(full);
+		return ut_err_set(j->err,
+				  "%s: %s%s/%s: apparent size of %llu bytes is more than the limit of %llu bytes (the size of its filesystem's device, or --max-file-size)",
+				  m->cfs->bd->path, *m->mountpoint ? "/" : "", m->mountpoint,
+				  e->path, (unsigned long long)e->size,
+				  (unsigned long long)j->max_file_size);
+	}
 	/* Under another mount point: that mount's entries stand. */
 	if (owner(j, full) != m) {
 		free(full);
@@ -293,6 +303,9 @@ static int emit_cb(void *ctx, struct ut_entry *e)
 static int emit(struct job *j, struct mnt *m, ext2_ino_t ino, const char *path, int recursive)
 {
 	j->cur = m;
+	j->max_file_size = dr_disk_max_file_size(j->disk);
+	if (!j->max_file_size)
+		j->max_file_size = m->cfs->bd->size;
 	if (recursive) {
 		j->walked = ut_realloc(j->walked, (j->nwalked + 1) * sizeof(*j->walked));
 		j->walked[j->nwalked++] = ut_strdup(path);

@@ -28,7 +28,8 @@ static const char packages_usage[] =
 	"              strongly connected components); lists the cycles and where\n"
 	"              the package manager's manual marks disagree\n"
 	"  --json      JSON on stdout: {\"packages\": [{\"name\", \"version\", \"arch\", ...}]}\n"
-	"  --format F  DISK's format: raw, qcow2, vmdk, vhdx, vhd, vdi or qed\n";
+	"  --format F  DISK's format: raw, qcow2, vmdk, vhdx, vhd, vdi or qed\n"
+	CLI_DISK_POLICY_USAGE;
 
 static json_t *pkg_json(const struct pkg *p)
 {
@@ -64,6 +65,71 @@ static json_t *names_json(const struct pkg_db *db, const size_t *v, size_t n)
 	return a;
 }
 
+/* What the VM changed against the base, package by package. */
+static json_t *changes_json(const struct pkg_delta *deltas, size_t n)
+{
+	json_t *ch = json_array();
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		json_t *o = json_pack("{s:s}", "change", pkg_change_name(deltas[i].change));
+
+		cli_json_set_name(o, "name", (deltas[i].vm ? deltas[i].vm : deltas[i].base)->name);
+		if (deltas[i].vm)
+			cli_json_set_name(o, "version", deltas[i].vm->display_version);
+		if (deltas[i].base)
+			cli_json_set_name(o, "base_version", deltas[i].base->display_version);
+		json_array_append_new(ch, o);
+	}
+	return ch;
+}
+
+/* --roots in JSON: roots, dependency cycles, how roots and the package
+ * manager's "manually installed" marks disagree. */
+static void roots_json(json_t *root, const struct pkg_db *db, const struct pkg_graph *g,
+		       const size_t *roots, size_t nroots)
+{
+	const size_t *cyc, *members;
+	size_t ncyc = pkg_graph_cycles(g, &cyc), *mnr = NULL, *rnm = NULL, n1 = 0, n2 = 0, i;
+	struct ut_err err = { { 0 } };
+	json_t *jc = json_array();
+
+	for (i = 0; i < ncyc; i++) {
+		size_t nm = pkg_graph_component(g, cyc[i], &members);
+
+		json_array_append_new(jc, names_json(db, members, nm));
+	}
+	json_object_set_new(root, "roots", names_json(db, roots, nroots));
+	json_object_set_new(root, "cycles", jc);
+	if (pkg_graph_manual_diff(g, &mnr, &n1, &rnm, &n2, &err) == 0) {
+		json_object_set_new(root, "manual_not_root", names_json(db, mnr, n1));
+		json_object_set_new(root, "root_not_manual", names_json(db, rnm, n2));
+	}
+	json_object_set_new(root, "unresolved_dependencies",
+			    json_integer((json_int_t)pkg_graph_unresolved(g)));
+	free(mnr);
+	free(rnm);
+}
+
+static void print_roots(const struct pkg_db *db, const struct pkg_graph *g, size_t nset,
+			const char *beyond, const size_t *roots, size_t nroots)
+{
+	const size_t *cyc, *members;
+	size_t ncyc = pkg_graph_cycles(g, &cyc), i;
+
+	printf("# %zu packages%s, %zu roots, %zu cycles\n", nset, beyond, nroots, ncyc);
+	for (i = 0; i < nroots; i++)
+		print_pkg(&db->v[roots[i]], NULL);
+	for (i = 0; i < ncyc; i++) {
+		size_t nm = pkg_graph_component(g, cyc[i], &members);
+
+		printf("# cycle:");
+		for (size_t k = 0; k < nm; k++)
+			printf(" %s", cli_name(db->v[members[k]].name));
+		putchar('\n');
+	}
+}
+
 int cmd_packages(int argc, char **argv)
 {
 	static const struct option longopts[] = {
@@ -71,10 +137,12 @@ int cmd_packages(int argc, char **argv)
 		{ "roots", no_argument, NULL, 'r' },
 		{ "json", no_argument, NULL, 'j' },
 		{ "format", required_argument, NULL, 'f' },
+		CLI_DISK_POLICY_LONGOPTS,
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct dr_disk_options dopt = { 0 };
+	struct cli_disk_policy policy = { { 0 } };
 	struct ut_err err = { { 0 } };
 	struct dr_disk *disk = NULL;
 	struct ut_tree *vm = NULL;
@@ -94,11 +162,15 @@ int cmd_packages(int argc, char **argv)
 		case 'j': json = 1; break;
 		case 'f': dopt.format = optarg; break;
 		case 'h': fputs(packages_usage, stdout); return 0;
-		default: return cli_usage_error("packages", "unknown option");
+		default:
+			if ((c = cli_disk_policy_option(&policy, c, optarg, "packages")))
+				return c;
+			break;
 		}
 	}
 	if (optind + 1 != argc)
 		return cli_usage_error("packages", "expected one DISK");
+	cli_disk_policy_apply(&policy, &dopt);
 	if (dr_disk_open(argv[optind], &dopt, &disk, &err) < 0 ||
 	    dr_disk_tree(disk, 0, &vm, &err) < 0 ||
 	    cli_tree_pkg_db(vm, argv[optind], &db, &err) < 0) {
@@ -107,7 +179,7 @@ int cmd_packages(int argc, char **argv)
 	}
 	if (base_spec) {
 		have_base = 1;
-		if (cli_base_open(base_spec, NULL, &base, &err) < 0 ||
+		if (cli_base_open(base_spec, NULL, &dopt, &base, &err) < 0 ||
 		    cli_base_pkg_db(&base, &bdb, &err) < 0) {
 			cli_error("%s", err.msg);
 			goto out;
@@ -143,60 +215,15 @@ int cmd_packages(int argc, char **argv)
 			json_array_append_new(list, pkg_json(&db->v[set[i]]));
 		json_object_set_new(root, "packages", list);
 		if (base_spec) {
-			json_t *ch = json_array();
-
-			for (i = 0; i < ndeltas; i++) {
-				json_t *o = json_pack("{s:s}", "change", pkg_change_name(deltas[i].change));
-
-				cli_json_set_name(o, "name", (deltas[i].vm ? deltas[i].vm : deltas[i].base)->name);
-				if (deltas[i].vm)
-					cli_json_set_name(o, "version", deltas[i].vm->display_version);
-				if (deltas[i].base)
-					cli_json_set_name(o, "base_version", deltas[i].base->display_version);
-				json_array_append_new(ch, o);
-			}
 			json_object_set_new(root, "base", json_string(base_spec));
-			json_object_set_new(root, "changes", ch);
+			json_object_set_new(root, "changes", changes_json(deltas, ndeltas));
 		}
-		if (want_roots) {
-			const size_t *cyc, *members;
-			size_t ncyc = pkg_graph_cycles(g, &cyc), *mnr = NULL, *rnm = NULL, n1 = 0, n2 = 0;
-			json_t *jc = json_array();
-
-			for (i = 0; i < ncyc; i++) {
-				size_t nm = pkg_graph_component(g, cyc[i], &members);
-
-				json_array_append_new(jc, names_json(db, members, nm));
-			}
-			json_object_set_new(root, "roots", names_json(db, roots, nroots));
-			json_object_set_new(root, "cycles", jc);
-			if (pkg_graph_manual_diff(g, &mnr, &n1, &rnm, &n2, &err) == 0) {
-				json_object_set_new(root, "manual_not_root", names_json(db, mnr, n1));
-				json_object_set_new(root, "root_not_manual", names_json(db, rnm, n2));
-			}
-			json_object_set_new(root, "unresolved_dependencies",
-					    json_integer((json_int_t)pkg_graph_unresolved(g)));
-			free(mnr);
-			free(rnm);
-		}
+		if (want_roots)
+			roots_json(root, db, g, roots, nroots);
 		json_dumpf(root, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
 		fputc('\n', stdout);
 	} else if (want_roots) {
-		const size_t *cyc, *members;
-		size_t ncyc = pkg_graph_cycles(g, &cyc);
-
-		printf("# %zu packages%s, %zu roots, %zu cycles\n", nset,
-		       base_spec ? " beyond the base" : "", nroots, ncyc);
-		for (i = 0; i < nroots; i++)
-			print_pkg(&db->v[roots[i]], NULL);
-		for (i = 0; i < ncyc; i++) {
-			size_t nm = pkg_graph_component(g, cyc[i], &members);
-
-			printf("# cycle:");
-			for (size_t k = 0; k < nm; k++)
-				printf(" %s", cli_name(db->v[members[k]].name));
-			putchar('\n');
-		}
+		print_roots(db, g, nset, base_spec ? " beyond the base" : "", roots, nroots);
 	} else if (base_spec && bdb) {
 		for (i = 0; i < ndeltas; i++)
 			print_pkg(deltas[i].vm ? deltas[i].vm : deltas[i].base,

@@ -2,9 +2,12 @@
  * common.c - error printing and terminal progress for the subcommands.
  */
 #include "cli.h"
+#include "diskread.h"
 
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -45,6 +48,32 @@ int cli_usage_error(const char *cmd, const char *fmt, ...)
 	va_end(ap);
 	fprintf(stderr, "\nTry 'vm2oci %s --help'.\n", cmd);
 	return 2;
+}
+
+int cli_error_at(const char *file, const struct ut_err *err)
+{
+	size_t len = strlen(file);
+
+	if (!strncmp(err->msg, file, len) && err->msg[len] == ':')
+		return cli_error("%s", err->msg);
+	return cli_error("%s: %s", file, err->msg);
+}
+
+int cli_parse_long(const char *cmd, const char *opt, const char *arg, long min, long max,
+		   long *out, int *rc)
+{
+	char *end;
+	long v;
+
+	errno = 0;
+	v = strtol(arg, &end, 10);
+	if (errno || end == arg || *end || v < min || v > max) {
+		*rc = cli_usage_error(cmd, "%s takes a number from %ld to %ld, not '%s'", opt, min,
+				      max, arg);
+		return -1;
+	}
+	*out = v;
+	return 0;
 }
 
 void cli_progress_init(struct cli_progress *p, int quiet)
@@ -104,4 +133,60 @@ void cli_progress_done(struct cli_progress *p)
 	if (p->enabled && p->phase[0])
 		fputs("\r\033[K", stderr);
 	p->phase[0] = '\0';
+}
+
+/* "64M" -> 67108864: binary K/M/G/T suffixes; 0 on a malformed or zero size. */
+static uint64_t parse_size(const char *arg)
+{
+	static const char units[] = "KMGT";
+	unsigned long long v;
+	const char *u;
+	char *end;
+	int shift;
+
+	if (!*arg || *arg == '-')
+		return 0;
+	errno = 0;
+	v = strtoull(arg, &end, 10);
+	if (errno || end == arg)
+		return 0;
+	if (!*end)
+		return v;
+	u = end[1] ? NULL : strchr(units, end[0] & ~0x20);
+	if (!u || !*u)
+		return 0;
+	shift = 10 * (int)(u - units + 1);
+	if (v > (UINT64_MAX >> shift))
+		return 0;
+	return (uint64_t)v << shift;
+}
+
+int cli_disk_policy_option(struct cli_disk_policy *p, int c, const char *arg, const char *cmd)
+{
+	switch (c) {
+	case CLI_OPT_BACKING_DIR:
+		if (p->ndirs == CLI_MAX_BACKING_DIRS)
+			return cli_usage_error(cmd, "at most %d --backing-dir options",
+					       CLI_MAX_BACKING_DIRS);
+		p->dirs[p->ndirs++] = arg;
+		return 0;
+	case CLI_OPT_TRUST_BACKING:
+		p->trust = 1;
+		return 0;
+	case CLI_OPT_MAX_FILE_SIZE:
+		p->max_file_size = parse_size(arg);
+		if (!p->max_file_size)
+			return cli_usage_error(cmd, "--max-file-size takes a size such as 4096, 64M or 2T, not '%s'",
+					       arg);
+		return 0;
+	}
+	return cli_usage_error(cmd, "unknown option");
+}
+
+void cli_disk_policy_apply(const struct cli_disk_policy *p, struct dr_disk_options *d)
+{
+	d->policy.allow = p->dirs;
+	d->policy.nallow = p->ndirs;
+	d->policy.trust = p->trust;
+	d->max_file_size = p->max_file_size;
 }

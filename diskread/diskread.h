@@ -66,21 +66,64 @@ struct dr_blockdev {
 	struct dr_blockdev *backing; /* may be NULL */
 	struct dr_blockdev *parent;  /* slices: the device they cut from */
 	uint64_t slice_off;
+	struct dr_open_ctx *octx;    /* the policy and chain of one open */
+	int owns_octx;               /* the top device frees it */
 };
 
 extern const struct dr_blockdev_ops dr_raw_ops;
 extern const struct dr_blockdev_ops dr_qcow2_ops;
 extern const struct dr_blockdev_ops dr_vmdk_ops;
 
+/*
+ * Which files a disk may name: qcow2 backing files, vmdk extents and vmdk
+ * parents. A tenant's disk must not read the host or another tenant's disk,
+ * so by default a named file must resolve (symlinks followed) to a regular
+ * file inside the top image's own directory tree, and must not be an image
+ * already open in the chain. Block devices and anything under /dev, /proc
+ * or /sys are refused whatever the rule, unless allow names that exact path.
+ * A zeroed policy is the default. Strings are borrowed for the open only.
+ */
+struct dr_file_policy {
+	/* More places (--backing-dir): a directory allows its whole tree; any
+	 * other path allows exactly that file or device. */
+	const char *const *allow;
+	size_t nallow;
+	/* Any regular file outside /dev, /proc and /sys (--trust-backing). */
+	int trust;
+};
+
+/* Why a named file was allowed: which rule of the policy let it in. */
+enum dr_link_rule {
+	DR_RULE_SAME_TREE,  /* under the top image's directory */
+	DR_RULE_ALLOWED,    /* under (or exactly) policy.allow[i]: see allowed_by */
+	DR_RULE_TRUSTED,    /* policy.trust */
+};
+
+/* One file an image of the chain named, as the policy judged it. */
+struct dr_file_link {
+	const char *image;      /* the image that names it, as opened */
+	const char *role;       /* "backing file", "vmdk extent", "parent disk" */
+	const char *name;       /* as the image writes it */
+	const char *resolved;   /* its real path */
+	enum dr_link_rule rule;
+	const char *allowed_by; /* DR_RULE_ALLOWED: the allow entry, as given */
+};
+
 /* Opens a disk image read-only. format is "raw", "qcow2", "vmdk", "vhdx",
  * "vpc" (or "vhd"), "vdi", "qed", or NULL to probe; a probed format that no
- * backend reads (parallels, dmg, luks, ...) is refused by name. Backing files named relative are resolved against the directory of
- * the image that names them. */
+ * backend reads (parallels, dmg, luks, ...) is refused by name. policy NULL
+ * is the default one. The top image may be a regular file
+ * or a block device (the operator named it). Backing files named relative
+ * are resolved against the directory of the image that names them. */
+int dr_blockdev_open_policy(const char *path, const char *format,
+			    const struct dr_file_policy *policy, struct dr_blockdev **out,
+			    struct ut_err *err);
+/* dr_blockdev_open_policy with the default policy. */
 int dr_blockdev_open(const char *path, const char *format, struct dr_blockdev **out,
 		     struct ut_err *err);
-/* Internal to backends: opens a backing file one level deeper. */
-int dr_blockdev_open_depth(const char *path, const char *format, int depth,
-			   struct dr_blockdev **out, struct ut_err *err);
+/* Every file the chain named, in the order they were opened; borrowed until
+ * the device (bd or the top device it was cut from) is freed. */
+const struct dr_file_link *dr_blockdev_links(const struct dr_blockdev *bd, size_t *n);
 /* A read-only window [off, off+len) of parent (a partition). The slice
  * borrows parent, which must outlive it. */
 int dr_blockdev_slice(struct dr_blockdev *parent, uint64_t off, uint64_t len,
@@ -189,6 +232,14 @@ int dr_fs_open(struct dr_blockdev *bd, struct dr_fs **out, struct ut_err *err);
 int dr_fs_open_flags(struct dr_blockdev *bd, unsigned flags, struct dr_fs **out,
 		     struct ut_err *err);
 void dr_fs_free(struct dr_fs *fs);
+/*
+ * fs->ops->walk, with the bound every caller needs: a regular file whose
+ * apparent size is above max_file_size (0: the size of fs's device) stops
+ * the walk with an error naming it, mountpoint ("" for /) prefixed to its
+ * path. A crafted inode may claim 2^60 bytes that all read as zeros.
+ */
+int dr_fs_walk(struct dr_fs *fs, uint64_t max_file_size, const char *mountpoint,
+	       int (*cb)(void *ctx, struct ut_entry *e), void *ctx, struct ut_err *err);
 /* Reads a small regular file of this filesystem into b (b->cap bounds it). */
 int dr_fs_read_path(struct dr_fs *fs, const char *path, struct ut_buf *b, struct ut_err *err);
 
@@ -229,6 +280,11 @@ struct dr_disk;
 
 struct dr_disk_options {
 	const char *format; /* NULL: probe */
+	struct dr_file_policy policy; /* which files the image may name */
+	/* A regular file whose apparent size is larger is an error naming it
+	 * (a hostile inode size would otherwise be read as zeros for ever).
+	 * 0: the size of the device its filesystem sits on. */
+	uint64_t max_file_size;
 	/* Read filesystems whose journal or log needs recovery as they are on
 	 * disk (with a warning) instead of replaying it; see DR_FS_NO_REPLAY. */
 	int no_replay;
@@ -269,6 +325,9 @@ struct dr_fs *dr_disk_entry_fs(struct dr_disk *d, const struct ut_entry *e, uint
  * and hashed as well.
  */
 int dr_disk_tree(struct dr_disk *d, int digests, struct ut_tree **out, struct ut_err *err);
+/* The bound dr_disk_tree's walks apply to regular files' apparent sizes
+ * (dr_disk_options.max_file_size; 0: each filesystem's device size). */
+uint64_t dr_disk_max_file_size(const struct dr_disk *d);
 /* The content source dr_disk_tree gives its tree (entries name their volume
  * in src_a and the inode in src_b), for trees assembled elsewhere. */
 void dr_disk_content(struct dr_disk *d, struct ut_content *out);

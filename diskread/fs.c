@@ -3,7 +3,9 @@
  * opening, and reading a small file by path.
  */
 #include "diskread.h"
+#include "dr_internal.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -80,6 +82,51 @@ void dr_fs_free(struct dr_fs *fs)
 	if (fs->ops && fs->ops->close)
 		fs->ops->close(fs);
 	free(fs);
+}
+
+struct bounded_walk {
+	struct dr_fs *fs;
+	uint64_t limit;
+	const char *mountpoint;
+	int (*cb)(void *ctx, struct ut_entry *e);
+	void *ctx;
+	struct ut_err *err;
+	int refused;
+};
+
+static int bounded_cb(void *ctx, struct ut_entry *e)
+{
+	struct bounded_walk *w = ctx;
+
+	if (e->type == UT_REG && e->size > w->limit) {
+		w->refused = 1;
+		return ut_err_set(w->err,
+				  "%s: %s%s/%s: apparent size of %llu bytes is more than the limit of %llu bytes (the size of its filesystem's device, or --max-file-size)",
+				  w->fs->bd->path, *w->mountpoint ? "/" : "", w->mountpoint,
+				  e->path, (unsigned long long)e->size,
+				  (unsigned long long)w->limit);
+	}
+	return w->cb(w->ctx, e);
+}
+
+int dr_fs_walk(struct dr_fs *fs, uint64_t max_file_size, const char *mountpoint,
+	       int (*cb)(void *ctx, struct ut_entry *e), void *ctx, struct ut_err *err)
+{
+	struct bounded_walk w = {
+		.fs = fs,
+		.limit = max_file_size ? max_file_size : fs->bd->size,
+		.mountpoint = mountpoint,
+		.cb = cb,
+		.ctx = ctx,
+		.err = err,
+	};
+	int r = fs->ops->walk(fs, bounded_cb, &w, err);
+
+	/* A backend may wrap the callback's failure in words of its own: the
+	 * refusal's line is the one to keep. */
+	if (r < 0 && w.refused)
+		return -1;
+	return r;
 }
 
 /* "a/b" + "../c" -> the joined path (not normalised: lookup resolves ".."). */
@@ -162,4 +209,17 @@ out:
 	free(cur);
 	ut_entry_release(&e);
 	return ret;
+}
+
+int dr_err_at_path(struct ut_err *err, const char *file, const char *path)
+{
+	size_t len = strlen(file);
+	char rest[UT_ERR_MAX];
+
+	if (!err)
+		return -1;
+	if (strncmp(err->msg, file, len) || strncmp(err->msg + len, ": ", 2))
+		return ut_err_prefix(err, "/%s: ", path);
+	snprintf(rest, sizeof(rest), "%s", err->msg + len + 2);
+	return ut_err_set(err, "%s: /%s: %s", file, path, rest);
 }

@@ -300,6 +300,36 @@ int pkg_bdb_foreach(const unsigned char *file, size_t len, pkg_blob_fn fn, void 
 int pkg_ndb_foreach(const unsigned char *file, size_t len, pkg_blob_fn fn, void *ctx,
 		    struct ut_err *err);
 
+/* ---- the packages layer (pkg_layer.c) --------------------------------- */
+
+struct pkg_layer_stats {
+	uint64_t packages;           /* packages the VM has beyond the base */
+	uint64_t files, bytes;       /* files taken, their bytes */
+	uint64_t files_changed;      /* owned files whose bytes no longer match */
+	uint64_t files_unverifiable; /* owned files with no recorded digest */
+	uint64_t entries;            /* layer entries, directories included */
+};
+
+/* Resolves a guest path in t, every symlink followed inside the guest; NULL
+ * when missing (err set only on a real error, such as a link loop). */
+typedef const struct ut_entry *(*pkg_tree_resolve_fn)(const struct ut_tree *t, const char *path,
+						      struct ut_err *err);
+
+/*
+ * The packages layer: the files of vm's packages that the base lacks
+ * (added, upgraded, downgraded, arch-changed; every package when bdb is
+ * NULL), taken only where vm's bytes still match the digest vdb recorded
+ * (md5, sha1 or sha256), with their directories and the parents base lacks.
+ * Directories get one mtime, the newest of the files, so the layer depends
+ * only on the package set. *out holds copies of vm's entries (sha256
+ * digests set), sorted, with vm's content source. resolve finds a file
+ * whose parent path crosses a symlink ("bin/ls" on a merged /usr); NULL
+ * takes the database's paths as they are.
+ */
+int pkg_files_layer(struct ut_tree *vm, pkg_tree_resolve_fn resolve, const struct pkg_db *vdb,
+		    const struct pkg_db *bdb, const struct ut_tree *base, struct ut_tree **out,
+		    struct pkg_layer_stats *stats, struct ut_err *err);
+
 #ifdef __cplusplus
 }
 #endif
