@@ -145,6 +145,9 @@ static void test_dockerfile(void **state)
 	/* The tar holds no whiteouts, and holds the VM's own files. */
 	assert_int_equal(tu_sh("tar -tf %s/df/vm2oci-diff.tar > %s/df/list && ! grep -q '\\.wh\\.' "
 			       "%s/df/list && grep -qx etc/hostname %s/df/list", tmp, tmp, tmp, tmp), 0);
+	/* The image itself is whole: its diff was taken above the packages, so
+	 * it carries the packages layer (it once lacked every package file). */
+	assert_int_equal(tu_sh("%s verify oci:%s/dfimg:latest %s >/dev/null", bin, tmp, gpt), 0);
 	free(gpt);
 }
 
