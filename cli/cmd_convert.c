@@ -70,7 +70,9 @@ static const char convert_usage[] =
 	"      --dockerfile FILE  also write a Dockerfile that rebuilds the image\n"
 	"                         online (FROM the base, install the package roots at\n"
 	"                         their versions, remove what the VM deleted, ADD the\n"
-	"                         diff as FILE's sibling vm2oci-diff.tar)\n"
+	"                         diff as FILE's sibling vm2oci-diff.tar); the diff is\n"
+	"                         then taken above the packages, so the image carries\n"
+	"                         the packages layer as with --packages-layer\n"
 	"      --rename-whiteout-names\n"
 	"                         a guest file whose name begins with \".wh.\" (which\n"
 	"                         OCI reads as a deletion) is refused unless this is\n"
@@ -386,7 +388,10 @@ static int convert_own_layers(struct convert *cv)
 	struct ut_err err = { { 0 } };
 	struct layer_rec *l;
 
-	if (cv->ptree && o->packages_layer) {
+	/* --dockerfile diffs above the packages too (the Dockerfile installs
+	 * them), so the image must carry them: without the layer it would lack
+	 * every package file the base lacks. */
+	if (cv->ptree && (o->packages_layer || o->dockerfile)) {
 		cv->pkg_layer = (int)cv->nlayers;
 		if (tree_layer(cv, cv->ptree, "packages", "vm2oci convert --packages-layer",
 			       "files of the VM's packages, as the package manager installed them",

@@ -36,9 +36,14 @@ static json_t *pkg_json(const struct pkg *p)
 	json_t *o = json_object();
 
 	/* The database's strings are the guest's bytes: never let one drop the entry. */
-	cli_json_set_name(o, "name", p->display_name ? p->display_name : p->name);
+	cli_json_set_name(o, "name", p->name);
 	cli_json_set_name(o, "version", p->display_version ? p->display_version : p->version);
 	cli_json_set_name(o, "arch", p->arch ? p->arch : "");
+	/* dpkg-query's ${binary:Package}, where it is not the bare name. */
+	if (p->display_name && strcmp(p->display_name, p->name))
+		cli_json_set_name(o, "qualified_name", p->display_name);
+	if (p->is_key)
+		json_object_set_new(o, "kind", json_string("gpg-pubkey"));
 
 	if (p->epoch >= 0)
 		json_object_set_new(o, "epoch", json_integer(p->epoch));
@@ -51,7 +56,7 @@ static void print_pkg(const struct pkg *p, const char *change)
 {
 	if (change)
 		printf("%-12s ", change);
-	printf("%s\t%s\t%s\n", cli_name(p->display_name ? p->display_name : p->name),
+	printf("%s\t%s\t%s\n", cli_name(p->name),
 	       cli_name(p->display_version ? p->display_version : p->version),
 	       cli_name(p->arch ? p->arch : ""));
 }
@@ -73,8 +78,11 @@ static json_t *changes_json(const struct pkg_delta *deltas, size_t n)
 
 	for (i = 0; i < n; i++) {
 		json_t *o = json_pack("{s:s}", "change", pkg_change_name(deltas[i].change));
+		const struct pkg *p = deltas[i].vm ? deltas[i].vm : deltas[i].base;
 
-		cli_json_set_name(o, "name", (deltas[i].vm ? deltas[i].vm : deltas[i].base)->name);
+		cli_json_set_name(o, "name", p->name);
+		if (p->is_key)
+			json_object_set_new(o, "kind", json_string("gpg-pubkey"));
 		if (deltas[i].vm)
 			cli_json_set_name(o, "version", deltas[i].vm->display_version);
 		if (deltas[i].base)

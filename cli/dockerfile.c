@@ -112,9 +112,11 @@ int cli_write_dockerfile(const char *path, const char *base_spec, const struct p
 		    "# online. The base is named after --base; override it with\n"
 		    "#   --build-arg BASE_IMAGE=<an image you have>.\n"
 		    "ARG BASE_IMAGE=%s\nFROM ${BASE_IMAGE}\n", base);
-	if (nroots) {
-		for (i = 0; i < nroots; i++)
+	/* A signing key (rpm gpg-pubkey) comes with its repository's configuration. */
+	for (i = 0; i < nroots; i++)
+		if (!db->v[roots[i]].is_key)
 			pkg_spec(&pk, db->format, &db->v[roots[i]]);
+	if (pk.len) {
 		if (!strcmp(db->format, "deb"))
 			ut_buf_addf(&df, NULL, "RUN apt-get update && DEBIAN_FRONTEND=noninteractive "
 				    "apt-get install -y --no-install-recommends --allow-downgrades%s"

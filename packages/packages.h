@@ -21,8 +21,8 @@
  *
  * What counts as installed: dpkg stanzas whose Status is "<want> ok
  * installed" (half-installed, unpacked, config-files... are left out, as
- * are reinstreq ones); every rpm header except gpg-pubkey; every apk and
- * pacman entry. Not read: pacman's mtree (per-file digests), rpm rich
+ * are reinstreq ones); every rpm header, the gpg-pubkey ones too (as rpm -qa
+ * lists them; marked is_key); every apk and pacman entry. Not read: pacman's mtree (per-file digests), rpm rich
  * (boolean) dependencies, apk's "~" fuzzy constraints (taken as any).
  *
  * Conventions as in util.h: 0 on success, negative on failure with the
@@ -140,6 +140,12 @@ struct pkg {
 	 * rpm VERSION-RELEASE (epoch apart), apk V:, pacman %VERSION%. */
 	char *display_version;
 	int multiarch_same; /* dpkg Multi-Arch: same */
+	/* rpm's gpg-pubkey pseudo-package: an imported signing key (version =
+	 * key id, release = its creation time), no files and no requires. The
+	 * graph keeps it as a node of its own, so it is a root; subtraction
+	 * pairs keys only when identical (two key ids are two keys, never an
+	 * upgrade); nothing installs one (the Dockerfile leaves keys out). */
+	int is_key;
 	struct pkg_dep *deps;
 	size_t ndeps;
 	struct pkg_provide *provides;

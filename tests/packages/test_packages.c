@@ -474,7 +474,8 @@ static char *rpm_line_list(const struct pkg_db *db)
 	return ut_buf_detach(&b, NULL);
 }
 
-#define RPM_QA "-qa --qf '%%{NAME} %%{EPOCH} %%{VERSION}-%%{RELEASE} %%{ARCH}\\n' 2>/dev/null | grep -v '^gpg-pubkey '"
+/* All of rpm -qa, the gpg-pubkey keys too. */
+#define RPM_QA "-qa --qf '%%{NAME} %%{EPOCH} %%{VERSION}-%%{RELEASE} %%{ARCH}\\n' 2>/dev/null"
 
 /* Copies a BerkeleyDB Packages into a fresh guest root's var/lib/rpm. */
 static char *rpm_root(const char *name)
@@ -517,7 +518,7 @@ static void compare_rpm_files(const struct pkg_db *db, const char *dbpath, const
 
 static void test_rpm_bdb(void **state)
 {
-	size_t k, total = 0;
+	size_t k, total = 0, keys = 0;
 
 	need_rpm();
 	for (k = 0; k < sizeof(rpm_dbs) / sizeof(rpm_dbs[0]); k++) {
@@ -592,8 +593,8 @@ static void test_rpm_bdb(void **state)
 				      "--qf '[R %%{=NAME}\\t%%{REQUIRENEVRS}\\n]' 2>/dev/null | "
 				      "grep -v -P '\\t(rpmlib\\(|\\()'; "
 				      "rpm --dbpath \"$D\" --define '_db_backend bdb_ro' -qa "
-				      "--qf '[P %%{=NAME}\\t%%{PROVIDENEVRS}\\n]' 2>/dev/null; } | "
-				      "grep -v '^[RP] gpg-pubkey'", dbpath);
+				      "--qf '[P %%{=NAME}\\t%%{PROVIDENEVRS}\\n]' 2>/dev/null; }",
+				      dbpath);
 			x = sorted((char *)d.data);
 			y = sorted(o);
 			if (strcmp(x, y))
@@ -605,6 +606,26 @@ static void test_rpm_bdb(void **state)
 		}
 		assert_int_equal(pkg_graph_build(db, &g, &err), 0);
 		check_graph_properties(db, g);
+		/* Keys: as many as rpm -qa's gpg-pubkey lines, each a root
+		 * without dependencies. */
+		{
+			char *o = tu_sh_out("rpm --dbpath '%s' --define '_db_backend bdb_ro' -qa "
+					    "2>/dev/null | grep -c '^gpg-pubkey-'", dbpath);
+			size_t nkeys = 0, *to, i;
+
+			for (i = 0; i < db->n; i++) {
+				assert_int_equal(db->v[i].is_key, !strcmp(db->v[i].name, "gpg-pubkey"));
+				if (!db->v[i].is_key)
+					continue;
+				nkeys++;
+				assert_int_equal(db->v[i].ndeps, 0);
+				assert_int_equal(pkg_graph_successors(g, i, &to), 0);
+				free(to);
+			}
+			assert_int_equal(nkeys, (size_t)atoi(o));
+			keys += nkeys;
+			free(o);
+		}
 		{
 			const size_t *r;
 
@@ -626,6 +647,7 @@ static void test_rpm_bdb(void **state)
 		free(root);
 	}
 	assert_true(total > 1000);
+	assert_true(keys >= 8);
 }
 
 /* Builds tiny rpms with rpmbuild and installs them (--justdb) into a
@@ -1513,7 +1535,7 @@ static void test_subtract(void **state)
 	struct pkg_db *vm, *base;
 	struct pkg_delta *dv;
 	struct ut_err err;
-	size_t n, i;
+	size_t n, i, k;
 	static const struct {
 		const char *name, *change;
 	} want[] = {
@@ -1569,10 +1591,18 @@ static void test_subtract(void **state)
 	free(d1);
 	free(d2);
 
-	/* rpm: the real CentOS 7 base against the bigger centos7-many. */
-	if (tu_have("rpm") && !access(GO_RPMDB "/centos7-many/Packages", R_OK)) {
-		char *r1 = rpm_root("centos7-many"), *r2 = rpm_root("centos7-plain");
-		size_t added = 0, removed = 0, changed = 0;
+	/* rpm: the real CentOS 7 base against the bigger centos7-many, and
+	 * centos7-httpd24 against centos8. Keys (gpg-pubkey) are only ever
+	 * added or removed: another key id is another key, not an upgrade. */
+	for (k = 0; k < 2 && tu_have("rpm") && !access(GO_RPMDB "/centos7-many/Packages", R_OK);
+	     k++) {
+		static const struct {
+			const char *vm, *base;
+			size_t keys_added, keys_removed;
+		} pairs[] = { { "centos7-many", "centos7-plain", 1, 0 },
+			      { "centos7-httpd24", "centos8-modularitylabel", 3, 1 } };
+		char *r1 = rpm_root(pairs[k].vm), *r2 = rpm_root(pairs[k].base);
+		size_t added = 0, removed = 0, changed = 0, kadded = 0, kremoved = 0;
 
 		vm = must_read(r1);
 		base = must_read(r2);
@@ -1586,7 +1616,14 @@ static void test_subtract(void **state)
 				changed++;
 			if (dv[i].change == PKG_UPGRADED)
 				assert_true(pkg_vercmp("rpm", dv[i].vm, dv[i].base) > 0);
+			if ((dv[i].vm ? dv[i].vm : dv[i].base)->is_key) {
+				assert_true(dv[i].change == PKG_ADDED || dv[i].change == PKG_REMOVED);
+				kadded += dv[i].change == PKG_ADDED;
+				kremoved += dv[i].change == PKG_REMOVED;
+			}
 		}
+		assert_int_equal(kadded, pairs[k].keys_added);
+		assert_int_equal(kremoved, pairs[k].keys_removed);
 		/* Every VM package is in the base, changed, or added. */
 		{
 			size_t unchanged = 0;
@@ -1599,8 +1636,8 @@ static void test_subtract(void **state)
 			}
 			assert_int_equal(unchanged + added + changed, vm->n);
 		}
-		fprintf(stderr, "centos7-many minus centos7-plain: %zu added, %zu removed, %zu changed\n",
-			added, removed, changed);
+		fprintf(stderr, "%s minus %s: %zu added, %zu removed, %zu changed\n", pairs[k].vm,
+			pairs[k].base, added, removed, changed);
 		free(dv);
 		pkg_db_free(vm);
 		pkg_db_free(base);
