@@ -268,9 +268,9 @@ int bd_extents_zstd(struct dr_blockdev *bd, const struct bd_extents *x, int leve
 	for (i = 0; i < x->n; i++) {
 		uint64_t off = x->v[i].off, end = x->v[i].off + x->v[i].len;
 
-		if (end > bd->size || end < off) {
+		if (end > dr_blockdev_size(bd) || end < off) {
 			ut_err_set(err, "%s: changed range %llu+%llu is past the end of the disk",
-				   bd->path, (unsigned long long)off,
+				   dr_blockdev_path(bd), (unsigned long long)off,
 				   (unsigned long long)x->v[i].len);
 			goto out;
 		}

@@ -70,7 +70,7 @@ static int print_json(struct dr_disk *d, const char *path)
 	}
 	root = json_pack("{s:s, s:s, s:I, s:s, s:o, s:o, s:{s:s, s:s, s:s, s:s, s:s, s:s}}",
 			 "disk", path, "format", dr_blockdev_format(bd), "virtual_size",
-			 (json_int_t)bd->size, "partition_table", dr_disk_scheme(d), "partitions",
+			 (json_int_t)dr_blockdev_size(bd), "partition_table", dr_disk_scheme(d), "partitions",
 			 jparts, "mounts", jmounts, "os", "distro", os->distro, "version",
 			 os->version, "pretty_name", os->pretty_name, "hostname", os->hostname,
 			 "arch", os->arch, "package_format", os->package_format);
@@ -79,8 +79,10 @@ static int print_json(struct dr_disk *d, const char *path)
 		 * its backing file, so show where the bytes come from. */
 		json_t *chain = json_array();
 
-		for (const struct dr_blockdev *b = bd->backing; b; b = b->backing)
-			json_array_append_new(chain, json_pack("{s:s, s:s}", "path", b->path,
+		for (const struct dr_blockdev *b = dr_blockdev_backing(bd); b;
+		     b = dr_blockdev_backing(b))
+			json_array_append_new(chain, json_pack("{s:s, s:s}", "path",
+							       dr_blockdev_path(b),
 							       "format", dr_blockdev_format(b)));
 		json_object_set_new(root, "backing_chain", chain);
 	}
@@ -108,9 +110,9 @@ static void print_text(struct dr_disk *d, const char *path)
 	size_t n, i;
 
 	printf("disk:        %s (%s, %" PRIu64 " bytes virtual)\n", path, dr_blockdev_format(bd),
-	       bd->size);
-	for (const struct dr_blockdev *b = bd->backing; b; b = b->backing)
-		printf("backing:     %s (%s)\n", b->path, dr_blockdev_format(b));
+	       dr_blockdev_size(bd));
+	for (const struct dr_blockdev *b = dr_blockdev_backing(bd); b; b = dr_blockdev_backing(b))
+		printf("backing:     %s (%s)\n", dr_blockdev_path(b), dr_blockdev_format(b));
 	printf("partitions:  %s\n", dr_disk_scheme(d));
 	parts = dr_disk_partitions(d, &n);
 	for (i = 0; i < n; i++) {

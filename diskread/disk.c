@@ -8,7 +8,7 @@
  * "/etc/os-release -> ../usr/lib/os-release" on a separate /usr still reads
  * the right filesystem.
  */
-#include "diskread.h"
+#include "dr_internal.h"
 
 #include <ctype.h>
 #include <stdio.h>

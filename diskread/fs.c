@@ -2,7 +2,7 @@
  * fs.c - the generic side of filesystems: probing over the backend table,
  * opening, and reading a small file by path.
  */
-#include "diskread.h"
+#include "dr_internal.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -155,4 +155,58 @@ out:
 	free(cur);
 	ut_entry_release(&e);
 	return ret;
+}
+
+/* ---- the vtable behind functions ---------------------------------------- */
+
+const struct dr_fs_info *dr_fs_info(const struct dr_fs *fs)
+{
+	return &fs->info;
+}
+
+struct dr_blockdev *dr_fs_blockdev(const struct dr_fs *fs)
+{
+	return fs->bd;
+}
+
+int dr_fs_walk(struct dr_fs *fs, int (*cb)(void *ctx, struct ut_entry *e), void *ctx,
+	       struct ut_err *err)
+{
+	return fs->ops->walk(fs, cb, ctx, err);
+}
+
+int dr_fs_lookup(struct dr_fs *fs, const char *path, struct ut_entry *e, struct ut_err *err)
+{
+	return fs->ops->lookup(fs, path, e, err);
+}
+
+int dr_fs_open_file(struct dr_fs *fs, uint64_t src_b, void **handle, struct ut_err *err)
+{
+	return fs->ops->open_file(fs, src_b, handle, err);
+}
+
+ssize_t dr_fs_read_file(struct dr_fs *fs, void *handle, void *buf, size_t len,
+			struct ut_err *err)
+{
+	return fs->ops->read_file(fs, handle, buf, len, err);
+}
+
+void dr_fs_close_file(struct dr_fs *fs, void *handle)
+{
+	fs->ops->close_file(fs, handle);
+}
+
+int dr_fs_has_extents(const struct dr_fs *fs)
+{
+	return fs->ops->extents != NULL;
+}
+
+int dr_fs_extents(struct dr_fs *fs, uint64_t src_b,
+		  int (*cb)(void *ctx, uint64_t logical, uint64_t physical, uint64_t len),
+		  void *ctx, struct ut_err *err)
+{
+	if (!fs->ops->extents)
+		return ut_err_set(err, "%s: the %s filesystem cannot list file extents",
+				  fs->bd->path, fs->info.type);
+	return fs->ops->extents(fs, src_b, cb, ctx, err);
 }

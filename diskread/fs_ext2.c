@@ -11,7 +11,7 @@
  * and our write callbacks refuse anyway. The journal is not replayed (a
  * powered-off VM shut down cleanly has nothing in it).
  */
-#include "diskread.h"
+#include "dr_internal.h"
 
 #include <errno.h>
 #include <pthread.h>

@@ -19,7 +19,7 @@
  * (libguestfs reads by path); link_id is the inode number, as elsewhere.
  * LVM physical volumes are not handled (they hold no filesystem themselves).
  */
-#include "diskread.h"
+#include "dr_internal.h"
 
 #include <errno.h>
 #include <stdio.h>

@@ -5,7 +5,7 @@
  * an fstab line naming /dev/sda5 or PARTUUID=... resolves to the partition
  * the guest itself would have mounted.
  */
-#include "diskread.h"
+#include "dr_internal.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -2,7 +2,7 @@
  * raw.c - a plain disk image file (or a host block device), read with pread.
  * Holes are found with SEEK_DATA/SEEK_HOLE where the host filesystem has them.
  */
-#include "diskread.h"
+#include "dr_internal.h"
 
 #include <errno.h>
 #include <fcntl.h>

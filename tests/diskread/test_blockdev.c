@@ -138,13 +138,13 @@ static void compare_with_qemu(const char *img, const char *format)
 	want = slurp(ref, &want_len);
 	if (dr_blockdev_open(img, format, &bd, &err) < 0)
 		fail_msg("open %s: %s", img, err.msg);
-	assert_int_equal(bd->size, want_len);
+	assert_int_equal(dr_blockdev_size(bd), want_len);
 	got = malloc(4 * MiB);
-	for (off = 0, i = 0; off < bd->size; i++) {
+	for (off = 0, i = 0; off < dr_blockdev_size(bd); i++) {
 		size_t n = chunks[i % (sizeof(chunks) / sizeof(chunks[0]))];
 
-		if (n > bd->size - off)
-			n = bd->size - off;
+		if (n > dr_blockdev_size(bd) - off)
+			n = dr_blockdev_size(bd) - off;
 		if (dr_blockdev_pread(bd, got, n, off, &err) < 0)
 			fail_msg("read %s at %llu+%zu: %s", img, (unsigned long long)off, n, err.msg);
 		if (memcmp(got, want + off, n))
@@ -155,9 +155,9 @@ static void compare_with_qemu(const char *img, const char *format)
 	for (i = 0; i < 300; i++) {
 		size_t n = 1 + rng() % (300 * 1024);
 
-		off = rng() % bd->size;
-		if (n > bd->size - off)
-			n = bd->size - off;
+		off = rng() % dr_blockdev_size(bd);
+		if (n > dr_blockdev_size(bd) - off)
+			n = dr_blockdev_size(bd) - off;
 		if (dr_blockdev_pread(bd, got, n, off, &err) < 0)
 			fail_msg("read %s at %llu+%zu: %s", img, (unsigned long long)off, n, err.msg);
 		if (memcmp(got, want + off, n))
@@ -165,7 +165,7 @@ static void compare_with_qemu(const char *img, const char *format)
 				 (unsigned long long)off, n);
 	}
 	/* Past the end: a clear error, not a short read. */
-	assert_int_equal(dr_blockdev_pread(bd, got, 2, bd->size - 1, &err), -1);
+	assert_int_equal(dr_blockdev_pread(bd, got, 2, dr_blockdev_size(bd) - 1, &err), -1);
 	assert_non_null(strstr(err.msg, "beyond the end"));
 	assert_true(dr_blockdev_bytes_read(bd) > 0);
 	dr_blockdev_free(bd);
@@ -206,8 +206,8 @@ static void expect_error(const char *img, const char *format, const char *want_f
 		unsigned char *buf = malloc(MiB);
 		uint64_t off;
 
-		for (off = 0; off < bd->size && rc == 0; off += MiB) {
-			size_t n = bd->size - off < MiB ? bd->size - off : MiB;
+		for (off = 0; off < dr_blockdev_size(bd) && rc == 0; off += MiB) {
+			size_t n = dr_blockdev_size(bd) - off < MiB ? dr_blockdev_size(bd) - off : MiB;
 
 			rc = dr_blockdev_pread(bd, buf, n, off, &err);
 		}
@@ -269,7 +269,7 @@ static void test_raw(void **state)
 	assert_string_equal(dr_blockdev_format(bd), "raw");
 	/* [30 MiB, 40 MiB) was never written: a hole on any filesystem with
 	 * SEEK_HOLE; the start is data. */
-	assert_int_equal(dr_blockdev_block_status(bd, 0, bd->size, &pnum, &alloc, &inb, &err), 0);
+	assert_int_equal(dr_blockdev_block_status(bd, 0, dr_blockdev_size(bd), &pnum, &alloc, &inb, &err), 0);
 	assert_int_equal(alloc, 1);
 	assert_int_equal(inb, 0);
 	assert_true(pnum >= 1049000 && pnum <= 64 * MiB);
@@ -423,7 +423,7 @@ static void test_vmdk_hand_descriptor(void **state)
 	want = slurp(ref, &want_len);
 	assert_int_equal(want_len, 72 * MiB);
 	assert_int_equal(dr_blockdev_open(zdesc, NULL, &bd, &err), 0);
-	assert_int_equal(bd->size, 73 * MiB);
+	assert_int_equal(dr_blockdev_size(bd), 73 * MiB);
 	got = malloc(73 * MiB);
 	assert_int_equal(dr_blockdev_pread(bd, got, 73 * MiB, 0, &err), 0);
 	assert_memory_equal(got, want, 8 * MiB);
@@ -569,22 +569,22 @@ static void test_chain3(void **state)
 	compare_with_qemu(top, NULL);
 	compare_map(top);
 	assert_int_equal(dr_blockdev_open(top, NULL, &bd, &err), 0);
-	assert_non_null(bd->backing);
-	assert_non_null(bd->backing->backing);
-	assert_non_null(bd->backing->backing->backing);
-	assert_string_equal(dr_blockdev_format(bd->backing->backing->backing), "raw");
+	assert_non_null(dr_blockdev_backing(bd));
+	assert_non_null(dr_blockdev_backing(dr_blockdev_backing(bd)));
+	assert_non_null(dr_blockdev_backing(dr_blockdev_backing(dr_blockdev_backing(bd))));
+	assert_string_equal(dr_blockdev_format(dr_blockdev_backing(dr_blockdev_backing(dr_blockdev_backing(bd)))), "raw");
 	/* Reading the whole disk reads from every layer. */
 	{
 		unsigned char *buf = malloc(4 * MiB);
 		uint64_t off;
 
-		for (off = 0; off < bd->size; off += 4 * MiB)
+		for (off = 0; off < dr_blockdev_size(bd); off += 4 * MiB)
 			assert_int_equal(dr_blockdev_pread(bd, buf, 4 * MiB, off, &err), 0);
 		free(buf);
 	}
 	total = dr_blockdev_bytes_read(bd);
-	assert_true(total > bd->backing->backing->backing->bytes_read);
-	assert_true(bd->backing->backing->backing->bytes_read > 0);
+	assert_true(total > dr_blockdev_bytes_read(dr_blockdev_backing(dr_blockdev_backing(dr_blockdev_backing(bd)))));
+	assert_true(dr_blockdev_bytes_read(dr_blockdev_backing(dr_blockdev_backing(dr_blockdev_backing(bd)))) > 0);
 	dr_blockdev_free(bd);
 	free(top);
 }
@@ -616,7 +616,7 @@ static void test_slice(void **state)
 
 	assert_int_equal(dr_blockdev_open(base, "raw", &bd, &err), 0);
 	assert_int_equal(dr_blockdev_slice(bd, 5 * MiB + 3, 10 * MiB, &sl, &err), 0);
-	assert_int_equal(sl->size, 10 * MiB);
+	assert_int_equal(dr_blockdev_size(sl), 10 * MiB);
 	assert_int_equal(dr_blockdev_pread(sl, a, sizeof(a), 12345, &err), 0);
 	assert_int_equal(dr_blockdev_pread(bd, b, sizeof(b), 5 * MiB + 3 + 12345, &err), 0);
 	assert_memory_equal(a, b, sizeof(a));
@@ -916,7 +916,7 @@ static void corrupt_loop(const char *src, const char *dst, int iterations)
 		}
 		opened++;
 		/* An absurd virtual size is legal: read at most 16 MiB of it. */
-		end = bd->size < 16 * MiB ? bd->size : 16 * MiB;
+		end = dr_blockdev_size(bd) < 16 * MiB ? dr_blockdev_size(bd) : 16 * MiB;
 		for (off = 0; off < end; off += MiB) {
 			size_t n = end - off < MiB ? end - off : MiB;
 			uint64_t pnum;
@@ -1000,8 +1000,8 @@ static void test_fixtures(void **state)
 		assert_int_equal(dr_blockdev_open(p, NULL, &bd, &err), 0);
 		assert_int_equal(ut_sha256_init(&h), 0);
 		buf = malloc(4 * MiB);
-		for (off = 0; off < bd->size; off += 4 * MiB) {
-			size_t n = bd->size - off < 4 * MiB ? bd->size - off : 4 * MiB;
+		for (off = 0; off < dr_blockdev_size(bd); off += 4 * MiB) {
+			size_t n = dr_blockdev_size(bd) - off < 4 * MiB ? dr_blockdev_size(bd) - off : 4 * MiB;
 
 			assert_int_equal(dr_blockdev_pread(bd, buf, n, off, &err), 0);
 			ut_sha256_update(&h, buf, n);

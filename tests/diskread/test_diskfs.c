@@ -262,21 +262,21 @@ static int fsc_open(void *ctx, const struct ut_entry *e, void **h, struct ut_err
 {
 	struct dr_fs *fs = ctx;
 
-	return fs->ops->open_file(fs, e->src_b, h, err);
+	return dr_fs_open_file(fs, e->src_b, h, err);
 }
 
 static ssize_t fsc_read(void *ctx, void *h, void *buf, size_t len, struct ut_err *err)
 {
 	struct dr_fs *fs = ctx;
 
-	return fs->ops->read_file(fs, h, buf, len, err);
+	return dr_fs_read_file(fs, h, buf, len, err);
 }
 
 static void fsc_close(void *ctx, void *h)
 {
 	struct dr_fs *fs = ctx;
 
-	fs->ops->close_file(fs, h);
+	dr_fs_close_file(fs, h);
 }
 
 static const struct ut_content_ops fs_content = { fsc_open, fsc_read, fsc_close };
@@ -294,8 +294,8 @@ static struct ut_tree *fs_tree(const char *img, struct dr_fs_info *info)
 	if (dr_fs_open(bd, &fs, &err) < 0)
 		fail_msg("%s", err.msg);
 	if (info)
-		*info = fs->info;
-	if (fs->ops->walk(fs, take_cb, t, &err) < 0)
+		*info = *dr_fs_info(fs);
+	if (dr_fs_walk(fs, take_cb, t, &err) < 0)
 		fail_msg("%s", err.msg);
 	t->content.ops = &fs_content;
 	t->content.ctx = fs;
@@ -529,12 +529,12 @@ static void test_ext4_lookup_read_extents(void **state)
 	SH("mke2fs -q -t ext4 -F -d '%s' '%s' 8M", root, img);
 	assert_int_equal(dr_blockdev_open(img, NULL, &bd, &err), 0);
 	assert_int_equal(dr_fs_open(bd, &fs, &err), 0);
-	assert_int_equal(fs->ops->lookup(fs, "etc/os-release", &e, &err), 1);
+	assert_int_equal(dr_fs_lookup(fs, "etc/os-release", &e, &err), 1);
 	assert_int_equal(e.type, UT_LNK);
 	assert_string_equal(e.link, "../usr/lib/os-release");
 	ut_entry_release(&e);
-	assert_int_equal(fs->ops->lookup(fs, "etc/nothing", &e, &err), 0);
-	assert_int_equal(fs->ops->lookup(fs, "", &e, &err), 1);
+	assert_int_equal(dr_fs_lookup(fs, "etc/nothing", &e, &err), 0);
+	assert_int_equal(dr_fs_lookup(fs, "", &e, &err), 1);
 	assert_int_equal(e.type, UT_DIR);
 	ut_entry_release(&e);
 	ut_buf_init(&b, 1024);
@@ -550,10 +550,10 @@ static void test_ext4_lookup_read_extents(void **state)
 	assert_non_null(strstr(err.msg, "more than"));
 	ut_buf_release(&b);
 	/* Extents point at the bytes the file holds. */
-	assert_int_equal(fs->ops->lookup(fs, "usr/lib/data", &e, &err), 1);
+	assert_int_equal(dr_fs_lookup(fs, "usr/lib/data", &e, &err), 1);
 	c.fd = open(img, O_RDONLY);
 	c.expect = "START";
-	assert_int_equal(fs->ops->extents(fs, e.src_b, ext_cb, &c, &err), 0);
+	assert_int_equal(dr_fs_extents(fs, e.src_b, ext_cb, &c, &err), 0);
 	assert_int_equal(c.bad, 0);
 	assert_true(c.total >= e.size);
 	close(c.fd);
@@ -1199,7 +1199,7 @@ static int survive(const char *img)
 		goto out;
 	if (dr_fs_open(bd, &fs, &err) < 0)
 		goto out;
-	if (fs->ops->walk(fs, take_cb, t, &err) < 0)
+	if (dr_fs_walk(fs, take_cb, t, &err) < 0)
 		goto out;
 	t->content.ops = &fs_content;
 	t->content.ctx = fs;
