@@ -8,7 +8,7 @@ if(VM2OCI_FUZZ)
   set(_vm2oci_dr ${CMAKE_CURRENT_LIST_DIR}/../../diskread)
   add_executable(fuzz_blockdev ${CMAKE_CURRENT_LIST_DIR}/fuzz_blockdev.c
     ${_vm2oci_dr}/blockdev.c ${_vm2oci_dr}/raw.c ${_vm2oci_dr}/qcow2.c ${_vm2oci_dr}/vmdk.c)
-  target_include_directories(fuzz_blockdev PRIVATE ${_vm2oci_dr})
+  target_include_directories(fuzz_blockdev PRIVATE ${_vm2oci_dr} ${_vm2oci_dr}/include)
   target_compile_options(fuzz_blockdev PRIVATE -fsanitize=fuzzer,address,undefined
     -fno-sanitize-recover=undefined)
   target_link_options(fuzz_blockdev PRIVATE -fsanitize=fuzzer,address,undefined)
