@@ -8,6 +8,12 @@
 
 /* Each subcommand: argv[0] is its name. Returns the process exit code. */
 typedef int (*cli_cmd_fn)(int argc, char **argv);
+int cmd_inspect(int argc, char **argv);
+int cmd_convert(int argc, char **argv);
+int cmd_diff(int argc, char **argv);
+int cmd_verify(int argc, char **argv);
+int cmd_packages(int argc, char **argv);
+int cmd_compare(int argc, char **argv);
 
 /* Prints "vm2oci: <msg>" on stderr, one line; returns 1 (or 2 for usage). */
 int cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

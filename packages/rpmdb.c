@@ -61,6 +61,7 @@ static int bdb_overflow(const struct bdb *d, uint32_t pgno, uint32_t tlen, unsig
 	size_t have = 0;
 	uint32_t steps = 0;
 
+	*out = NULL;
 	if (tlen > d->len)
 		return ut_err_set(err, "overflow item of %u bytes in a %zu-byte file", tlen, d->len);
 	buf = ut_malloc(tlen ? tlen : 1);
