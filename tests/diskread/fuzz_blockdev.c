@@ -39,6 +39,8 @@ static void setup(void)
 	sprintf(path, "%s/in.img", dir);
 }
 
+/* libFuzzer calls this; it has no header. */
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static unsigned char buf[256 * 1024];
