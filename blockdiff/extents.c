@@ -75,28 +75,6 @@ static inline uint64_t rotl64(uint64_t x, int r)
 	return (x << r) | (x >> (64 - r));
 }
 
-static inline uint64_t le64(const unsigned char *p)
-{
-	uint64_t v;
-
-	memcpy(&v, p, 8);
-#if __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
-	v = __builtin_bswap64(v);
-#endif
-	return v;
-}
-
-static inline uint32_t le32(const unsigned char *p)
-{
-	uint32_t v;
-
-	memcpy(&v, p, 4);
-#if __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
-	v = __builtin_bswap32(v);
-#endif
-	return v;
-}
-
 static inline uint64_t xxh_round(uint64_t acc, uint64_t input)
 {
 	acc += input * P64_2;
@@ -120,10 +98,10 @@ uint64_t bd_hash64(const void *data, size_t len)
 		const unsigned char *limit = end - 32;
 
 		do {
-			v1 = xxh_round(v1, le64(p));
-			v2 = xxh_round(v2, le64(p + 8));
-			v3 = xxh_round(v3, le64(p + 16));
-			v4 = xxh_round(v4, le64(p + 24));
+			v1 = xxh_round(v1, ut_le64(p));
+			v2 = xxh_round(v2, ut_le64(p + 8));
+			v3 = xxh_round(v3, ut_le64(p + 16));
+			v4 = xxh_round(v4, ut_le64(p + 24));
 			p += 32;
 		} while (p <= limit);
 		h = rotl64(v1, 1) + rotl64(v2, 7) + rotl64(v3, 12) + rotl64(v4, 18);
@@ -136,12 +114,12 @@ uint64_t bd_hash64(const void *data, size_t len)
 	}
 	h += (uint64_t)len;
 	while (end - p >= 8) {
-		h ^= xxh_round(0, le64(p));
+		h ^= xxh_round(0, ut_le64(p));
 		h = rotl64(h, 27) * P64_1 + P64_4;
 		p += 8;
 	}
 	if (end - p >= 4) {
-		h ^= (uint64_t)le32(p) * P64_1;
+		h ^= (uint64_t)ut_le32(p) * P64_1;
 		h = rotl64(h, 23) * P64_2 + P64_3;
 		p += 4;
 	}

@@ -44,12 +44,12 @@ struct bdb {
 
 static uint32_t bdb32(const struct bdb *d, const unsigned char *p)
 {
-	return d->swap ? pkg_be32(p) : pkg_le32(p);
+	return d->swap ? ut_be32(p) : ut_le32(p);
 }
 
 static uint16_t bdb16(const struct bdb *d, const unsigned char *p)
 {
-	return d->swap ? (uint16_t)(p[0] << 8 | p[1]) : pkg_le16(p);
+	return d->swap ? (uint16_t)(p[0] << 8 | p[1]) : ut_le16(p);
 }
 
 /* Follows an overflow chain into a new buffer of exactly tlen bytes. The
@@ -198,14 +198,14 @@ int pkg_bdb_foreach(const unsigned char *file, size_t len, pkg_blob_fn fn, void 
 
 	if (len < 512)
 		return ut_err_set(err, "BerkeleyDB file of %zu bytes is truncated", len);
-	magic = pkg_le32(file + 12);
+	magic = ut_le32(file + 12);
 	if (magic == BDB_HASH_MAGIC || magic == BDB_BTREE_MAGIC) {
 		d.swap = 0;
 	} else {
-		magic = pkg_be32(file + 12);
+		magic = ut_be32(file + 12);
 		if (magic != BDB_HASH_MAGIC && magic != BDB_BTREE_MAGIC)
 			return ut_err_set(err, "not a BerkeleyDB hash or btree file (magic %#x)",
-					  pkg_le32(file + 12));
+					  ut_le32(file + 12));
 		d.swap = 1;
 	}
 	btree = magic == BDB_BTREE_MAGIC;
@@ -284,11 +284,11 @@ int pkg_ndb_foreach(const unsigned char *file, size_t len, pkg_blob_fn fn, void 
 	uint32_t slotpages, page;
 	uint64_t minblk;
 
-	if (len < 32 || pkg_le32(file) != NDB_MAGIC)
+	if (len < 32 || ut_le32(file) != NDB_MAGIC)
 		return ut_err_set(err, "not an rpm ndb Packages.db");
-	if (pkg_le32(file + 4) != 0)
-		return ut_err_set(err, "ndb version %u is not supported", pkg_le32(file + 4));
-	slotpages = pkg_le32(file + 12);
+	if (ut_le32(file + 4) != 0)
+		return ut_err_set(err, "ndb version %u is not supported", ut_le32(file + 4));
+	slotpages = ut_le32(file + 12);
 	if (slotpages == 0 || (uint64_t)slotpages * NDB_PAGE > len)
 		return ut_err_set(err, "ndb claims %u slot pages, file has %zu bytes", slotpages,
 				  len);
@@ -304,12 +304,12 @@ int pkg_ndb_foreach(const unsigned char *file, size_t len, pkg_blob_fn fn, void 
 			uint64_t start, size;
 			int rc;
 
-			if (pkg_le32(s) != NDB_SLOT_MAGIC)
+			if (ut_le32(s) != NDB_SLOT_MAGIC)
 				return ut_err_set(err, "ndb slot at %zu: bad magic",
 						  (size_t)page * NDB_PAGE + o);
-			pkgidx = pkg_le32(s + 4);
-			blkoff = pkg_le32(s + 8);
-			blkcnt = pkg_le32(s + 12);
+			pkgidx = ut_le32(s + 4);
+			blkoff = ut_le32(s + 8);
+			blkcnt = ut_le32(s + 12);
 			if (!blkoff)
 				continue;
 			start = (uint64_t)blkoff * NDB_BLK;
@@ -318,14 +318,14 @@ int pkg_ndb_foreach(const unsigned char *file, size_t len, pkg_blob_fn fn, void 
 				return ut_err_set(err, "ndb package %u: blob at block %u+%u out of bounds",
 						  pkgidx, blkoff, blkcnt);
 			b = file + start;
-			bloblen = pkg_le32(b + 12);
-			if (pkg_le32(b) != NDB_BLOBHEAD || pkg_le32(b + 4) != pkgidx ||
+			bloblen = ut_le32(b + 12);
+			if (ut_le32(b) != NDB_BLOBHEAD || ut_le32(b + 4) != pkgidx ||
 			    (uint64_t)16 + bloblen + 12 > size ||
 			    (16 + (uint64_t)bloblen + 12 + NDB_BLK - 1) / NDB_BLK != blkcnt)
 				return ut_err_set(err, "ndb package %u: bad blob header", pkgidx);
-			if (pkg_le32(b + size - 12) != adler32(1, b, size - 12) ||
-			    pkg_le32(b + size - 8) != bloblen ||
-			    pkg_le32(b + size - 4) != NDB_BLOBTAIL)
+			if (ut_le32(b + size - 12) != adler32(1, b, size - 12) ||
+			    ut_le32(b + size - 8) != bloblen ||
+			    ut_le32(b + size - 4) != NDB_BLOBTAIL)
 				return ut_err_set(err, "ndb package %u: bad blob tail or checksum",
 						  pkgidx);
 			rc = fn(ctx, b + 16, bloblen, err);
