@@ -17,13 +17,13 @@ int cli_base_open(const char *spec, const char *format, struct cli_base *b, stru
 	memset(b, 0, sizeof(*b));
 	b->spec = ut_strdup(spec);
 	if (!strncmp(spec, "disk:", 5)) {
-		struct dr_disk_options opt = { .format = format };
+		struct dr_disk_options opt = { .format = format, .tmpdir = cli_tmpdir() };
 
 		if (dr_disk_open(spec + 5, &opt, &b->disk, err) < 0)
 			return ut_err_prefix(err, "base %s: ", spec);
 		return 0;
 	}
-	if (img_base_open(spec, &b->img, err) < 0)
+	if (img_base_open(spec, cli_tmpdir(), &b->img, err) < 0)
 		return -1;
 	return 0;
 }

@@ -30,6 +30,11 @@ void cli_progress_init(struct cli_progress *p, int quiet);
 struct ut_progress cli_progress_hook(struct cli_progress *p);
 void cli_progress_done(struct cli_progress *p);
 
+/* Where scratch files go: $TMPDIR, NULL when unset (each module then uses
+ * its default: /tmp, /var/tmp for a base's layers). The modules never read
+ * the environment; the CLI reads it here and passes the directory in. */
+const char *cli_tmpdir(void);
+
 /* ---- bases ------------------------------------------------------------- */
 
 struct img_base;
@@ -108,8 +113,6 @@ struct fsd_layer_item;
 
 /* ---- layers (layers.c) --------------------------------------------------- */
 
-/* rm -rf, without following links; errors ignored (cleanup of our own temp). */
-void cli_rm_rf(const char *path);
 /* Every entry of t but the root, as one layer into blob_dir. */
 int cli_write_full_layer(const char *blob_dir, const struct img_layer_options *opt,
 			 struct ut_tree *t, struct img_layer_result *res, struct ut_err *err);

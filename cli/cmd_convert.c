@@ -206,7 +206,7 @@ static json_t *packages_json(const struct pkg_db *vdb, const struct cli_pkglayer
 static int run_convert(struct convert_opts *o, struct cli_progress *prog)
 {
 	struct ut_err err = { { 0 } };
-	struct dr_disk_options dopt = { .format = o->format };
+	struct dr_disk_options dopt = { .format = o->format, .tmpdir = cli_tmpdir() };
 	struct dr_disk *disk = NULL;
 	struct ut_tree *vm = NULL;
 	struct cli_base base;
@@ -516,7 +516,7 @@ out:
 	if (layout)
 		img_layout_free(layout); /* without commit, removes what it wrote */
 	if (o->docker_archive && layout_dir)
-		cli_rm_rf(layout_dir);
+		ut_rm_rf(layout_dir);
 	free(layout_dir);
 	img_config_release(&config);
 	free(layers);

@@ -48,7 +48,7 @@ int cmd_diff(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	struct dr_disk_options dopt = { 0 };
+	struct dr_disk_options dopt = { .tmpdir = cli_tmpdir() };
 	struct fsd_options fopt = { .move_min_size = 1 << 20 };
 	struct ut_err err = { { 0 } };
 	struct cli_base base;

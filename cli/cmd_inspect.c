@@ -153,7 +153,7 @@ int cmd_inspect(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	struct dr_disk_options opt = { 0 };
+	struct dr_disk_options opt = { .tmpdir = cli_tmpdir() };
 	struct dr_disk *d = NULL;
 	struct ut_err err = { { 0 } };
 	int json = 0, c;

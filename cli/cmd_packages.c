@@ -70,7 +70,7 @@ int cmd_packages(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	struct dr_disk_options dopt = { 0 };
+	struct dr_disk_options dopt = { .tmpdir = cli_tmpdir() };
 	struct ut_err err = { { 0 } };
 	struct dr_disk *disk = NULL;
 	struct ut_tree *vm = NULL;

@@ -5,6 +5,7 @@
 
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -39,19 +40,6 @@ void cli_progress_init(struct cli_progress *p, int quiet)
 	p->start = ut_now();
 }
 
-static void human(uint64_t n, char *out, size_t len)
-{
-	static const char *units[] = { "B", "KiB", "MiB", "GiB", "TiB" };
-	double v = (double)n;
-	int u = 0;
-
-	while (v >= 1024 && u < 4) {
-		v /= 1024;
-		u++;
-	}
-	snprintf(out, len, u ? "%.1f %s" : "%.0f %s", v, units[u]);
-}
-
 static void progress_update(void *ctx, const char *phase, uint64_t done, uint64_t total)
 {
 	struct cli_progress *p = ctx;
@@ -65,10 +53,10 @@ static void progress_update(void *ctx, const char *phase, uint64_t done, uint64_
 		return;
 	snprintf(p->phase, sizeof(p->phase), "%s", phase);
 	p->last = now;
-	human(done, d, sizeof(d));
-	human(now > p->start ? (uint64_t)((double)done / (now - p->start)) : 0, r, sizeof(r));
+	ut_human_size(done, d, sizeof(d));
+	ut_human_size(now > p->start ? (uint64_t)((double)done / (now - p->start)) : 0, r, sizeof(r));
 	if (total) {
-		human(total, t, sizeof(t));
+		ut_human_size(total, t, sizeof(t));
 		fprintf(stderr, "\r\033[K%s: %s / %s (%.0f%%), %s/s", phase, d, t,
 			100.0 * (double)done / (double)total, r);
 	} else {
@@ -89,4 +77,11 @@ void cli_progress_done(struct cli_progress *p)
 	if (p->enabled && p->phase[0])
 		fputs("\r\033[K", stderr);
 	p->phase[0] = '\0';
+}
+
+const char *cli_tmpdir(void)
+{
+	const char *tmp = getenv("TMPDIR");
+
+	return tmp && *tmp ? tmp : NULL;
 }

@@ -86,6 +86,7 @@ struct dr_fs {
 	const struct dr_fs_ops *ops;
 	struct dr_blockdev *bd; /* borrowed */
 	struct dr_fs_info info;
+	const char *tmpdir; /* scratch files; NULL: /tmp (borrowed) */
 	void *priv;
 };
 
@@ -98,6 +99,11 @@ extern const struct dr_fs_ops dr_guestfs_ops;
  * recognises bd, 0 when none does. */
 int dr_fs_probe(struct dr_blockdev *bd, const struct dr_fs_ops **ops, struct dr_fs_info *info,
 		struct ut_err *err);
+
+/* Appends the content of e (a regular file of fs; its first max bytes when
+ * max is not 0) to b. */
+int dr_fs_read_entry(struct dr_fs *fs, const struct ut_entry *e, struct ut_buf *b, size_t max,
+		     struct ut_err *err);
 
 /* ---- helpers ------------------------------------------------------------ */
 

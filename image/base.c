@@ -67,7 +67,7 @@ void img_base_free(struct img_base *b)
 	free(b->layers);
 	img_config_release(&b->config);
 	if (b->tmpdir)
-		img_rm_rf(b->tmpdir);
+		ut_rm_rf(b->tmpdir);
 	free(b->tmpdir);
 	free(b->spec);
 	free(b->src);
@@ -478,7 +478,8 @@ static const char *sniff_media_type(const unsigned char *h, size_t n)
 	return img_layer_media_type(IMG_COMPRESS_NONE);
 }
 
-static int open_docker(struct img_base *b, const char *file, struct ut_err *err)
+static int open_docker(struct img_base *b, const char *file, const char *tmpdir,
+		       struct ut_err *err)
 {
 	json_t *m = NULL, *first, *jl, *v;
 	struct archive *a = NULL;
@@ -491,7 +492,6 @@ static int open_docker(struct img_base *b, const char *file, struct ut_err *err)
 	json_error_t je;
 	size_t i, nl = 0, nfound = 0;
 	int *found = NULL, rc = -1, r;
-	const char *tmpbase = getenv("TMPDIR");
 
 	ut_buf_init(&cb, IMG_JSON_MAX);
 	if (find_manifest(file, &mb, &links, err) < 0)
@@ -527,7 +527,7 @@ static int open_docker(struct img_base *b, const char *file, struct ut_err *err)
 			goto out;
 		}
 	}
-	b->tmpdir = ut_asprintf("%s/vm2oci-base-XXXXXX", tmpbase && *tmpbase ? tmpbase : "/var/tmp");
+	b->tmpdir = ut_asprintf("%s/vm2oci-base-XXXXXX", tmpdir ? tmpdir : "/var/tmp");
 	if (!mkdtemp(b->tmpdir)) {
 		ut_err_set(err, "%s: %s", b->tmpdir, strerror(errno));
 		free(b->tmpdir);
@@ -668,7 +668,8 @@ out:
 
 /* ---- opening ------------------------------------------------------------ */
 
-int img_base_open(const char *spec, struct img_base **out, struct ut_err *err)
+int img_base_open(const char *spec, const char *tmpdir, struct img_base **out,
+		  struct ut_err *err)
 {
 	struct img_base *b = ut_calloc(1, sizeof(*b));
 	struct stat st;
@@ -684,7 +685,7 @@ int img_base_open(const char *spec, struct img_base **out, struct ut_err *err)
 			goto fail;
 	} else if (!strncmp(spec, "docker-archive:", 15)) {
 		b->kind = BASE_DOCKER;
-		if (open_docker(b, spec + 15, err) < 0)
+		if (open_docker(b, spec + 15, tmpdir, err) < 0)
 			goto fail;
 	} else if (!strncmp(spec, "rootfs:", 7)) {
 		if (stat(spec + 7, &st) < 0) {

@@ -34,8 +34,6 @@ int img_json_dump(json_t *j, struct ut_buf *out, struct ut_err *err);
 json_t *img_json_load_file(const char *path, struct ut_err *err);
 /* "sha256:<64 hex>" -> hex (lower case only); -1 otherwise. */
 int img_digest_hex(const char *digest, char hex[UT_SHA256_HEX]);
-/* rm -rf of a directory we created. */
-void img_rm_rf(const char *path);
 
 /* Normalises a tar member name: strips "./" prefixes and a trailing "/";
  * rejects "..", absolute names and empty components. "" is the root. */

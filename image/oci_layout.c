@@ -392,7 +392,7 @@ void img_layout_free(struct img_layout *l)
 	if (!l)
 		return;
 	if (l->is_new && !l->committed && l->work)
-		img_rm_rf(l->work);
+		ut_rm_rf(l->work);
 	json_decref(l->manifests);
 	json_decref(l->index);
 	free(l->dir);

@@ -362,10 +362,9 @@ static char *uri_path(const char *path)
 	return t;
 }
 
-static int sqlite_foreach(const unsigned char *file, size_t len, pkg_blob_fn fn, void *ctx,
-			  struct ut_err *err)
+static int sqlite_foreach(const unsigned char *file, size_t len, const char *tmpdir,
+			  pkg_blob_fn fn, void *ctx, struct ut_err *err)
 {
-	const char *tmpdir = getenv("TMPDIR");
 	char *path = NULL, *uri = NULL;
 	sqlite3 *db = NULL;
 	sqlite3_stmt *st = NULL;
@@ -376,7 +375,7 @@ static int sqlite_foreach(const unsigned char *file, size_t len, pkg_blob_fn fn,
 		ut_err_set(err, "not an sqlite database");
 		goto out;
 	}
-	path = ut_asprintf("%s/vm2oci-rpmdb-XXXXXX", tmpdir && *tmpdir ? tmpdir : "/tmp");
+	path = ut_asprintf("%s/vm2oci-rpmdb-XXXXXX", tmpdir ? tmpdir : "/tmp");
 	fd = mkstemp(path);
 	if (fd < 0) {
 		ut_err_set(err, "%s: %s", path, strerror(errno));
@@ -461,13 +460,27 @@ static int add_header(void *ctx, const unsigned char *blob, size_t len, struct u
 	return 0;
 }
 
+/* The in-memory parsers need no scratch directory. */
+static int ndb_foreach(const unsigned char *file, size_t len, const char *tmpdir,
+		       pkg_blob_fn fn, void *ctx, struct ut_err *err)
+{
+	return pkg_ndb_foreach(file, len, fn, ctx, err);
+}
+
+static int bdb_foreach(const unsigned char *file, size_t len, const char *tmpdir,
+		       pkg_blob_fn fn, void *ctx, struct ut_err *err)
+{
+	return pkg_bdb_foreach(file, len, fn, ctx, err);
+}
+
 static const struct {
 	const char *file;
-	int (*foreach)(const unsigned char *, size_t, pkg_blob_fn, void *, struct ut_err *);
+	int (*foreach)(const unsigned char *, size_t, const char *, pkg_blob_fn, void *,
+		       struct ut_err *);
 } rpm_backends[] = {
 	{ "rpmdb.sqlite", sqlite_foreach },
-	{ "Packages.db", pkg_ndb_foreach },
-	{ "Packages", pkg_bdb_foreach },
+	{ "Packages.db", ndb_foreach },
+	{ "Packages", bdb_foreach },
 };
 
 int pkg_db_read_rpm(const struct pkg_source *src, struct pkg_db **out, struct ut_err *err)
@@ -495,7 +508,7 @@ int pkg_db_read_rpm(const struct pkg_source *src, struct pkg_db **out, struct ut
 			}
 			db = pkg_db_new("rpm");
 			db->db_path = path;
-			if (rpm_backends[k].foreach(b.data, b.len, add_header, db, err)) {
+			if (rpm_backends[k].foreach(b.data, b.len, src->tmpdir, add_header, db, err)) {
 				ut_err_prefix(err, "%s: ", path);
 				rc = -1;
 				goto out;

@@ -150,6 +150,9 @@ struct dr_disk;
 
 struct dr_disk_options {
 	const char *format; /* NULL: probe */
+	/* Where scratch files go (libguestfs' file list); NULL: /tmp. The
+	 * library never reads the environment: the caller decides. */
+	const char *tmpdir;
 	struct ut_progress progress;
 };
 
