@@ -1052,5 +1052,6 @@ int main(void)
 		cmocka_unit_test(test_fixtures),
 	};
 
-	return cmocka_run_group_tests(tests, group_setup, group_teardown);
+	return cmocka_run_group_tests_name("diskread: block devices against qemu-img",
+					  tests, group_setup, group_teardown);
 }

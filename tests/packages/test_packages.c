@@ -1690,5 +1690,6 @@ int main(void)
 		cmocka_unit_test(test_dpkg_graph_real),
 	};
 
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	return cmocka_run_group_tests_name("packages: database readers and roots", tests, NULL, NULL);
+
 }
