@@ -12,7 +12,7 @@
 #include <string.h>
 
 static const char inspect_usage[] =
-	"usage: vm2oci inspect DISK [--format raw|qcow2|vmdk] [--json]\n"
+	"usage: vm2oci inspect DISK [--format raw|qcow2|vmdk] [--json] [--no-replay]\n"
 	"\n"
 	"Shows the disk's format and size, its partition table, the filesystem on\n"
 	"each partition (type, label, UUID), the mount plan read from the guest's\n"
@@ -21,7 +21,9 @@ static const char inspect_usage[] =
 	"guest is run.\n"
 	"\n"
 	"  --format F  skip probing: raw, qcow2 or vmdk\n"
-	"  --json      one JSON object on stdout\n";
+	"  --json      one JSON object on stdout\n"
+	"  --no-replay do not replay a journal that needs recovery (read the disk\n"
+	"              as it is, with a warning)\n";
 
 static json_t *fs_json(const struct dr_fs_info *fs)
 {
@@ -150,6 +152,7 @@ int cmd_inspect(int argc, char **argv)
 	static const struct option longopts[] = {
 		{ "format", required_argument, NULL, 'f' },
 		{ "json", no_argument, NULL, 'j' },
+		{ "no-replay", no_argument, NULL, 'R' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -162,6 +165,7 @@ int cmd_inspect(int argc, char **argv)
 		switch (c) {
 		case 'f': opt.format = optarg; break;
 		case 'j': json = 1; break;
+		case 'R': opt.no_replay = 1; break;
 		case 'h': fputs(inspect_usage, stdout); return 0;
 		default: return cli_usage_error("inspect", "unknown option");
 		}

@@ -20,7 +20,7 @@
 #include <string.h>
 
 static const char verify_usage[] =
-	"usage: vm2oci verify IMAGE DISK [--format F] [--json] [--max N]\n"
+	"usage: vm2oci verify IMAGE DISK [--format F] [--json] [--max N] [--no-replay]\n"
 	"\n"
 	"Applies IMAGE's layers in order and compares the resulting tree with DISK's,\n"
 	"byte for byte (sha256 of every file) and field by field: type, mode, owner,\n"
@@ -31,7 +31,9 @@ static const char verify_usage[] =
 	"  IMAGE       oci:DIR[:TAG] or docker-archive:FILE\n"
 	"  --format F  DISK's format: raw, qcow2 or vmdk (default: probe)\n"
 	"  --json      a JSON report on stdout\n"
-	"  --max N     list at most N differences (default 50; the count is exact)\n";
+	"  --max N     list at most N differences (default 50; the count is exact)\n"
+	"  --no-replay read DISK as convert --no-replay did: a journal that needs\n"
+	"              recovery is not replayed\n";
 
 static void what_string(unsigned what, char *buf, size_t len)
 {
@@ -73,6 +75,7 @@ int cmd_verify(int argc, char **argv)
 		{ "format", required_argument, NULL, 'f' },
 		{ "json", no_argument, NULL, 'j' },
 		{ "max", required_argument, NULL, 'm' },
+		{ "no-replay", no_argument, NULL, 'R' },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -97,6 +100,7 @@ int cmd_verify(int argc, char **argv)
 		case 'f': dopt.format = optarg; break;
 		case 'j': json = 1; break;
 		case 'm': max = atol(optarg); break;
+		case 'R': dopt.no_replay = 1; break;
 		case 'q': quiet = 1; break;
 		case 'h': fputs(verify_usage, stdout); return 0;
 		default: return cli_usage_error("verify", "unknown option");

@@ -31,3 +31,7 @@ get_target_property(_vm2oci_pkg_sources vm2oci_packages SOURCES)
 vm2oci_add_fuzzer(fuzz_packages MODULE packages
   SOURCES ${_vm2oci_pkg_sources}
   LIBS PkgConfig::SQLITE)
+# ext3/4 journal replay.
+vm2oci_add_fuzzer(fuzz_journal MODULE diskread
+  SOURCES ext_journal.c
+  LIBS PkgConfig::EXT2FS)

@@ -759,20 +759,59 @@ static int looks_like_root(struct dr_fs *fs)
 	return mark && dir;
 }
 
-/* libext2fs cannot replay a journal: a guest that was not shut down cleanly
- * may have its latest metadata only there. Say so rather than be silent. */
-static void check_journal(struct dr_disk *d, struct vol *v)
+/* 1 when v is ext3/4 with a journal that needs recovery (the guest was not
+ * shut down cleanly): dr_fs_open replays it in memory unless --no-replay. */
+static int ext_needs_recovery(struct vol *v)
 {
 	unsigned char f[4];
+
+	if (strncmp(v->info.type, "ext", 3) ||
+	    dr_blockdev_pread(v->bd, f, 4, 1024 + 0x60, NULL) < 0)
+		return 0;
+	return (f[0] & 0x04) != 0; /* EXT3_FEATURE_INCOMPAT_RECOVER */
+}
+
+/* Opens v's filesystem, replaying its journal unless --no-replay. A journal
+ * that cannot be replayed fails the whole disk: reading around it would give
+ * a tree older than the VM's, silently. */
+static int open_vol_fs(struct dr_disk *d, struct vol *v, struct ut_err *err)
+{
+	int dirty = ext_needs_recovery(v);
+	struct ut_err e2;
 	char where[32];
 
-	if (dr_blockdev_pread(v->bd, f, 4, 1024 + 0x60, NULL) < 0)
-		return;
-	if (!(f[0] & 0x04)) /* EXT3_FEATURE_INCOMPAT_RECOVER */
-		return;
 	vol_where(v, where, sizeof(where));
-	warn(d, "%s on %s: the journal needs recovery (the VM was not shut down cleanly); it is not replayed, so the latest changes may be missing",
-	     v->info.type, where);
+	if (dr_fs_open_flags(v->bd, d->opt.no_replay ? DR_FS_NO_REPLAY : 0, &v->fs, &e2) < 0) {
+		v->fs = NULL;
+		if (dirty && !d->opt.no_replay)
+			return ut_err_set(err, "%s (on %s; --no-replay reads it as it is on the disk)",
+					  e2.msg, where);
+		v->open_error = ut_strdup(e2.msg);
+		return 0;
+	}
+	if (dirty && d->opt.no_replay)
+		warn(d, "%s on %s: the journal needs recovery (the VM was not shut down cleanly); --no-replay: it is not replayed, so the latest changes may be missing",
+		     v->info.type, where);
+	return 0;
+}
+
+/* Passes on what the filesystems noted (a journal or log replayed), once:
+ * after the open and again after a walk, since libguestfs mounts - and
+ * replays an xfs log - only on first use. */
+static void tell_fs_notes(struct dr_disk *d)
+{
+	size_t i;
+
+	for (i = 0; i < d->nvols; i++) {
+		struct dr_fs *fs = d->vols[i].fs;
+		char where[32];
+
+		if (fs && fs->note[0]) {
+			vol_where(&d->vols[i], where, sizeof(where));
+			warn(d, "%s on %s: %s", d->vols[i].info.type, where, fs->note);
+			fs->note[0] = '\0';
+		}
+	}
 }
 
 static int no_root_error(struct dr_disk *d, struct ut_err *err)
@@ -837,7 +876,6 @@ int dr_disk_open(const char *path, const struct dr_disk_options *opt, struct dr_
 	for (i = 0; i < d->nvols; i++) {
 		struct vol *v = &d->vols[i];
 		const struct dr_fs_ops *ops;
-		struct ut_err e2;
 		int r;
 
 		ut_progress_update(&d->opt.progress, "probe", i, d->nvols);
@@ -849,13 +887,10 @@ int dr_disk_open(const char *path, const struct dr_disk_options *opt, struct dr_
 			continue;
 		}
 		v->readable = 1;
-		if (!strncmp(v->info.type, "ext", 3))
-			check_journal(d, v);
-		if (dr_fs_open(v->bd, &v->fs, &e2) < 0) {
-			v->fs = NULL;
-			v->open_error = ut_strdup(e2.msg);
+		if (open_vol_fs(d, v, err) < 0)
+			goto fail;
+		if (!v->fs)
 			continue;
-		}
 		v->fs->tmpdir = d->opt.tmpdir;
 		if (root < 0 && looks_like_root(v->fs))
 			root = (long)i;
@@ -890,6 +925,7 @@ int dr_disk_open(const char *path, const struct dr_disk_options *opt, struct dr_
 		}
 	}
 	read_os(d);
+	tell_fs_notes(d);
 	ut_buf_release(&fstab);
 	*out = d;
 	return 0;
@@ -1113,6 +1149,7 @@ int dr_disk_tree(struct dr_disk *d, int digests, struct ut_tree **out, struct ut
 			goto fail;
 	}
 	ut_tree_sort(t);
+	tell_fs_notes(d);
 	t->content.ops = &disk_content_ops;
 	t->content.ctx = d;
 	if (digests && ut_tree_digest_all(t, err) < 0)

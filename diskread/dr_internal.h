@@ -88,6 +88,11 @@ struct dr_fs {
 	struct dr_fs_info info;
 	const char *tmpdir; /* scratch files; NULL: /tmp (borrowed) */
 	void *priv;
+	unsigned flags;  /* DR_FS_* as given to dr_fs_open_flags */
+	/* What the backend did that the user should hear ("the journal needed
+	 * recovery ..."), one line without the device, which the reader adds;
+	 * "" none. Set by open, or by a backend that mounts on first use. */
+	char note[512];
 };
 
 extern const struct dr_fs_ops dr_ext2_ops;

@@ -40,6 +40,12 @@ int dr_fs_probe(struct dr_blockdev *bd, const struct dr_fs_ops **ops, struct dr_
 
 int dr_fs_open(struct dr_blockdev *bd, struct dr_fs **out, struct ut_err *err)
 {
+	return dr_fs_open_flags(bd, 0, out, err);
+}
+
+int dr_fs_open_flags(struct dr_blockdev *bd, unsigned flags, struct dr_fs **out,
+		     struct ut_err *err)
+{
 	const struct dr_fs_ops *ops;
 	struct dr_fs *fs;
 	struct dr_fs_info info;
@@ -55,6 +61,7 @@ int dr_fs_open(struct dr_blockdev *bd, struct dr_fs **out, struct ut_err *err)
 	fs->ops = ops;
 	fs->bd = bd;
 	fs->info = info;
+	fs->flags = flags;
 	if (ops->open(fs, err) < 0) {
 		free(fs);
 		return -1;
@@ -171,6 +178,11 @@ const struct dr_fs_info *dr_fs_info(const struct dr_fs *fs)
 struct dr_blockdev *dr_fs_blockdev(const struct dr_fs *fs)
 {
 	return fs->bd;
+}
+
+const char *dr_fs_note(const struct dr_fs *fs)
+{
+	return fs->note;
 }
 
 int dr_fs_walk(struct dr_fs *fs, int (*cb)(void *ctx, struct ut_entry *e), void *ctx,

@@ -96,12 +96,24 @@ struct dr_fs_info {
 	char label[64];
 };
 
+/* Read a journal or log that needs recovery as it lies on the disk (stale)
+ * instead of replaying it in memory (ext3/4) or in libguestfs' overlay (xfs). */
+#define DR_FS_NO_REPLAY 0x1u
+
 int dr_fs_open(struct dr_blockdev *bd, struct dr_fs **out, struct ut_err *err);
+/* dr_fs_open with DR_FS_* flags. An ext3/4 journal that needs recovery is
+ * replayed in memory unless DR_FS_NO_REPLAY; one that cannot be (corrupt, an
+ * external journal device, an unknown feature) fails the open. */
+int dr_fs_open_flags(struct dr_blockdev *bd, unsigned flags, struct dr_fs **out,
+		     struct ut_err *err);
 void dr_fs_free(struct dr_fs *fs);
 /* What the probe found: type, uuid, label. Borrowed until dr_fs_free. */
 const struct dr_fs_info *dr_fs_info(const struct dr_fs *fs);
 /* The device the filesystem lies on (borrowed). */
 struct dr_blockdev *dr_fs_blockdev(const struct dr_fs *fs);
+/* What the backend did that the user should hear (a journal replayed), one
+ * line without the device; "" when nothing. Borrowed until the next call. */
+const char *dr_fs_note(const struct dr_fs *fs);
 /*
  * Walks the whole filesystem calling cb for every inode in any order, paths
  * relative to the filesystem root ("" is the root). The entry is borrowed
@@ -153,6 +165,9 @@ struct dr_disk_options {
 	/* Where scratch files go (libguestfs' file list); NULL: /tmp. The
 	 * library never reads the environment: the caller decides. */
 	const char *tmpdir;
+	/* Read filesystems whose journal or log needs recovery as they are on
+	 * disk (with a warning) instead of replaying it; see DR_FS_NO_REPLAY. */
+	int no_replay;
 	struct ut_progress progress;
 };
 
@@ -192,7 +207,10 @@ struct dr_fs *dr_disk_entry_fs(struct dr_disk *d, const struct ut_entry *e, uint
 int dr_disk_tree(struct dr_disk *d, int digests, struct ut_tree **out, struct ut_err *err);
 /* Things dr_disk_open noticed but could live with, one line each: fstab
  * lines it could not resolve (/dev/mapper/..., another disk), mount points
- * whose filesystem it cannot read. Borrowed until dr_disk_free. */
+ * whose filesystem it cannot read, journals replayed in memory or not
+ * replayed (--no-replay). dr_disk_tree may add lines (an xfs log replayed
+ * when libguestfs first mounts it). Borrowed until the next dr_disk_tree
+ * or dr_disk_free. */
 const char *const *dr_disk_warnings(const struct dr_disk *d, size_t *n);
 /* Reads a small file by guest path ("etc/os-release"), following symlinks
  * inside the guest (never out of it), from the right mounted filesystem. */
