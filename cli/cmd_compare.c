@@ -36,7 +36,7 @@ static const char compare_usage[] =
 	"\n"
 	"  --hashes            compare block hashes even when lineage would do\n"
 	"  --list              list the files with changed blocks and the deltas\n"
-	"  --format F          DISK's format: raw, qcow2 or vmdk\n"
+	"  --format F          DISK's format: raw, qcow2, vmdk, vhdx, vhd, vdi or qed\n"
 	"  --json              JSON on stdout\n"
 	"  -q, --quiet         no progress on stderr\n";
 

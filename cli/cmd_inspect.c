@@ -12,7 +12,7 @@
 #include <string.h>
 
 static const char inspect_usage[] =
-	"usage: vm2oci inspect DISK [--format raw|qcow2|vmdk] [--json] [--no-replay]\n"
+	"usage: vm2oci inspect DISK [--format F] [--json] [--no-replay]\n"
 	"\n"
 	"Shows the disk's format and size, its partition table, the filesystem on\n"
 	"each partition (type, label, UUID), the mount plan read from the guest's\n"
@@ -20,14 +20,20 @@ static const char inspect_usage[] =
 	"architecture, package format). Nothing is written and nothing from the\n"
 	"guest is run.\n"
 	"\n"
-	"  --format F  skip probing: raw, qcow2 or vmdk\n"
+	"  --format F  skip probing: raw, qcow2, vmdk, vhdx, vhd, vdi or qed\n"
 	"  --json      one JSON object on stdout\n"
 	"  --no-replay do not replay a journal that needs recovery (read the disk\n"
 	"              as it is, with a warning)\n";
 
 static json_t *fs_json(const struct dr_fs_info *fs)
 {
-	return json_pack("{s:s, s:s, s:s}", "type", fs->type, "uuid", fs->uuid, "label", fs->label);
+	/* Labels and UUID strings are the guest's bytes: never let one drop the object. */
+	json_t *o = json_object();
+
+	cli_json_set_name(o, "type", fs->type);
+	cli_json_set_name(o, "uuid", fs->uuid);
+	cli_json_set_name(o, "label", fs->label);
+	return o;
 }
 
 static int print_json(struct dr_disk *d, const char *path)
@@ -53,7 +59,7 @@ static int print_json(struct dr_disk *d, const char *path)
 		if (parts[i].part_uuid[0])
 			json_object_set_new(p, "partuuid", json_string(parts[i].part_uuid));
 		if (parts[i].name[0])
-			json_object_set_new(p, "name", json_string(parts[i].name));
+			cli_json_set_name(p, "name", parts[i].name);
 		if (dr_disk_partition_fs(d, i)->type[0])
 			json_object_set_new(p, "filesystem", fs_json(dr_disk_partition_fs(d, i)));
 		json_array_append_new(jparts, p);
@@ -62,30 +68,45 @@ static int print_json(struct dr_disk *d, const char *path)
 	mounts = dr_disk_mounts(d, &n);
 	for (i = 0; i < n; i++) {
 		char *mp = ut_asprintf("/%s", mounts[i].mountpoint);
+		json_t *m = json_object();
 
-		json_array_append_new(jmounts,
-				      json_pack("{s:s, s:s, s:i, s:o}", "mountpoint", mp, "spec",
-						mounts[i].spec ? mounts[i].spec : "", "partition",
-						mounts[i].partition, "filesystem",
-						fs_json(&mounts[i].fs)));
+		cli_json_set_name(m, "mountpoint", mp);
+		cli_json_set_name(m, "spec", mounts[i].spec ? mounts[i].spec : "");
+		json_object_set_new(m, "partition", json_integer(mounts[i].partition));
+		json_object_set_new(m, "filesystem", fs_json(&mounts[i].fs));
+		json_array_append_new(jmounts, m);
 		free(mp);
 	}
-	root = json_pack("{s:s, s:s, s:I, s:s, s:o, s:o, s:{s:s, s:s, s:s, s:s, s:s, s:s}}",
-			 "disk", path, "format", dr_blockdev_format(bd), "virtual_size",
-			 (json_int_t)dr_blockdev_size(bd), "partition_table", dr_disk_scheme(d), "partitions",
-			 jparts, "mounts", jmounts, "os", "distro", os->distro, "version",
-			 os->version, "pretty_name", os->pretty_name, "hostname", os->hostname,
-			 "arch", os->arch, "package_format", os->package_format);
+	root = json_object();
+	cli_json_set_name(root, "disk", path);
+	json_object_set_new(root, "format", json_string(dr_blockdev_format(bd)));
+	json_object_set_new(root, "virtual_size", json_integer((json_int_t)dr_blockdev_size(bd)));
+	json_object_set_new(root, "partition_table", json_string(dr_disk_scheme(d)));
+	json_object_set_new(root, "partitions", jparts);
+	json_object_set_new(root, "mounts", jmounts);
+	{
+		json_t *jos = json_object();
+
+		cli_json_set_name(jos, "distro", os->distro);
+		cli_json_set_name(jos, "version", os->version);
+		cli_json_set_name(jos, "pretty_name", os->pretty_name);
+		cli_json_set_name(jos, "hostname", os->hostname);
+		cli_json_set_name(jos, "arch", os->arch);
+		cli_json_set_name(jos, "package_format", os->package_format);
+		json_object_set_new(root, "os", jos);
+	}
 	{
 		/* The backing chain: a crafted image can name any host file as
 		 * its backing file, so show where the bytes come from. */
 		json_t *chain = json_array();
 
-		for (const struct dr_blockdev *b = dr_blockdev_backing(bd); b;
-		     b = dr_blockdev_backing(b))
-			json_array_append_new(chain, json_pack("{s:s, s:s}", "path",
-							       dr_blockdev_path(b),
-							       "format", dr_blockdev_format(b)));
+		for (const struct dr_blockdev *b = dr_blockdev_backing(bd); b; b = dr_blockdev_backing(b)) {
+			json_t *l = json_object();
+
+			cli_json_set_name(l, "path", dr_blockdev_path(b));
+			json_object_set_new(l, "format", json_string(dr_blockdev_format(b)));
+			json_array_append_new(chain, l);
+		}
 		json_object_set_new(root, "backing_chain", chain);
 	}
 	{
@@ -94,7 +115,7 @@ static int print_json(struct dr_disk *d, const char *path)
 		json_t *jw = json_array();
 
 		for (k = 0; k < nw; k++)
-			json_array_append_new(jw, json_string(w[k]));
+			json_array_append_new(jw, cli_json_name(w[k]));
 		json_object_set_new(root, "warnings", jw);
 	}
 	json_dumpf(root, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
@@ -111,10 +132,10 @@ static void print_text(struct dr_disk *d, const char *path)
 	const struct dr_os_info *os = dr_disk_os(d);
 	size_t n, i;
 
-	printf("disk:        %s (%s, %" PRIu64 " bytes virtual)\n", path, dr_blockdev_format(bd),
-	       dr_blockdev_size(bd));
+	printf("disk:        %s (%s, %" PRIu64 " bytes virtual)\n", cli_name(path),
+	       dr_blockdev_format(bd), dr_blockdev_size(bd));
 	for (const struct dr_blockdev *b = dr_blockdev_backing(bd); b; b = dr_blockdev_backing(b))
-		printf("backing:     %s (%s)\n", dr_blockdev_path(b), dr_blockdev_format(b));
+		printf("backing:     %s (%s)\n", cli_name(dr_blockdev_path(b)), dr_blockdev_format(b));
 	printf("partitions:  %s\n", dr_disk_scheme(d));
 	parts = dr_disk_partitions(d, &n);
 	for (i = 0; i < n; i++) {
@@ -124,26 +145,27 @@ static void print_text(struct dr_disk *d, const char *path)
 		       parts[i].start, parts[i].size,
 		       parts[i].extended ? "extended" : fs->type[0] ? fs->type : "-");
 		if (fs->uuid[0])
-			printf(" uuid=%s", fs->uuid);
+			printf(" uuid=%s", cli_name(fs->uuid));
 		if (fs->label[0])
-			printf(" label=%s", fs->label);
+			printf(" label=%s", cli_name(fs->label));
 		putchar('\n');
 	}
 	printf("mounts:\n");
 	mounts = dr_disk_mounts(d, &n);
 	for (i = 0; i < n; i++)
-		printf("  /%-10s %-8s %s\n", mounts[i].mountpoint, mounts[i].fs.type,
-		       mounts[i].spec ? mounts[i].spec : "");
-	printf("os:          %s %s (%s)\n", os->distro, os->version, os->pretty_name);
-	printf("hostname:    %s\n", os->hostname);
-	printf("arch:        %s\n", os->arch);
+		printf("  /%-10s %-8s %s\n", cli_name(mounts[i].mountpoint), cli_name(mounts[i].fs.type),
+		       mounts[i].spec ? cli_name(mounts[i].spec) : "");
+	printf("os:          %s %s (%s)\n", cli_name(os->distro), cli_name(os->version),
+	       cli_name(os->pretty_name));
+	printf("hostname:    %s\n", cli_name(os->hostname));
+	printf("arch:        %s\n", cli_name(os->arch));
 	printf("packages:    %s\n", os->package_format[0] ? os->package_format : "unknown");
 	{
 		size_t nw, k;
 		const char *const *w = dr_disk_warnings(d, &nw);
 
 		for (k = 0; k < nw; k++)
-			printf("warning:     %s\n", w[k]);
+			printf("warning:     %s\n", cli_name(w[k]));
 	}
 }
 

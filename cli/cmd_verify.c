@@ -29,7 +29,7 @@ static const char verify_usage[] =
 	"otherwise.\n"
 	"\n"
 	"  IMAGE       oci:DIR[:TAG] or docker-archive:FILE\n"
-	"  --format F  DISK's format: raw, qcow2 or vmdk (default: probe)\n"
+	"  --format F  DISK's format: raw, qcow2, vmdk, vhdx, vhd, vdi or qed (default: probe)\n"
 	"  --json      a JSON report on stdout\n"
 	"  --max N     list at most N differences (default 50; the count is exact)\n"
 	"  --no-replay read DISK as convert --no-replay did: a journal that needs\n"
@@ -128,6 +128,15 @@ int cmd_verify(int argc, char **argv)
 		goto out;
 	}
 	fopt.progress = dopt.progress;
+	/* convert refuses a guest name OCI reads as a whiteout unless told to
+	 * rename it, so a disk with such names can only match an image that
+	 * holds them renamed. */
+	for (i = 0; i < vm->n; i++) {
+		if (ut_path_whiteout_component(vm->v[i].path)) {
+			ut_tree_escape_whiteouts(vm);
+			break;
+		}
+	}
 	if (fsd_diff(itree, vm, &fopt, &diff, &err) < 0) {
 		cli_error("%s: %s", argv[optind + 1], err.msg);
 		goto out;
@@ -148,13 +157,16 @@ int cmd_verify(int argc, char **argv)
 			continue;
 		shown++;
 		what_string(ch[i].what, what, sizeof(what));
-		if (json)
-			json_array_append_new(jdiffs, json_pack("{s:s, s:s, s:s}", "kind",
-								verify_kind(ch[i].kind), "path", path,
-								"what", what));
-		else
-			printf("%-17s /%s%s%s%s\n", verify_kind(ch[i].kind), path, what[0] ? " (" : "",
-			       what, what[0] ? ")" : "");
+		if (json) {
+			json_t *o = json_pack("{s:s}", "kind", verify_kind(ch[i].kind));
+
+			cli_json_set_name(o, "path", path);
+			json_object_set_new(o, "what", json_string(what));
+			json_array_append_new(jdiffs, o);
+		} else {
+			printf("%-17s /%s%s%s%s\n", verify_kind(ch[i].kind), cli_name(path),
+			       what[0] ? " (" : "", what, what[0] ? ")" : "");
+		}
 	}
 	if (json) {
 		json_t *root = json_pack("{s:s, s:s, s:b, s:I, s:I, s:I, s:o, s:f}", "image",

@@ -22,9 +22,10 @@ function(vm2oci_add_fuzzer name)
   target_link_libraries(${name} PRIVATE vm2oci_util ${F_LIBS})
 endfunction()
 
-# Block device parsers (raw, qcow2, vmdk); the rest of diskread is not needed.
+# Block device parsers (raw, qcow2, vmdk, vhdx, vpc, vdi, qed); the rest of
+# diskread is not needed.
 vm2oci_add_fuzzer(fuzz_blockdev MODULE diskread
-  SOURCES blockdev.c raw.c qcow2.c vmdk.c
+  SOURCES blockdev.c extent.c raw.c qcow2.c vmdk.c vhdx.c vpc.c vdi.c qed.c
   LIBS PkgConfig::ZLIB PkgConfig::ZSTD)
 # Package database readers: all of packages/.
 get_target_property(_vm2oci_pkg_sources vm2oci_packages SOURCES)

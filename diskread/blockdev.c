@@ -8,35 +8,115 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 /* Deeper chains than this are either a loop or nothing a real VM has. */
 #define DR_MAX_BACKING_DEPTH 16
 
-/* Enough for every probe: the qcow2 and vmdk magics sit in the first 4
- * bytes, a text descriptor's first line is short. */
+/* Enough for every probe: the magics sit in the first bytes (VDI's at
+ * 64), a text descriptor's first line is short. A fixed VHD and a dmg
+ * carry theirs in the last 512 bytes. */
 #define DR_PROBE_LEN 4096
+#define DR_PROBE_TAIL_LEN 512
 
 static const struct dr_blockdev_ops *const dr_backends[] = {
 	&dr_qcow2_ops,
 	&dr_vmdk_ops,
+	&dr_vhdx_ops,
+	&dr_vpc_ops,
+	&dr_vdi_ops,
+	&dr_qed_ops,
 	&dr_raw_ops,
+};
+
+/* Other names --format accepts (qemu's names are the backends' own). */
+static const struct {
+	const char *alias, *name;
+} dr_aliases[] = {
+	{ "vhd", "vpc" },
+};
+
+/*
+ * Formats no backend reads, known by their magic so that such a disk is
+ * refused by name instead of being taken for raw bytes with no filesystem.
+ * tail: the magic is that many bytes before the end of the file.
+ */
+static const struct {
+	const char *what;
+	size_t tail;
+	const char *magic;
+	size_t len;
+} dr_unsupported[] = {
+	{ "VMware ESX/cow (COWD)", 0, "COWD", 4 },
+	{ "Parallels", 0, "WithoutFreeSpace", 16 },
+	{ "Parallels", 0, "WithouFreSpacExt", 16 },
+	{ "Bochs", 0, "Bochs Virtual HD Image", 22 },
+	{ "cloop", 0, "#!/bin/sh\n#V2.0 Format\n", 23 },
+	{ "LUKS encrypted", 0, "LUKS\xba\xbe", 6 },
+	{ "User-Mode Linux COW", 0, "OOOM", 4 },
+	{ "Apple disk image (dmg)", 512, "koly", 4 },
 };
 
 static const struct dr_blockdev_ops *find_backend(const char *name)
 {
 	size_t i;
 
+	for (i = 0; i < sizeof(dr_aliases) / sizeof(dr_aliases[0]); i++)
+		if (!strcmp(dr_aliases[i].alias, name))
+			name = dr_aliases[i].name;
 	for (i = 0; i < sizeof(dr_backends) / sizeof(dr_backends[0]); i++)
 		if (!strcmp(dr_backends[i]->name, name))
 			return dr_backends[i];
 	return NULL;
 }
 
+/* Reads up to cap bytes at off (fewer at the end of the file). */
+static int probe_read(int fd, const char *path, unsigned char *buf, size_t cap, uint64_t off,
+		      size_t *got, struct ut_err *err)
+{
+	*got = 0;
+	while (*got < cap) {
+		ssize_t n = pread(fd, buf + *got, cap - *got, (off_t)(off + *got));
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return ut_err_set(err, "%s: cannot read: %s", path, strerror(errno));
+		if (n == 0)
+			break;
+		*got += (size_t)n;
+	}
+	return 0;
+}
+
+/* The name of an unreadable format whose magic head or tail carries. */
+static const char *unsupported_format(const unsigned char *head, size_t len,
+				      const unsigned char *tail, size_t tail_len)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(dr_unsupported) / sizeof(dr_unsupported[0]); i++) {
+		const unsigned char *p = dr_unsupported[i].tail ? tail : head;
+		size_t n = dr_unsupported[i].tail ? tail_len : len;
+		size_t at;
+
+		if (n < dr_unsupported[i].tail)
+			continue;
+		at = dr_unsupported[i].tail ? n - dr_unsupported[i].tail : 0;
+		if (dr_unsupported[i].len <= n - at &&
+		    !memcmp(p + at, dr_unsupported[i].magic, dr_unsupported[i].len))
+			return dr_unsupported[i].what;
+	}
+	return NULL;
+}
+
 static int probe_file(const char *path, const struct dr_blockdev_ops **ops, struct ut_err *err)
 {
-	unsigned char head[DR_PROBE_LEN];
-	size_t len = 0, i;
+	unsigned char head[DR_PROBE_LEN], tail[DR_PROBE_TAIL_LEN];
+	size_t len = 0, tail_len = 0, i;
+	const char *what;
+	struct stat st;
 	int fd, best = 0, ret = -1;
 
 	/* O_NONBLOCK everywhere: a hostile image naming a FIFO as its backing
@@ -44,23 +124,23 @@ static int probe_file(const char *path, const struct dr_blockdev_ops **ops, stru
 	fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
 	if (fd < 0)
 		return ut_err_set(err, "%s: cannot open: %s", path, strerror(errno));
-	while (len < sizeof(head)) {
-		ssize_t n = pread(fd, head + len, sizeof(head) - len, len);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			ut_err_set(err, "%s: cannot read: %s", path, strerror(errno));
-			goto out;
-		}
-		if (n == 0)
-			break;
-		len += n;
-	}
+	if (probe_read(fd, path, head, sizeof(head), 0, &len, err) < 0)
+		goto out;
+	/* The tail of a regular file only: a block device's size needs an
+	 * ioctl, and raw is what one is. */
+	if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size >= DR_PROBE_TAIL_LEN &&
+	    probe_read(fd, path, tail, sizeof(tail), st.st_size - DR_PROBE_TAIL_LEN, &tail_len,
+		       err) < 0)
+		goto out;
 	*ops = NULL;
 	for (i = 0; i < sizeof(dr_backends) / sizeof(dr_backends[0]); i++) {
 		int score = dr_backends[i]->probe(head, len);
 
+		if (dr_backends[i]->probe_tail && tail_len) {
+			int t = dr_backends[i]->probe_tail(tail, tail_len);
+
+			score = t > score ? t : score;
+		}
 		if (score > best) {
 			best = score;
 			*ops = dr_backends[i];
@@ -68,6 +148,10 @@ static int probe_file(const char *path, const struct dr_blockdev_ops **ops, stru
 	}
 	if (!*ops) {
 		ut_err_set(err, "%s: unknown disk image format", path);
+		goto out;
+	}
+	if (*ops == &dr_raw_ops && (what = unsupported_format(head, len, tail, tail_len))) {
+		ut_err_set(err, "%s: %s format is not supported", path, what);
 		goto out;
 	}
 	ret = 0;

@@ -640,17 +640,7 @@ static int qcow2_block_status(struct dr_blockdev *bd, uint64_t off, uint64_t len
 		if (get_extent(bd, off + total, len - total, &type, &host, &n, err) < 0)
 			return -1;
 		a = type == Q_NORMAL || type == Q_COMPRESSED;
-		b = type == Q_UNALLOC && bd->backing;
-		/* Past the backing file's end nothing comes from it: those
-		 * bytes are zeros of this layer (as qemu-img map says). */
-		if (b) {
-			uint64_t pos = off + total, bsize = bd->backing->size;
-
-			if (pos >= bsize)
-				b = 0;
-			else if (n > bsize - pos)
-				n = bsize - pos;
-		}
+		b = type == Q_UNALLOC && dr_from_backing(bd, off + total, &n);
 		if (total && (a != *allocated || b != *in_backing))
 			break;
 		*allocated = a;

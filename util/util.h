@@ -131,37 +131,45 @@ struct ut_xattr {
 
 /*
  * One path in a tree. Paths are relative to the tree's root, with no leading
- * or trailing slash; the root itself is "". Strings are owned by the entry.
+ * or trailing slash; the root itself is "". An entry on its own owns its
+ * strings (malloc'd); an entry in a tree has its path in the tree's string
+ * arena (path_in_tree set), so a tree costs the struct below plus the path's
+ * bytes per entry: fields are ordered and sized to leave no padding, and
+ * xattrs are allocated only when present.
  */
 struct ut_entry {
 	char *path;
-	enum ut_ftype type;
-	uint32_t mode;  /* permission bits only: mode & 07777 */
-	uint32_t uid, gid;
+	char *link;     /* UT_LNK: the target, as stored (malloc'd) */
+	struct ut_xattr *xattrs; /* sorted by name; NULL when none */
 	uint64_t size;  /* regular files: content length (sparse holes count) */
 	int64_t mtime_sec;
-	uint32_t mtime_nsec;
-	uint32_t rdev_major, rdev_minor; /* UT_CHR and UT_BLK */
-	char *link;     /* UT_LNK: the target, as stored */
-	struct ut_xattr *xattrs; /* sorted by name */
-	size_t nxattrs;
 	/*
 	 * Hardlinks: entries with the same non-zero link_id are one inode. The
 	 * value is only meaningful within one tree (disk: filesystem index and
 	 * inode number; tar: an id given per link set).
 	 */
 	uint64_t link_id;
-	uint32_t nlink;
-	int has_digest;
-	unsigned char digest[UT_SHA256_LEN]; /* sha256 of the content (UT_REG) */
 	/* Opaque to everyone but the tree's content source: where to read the
 	 * content from (e.g. filesystem index and inode number). */
 	uint64_t src_a, src_b;
+	uint32_t mode;  /* permission bits only: mode & 07777 */
+	uint32_t uid, gid;
+	uint32_t mtime_nsec;
+	uint32_t rdev_major, rdev_minor; /* UT_CHR and UT_BLK */
+	uint32_t nlink;
+	uint16_t nxattrs; /* at most UT_MAX_XATTRS */
+	uint8_t type;     /* enum ut_ftype */
+	uint8_t has_digest : 1;
+	uint8_t path_in_tree : 1; /* the tree's arena owns path: never free() it */
+	unsigned char digest[UT_SHA256_LEN]; /* sha256 of the content (UT_REG) */
 };
+
+#define UT_MAX_XATTRS 65535
 
 void ut_entry_release(struct ut_entry *e);
 /* Deep copy. */
 void ut_entry_copy(struct ut_entry *dst, const struct ut_entry *src);
+/* -1 (and nothing added) beyond UT_MAX_XATTRS. */
 int ut_entry_add_xattr(struct ut_entry *e, const char *name, const void *value,
 		       size_t len);
 void ut_entry_sort_xattrs(struct ut_entry *e);
@@ -196,20 +204,27 @@ int ut_content_stream(const struct ut_content *src, const struct ut_entry *e, vo
 int ut_content_read_all(const struct ut_content *src, const struct ut_entry *e,
 			struct ut_buf *b, struct ut_err *err);
 
+struct ut_strings; /* the tree's path arena: chunks freed with the tree */
+
 struct ut_tree {
 	struct ut_entry *v;
 	size_t n, alloc;
 	int sorted;
 	struct ut_content content; /* may have ops == NULL: no content */
+	struct ut_strings *strings; /* private to util.c */
 };
 
 struct ut_tree *ut_tree_new(void);
 void ut_tree_free(struct ut_tree *t);
-/* Appends a new zeroed entry with a copy of path and returns it. The pointer
- * is valid until the next add. */
+/* Appends a new zeroed entry with a copy of path (in the tree's arena) and
+ * returns it. The pointer is valid until the next add. */
 struct ut_entry *ut_tree_add(struct ut_tree *t, const char *path);
-/* Moves *e into the tree (the tree owns its strings afterwards). */
+/* Moves *e into the tree (the tree owns its strings afterwards; the path is
+ * copied into the tree's arena, and freed when e owned it). *e is zeroed. */
 void ut_tree_take(struct ut_tree *t, struct ut_entry *e);
+/* Gives e (an entry of t) a new path, copied into t's arena; the tree is
+ * marked unsorted. Never free() or assign an entry's path in a tree. */
+void ut_tree_rename(struct ut_tree *t, struct ut_entry *e, const char *path);
 /* Sorts by path in strcmp() order; a later duplicate path replaces an
  * earlier one (as later layers replace earlier ones). */
 void ut_tree_sort(struct ut_tree *t);
@@ -246,6 +261,34 @@ typedef int (*ut_guest_lookup_fn)(void *ctx, const char *rel, enum ut_ftype *typ
 				  struct ut_err *err);
 int ut_guest_resolve(const char *path, ut_guest_lookup_fn lookup, void *ctx, char **out,
 		     struct ut_err *err);
+
+/* ---- names from the guest ------------------------------------------------ */
+
+/* Length of the valid UTF-8 sequence at p (1 to 4), or 0 when the bytes there
+ * are not UTF-8 (stray continuation bytes, overlong forms, surrogates, code
+ * points past U+10FFFF). p must be NUL-terminated. */
+size_t ut_utf8_seq_len(const unsigned char *p);
+int ut_utf8_valid(const char *s);
+
+#define UT_ESC_BACKSLASH 1u /* also write '\\' as "\\\\" (unambiguous names) */
+/* Appends s for a terminal or a log line: valid UTF-8 except control bytes as
+ * it is; \n, \t, \r as such; other control bytes, DEL and every byte that is
+ * not UTF-8 as \xHH. The result is valid UTF-8 with no control byte. */
+int ut_buf_add_escaped(struct ut_buf *b, const char *s, unsigned flags, struct ut_err *err);
+/* The same with UT_ESC_BACKSLASH, as a new string (NULL on allocation failure). */
+char *ut_escape_name(const char *s);
+
+/* The first component of path that begins with ".wh." (a name every OCI tool
+ * reads as a whiteout), or NULL. */
+const char *ut_path_whiteout_component(const char *path);
+/* path with every component that begins with ".wh." or ".vm2oci-esc."
+ * prefixed by ".vm2oci-esc." (a one-to-one map, so no two guest names meet),
+ * as a new string; NULL when nothing needed escaping. */
+char *ut_path_escape_whiteouts(const char *path);
+/* Renames every entry of t through ut_path_escape_whiteouts() and sorts it
+ * again: the tree as a layer written with escaped names gives it back.
+ * Returns how many entries were renamed. */
+size_t ut_tree_escape_whiteouts(struct ut_tree *t);
 
 /* ---- progress ----------------------------------------------------------- */
 

@@ -4,8 +4,9 @@
  * Three layers, each a vtable so that a new format is one new file:
  *
  *   struct dr_blockdev   a byte-addressed, read-only device: raw, qcow2
- *                        (backing chains, compressed clusters), vmdk, and
- *                        "slices" of another device (a partition).
+ *                        (backing chains, compressed clusters), vmdk,
+ *                        vhdx, vhd (vpc), vdi, qed, and "slices" of
+ *                        another device (a partition).
  *   struct dr_fs         one filesystem on a blockdev: ext2/3/4 through
  *                        libext2fs over our blockdev (ext2fs_open2 with an
  *                        io_manager), others through libguestfs.
@@ -33,8 +34,10 @@ extern "C" {
  * (dr_internal.h); callers use the functions below. */
 struct dr_blockdev;
 
-/* Opens a disk image read-only. format is "raw", "qcow2", "vmdk" or NULL to
- * probe. Backing files named relative are resolved against the directory of
+/* Opens a disk image read-only. format is "raw", "qcow2", "vmdk", "vhdx",
+ * "vpc" (or "vhd"), "vdi", "qed", or NULL to probe; a probed format that no
+ * backend reads (parallels, dmg, luks, ...) is refused by name. Backing
+ * files named relative are resolved against the directory of
  * the image that names them. */
 int dr_blockdev_open(const char *path, const char *format, struct dr_blockdev **out,
 		     struct ut_err *err);
