@@ -147,19 +147,25 @@ struct tu_e2e {
 	char *helper; /* tests/cli/guest-mount.sh: mount|umount a raw disk */
 };
 
-/* Reads the environment and checks for root (loop mounts); skips the whole
- * binary (77), saying what is missing, when it cannot run here. */
-static inline void tu_e2e_init(struct tu_e2e *e, int need_lister)
+#define TU_E2E_LISTER 1u /* the test compares tree listings */
+#define TU_E2E_UMOCI 2u  /* ... of umoci's unpack of the results */
+
+/* Reads the environment and checks for root (loop mounts) and the needs
+ * (TU_E2E_*); skips the whole binary (77), saying what is missing, when it
+ * cannot run here. */
+static inline void tu_e2e_init(struct tu_e2e *e, unsigned needs)
 {
 	const char *src = getenv("VM2OCI_SOURCE_DIR");
 
 	e->bin = getenv("VM2OCI_BINARY");
 	e->lister = getenv("VM2OCI_TREE_LISTING");
-	if (!e->bin || !src || (need_lister && !e->lister))
+	if (!e->bin || !src || ((needs & TU_E2E_LISTER) && !e->lister))
 		tu_skip("VM2OCI_BINARY, VM2OCI_TREE_LISTING and VM2OCI_SOURCE_DIR must be set "
 			"(ctest sets them)");
 	if (getuid() != 0)
 		tu_skip("loop mounts need root");
+	if ((needs & TU_E2E_UMOCI) && !tu_have("umoci"))
+		tu_skip("umoci is not installed (scripts/install-deps.sh --peers)");
 	e->tmp = tu_tmpdir();
 	e->helper = malloc(4096);
 	snprintf(e->helper, 4096, "%s/tests/cli/guest-mount.sh", src);

@@ -17,10 +17,8 @@ static int setup(void **state)
 
 	(void)state;
 	fx = getenv("VM2OCI_FIXTURES");
-	tu_e2e_init(&e2e, 1);
 	/* umoci's unpack of each result is compared with the kernel's view. */
-	if (!tu_have("umoci"))
-		tu_skip("umoci is not installed (scripts/install-deps.sh --peers)");
+	tu_e2e_init(&e2e, TU_E2E_LISTER | TU_E2E_UMOCI);
 	tmp = e2e.tmp;
 	bin = e2e.bin;
 	lister = e2e.lister;

@@ -20,7 +20,7 @@ static int setup(void **state)
 	char *raw = tu_fixture("debian-gpt.raw");
 
 	(void)state;
-	tu_e2e_init(&e2e, 1);
+	tu_e2e_init(&e2e, TU_E2E_LISTER);
 	tmp = e2e.tmp;
 	bin = e2e.bin;
 	lister = e2e.lister;

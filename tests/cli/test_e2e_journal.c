@@ -19,9 +19,7 @@ static char *tmp, *bin, *lister;
 static int setup(void **state)
 {
 	(void)state;
-	tu_e2e_init(&e2e, 1);
-	if (!tu_have("umoci"))
-		tu_skip("umoci is not installed (scripts/install-deps.sh --peers)");
+	tu_e2e_init(&e2e, TU_E2E_LISTER | TU_E2E_UMOCI);
 	tmp = e2e.tmp;
 	bin = e2e.bin;
 	lister = e2e.lister;

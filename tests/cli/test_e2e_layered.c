@@ -21,7 +21,7 @@ static int setup(void **state)
 	(void)state;
 	clone = tu_fixture("clone.qcow2");
 	template = tu_fixture("template.qcow2");
-	tu_e2e_init(&e2e, 1);
+	tu_e2e_init(&e2e, TU_E2E_LISTER);
 	tmp = e2e.tmp;
 	bin = e2e.bin;
 	lister = e2e.lister;
