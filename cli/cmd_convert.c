@@ -72,7 +72,8 @@ static const char convert_usage[] =
 	"                         and the label org.vm2oci.renamed-whiteout-names maps\n"
 	"                         each renamed path to its new name\n"
 	"      --json             print a summary as JSON on stdout\n"
-	"  -q, --quiet            no progress on stderr\n";
+	"  -q, --quiet            no progress on stderr\n"
+	CLI_DISK_POLICY_USAGE;
 
 struct convert_opts {
 	const char *disk, *out, *base, *tag, *format, *base_format;
@@ -82,6 +83,7 @@ struct convert_opts {
 	struct fsd_options diff;
 	const char **masks;
 	size_t nmasks;
+	struct cli_disk_policy policy;
 };
 
 struct phase_times {
@@ -261,6 +263,7 @@ static int run_convert(struct convert_opts *o, struct cli_progress *prog)
 	config.created = -1;
 	mark = ut_now();
 	dopt.progress = cli_progress_hook(prog);
+	cli_disk_policy_apply(&o->policy, &dopt);
 	if (dr_disk_open(o->disk, &dopt, &disk, &err) < 0) {
 		cli_error("%s", err.msg);
 		goto out;
@@ -271,7 +274,8 @@ static int run_convert(struct convert_opts *o, struct cli_progress *prog)
 	mark = ut_now();
 	ut_progress_update(&dopt.progress, "walking the disk", 0, 0);
 	if (dr_disk_tree(disk, 0, &vm, &err) < 0) {
-		cli_error("%s: %s", o->disk, err.msg);
+		/* diskread's walk errors name the disk already. */
+		cli_error("%s", err.msg);
 		goto out;
 	}
 	print_disk_warnings(disk, o, told);
@@ -279,7 +283,7 @@ static int run_convert(struct convert_opts *o, struct cli_progress *prog)
 
 	mark = ut_now();
 	have_base = 1; /* cli_base_open clears base first, even on failure */
-	if (cli_base_open(o->base, o->base_format, &base, &err) < 0) {
+	if (cli_base_open(o->base, o->base_format, &dopt, &base, &err) < 0) {
 		cli_error("%s", err.msg);
 		goto out;
 	}
@@ -583,6 +587,7 @@ int cmd_convert(int argc, char **argv)
 		{ "no-replay", no_argument, NULL, OPT_NO_REPLAY },
 		{ "rename-whiteout-names", no_argument, NULL, OPT_RENAME_WH },
 		{ "quiet", no_argument, NULL, 'q' },
+		CLI_DISK_POLICY_LONGOPTS,
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -626,7 +631,10 @@ int cmd_convert(int argc, char **argv)
 		case OPT_RENAME_WH: o.rename_whiteouts = 1; break;
 		case 'q': o.quiet = 1; break;
 		case 'h': fputs(convert_usage, stdout); return 0;
-		default: return cli_usage_error("convert", "unknown option");
+		default:
+			if ((rc = cli_disk_policy_option(&o.policy, c, optarg, "convert")))
+				return rc;
+			break;
 		}
 	}
 	if (optind + 1 != argc)

@@ -23,7 +23,8 @@ static const char inspect_usage[] =
 	"  --format F  skip probing: raw, qcow2, vmdk, vhdx, vhd, vdi or qed\n"
 	"  --json      one JSON object on stdout\n"
 	"  --no-replay do not replay a journal that needs recovery (read the disk\n"
-	"              as it is, with a warning)\n";
+	"              as it is, with a warning)\n"
+	CLI_DISK_POLICY_USAGE;
 
 static json_t *fs_json(const struct dr_fs_info *fs)
 {
@@ -34,6 +35,17 @@ static json_t *fs_json(const struct dr_fs_info *fs)
 	cli_json_set_name(o, "uuid", fs->uuid);
 	cli_json_set_name(o, "label", fs->label);
 	return o;
+}
+
+/* Which rule of the file policy let a link in, as the options that set it. */
+static char *link_rule(const struct dr_file_link *l)
+{
+	switch (l->rule) {
+	case DR_RULE_SAME_TREE: return ut_strdup("same directory tree");
+	case DR_RULE_ALLOWED: return ut_asprintf("--backing-dir %s", l->allowed_by);
+	case DR_RULE_TRUSTED: return ut_strdup("--trust-backing");
+	}
+	return ut_strdup("?");
 }
 
 static int print_json(struct dr_disk *d, const char *path)
@@ -110,6 +122,27 @@ static int print_json(struct dr_disk *d, const char *path)
 		json_object_set_new(root, "backing_chain", chain);
 	}
 	{
+		/* Every file the chain named and the rule that allowed it. */
+		size_t nl, k;
+		const struct dr_file_link *l = dr_blockdev_links(bd, &nl);
+		json_t *links = json_array();
+
+		for (k = 0; k < nl; k++) {
+			char *rule = link_rule(&l[k]);
+			json_t *o = json_object();
+
+			/* Names a disk wrote: escaped like every guest name. */
+			cli_json_set_name(o, "image", l[k].image);
+			json_object_set_new(o, "role", json_string(l[k].role));
+			cli_json_set_name(o, "name", l[k].name);
+			cli_json_set_name(o, "resolved", l[k].resolved);
+			cli_json_set_name(o, "allowed_by", rule);
+			json_array_append_new(links, o);
+			free(rule);
+		}
+		json_object_set_new(root, "named_files", links);
+	}
+	{
 		size_t nw, k;
 		const char *const *w = dr_disk_warnings(d, &nw);
 		json_t *jw = json_array();
@@ -136,6 +169,19 @@ static void print_text(struct dr_disk *d, const char *path)
 	       dr_blockdev_format(bd), dr_blockdev_size(bd));
 	for (const struct dr_blockdev *b = dr_blockdev_backing(bd); b; b = dr_blockdev_backing(b))
 		printf("backing:     %s (%s)\n", cli_name(dr_blockdev_path(b)), dr_blockdev_format(b));
+	{
+		size_t nl, k;
+		const struct dr_file_link *l = dr_blockdev_links(bd, &nl);
+
+		for (k = 0; k < nl; k++) {
+			char *rule = link_rule(&l[k]);
+
+			printf("names:       %s: %s %s -> %s (%s)\n", cli_name(l[k].image),
+			       l[k].role, cli_name(l[k].name), cli_name(l[k].resolved),
+			       cli_name(rule));
+			free(rule);
+		}
+	}
 	printf("partitions:  %s\n", dr_disk_scheme(d));
 	parts = dr_disk_partitions(d, &n);
 	for (i = 0; i < n; i++) {
@@ -174,11 +220,13 @@ int cmd_inspect(int argc, char **argv)
 	static const struct option longopts[] = {
 		{ "format", required_argument, NULL, 'f' },
 		{ "json", no_argument, NULL, 'j' },
+		CLI_DISK_POLICY_LONGOPTS,
 		{ "no-replay", no_argument, NULL, 'R' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct dr_disk_options opt = { .tmpdir = cli_tmpdir() };
+	struct cli_disk_policy policy = { { 0 } };
 	struct dr_disk *d = NULL;
 	struct ut_err err = { { 0 } };
 	int json = 0, c;
@@ -189,11 +237,15 @@ int cmd_inspect(int argc, char **argv)
 		case 'j': json = 1; break;
 		case 'R': opt.no_replay = 1; break;
 		case 'h': fputs(inspect_usage, stdout); return 0;
-		default: return cli_usage_error("inspect", "unknown option");
+		default:
+			if ((c = cli_disk_policy_option(&policy, c, optarg, "inspect")))
+				return c;
+			break;
 		}
 	}
 	if (optind + 1 != argc)
 		return cli_usage_error("inspect", "expected one DISK");
+	cli_disk_policy_apply(&policy, &opt);
 	if (dr_disk_open(argv[optind], &opt, &d, &err) < 0)
 		return cli_error("%s", err.msg);
 	if (json)

@@ -33,7 +33,8 @@ static const char verify_usage[] =
 	"  --json      a JSON report on stdout\n"
 	"  --max N     list at most N differences (default 50; the count is exact)\n"
 	"  --no-replay read DISK as convert --no-replay did: a journal that needs\n"
-	"              recovery is not replayed\n";
+	"              recovery is not replayed\n"
+	CLI_DISK_POLICY_USAGE;
 
 static void what_string(unsigned what, char *buf, size_t len)
 {
@@ -77,10 +78,12 @@ int cmd_verify(int argc, char **argv)
 		{ "max", required_argument, NULL, 'm' },
 		{ "no-replay", no_argument, NULL, 'R' },
 		{ "quiet", no_argument, NULL, 'q' },
+		CLI_DISK_POLICY_LONGOPTS,
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct dr_disk_options dopt = { .tmpdir = cli_tmpdir() };
+	struct cli_disk_policy policy = { { 0 } };
 	struct fsd_options fopt = { 0 };
 	struct ut_err err = { { 0 } };
 	struct img_base *img = NULL;
@@ -103,7 +106,10 @@ int cmd_verify(int argc, char **argv)
 		case 'R': dopt.no_replay = 1; break;
 		case 'q': quiet = 1; break;
 		case 'h': fputs(verify_usage, stdout); return 0;
-		default: return cli_usage_error("verify", "unknown option");
+		default:
+			if ((c = cli_disk_policy_option(&policy, c, optarg, "verify")))
+				return c;
+			break;
 		}
 	}
 	if (optind + 2 != argc)
@@ -119,6 +125,7 @@ int cmd_verify(int argc, char **argv)
 		cli_error("%s", err.msg);
 		goto out;
 	}
+	cli_disk_policy_apply(&policy, &dopt);
 	if (dr_disk_open(argv[optind + 1], &dopt, &disk, &err) < 0) {
 		cli_error("%s", err.msg);
 		goto out;

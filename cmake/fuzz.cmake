@@ -1,4 +1,5 @@
-# libFuzzer targets, built only with -DVM2OCI_FUZZ=ON and clang (CC=clang).
+# libFuzzer targets of packages/ (diskread's are in tests/diskread/fuzz.cmake),
+# built only with -DVM2OCI_FUZZ=ON and clang (CC=clang).
 # Run: build/fuzz_blockdev -max_total_time=120 CORPUS_DIR
 #
 # Each harness (tests/<module>/<name>.c) is compiled together with the
@@ -22,17 +23,8 @@ function(vm2oci_add_fuzzer name)
   target_link_libraries(${name} PRIVATE vm2oci_util ${F_LIBS})
 endfunction()
 
-# Block device parsers (raw, qcow2, vmdk, vhdx, vpc, vdi, qed); the rest of
-# diskread is not needed.
-vm2oci_add_fuzzer(fuzz_blockdev MODULE diskread
-  SOURCES blockdev.c extent.c raw.c qcow2.c vmdk.c vhdx.c vpc.c vdi.c qed.c
-  LIBS PkgConfig::ZLIB PkgConfig::ZSTD)
 # Package database readers: all of packages/.
 get_target_property(_vm2oci_pkg_sources vm2oci_packages SOURCES)
 vm2oci_add_fuzzer(fuzz_packages MODULE packages
   SOURCES ${_vm2oci_pkg_sources}
   LIBS PkgConfig::SQLITE)
-# ext3/4 journal replay.
-vm2oci_add_fuzzer(fuzz_journal MODULE diskread
-  SOURCES ext_journal.c
-  LIBS PkgConfig::EXT2FS)

@@ -45,6 +45,8 @@ struct dr_blockdev {
 	struct dr_blockdev *backing; /* may be NULL */
 	struct dr_blockdev *parent;  /* slices: the device they cut from */
 	uint64_t slice_off;
+	struct dr_open_ctx *octx;    /* the policy and chain of one open */
+	int owns_octx;               /* the top device frees it */
 };
 
 extern const struct dr_blockdev_ops dr_raw_ops;
@@ -132,6 +134,42 @@ int dr_host_pread(int fd, uint64_t file_size, const char *path, void *buf, size_
 int dr_read_backing(struct dr_blockdev *bd, unsigned char *buf, uint64_t len, uint64_t off,
 		    struct ut_err *err);
 
+/*
+ * The file policy of one top-level open (struct dr_file_policy): the top
+ * image's directories, the allowed places resolved, the images of the chain
+ * (by device and inode) and the links judged so far. Shared by every device
+ * of the chain, owned by the top one.
+ */
+struct dr_open_ctx;
+
+/*
+ * Opens the file bd itself is, for its backend's open(): the top image as
+ * named on the command line (a regular file or a block device), or the file
+ * dr_open_backing already resolved and checked. Sets *size (a block device's
+ * size too) and records the file as an image of the chain. The fd is the
+ * caller's.
+ */
+int dr_open_image_file(struct dr_blockdev *bd, int *fd, uint64_t *size, struct ut_err *err);
+
+/*
+ * The one way a backend opens a file its image names (a vmdk extent): name
+ * resolved against bd's directory, judged by the policy (see struct
+ * dr_file_policy), opened read-only and non-blocking. role says what it is in
+ * messages ("vmdk extent"). *path gets the name joined to bd's directory
+ * (malloc'd, for messages); *fd and *size as dr_open_image_file. On refusal
+ * the error is one line: the image, the role, the name and the reason.
+ */
+int dr_open_named_file(struct dr_blockdev *bd, const char *role, const char *name, int *fd,
+		       uint64_t *size, char **path, struct ut_err *err);
+
+/*
+ * Opens the backing image bd names (qcow2 backing file, vmdk parent) as
+ * bd->backing, through the same policy; format NULL probes. Errors inside
+ * the backing image are prefixed with "bd: role name: " at the top of the
+ * chain only, so a deep chain's message does not repeat itself.
+ */
+int dr_open_backing(struct dr_blockdev *bd, const char *role, const char *name,
+		    const char *format, struct ut_err *err);
 /* The block backends added for Hyper-V, Azure and VirtualBox disks. */
 extern const struct dr_blockdev_ops dr_vhdx_ops;
 extern const struct dr_blockdev_ops dr_vpc_ops;  /* VHD; "vhd" is an alias */
@@ -144,24 +182,15 @@ struct dr_file {
 	uint64_t size;
 };
 
-/* Opens path O_NONBLOCK (a FIFO gives an error, not a hang); f->fd is -1
- * on failure. dr_file_close accepts a file that never opened. */
-int dr_file_open(struct dr_file *f, const char *path, struct ut_err *err);
+/* The file bd itself is, through dr_open_image_file (the policy's); f->fd
+ * is -1 on failure. dr_file_close accepts a file that never opened. */
+int dr_file_open(struct dr_blockdev *bd, struct dr_file *f, struct ut_err *err);
 void dr_file_close(struct dr_file *f);
 
 /*
- * Opens the backing file an overlay names: relative names resolve against
- * the directory of bd's own file, then dr_blockdev_open_depth (one level
- * deeper, format NULL to probe) sets bd->backing. A failure at the top of
- * the chain says which image asked for which file.
- */
-int dr_open_backing(struct dr_blockdev *bd, const char *name, const char *format, int depth,
-		    struct ut_err *err);
-
-/*
  * Opens the first of n parent names (Windows paths allowed: "\\" becomes
- * "/", so ".\\p.vhd" works) that exists relative to bd's file, as
- * dr_open_backing does; when none exists, the first, for its error. A
+ * "/", so ".\\p.vhd" works) that exists relative to bd's file, through
+ * dr_open_backing; when none exists, the first, for its error. A
  * name with a drive letter ("C:\\vms\\p.vhd") also tries its last
  * component next to bd, where a disk copied with its parent has it.
  */

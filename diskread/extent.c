@@ -13,37 +13,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-int dr_file_open(struct dr_file *f, const char *path, struct ut_err *err)
+int dr_file_open(struct dr_blockdev *bd, struct dr_file *f, struct ut_err *err)
 {
-	struct stat st;
-
 	f->size = 0;
-	f->fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
-	if (f->fd < 0)
-		return ut_err_set(err, "%s: cannot open: %s", path, strerror(errno));
-	if (fstat(f->fd, &st) < 0) {
-		ut_err_set(err, "%s: cannot stat: %s", path, strerror(errno));
-		goto fail;
-	}
-	if (S_ISBLK(st.st_mode)) {
-		off_t end = lseek(f->fd, 0, SEEK_END);
-
-		if (end < 0) {
-			ut_err_set(err, "%s: cannot get the size: %s", path, strerror(errno));
-			goto fail;
-		}
-		f->size = (uint64_t)end;
-	} else if (S_ISREG(st.st_mode)) {
-		f->size = (uint64_t)st.st_size;
-	} else {
-		ut_err_set(err, "%s: not a regular file or a block device", path);
-		goto fail;
-	}
-	return 0;
-fail:
-	close(f->fd);
-	f->fd = -1;
-	return -1;
+	return dr_open_image_file(bd, &f->fd, &f->size, err);
 }
 
 void dr_file_close(struct dr_file *f)
@@ -60,22 +33,6 @@ static char *resolve_next_to(const struct dr_blockdev *bd, const char *name)
 	if (name[0] == '/' || !slash)
 		return ut_strdup(name);
 	return ut_asprintf("%.*s/%s", (int)(slash - bd->path), bd->path, name);
-}
-
-int dr_open_backing(struct dr_blockdev *bd, const char *name, const char *format, int depth,
-		    struct ut_err *err)
-{
-	char *full = resolve_next_to(bd, name);
-	int ret;
-
-	ret = dr_blockdev_open_depth(full, format, depth + 1, &bd->backing, err);
-	/* The inner message names the file that failed; saying which image
-	 * asked for it once, at the top, keeps a loop's message from
-	 * repeating itself 16 times. */
-	if (ret < 0 && !depth)
-		ut_err_prefix(err, "%s: backing file %s: ", bd->path, name);
-	free(full);
-	return ret;
 }
 
 int dr_mapped_pread(struct dr_blockdev *bd, void *buf, size_t len, uint64_t off,
@@ -290,7 +247,7 @@ int dr_open_parent(struct dr_blockdev *bd, char *const *names, size_t n, int dep
 	}
 	if (!pick && !first)
 		return ut_err_set(err, "%s: differencing disk names no parent", bd->path);
-	ret = dr_open_backing(bd, pick ? pick : first, NULL, depth, err);
+	ret = dr_open_backing(bd, "parent disk", pick ? pick : first, NULL, err);
 	free(pick);
 	free(first);
 	return ret;

@@ -79,6 +79,51 @@ void dr_fs_free(struct dr_fs *fs)
 	free(fs);
 }
 
+struct bounded_walk {
+	struct dr_fs *fs;
+	uint64_t limit;
+	const char *mountpoint;
+	int (*cb)(void *ctx, struct ut_entry *e);
+	void *ctx;
+	struct ut_err *err;
+	int refused;
+};
+
+static int bounded_cb(void *ctx, struct ut_entry *e)
+{
+	struct bounded_walk *w = ctx;
+
+	if (e->type == UT_REG && e->size > w->limit) {
+		w->refused = 1;
+		return ut_err_set(w->err,
+				  "%s: %s%s/%s: apparent size of %llu bytes is more than the limit of %llu bytes (the size of its filesystem's device, or --max-file-size)",
+				  w->fs->bd->path, *w->mountpoint ? "/" : "", w->mountpoint,
+				  e->path, (unsigned long long)e->size,
+				  (unsigned long long)w->limit);
+	}
+	return w->cb(w->ctx, e);
+}
+
+int dr_fs_walk(struct dr_fs *fs, uint64_t max_file_size, const char *mountpoint,
+	       int (*cb)(void *ctx, struct ut_entry *e), void *ctx, struct ut_err *err)
+{
+	struct bounded_walk w = {
+		.fs = fs,
+		.limit = max_file_size ? max_file_size : fs->bd->size,
+		.mountpoint = mountpoint,
+		.cb = cb,
+		.ctx = ctx,
+		.err = err,
+	};
+	int r = fs->ops->walk(fs, bounded_cb, &w, err);
+
+	/* A backend may wrap the callback's failure in words of its own: the
+	 * refusal's line is the one to keep. */
+	if (r < 0 && w.refused)
+		return -1;
+	return r;
+}
+
 int dr_fs_read_entry(struct dr_fs *fs, const struct ut_entry *e, struct ut_buf *b, size_t max,
 		     struct ut_err *err)
 {
@@ -183,12 +228,6 @@ struct dr_blockdev *dr_fs_blockdev(const struct dr_fs *fs)
 const char *dr_fs_note(const struct dr_fs *fs)
 {
 	return fs->note;
-}
-
-int dr_fs_walk(struct dr_fs *fs, int (*cb)(void *ctx, struct ut_entry *e), void *ctx,
-	       struct ut_err *err)
-{
-	return fs->ops->walk(fs, cb, ctx, err);
 }
 
 int dr_fs_lookup(struct dr_fs *fs, const char *path, struct ut_entry *e, struct ut_err *err)

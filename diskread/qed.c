@@ -99,7 +99,7 @@ static int qed_open(struct dr_blockdev *bd, const char *path, int depth, struct 
 
 	bd->priv = q;
 	q->m.map = qed_map;
-	if (dr_file_open(&q->m.f, path, err) < 0)
+	if (dr_file_open(bd, &q->m.f, err) < 0)
 		return -1;
 	if (q->m.f.size < sizeof(h))
 		return ut_err_set(err, "%s: truncated QED header (%llu bytes)", path,
@@ -164,9 +164,8 @@ static int qed_open(struct dr_blockdev *bd, const char *path, int depth, struct 
 			ut_err_set(err, "%s: backing file '%s' is not a plain file name", path, name);
 			goto out;
 		}
-		if (dr_open_backing(bd, name,
-				    features & QED_F_BACKING_FORMAT_NO_PROBE ? "raw" : NULL, depth,
-				    err) < 0)
+		if (dr_open_backing(bd, "backing file", name,
+				    features & QED_F_BACKING_FORMAT_NO_PROBE ? "raw" : NULL, err) < 0)
 			goto out;
 	}
 	ret = 0;

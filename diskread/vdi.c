@@ -55,7 +55,7 @@ static int vdi_open(struct dr_blockdev *bd, const char *path, int depth, struct 
 
 	bd->priv = v;
 	v->m.map = vdi_map;
-	if (dr_file_open(&v->m.f, path, err) < 0)
+	if (dr_file_open(bd, &v->m.f, err) < 0)
 		return -1;
 	if (v->m.f.size < sizeof(h))
 		return ut_err_set(err, "%s: truncated VDI header (%llu bytes)", path,

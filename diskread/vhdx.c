@@ -415,7 +415,7 @@ static int vhdx_open(struct dr_blockdev *bd, const char *path, int depth, struct
 	bd->priv = v;
 	v->m.map = vhdx_map;
 	v->bitmap_chunk = UINT64_MAX;
-	if (dr_file_open(&v->m.f, path, err) < 0)
+	if (dr_file_open(bd, &v->m.f, err) < 0)
 		return -1;
 	if (v->m.f.size < VHDX_REGION2 + VHDX_REGION_LEN)
 		return ut_err_set(err, "%s: truncated VHDX (%llu bytes)", path,

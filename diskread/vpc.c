@@ -193,7 +193,7 @@ static int vpc_open(struct dr_blockdev *bd, const char *path, int depth, struct 
 
 	bd->priv = v;
 	v->m.map = vpc_map;
-	if (dr_file_open(&v->m.f, path, err) < 0)
+	if (dr_file_open(bd, &v->m.f, err) < 0)
 		return -1;
 	if (v->m.f.size < VPC_FOOTER_LEN)
 		return ut_err_set(err, "%s: truncated VHD (%llu bytes, no footer)", path,

@@ -34,13 +34,56 @@ extern "C" {
  * (dr_internal.h); callers use the functions below. */
 struct dr_blockdev;
 
+/*
+ * Which files a disk may name: qcow2 backing files, vmdk extents and vmdk
+ * parents. A tenant's disk must not read the host or another tenant's disk,
+ * so by default a named file must resolve (symlinks followed) to a regular
+ * file inside the top image's own directory tree, and must not be an image
+ * already open in the chain. Block devices and anything under /dev, /proc
+ * or /sys are refused whatever the rule, unless allow names that exact path.
+ * A zeroed policy is the default. Strings are borrowed for the open only.
+ */
+struct dr_file_policy {
+	/* More places (--backing-dir): a directory allows its whole tree; any
+	 * other path allows exactly that file or device. */
+	const char *const *allow;
+	size_t nallow;
+	/* Any regular file outside /dev, /proc and /sys (--trust-backing). */
+	int trust;
+};
+
+/* Why a named file was allowed: which rule of the policy let it in. */
+enum dr_link_rule {
+	DR_RULE_SAME_TREE,  /* under the top image's directory */
+	DR_RULE_ALLOWED,    /* under (or exactly) policy.allow[i]: see allowed_by */
+	DR_RULE_TRUSTED,    /* policy.trust */
+};
+
+/* One file an image of the chain named, as the policy judged it. */
+struct dr_file_link {
+	const char *image;      /* the image that names it, as opened */
+	const char *role;       /* "backing file", "vmdk extent", "parent disk" */
+	const char *name;       /* as the image writes it */
+	const char *resolved;   /* its real path */
+	enum dr_link_rule rule;
+	const char *allowed_by; /* DR_RULE_ALLOWED: the allow entry, as given */
+};
+
 /* Opens a disk image read-only. format is "raw", "qcow2", "vmdk", "vhdx",
  * "vpc" (or "vhd"), "vdi", "qed", or NULL to probe; a probed format that no
- * backend reads (parallels, dmg, luks, ...) is refused by name. Backing
- * files named relative are resolved against the directory of
- * the image that names them. */
+ * backend reads (parallels, dmg, luks, ...) is refused by name. policy NULL
+ * is the default one. The top image may be a regular file
+ * or a block device (the operator named it). Backing files named relative
+ * are resolved against the directory of the image that names them. */
+int dr_blockdev_open_policy(const char *path, const char *format,
+			    const struct dr_file_policy *policy, struct dr_blockdev **out,
+			    struct ut_err *err);
+/* dr_blockdev_open_policy with the default policy. */
 int dr_blockdev_open(const char *path, const char *format, struct dr_blockdev **out,
 		     struct ut_err *err);
+/* Every file the chain named, in the order they were opened; borrowed until
+ * the device (bd or the top device it was cut from) is freed. */
+const struct dr_file_link *dr_blockdev_links(const struct dr_blockdev *bd, size_t *n);
 /* A read-only window [off, off+len) of parent (a partition). The slice
  * borrows parent, which must outlive it. */
 int dr_blockdev_slice(struct dr_blockdev *parent, uint64_t off, uint64_t len,
@@ -118,13 +161,13 @@ struct dr_blockdev *dr_fs_blockdev(const struct dr_fs *fs);
  * line without the device; "" when nothing. Borrowed until the next call. */
 const char *dr_fs_note(const struct dr_fs *fs);
 /*
- * Walks the whole filesystem calling cb for every inode in any order, paths
- * relative to the filesystem root ("" is the root). The entry is borrowed
- * for the call: the callback may take it (ut_tree_take). link_id is the
- * inode number; src_b is what dr_fs_open_file takes.
+ * fs->ops->walk, with the bound every caller needs: a regular file whose
+ * apparent size is above max_file_size (0: the size of fs's device) stops
+ * the walk with an error naming it, mountpoint ("" for /) prefixed to its
+ * path. A crafted inode may claim 2^60 bytes that all read as zeros.
  */
-int dr_fs_walk(struct dr_fs *fs, int (*cb)(void *ctx, struct ut_entry *e), void *ctx,
-	       struct ut_err *err);
+int dr_fs_walk(struct dr_fs *fs, uint64_t max_file_size, const char *mountpoint,
+	       int (*cb)(void *ctx, struct ut_entry *e), void *ctx, struct ut_err *err);
 /* Looks up one path (no symlinks followed) and fills e; 1 found, 0 not. */
 int dr_fs_lookup(struct dr_fs *fs, const char *path, struct ut_entry *e, struct ut_err *err);
 /* Content of a regular file by the src_b its walk gave: open, read until
@@ -168,6 +211,11 @@ struct dr_disk_options {
 	/* Where scratch files go (libguestfs' file list); NULL: /tmp. The
 	 * library never reads the environment: the caller decides. */
 	const char *tmpdir;
+	struct dr_file_policy policy; /* which files the image may name */
+	/* A regular file whose apparent size is larger is an error naming it
+	 * (a hostile inode size would otherwise be read as zeros for ever).
+	 * 0: the size of the device its filesystem sits on. */
+	uint64_t max_file_size;
 	/* Read filesystems whose journal or log needs recovery as they are on
 	 * disk (with a warning) instead of replaying it; see DR_FS_NO_REPLAY. */
 	int no_replay;

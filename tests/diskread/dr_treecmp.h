@@ -256,7 +256,7 @@ static inline struct ut_tree *fs_tree_flags(const char *img, unsigned flags,
 		*info = *dr_fs_info(fs);
 	if (note)
 		snprintf(note, notesz, "%s", dr_fs_note(fs));
-	if (dr_fs_walk(fs, take_cb, t, &err) < 0)
+	if (dr_fs_walk(fs, 0, "", take_cb, t, &err) < 0)
 		fail_msg("%s", err.msg);
 	t->content.ops = &fs_content;
 	t->content.ctx = fs;

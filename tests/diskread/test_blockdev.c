@@ -472,12 +472,120 @@ static void test_backing_loops(void **state)
 		  "qemu-img create -q -f qcow2 -b gone.qcow2 -F qcow2 orphan.qcow2 && rm gone.qcow2",
 		  tmp) != 0)
 		fail_msg("cannot make the loops");
-	expect_error(self, NULL, "self.qcow2", "backing chain too deep or a loop");
-	expect_error(a, NULL, "a.qcow2", "backing chain too deep or a loop");
+	expect_error(self, NULL, "self.qcow2", "is the image itself");
+	expect_error(a, NULL, "a.qcow2", "already in the chain (a loop)");
 	expect_error(gone, NULL, "orphan.qcow2", "gone.qcow2: cannot open");
+	/* No loop, just absurdly deep: 18 overlays on a raw file. */
+	if (tu_sh("cd '%s/loop' && qemu-img create -q -f raw d0.img 1M && p=d0.img && f=raw && "
+		  "for i in $(seq 1 18); do qemu-img create -q -f qcow2 -b $p -F $f d$i.qcow2; "
+		  "p=d$i.qcow2; f=qcow2; done", tmp) != 0)
+		fail_msg("cannot make the deep chain");
+	{
+		char *deep = tpath("loop/d18.qcow2"), *ok = tpath("loop/d8.qcow2");
+		struct dr_blockdev *bd;
+		struct ut_err err;
+
+		expect_error(deep, NULL, "d18.qcow2", "backing chain too deep or a loop");
+		assert_int_equal(dr_blockdev_open(ok, NULL, &bd, &err), 0);
+		dr_blockdev_free(bd);
+		free(deep);
+		free(ok);
+	}
 	free(self);
 	free(a);
 	free(gone);
+}
+
+/* Opens img under policy; expects a refusal naming want, one line. */
+static void expect_refused(const char *img, const struct dr_file_policy *pol, const char *want)
+{
+	struct dr_blockdev *bd = NULL;
+	struct ut_err err = { "" };
+
+	if (dr_blockdev_open_policy(img, NULL, pol, &bd, &err) == 0) {
+		dr_blockdev_free(bd);
+		fail_msg("%s: opened, expected a refusal with '%s'", img, want);
+	}
+	if (!strstr(err.msg, want))
+		fail_msg("%s: error '%s' lacks '%s'", img, err.msg, want);
+	assert_null(strchr(err.msg, '\n'));
+}
+
+/* Opens img under policy; expects link k (of n) to be allowed by rule. */
+static void expect_link(const char *img, const struct dr_file_policy *pol, size_t n, size_t k,
+			enum dr_link_rule rule, const char *resolved_tail)
+{
+	struct dr_blockdev *bd = NULL;
+	struct ut_err err = { "" };
+	const struct dr_file_link *l;
+	size_t got;
+
+	if (dr_blockdev_open_policy(img, NULL, pol, &bd, &err) < 0)
+		fail_msg("%s: %s", img, err.msg);
+	l = dr_blockdev_links(bd, &got);
+	assert_int_equal(got, n);
+	assert_int_equal(l[k].rule, rule);
+	assert_non_null(strstr(l[k].resolved, resolved_tail));
+	assert_int_equal(l[k].resolved[0], '/');
+	dr_blockdev_free(bd);
+}
+
+/* The policy on the files an image names (issue 15), unit by unit. */
+static void test_file_policy(void **state)
+{
+	char *other = tpath("pol/other"), *rel = tpath("pol/mine/rel.qcow2");
+	char *abs_in = tpath("pol/mine/abs-in.qcow2"), *abs_out = tpath("pol/mine/abs-out.qcow2");
+	char *ext = tpath("pol/mine/ext.vmdk"), *dev = tpath("pol/mine/dev.vmdk");
+	char *exact = tpath("pol/other/o.raw");
+	const char *dirs[] = { other }, *files[] = { exact };
+	struct dr_file_policy allow_dir = { .allow = dirs, .nallow = 1 };
+	struct dr_file_policy allow_file = { .allow = files, .nallow = 1 };
+	struct dr_file_policy trust = { .trust = 1 };
+
+	(void)state;
+	if (tu_sh("cd '%s' && mkdir -p pol/mine/sub pol/other && cd pol && "
+		  "head -c 1048576 ../base.raw > other/o.raw && cp other/o.raw mine/sub/in.raw && "
+		  "qemu-img create -q -f qcow2 -b ../other/o.raw -F raw mine/rel.qcow2 && "
+		  "qemu-img create -q -f qcow2 -b \"$PWD/mine/sub/in.raw\" -F raw mine/abs-in.qcow2 && "
+		  "qemu-img create -q -f qcow2 -b \"$PWD/other/o.raw\" -F raw mine/abs-out.qcow2 && "
+		  "printf '# Disk DescriptorFile\\nversion=1\\nCID=1\\nparentCID=ffffffff\\n"
+		  "RW 2048 FLAT \"sub/in.raw\" 0\\nRW 2048 FLAT \"../other/o.raw\" 0\\n' > mine/ext.vmdk && "
+		  "printf '# Disk DescriptorFile\\nversion=1\\nCID=1\\nparentCID=ffffffff\\n"
+		  "RW 8 FLAT \"/dev/zero\" 0\\n' > mine/dev.vmdk", tmp) != 0)
+		fail_msg("cannot make the policy images");
+	/* Default: the image's own tree only, absolute or relative. */
+	expect_refused(rel, NULL, "backing file ../other/o.raw resolves outside the disk's directory");
+	expect_refused(abs_out, NULL, "resolves outside the disk's directory");
+	expect_link(abs_in, NULL, 1, 0, DR_RULE_SAME_TREE, "/pol/mine/sub/in.raw");
+	expect_refused(ext, NULL, "vmdk extent ../other/o.raw resolves outside");
+	/* --backing-dir as a directory, as one exact file; --trust-backing. */
+	expect_link(rel, &allow_dir, 1, 0, DR_RULE_ALLOWED, "/pol/other/o.raw");
+	expect_link(ext, &allow_dir, 2, 1, DR_RULE_ALLOWED, "/pol/other/o.raw");
+	expect_link(ext, &allow_file, 2, 0, DR_RULE_SAME_TREE, "/pol/mine/sub/in.raw");
+	expect_link(abs_out, &allow_file, 1, 0, DR_RULE_ALLOWED, "/pol/other/o.raw");
+	expect_link(abs_out, &trust, 1, 0, DR_RULE_TRUSTED, "/pol/other/o.raw");
+	/* Devices: never, even trusted, unless named exactly. */
+	expect_refused(dev, &trust, "/dev/zero, not a regular file: never followed");
+	{
+		const char *z[] = { "/dev/zero" };
+		struct dr_file_policy named = { .allow = z, .nallow = 1 };
+
+		expect_refused(dev, &named, "not a regular file or a block device");
+	}
+	/* An allow entry that does not exist is an error, not ignored. */
+	{
+		const char *gone[] = { "/nonexistent/vm2oci-dir" };
+		struct dr_file_policy bad = { .allow = gone, .nallow = 1 };
+
+		expect_refused(abs_in, &bad, "/nonexistent/vm2oci-dir: cannot resolve");
+	}
+	free(other);
+	free(rel);
+	free(abs_in);
+	free(abs_out);
+	free(ext);
+	free(dev);
+	free(exact);
 }
 
 static void test_bad_vmdk(void **state)
@@ -661,6 +769,7 @@ int main(void)
 		cmocka_unit_test(test_bad_qcow2_compressed),
 		cmocka_unit_test(test_encrypted),
 		cmocka_unit_test(test_backing_loops),
+		cmocka_unit_test(test_file_policy),
 		cmocka_unit_test(test_bad_vmdk),
 		cmocka_unit_test(test_corruption),
 		cmocka_unit_test(test_fixtures),
