@@ -14,6 +14,7 @@ int cmd_diff(int argc, char **argv);
 int cmd_verify(int argc, char **argv);
 int cmd_packages(int argc, char **argv);
 int cmd_compare(int argc, char **argv);
+int cmd_domains(int argc, char **argv);
 
 /* Prints "vm2oci: <msg>" on stderr, one line; returns 1 (or 2 for usage). */
 int cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -160,6 +161,11 @@ struct fsd_layer_item;
 
 /* ---- layers (layers.c) --------------------------------------------------- */
 
+/* SIGINT/SIGTERM remove the temporary paths tracked here (the image
+ * module's, through its temp hooks, and the CLI's own) and exit 128+sig. */
+void cli_signals_init(void);
+void cli_temp_track(const char *path);
+void cli_temp_untrack(const char *path);
 /* Every entry of t but the root, as one layer into blob_dir. */
 int cli_write_full_layer(const char *blob_dir, const struct img_layer_options *opt,
 			 struct ut_tree *t, struct img_layer_result *res, struct ut_err *err);

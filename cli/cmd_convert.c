@@ -346,6 +346,7 @@ static int run_convert(struct convert_opts *o, struct cli_progress *prog)
 			goto out;
 		}
 		rmdir(layout_dir);
+		cli_temp_track(layout_dir);
 	} else {
 		layout_dir = ut_strdup(o->out);
 	}
@@ -540,8 +541,10 @@ out:
 	cli_progress_done(prog);
 	if (layout)
 		img_layout_free(layout); /* without commit, removes what it wrote */
-	if (o->docker_archive && layout_dir)
+	if (o->docker_archive && layout_dir) {
 		ut_rm_rf(layout_dir);
+		cli_temp_untrack(layout_dir);
+	}
 	free(layout_dir);
 	img_config_release(&config);
 	free(layers);

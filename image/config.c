@@ -283,7 +283,6 @@ int img_config_from_json(const char *json, size_t len, struct img_config *c,
 			 struct ut_err *err)
 {
 	json_t *root = NULL, *cfg, *rootfs, *o, *v;
-	json_error_t je;
 	const char *k;
 	size_t i, n;
 
@@ -292,9 +291,9 @@ int img_config_from_json(const char *json, size_t len, struct img_config *c,
 	if (len > IMG_JSON_MAX)
 		return ut_err_set(err, "image config: %zu bytes, more than the %u allowed", len,
 				  IMG_JSON_MAX);
-	root = json_loadb(json, len, 0, &je);
+	root = img_json_parse(json, len, "image config", err);
 	if (!root)
-		return ut_err_set(err, "image config: bad JSON at line %d: %s", je.line, je.text);
+		return -1;
 	if (!json_is_object(root)) {
 		json_decref(root);
 		return ut_err_set(err, "image config: not a JSON object");

@@ -227,6 +227,26 @@ int img_base_files(struct img_base *b, const char *const *prefixes, size_t npref
 		   uint64_t cap, struct ut_tree **out, struct ut_err *err);
 /* Frees a tree img_base_files() made, with the bytes it holds. */
 void img_base_files_free(struct ut_tree *t);
+/* The most bytes img_base_tree leaves in its cache_dir (default 1 GiB):
+ * past it, the least recently used cache files are removed. */
+void img_base_set_cache_cap(struct img_base *b, uint64_t cap);
+
+/* ---- temporary output ---------------------------------------------------- */
+
+/*
+ * The image module announces the temporary files and folders it creates
+ * (a new layout's DIR.tmp-*, a blob being written, a docker-archive base's
+ * extraction folder, a docker-archive being written) so that a signal
+ * handler can remove them: track() once the path exists, untrack() once it
+ * is renamed into place or removed. The hooks are process-wide; NULL
+ * removes them.
+ */
+struct img_temp_hooks {
+	void (*track)(const char *path);
+	void (*untrack)(const char *path);
+};
+
+void img_set_temp_hooks(const struct img_temp_hooks *h);
 
 #ifdef __cplusplus
 }
