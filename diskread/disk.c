@@ -219,7 +219,7 @@ int dr_disk_read_file(struct dr_disk *d, const char *path, struct ut_buf *b, str
 		goto out;
 	}
 	if (dr_fs_read_entry(d->vols[d->mount_vol[m]].fs, &e, b, 0, err) < 0) {
-		ut_err_prefix(err, "/%s: ", path);
+		dr_err_at_path(err, d->vols[d->mount_vol[m]].fs->bd->path, path);
 		goto out;
 	}
 	ret = 0;
@@ -1092,7 +1092,7 @@ static int content_open(void *ctx, const struct ut_entry *e, void **handle, stru
 	c = ut_calloc(1, sizeof(*c));
 	c->fs = fs;
 	if (fs->ops->open_file(fs, e->src_b, &c->h, err) < 0) {
-		ut_err_prefix(err, "/%s: ", e->path);
+		dr_err_at_path(err, fs->bd->path, e->path);
 		free(c);
 		return -1;
 	}

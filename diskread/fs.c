@@ -4,6 +4,7 @@
  */
 #include "dr_internal.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -264,4 +265,17 @@ int dr_fs_extents(struct dr_fs *fs, uint64_t src_b,
 		return ut_err_set(err, "%s: the %s filesystem cannot list file extents",
 				  fs->bd->path, fs->info.type);
 	return fs->ops->extents(fs, src_b, cb, ctx, err);
+}
+
+int dr_err_at_path(struct ut_err *err, const char *file, const char *path)
+{
+	size_t len = strlen(file);
+	char rest[UT_ERR_MAX];
+
+	if (!err)
+		return -1;
+	if (strncmp(err->msg, file, len) || strncmp(err->msg + len, ": ", 2))
+		return ut_err_prefix(err, "/%s: ", path);
+	snprintf(rest, sizeof(rest), "%s", err->msg + len + 2);
+	return ut_err_set(err, "%s: /%s: %s", file, path, rest);
 }

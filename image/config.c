@@ -348,3 +348,43 @@ int img_config_from_json(const char *json, size_t len, struct img_config *c,
 	json_decref(root);
 	return 0;
 }
+
+static void strv_push(char ***v, size_t *n, const char *s)
+{
+	*v = ut_realloc(*v, (*n + 1) * sizeof(**v));
+	(*v)[(*n)++] = ut_strdup(s);
+}
+
+void img_config_add_layer(struct img_config *c, const char *diff_id, const char *created_by,
+			  const char *comment)
+{
+	struct img_history *h;
+
+	strv_push(&c->diff_ids, &c->ndiff_ids, diff_id);
+	c->history = ut_realloc(c->history, (c->nhistory + 1) * sizeof(*c->history));
+	h = &c->history[c->nhistory++];
+	h->created_by = ut_strdup(created_by);
+	h->comment = comment ? ut_strdup(comment) : NULL;
+	h->empty_layer = 0;
+}
+
+void img_config_add_label(struct img_config *c, const char *key, const char *value)
+{
+	char *kv = ut_asprintf("%s=%s", key, value);
+
+	strv_push(&c->labels_kv, &c->nlabels, kv);
+	free(kv);
+}
+
+void img_config_add_cmd(struct img_config *c, const char *arg)
+{
+	strv_push(&c->cmd, &c->ncmd, arg);
+}
+
+void img_config_set_platform(struct img_config *c, const char *architecture, const char *os)
+{
+	free(c->architecture);
+	c->architecture = ut_strdup(architecture);
+	free(c->os);
+	c->os = ut_strdup(os);
+}

@@ -103,6 +103,10 @@ int img_layer_finish(struct img_layer_writer *w, struct img_layer_result *res,
 		     struct ut_err *err);
 /* Drops the temporary blob and frees w (NULL is fine). */
 void img_layer_abort(struct img_layer_writer *w);
+/* Every entry of t but the root, in t's order, as one layer into blob_dir
+ * (regular files read through t->content). */
+int img_layer_write_tree(const char *blob_dir, const struct img_layer_options *opt,
+			 const struct ut_tree *t, struct img_layer_result *res, struct ut_err *err);
 
 /* ---- image configuration ------------------------------------------------ */
 
@@ -130,6 +134,13 @@ struct img_config {
 
 void img_config_release(struct img_config *c);
 void img_config_copy(struct img_config *dst, const struct img_config *src);
+/* Edits (the strings are copied). A layer's diff_id and its history entry
+ * go together: every layer has one of each. */
+void img_config_add_layer(struct img_config *c, const char *diff_id, const char *created_by,
+			  const char *comment /* may be NULL */);
+void img_config_add_label(struct img_config *c, const char *key, const char *value);
+void img_config_add_cmd(struct img_config *c, const char *arg);
+void img_config_set_platform(struct img_config *c, const char *architecture, const char *os);
 /* Serialises canonically (fixed key order) so equal configs hash equal. */
 int img_config_to_json(const struct img_config *c, struct ut_buf *out, struct ut_err *err);
 int img_config_from_json(const char *json, size_t len, struct img_config *c,
