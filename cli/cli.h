@@ -8,6 +8,13 @@
 
 /* Each subcommand: argv[0] is its name. Returns the process exit code. */
 typedef int (*cli_cmd_fn)(int argc, char **argv);
+int cmd_inspect(int argc, char **argv);
+int cmd_convert(int argc, char **argv);
+int cmd_diff(int argc, char **argv);
+int cmd_verify(int argc, char **argv);
+int cmd_packages(int argc, char **argv);
+int cmd_compare(int argc, char **argv);
+int cmd_domains(int argc, char **argv);
 
 /* Prints "vm2oci: <msg>" on stderr, one line; returns 1 (or 2 for usage). */
 int cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -49,6 +56,11 @@ struct cli_progress {
 void cli_progress_init(struct cli_progress *p, int quiet);
 struct ut_progress cli_progress_hook(struct cli_progress *p);
 void cli_progress_done(struct cli_progress *p);
+
+/* Where scratch files go: $TMPDIR, NULL when unset (each module then uses
+ * its default: /tmp, /var/tmp for a base's layers). The modules never read
+ * the environment; the CLI reads it here and passes the directory in. */
+const char *cli_tmpdir(void);
 
 /* ---- which files a disk may name (every command that opens disks) ------ */
 
@@ -176,9 +188,6 @@ int cli_base_pkg_db(struct cli_base *b, struct pkg_db **db, struct ut_err *err);
 struct fsd_layer_item;
 
 /* ---- layers (layers.c) --------------------------------------------------- */
-
-/* rm -rf, without following links; errors ignored (cleanup of our own temp). */
-void cli_rm_rf(const char *path);
 
 /* SIGINT/SIGTERM remove the temporary paths tracked here (the image
  * module's, through its temp hooks, and the CLI's own) and exit 128+sig. */

@@ -524,7 +524,7 @@ static void convert_release(struct convert *cv)
 	if (cv->layout)
 		img_layout_free(cv->layout); /* without commit, removes what it wrote */
 	if (cv->o->docker_archive && cv->layout_dir) {
-		cli_rm_rf(cv->layout_dir);
+		ut_rm_rf(cv->layout_dir);
 		cli_temp_untrack(cv->layout_dir);
 	}
 	free(cv->layout_dir);

@@ -120,7 +120,7 @@ int cmd_verify(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	struct dr_disk_options dopt = { 0 };
+	struct dr_disk_options dopt = { .tmpdir = cli_tmpdir() };
 	struct cli_disk_policy policy = { { 0 } };
 	struct fsd_options fopt = { 0 };
 	struct ut_err err = { { 0 } };
@@ -163,7 +163,7 @@ int cmd_verify(int argc, char **argv)
 	dopt.progress = cli_progress_hook(&prog);
 
 	/* No cache: verify reads every layer for itself. */
-	if (img_base_open(argv[optind], &img, &err) < 0 ||
+	if (img_base_open(argv[optind], cli_tmpdir(), &img, &err) < 0 ||
 	    img_base_tree(img, NULL, &itree, &err) < 0) {
 		cli_error("%s", err.msg);
 		goto out;

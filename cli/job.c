@@ -40,7 +40,7 @@ static int job_walk(struct cli_job *j, const struct cli_job_options *o, struct u
 int cli_job_open(struct cli_job *j, const struct cli_job_options *o, struct ut_progress *prog)
 {
 	struct dr_disk_options dopt = { .format = o->disk_format, .progress = *prog,
-					 .no_replay = o->no_replay };
+					 .no_replay = o->no_replay, .tmpdir = cli_tmpdir() };
 	struct ut_err err = { { 0 } };
 	double mark = ut_now();
 	size_t told;

@@ -27,7 +27,7 @@
  * (libguestfs reads by path); link_id is the inode number, as elsewhere.
  * LVM physical volumes are not handled (they hold no filesystem themselves).
  */
-#include "diskread.h"
+#include "dr_internal.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -189,10 +189,16 @@ static int launch(struct dr_fs *fs, struct ut_err *err)
 		guestfs_set_error_handler(p->g, NULL, NULL);
 	}
 	if (guestfs_add_drive_opts(p->g, p->image, GUESTFS_ADD_DRIVE_OPTS_READONLY, 1,
-				   GUESTFS_ADD_DRIVE_OPTS_FORMAT, p->format, -1) < 0 ||
-	    guestfs_launch(p->g) < 0) {
+				   GUESTFS_ADD_DRIVE_OPTS_FORMAT, p->format, -1) < 0) {
 		ut_err_set(err, "%s: %s: libguestfs: %s", fs->bd->path, fs->info.type,
 			   gfs_error(p));
+		goto out;
+	}
+	if (guestfs_launch(p->g) < 0) {
+		/* Said in these words so that callers (and tests) can tell a
+		 * machine without a working appliance from a bad image. */
+		ut_err_set(err, "%s: %s: the libguestfs appliance did not start: %s",
+			   fs->bd->path, fs->info.type, gfs_error(p));
 		goto out;
 	}
 	if (p->offset == 0) {
@@ -492,7 +498,6 @@ static int gfs_walk(struct dr_fs *fs, int (*cb)(void *ctx, struct ut_entry *e), 
 	struct ut_entry root = { 0 };
 	struct ut_buf list;
 	char tmpl[4096], **all = NULL, **full = NULL, **base = NULL;
-	const char *dir = getenv("TMPDIR");
 	size_t off, n = 0, nall = 0, aall = 0, i;
 	int fd, r, ret = -1;
 
@@ -508,7 +513,7 @@ static int gfs_walk(struct dr_fs *fs, int (*cb)(void *ctx, struct ut_entry *e), 
 	if (r < 0)
 		return -1;
 	/* find0 writes to a host file; a private temporary one, gone after. */
-	snprintf(tmpl, sizeof(tmpl), "%s/vm2oci-find0-XXXXXX", dir && *dir ? dir : "/tmp");
+	snprintf(tmpl, sizeof(tmpl), "%s/vm2oci-find0-XXXXXX", fs->tmpdir ? fs->tmpdir : "/tmp");
 	fd = mkstemp(tmpl);
 	if (fd < 0)
 		return ut_err_set(err, "%s: cannot create a temporary file: %s", tmpl,
