@@ -282,7 +282,7 @@ static int emit_cb(void *ctx, struct ut_entry *e)
 		free(full);
 		return ut_err_set(j->err,
 				  "%s: %s%s/%s: apparent size of %llu bytes is more than the limit of %llu bytes (the size of its filesystem's device, or --max-file-size)",
-				  m->cfs->bd->path, *m->mountpoint ? "/" : "", m->mountpoint,
+				  dr_blockdev_path(dr_fs_blockdev(m->cfs)), *m->mountpoint ? "/" : "", m->mountpoint,
 				  e->path, (unsigned long long)e->size,
 				  (unsigned long long)j->max_file_size);
 	}
@@ -305,7 +305,7 @@ static int emit(struct job *j, struct mnt *m, ext2_ino_t ino, const char *path, 
 	j->cur = m;
 	j->max_file_size = dr_disk_max_file_size(j->disk);
 	if (!j->max_file_size)
-		j->max_file_size = m->cfs->bd->size;
+		j->max_file_size = dr_blockdev_size(dr_fs_blockdev(m->cfs));
 	if (recursive) {
 		j->walked = ut_realloc(j->walked, (j->nwalked + 1) * sizeof(*j->walked));
 		j->walked[j->nwalked++] = ut_strdup(path);
@@ -529,7 +529,7 @@ static int check_pair(struct dr_disk *base, const struct ut_tree *bt, struct dr_
 			return refuse(why, wl, "/%s lies elsewhere than in the template", mp);
 		mv[i].t = dr_fs_ext2_handle(tfs);
 		mv[i].c = dr_fs_ext2_handle(cfs);
-		if (tfs->note[0] || cfs->note[0] ||
+		if (dr_fs_note(tfs)[0] || dr_fs_note(cfs)[0] ||
 		    ext2fs_has_feature_journal_needs_recovery(mv[i].c->super) ||
 		    ext2fs_has_feature_journal_needs_recovery(mv[i].t->super))
 			return refuse(why, wl, "/%s: a journal needs recovery", mp);
@@ -588,12 +588,12 @@ int bd_block_tree(struct dr_disk *base, const struct ut_tree *base_tree, struct 
 		rc = r;
 		goto out;
 	}
-	r = bd_lineage_find(cbd, bbd->path, &depth, err);
+	r = bd_lineage_find(cbd, dr_blockdev_path(bbd), &depth, err);
 	if (r < 0)
 		goto out;
 	if (!r) {
 		rc = refuse(why, why_len, "no change source: %s is not in the disk's backing chain",
-			    bbd->path);
+			    dr_blockdev_path(bbd));
 		goto out;
 	}
 	st->depth = depth;
