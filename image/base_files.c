@@ -145,8 +145,6 @@ static int read_dir(const char *root, struct ut_tree *t, struct mem_content *mc,
 	for (i = 0; i < all->n; i++) {
 		struct ut_entry e;
 		struct ut_buf *b;
-		void *h = NULL;
-		char chunk[65536];
 
 		if (!all->v[i].path[0] || !wanted(all->v[i].path, prefixes, np))
 			continue;
@@ -157,35 +155,20 @@ static int read_dir(const char *root, struct ut_tree *t, struct mem_content *mc,
 				mc->bufs = ut_realloc(mc->bufs, mc->alloc * sizeof(*mc->bufs));
 			}
 			b = &mc->bufs[mc->n];
-			ut_buf_init(b, 0);
-			if (all->content.ops->open(all->content.ctx, &all->v[i], &h, err) < 0) {
+			/* The cap is over all the files read, not each. */
+			if (all->v[i].size > mc->cap - mc->total) {
+				ut_entry_release(&e);
+				ut_err_set(err, "%s: more than %llu bytes under the paths read",
+					   root, (unsigned long long)mc->cap);
+				goto out;
+			}
+			ut_buf_init(b, (size_t)(mc->cap - mc->total));
+			if (ut_content_read_all(&all->content, &all->v[i], b, err) < 0) {
+				ut_buf_release(b);
 				ut_entry_release(&e);
 				goto out;
 			}
-			for (;;) {
-				ssize_t r = all->content.ops->read(all->content.ctx, h, chunk,
-								   sizeof(chunk), err);
-
-				if (r <= 0) {
-					all->content.ops->close(all->content.ctx, h);
-					if (r < 0) {
-						ut_buf_release(b);
-						ut_entry_release(&e);
-						goto out;
-					}
-					break;
-				}
-				mc->total += (uint64_t)r;
-				if (mc->total > mc->cap) {
-					all->content.ops->close(all->content.ctx, h);
-					ut_buf_release(b);
-					ut_entry_release(&e);
-					ut_err_set(err, "%s: more than %llu bytes under the paths read",
-						   root, (unsigned long long)mc->cap);
-					goto out;
-				}
-				ut_buf_add(b, chunk, (size_t)r, NULL);
-			}
+			mc->total += b->len;
 			ut_buf_grow(b, 0, NULL);
 			e.src_a = mc->n++;
 		}

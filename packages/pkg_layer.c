@@ -17,52 +17,46 @@
 
 /* Digests the entry's content with the algorithm the database used, and
  * with sha256 for the tree, in one read. */
+struct two_digests {
+	struct ut_hash db;      /* the digest the package database records */
+	struct ut_sha256 sha;   /* the content digest every tree carries */
+};
+
+static int digest_chunk(void *ctx, const void *data, size_t n, struct ut_err *err)
+{
+	struct two_digests *d = ctx;
+
+	(void)err;
+	ut_hash_update(&d->db, data, n);
+	ut_sha256_update(&d->sha, data, n);
+	return 0;
+}
+
 static int entry_digests(const struct ut_tree *vm, struct ut_entry *e, enum pkg_digest_kind kind,
 			 char *hex, struct ut_err *err)
 {
 	static __thread unsigned char buf[1 << 17];
-	struct ut_hash db = { 0 };
-	struct ut_sha256 sha = { 0 };
+	struct two_digests d = { { 0 } };
 	unsigned char out[UT_HASH_MAX];
 	size_t outlen;
-	void *h = NULL;
-	uint64_t total = 0;
 	int rc = -1;
 
-	if (ut_sha256_init(&sha) < 0 ||
-	    ut_hash_init(&db, kind == PKG_DIGEST_MD5 ? UT_HASH_MD5 : kind == PKG_DIGEST_SHA1
-				  ? UT_HASH_SHA1 : UT_HASH_SHA256) < 0) {
+	if (ut_sha256_init(&d.sha) < 0 ||
+	    ut_hash_init(&d.db, kind == PKG_DIGEST_MD5 ? UT_HASH_MD5 : kind == PKG_DIGEST_SHA1
+				    ? UT_HASH_SHA1 : UT_HASH_SHA256) < 0) {
 		ut_err_set(err, "digest unavailable");
 		goto out;
 	}
-	if (vm->content.ops->open(vm->content.ctx, e, &h, err) < 0)
+	if (ut_content_stream(&vm->content, e, buf, sizeof(buf), digest_chunk, &d, err) < 0)
 		goto out;
-	for (;;) {
-		ssize_t n = vm->content.ops->read(vm->content.ctx, h, buf, sizeof(buf), err);
-
-		if (n < 0)
-			goto out;
-		if (n == 0)
-			break;
-		ut_hash_update(&db, buf, (size_t)n);
-		ut_sha256_update(&sha, buf, (size_t)n);
-		total += (uint64_t)n;
-	}
-	if (total != e->size) {
-		ut_err_set(err, "/%s: read %llu bytes of %llu", e->path, (unsigned long long)total,
-			   (unsigned long long)e->size);
-		goto out;
-	}
-	outlen = ut_hash_final(&db, out);
+	outlen = ut_hash_final(&d.db, out);
 	ut_hex(out, outlen, hex);
-	ut_sha256_final(&sha, e->digest);
+	ut_sha256_final(&d.sha, e->digest);
 	e->has_digest = 1;
 	rc = 0;
 out:
-	if (h)
-		vm->content.ops->close(vm->content.ctx, h);
-	ut_sha256_release(&sha);
-	ut_hash_release(&db);
+	ut_sha256_release(&d.sha);
+	ut_hash_release(&d.db);
 	return rc;
 }
 
