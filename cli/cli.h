@@ -121,4 +121,26 @@ int cli_write_dockerfile(const char *path, const char *base_spec, const struct p
 			 const size_t *roots, size_t nroots, const struct fsd_layer_item *items,
 			 size_t nitems, struct ut_tree *vm, struct ut_err *err);
 
+/* ---- mounts left out (cli/mounts.c) ------------------------------------- */
+
+struct dr_disk_options;
+struct img_config;
+/* The config label that lists the mount points an image lacks because
+ * --skip-mount left them out, comma-separated ("/srv/data,/home"). */
+#define CLI_SKIPPED_LABEL "org.vm2oci.skipped-mounts"
+
+/* The --skip-mount values of one command line. */
+struct cli_skip {
+	const char **paths;
+	size_t n;
+};
+
+/* Adds one --skip-mount PATH and points opt's skip list at it. */
+void cli_skip_add(struct cli_skip *s, struct dr_disk_options *opt, const char *path);
+void cli_skip_release(struct cli_skip *s);
+/* The disk's skipped mounts as a JSON array (a json_t *, new reference). */
+void *cli_skipped_json(const struct dr_disk *d);
+/* The label value for the disk's skipped mounts; NULL when none (heap). */
+char *cli_skipped_label(const struct dr_disk *d);
+
 #endif

@@ -12,7 +12,7 @@
 #include <string.h>
 
 static const char inspect_usage[] =
-	"usage: vm2oci inspect DISK [--format raw|qcow2|vmdk] [--json]\n"
+	"usage: vm2oci inspect DISK [--format raw|qcow2|vmdk] [--json] [--skip-mount PATH]...\n"
 	"\n"
 	"Shows the disk's format and size, its partition table, the filesystem on\n"
 	"each partition (type, label, UUID), the mount plan read from the guest's\n"
@@ -21,7 +21,9 @@ static const char inspect_usage[] =
 	"guest is run.\n"
 	"\n"
 	"  --format F  skip probing: raw, qcow2 or vmdk\n"
-	"  --json      one JSON object on stdout\n";
+	"  --json      one JSON object on stdout\n"
+	"  --skip-mount PATH  leave the fstab mount at PATH out of the plan\n"
+	"An fstab mount that cannot be read is a warning here (convert fails on it).\n";
 
 static json_t *fs_json(const struct dr_fs_info *fs)
 {
@@ -60,12 +62,15 @@ static int print_json(struct dr_disk *d, const char *path)
 	mounts = dr_disk_mounts(d, &n);
 	for (i = 0; i < n; i++) {
 		char *mp = ut_asprintf("/%s", mounts[i].mountpoint);
+		json_t *jm = json_pack("{s:s, s:s, s:i, s:o}", "mountpoint", mp, "spec",
+				       mounts[i].spec ? mounts[i].spec : "", "partition",
+				       mounts[i].partition, "filesystem", fs_json(&mounts[i].fs));
 
-		json_array_append_new(jmounts,
-				      json_pack("{s:s, s:s, s:i, s:o}", "mountpoint", mp, "spec",
-						mounts[i].spec ? mounts[i].spec : "", "partition",
-						mounts[i].partition, "filesystem",
-						fs_json(&mounts[i].fs)));
+		if (mounts[i].lv)
+			json_object_set_new(jm, "lv", json_string(mounts[i].lv));
+		if (mounts[i].options)
+			json_object_set_new(jm, "options", json_string(mounts[i].options));
+		json_array_append_new(jmounts, jm);
 		free(mp);
 	}
 	root = json_pack("{s:s, s:s, s:I, s:s, s:o, s:o, s:{s:s, s:s, s:s, s:s, s:s, s:s}}",
@@ -83,6 +88,24 @@ static int print_json(struct dr_disk *d, const char *path)
 			json_array_append_new(chain, json_pack("{s:s, s:s}", "path", b->path,
 							       "format", dr_blockdev_format(b)));
 		json_object_set_new(root, "backing_chain", chain);
+	}
+	{
+		json_t *jlv = json_array();
+
+		for (i = 0; i < dr_disk_lv_count(d); i++) {
+			const struct dr_lv *lv = dr_disk_lv(d, i);
+			json_t *o = json_pack("{s:s, s:s, s:s, s:I, s:s}", "vg", lv->vg, "name",
+					      lv->name, "uuid", lv->uuid, "size",
+					      (json_int_t)lv->size, "type", lv->type);
+
+			if (lv->unsupported[0])
+				json_object_set_new(o, "unsupported", json_string(lv->unsupported));
+			if (dr_disk_lv_fs(d, i)->type[0])
+				json_object_set_new(o, "filesystem", fs_json(dr_disk_lv_fs(d, i)));
+			json_array_append_new(jlv, o);
+		}
+		json_object_set_new(root, "logical_volumes", jlv);
+		json_object_set_new(root, "skipped_mounts", cli_skipped_json(d));
 	}
 	{
 		size_t nw, k;
@@ -125,11 +148,30 @@ static void print_text(struct dr_disk *d, const char *path)
 			printf(" label=%s", fs->label);
 		putchar('\n');
 	}
+	for (i = 0; i < dr_disk_lv_count(d); i++) {
+		const struct dr_lv *lv = dr_disk_lv(d, i);
+		const struct dr_fs_info *fs = dr_disk_lv_fs(d, i);
+
+		printf("  lv  %s/%s size %-12" PRIu64 " %-8s %s", lv->vg, lv->name, lv->size,
+		       fs->type[0] ? fs->type : "-", lv->type);
+		if (fs->uuid[0])
+			printf(" uuid=%s", fs->uuid);
+		if (lv->unsupported[0])
+			printf(" (not read: %s)", lv->unsupported);
+		putchar('\n');
+	}
 	printf("mounts:\n");
 	mounts = dr_disk_mounts(d, &n);
 	for (i = 0; i < n; i++)
-		printf("  /%-10s %-8s %s\n", mounts[i].mountpoint, mounts[i].fs.type,
-		       mounts[i].spec ? mounts[i].spec : "");
+		printf("  /%-10s %-8s %s%s%s\n", mounts[i].mountpoint, mounts[i].fs.type,
+		       mounts[i].spec ? mounts[i].spec : "", mounts[i].options ? " " : "",
+		       mounts[i].options ? mounts[i].options : "");
+	{
+		const char *const *sk = dr_disk_skipped_mounts(d, &n);
+
+		for (i = 0; i < n; i++)
+			printf("  %-11s skipped (--skip-mount)\n", sk[i]);
+	}
 	printf("os:          %s %s (%s)\n", os->distro, os->version, os->pretty_name);
 	printf("hostname:    %s\n", os->hostname);
 	printf("arch:        %s\n", os->arch);
@@ -148,10 +190,12 @@ int cmd_inspect(int argc, char **argv)
 	static const struct option longopts[] = {
 		{ "format", required_argument, NULL, 'f' },
 		{ "json", no_argument, NULL, 'j' },
+		{ "skip-mount", required_argument, NULL, 's' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	struct dr_disk_options opt = { 0 };
+	struct dr_disk_options opt = { .lenient_mounts = 1 };
+	struct cli_skip skip = { 0 };
 	struct dr_disk *d = NULL;
 	struct ut_err err = { { 0 } };
 	int json = 0, c;
@@ -160,18 +204,22 @@ int cmd_inspect(int argc, char **argv)
 		switch (c) {
 		case 'f': opt.format = optarg; break;
 		case 'j': json = 1; break;
+		case 's': cli_skip_add(&skip, &opt, optarg); break;
 		case 'h': fputs(inspect_usage, stdout); return 0;
 		default: return cli_usage_error("inspect", "unknown option");
 		}
 	}
 	if (optind + 1 != argc)
 		return cli_usage_error("inspect", "expected one DISK");
-	if (dr_disk_open(argv[optind], &opt, &d, &err) < 0)
+	if (dr_disk_open(argv[optind], &opt, &d, &err) < 0) {
+		cli_skip_release(&skip);
 		return cli_error("%s", err.msg);
+	}
 	if (json)
 		print_json(d, argv[optind]);
 	else
 		print_text(d, argv[optind]);
 	dr_disk_free(d);
+	cli_skip_release(&skip);
 	return 0;
 }

@@ -23,4 +23,9 @@ int dr_host_pread(int fd, uint64_t file_size, const char *path, void *buf, size_
 int dr_read_backing(struct dr_blockdev *bd, unsigned char *buf, uint64_t len, uint64_t off,
 		    struct ut_err *err);
 
+/* The LV a block device opened by dr_lvm_open is, or NULL for any other. */
+const struct dr_lv *dr_lvm_lv_of(const struct dr_blockdev *bd);
+/* An LV in one piece on the disk: its byte offset there (0); -1 otherwise. */
+int dr_lvm_linear_offset(const struct dr_blockdev *bd, uint64_t *off);
+
 #endif
