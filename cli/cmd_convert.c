@@ -58,6 +58,10 @@ static const char convert_usage[] =
 	"                         online (FROM the base, install the package roots at\n"
 	"                         their versions, remove what the VM deleted, ADD the\n"
 	"                         diff as FILE's sibling vm2oci-diff.tar)\n"
+	"      --skip-mount PATH  leave out the guest's fstab mount at PATH (repeatable);\n"
+	"                         without it a local mount that cannot be read fails\n"
+	"                         the conversion. The image's config lists what was\n"
+	"                         left out in the label org.vm2oci.skipped-mounts\n"
 	"      --json             print a summary as JSON on stdout\n"
 	"  -q, --quiet            no progress on stderr\n";
 
@@ -69,6 +73,8 @@ struct convert_opts {
 	struct fsd_options diff;
 	const char **masks;
 	size_t nmasks;
+	struct cli_skip skip;
+	struct dr_disk_options dopt;
 };
 
 struct phase_times {
@@ -206,7 +212,7 @@ static json_t *packages_json(const struct pkg_db *vdb, const struct cli_pkglayer
 static int run_convert(struct convert_opts *o, struct cli_progress *prog)
 {
 	struct ut_err err = { { 0 } };
-	struct dr_disk_options dopt = { .format = o->format };
+	struct dr_disk_options dopt = o->dopt;
 	struct dr_disk *disk = NULL;
 	struct ut_tree *vm = NULL;
 	struct cli_base base;
@@ -414,6 +420,13 @@ static int run_convert(struct convert_opts *o, struct cli_progress *prog)
 	free(config.os);
 	config.os = ut_strdup("linux");
 	guest_defaults(&config, vm, dr_disk_os(disk));
+	{
+		char *kv = cli_skipped_label(disk);
+
+		if (kv)
+			str_push(&config.labels_kv, &config.nlabels, kv);
+		free(kv);
+	}
 	if (img_layout_add_image(layout, &config, layers, nlayers, o->tag, &manifest, &err) < 0 ||
 	    img_layout_commit(layout, &err) < 0) {
 		cli_error("%s", err.msg);
@@ -493,6 +506,7 @@ static int run_convert(struct convert_opts *o, struct cli_progress *prog)
 				 (json_int_t)dr_blockdev_bytes_read(dr_disk_blockdev(disk)),
 				 "entries", (json_int_t)vm->n, "layers", jl, "seconds", secs);
 		json_object_set_new(root, "base", json_string(o->base));
+		json_object_set_new(root, "skipped_mounts", cli_skipped_json(disk));
 		if (diff)
 			json_object_set_new(root, "diff", stats_json(fsd_result_stats(diff)));
 		if (vdb)
@@ -541,7 +555,7 @@ out:
 int cmd_convert(int argc, char **argv)
 {
 	enum { OPT_LEVEL = 256, OPT_THREADS, OPT_BASE_FORMAT, OPT_OUTPUT_FORMAT, OPT_TRUST_MTIME,
-	       OPT_MASK_XATTR, OPT_JSON, OPT_PACKAGES_LAYER, OPT_DOCKERFILE };
+	       OPT_MASK_XATTR, OPT_JSON, OPT_PACKAGES_LAYER, OPT_DOCKERFILE, OPT_SKIP_MOUNT };
 	static const struct option longopts[] = {
 		{ "output", required_argument, NULL, 'o' },
 		{ "base", required_argument, NULL, 'b' },
@@ -557,6 +571,7 @@ int cmd_convert(int argc, char **argv)
 		{ "json", no_argument, NULL, OPT_JSON },
 		{ "packages-layer", no_argument, NULL, OPT_PACKAGES_LAYER },
 		{ "dockerfile", required_argument, NULL, OPT_DOCKERFILE },
+		{ "skip-mount", required_argument, NULL, OPT_SKIP_MOUNT },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -597,6 +612,7 @@ int cmd_convert(int argc, char **argv)
 		case OPT_JSON: o.json = 1; break;
 		case OPT_PACKAGES_LAYER: o.packages_layer = 1; break;
 		case OPT_DOCKERFILE: o.dockerfile = optarg; break;
+		case OPT_SKIP_MOUNT: cli_skip_add(&o.skip, &o.dopt, optarg); break;
 		case 'q': o.quiet = 1; break;
 		case 'h': fputs(convert_usage, stdout); return 0;
 		default: return cli_usage_error("convert", "unknown option");
@@ -607,10 +623,12 @@ int cmd_convert(int argc, char **argv)
 	if (!o.out)
 		return cli_usage_error("convert", "-o OUT is required");
 	o.disk = argv[optind];
+	o.dopt.format = o.format;
 	o.diff.mask_xattrs = o.masks;
 	o.diff.nmask_xattrs = o.nmasks;
 	cli_progress_init(&prog, o.quiet || o.json);
 	rc = run_convert(&o, &prog);
 	free(o.masks);
+	cli_skip_release(&o.skip);
 	return rc;
 }

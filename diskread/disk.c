@@ -1261,8 +1261,8 @@ static int find_root(struct dr_disk *d, long *root, const char **subvol, struct 
 			char where[300];
 
 			vol_where(d, v, where, sizeof(where));
-			ut_err_prefix(err, "%s: cannot look for the root in %s on %s: ", d->bd->path,
-				      v->info.type, where);
+			ut_err_prefix(err, "cannot look for the root in %s on %s: ", v->info.type,
+				      where);
 			return -1;
 		}
 		if (r == 1)

@@ -46,6 +46,7 @@ struct gfs_priv {
 	char *format;       /* "raw", "qcow2", "vmdk" */
 	uint64_t offset;    /* of the filesystem on the top image */
 	char *lv_dev;       /* "/dev/VG/LV" for a filesystem on an LV, else NULL */
+	char *first_error;  /* the first error libguestfs raised: the cause */
 	char **paths;       /* src_b -> "/path" inside the appliance */
 	size_t npaths, apaths;
 };
@@ -181,6 +182,19 @@ static char *with_view_options(const struct dr_fs *fs, const char *base)
 	return ut_asprintf("%s,%s", base, fs->mount_options);
 }
 
+/* guestfs_launch's own error is a generic "see the debug log"; the first
+ * error raised (qemu's complaint, a missing kernel) says what went wrong. */
+static void keep_first_error(guestfs_h *g, void *opaque, const char *msg)
+{
+	struct gfs_priv *p = opaque;
+	const char *generic = strstr(msg, " This usually means");
+
+	(void)g;
+	if (p->first_error)
+		return;
+	p->first_error = generic ? ut_strndup(msg, (size_t)(generic - msg)) : ut_strdup(msg);
+}
+
 /*
  * An appliance that does not start: one line naming the disk, libguestfs'
  * own reason (its last line, which says what failed), and the usual cure
@@ -189,7 +203,7 @@ static char *with_view_options(const struct dr_fs *fs, const char *base)
 static void launch_error(struct dr_fs *fs, struct ut_err *err)
 {
 	struct gfs_priv *p = fs->priv;
-	char *msg = ut_strdup(gfs_error(p)), *q;
+	char *msg = ut_strdup(p->first_error ? p->first_error : gfs_error(p)), *q;
 	size_t l = strlen(msg);
 
 	while (l && (msg[l - 1] == '\n' || msg[l - 1] == ' '))
@@ -219,7 +233,7 @@ static int launch(struct dr_fs *fs, struct ut_err *err)
 			return ut_err_set(err, "%s: %s: cannot create a libguestfs handle",
 					  fs->bd->path, fs->info.type);
 		/* Library code does not print: errors come back in err. */
-		guestfs_set_error_handler(p->g, NULL, NULL);
+		guestfs_set_error_handler(p->g, keep_first_error, p);
 	}
 	if (guestfs_add_drive_opts(p->g, p->image, GUESTFS_ADD_DRIVE_OPTS_READONLY, 1,
 				   GUESTFS_ADD_DRIVE_OPTS_FORMAT, p->format, -1) < 0 ||
@@ -295,6 +309,7 @@ static void gfs_close(struct dr_fs *fs)
 	free(p->image);
 	free(p->format);
 	free(p->lv_dev);
+	free(p->first_error);
 	free(p);
 	fs->priv = NULL;
 }
