@@ -303,7 +303,7 @@ static int read_label(struct dr_blockdev *bd, char id[33], uint64_t *pe_start, u
 	return 0;
 }
 
-/* The current metadata text of a PV's metadata area. */
+/* The current metadata text of a PV's metadata area, into text (inited). */
 static int read_mda_text(struct dr_blockdev *bd, uint64_t mda_off, uint64_t mda_size,
 			 struct ut_buf *text, struct ut_err *err)
 {
@@ -326,7 +326,6 @@ static int read_mda_text(struct dr_blockdev *bd, uint64_t mda_off, uint64_t mda_
 	if (off < LVM_MDA_HEADER || off >= mda_size || size > ring || size > LVM_MAX_TEXT)
 		return ut_err_set(err, "%s: LVM metadata text [%llu, +%llu) is outside its area",
 				  bd->path, (unsigned long long)off, (unsigned long long)size);
-	ut_buf_init(text, LVM_MAX_TEXT + 1);
 	while (size) {
 		unsigned char chunk[65536];
 		uint64_t n = mda_size - off < size ? mda_size - off : size;
@@ -553,8 +552,12 @@ int dr_lvm_read(struct dr_blockdev *const *pvs, size_t npvs, struct dr_lvm **out
 
 		if (!mda_size[i])
 			continue; /* a PV made with --metadatacopies 0 */
-		if (read_mda_text(l->pvs[i].bd, mda_off[i], mda_size[i], &text, err) < 0 ||
-		    read_vg(l, (char *)text.data, text.len, err) < 0) {
+		ut_buf_init(&text, LVM_MAX_TEXT + 1);
+		if (read_mda_text(l->pvs[i].bd, mda_off[i], mda_size[i], &text, err) < 0) {
+			ut_buf_release(&text);
+			goto fail;
+		}
+		if (read_vg(l, (char *)text.data, text.len, err) < 0) {
 			ut_buf_release(&text);
 			ut_err_prefix(err, "%s: ", l->pvs[i].bd->path);
 			goto fail;
