@@ -705,6 +705,14 @@ static char *unresolved_why(const struct dr_disk *d, const char *spec)
 	}
 	if (!strncmp(spec, "/dev/mapper/", 12))
 		return ut_strdup("no logical volume of that name on this disk");
+	for (i = 0; i < dr_lvm_count(d->lvm); i++) {
+		const struct dr_lv *lv = dr_lvm_lv(d->lvm, i);
+
+		/* The filesystem may be on an LV vm2oci does not read. */
+		if (lv->unsupported[0])
+			return ut_asprintf("no volume read here has it (LV %s/%s is not read: %s)",
+					   lv->vg, lv->name, lv->unsupported);
+	}
 	return ut_strdup("no volume on this disk has it (another disk?)");
 }
 
@@ -1291,6 +1299,32 @@ static int open_mount_fs(struct dr_disk *d, struct ut_err *err)
 	return 0;
 }
 
+/*
+ * A libguestfs volume looked at only to find the root (a btrfs top level
+ * whose subvolumes are mounted with options of their own) would keep an
+ * idle appliance (a 1.3 GB qemu) for the whole conversion: swap it for a
+ * fresh, unlaunched handle.
+ */
+static void release_unused_appliances(struct dr_disk *d)
+{
+	size_t i, m;
+
+	for (i = 0; i < d->nvols; i++) {
+		struct vol *v = &d->vols[i];
+		struct dr_fs *fresh;
+		int used = 0;
+
+		if (!v->fs || v->fs->ops != &dr_guestfs_ops)
+			continue;
+		for (m = 0; m < d->nmounts && !used; m++)
+			used = d->mount_vol[m] == i && !d->mount_own[m];
+		if (!used && dr_fs_open(v->bd, &fresh, NULL) == 0) {
+			dr_fs_free(v->fs);
+			v->fs = fresh;
+		}
+	}
+}
+
 int dr_disk_open(const char *path, const struct dr_disk_options *opt, struct dr_disk **out,
 		 struct ut_err *err)
 {
@@ -1359,6 +1393,7 @@ int dr_disk_open(const char *path, const struct dr_disk_options *opt, struct dr_
 	sort_mounts(d);
 	if (open_mount_fs(d, err) < 0)
 		goto fail;
+	release_unused_appliances(d);
 	read_os(d);
 	ut_buf_release(&fstab);
 	*out = d;

@@ -983,8 +983,24 @@ static void test_guest_mbr_logical_and_garbage_fstab(void **state)
 		   s3 * 512, 8 * MiB, img);
 		free(starts);
 	}
-	if (dr_disk_open(img, NULL, &d, &err) < 0)
-		fail_msg("%s", err.msg);
+	/* The mount rule: the first local mount that cannot be read (here an
+	 * LV on no disk) fails the open, naming it; left out on request, the
+	 * open goes on and records what it left out. */
+	assert_int_equal(dr_disk_open(img, NULL, &d, &err), -1);
+	assert_non_null(strstr(err.msg, "/home (/dev/mapper/vg-home) cannot be mounted"));
+	{
+		static const char *const skip[] = { "/home", "/data", "/nine/" };
+		struct dr_disk_options opt = { .skip_mounts = skip, .nskip_mounts = 3 };
+		const char *const *sk;
+
+		if (dr_disk_open(img, &opt, &d, &err) < 0)
+			fail_msg("%s", err.msg);
+		sk = dr_disk_skipped_mounts(d, &n);
+		assert_int_equal(n, 3);
+		assert_string_equal(sk[0], "/home");
+		assert_string_equal(sk[1], "/data");
+		assert_string_equal(sk[2], "/nine");
+	}
 	assert_string_equal(dr_disk_scheme(d), "mbr");
 	m = dr_disk_mounts(d, &n);
 	for (i = 0; i < n; i++)
