@@ -227,7 +227,7 @@ static void test_lvm_bad_metadata(void **state)
 	} cases[] = {
 		{ 4096 + 4, "XXXX", 4, "no mda header" },
 		{ 4096 + 48, "\xff\xff\xff\xff\xff\xff\xff\x7f", 8, "outside its area" },
-		{ 4096 + 512, "vg1 { id = \"x\" extent_size = 0 }", 34, "extent_size" },
+		{ 4096 + 512, "vg1 { id = \"x\" extent_size = 0 }", 33, "extent_size" },
 		{ 4096 + 512, "vg1 { id = ", 12, "does not parse" },
 		{ 512 + 20, "\xf0\x01\x00\x00", 4, "outside the label" },
 	};
