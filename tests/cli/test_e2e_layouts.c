@@ -179,9 +179,25 @@ static void test_unreadable_mount(void **state)
 			       "%s/missing-bad.err", tmp), 0);
 }
 
+/* An appliance that cannot start (here: no qemu where libguestfs looks) is
+ * one line naming the disk, libguestfs' reason and the TCG hint, never "no
+ * Linux root filesystem". */
+static void test_appliance_failure_is_named(void **state)
+{
+	(void)state;
+	assert_int_equal(tu_sh("LIBGUESTFS_BACKEND=direct LIBGUESTFS_HV=/nonexistent/qemu %s convert "
+			       "%s/layout-btrfs-subvol.raw -o %s/noappliance --quiet 2> %s/noappliance.err",
+			       bin, getenv("VM2OCI_FIXTURES"), tmp, tmp), 1);
+	assert_int_equal(tu_sh("cat %s/noappliance.err >&2; test $(wc -l < %s/noappliance.err) -eq 1", tmp, tmp), 0);
+	assert_int_equal(tu_sh("grep -q 'layout-btrfs-subvol.raw: btrfs: the libguestfs appliance did not start: "
+			       ".*/nonexistent/qemu.*LIBGUESTFS_BACKEND_SETTINGS=force_tcg' %s/noappliance.err", tmp), 0);
+	assert_int_equal(tu_sh("grep -q 'no Linux root' %s/noappliance.err", tmp), 1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_appliance_failure_is_named),
 		cmocka_unit_test(test_lvm_var),
 		cmocka_unit_test(test_lvm_inspect_matches_lvm_tools),
 		cmocka_unit_test(test_unreadable_mount),
