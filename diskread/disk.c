@@ -1255,7 +1255,9 @@ static int find_root(struct dr_disk *d, long *root, const char **subvol, struct 
 		struct vol *v = &d->vols[i];
 		int r;
 
-		if (!v->fs)
+		/* FAT has no owners, modes or symlinks: never a Linux root, and
+		 * looking would start an appliance for nothing. */
+		if (!v->fs || !strcmp(v->info.type, "vfat") || !strcmp(v->info.type, "exfat"))
 			continue;
 		ut_progress_update(&d->opt.progress, "probe", i, d->nvols);
 		r = looks_like_root(v->fs, "", err);
