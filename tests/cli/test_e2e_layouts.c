@@ -110,17 +110,20 @@ static void assert_dropped_mount_fails_verify(const char *fixture, const char *n
 
 #ifndef LAYOUTS_SLOW
 
-/* / on a partition, /var on LVM (vg1/var): all of /var is in the image. */
+/* / on a partition, /var on LVM (vg1/var), /srv on an LV striped over two
+ * PVs: all of /var and /srv are in the image. */
 static void test_lvm_var(void **state)
 {
 	(void)state;
 	assert_converts_exactly("layout-lvm-var.raw", "lvm-var");
-	assert_int_equal(tu_sh("grep -q 'var/lib/dpkg/status' %s/lvm-var.image.l", tmp), 0);
+	assert_int_equal(tu_sh("grep -q '^var/lib/dpkg/status' %s/lvm-var.image.l", tmp), 0);
+	assert_int_equal(tu_sh("grep -q '^srv/www/striped.bin' %s/lvm-var.image.l", tmp), 0);
 	assert_dropped_mount_fails_verify("layout-lvm-var.raw", "lvm-var-drop", "/var",
 					  "var/lib/dpkg/status");
 }
 
-/* inspect lists the LV as the lvm tools see it (size, and where /var is). */
+/* inspect lists the LVs as the lvm tools see them (size, type), and the
+ * plan has /var and /srv (/dev/mapper/vg1-srv--data) on them. */
 static void test_lvm_inspect_matches_lvm_tools(void **state)
 {
 	char *disk = tu_fixture("layout-lvm-var.raw"), *ours, *theirs;
@@ -128,18 +131,20 @@ static void test_lvm_inspect_matches_lvm_tools(void **state)
 	(void)state;
 	if (getuid() != 0 || !tu_have("lvs"))
 		tu_skip("needs root and lvm2 for the peer's view");
-	ours = tu_sh_out("%s inspect --json %s | jq -r '.logical_volumes[] | \"\\(.vg)/\\(.name) \\(.size) \\(.type)\"'",
-			 bin, disk);
-	theirs = tu_sh_out("dev=$(losetup -f --show -r -o %d --sizelimit %d %s) && "
-			   "lvs --devices $dev --config 'devices{use_devicesfile=0}' --noheadings "
+	ours = tu_sh_out("%s inspect --json %s | jq -r '.logical_volumes[] | \"\\(.vg)/\\(.name) "
+			 "\\(.size) \\(.type)\"' | sort", bin, disk);
+	theirs = tu_sh_out("a=$(losetup -f --show -r -o %d --sizelimit %d %s) && "
+			   "b=$(losetup -f --show -r -o %d --sizelimit %d %s) && "
+			   "lvs --devices $a,$b --config 'devices{use_devicesfile=0}' --noheadings "
 			   "--units b --nosuffix -o vg_name,lv_name,lv_size,segtype 9>&- 2>/dev/null "
-			   "| awk '{ print $1 \"/\" $2, $3, $4 }'; losetup -d $dev",
-			   34 * 1048576, 66 * 1048576, disk);
-	assert_string_equal(ours, "vg1/var 25165824 linear\n");
+			   "| awk '{ print $1 \"/\" $2, $3, $4 }' | sort; losetup -d $a $b",
+			   34 * 1048576, 50 * 1048576, disk, 84 * 1048576, 56 * 1048576, disk);
+	assert_string_equal(ours, "vg1/srv-data 16777216 striped\nvg1/var 25165824 linear\n");
 	assert_string_equal(ours, theirs);
-	assert_int_equal(tu_sh("%s inspect --json %s | jq -e '.mounts[1].mountpoint == \"/var\" and "
-			       ".mounts[1].lv == \"vg1/var\" and .mounts[1].filesystem.type == \"ext4\"' "
-			       ">/dev/null", bin, disk), 0);
+	assert_int_equal(tu_sh("%s inspect --json %s | jq -e '.mounts[2].mountpoint == \"/var\" and "
+			       ".mounts[2].lv == \"vg1/var\" and .mounts[1].lv == \"vg1/srv-data\" and "
+			       ".mounts[1].spec == \"/dev/mapper/vg1-srv--data\"' >/dev/null", bin, disk),
+			 0);
 	free(ours);
 	free(theirs);
 	free(disk);
