@@ -1163,6 +1163,50 @@ static void test_guest_xfs_home_guestfs(void **state)
 	free(mnt);
 }
 
+/* FAT and exFAT (an EFI system partition, a USB stick): type, the serial
+ * fstab's UUID=XXXX-XXXX names and the label, as blkid reads them. */
+static void test_fat_probe_like_blkid(void **state)
+{
+	static const struct {
+		const char *mkfs, *type;
+	} cases[] = {
+		{ "mkfs.vfat -F 32 -i 5646a0b1 -n ESP", "vfat" },
+		{ "mkfs.vfat -F 16 -i 00c0ffee -n SMALL16", "vfat" },
+		{ "mkfs.vfat -F 12 -i 12345678", "vfat" },
+		{ "mkfs.exfat -L EXF", "exfat" },
+	};
+	size_t i;
+
+	(void)state;
+	if (!tu_have("blkid"))
+		skip();
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char *img = tpath("fat.img"), *want_uuid, *want_label;
+		const char *tool = cases[i].mkfs;
+		struct dr_blockdev *bd;
+		const struct dr_fs_ops *ops;
+		struct dr_fs_info info = { { 0 } };
+		struct ut_err err = { { 0 } };
+
+		if (!strncmp(tool, "mkfs.exfat", 10) && !tu_have("mkfs.exfat"))
+			continue;
+		SH("rm -f '%s' && truncate -s 40M '%s' && %s '%s' >/dev/null", img, img, tool, img);
+		want_uuid = tu_sh_out("blkid -p -s UUID -o value '%s' | tr -d '\\n'", img);
+		want_label = tu_sh_out("blkid -p -s LABEL -o value '%s' | tr -d '\\n'", img);
+		assert_int_equal(dr_blockdev_open(img, "raw", &bd, &err), 0);
+		assert_int_equal(dr_fs_probe(bd, &ops, &info, &err), 1);
+		assert_ptr_equal(ops, &dr_guestfs_ops);
+		assert_string_equal(info.type, cases[i].type);
+		assert_string_equal(info.uuid, want_uuid);
+		if (strcmp(cases[i].type, "exfat")) /* exFAT's label is in its root dir */
+			assert_string_equal(info.label, want_label);
+		dr_blockdev_free(bd);
+		free(want_uuid);
+		free(want_label);
+		free(img);
+	}
+}
+
 /* ---- bad inputs --------------------------------------------------------- */
 
 static void test_no_root(void **state)
@@ -1400,6 +1444,7 @@ int main(void)
 		cmocka_unit_test(test_guest_bare),
 		cmocka_unit_test(test_guest_rhel_fallbacks),
 		cmocka_unit_test(test_guest_xfs_home_guestfs),
+		cmocka_unit_test(test_fat_probe_like_blkid),
 		cmocka_unit_test(test_no_root),
 		cmocka_unit_test(test_corrupt_ext4),
 		cmocka_unit_test(test_fixture_debian),
