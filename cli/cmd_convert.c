@@ -44,6 +44,9 @@ static const char convert_usage[] =
 	"      --threads N        compression threads (default: all cores)\n"
 	"  -f, --format F         the disk's format, skipping the probe: raw, qcow2, vmdk\n"
 	"      --base-format F    the same for a disk: base\n"
+	"      --no-replay        read a filesystem whose journal needs recovery (the VM\n"
+	"                         was not shut down cleanly) as it is on the disk, with\n"
+	"                         a warning, instead of replaying the journal in memory\n"
 	"      --output-format F  oci (default) or docker-archive\n"
 	"      --trust-mtime      same size and mtime means same content (rsync's\n"
 	"                         quick check) instead of comparing digests\n"
@@ -68,7 +71,7 @@ static const char convert_usage[] =
 struct convert_opts {
 	const char *disk, *out, *base, *tag, *format, *base_format;
 	const char *dockerfile;
-	int docker_archive, json, quiet, packages_layer;
+	int docker_archive, json, quiet, packages_layer, no_replay;
 	struct img_layer_options layer;
 	struct fsd_options diff;
 	const char **masks;
@@ -209,6 +212,17 @@ static json_t *packages_json(const struct pkg_db *vdb, const struct cli_pkglayer
 	return o;
 }
 
+/* Prints the disk's warnings from index from on; returns how many it has. */
+static size_t print_disk_warnings(struct dr_disk *disk, const struct convert_opts *o, size_t from)
+{
+	size_t nw, k;
+	const char *const *w = dr_disk_warnings(disk, &nw);
+
+	for (k = from; k < nw && !o->quiet; k++)
+		fprintf(stderr, "vm2oci: warning: %s: %s\n", o->disk, w[k]);
+	return nw;
+}
+
 static int run_convert(struct convert_opts *o, struct cli_progress *prog)
 {
 	struct ut_err err = { { 0 } };
@@ -236,6 +250,7 @@ static int run_convert(struct convert_opts *o, struct cli_progress *prog)
 	struct fsd_result *diff_nopkg = NULL;
 	size_t *roots = NULL, nroots = 0;
 	int pkg_layer_index = -1;
+	size_t told;
 
 	config.created = -1;
 	mark = ut_now();
@@ -245,13 +260,7 @@ static int run_convert(struct convert_opts *o, struct cli_progress *prog)
 		goto out;
 	}
 	t.open = ut_now() - mark;
-	if (!o->quiet) {
-		size_t nw, k;
-		const char *const *w = dr_disk_warnings(disk, &nw);
-
-		for (k = 0; k < nw; k++)
-			fprintf(stderr, "vm2oci: warning: %s: %s\n", o->disk, w[k]);
-	}
+	told = print_disk_warnings(disk, o, 0);
 
 	mark = ut_now();
 	ut_progress_update(&dopt.progress, "walking the disk", 0, 0);
@@ -259,6 +268,7 @@ static int run_convert(struct convert_opts *o, struct cli_progress *prog)
 		cli_error("%s: %s", o->disk, err.msg);
 		goto out;
 	}
+	print_disk_warnings(disk, o, told);
 	t.walk = ut_now() - mark;
 
 	mark = ut_now();
@@ -555,7 +565,8 @@ out:
 int cmd_convert(int argc, char **argv)
 {
 	enum { OPT_LEVEL = 256, OPT_THREADS, OPT_BASE_FORMAT, OPT_OUTPUT_FORMAT, OPT_TRUST_MTIME,
-	       OPT_MASK_XATTR, OPT_JSON, OPT_PACKAGES_LAYER, OPT_DOCKERFILE, OPT_SKIP_MOUNT };
+	       OPT_MASK_XATTR, OPT_JSON, OPT_PACKAGES_LAYER, OPT_DOCKERFILE, OPT_NO_REPLAY,
+	       OPT_SKIP_MOUNT };
 	static const struct option longopts[] = {
 		{ "output", required_argument, NULL, 'o' },
 		{ "base", required_argument, NULL, 'b' },
@@ -572,6 +583,7 @@ int cmd_convert(int argc, char **argv)
 		{ "packages-layer", no_argument, NULL, OPT_PACKAGES_LAYER },
 		{ "dockerfile", required_argument, NULL, OPT_DOCKERFILE },
 		{ "skip-mount", required_argument, NULL, OPT_SKIP_MOUNT },
+		{ "no-replay", no_argument, NULL, OPT_NO_REPLAY },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -613,6 +625,7 @@ int cmd_convert(int argc, char **argv)
 		case OPT_PACKAGES_LAYER: o.packages_layer = 1; break;
 		case OPT_DOCKERFILE: o.dockerfile = optarg; break;
 		case OPT_SKIP_MOUNT: cli_skip_add(&o.skip, &o.dopt, optarg); break;
+		case OPT_NO_REPLAY: o.no_replay = 1; break;
 		case 'q': o.quiet = 1; break;
 		case 'h': fputs(convert_usage, stdout); return 0;
 		default: return cli_usage_error("convert", "unknown option");
@@ -624,6 +637,7 @@ int cmd_convert(int argc, char **argv)
 		return cli_usage_error("convert", "-o OUT is required");
 	o.disk = argv[optind];
 	o.dopt.format = o.format;
+	o.dopt.no_replay = o.no_replay;
 	o.diff.mask_xattrs = o.masks;
 	o.diff.nmask_xattrs = o.nmasks;
 	cli_progress_init(&prog, o.quiet || o.json);

@@ -12,7 +12,8 @@
 #include <string.h>
 
 static const char inspect_usage[] =
-	"usage: vm2oci inspect DISK [--format raw|qcow2|vmdk] [--json] [--skip-mount PATH]...\n"
+	"usage: vm2oci inspect DISK [--format raw|qcow2|vmdk] [--json] [--no-replay]\n"
+	"                      [--skip-mount PATH]...\n"
 	"\n"
 	"Shows the disk's format and size, its partition table, the filesystem on\n"
 	"each partition (type, label, UUID), the mount plan read from the guest's\n"
@@ -22,6 +23,8 @@ static const char inspect_usage[] =
 	"\n"
 	"  --format F  skip probing: raw, qcow2 or vmdk\n"
 	"  --json      one JSON object on stdout\n"
+	"  --no-replay do not replay a journal that needs recovery (read the disk\n"
+	"              as it is, with a warning)\n"
 	"  --skip-mount PATH  leave the fstab mount at PATH out of the plan\n"
 	"An fstab mount that cannot be read is a warning here (convert fails on it).\n";
 
@@ -191,6 +194,7 @@ int cmd_inspect(int argc, char **argv)
 		{ "format", required_argument, NULL, 'f' },
 		{ "json", no_argument, NULL, 'j' },
 		{ "skip-mount", required_argument, NULL, 's' },
+		{ "no-replay", no_argument, NULL, 'R' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -205,6 +209,7 @@ int cmd_inspect(int argc, char **argv)
 		case 'f': opt.format = optarg; break;
 		case 'j': json = 1; break;
 		case 's': cli_skip_add(&skip, &opt, optarg); break;
+		case 'R': opt.no_replay = 1; break;
 		case 'h': fputs(inspect_usage, stdout); return 0;
 		default: return cli_usage_error("inspect", "unknown option");
 		}

@@ -20,7 +20,8 @@
 #include <string.h>
 
 static const char verify_usage[] =
-	"usage: vm2oci verify IMAGE DISK [--format F] [--json] [--max N] [--allow-skipped]\n"
+	"usage: vm2oci verify IMAGE DISK [--format F] [--json] [--max N] [--no-replay]\n"
+	"                    [--allow-skipped]\n"
 	"\n"
 	"Applies IMAGE's layers in order and compares the resulting tree with DISK's,\n"
 	"byte for byte (sha256 of every file) and field by field: type, mode, owner,\n"
@@ -32,6 +33,8 @@ static const char verify_usage[] =
 	"  --format F  DISK's format: raw, qcow2 or vmdk (default: probe)\n"
 	"  --json      a JSON report on stdout\n"
 	"  --max N     list at most N differences (default 50; the count is exact)\n"
+	"  --no-replay read DISK as convert --no-replay did: a journal that needs\n"
+	"              recovery is not replayed\n"
 	"  --allow-skipped  an image made with --skip-mount (its label\n"
 	"              org.vm2oci.skipped-mounts) is compared without those mounts\n"
 	"              on the disk side too; without this, such an image never\n"
@@ -89,6 +92,7 @@ int cmd_verify(int argc, char **argv)
 		{ "format", required_argument, NULL, 'f' },
 		{ "json", no_argument, NULL, 'j' },
 		{ "max", required_argument, NULL, 'm' },
+		{ "no-replay", no_argument, NULL, 'R' },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "allow-skipped", no_argument, NULL, 'a' },
 		{ "help", no_argument, NULL, 'h' },
@@ -117,6 +121,7 @@ int cmd_verify(int argc, char **argv)
 		case 'f': dopt.format = optarg; break;
 		case 'j': json = 1; break;
 		case 'm': max = atol(optarg); break;
+		case 'R': dopt.no_replay = 1; break;
 		case 'q': quiet = 1; break;
 		case 'a': allow_skipped = 1; break;
 		case 'h': fputs(verify_usage, stdout); return 0;

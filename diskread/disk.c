@@ -1134,20 +1134,62 @@ static int looks_like_root(struct dr_fs *fs, const char *prefix, struct ut_err *
 	return mark && dir;
 }
 
-/* libext2fs cannot replay a journal: a guest that was not shut down cleanly
- * may have its latest metadata only there. Say so rather than be silent. */
-static void check_journal(struct dr_disk *d, struct vol *v)
+/* 1 when v is ext3/4 with a journal that needs recovery (the guest was not
+ * shut down cleanly): dr_fs_open replays it in memory unless --no-replay. */
+static int ext_needs_recovery(struct vol *v)
 {
 	unsigned char f[4];
+
+	if (strncmp(v->info.type, "ext", 3) ||
+	    dr_blockdev_pread(v->bd, f, 4, 1024 + 0x60, NULL) < 0)
+		return 0;
+	return (f[0] & 0x04) != 0; /* EXT3_FEATURE_INCOMPAT_RECOVER */
+}
+
+/* Opens v's filesystem, replaying its journal unless --no-replay. A journal
+ * that cannot be replayed fails the whole disk: reading around it would give
+ * a tree older than the VM's, silently. */
+static int open_vol_fs(struct dr_disk *d, struct vol *v, struct ut_err *err)
+{
+	int dirty = ext_needs_recovery(v);
+	struct ut_err e2;
 	char where[300];
 
-	if (dr_blockdev_pread(v->bd, f, 4, 1024 + 0x60, NULL) < 0)
-		return;
-	if (!(f[0] & 0x04)) /* EXT3_FEATURE_INCOMPAT_RECOVER */
-		return;
 	vol_where(d, v, where, sizeof(where));
-	warn(d, "%s on %s: the journal needs recovery (the VM was not shut down cleanly); it is not replayed, so the latest changes may be missing",
-	     v->info.type, where);
+	if (dr_fs_open_flags(v->bd, d->opt.no_replay ? DR_FS_NO_REPLAY : 0, &v->fs, &e2) < 0) {
+		v->fs = NULL;
+		if (dirty && !d->opt.no_replay)
+			return ut_err_set(err, "%s (on %s; --no-replay reads it as it is on the disk)",
+					  e2.msg, where);
+		v->open_error = ut_strdup(e2.msg);
+		return 0;
+	}
+	if (dirty && d->opt.no_replay)
+		warn(d, "%s on %s: the journal needs recovery (the VM was not shut down cleanly); --no-replay: it is not replayed, so the latest changes may be missing",
+		     v->info.type, where);
+	return 0;
+}
+
+/* Passes on what the filesystems noted (a journal or log replayed), once:
+ * after the open and again after a walk, since libguestfs mounts - and
+ * replays an xfs log - only on first use. */
+static void tell_fs_notes(struct dr_disk *d)
+{
+	size_t i;
+
+	for (i = 0; i < d->nvols + d->nmounts; i++) {
+		/* the volumes' filesystems, then those mounts opened with options */
+		struct vol *v = i < d->nvols ? &d->vols[i] : &d->vols[d->mount_vol[i - d->nvols]];
+		struct dr_fs *fs = i < d->nvols ? v->fs
+				   : d->mount_own ? d->mount_own[i - d->nvols] : NULL;
+		char where[300];
+
+		if (fs && fs->note[0]) {
+			vol_where(d, v, where, sizeof(where));
+			warn(d, "%s on %s: %s", v->info.type, where, fs->note);
+			fs->note[0] = '\0';
+		}
+	}
 }
 
 static int no_root_error(struct dr_disk *d, struct ut_err *err)
@@ -1186,7 +1228,6 @@ static struct vol *new_vol(struct dr_disk *d)
 static int probe_vol(struct dr_disk *d, struct vol *v, struct ut_err *err)
 {
 	const struct dr_fs_ops *ops;
-	struct ut_err e2;
 	int r;
 
 	r = dr_fs_probe(v->bd, &ops, &v->info, err);
@@ -1197,13 +1238,7 @@ static int probe_vol(struct dr_disk *d, struct vol *v, struct ut_err *err)
 		return 0;
 	}
 	v->readable = 1;
-	if (!strncmp(v->info.type, "ext", 3))
-		check_journal(d, v);
-	if (dr_fs_open(v->bd, &v->fs, &e2) < 0) {
-		v->fs = NULL;
-		v->open_error = ut_strdup(e2.msg);
-	}
-	return 0;
+	return open_vol_fs(d, v, err);
 }
 
 /* The LVs of every LVM physical volume found, as more volumes. */
@@ -1293,7 +1328,8 @@ static int open_mount_fs(struct dr_disk *d, struct ut_err *err)
 
 		if (!d->mounts[i].options || v->fs->ops != &dr_guestfs_ops)
 			continue;
-		if (dr_fs_open_opts(v->bd, d->mounts[i].options, &d->mount_own[i], err) < 0) {
+		if (dr_fs_open_opts(v->bd, d->opt.no_replay ? DR_FS_NO_REPLAY : 0,
+				    d->mounts[i].options, &d->mount_own[i], err) < 0) {
 			ut_err_prefix(err, "%s: /%s: ", d->bd->path, d->mounts[i].mountpoint);
 			return -1;
 		}
@@ -1320,7 +1356,8 @@ static void release_unused_appliances(struct dr_disk *d)
 			continue;
 		for (m = 0; m < d->nmounts && !used; m++)
 			used = d->mount_vol[m] == i && !d->mount_own[m];
-		if (!used && dr_fs_open(v->bd, &fresh, NULL) == 0) {
+		if (!used && dr_fs_open_flags(v->bd, d->opt.no_replay ? DR_FS_NO_REPLAY : 0, &fresh,
+					      NULL) == 0) {
 			dr_fs_free(v->fs);
 			v->fs = fresh;
 		}
@@ -1397,6 +1434,7 @@ int dr_disk_open(const char *path, const struct dr_disk_options *opt, struct dr_
 		goto fail;
 	release_unused_appliances(d);
 	read_os(d);
+	tell_fs_notes(d);
 	ut_buf_release(&fstab);
 	*out = d;
 	return 0;
@@ -1664,6 +1702,7 @@ int dr_disk_tree(struct dr_disk *d, int digests, struct ut_tree **out, struct ut
 			goto fail;
 	}
 	ut_tree_sort(t);
+	tell_fs_notes(d);
 	t->content.ops = &disk_content_ops;
 	t->content.ctx = d;
 	if (digests && ut_tree_digest_all(t, err) < 0)

@@ -157,8 +157,17 @@ struct dr_fs {
 	struct dr_blockdev *bd; /* borrowed */
 	struct dr_fs_info info;
 	void *priv;
+	unsigned flags;  /* DR_FS_* as given to dr_fs_open_flags */
+	/* What the backend did that the user should hear ("the journal needed
+	 * recovery ..."), one line without the device, which the reader adds;
+	 * "" none. Set by open, or by a backend that mounts on first use. */
+	char note[512];
 	char *mount_options;    /* NULL, or what dr_fs_open_opts was given */
 };
+
+/* Read a journal or log that needs recovery as it lies on the disk (stale)
+ * instead of replaying it in memory (ext3/4) or in libguestfs' overlay (xfs). */
+#define DR_FS_NO_REPLAY 0x1u
 
 extern const struct dr_fs_ops dr_ext2_ops;
 /* xfs and btrfs through libguestfs: it opens the top image file itself
@@ -170,11 +179,16 @@ extern const struct dr_fs_ops dr_guestfs_ops;
 int dr_fs_probe(struct dr_blockdev *bd, const struct dr_fs_ops **ops, struct dr_fs_info *info,
 		struct ut_err *err);
 int dr_fs_open(struct dr_blockdev *bd, struct dr_fs **out, struct ut_err *err);
+/* dr_fs_open with DR_FS_* flags. An ext3/4 journal that needs recovery is
+ * replayed in memory unless DR_FS_NO_REPLAY; one that cannot be (corrupt, an
+ * external journal device, an unknown feature) fails the open. */
+int dr_fs_open_flags(struct dr_blockdev *bd, unsigned flags, struct dr_fs **out,
+		     struct ut_err *err);
 void dr_fs_free(struct dr_fs *fs);
-/* The same with mount options for a backend that mounts (libguestfs):
+/* dr_fs_open_flags with mount options for a backend that mounts (libguestfs):
  * "subvol=@home", "subvolid=257", "umask=0077"...; ext2 ignores them. */
-int dr_fs_open_opts(struct dr_blockdev *bd, const char *mount_options, struct dr_fs **out,
-		    struct ut_err *err);
+int dr_fs_open_opts(struct dr_blockdev *bd, unsigned flags, const char *mount_options,
+		    struct dr_fs **out, struct ut_err *err);
 /* Reads a small regular file of this filesystem into b (b->cap bounds it). */
 int dr_fs_read_path(struct dr_fs *fs, const char *path, struct ut_buf *b, struct ut_err *err);
 
@@ -228,6 +242,9 @@ struct dr_disk;
 
 struct dr_disk_options {
 	const char *format; /* NULL: probe */
+	/* Read filesystems whose journal or log needs recovery as they are on
+	 * disk (with a warning) instead of replaying it; see DR_FS_NO_REPLAY. */
+	int no_replay;
 	struct ut_progress progress;
 	/* Mount points ("/srv/data") to leave out although fstab mounts them.
 	 * Without them, an fstab entry for a local filesystem that cannot be
@@ -282,7 +299,10 @@ struct dr_fs *dr_disk_entry_fs(struct dr_disk *d, const struct ut_entry *e, uint
 int dr_disk_tree(struct dr_disk *d, int digests, struct ut_tree **out, struct ut_err *err);
 /* Things dr_disk_open noticed but could live with, one line each: fstab
  * lines it could not resolve (/dev/mapper/..., another disk), mount points
- * whose filesystem it cannot read. Borrowed until dr_disk_free. */
+ * whose filesystem it cannot read, journals replayed in memory or not
+ * replayed (--no-replay). dr_disk_tree may add lines (an xfs log replayed
+ * when libguestfs first mounts it). Borrowed until the next dr_disk_tree
+ * or dr_disk_free. */
 const char *const *dr_disk_warnings(const struct dr_disk *d, size_t *n);
 /* Reads a small file by guest path ("etc/os-release"), following symlinks
  * inside the guest (never out of it), from the right mounted filesystem. */

@@ -43,11 +43,17 @@ int dr_fs_probe(struct dr_blockdev *bd, const struct dr_fs_ops **ops, struct dr_
 
 int dr_fs_open(struct dr_blockdev *bd, struct dr_fs **out, struct ut_err *err)
 {
-	return dr_fs_open_opts(bd, NULL, out, err);
+	return dr_fs_open_flags(bd, 0, out, err);
 }
 
-int dr_fs_open_opts(struct dr_blockdev *bd, const char *mount_options, struct dr_fs **out,
-		    struct ut_err *err)
+int dr_fs_open_flags(struct dr_blockdev *bd, unsigned flags, struct dr_fs **out,
+		     struct ut_err *err)
+{
+	return dr_fs_open_opts(bd, flags, NULL, out, err);
+}
+
+int dr_fs_open_opts(struct dr_blockdev *bd, unsigned flags, const char *mount_options,
+		    struct dr_fs **out, struct ut_err *err)
 {
 	const struct dr_fs_ops *ops;
 	struct dr_fs *fs;
@@ -64,6 +70,7 @@ int dr_fs_open_opts(struct dr_blockdev *bd, const char *mount_options, struct dr
 	fs->ops = ops;
 	fs->bd = bd;
 	fs->info = info;
+	fs->flags = flags;
 	fs->mount_options = mount_options && *mount_options ? ut_strdup(mount_options) : NULL;
 	if (ops->open(fs, err) < 0) {
 		free(fs->mount_options);

@@ -8,10 +8,14 @@
  * under a generated name ("dr-blockdev:N") just for the ext2fs_open2() call.
  *
  * The filesystem is opened without EXT2_FLAG_RW: libext2fs then never writes,
- * and our write callbacks refuse anyway. The journal is not replayed (a
- * powered-off VM shut down cleanly has nothing in it).
+ * and our write callbacks refuse anyway. A journal that needs recovery (the VM
+ * was not shut down cleanly) is replayed in memory (ext_journal.c): the
+ * blocks its committed transactions carry form an overlay the io_manager lays
+ * over every read, and the filesystem is opened again through it - what the
+ * kernel would see after its own replay, with nothing written.
  */
 #include "diskread.h"
+#include "ext_journal.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -35,6 +39,7 @@
 
 struct ext_chan {
 	struct dr_blockdev *bd;
+	const struct dr_jnl_overlay *ov; /* replayed journal blocks, read first; may be NULL */
 	int has_err;
 	struct ut_err err; /* the blockdev's reason for the last failed read */
 };
@@ -43,6 +48,7 @@ struct ext_reg {
 	struct ext_reg *next;
 	char name[40];
 	struct dr_blockdev *bd;
+	const struct dr_jnl_overlay *ov;
 };
 
 static pthread_mutex_t reg_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -55,11 +61,12 @@ static void et_init(void)
 	initialize_ext2_error_table();
 }
 
-static void reg_add(struct ext_reg *r, struct dr_blockdev *bd)
+static void reg_add(struct ext_reg *r, struct dr_blockdev *bd, const struct dr_jnl_overlay *ov)
 {
 	pthread_mutex_lock(&reg_lock);
 	snprintf(r->name, sizeof(r->name), "dr-blockdev:%lu", ++reg_seq);
 	r->bd = bd;
+	r->ov = ov;
 	r->next = reg_head;
 	reg_head = r;
 	pthread_mutex_unlock(&reg_lock);
@@ -79,7 +86,7 @@ static void reg_del(struct ext_reg *r)
 	pthread_mutex_unlock(&reg_lock);
 }
 
-static struct dr_blockdev *reg_find(const char *name)
+static struct dr_blockdev *reg_find(const char *name, const struct dr_jnl_overlay **ov)
 {
 	struct dr_blockdev *bd = NULL;
 	struct ext_reg *r;
@@ -88,6 +95,7 @@ static struct dr_blockdev *reg_find(const char *name)
 	for (r = reg_head; r; r = r->next) {
 		if (!strcmp(r->name, name)) {
 			bd = r->bd;
+			*ov = r->ov;
 			break;
 		}
 	}
@@ -100,6 +108,7 @@ static struct struct_io_manager dr_io_manager;
 static errcode_t dio_open(const char *name, int flags, io_channel *channel)
 {
 	struct dr_blockdev *bd;
+	const struct dr_jnl_overlay *ov = NULL;
 	struct ext_chan *c = NULL;
 	io_channel io = NULL;
 	errcode_t rc;
@@ -108,7 +117,7 @@ static errcode_t dio_open(const char *name, int flags, io_channel *channel)
 		return EXT2_ET_BAD_DEVICE_NAME;
 	if (flags & IO_FLAG_RW)
 		return EROFS;
-	bd = reg_find(name);
+	bd = reg_find(name, &ov);
 	if (!bd)
 		return EXT2_ET_BAD_DEVICE_NAME;
 	rc = ext2fs_get_memzero(sizeof(*io), &io);
@@ -122,6 +131,7 @@ static errcode_t dio_open(const char *name, int flags, io_channel *channel)
 		goto fail;
 	strcpy(io->name, name);
 	c->bd = bd;
+	c->ov = ov;
 	io->magic = EXT2_ET_MAGIC_IO_CHANNEL;
 	io->manager = &dr_io_manager;
 	io->block_size = 1024;
@@ -177,6 +187,7 @@ static errcode_t dio_read_blk64(io_channel io, unsigned long long block, int cou
 		memset((char *)data + avail, 0, len - avail);
 		if (dr_blockdev_pread(c->bd, data, avail, off, &c->err) < 0)
 			c->has_err = 1;
+		dr_jnl_overlay_patch(c->ov, data, off, avail);
 		return EXT2_ET_SHORT_READ;
 	}
 	if (dr_blockdev_pread(c->bd, data, len, off, &c->err) < 0) {
@@ -184,6 +195,7 @@ static errcode_t dio_read_blk64(io_channel io, unsigned long long block, int cou
 		memset(data, 0, len);
 		return EXT2_ET_SHORT_READ;
 	}
+	dr_jnl_overlay_patch(c->ov, data, off, len);
 	return 0;
 }
 
@@ -253,6 +265,7 @@ static struct struct_io_manager dr_io_manager = {
 
 struct ext_priv {
 	ext2_filsys fs;
+	struct dr_jnl_overlay *ov; /* the replayed journal, NULL when none was */
 	/* One whole on-disk inode: the in-inode xattrs lie past struct
 	 * ext2_inode_large, and ext2fs_xattrs_read_inode() reads them there. */
 	unsigned char *ibuf;
@@ -342,29 +355,138 @@ static int ext_probe(struct dr_blockdev *bd, struct dr_fs_info *info, struct ut_
 
 /* ---- open / close ------------------------------------------------------- */
 
-static int ext_open(struct dr_fs *fs, struct ut_err *err)
+static errcode_t open_efs(struct dr_fs *fs, const struct dr_jnl_overlay *ov, ext2_filsys *out)
 {
-	struct ext_priv *p = ut_calloc(1, sizeof(*p));
 	struct ext_reg reg;
 	errcode_t rc;
 
-	pthread_once(&et_once, et_init);
-	reg_add(&reg, fs->bd);
+	reg_add(&reg, fs->bd, ov);
 	rc = ext2fs_open2(reg.name, NULL, EXT2_FLAG_64BITS | EXT2_FLAG_IGNORE_CSUM_ERRORS, 0, 0,
-			  &dr_io_manager, &p->fs);
+			  &dr_io_manager, out);
 	reg_del(&reg);
+	return rc;
+}
+
+/* The journal inode's blocks, journal block i at map[i] (0: a hole). */
+struct jnl_map {
+	blk64_t *map;
+	uint32_t n;
+	uint32_t bs;
+	struct dr_blockdev *bd;
+};
+
+static int jnl_map_cb(ext2_filsys efs, blk64_t *blocknr, e2_blkcnt_t blockcnt, blk64_t ref_blk,
+		      int ref_offset, void *priv)
+{
+	struct jnl_map *m = priv;
+
+	if (blockcnt >= 0 && (uint64_t)blockcnt < m->n)
+		m->map[blockcnt] = *blocknr;
+	return 0;
+}
+
+static int jnl_read(void *ctx, uint32_t i, unsigned char *buf, struct ut_err *err)
+{
+	struct jnl_map *m = ctx;
+
+	if (i >= m->n || !m->map[i])
+		return ut_err_set(err, "%s: ext journal: the journal inode has no block %u",
+				  m->bd->path, i);
+	return dr_blockdev_pread(m->bd, buf, m->bs, (uint64_t)m->map[i] * m->bs, err);
+}
+
+/* Far beyond the largest journal mke2fs makes: a bigger inode is corrupt, and
+ * the block map below would be its size / 8 in memory. */
+#define EXT_MAX_JOURNAL_BLOCKS (1u << 26)
+
+/*
+ * Replays the internal journal of p->fs into p->ov and opens the filesystem
+ * again through it. fs->note says what happened when the user should hear.
+ */
+static int replay_journal(struct dr_fs *fs, struct ext_priv *p, struct ut_err *err)
+{
+	struct ext2_super_block *sb = p->fs->super;
+	const char *type = fs->info.type[0] ? fs->info.type : "ext";
+	struct jnl_map m = { .bd = fs->bd, .bs = (uint32_t)p->fs->blocksize };
+	struct dr_jnl_source src = { .read = jnl_read, .ctx = &m };
+	struct dr_jnl_stats st;
+	struct ext2_inode inode;
+	char what[512];
+	uint64_t size;
+	errcode_t rc;
+	int ret = -1;
+
+	snprintf(what, sizeof(what), "%s: %s journal", fs->bd->path, type);
+	if (!ext2fs_has_feature_journal(sb))
+		return ut_err_set(err, "%s: needs_recovery is set but there is no journal", what);
+	if (!sb->s_journal_inum || ext2fs_has_feature_journal_dev(sb))
+		return ut_err_set(err, "%s is on an external device, which vm2oci does not read", what);
+	rc = ext2fs_read_inode(p->fs, sb->s_journal_inum, &inode);
+	if (rc)
+		return ext_err(fs, p->fs, rc, err, "journal inode");
+	size = EXT2_I_SIZE(&inode);
+	if (size / m.bs > EXT_MAX_JOURNAL_BLOCKS)
+		return ut_err_set(err, "%s: inode of %llu bytes", what, (unsigned long long)size);
+	m.n = (uint32_t)(size / m.bs);
+	m.map = ut_calloc(m.n ? m.n : 1, sizeof(*m.map));
+	rc = ext2fs_block_iterate3(p->fs, sb->s_journal_inum,
+				   BLOCK_FLAG_READ_ONLY | BLOCK_FLAG_DATA_ONLY, NULL, jnl_map_cb, &m);
+	if (rc) {
+		ext_err(fs, p->fs, rc, err, "journal inode blocks");
+		goto out;
+	}
+	src.block_size = m.bs;
+	src.nblocks = m.n;
+	src.fs_blocks = ext2fs_blocks_count(sb);
+	src.what = what;
+	if (dr_jnl_replay(&src, &p->ov, &st, err) < 0)
+		goto out;
+	if (!st.clean)
+		snprintf(fs->note, sizeof(fs->note),
+			 "the journal needed recovery (the VM was not shut down cleanly): transactions %u to %u replayed in memory (%zu blocks)",
+			 st.first_tid, st.end_tid - 1,
+			 dr_jnl_overlay_blocks(p->ov));
+	if (dr_jnl_overlay_blocks(p->ov)) {
+		ext2fs_close_free(&p->fs);
+		rc = open_efs(fs, p->ov, &p->fs);
+		if (rc) {
+			ut_err_set(err, "%s: %s: cannot open the filesystem after the journal replay: %s",
+				   fs->bd->path, type, error_message(rc));
+			goto out;
+		}
+	}
+	ret = 0;
+out:
+	free(m.map);
+	return ret;
+}
+
+static void ext_close(struct dr_fs *fs);
+
+static int ext_open(struct dr_fs *fs, struct ut_err *err)
+{
+	struct ext_priv *p = ut_calloc(1, sizeof(*p));
+	errcode_t rc;
+
+	pthread_once(&et_once, et_init);
+	fs->priv = p;
+	rc = open_efs(fs, NULL, &p->fs);
 	if (rc) {
 		ut_err_set(err, "%s: %s: cannot open the filesystem: %s", fs->bd->path,
 			   fs->info.type[0] ? fs->info.type : "ext", error_message(rc));
-		free(p);
-		return -1;
+		goto fail;
 	}
+	if (ext2fs_has_feature_journal_needs_recovery(p->fs->super) &&
+	    !(fs->flags & DR_FS_NO_REPLAY) && replay_journal(fs, p, err) < 0)
+		goto fail;
 	p->isize = EXT2_INODE_SIZE(p->fs->super);
 	if (p->isize < sizeof(struct ext2_inode_large))
 		p->isize = sizeof(struct ext2_inode_large);
 	p->ibuf = ut_calloc(1, p->isize);
-	fs->priv = p;
 	return 0;
+fail:
+	ext_close(fs);
+	return -1;
 }
 
 static void ext_close(struct dr_fs *fs)
@@ -375,6 +497,7 @@ static void ext_close(struct dr_fs *fs)
 		return;
 	if (p->fs)
 		ext2fs_close_free(&p->fs);
+	dr_jnl_overlay_free(p->ov);
 	free(p->ibuf);
 	free(p);
 	fs->priv = NULL;

@@ -6,9 +6,17 @@
  * qemu. So this backend finds the image the blockdev was cut from (the root
  * of bd->parent, with its format and the slice offset), adds that file
  * read-only, and mounts the partition that starts at the slice offset inside
- * the appliance (ro, and norecovery for xfs so a dirty log is not replayed).
- * Nothing of the guest runs: the appliance is libguestfs' own kernel and
- * daemon.
+ * the appliance, ro. Nothing of the guest runs: the appliance is libguestfs'
+ * own kernel and daemon.
+ *
+ * A dirty xfs log (the VM was not shut down cleanly) is replayed, never
+ * written to the image: a drive added with readonly=1 is backed inside the
+ * appliance by a throw-away qcow2 overlay libguestfs makes over the image, so
+ * the appliance's /dev/sda is writable and the kernel's log recovery, which
+ * an xfs `ro` mount still runs on a writable device, writes only into that
+ * overlay. The kernel's "Starting recovery" line in the appliance's dmesg
+ * tells that it happened (fs->note). With DR_FS_NO_REPLAY the mount adds
+ * norecovery: the stale on-disk state, as before.
  *
  * The appliance is launched lazily, on the first walk/lookup/read: probing
  * is a superblock read like every other backend, and `inspect` of a disk
@@ -216,6 +224,40 @@ static void launch_error(struct dr_fs *fs, struct ut_err *err)
 	free(msg);
 }
 
+/* ---- dirty logs ---------------------------------------------------------- */
+
+/* The mount options that decide whether a dirty log is replayed (into the
+ * appliance's overlay) or read around. */
+static const char *log_mount_options(const struct dr_fs *fs)
+{
+	if (!strcmp(fs->info.type, "xfs") && (fs->flags & DR_FS_NO_REPLAY))
+		return "ro,norecovery";
+	return "ro";
+}
+
+/* After the mount: did the appliance's kernel replay a log? It logs
+ * "XFS (sda2): Starting recovery (logdev: internal)" when it does. A
+ * norecovery mount cannot tell whether there was a log to replay, so
+ * --no-replay always says what it may be missing. */
+static void note_log_recovery(struct dr_fs *fs)
+{
+	struct gfs_priv *p = fs->priv;
+	char *log;
+
+	if (strcmp(fs->info.type, "xfs"))
+		return;
+	if (fs->flags & DR_FS_NO_REPLAY) {
+		snprintf(fs->note, sizeof(fs->note),
+			 "mounted with norecovery (--no-replay): a log left by an unclean shutdown is not replayed, so the latest changes may be missing");
+		return;
+	}
+	log = guestfs_dmesg(p->g);
+	if (log && strstr(log, "): Starting recovery"))
+		snprintf(fs->note, sizeof(fs->note),
+			 "the log needed recovery (the VM was not shut down cleanly): replayed by the libguestfs appliance into its throw-away overlay");
+	free(log);
+}
+
 static int launch(struct dr_fs *fs, struct ut_err *err)
 {
 	struct gfs_priv *p = fs->priv;
@@ -269,14 +311,13 @@ static int launch(struct dr_fs *fs, struct ut_err *err)
 			goto out;
 		}
 	}
-	/* Never replay a journal or a log: the image is read-only to us. */
-	opts = !strcmp(fs->info.type, "xfs") ? "ro,norecovery" : "ro";
-	opts = all_opts = with_view_options(fs, opts);
+	opts = all_opts = with_view_options(fs, log_mount_options(fs));
 	if (guestfs_mount_options(p->g, opts, dev, "/") < 0) {
 		ut_err_set(err, "%s: %s: cannot mount %s in the appliance: %s", fs->bd->path,
 			   fs->info.type, dev, gfs_error(p));
 		goto out;
 	}
+	note_log_recovery(fs);
 	p->launched = 1;
 	ret = 0;
 out:

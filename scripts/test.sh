@@ -24,6 +24,7 @@ step "fixtures (build/fixtures)"
 fixtures/make-fixtures.sh build/fixtures
 fixtures/make-layouts.sh build/fixtures
 fixtures/make-bases.sh build/fixtures
+fixtures/make-dirty.sh build/fixtures
 
 VM2OCI_FIXTURES=$(readlink -f build/fixtures)
 export VM2OCI_FIXTURES

@@ -1,4 +1,5 @@
-# libFuzzer targets for the block device parsers (raw, qcow2, vmdk) and LVM2, built only
+# libFuzzer targets for the block device parsers (raw, qcow2, vmdk), LVM2 and
+# the ext3/4 journal replay, built only
 # with -DVM2OCI_FUZZ=ON and clang (CC=clang). Include it from
 # tests/diskread/CMakeLists.txt:  include(${CMAKE_CURRENT_SOURCE_DIR}/fuzz.cmake)
 #
@@ -21,4 +22,11 @@ if(VM2OCI_FUZZ)
     -fno-sanitize-recover=undefined)
   target_link_options(fuzz_lvm PRIVATE -fsanitize=fuzzer,address,undefined)
   target_link_libraries(fuzz_lvm PRIVATE vm2oci_util PkgConfig::ZLIB PkgConfig::ZSTD)
+
+  add_executable(fuzz_journal ${CMAKE_CURRENT_LIST_DIR}/fuzz_journal.c ${_vm2oci_dr}/ext_journal.c)
+  target_include_directories(fuzz_journal PRIVATE ${_vm2oci_dr})
+  target_compile_options(fuzz_journal PRIVATE -fsanitize=fuzzer,address,undefined
+    -fno-sanitize-recover=undefined)
+  target_link_options(fuzz_journal PRIVATE -fsanitize=fuzzer,address,undefined)
+  target_link_libraries(fuzz_journal PRIVATE vm2oci_util PkgConfig::EXT2FS)
 endif()

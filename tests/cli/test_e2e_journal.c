@@ -1,0 +1,112 @@
+/*
+ * End-to-end: disks whose journal (ext4, ext3) or log (xfs) needs recovery,
+ * made by fixtures/make-dirty.sh (a mounted filesystem copied after fsyncs).
+ * Each converts to an image whose tree - unpacked by umoci, listed by
+ * tree_listing - equals the kernel's own replay (NAME.replayed.raw mounted by
+ * guest-mount.sh), and verify passes. With --no-replay the image holds the
+ * stale state: it differs from the oracle, and verify against the (replayed)
+ * disk fails, so verify can tell the two apart.
+ *
+ * Built twice: test_e2e_journal (the ext fixtures) and, with JOURNAL_XFS,
+ * test_e2e_journal_xfs (slow: libguestfs appliances under TCG).
+ */
+#include "testutil.h"
+#include "util.h"
+
+static char *tmp, *bin, *lister, *helper;
+
+static int setup(void **state)
+{
+	const char *src = getenv("VM2OCI_SOURCE_DIR");
+
+	(void)state;
+	bin = getenv("VM2OCI_BINARY");
+	lister = getenv("VM2OCI_TREE_LISTING");
+	if (!bin || !lister || !src)
+		tu_skip("VM2OCI_BINARY, VM2OCI_TREE_LISTING and VM2OCI_SOURCE_DIR must be set (ctest sets them)");
+	if (getuid() != 0)
+		tu_skip("loop mounts need root");
+	if (!tu_have("umoci"))
+		tu_skip("umoci is not installed (scripts/install-deps.sh --peers)");
+	tmp = tu_tmpdir();
+	helper = ut_asprintf("%s/tests/cli/guest-mount.sh", src);
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	(void)state;
+	if (tmp)
+		tu_sh("%s umount %s/mnt; rm -rf %s", helper, tmp, tmp);
+	free(helper);
+	free(tmp);
+	return 0;
+}
+
+/* Converts disk (with extra options) into tmp/name and lists umoci's unpack
+ * of it into tmp/name.listing; the warnings go to tmp/name.err (no --quiet:
+ * it silences them; progress shows only on a terminal). */
+static void convert_and_list(const char *disk, const char *name, const char *extra)
+{
+	assert_int_equal(tu_sh("%s convert %s %s --base scratch --compress gzip -o %s/%s --tag t "
+			       "2> %s/%s.err; rc=$?; cat %s/%s.err >&2; exit $rc",
+			       bin, disk, extra, tmp, name, tmp, name, tmp, name),
+			 0);
+	assert_int_equal(tu_sh("umoci unpack --image %s/%s:t %s/%s.bundle >/dev/null", tmp, name,
+			       tmp, name),
+			 0);
+	assert_int_equal(tu_sh("%s %s/%s.bundle/rootfs > %s/%s.listing", lister, tmp, name, tmp,
+			       name),
+			 0);
+}
+
+static void test_dirty(void **state)
+{
+	const char *name = *state;
+	char *raw = ut_asprintf("%s.raw", name), *rep = ut_asprintf("%s.replayed.raw", name);
+	char *disk = tu_fixture(raw), *oracle = tu_fixture(rep), *stale = ut_asprintf("%s-stale", name);
+
+	/* The oracle: the kernel's replay, mounted read-only. */
+	assert_int_equal(tu_sh("%s mount %s %s/mnt", helper, oracle, tmp), 0);
+	assert_int_equal(tu_sh("%s %s/mnt > %s/%s.oracle", lister, tmp, tmp, name), 0);
+	assert_int_equal(tu_sh("%s umount %s/mnt", helper, tmp), 0);
+
+	convert_and_list(disk, name, "");
+	assert_int_equal(tu_sh("grep -q 'needed recovery' %s/%s.err", tmp, name), 0);
+	assert_int_equal(tu_sh("diff -u %s/%s.oracle %s/%s.listing >&2", tmp, name, tmp, name), 0);
+	assert_int_equal(tu_sh("test $(wc -l < %s/%s.oracle) -gt 30", tmp, name), 0);
+	assert_int_equal(tu_sh("%s verify --quiet oci:%s/%s:t %s", bin, tmp, name, disk), 0);
+
+	/* --no-replay: the stale state, which is not what the disk holds. */
+	convert_and_list(disk, stale, "--no-replay");
+	assert_int_equal(tu_sh("grep -q 'not replayed' %s/%s.err", tmp, stale), 0);
+	assert_int_equal(tu_sh("test $(diff %s/%s.oracle %s/%s.listing | grep -c '^[<>]') -ge 20",
+			       tmp, name, tmp, stale),
+			 0);
+	assert_int_equal(tu_sh("%s verify --quiet oci:%s/%s:t %s > %s/%s.verify", bin, tmp, stale,
+			       disk, tmp, stale),
+			 1);
+	assert_int_equal(tu_sh("%s verify --quiet --no-replay oci:%s/%s:t %s", bin, tmp, stale,
+			       disk),
+			 0);
+	free(raw);
+	free(rep);
+	free(disk);
+	free(oracle);
+	free(stale);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+#ifdef JOURNAL_XFS
+		cmocka_unit_test_prestate(test_dirty, "dirty-xfs"),
+#else
+		cmocka_unit_test_prestate(test_dirty, "dirty-ext4"),
+		cmocka_unit_test_prestate(test_dirty, "dirty-ext4-1k"),
+		cmocka_unit_test_prestate(test_dirty, "dirty-ext3"),
+#endif
+	};
+
+	return cmocka_run_group_tests(tests, setup, teardown);
+}
