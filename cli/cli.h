@@ -11,6 +11,23 @@ typedef int (*cli_cmd_fn)(int argc, char **argv);
 
 /* Prints "vm2oci: <msg>" on stderr, one line; returns 1 (or 2 for usage). */
 int cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* ---- guest names on output (names.c) ---- */
+
+/* s escaped for a terminal or a log line (ut_escape_name); the string stays
+ * valid for the next seven calls. */
+const char *cli_name(const char *s);
+struct json_t;
+/* A JSON string for a guest name: never NULL, never drops the name. */
+struct json_t *cli_json_name(const char *s);
+/* obj[key] = the name; when it is not valid UTF-8 also obj[key_hex] = its bytes. */
+void cli_json_set_name(struct json_t *obj, const char *key, const char *s);
+/* Guest names OCI reads as whiteouts, in the VM's tree or a disk base's: an
+ * error naming the first unless rename; with rename, *escape = 1 when the
+ * layers must escape names and *label = the JSON map of renamed paths (the
+ * caller frees it). */
+int cli_whiteout_names(const struct ut_tree *vm, const char *disk, const struct ut_tree *base_disk,
+		       int rename, int *escape, char **label, struct ut_err *err);
+
 int cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* Progress on a terminal: phase, bytes, rate; silent when stderr is not a

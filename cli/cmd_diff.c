@@ -144,11 +144,12 @@ int cmd_diff(int argc, char **argv)
 			ch = fsd_result_changes(diff, &nch);
 			for (i = 0; i < nch; i++) {
 				const struct ut_entry *e = ch[i].vm ? ch[i].vm : ch[i].base;
-				json_t *o = json_pack("{s:s, s:s, s:s}", "kind", fsd_kind_name(ch[i].kind),
-						      "path", e->path, "type", ut_ftype_name(e->type));
+				json_t *o = json_pack("{s:s}", "kind", fsd_kind_name(ch[i].kind));
 
+				cli_json_set_name(o, "path", e->path);
+				json_object_set_new(o, "type", json_string(ut_ftype_name(e->type)));
 				if (ch[i].moved_from)
-					json_object_set_new(o, "moved_from", json_string(ch[i].moved_from));
+					cli_json_set_name(o, "moved_from", ch[i].moved_from);
 				json_array_append_new(jl, o);
 			}
 			json_object_set_new(root, "changes", jl);
@@ -176,8 +177,8 @@ int cmd_diff(int argc, char **argv)
 		for (i = 0; i < nitems; i++) {
 			const struct ut_entry *e = ch[i].vm ? ch[i].vm : ch[i].base;
 
-			printf("%-12s /%s%s%s\n", fsd_kind_name(ch[i].kind), e->path,
-			       ch[i].moved_from ? " <- /" : "", ch[i].moved_from ? ch[i].moved_from : "");
+			printf("%-12s /%s%s%s\n", fsd_kind_name(ch[i].kind), cli_name(e->path),
+			       ch[i].moved_from ? " <- /" : "", ch[i].moved_from ? cli_name(ch[i].moved_from) : "");
 		}
 	}
 	rc = 0;

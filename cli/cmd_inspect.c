@@ -30,7 +30,13 @@ static const char inspect_usage[] =
 
 static json_t *fs_json(const struct dr_fs_info *fs)
 {
-	return json_pack("{s:s, s:s, s:s}", "type", fs->type, "uuid", fs->uuid, "label", fs->label);
+	/* Labels and UUID strings are the guest's bytes: never let one drop the object. */
+	json_t *o = json_object();
+
+	cli_json_set_name(o, "type", fs->type);
+	cli_json_set_name(o, "uuid", fs->uuid);
+	cli_json_set_name(o, "label", fs->label);
+	return o;
 }
 
 static int print_json(struct dr_disk *d, const char *path)
@@ -56,7 +62,7 @@ static int print_json(struct dr_disk *d, const char *path)
 		if (parts[i].part_uuid[0])
 			json_object_set_new(p, "partuuid", json_string(parts[i].part_uuid));
 		if (parts[i].name[0])
-			json_object_set_new(p, "name", json_string(parts[i].name));
+			cli_json_set_name(p, "name", parts[i].name);
 		if (dr_disk_partition_fs(d, i)->type[0])
 			json_object_set_new(p, "filesystem", fs_json(dr_disk_partition_fs(d, i)));
 		json_array_append_new(jparts, p);
@@ -65,31 +71,49 @@ static int print_json(struct dr_disk *d, const char *path)
 	mounts = dr_disk_mounts(d, &n);
 	for (i = 0; i < n; i++) {
 		char *mp = ut_asprintf("/%s", mounts[i].mountpoint);
-		json_t *jm = json_pack("{s:s, s:s, s:i, s:o}", "mountpoint", mp, "spec",
-				       mounts[i].spec ? mounts[i].spec : "", "partition",
-				       mounts[i].partition, "filesystem", fs_json(&mounts[i].fs));
+		json_t *m = json_object();
 
+		cli_json_set_name(m, "mountpoint", mp);
+		cli_json_set_name(m, "spec", mounts[i].spec ? mounts[i].spec : "");
+		json_object_set_new(m, "partition", json_integer(mounts[i].partition));
+		json_object_set_new(m, "filesystem", fs_json(&mounts[i].fs));
 		if (mounts[i].lv)
-			json_object_set_new(jm, "lv", json_string(mounts[i].lv));
+			cli_json_set_name(m, "lv", mounts[i].lv);
 		if (mounts[i].options)
-			json_object_set_new(jm, "options", json_string(mounts[i].options));
-		json_array_append_new(jmounts, jm);
+			cli_json_set_name(m, "options", mounts[i].options);
+		json_array_append_new(jmounts, m);
 		free(mp);
 	}
-	root = json_pack("{s:s, s:s, s:I, s:s, s:o, s:o, s:{s:s, s:s, s:s, s:s, s:s, s:s}}",
-			 "disk", path, "format", dr_blockdev_format(bd), "virtual_size",
-			 (json_int_t)bd->size, "partition_table", dr_disk_scheme(d), "partitions",
-			 jparts, "mounts", jmounts, "os", "distro", os->distro, "version",
-			 os->version, "pretty_name", os->pretty_name, "hostname", os->hostname,
-			 "arch", os->arch, "package_format", os->package_format);
+	root = json_object();
+	cli_json_set_name(root, "disk", path);
+	json_object_set_new(root, "format", json_string(dr_blockdev_format(bd)));
+	json_object_set_new(root, "virtual_size", json_integer((json_int_t)bd->size));
+	json_object_set_new(root, "partition_table", json_string(dr_disk_scheme(d)));
+	json_object_set_new(root, "partitions", jparts);
+	json_object_set_new(root, "mounts", jmounts);
+	{
+		json_t *jos = json_object();
+
+		cli_json_set_name(jos, "distro", os->distro);
+		cli_json_set_name(jos, "version", os->version);
+		cli_json_set_name(jos, "pretty_name", os->pretty_name);
+		cli_json_set_name(jos, "hostname", os->hostname);
+		cli_json_set_name(jos, "arch", os->arch);
+		cli_json_set_name(jos, "package_format", os->package_format);
+		json_object_set_new(root, "os", jos);
+	}
 	{
 		/* The backing chain: a crafted image can name any host file as
 		 * its backing file, so show where the bytes come from. */
 		json_t *chain = json_array();
 
-		for (const struct dr_blockdev *b = bd->backing; b; b = b->backing)
-			json_array_append_new(chain, json_pack("{s:s, s:s}", "path", b->path,
-							       "format", dr_blockdev_format(b)));
+		for (const struct dr_blockdev *b = bd->backing; b; b = b->backing) {
+			json_t *l = json_object();
+
+			cli_json_set_name(l, "path", b->path);
+			json_object_set_new(l, "format", json_string(dr_blockdev_format(b)));
+			json_array_append_new(chain, l);
+		}
 		json_object_set_new(root, "backing_chain", chain);
 	}
 	{
@@ -97,9 +121,14 @@ static int print_json(struct dr_disk *d, const char *path)
 
 		for (i = 0; i < dr_disk_lv_count(d); i++) {
 			const struct dr_lv *lv = dr_disk_lv(d, i);
-			json_t *o = json_pack("{s:s, s:s, s:s, s:I, s:s}", "vg", lv->vg, "name",
-					      lv->name, "uuid", lv->uuid, "size",
-					      (json_int_t)lv->size, "type", lv->type);
+			json_t *o = json_object();
+
+			/* Names from the guest's LVM metadata: escaped like any guest name. */
+			cli_json_set_name(o, "vg", lv->vg);
+			cli_json_set_name(o, "name", lv->name);
+			cli_json_set_name(o, "uuid", lv->uuid);
+			json_object_set_new(o, "size", json_integer((json_int_t)lv->size));
+			cli_json_set_name(o, "type", lv->type);
 
 			if (lv->unsupported[0])
 				json_object_set_new(o, "unsupported", json_string(lv->unsupported));
@@ -116,7 +145,7 @@ static int print_json(struct dr_disk *d, const char *path)
 		json_t *jw = json_array();
 
 		for (k = 0; k < nw; k++)
-			json_array_append_new(jw, json_string(w[k]));
+			json_array_append_new(jw, cli_json_name(w[k]));
 		json_object_set_new(root, "warnings", jw);
 	}
 	json_dumpf(root, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
@@ -133,10 +162,10 @@ static void print_text(struct dr_disk *d, const char *path)
 	const struct dr_os_info *os = dr_disk_os(d);
 	size_t n, i;
 
-	printf("disk:        %s (%s, %" PRIu64 " bytes virtual)\n", path, dr_blockdev_format(bd),
-	       bd->size);
+	printf("disk:        %s (%s, %" PRIu64 " bytes virtual)\n", cli_name(path),
+	       dr_blockdev_format(bd), bd->size);
 	for (const struct dr_blockdev *b = bd->backing; b; b = b->backing)
-		printf("backing:     %s (%s)\n", b->path, dr_blockdev_format(b));
+		printf("backing:     %s (%s)\n", cli_name(b->path), dr_blockdev_format(b));
 	printf("partitions:  %s\n", dr_disk_scheme(d));
 	parts = dr_disk_partitions(d, &n);
 	for (i = 0; i < n; i++) {
@@ -146,19 +175,19 @@ static void print_text(struct dr_disk *d, const char *path)
 		       parts[i].start, parts[i].size,
 		       parts[i].extended ? "extended" : fs->type[0] ? fs->type : "-");
 		if (fs->uuid[0])
-			printf(" uuid=%s", fs->uuid);
+			printf(" uuid=%s", cli_name(fs->uuid));
 		if (fs->label[0])
-			printf(" label=%s", fs->label);
+			printf(" label=%s", cli_name(fs->label));
 		putchar('\n');
 	}
 	for (i = 0; i < dr_disk_lv_count(d); i++) {
 		const struct dr_lv *lv = dr_disk_lv(d, i);
 		const struct dr_fs_info *fs = dr_disk_lv_fs(d, i);
 
-		printf("  lv  %s/%s size %-12" PRIu64 " %-8s %s", lv->vg, lv->name, lv->size,
-		       fs->type[0] ? fs->type : "-", lv->type);
+		printf("  lv  %s/%s size %-12" PRIu64 " %-8s %s", cli_name(lv->vg), cli_name(lv->name),
+		       lv->size, fs->type[0] ? fs->type : "-", cli_name(lv->type));
 		if (fs->uuid[0])
-			printf(" uuid=%s", fs->uuid);
+			printf(" uuid=%s", cli_name(fs->uuid));
 		if (lv->unsupported[0])
 			printf(" (not read: %s)", lv->unsupported);
 		putchar('\n');
@@ -166,25 +195,27 @@ static void print_text(struct dr_disk *d, const char *path)
 	printf("mounts:\n");
 	mounts = dr_disk_mounts(d, &n);
 	for (i = 0; i < n; i++)
-		printf("  /%-10s %-8s %s%s%s\n", mounts[i].mountpoint, mounts[i].fs.type,
-		       mounts[i].spec ? mounts[i].spec : "", mounts[i].options ? " " : "",
-		       mounts[i].options ? mounts[i].options : "");
+		printf("  /%-10s %-8s %s%s%s\n", cli_name(mounts[i].mountpoint),
+		       cli_name(mounts[i].fs.type), mounts[i].spec ? cli_name(mounts[i].spec) : "",
+		       mounts[i].options ? " " : "",
+		       mounts[i].options ? cli_name(mounts[i].options) : "");
 	{
 		const char *const *sk = dr_disk_skipped_mounts(d, &n);
 
 		for (i = 0; i < n; i++)
-			printf("  %-11s skipped (--skip-mount)\n", sk[i]);
+			printf("  %-11s skipped (--skip-mount)\n", cli_name(sk[i]));
 	}
-	printf("os:          %s %s (%s)\n", os->distro, os->version, os->pretty_name);
-	printf("hostname:    %s\n", os->hostname);
-	printf("arch:        %s\n", os->arch);
+	printf("os:          %s %s (%s)\n", cli_name(os->distro), cli_name(os->version),
+	       cli_name(os->pretty_name));
+	printf("hostname:    %s\n", cli_name(os->hostname));
+	printf("arch:        %s\n", cli_name(os->arch));
 	printf("packages:    %s\n", os->package_format[0] ? os->package_format : "unknown");
 	{
 		size_t nw, k;
 		const char *const *w = dr_disk_warnings(d, &nw);
 
 		for (k = 0; k < nw; k++)
-			printf("warning:     %s\n", w[k]);
+			printf("warning:     %s\n", cli_name(w[k]));
 	}
 }
 

@@ -32,9 +32,12 @@ static const char packages_usage[] =
 
 static json_t *pkg_json(const struct pkg *p)
 {
-	json_t *o = json_pack("{s:s, s:s, s:s}", "name", p->display_name ? p->display_name : p->name,
-			      "version", p->display_version ? p->display_version : p->version,
-			      "arch", p->arch ? p->arch : "");
+	json_t *o = json_object();
+
+	/* The database's strings are the guest's bytes: never let one drop the entry. */
+	cli_json_set_name(o, "name", p->display_name ? p->display_name : p->name);
+	cli_json_set_name(o, "version", p->display_version ? p->display_version : p->version);
+	cli_json_set_name(o, "arch", p->arch ? p->arch : "");
 
 	if (p->epoch >= 0)
 		json_object_set_new(o, "epoch", json_integer(p->epoch));
@@ -47,8 +50,9 @@ static void print_pkg(const struct pkg *p, const char *change)
 {
 	if (change)
 		printf("%-12s ", change);
-	printf("%s\t%s\t%s\n", p->display_name ? p->display_name : p->name,
-	       p->display_version ? p->display_version : p->version, p->arch ? p->arch : "");
+	printf("%s\t%s\t%s\n", cli_name(p->display_name ? p->display_name : p->name),
+	       cli_name(p->display_version ? p->display_version : p->version),
+	       cli_name(p->arch ? p->arch : ""));
 }
 
 static json_t *names_json(const struct pkg_db *db, const size_t *v, size_t n)
@@ -56,7 +60,7 @@ static json_t *names_json(const struct pkg_db *db, const size_t *v, size_t n)
 	json_t *a = json_array();
 
 	for (size_t i = 0; i < n; i++)
-		json_array_append_new(a, json_string(db->v[v[i]].name));
+		json_array_append_new(a, cli_json_name(db->v[v[i]].name));
 	return a;
 }
 
@@ -149,14 +153,13 @@ int cmd_packages(int argc, char **argv)
 			json_t *ch = json_array();
 
 			for (i = 0; i < ndeltas; i++) {
-				json_t *o = json_pack("{s:s, s:s}", "change",
-						      pkg_change_name(deltas[i].change), "name",
-						      (deltas[i].vm ? deltas[i].vm : deltas[i].base)->name);
+				json_t *o = json_pack("{s:s}", "change", pkg_change_name(deltas[i].change));
 
+				cli_json_set_name(o, "name", (deltas[i].vm ? deltas[i].vm : deltas[i].base)->name);
 				if (deltas[i].vm)
-					json_object_set_new(o, "version", json_string(deltas[i].vm->display_version));
+					cli_json_set_name(o, "version", deltas[i].vm->display_version);
 				if (deltas[i].base)
-					json_object_set_new(o, "base_version", json_string(deltas[i].base->display_version));
+					cli_json_set_name(o, "base_version", deltas[i].base->display_version);
 				json_array_append_new(ch, o);
 			}
 			json_object_set_new(root, "base", json_string(base_spec));
@@ -198,7 +201,7 @@ int cmd_packages(int argc, char **argv)
 
 			printf("# cycle:");
 			for (size_t k = 0; k < nm; k++)
-				printf(" %s", db->v[members[k]].name);
+				printf(" %s", cli_name(db->v[members[k]].name));
 			putchar('\n');
 		}
 	} else if (base_spec && bdb) {

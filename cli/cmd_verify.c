@@ -152,7 +152,7 @@ int cmd_verify(int argc, char **argv)
 			cli_skip_add(&skip, &dopt, p);
 	} else if (skipped) {
 		fprintf(stderr, "vm2oci: %s lacks the mounts %s (left out with --skip-mount): the disk is compared whole (--allow-skipped compares without them)\n",
-			argv[optind], skipped);
+			cli_name(argv[optind]), cli_name(skipped));
 	}
 	if (dr_disk_open(argv[optind + 1], &dopt, &disk, &err) < 0) {
 		cli_error("%s", err.msg);
@@ -163,6 +163,15 @@ int cmd_verify(int argc, char **argv)
 		goto out;
 	}
 	fopt.progress = dopt.progress;
+	/* convert refuses a guest name OCI reads as a whiteout unless told to
+	 * rename it, so a disk with such names can only match an image that
+	 * holds them renamed. */
+	for (i = 0; i < vm->n; i++) {
+		if (ut_path_whiteout_component(vm->v[i].path)) {
+			ut_tree_escape_whiteouts(vm);
+			break;
+		}
+	}
 	if (fsd_diff(itree, vm, &fopt, &diff, &err) < 0) {
 		cli_error("%s: %s", argv[optind + 1], err.msg);
 		goto out;
@@ -183,13 +192,16 @@ int cmd_verify(int argc, char **argv)
 			continue;
 		shown++;
 		what_string(ch[i].what, what, sizeof(what));
-		if (json)
-			json_array_append_new(jdiffs, json_pack("{s:s, s:s, s:s}", "kind",
-								verify_kind(ch[i].kind), "path", path,
-								"what", what));
-		else
-			printf("%-17s /%s%s%s%s\n", verify_kind(ch[i].kind), path, what[0] ? " (" : "",
-			       what, what[0] ? ")" : "");
+		if (json) {
+			json_t *o = json_pack("{s:s}", "kind", verify_kind(ch[i].kind));
+
+			cli_json_set_name(o, "path", path);
+			json_object_set_new(o, "what", json_string(what));
+			json_array_append_new(jdiffs, o);
+		} else {
+			printf("%-17s /%s%s%s%s\n", verify_kind(ch[i].kind), cli_name(path),
+			       what[0] ? " (" : "", what, what[0] ? ")" : "");
+		}
 	}
 	if (json) {
 		json_t *root = json_pack("{s:s, s:s, s:b, s:I, s:I, s:I, s:o, s:o, s:f}", "image",
@@ -206,7 +218,7 @@ int cmd_verify(int argc, char **argv)
 	} else if (count == 0) {
 		printf("identical: %s and %s (%zu entries, %" PRIu64 " files read)%s%s\n",
 		       argv[optind], argv[optind + 1], vm->n, fsd_result_stats(diff)->digested,
-		       skipped ? " without the skipped mounts " : "", skipped ? skipped : "");
+		       skipped ? " without the skipped mounts " : "", skipped ? cli_name(skipped) : "");
 	} else {
 		printf("%zu difference%s between %s and %s%s\n", count, count == 1 ? "" : "s",
 		       argv[optind], argv[optind + 1], shown < count ? " (list cut, see --max)" : "");

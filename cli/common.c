@@ -8,15 +8,30 @@
 #include <string.h>
 #include <unistd.h>
 
+/* An error is one line: guest names in it (a file called "a\nb", an ESC
+ * sequence, bytes that are not UTF-8) are escaped before they reach a terminal
+ * or a log. */
 int cli_error(const char *fmt, ...)
 {
+	struct ut_buf msg, line;
 	va_list ap;
+	int n;
 
-	fputs("vm2oci: ", stderr);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	n = vsnprintf(NULL, 0, fmt, ap);
 	va_end(ap);
-	fputc('\n', stderr);
+	ut_buf_init(&msg, 0);
+	ut_buf_init(&line, 0);
+	if (n >= 0 && ut_buf_grow(&msg, (size_t)n + 1, NULL) == 0) {
+		va_start(ap, fmt);
+		vsnprintf((char *)msg.data, (size_t)n + 1, fmt, ap);
+		va_end(ap);
+		if (ut_buf_add_escaped(&line, (char *)msg.data, 0, NULL) == 0 &&
+		    ut_buf_add(&line, "", 1, NULL) == 0)
+			fprintf(stderr, "vm2oci: %s\n", (char *)line.data);
+	}
+	ut_buf_release(&msg);
+	ut_buf_release(&line);
 	return 1;
 }
 

@@ -75,7 +75,9 @@ int cli_layer_sizes(const struct fsd_layer_item *items, size_t n, struct ut_tree
 
 	memset(res, 0, 3 * sizeof(*res));
 	for (i = 0; i < 3 && rc == 0; i++) {
-		struct img_layer_options opt = { .compress = comps[i] };
+		/* Sizes only: a name OCI reads as a whiteout is measured as convert
+		 * --rename-whiteout-names would store it. */
+		struct img_layer_options opt = { .compress = comps[i], .escape_whiteout_names = 1 };
 		char *dir = ut_asprintf("%s/vm2oci-layer-XXXXXX", tmp && *tmp ? tmp : "/tmp");
 
 		if (!mkdtemp(dir)) {

@@ -30,7 +30,7 @@ void *cli_skipped_json(const struct dr_disk *d)
 	json_t *a = json_array();
 
 	for (i = 0; i < n; i++)
-		json_array_append_new(a, json_string(sk[i]));
+		json_array_append_new(a, cli_json_name(sk[i]));
 	return a;
 }
 

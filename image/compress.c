@@ -3,7 +3,8 @@
  * written, and the file it goes to.
  *
  * Both codecs are set up so the output depends on the input bytes only:
- * gzip gets a fixed header (mtime 0, no name, OS byte 255 as Go writes it),
+ * gzip (pgzip.c) gets a fixed header (mtime 0, no name, OS byte 255 as Go
+ * writes it) and fixed blocks whatever the thread count,
  * and zstd always runs in its multi-threaded mode (nbWorkers >= 1), whose
  * output is the same for any worker count, so a blob made on a 2-core
  * laptop equals one made on a 64-core server.
@@ -27,9 +28,7 @@ struct img_zout {
 	uint64_t size;
 	unsigned char *buf;
 	ZSTD_CCtx *zc;
-	z_stream zs;
-	int zs_live;
-	gz_header gzh;
+	struct img_pgzip *gz;
 };
 
 const char *img_compress_name(enum img_compress c)
@@ -65,8 +64,9 @@ const char *img_layer_media_type(enum img_compress c)
 	return "application/vnd.oci.image.layer.v1.tar";
 }
 
-static int emit(struct img_zout *z, const void *p, size_t n, struct ut_err *err)
+static int emit(void *ctx, const void *p, size_t n, struct ut_err *err)
 {
+	struct img_zout *z = ctx;
 	const unsigned char *s = p;
 
 	ut_sha256_update(&z->h, p, n);
@@ -97,23 +97,21 @@ int img_zout_new(enum img_compress c, int level, int threads, int fd, struct img
 		return ut_err_set(err, "sha256 unavailable");
 	}
 	z->buf = ut_malloc(ZOUT_BUF);
+	if (threads <= 0) {
+		ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+		threads = ncpu > 0 ? (int)(ncpu > 256 ? 256 : ncpu) : 1;
+	}
 	switch (c) {
 	case IMG_COMPRESS_NONE:
 		break;
 	case IMG_COMPRESS_GZIP:
-		if (deflateInit2(&z->zs, level > 0 ? (level > 9 ? 9 : level) : 6, Z_DEFLATED,
-				 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK)
-			goto fail;
-		z->zs_live = 1;
-		z->gzh.os = 255;
-		if (deflateSetHeader(&z->zs, &z->gzh) != Z_OK)
-			goto fail;
+		if (img_pgzip_new(level > 0 ? level : IMG_GZIP_DEFAULT_LEVEL, threads, emit, z, &z->gz,
+				  err) < 0) {
+			img_zout_free(z);
+			return -1;
+		}
 		break;
 	case IMG_COMPRESS_ZSTD:
-		if (threads <= 0) {
-			ncpu = sysconf(_SC_NPROCESSORS_ONLN);
-			threads = ncpu > 0 ? (int)(ncpu > 256 ? 256 : ncpu) : 1;
-		}
 		z->zc = ZSTD_createCCtx();
 		if (!z->zc ||
 		    ZSTD_isError(ZSTD_CCtx_setParameter(z->zc, ZSTD_c_compressionLevel,
@@ -152,25 +150,6 @@ static int zstd_run(struct img_zout *z, const void *buf, size_t len, ZSTD_EndDir
 	return 0;
 }
 
-static int gzip_run(struct img_zout *z, const void *buf, size_t len, int flush,
-		    struct ut_err *err)
-{
-	int rc;
-
-	z->zs.next_in = (Bytef *)buf;
-	z->zs.avail_in = (uInt)len;
-	do {
-		z->zs.next_out = z->buf;
-		z->zs.avail_out = ZOUT_BUF;
-		rc = deflate(&z->zs, flush);
-		if (rc == Z_STREAM_ERROR)
-			return ut_err_set(err, "gzip: deflate failed");
-		if (emit(z, z->buf, ZOUT_BUF - z->zs.avail_out, err) < 0)
-			return -1;
-	} while (flush == Z_FINISH ? rc != Z_STREAM_END : z->zs.avail_out == 0);
-	return 0;
-}
-
 int img_zout_write(struct img_zout *z, const void *buf, size_t len, struct ut_err *err)
 {
 	const unsigned char *p = buf;
@@ -181,16 +160,7 @@ int img_zout_write(struct img_zout *z, const void *buf, size_t len, struct ut_er
 	case IMG_COMPRESS_ZSTD:
 		return zstd_run(z, buf, len, ZSTD_e_continue, err);
 	case IMG_COMPRESS_GZIP:
-		/* avail_in is a uInt. */
-		while (len) {
-			size_t n = len > (1u << 30) ? (1u << 30) : len;
-
-			if (gzip_run(z, p, n, Z_NO_FLUSH, err) < 0)
-				return -1;
-			p += n;
-			len -= n;
-		}
-		return 0;
+		return img_pgzip_write(z->gz, p, len, err);
 	}
 	return ut_err_set(err, "unknown compression");
 }
@@ -200,7 +170,7 @@ int img_zout_finish(struct img_zout *z, unsigned char digest[UT_SHA256_LEN], uin
 {
 	if (z->c == IMG_COMPRESS_ZSTD && zstd_run(z, NULL, 0, ZSTD_e_end, err) < 0)
 		return -1;
-	if (z->c == IMG_COMPRESS_GZIP && gzip_run(z, NULL, 0, Z_FINISH, err) < 0)
+	if (z->c == IMG_COMPRESS_GZIP && img_pgzip_finish(z->gz, err) < 0)
 		return -1;
 	ut_sha256_final(&z->h, digest);
 	*size = z->size;
@@ -212,8 +182,7 @@ void img_zout_free(struct img_zout *z)
 	if (!z)
 		return;
 	ut_sha256_release(&z->h);
-	if (z->zs_live)
-		deflateEnd(&z->zs);
+	img_pgzip_free(z->gz);
 	ZSTD_freeCCtx(z->zc);
 	free(z->buf);
 	free(z);

@@ -24,7 +24,8 @@
  * SCHILY.xattr records. The same entries give the same digests, whatever the
  * process id, the caller's locale or the number of cores (zstd always runs
  * its multi-threaded mode, whose output does not depend on the worker count;
- * gzip has a fixed header: mtime 0, OS 255).
+ * gzip has a fixed header (mtime 0, OS 255) and fixed 1 MiB blocks, each
+ * primed with the 32 KiB before it, compressed in parallel: pgzip.c).
  */
 #ifndef VM2OCI_IMAGE_H
 #define VM2OCI_IMAGE_H
@@ -59,9 +60,16 @@ struct img_layer_writer;
 
 struct img_layer_options {
 	enum img_compress compress;
-	int level;   /* 0: the codec's default (zstd 3, gzip 6) */
-	int threads; /* zstd workers; 0: one per core */
+	int level;   /* 0: the codec's default (zstd 3, gzip 1: ISA-L) */
+	int threads; /* zstd workers, gzip blocks in parallel; 0: one per core */
 	struct ut_progress progress;
+	/*
+	 * A guest name beginning with ".wh." would be read by every OCI tool as
+	 * a whiteout, so the writer refuses it; with this set it writes such
+	 * names through ut_path_escape_whiteouts() instead (entries, hardlink
+	 * targets and the paths whiteouts name alike).
+	 */
+	int escape_whiteout_names;
 };
 
 struct img_layer_result {

@@ -22,6 +22,19 @@ int img_zout_finish(struct img_zout *z, unsigned char digest[UT_SHA256_LEN], uin
 		    struct ut_err *err);
 void img_zout_free(struct img_zout *z);
 
+/* Parallel gzip (pgzip.c): one gzip member whose bytes depend on the data and
+ * the level only, never on the thread count. Levels 1-3: ISA-L; 4-9: zlib.
+ * threads <= 1 compresses in the caller. emit gets the output in order. */
+#define IMG_GZIP_DEFAULT_LEVEL 1
+typedef int (*img_pgzip_emit_fn)(void *ctx, const void *p, size_t n, struct ut_err *err);
+struct img_pgzip;
+int img_pgzip_new(int level, int threads, img_pgzip_emit_fn emit, void *ctx,
+		  struct img_pgzip **out, struct ut_err *err);
+int img_pgzip_write(struct img_pgzip *g, const void *buf, size_t len, struct ut_err *err);
+/* Compresses what is left and writes the trailer. */
+int img_pgzip_finish(struct img_pgzip *g, struct ut_err *err);
+void img_pgzip_free(struct img_pgzip *g);
+
 /* Writes data to a fresh temporary file in dir and renames it to
  * dir/<sha256 hex> (fsync first); hex_out gets the hex digest. */
 int img_put_blob_file(const char *dir, const void *data, size_t len,

@@ -285,18 +285,47 @@ static int check_path(const char *path, struct ut_err *err)
 	return 0;
 }
 
+/*
+ * The name a guest path gets in the tar: itself, or its escaped form when the
+ * caller asked for one. *owned is set when the name was allocated. A guest name
+ * that OCI reads as a whiteout is never written as itself.
+ */
+static int tar_name(const struct img_layer_writer *w, const char *path, const char **name,
+		    char **owned, struct ut_err *err)
+{
+	const char *wh;
+
+	*owned = NULL;
+	*name = path;
+	if (check_path(path, err) < 0)
+		return -1;
+	if (w->opt.escape_whiteout_names) {
+		*owned = ut_path_escape_whiteouts(path);
+		if (*owned)
+			*name = *owned;
+		return 0;
+	}
+	wh = ut_path_whiteout_component(path);
+	if (wh)
+		return ut_err_set(err, "%s: a name beginning with \".wh.\" is a whiteout to every "
+				  "OCI tool and cannot be carried in a layer as itself", path);
+	return 0;
+}
+
 static int layer_add(struct img_layer_writer *w, const struct ut_entry *e,
 		     const struct ut_content *src, struct ut_err *err)
 {
 	struct archive_entry *ae = NULL;
 	struct link_slot *ls = NULL;
+	const char *name;
+	char *owned = NULL;
 	mode_t type = 0;
 	int rc = -1;
 	size_t i;
 
 	if (!e->path[0])
 		return 0; /* the root is implied */
-	if (check_path(e->path, err) < 0)
+	if (tar_name(w, e->path, &name, &owned, err) < 0)
 		return -1;
 	switch (e->type) {
 	case UT_REG: type = AE_IFREG; break;
@@ -307,15 +336,17 @@ static int layer_add(struct img_layer_writer *w, const struct ut_entry *e,
 	case UT_FIFO: type = AE_IFIFO; break;
 	case UT_SOCK:
 		/* tar has no sockets; they are runtime objects anyway. */
-		return 0;
+		rc = 0;
+		goto out;
 	default:
-		return ut_err_set(err, "%s: unknown file type %d", e->path, (int)e->type);
+		ut_err_set(err, "%s: unknown file type %d", e->path, (int)e->type);
+		goto out;
 	}
 	if (e->link_id && e->type != UT_DIR)
 		ls = link_find(w, e->link_id);
 
 	ae = archive_entry_new2(w->a);
-	archive_entry_set_pathname(ae, e->path);
+	archive_entry_set_pathname(ae, name);
 	archive_entry_set_mode(ae, type | (e->mode & 07777));
 	archive_entry_set_uid(ae, e->uid);
 	archive_entry_set_gid(ae, e->gid);
@@ -347,7 +378,7 @@ static int layer_add(struct img_layer_writer *w, const struct ut_entry *e,
 		goto out;
 	}
 	if (e->link_id && !ls && e->type != UT_DIR)
-		link_put(w, e->link_id, ut_strdup(e->path));
+		link_put(w, e->link_id, ut_strdup(name));
 	w->entries++;
 	rc = 0;
 	goto out;
@@ -355,6 +386,7 @@ bad_link:
 	ut_err_set(err, "%s: symlink without a target", e->path);
 out:
 	archive_entry_free(ae);
+	free(owned);
 	return rc;
 }
 
@@ -387,30 +419,35 @@ static int add_marker(struct img_layer_writer *w, const char *name, struct ut_er
 
 int img_layer_add_whiteout(struct img_layer_writer *w, const char *path, struct ut_err *err)
 {
+	const char *target;
+	char *owned, *name;
 	size_t plen;
-	char *name;
 	int rc;
 
-	if (check_path(path, err) < 0)
+	if (tar_name(w, path, &target, &owned, err) < 0)
 		return -1;
+	path = target;
 	plen = ut_path_parent_len(path);
 	name = plen ? ut_asprintf("%.*s/.wh.%s", (int)plen, path, ut_path_base(path))
 		    : ut_asprintf(".wh.%s", path);
 	rc = add_marker(w, name, err);
 	free(name);
+	free(owned);
 	return rc;
 }
 
 int img_layer_add_opaque(struct img_layer_writer *w, const char *dir, struct ut_err *err)
 {
-	char *name;
+	const char *target = dir;
+	char *owned = NULL, *name;
 	int rc;
 
-	if (*dir && check_path(dir, err) < 0)
+	if (*dir && tar_name(w, dir, &target, &owned, err) < 0)
 		return -1;
-	name = *dir ? ut_asprintf("%s/.wh..wh..opq", dir) : ut_strdup(".wh..wh..opq");
+	name = *target ? ut_asprintf("%s/.wh..wh..opq", target) : ut_strdup(".wh..wh..opq");
 	rc = add_marker(w, name, err);
 	free(name);
+	free(owned);
 	return rc;
 }
 

@@ -230,10 +230,22 @@ int ut_buf_add_json_string(struct ut_buf *b, const char *s, struct ut_err *err)
 		case '\t': rc = ut_buf_add(b, "\\t", 2, err); break;
 		case '\r': rc = ut_buf_add(b, "\\r", 2, err); break;
 		default:
-			if (*p < 0x20 || *p == 0x7f)
+			if (*p < 0x20 || *p == 0x7f) {
 				rc = ut_buf_addf(b, err, "\\u%04x", *p);
-			else
+			} else if (*p >= 0x80) {
+				/* JSON is UTF-8: a byte that is not becomes the text
+				 * "\\xHH", as ut_buf_add_escaped writes it. */
+				size_t n = ut_utf8_seq_len(p);
+
+				if (n) {
+					rc = ut_buf_add(b, p, n, err);
+					p += n - 1;
+				} else {
+					rc = ut_buf_addf(b, err, "\\\\x%02x", *p);
+				}
+			} else {
 				rc = ut_buf_add(b, p, 1, err);
+			}
 		}
 		if (rc < 0)
 			return -1;

@@ -209,6 +209,34 @@ int ut_path_is_under(const char *child, const char *path);
 const char *ut_path_base(const char *path);
 size_t ut_path_parent_len(const char *path);
 
+/* ---- names from the guest ------------------------------------------------ */
+
+/* Length of the valid UTF-8 sequence at p (1 to 4), or 0 when the bytes there
+ * are not UTF-8 (stray continuation bytes, overlong forms, surrogates, code
+ * points past U+10FFFF). p must be NUL-terminated. */
+size_t ut_utf8_seq_len(const unsigned char *p);
+int ut_utf8_valid(const char *s);
+
+#define UT_ESC_BACKSLASH 1u /* also write '\\' as "\\\\" (unambiguous names) */
+/* Appends s for a terminal or a log line: valid UTF-8 except control bytes as
+ * it is; \n, \t, \r as such; other control bytes, DEL and every byte that is
+ * not UTF-8 as \xHH. The result is valid UTF-8 with no control byte. */
+int ut_buf_add_escaped(struct ut_buf *b, const char *s, unsigned flags, struct ut_err *err);
+/* The same with UT_ESC_BACKSLASH, as a new string (NULL on allocation failure). */
+char *ut_escape_name(const char *s);
+
+/* The first component of path that begins with ".wh." (a name every OCI tool
+ * reads as a whiteout), or NULL. */
+const char *ut_path_whiteout_component(const char *path);
+/* path with every component that begins with ".wh." or ".vm2oci-esc."
+ * prefixed by ".vm2oci-esc." (a one-to-one map, so no two guest names meet),
+ * as a new string; NULL when nothing needed escaping. */
+char *ut_path_escape_whiteouts(const char *path);
+/* Renames every entry of t through ut_path_escape_whiteouts() and sorts it
+ * again: the tree as a layer written with escaped names gives it back.
+ * Returns how many entries were renamed. */
+size_t ut_tree_escape_whiteouts(struct ut_tree *t);
+
 /* ---- progress ----------------------------------------------------------- */
 
 /* Long-running operations report through this; NULL means silence. */

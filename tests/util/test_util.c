@@ -106,6 +106,87 @@ static void test_link_counts(void **state)
 	ut_tree_free(t);
 }
 
+static void test_utf8(void **state)
+{
+	(void)state;
+	assert_true(ut_utf8_valid("plain ascii"));
+	assert_true(ut_utf8_valid("non-ascii-\xc3\xa9-\xe6\x96\x87\xe4\xbb\xb6"));
+	assert_true(ut_utf8_valid("\xf0\x9f\x98\x80")); /* U+1F600 */
+	assert_false(ut_utf8_valid("bad\xff"));
+	assert_false(ut_utf8_valid("\xc0\xaf"));         /* overlong '/' */
+	assert_false(ut_utf8_valid("\xe0\x80\xaf"));     /* overlong, 3 bytes */
+	assert_false(ut_utf8_valid("\xed\xa0\x80"));     /* surrogate U+D800 */
+	assert_false(ut_utf8_valid("\xf4\x90\x80\x80")); /* past U+10FFFF */
+	assert_false(ut_utf8_valid("\xe6\x96"));         /* cut short by the NUL */
+	assert_false(ut_utf8_valid("\x80"));
+}
+
+static void test_escape_name(void **state)
+{
+	struct ut_buf b;
+	char *e;
+
+	(void)state;
+	e = ut_escape_name("esc\x1b[31mred\rcr\nlf\ttab\\bs \xc3\xa9\xff\x7f");
+	assert_string_equal(e, "esc\\x1b[31mred\\rcr\\nlf\\ttab\\\\bs \xc3\xa9\\xff\\x7f");
+	assert_true(ut_utf8_valid(e));
+	free(e);
+	/* Without UT_ESC_BACKSLASH a backslash stays one (error lines). */
+	ut_buf_init(&b, 0);
+	assert_int_equal(ut_buf_add_escaped(&b, "a\\b\n", 0, NULL), 0);
+	assert_string_equal((char *)b.data, "a\\b\\n");
+	ut_buf_release(&b);
+	/* JSON strings stay valid UTF-8: a stray byte becomes the text \xHH. */
+	ut_buf_init(&b, 0);
+	assert_int_equal(ut_buf_add_json_string(&b, "a\xff\xc3\xa9", NULL), 0);
+	assert_string_equal((char *)b.data, "\"a\\\\xff\xc3\xa9\"");
+	ut_buf_release(&b);
+}
+
+static void test_whiteout_names(void **state)
+{
+	static const char *const same[] = { "etc/passwd", "a.wh.b", "x/wh.y", "x/.whx", "" };
+	static const struct { const char *in, *out; } esc[] = {
+		{ ".wh.evil", ".vm2oci-esc..wh.evil" },
+		{ "x/.wh.y", "x/.vm2oci-esc..wh.y" },
+		{ "o/.wh..wh..opq", "o/.vm2oci-esc..wh..wh..opq" },
+		{ ".wh.d/.wh.e/f", ".vm2oci-esc..wh.d/.vm2oci-esc..wh.e/f" },
+		/* Escaping the escape keeps the map one-to-one. */
+		{ "y/.vm2oci-esc.z", "y/.vm2oci-esc..vm2oci-esc.z" },
+		{ ".vm2oci-esc..wh.evil", ".vm2oci-esc..vm2oci-esc..wh.evil" },
+	};
+	struct ut_tree *t;
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(same) / sizeof(same[0]); i++) {
+		assert_null(ut_path_whiteout_component(same[i]));
+		assert_null(ut_path_escape_whiteouts(same[i]));
+	}
+	assert_string_equal(ut_path_whiteout_component("x/.wh.y/z"), ".wh.y/z");
+	for (i = 0; i < sizeof(esc) / sizeof(esc[0]); i++) {
+		char *o = ut_path_escape_whiteouts(esc[i].in);
+
+		assert_non_null(o);
+		assert_string_equal(o, esc[i].out);
+		assert_null(ut_path_whiteout_component(o));
+		free(o);
+	}
+	/* A renamed tree is sorted again and keeps every entry. */
+	t = ut_tree_new();
+	ut_tree_add(t, "a");
+	ut_tree_add(t, ".wh.b");
+	ut_tree_add(t, ".wh.b/c");
+	ut_tree_add(t, "z");
+	ut_tree_sort(t);
+	assert_int_equal(ut_tree_escape_whiteouts(t), 2);
+	assert_int_equal(t->n, 4);
+	assert_non_null(ut_tree_find(t, ".vm2oci-esc..wh.b/c"));
+	for (i = 1; i < t->n; i++)
+		assert_true(strcmp(t->v[i - 1].path, t->v[i].path) < 0);
+	ut_tree_free(t);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -116,6 +197,9 @@ int main(void)
 		cmocka_unit_test(test_tree_sort_and_replace),
 		cmocka_unit_test(test_path_helpers),
 		cmocka_unit_test(test_link_counts),
+		cmocka_unit_test(test_utf8),
+		cmocka_unit_test(test_escape_name),
+		cmocka_unit_test(test_whiteout_names),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
