@@ -22,7 +22,7 @@ gm=$top/tests/cli/guest-mount.sh
 trap '$gm umount "$work/m1" 2>/dev/null || true; $gm umount "$work/m2" 2>/dev/null || true; rm -rf "$work"' EXIT
 
 "$bin" convert "$fx/template.qcow2" -o "$work/tmpl" --tag t --compress gzip --quiet
-ours="rm -rf $work/out && $bin convert $fx/clone.qcow2 --base oci:$work/tmpl:t -o $work/out --compress gzip --quiet"
+ours="rm -rf $work/out && $bin convert --max-file-size 2G $fx/clone.qcow2 --base oci:$work/tmpl:t -o $work/out --compress gzip --quiet"
 seed="qemu-img convert -O raw $fx/template.qcow2 $work/t.raw && qemu-img convert -O raw $fx/clone.qcow2 $work/c.raw \
  && $gm mount $work/t.raw $work/m1 && $gm mount $work/c.raw $work/m2 && rm -rf $work/d && mkdir $work/d \
  && rsync -aAX --compare-dest=$work/m1/ $work/m2/ $work/d/ && tar -C $work/d --numeric-owner -cf - . | gzip > $work/d.tar.gz; rc=\$?; \
@@ -30,7 +30,7 @@ seed="qemu-img convert -O raw $fx/template.qcow2 $work/t.raw && qemu-img convert
 bench_pair "vm2oci convert on oci base (gzip)" "$ours" "seed pipeline (rsync, gzip)" "$seed" "$runs"
 
 # The floor: one read of the disk, one compression of the diff.
-"$bin" convert "$fx/clone.qcow2" --base "oci:$work/tmpl:t" -o "$work/raw" --compress none --quiet
+"$bin" convert --max-file-size 2G "$fx/clone.qcow2" --base "oci:$work/tmpl:t" -o "$work/raw" --compress none --quiet
 manifest=$(jq -r '.manifests[0].digest' "$work/raw/index.json" | cut -d: -f2)
 difftar=$(jq -r '.layers[-1].digest' "$work/raw/blobs/sha256/$manifest" | cut -d: -f2)
 floor="qemu-img convert -O raw $fx/clone.qcow2 $work/c.raw && rm -f $work/c.raw && gzip -c $work/raw/blobs/sha256/$difftar > /dev/null"

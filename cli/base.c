@@ -12,12 +12,18 @@
 #include <string.h>
 #include <sys/stat.h>
 
-int cli_base_open(const char *spec, const char *format, struct cli_base *b, struct ut_err *err)
+int cli_base_open(const char *spec, const char *format, const struct dr_disk_options *dopt,
+		  struct cli_base *b, struct ut_err *err)
 {
 	memset(b, 0, sizeof(*b));
 	b->spec = ut_strdup(spec);
 	if (!strncmp(spec, "disk:", 5)) {
-		struct dr_disk_options opt = { .format = format };
+		struct dr_disk_options opt = { 0 };
+
+		/* A template's chain is judged from its own directory. */
+		if (dopt)
+			opt = *dopt;
+		opt.format = format;
 
 		if (dr_disk_open(spec + 5, &opt, &b->disk, err) < 0)
 			return ut_err_prefix(err, "base %s: ", spec);

@@ -41,6 +41,37 @@ void cli_progress_init(struct cli_progress *p, int quiet);
 struct ut_progress cli_progress_hook(struct cli_progress *p);
 void cli_progress_done(struct cli_progress *p);
 
+/* ---- which files a disk may name (every command that opens disks) ------ */
+
+struct dr_disk_options;
+
+#define CLI_MAX_BACKING_DIRS 16
+enum { CLI_OPT_BACKING_DIR = 0x1000, CLI_OPT_TRUST_BACKING, CLI_OPT_MAX_FILE_SIZE };
+/* The longopts entries of --backing-dir, --trust-backing, --max-file-size. */
+#define CLI_DISK_POLICY_LONGOPTS                                                  \
+	{ "backing-dir", required_argument, NULL, CLI_OPT_BACKING_DIR },          \
+	{ "trust-backing", no_argument, NULL, CLI_OPT_TRUST_BACKING },            \
+	{ "max-file-size", required_argument, NULL, CLI_OPT_MAX_FILE_SIZE }
+#define CLI_DISK_POLICY_USAGE                                                        \
+	"  --backing-dir DIR   backing files and vmdk extents may also lie under DIR\n"   \
+	"                      (repeatable; a file or device path allows exactly it)\n" \
+	"  --trust-backing     follow backing files anywhere (not /dev, /proc, /sys)\n"  \
+	"  --max-file-size N   refuse guest files larger than N (K/M/G/T suffixes;\n"    \
+	"                      default: the size of the filesystem's device)\n"
+
+/* The options above, as parsed; the strings are argv's. */
+struct cli_disk_policy {
+	const char *dirs[CLI_MAX_BACKING_DIRS];
+	size_t ndirs;
+	int trust;
+	uint64_t max_file_size;
+};
+/* getopt's c (and optarg) for cmd: 0 when it was one of the options above,
+ * else the exit code after the usage error (unknown option, bad value). */
+int cli_disk_policy_option(struct cli_disk_policy *p, int c, const char *arg, const char *cmd);
+/* Points d's policy and size limit at p (which must outlive d's use). */
+void cli_disk_policy_apply(const struct cli_disk_policy *p, struct dr_disk_options *d);
+
 /* ---- bases ------------------------------------------------------------- */
 
 struct img_base;
@@ -61,7 +92,10 @@ struct cli_base {
 	struct ut_tree *tree;   /* filled by cli_base_tree */
 };
 
-int cli_base_open(const char *spec, const char *format, struct cli_base *b, struct ut_err *err);
+/* dopt (may be NULL) gives disk: bases their file policy and size limit;
+ * format overrides its format. */
+int cli_base_open(const char *spec, const char *format, const struct dr_disk_options *dopt,
+		  struct cli_base *b, struct ut_err *err);
 /* The base's tree with content digests (empty for scratch). */
 int cli_base_tree(struct cli_base *b, struct ut_err *err);
 int cli_base_is_scratch(const struct cli_base *b);
@@ -90,10 +124,6 @@ int cli_tree_pkg_db(const struct ut_tree *t, const char *what, struct pkg_db **d
 		    struct ut_err *err);
 /* The base's package database (NULL for scratch). */
 int cli_base_pkg_db(struct cli_base *b, struct pkg_db **db, struct ut_err *err);
-/* Roots of a subset of db's packages (node indices) over the whole graph;
- * *roots is malloc'd. */
-size_t cli_subset_roots(const struct pkg_graph *g, const struct pkg_db *db, const size_t *set,
-			size_t nset, size_t **roots);
 
 /* ---- the packages layer ----------------------------------------------- */
 

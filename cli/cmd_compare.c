@@ -36,9 +36,10 @@ static const char compare_usage[] =
 	"\n"
 	"  --hashes            compare block hashes even when lineage would do\n"
 	"  --list              list the files with changed blocks and the deltas\n"
-	"  --format F          DISK's format: raw, qcow2 or vmdk\n"
+	"  --format F          DISK's format: raw, qcow2, vmdk, vhdx, vhd, vdi or qed\n"
 	"  --json              JSON on stdout\n"
-	"  -q, --quiet         no progress on stderr\n";
+	"  -q, --quiet         no progress on stderr\n"
+	CLI_DISK_POLICY_USAGE;
 
 #define BLOCK 4096 /* ext4's block and the page: the unit a guest writes */
 
@@ -269,10 +270,12 @@ int cmd_compare(int argc, char **argv)
 		{ "format", required_argument, NULL, 'f' },
 		{ "json", no_argument, NULL, OPT_JSON },
 		{ "quiet", no_argument, NULL, 'q' },
+		CLI_DISK_POLICY_LONGOPTS,
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct dr_disk_options dopt = { 0 };
+	struct cli_disk_policy policy = { { 0 } };
 	struct fsd_options fopt = { .move_min_size = 1 << 20 };
 	struct ut_err err = { { 0 } };
 	struct cli_base base;
@@ -300,7 +303,10 @@ int cmd_compare(int argc, char **argv)
 		case OPT_JSON: json = 1; break;
 		case 'q': quiet = 1; break;
 		case 'h': fputs(compare_usage, stdout); return 0;
-		default: return cli_usage_error("compare", "unknown option");
+		default:
+			if ((c = cli_disk_policy_option(&policy, c, optarg, "compare")))
+				return c;
+			break;
 		}
 	}
 	if (optind + 2 != argc)
@@ -314,7 +320,8 @@ int cmd_compare(int argc, char **argv)
 
 	t0 = ut_now();
 	have_base = 1;
-	if (cli_base_open(argv[optind], NULL, &base, &err) < 0 || cli_base_tree(&base, &err) < 0) {
+	cli_disk_policy_apply(&policy, &dopt);
+	if (cli_base_open(argv[optind], NULL, &dopt, &base, &err) < 0 || cli_base_tree(&base, &err) < 0) {
 		cli_error("%s", err.msg);
 		goto out;
 	}

@@ -45,7 +45,8 @@ static const char convert_usage[] =
 	"                         4-9 zlib, about 40 MB/s a core at 6 and 9-10%\n"
 	"                         smaller. gzip output is one member whatever --threads\n"
 	"      --threads N        compression threads (default: all cores)\n"
-	"  -f, --format F         the disk's format, skipping the probe: raw, qcow2, vmdk\n"
+	"  -f, --format F         the disk's format, skipping the probe: raw, qcow2, vmdk,\n"
+	"                         vhdx, vhd (vpc), vdi, qed\n"
 	"      --base-format F    the same for a disk: base\n"
 	"      --no-replay        read a filesystem whose journal needs recovery (the VM\n"
 	"                         was not shut down cleanly) as it is on the disk, with\n"
@@ -75,7 +76,8 @@ static const char convert_usage[] =
 	"                         and the label org.vm2oci.renamed-whiteout-names maps\n"
 	"                         each renamed path to its new name\n"
 	"      --json             print a summary as JSON on stdout\n"
-	"  -q, --quiet            no progress on stderr\n";
+	"  -q, --quiet            no progress on stderr\n"
+	CLI_DISK_POLICY_USAGE;
 
 struct convert_opts {
 	const char *disk, *out, *base, *tag, *format, *base_format;
@@ -87,6 +89,7 @@ struct convert_opts {
 	size_t nmasks;
 	struct cli_skip skip;
 	struct dr_disk_options dopt;
+	struct cli_disk_policy policy;
 };
 
 struct phase_times {
@@ -236,6 +239,7 @@ static int run_convert(struct convert_opts *o, struct cli_progress *prog)
 {
 	struct ut_err err = { { 0 } };
 	struct dr_disk_options dopt = o->dopt;
+	struct dr_disk_options bopt;
 	struct dr_disk *disk = NULL;
 	struct ut_tree *vm = NULL;
 	struct cli_base base;
@@ -265,6 +269,7 @@ static int run_convert(struct convert_opts *o, struct cli_progress *prog)
 	config.created = -1;
 	mark = ut_now();
 	dopt.progress = cli_progress_hook(prog);
+	cli_disk_policy_apply(&o->policy, &dopt);
 	if (dr_disk_open(o->disk, &dopt, &disk, &err) < 0) {
 		cli_error("%s", err.msg);
 		goto out;
@@ -275,7 +280,8 @@ static int run_convert(struct convert_opts *o, struct cli_progress *prog)
 	mark = ut_now();
 	ut_progress_update(&dopt.progress, "walking the disk", 0, 0);
 	if (dr_disk_tree(disk, 0, &vm, &err) < 0) {
-		cli_error("%s: %s", o->disk, err.msg);
+		/* diskread's walk errors name the disk already. */
+		cli_error("%s", err.msg);
 		goto out;
 	}
 	print_disk_warnings(disk, o, told);
@@ -283,7 +289,11 @@ static int run_convert(struct convert_opts *o, struct cli_progress *prog)
 
 	mark = ut_now();
 	have_base = 1; /* cli_base_open clears base first, even on failure */
-	if (cli_base_open(o->base, o->base_format, &base, &err) < 0) {
+	/* --skip-mount is about the VM's disk, not a disk: base. */
+	bopt = dopt;
+	bopt.skip_mounts = NULL;
+	bopt.nskip_mounts = 0;
+	if (cli_base_open(o->base, o->base_format, &bopt, &base, &err) < 0) {
 		cli_error("%s", err.msg);
 		goto out;
 	}
@@ -479,31 +489,19 @@ static int run_convert(struct convert_opts *o, struct cli_progress *prog)
 	}
 	if (vdb) {
 		struct pkg_graph *g = NULL;
-		size_t *set = ut_malloc((vdb->n ? vdb->n : 1) * sizeof(*set)), nset = 0;
-		struct pkg_delta *deltas = NULL;
-		size_t nd = 0;
+		size_t *set = NULL, nset = 0;
 
 		/* The roots of what the VM adds: what a rebuild installs. */
-		if (bdb) {
-			if (pkg_db_subtract(vdb, bdb, &deltas, &nd, &err) < 0) {
-				free(set);
-				cli_error("%s", err.msg);
-				goto out;
-			}
-			for (i = 0; i < nd; i++)
-				if (deltas[i].vm)
-					set[nset++] = (size_t)(deltas[i].vm - vdb->v);
-			free(deltas);
-		} else {
-			for (i = 0; i < vdb->n; i++)
-				set[nset++] = i;
+		if (pkg_db_added(vdb, bdb, &set, &nset, &err) < 0) {
+			cli_error("%s", err.msg);
+			goto out;
 		}
 		if (pkg_graph_build(vdb, &g, &err) < 0) {
 			free(set);
 			cli_error("%s: %s", o->disk, err.msg);
 			goto out;
 		}
-		nroots = cli_subset_roots(g, vdb, set, nset, &roots);
+		nroots = pkg_graph_subset_roots(g, set, nset, &roots);
 		pkg_graph_free(g);
 		free(set);
 		if (o->dockerfile &&
@@ -608,6 +606,7 @@ int cmd_convert(int argc, char **argv)
 		{ "no-replay", no_argument, NULL, OPT_NO_REPLAY },
 		{ "rename-whiteout-names", no_argument, NULL, OPT_RENAME_WH },
 		{ "quiet", no_argument, NULL, 'q' },
+		CLI_DISK_POLICY_LONGOPTS,
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -652,7 +651,10 @@ int cmd_convert(int argc, char **argv)
 		case OPT_RENAME_WH: o.rename_whiteouts = 1; break;
 		case 'q': o.quiet = 1; break;
 		case 'h': fputs(convert_usage, stdout); return 0;
-		default: return cli_usage_error("convert", "unknown option");
+		default:
+			if ((rc = cli_disk_policy_option(&o.policy, c, optarg, "convert")))
+				return rc;
+			break;
 		}
 	}
 	if (optind + 1 != argc)

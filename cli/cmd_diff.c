@@ -30,9 +30,10 @@ static const char diff_usage[] =
 	"  --no-layer-sizes    skip writing the layer three times\n"
 	"  --trust-mtime       same size and mtime means same content\n"
 	"  --mask-xattr NAME   ignore this xattr (repeatable)\n"
-	"  --format F          DISK's format: raw, qcow2 or vmdk\n"
+	"  --format F          DISK's format: raw, qcow2, vmdk, vhdx, vhd, vdi or qed\n"
 	"  --json              JSON on stdout\n"
-	"  -q, --quiet         no progress on stderr\n";
+	"  -q, --quiet         no progress on stderr\n"
+	CLI_DISK_POLICY_USAGE;
 
 int cmd_diff(int argc, char **argv)
 {
@@ -45,10 +46,12 @@ int cmd_diff(int argc, char **argv)
 		{ "format", required_argument, NULL, 'f' },
 		{ "json", no_argument, NULL, OPT_JSON },
 		{ "quiet", no_argument, NULL, 'q' },
+		CLI_DISK_POLICY_LONGOPTS,
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct dr_disk_options dopt = { 0 };
+	struct cli_disk_policy policy = { { 0 } };
 	struct fsd_options fopt = { .move_min_size = 1 << 20 };
 	struct ut_err err = { { 0 } };
 	struct cli_base base;
@@ -78,7 +81,10 @@ int cmd_diff(int argc, char **argv)
 		case OPT_JSON: json = 1; break;
 		case 'q': quiet = 1; break;
 		case 'h': fputs(diff_usage, stdout); return 0;
-		default: return cli_usage_error("diff", "unknown option");
+		default:
+			if ((c = cli_disk_policy_option(&policy, c, optarg, "diff")))
+				return c;
+			break;
 		}
 	}
 	if (optind + 2 != argc) {
@@ -92,7 +98,8 @@ int cmd_diff(int argc, char **argv)
 	fopt.progress = dopt.progress;
 
 	have_base = 1;
-	if (cli_base_open(argv[optind], NULL, &base, &err) < 0 || cli_base_tree(&base, &err) < 0) {
+	cli_disk_policy_apply(&policy, &dopt);
+	if (cli_base_open(argv[optind], NULL, &dopt, &base, &err) < 0 || cli_base_tree(&base, &err) < 0) {
 		cli_error("%s", err.msg);
 		goto out;
 	}

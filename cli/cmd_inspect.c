@@ -12,8 +12,7 @@
 #include <string.h>
 
 static const char inspect_usage[] =
-	"usage: vm2oci inspect DISK [--format raw|qcow2|vmdk] [--json] [--no-replay]\n"
-	"                      [--skip-mount PATH]...\n"
+	"usage: vm2oci inspect DISK [--format F] [--json] [--no-replay] [--skip-mount PATH]...\n"
 	"\n"
 	"Shows the disk's format and size, its partition table, the filesystem on\n"
 	"each partition (type, label, UUID), the mount plan read from the guest's\n"
@@ -21,12 +20,13 @@ static const char inspect_usage[] =
 	"architecture, package format). Nothing is written and nothing from the\n"
 	"guest is run.\n"
 	"\n"
-	"  --format F  skip probing: raw, qcow2 or vmdk\n"
+	"  --format F  skip probing: raw, qcow2, vmdk, vhdx, vhd, vdi or qed\n"
 	"  --json      one JSON object on stdout\n"
 	"  --no-replay do not replay a journal that needs recovery (read the disk\n"
 	"              as it is, with a warning)\n"
-	"  --skip-mount PATH  leave the fstab mount at PATH out of the plan\n"
-	"An fstab mount that cannot be read is a warning here (convert fails on it).\n";
+	"  --skip-mount PATH  leave the fstab mount at PATH out of the plan (an fstab\n"
+	"              mount that cannot be read is a warning here; convert fails on it)\n"
+	CLI_DISK_POLICY_USAGE;
 
 static json_t *fs_json(const struct dr_fs_info *fs)
 {
@@ -37,6 +37,17 @@ static json_t *fs_json(const struct dr_fs_info *fs)
 	cli_json_set_name(o, "uuid", fs->uuid);
 	cli_json_set_name(o, "label", fs->label);
 	return o;
+}
+
+/* Which rule of the file policy let a link in, as the options that set it. */
+static char *link_rule(const struct dr_file_link *l)
+{
+	switch (l->rule) {
+	case DR_RULE_SAME_TREE: return ut_strdup("same directory tree");
+	case DR_RULE_ALLOWED: return ut_asprintf("--backing-dir %s", l->allowed_by);
+	case DR_RULE_TRUSTED: return ut_strdup("--trust-backing");
+	}
+	return ut_strdup("?");
 }
 
 static int print_json(struct dr_disk *d, const char *path)
@@ -138,6 +149,25 @@ static int print_json(struct dr_disk *d, const char *path)
 		}
 		json_object_set_new(root, "logical_volumes", jlv);
 		json_object_set_new(root, "skipped_mounts", cli_skipped_json(d));
+		/* Every file the chain named and the rule that allowed it. */
+		size_t nl, k;
+		const struct dr_file_link *l = dr_blockdev_links(bd, &nl);
+		json_t *links = json_array();
+
+		for (k = 0; k < nl; k++) {
+			char *rule = link_rule(&l[k]);
+			json_t *o = json_object();
+
+			/* Names a disk wrote: escaped like every guest name. */
+			cli_json_set_name(o, "image", l[k].image);
+			json_object_set_new(o, "role", json_string(l[k].role));
+			cli_json_set_name(o, "name", l[k].name);
+			cli_json_set_name(o, "resolved", l[k].resolved);
+			cli_json_set_name(o, "allowed_by", rule);
+			json_array_append_new(links, o);
+			free(rule);
+		}
+		json_object_set_new(root, "named_files", links);
 	}
 	{
 		size_t nw, k;
@@ -166,6 +196,19 @@ static void print_text(struct dr_disk *d, const char *path)
 	       dr_blockdev_format(bd), bd->size);
 	for (const struct dr_blockdev *b = bd->backing; b; b = b->backing)
 		printf("backing:     %s (%s)\n", cli_name(b->path), dr_blockdev_format(b));
+	{
+		size_t nl, k;
+		const struct dr_file_link *l = dr_blockdev_links(bd, &nl);
+
+		for (k = 0; k < nl; k++) {
+			char *rule = link_rule(&l[k]);
+
+			printf("names:       %s: %s %s -> %s (%s)\n", cli_name(l[k].image),
+			       l[k].role, cli_name(l[k].name), cli_name(l[k].resolved),
+			       cli_name(rule));
+			free(rule);
+		}
+	}
 	printf("partitions:  %s\n", dr_disk_scheme(d));
 	parts = dr_disk_partitions(d, &n);
 	for (i = 0; i < n; i++) {
@@ -225,12 +268,14 @@ int cmd_inspect(int argc, char **argv)
 		{ "format", required_argument, NULL, 'f' },
 		{ "json", no_argument, NULL, 'j' },
 		{ "skip-mount", required_argument, NULL, 's' },
+		CLI_DISK_POLICY_LONGOPTS,
 		{ "no-replay", no_argument, NULL, 'R' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct dr_disk_options opt = { .lenient_mounts = 1 };
 	struct cli_skip skip = { 0 };
+	struct cli_disk_policy policy = { { 0 } };
 	struct dr_disk *d = NULL;
 	struct ut_err err = { { 0 } };
 	int json = 0, c;
@@ -242,11 +287,15 @@ int cmd_inspect(int argc, char **argv)
 		case 's': cli_skip_add(&skip, &opt, optarg); break;
 		case 'R': opt.no_replay = 1; break;
 		case 'h': fputs(inspect_usage, stdout); return 0;
-		default: return cli_usage_error("inspect", "unknown option");
+		default:
+			if ((c = cli_disk_policy_option(&policy, c, optarg, "inspect")))
+				return c;
+			break;
 		}
 	}
 	if (optind + 1 != argc)
 		return cli_usage_error("inspect", "expected one DISK");
+	cli_disk_policy_apply(&policy, &opt);
 	if (dr_disk_open(argv[optind], &opt, &d, &err) < 0) {
 		cli_skip_release(&skip);
 		return cli_error("%s", err.msg);

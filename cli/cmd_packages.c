@@ -28,7 +28,8 @@ static const char packages_usage[] =
 	"              strongly connected components); lists the cycles and where\n"
 	"              the package manager's manual marks disagree\n"
 	"  --json      JSON on stdout: {\"packages\": [{\"name\", \"version\", \"arch\", ...}]}\n"
-	"  --format F  DISK's format: raw, qcow2 or vmdk\n";
+	"  --format F  DISK's format: raw, qcow2, vmdk, vhdx, vhd, vdi or qed\n"
+	CLI_DISK_POLICY_USAGE;
 
 static json_t *pkg_json(const struct pkg *p)
 {
@@ -71,10 +72,12 @@ int cmd_packages(int argc, char **argv)
 		{ "roots", no_argument, NULL, 'r' },
 		{ "json", no_argument, NULL, 'j' },
 		{ "format", required_argument, NULL, 'f' },
+		CLI_DISK_POLICY_LONGOPTS,
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct dr_disk_options dopt = { 0 };
+	struct cli_disk_policy policy = { { 0 } };
 	struct ut_err err = { { 0 } };
 	struct dr_disk *disk = NULL;
 	struct ut_tree *vm = NULL;
@@ -94,11 +97,15 @@ int cmd_packages(int argc, char **argv)
 		case 'j': json = 1; break;
 		case 'f': dopt.format = optarg; break;
 		case 'h': fputs(packages_usage, stdout); return 0;
-		default: return cli_usage_error("packages", "unknown option");
+		default:
+			if ((c = cli_disk_policy_option(&policy, c, optarg, "packages")))
+				return c;
+			break;
 		}
 	}
 	if (optind + 1 != argc)
 		return cli_usage_error("packages", "expected one DISK");
+	cli_disk_policy_apply(&policy, &dopt);
 	if (dr_disk_open(argv[optind], &dopt, &disk, &err) < 0 ||
 	    dr_disk_tree(disk, 0, &vm, &err) < 0 ||
 	    cli_tree_pkg_db(vm, argv[optind], &db, &err) < 0) {
@@ -107,7 +114,7 @@ int cmd_packages(int argc, char **argv)
 	}
 	if (base_spec) {
 		have_base = 1;
-		if (cli_base_open(base_spec, NULL, &base, &err) < 0 ||
+		if (cli_base_open(base_spec, NULL, &dopt, &base, &err) < 0 ||
 		    cli_base_pkg_db(&base, &bdb, &err) < 0) {
 			cli_error("%s", err.msg);
 			goto out;
@@ -123,23 +130,16 @@ int cmd_packages(int argc, char **argv)
 		}
 	}
 	/* The set the listing is about: every package, or what the VM adds. */
-	set = ut_malloc((db->n ? db->n : 1) * sizeof(*set));
-	if (base_spec && bdb) {
-		for (i = 0; i < ndeltas; i++) {
-			if (!deltas[i].vm)
-				continue;
-			set[nset++] = (size_t)(deltas[i].vm - db->v);
-		}
-	} else {
-		for (i = 0; i < db->n; i++)
-			set[nset++] = i;
+	if (pkg_db_added(db, bdb, &set, &nset, &err) < 0) {
+		cli_error("%s", err.msg);
+		goto out;
 	}
 	if (want_roots) {
 		if (pkg_graph_build(db, &g, &err) < 0) {
 			cli_error("%s: %s", argv[optind], err.msg);
 			goto out;
 		}
-		nroots = cli_subset_roots(g, db, set, nset, &roots);
+		nroots = pkg_graph_subset_roots(g, set, nset, &roots);
 	}
 
 	if (json) {

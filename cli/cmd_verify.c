@@ -30,7 +30,7 @@ static const char verify_usage[] =
 	"otherwise.\n"
 	"\n"
 	"  IMAGE       oci:DIR[:TAG] or docker-archive:FILE\n"
-	"  --format F  DISK's format: raw, qcow2 or vmdk (default: probe)\n"
+	"  --format F  DISK's format: raw, qcow2, vmdk, vhdx, vhd, vdi or qed (default: probe)\n"
 	"  --json      a JSON report on stdout\n"
 	"  --max N     list at most N differences (default 50; the count is exact)\n"
 	"  --no-replay read DISK as convert --no-replay did: a journal that needs\n"
@@ -38,7 +38,8 @@ static const char verify_usage[] =
 	"  --allow-skipped  an image made with --skip-mount (its label\n"
 	"              org.vm2oci.skipped-mounts) is compared without those mounts\n"
 	"              on the disk side too; without this, such an image never\n"
-	"              verifies: the disk is read whole, as the guest mounts it.\n";
+	"              verifies: the disk is read whole, as the guest mounts it.\n"
+	CLI_DISK_POLICY_USAGE;
 
 /* The mount points the image says convert left out (its config label). */
 static void image_skipped(const struct img_base *img, char **value)
@@ -95,6 +96,7 @@ int cmd_verify(int argc, char **argv)
 		{ "no-replay", no_argument, NULL, 'R' },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "allow-skipped", no_argument, NULL, 'a' },
+		CLI_DISK_POLICY_LONGOPTS,
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -102,6 +104,7 @@ int cmd_verify(int argc, char **argv)
 	struct cli_skip skip = { 0 };
 	char *skipped = NULL;
 	int allow_skipped = 0;
+	struct cli_disk_policy policy = { { 0 } };
 	struct fsd_options fopt = { 0 };
 	struct ut_err err = { { 0 } };
 	struct img_base *img = NULL;
@@ -125,7 +128,10 @@ int cmd_verify(int argc, char **argv)
 		case 'q': quiet = 1; break;
 		case 'a': allow_skipped = 1; break;
 		case 'h': fputs(verify_usage, stdout); return 0;
-		default: return cli_usage_error("verify", "unknown option");
+		default:
+			if ((c = cli_disk_policy_option(&policy, c, optarg, "verify")))
+				return c;
+			break;
 		}
 	}
 	if (optind + 2 != argc)
@@ -154,6 +160,7 @@ int cmd_verify(int argc, char **argv)
 		fprintf(stderr, "vm2oci: %s lacks the mounts %s (left out with --skip-mount): the disk is compared whole (--allow-skipped compares without them)\n",
 			cli_name(argv[optind]), cli_name(skipped));
 	}
+	cli_disk_policy_apply(&policy, &dopt);
 	if (dr_disk_open(argv[optind + 1], &dopt, &disk, &err) < 0) {
 		cli_error("%s", err.msg);
 		goto out;

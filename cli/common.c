@@ -2,7 +2,10 @@
  * common.c - error printing and terminal progress for the subcommands.
  */
 #include "cli.h"
+#include "diskread.h"
 
+#include <errno.h>
+#include <stdlib.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -104,4 +107,60 @@ void cli_progress_done(struct cli_progress *p)
 	if (p->enabled && p->phase[0])
 		fputs("\r\033[K", stderr);
 	p->phase[0] = '\0';
+}
+
+/* "64M" -> 67108864: binary K/M/G/T suffixes; 0 on a malformed or zero size. */
+static uint64_t parse_size(const char *arg)
+{
+	static const char units[] = "KMGT";
+	unsigned long long v;
+	const char *u;
+	char *end;
+	int shift;
+
+	if (!*arg || *arg == '-')
+		return 0;
+	errno = 0;
+	v = strtoull(arg, &end, 10);
+	if (errno || end == arg)
+		return 0;
+	if (!*end)
+		return v;
+	u = end[1] ? NULL : strchr(units, end[0] & ~0x20);
+	if (!u || !*u)
+		return 0;
+	shift = 10 * (int)(u - units + 1);
+	if (v > (UINT64_MAX >> shift))
+		return 0;
+	return (uint64_t)v << shift;
+}
+
+int cli_disk_policy_option(struct cli_disk_policy *p, int c, const char *arg, const char *cmd)
+{
+	switch (c) {
+	case CLI_OPT_BACKING_DIR:
+		if (p->ndirs == CLI_MAX_BACKING_DIRS)
+			return cli_usage_error(cmd, "at most %d --backing-dir options",
+					       CLI_MAX_BACKING_DIRS);
+		p->dirs[p->ndirs++] = arg;
+		return 0;
+	case CLI_OPT_TRUST_BACKING:
+		p->trust = 1;
+		return 0;
+	case CLI_OPT_MAX_FILE_SIZE:
+		p->max_file_size = parse_size(arg);
+		if (!p->max_file_size)
+			return cli_usage_error(cmd, "--max-file-size takes a size such as 4096, 64M or 2T, not '%s'",
+					       arg);
+		return 0;
+	}
+	return cli_usage_error(cmd, "unknown option");
+}
+
+void cli_disk_policy_apply(const struct cli_disk_policy *p, struct dr_disk_options *d)
+{
+	d->policy.allow = p->dirs;
+	d->policy.nallow = p->ndirs;
+	d->policy.trust = p->trust;
+	d->max_file_size = p->max_file_size;
 }

@@ -36,7 +36,7 @@ static void usage(FILE *f)
 	const struct cli_command *c;
 
 	fprintf(f, "usage: vm2oci <command> [options]\n\n"
-		   "Turns powered-off virtual machine disks (qcow2, vmdk, raw) into OCI images,\n"
+		   "Turns powered-off virtual machine disks (qcow2, vmdk, vhdx, vhd, vdi, qed, raw) into OCI images,\n"
 		   "reading them read-only and running nothing from the guest.\n\ncommands:\n");
 	for (c = commands; c->name; c++)
 		fprintf(f, "  %-10s %s\n", c->name, c->summary);

@@ -975,10 +975,15 @@ static void lower(char *s)
 /* "CentOS Linux release 7.9.2009 (Core)" -> version "7.9.2009". */
 static void release_line(struct dr_os_info *os, const char *text, const char *distro)
 {
-	size_t l = strcspn(text, "\n");
+	size_t l = strcspn(text, "\n"), i, o = 0;
 	const char *r;
 
-	snprintf(os->pretty_name, sizeof(os->pretty_name), "%.*s", (int)l, text);
+	/* Control bytes (a CR of a DOS line end, an ESC) would reach inspect's
+	 * output and the image's labels: dropped, as kv_get does. */
+	for (i = 0; i < l && o + 1 < sizeof(os->pretty_name); i++)
+		if ((unsigned char)text[i] >= 0x20)
+			os->pretty_name[o++] = text[i];
+	os->pretty_name[o] = '\0';
 	snprintf(os->distro, sizeof(os->distro), "%s", distro);
 	r = strstr(os->pretty_name, "release ");
 	if (r) {
@@ -1377,7 +1382,7 @@ int dr_disk_open(const char *path, const struct dr_disk_options *opt, struct dr_
 	ut_buf_init(&fstab, DISK_SMALL_FILE);
 	if (opt)
 		d->opt = *opt;
-	if (dr_blockdev_open(path, d->opt.format, &d->bd, err) < 0)
+	if (dr_blockdev_open_policy(path, d->opt.format, &d->opt.policy, &d->bd, err) < 0)
 		goto fail;
 	if (dr_partitions_read(d->bd, &d->parts, &d->nparts, &d->scheme, err) < 0)
 		goto fail;
@@ -1698,7 +1703,7 @@ int dr_disk_tree(struct dr_disk *d, int digests, struct ut_tree **out, struct ut
 			ut_tree_remove(t, d->mounts[i].mountpoint);
 		c.mountpoint = d->mounts[i].mountpoint;
 		c.mount = i;
-		if (fs->ops->walk(fs, tree_cb, &c, err) < 0)
+		if (dr_fs_walk(fs, d->opt.max_file_size, c.mountpoint, tree_cb, &c, err) < 0)
 			goto fail;
 	}
 	ut_tree_sort(t);

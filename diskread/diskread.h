@@ -4,8 +4,9 @@
  * Three layers, each a vtable so that a new format is one new file:
  *
  *   struct dr_blockdev   a byte-addressed, read-only device: raw, qcow2
- *                        (backing chains, compressed clusters), vmdk, and
- *                        "slices" of another device (a partition).
+ *                        (backing chains, compressed clusters), vmdk,
+ *                        vhdx, vhd (vpc), vdi, qed, and "slices" of
+ *                        another device (a partition).
  *   struct dr_fs         one filesystem on a blockdev: ext2/3/4 through
  *                        libext2fs over our blockdev (ext2fs_open2 with an
  *                        io_manager), others through libguestfs.
@@ -32,10 +33,13 @@ extern "C" {
 struct dr_blockdev;
 
 struct dr_blockdev_ops {
-	const char *name; /* "raw", "qcow2", "vmdk" */
+	const char *name; /* qemu's name: "raw", "qcow2", "vmdk", "vhdx", "vpc", ... */
 	/* Score how likely the first bytes of a file are this format: 0 = not
 	 * it; higher wins. raw answers 1 for anything. */
 	int (*probe)(const unsigned char *head, size_t len);
+	/* Optional, the same for the last bytes of a regular file (a fixed
+	 * VHD's only footer is there). */
+	int (*probe_tail)(const unsigned char *tail, size_t len);
 	/* Opens path; fills bd->size and bd->priv. depth counts backing files
 	 * already open, to refuse loops and absurd chains. */
 	int (*open)(struct dr_blockdev *bd, const char *path, int depth, struct ut_err *err);
@@ -62,20 +66,64 @@ struct dr_blockdev {
 	struct dr_blockdev *backing; /* may be NULL */
 	struct dr_blockdev *parent;  /* slices: the device they cut from */
 	uint64_t slice_off;
+	struct dr_open_ctx *octx;    /* the policy and chain of one open */
+	int owns_octx;               /* the top device frees it */
 };
 
 extern const struct dr_blockdev_ops dr_raw_ops;
 extern const struct dr_blockdev_ops dr_qcow2_ops;
 extern const struct dr_blockdev_ops dr_vmdk_ops;
 
-/* Opens a disk image read-only. format is "raw", "qcow2", "vmdk" or NULL to
- * probe. Backing files named relative are resolved against the directory of
- * the image that names them. */
+/*
+ * Which files a disk may name: qcow2 backing files, vmdk extents and vmdk
+ * parents. A tenant's disk must not read the host or another tenant's disk,
+ * so by default a named file must resolve (symlinks followed) to a regular
+ * file inside the top image's own directory tree, and must not be an image
+ * already open in the chain. Block devices and anything under /dev, /proc
+ * or /sys are refused whatever the rule, unless allow names that exact path.
+ * A zeroed policy is the default. Strings are borrowed for the open only.
+ */
+struct dr_file_policy {
+	/* More places (--backing-dir): a directory allows its whole tree; any
+	 * other path allows exactly that file or device. */
+	const char *const *allow;
+	size_t nallow;
+	/* Any regular file outside /dev, /proc and /sys (--trust-backing). */
+	int trust;
+};
+
+/* Why a named file was allowed: which rule of the policy let it in. */
+enum dr_link_rule {
+	DR_RULE_SAME_TREE,  /* under the top image's directory */
+	DR_RULE_ALLOWED,    /* under (or exactly) policy.allow[i]: see allowed_by */
+	DR_RULE_TRUSTED,    /* policy.trust */
+};
+
+/* One file an image of the chain named, as the policy judged it. */
+struct dr_file_link {
+	const char *image;      /* the image that names it, as opened */
+	const char *role;       /* "backing file", "vmdk extent", "parent disk" */
+	const char *name;       /* as the image writes it */
+	const char *resolved;   /* its real path */
+	enum dr_link_rule rule;
+	const char *allowed_by; /* DR_RULE_ALLOWED: the allow entry, as given */
+};
+
+/* Opens a disk image read-only. format is "raw", "qcow2", "vmdk", "vhdx",
+ * "vpc" (or "vhd"), "vdi", "qed", or NULL to probe; a probed format that no
+ * backend reads (parallels, dmg, luks, ...) is refused by name. policy NULL
+ * is the default one. The top image may be a regular file
+ * or a block device (the operator named it). Backing files named relative
+ * are resolved against the directory of the image that names them. */
+int dr_blockdev_open_policy(const char *path, const char *format,
+			    const struct dr_file_policy *policy, struct dr_blockdev **out,
+			    struct ut_err *err);
+/* dr_blockdev_open_policy with the default policy. */
 int dr_blockdev_open(const char *path, const char *format, struct dr_blockdev **out,
 		     struct ut_err *err);
-/* Internal to backends: opens a backing file one level deeper. */
-int dr_blockdev_open_depth(const char *path, const char *format, int depth,
-			   struct dr_blockdev **out, struct ut_err *err);
+/* Every file the chain named, in the order they were opened; borrowed until
+ * the device (bd or the top device it was cut from) is freed. */
+const struct dr_file_link *dr_blockdev_links(const struct dr_blockdev *bd, size_t *n);
 /* A read-only window [off, off+len) of parent (a partition). The slice
  * borrows parent, which must outlive it. */
 int dr_blockdev_slice(struct dr_blockdev *parent, uint64_t off, uint64_t len,
@@ -189,6 +237,14 @@ void dr_fs_free(struct dr_fs *fs);
  * "subvol=@home", "subvolid=257", "umask=0077"...; ext2 ignores them. */
 int dr_fs_open_opts(struct dr_blockdev *bd, unsigned flags, const char *mount_options,
 		    struct dr_fs **out, struct ut_err *err);
+/*
+ * fs->ops->walk, with the bound every caller needs: a regular file whose
+ * apparent size is above max_file_size (0: the size of fs's device) stops
+ * the walk with an error naming it, mountpoint ("" for /) prefixed to its
+ * path. A crafted inode may claim 2^60 bytes that all read as zeros.
+ */
+int dr_fs_walk(struct dr_fs *fs, uint64_t max_file_size, const char *mountpoint,
+	       int (*cb)(void *ctx, struct ut_entry *e), void *ctx, struct ut_err *err);
 /* Reads a small regular file of this filesystem into b (b->cap bounds it). */
 int dr_fs_read_path(struct dr_fs *fs, const char *path, struct ut_buf *b, struct ut_err *err);
 
@@ -242,6 +298,11 @@ struct dr_disk;
 
 struct dr_disk_options {
 	const char *format; /* NULL: probe */
+	struct dr_file_policy policy; /* which files the image may name */
+	/* A regular file whose apparent size is larger is an error naming it
+	 * (a hostile inode size would otherwise be read as zeros for ever).
+	 * 0: the size of the device its filesystem sits on. */
+	uint64_t max_file_size;
 	/* Read filesystems whose journal or log needs recovery as they are on
 	 * disk (with a warning) instead of replaying it; see DR_FS_NO_REPLAY. */
 	int no_replay;

@@ -23,6 +23,128 @@ int dr_host_pread(int fd, uint64_t file_size, const char *path, void *buf, size_
 int dr_read_backing(struct dr_blockdev *bd, unsigned char *buf, uint64_t len, uint64_t off,
 		    struct ut_err *err);
 
+/*
+ * The file policy of one top-level open (struct dr_file_policy): the top
+ * image's directories, the allowed places resolved, the images of the chain
+ * (by device and inode) and the links judged so far. Shared by every device
+ * of the chain, owned by the top one.
+ */
+struct dr_open_ctx;
+
+/*
+ * Opens the file bd itself is, for its backend's open(): the top image as
+ * named on the command line (a regular file or a block device), or the file
+ * dr_open_backing already resolved and checked. Sets *size (a block device's
+ * size too) and records the file as an image of the chain. The fd is the
+ * caller's.
+ */
+int dr_open_image_file(struct dr_blockdev *bd, int *fd, uint64_t *size, struct ut_err *err);
+
+/*
+ * The one way a backend opens a file its image names (a vmdk extent): name
+ * resolved against bd's directory, judged by the policy (see struct
+ * dr_file_policy), opened read-only and non-blocking. role says what it is in
+ * messages ("vmdk extent"). *path gets the name joined to bd's directory
+ * (malloc'd, for messages); *fd and *size as dr_open_image_file. On refusal
+ * the error is one line: the image, the role, the name and the reason.
+ */
+int dr_open_named_file(struct dr_blockdev *bd, const char *role, const char *name, int *fd,
+		       uint64_t *size, char **path, struct ut_err *err);
+
+/*
+ * Opens the backing image bd names (qcow2 backing file, vmdk parent) as
+ * bd->backing, through the same policy; format NULL probes. Errors inside
+ * the backing image are prefixed with "bd: role name: " at the top of the
+ * chain only, so a deep chain's message does not repeat itself.
+ */
+int dr_open_backing(struct dr_blockdev *bd, const char *role, const char *name,
+		    const char *format, struct ut_err *err);
+/* The block backends added for Hyper-V, Azure and VirtualBox disks. */
+extern const struct dr_blockdev_ops dr_vhdx_ops;
+extern const struct dr_blockdev_ops dr_vpc_ops;  /* VHD; "vhd" is an alias */
+extern const struct dr_blockdev_ops dr_vdi_ops;
+extern const struct dr_blockdev_ops dr_qed_ops;
+
+/* An image file open read-only (a regular file or a block device). */
+struct dr_file {
+	int fd;
+	uint64_t size;
+};
+
+/* The file bd itself is, through dr_open_image_file (the policy's); f->fd
+ * is -1 on failure. dr_file_close accepts a file that never opened. */
+int dr_file_open(struct dr_blockdev *bd, struct dr_file *f, struct ut_err *err);
+void dr_file_close(struct dr_file *f);
+
+/*
+ * Opens the first of n parent names (Windows paths allowed: "\\" becomes
+ * "/", so ".\\p.vhd" works) that exists relative to bd's file, through
+ * dr_open_backing; when none exists, the first, for its error. A
+ * name with a drive letter ("C:\\vms\\p.vhd") also tries its last
+ * component next to bd, where a disk copied with its parent has it.
+ */
+int dr_open_parent(struct dr_blockdev *bd, char *const *names, size_t n, int depth,
+		   struct ut_err *err);
+
+/* UTF-16 (little- or big-endian) to a NUL-terminated UTF-8 heap string,
+ * up to the first NUL; NULL when it is not valid UTF-16. */
+char *dr_utf16_to_utf8(const unsigned char *p, size_t bytes, int big_endian);
+
+/*
+ * Table-driven formats (vhdx, vpc, vdi, qed) describe the guest byte range
+ * from off as one extent: data at a host offset, zeros, or whatever the
+ * backing file has there. len is at most maxlen and at least 1.
+ */
+enum dr_extent_kind {
+	DR_EXT_DATA,
+	DR_EXT_ZERO,
+	DR_EXT_BACKING,
+};
+
+struct dr_extent {
+	enum dr_extent_kind kind;
+	uint64_t host; /* DR_EXT_DATA: host offset of off itself */
+	uint64_t len;
+};
+
+typedef int (*dr_map_fn)(struct dr_blockdev *bd, uint64_t off, uint64_t maxlen,
+			 struct dr_extent *x, struct ut_err *err);
+
+/*
+ * Differencing formats with a presence bit per sector (VHD, VHDX): whether
+ * guest sector s (of sector_size bytes) is in this file. dr_present_run
+ * narrows x (DR_EXT_DATA for off, x->len up to the end of its block) to
+ * the run of sectors that share off's bit; absent ones become
+ * DR_EXT_BACKING.
+ */
+typedef int (*dr_present_fn)(struct dr_blockdev *bd, uint64_t s, int *present,
+			     struct ut_err *err);
+int dr_present_run(struct dr_blockdev *bd, dr_present_fn present, uint64_t off,
+		   uint32_t sector_size, struct dr_extent *x, struct ut_err *err);
+
+/* The first member of such a format's priv: its file and its map. */
+struct dr_mapped {
+	struct dr_file f;
+	dr_map_fn map;
+};
+
+/* pread and block_status of such a format (bd->priv starts with a
+ * struct dr_mapped), for its vtable. */
+int dr_mapped_pread(struct dr_blockdev *bd, void *buf, size_t len, uint64_t off,
+		    struct ut_err *err);
+int dr_mapped_block_status(struct dr_blockdev *bd, uint64_t off, uint64_t len, uint64_t *pnum,
+			   int *allocated, int *in_backing, struct ut_err *err);
+
+/*
+ * Whether the n bytes at pos of an overlay's unallocated range come from
+ * its backing file: not past the backing file's end (those are zeros of
+ * this layer, as qemu-img map says), and n is clipped to that end.
+ */
+int dr_from_backing(const struct dr_blockdev *bd, uint64_t pos, uint64_t *n);
+
+/* CRC-32C (Castagnoli), as VHDX checksums its headers and tables. */
+uint32_t dr_crc32c(const void *buf, size_t len);
+
 /* The LV a block device opened by dr_lvm_open is, or NULL for any other. */
 const struct dr_lv *dr_lvm_lv_of(const struct dr_blockdev *bd);
 /* An LV in one piece on the disk: its byte offset there (0); -1 otherwise. */

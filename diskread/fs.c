@@ -91,6 +91,51 @@ void dr_fs_free(struct dr_fs *fs)
 	free(fs);
 }
 
+struct bounded_walk {
+	struct dr_fs *fs;
+	uint64_t limit;
+	const char *mountpoint;
+	int (*cb)(void *ctx, struct ut_entry *e);
+	void *ctx;
+	struct ut_err *err;
+	int refused;
+};
+
+static int bounded_cb(void *ctx, struct ut_entry *e)
+{
+	struct bounded_walk *w = ctx;
+
+	if (e->type == UT_REG && e->size > w->limit) {
+		w->refused = 1;
+		return ut_err_set(w->err,
+				  "%s: %s%s/%s: apparent size of %llu bytes is more than the limit of %llu bytes (the size of its filesystem's device, or --max-file-size)",
+				  w->fs->bd->path, *w->mountpoint ? "/" : "", w->mountpoint,
+				  e->path, (unsigned long long)e->size,
+				  (unsigned long long)w->limit);
+	}
+	return w->cb(w->ctx, e);
+}
+
+int dr_fs_walk(struct dr_fs *fs, uint64_t max_file_size, const char *mountpoint,
+	       int (*cb)(void *ctx, struct ut_entry *e), void *ctx, struct ut_err *err)
+{
+	struct bounded_walk w = {
+		.fs = fs,
+		.limit = max_file_size ? max_file_size : fs->bd->size,
+		.mountpoint = mountpoint,
+		.cb = cb,
+		.ctx = ctx,
+		.err = err,
+	};
+	int r = fs->ops->walk(fs, bounded_cb, &w, err);
+
+	/* A backend may wrap the callback's failure in words of its own: the
+	 * refusal's line is the one to keep. */
+	if (r < 0 && w.refused)
+		return -1;
+	return r;
+}
+
 /* "a/b" + "../c" -> the joined path (not normalised: lookup resolves ".."). */
 static char *join_link(const char *path, const char *target)
 {

@@ -167,15 +167,24 @@ static int gfs_probe(struct dr_blockdev *bd, struct dr_fs_info *info, struct ut_
 
 static int gfs_open(struct dr_fs *fs, struct ut_err *err)
 {
-	struct gfs_priv *p = ut_calloc(1, sizeof(*p));
+	struct gfs_priv *p;
 	struct dr_blockdev *top = fs->bd;
+	uint64_t offset = 0;
+	const struct dr_lv *lv = dr_lvm_lv_of(top);
 
-	if (dr_lvm_lv_of(top))
-		p->lv_dev = ut_asprintf("/dev/%s/%s", dr_lvm_lv_of(top)->vg, dr_lvm_lv_of(top)->name);
 	while (top->parent) {
-		p->offset += top->slice_off;
+		offset += top->slice_off;
 		top = top->parent;
 	}
+	/* qemu, which libguestfs runs, reads a differencing VHD as if it had
+	 * no parent (and refuses a differencing VHDX): never let it. */
+	if (top->backing && (!strcmp(top->ops->name, "vpc") || !strcmp(top->ops->name, "vhdx")))
+		return ut_err_set(err, "%s: a %s filesystem on a differencing %s disk cannot be read through libguestfs (qemu ignores the parent); convert the chain to one image first",
+				  top->path, fs->info.type, top->ops->name);
+	p = ut_calloc(1, sizeof(*p));
+	if (lv)
+		p->lv_dev = ut_asprintf("/dev/%s/%s", lv->vg, lv->name);
+	p->offset = offset;
 	p->image = ut_strdup(top->path);
 	p->format = ut_strdup(top->ops->name);
 	fs->priv = p;

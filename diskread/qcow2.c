@@ -123,11 +123,9 @@ static int host_read(struct dr_blockdev *bd, void *buf, size_t len, uint64_t off
 /* ---- opening ------------------------------------------------------------ */
 
 static int read_backing(struct dr_blockdev *bd, const unsigned char *hdr, size_t hdr_len,
-			uint64_t name_off, uint32_t name_len, const char *fmt, int depth,
-			struct ut_err *err)
+			uint64_t name_off, uint32_t name_len, const char *fmt, struct ut_err *err)
 {
-	char *name = NULL, *full = NULL;
-	const char *slash;
+	char *name = NULL;
 	int ret = -1;
 
 	if (!name_len || name_len > QCOW2_MAX_BACKING_NAME)
@@ -145,23 +143,11 @@ static int read_backing(struct dr_blockdev *bd, const unsigned char *hdr, size_t
 		ut_err_set(err, "%s: backing file '%s' is not a plain file name", bd->path, name);
 		goto out;
 	}
-	slash = strrchr(bd->path, '/');
-	if (name[0] == '/' || !slash)
-		full = ut_strdup(name);
-	else
-		full = ut_asprintf("%.*s/%s", (int)(slash - bd->path), bd->path, name);
-	if (dr_blockdev_open_depth(full, fmt, depth + 1, &bd->backing, err) < 0) {
-		/* The inner message names the file that failed; saying which
-		 * image asked for it once, at the top, keeps a loop's message
-		 * from repeating itself 16 times. */
-		if (!depth)
-			ut_err_prefix(err, "%s: backing file %s: ", bd->path, name);
+	if (dr_open_backing(bd, "backing file", name, fmt, err) < 0)
 		goto out;
-	}
 	ret = 0;
 out:
 	free(name);
-	free(full);
 	return ret;
 }
 
@@ -173,27 +159,14 @@ static int qcow2_open(struct dr_blockdev *bd, const char *path, int depth, struc
 	uint64_t backing_off, l1_off, size, incompat, l1_need, entries_per_l1;
 	uint32_t backing_len, header_length, crypt, l1_size;
 	char backing_fmt[32] = "";
-	struct stat st;
 	unsigned i;
 	int ret = -1;
 
 	q = ut_calloc(1, sizeof(*q));
 	q->fd = -1;
 	bd->priv = q;
-	q->fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
-	if (q->fd < 0)
-		return ut_err_set(err, "%s: cannot open: %s", path, strerror(errno));
-	if (fstat(q->fd, &st) < 0)
-		return ut_err_set(err, "%s: cannot stat: %s", path, strerror(errno));
-	if (S_ISBLK(st.st_mode)) {
-		off_t end = lseek(q->fd, 0, SEEK_END);
-
-		if (end < 0)
-			return ut_err_set(err, "%s: cannot get the size: %s", path, strerror(errno));
-		q->file_size = end;
-	} else {
-		q->file_size = st.st_size;
-	}
+	if (dr_open_image_file(bd, &q->fd, &q->file_size, err) < 0)
+		return -1;
 	if (q->file_size < QCOW2_V2_HEADER_LEN)
 		return ut_err_set(err, "%s: truncated qcow2 header (%llu bytes)", path,
 				  (unsigned long long)q->file_size);
@@ -359,7 +332,7 @@ static int qcow2_open(struct dr_blockdev *bd, const char *path, int depth, struc
 
 	if (backing_off) {
 		if (read_backing(bd, hdr, hdr_len, backing_off, backing_len,
-				 backing_fmt[0] ? backing_fmt : NULL, depth, err) < 0)
+				 backing_fmt[0] ? backing_fmt : NULL, err) < 0)
 			goto out;
 	}
 
@@ -650,17 +623,7 @@ static int qcow2_block_status(struct dr_blockdev *bd, uint64_t off, uint64_t len
 		if (get_extent(bd, off + total, len - total, &type, &host, &n, err) < 0)
 			return -1;
 		a = type == Q_NORMAL || type == Q_COMPRESSED;
-		b = type == Q_UNALLOC && bd->backing;
-		/* Past the backing file's end nothing comes from it: those
-		 * bytes are zeros of this layer (as qemu-img map says). */
-		if (b) {
-			uint64_t pos = off + total, bsize = bd->backing->size;
-
-			if (pos >= bsize)
-				b = 0;
-			else if (n > bsize - pos)
-				n = bsize - pos;
-		}
+		b = type == Q_UNALLOC && dr_from_backing(bd, off + total, &n);
 		if (total && (a != *allocated || b != *in_backing))
 			break;
 		*allocated = a;

@@ -2,14 +2,12 @@
  * raw.c - a plain disk image file (or a host block device), read with pread.
  * Holes are found with SEEK_DATA/SEEK_HOLE where the host filesystem has them.
  */
-#include "diskread.h"
+#include "dr_internal.h"
 
 #include <errno.h>
 #include <fcntl.h>
-#include <linux/fs.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -25,34 +23,12 @@ static int raw_probe(const unsigned char *head, size_t len)
 static int raw_open(struct dr_blockdev *bd, const char *path, int depth, struct ut_err *err)
 {
 	struct raw_priv *p;
-	struct stat st;
+	uint64_t size;
 	int fd;
 
-	fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
-	if (fd < 0)
-		return ut_err_set(err, "%s: cannot open: %s", path, strerror(errno));
-	if (fstat(fd, &st) < 0) {
-		ut_err_set(err, "%s: cannot stat: %s", path, strerror(errno));
-		close(fd);
+	if (dr_open_image_file(bd, &fd, &size, err) < 0)
 		return -1;
-	}
-	if (S_ISBLK(st.st_mode)) {
-		uint64_t sz;
-
-		if (ioctl(fd, BLKGETSIZE64, &sz) < 0) {
-			ut_err_set(err, "%s: cannot get the device size: %s", path,
-				   strerror(errno));
-			close(fd);
-			return -1;
-		}
-		bd->size = sz;
-	} else if (S_ISREG(st.st_mode)) {
-		bd->size = st.st_size;
-	} else {
-		ut_err_set(err, "%s: not a regular file or a block device", path);
-		close(fd);
-		return -1;
-	}
+	bd->size = size;
 	p = ut_calloc(1, sizeof(*p));
 	p->fd = fd;
 	bd->priv = p;

@@ -109,28 +109,6 @@ static int file_read(struct dr_blockdev *bd, struct extent *e, void *buf, size_t
 	return dr_host_pread(e->fd, e->file_size, e->path, buf, len, off, &bd->bytes_read, err);
 }
 
-static int open_file(const char *path, int *fd, uint64_t *size, struct ut_err *err)
-{
-	struct stat st;
-
-	*fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
-	if (*fd < 0)
-		return ut_err_set(err, "%s: cannot open: %s", path, strerror(errno));
-	if (fstat(*fd, &st) < 0)
-		return ut_err_set(err, "%s: cannot stat: %s", path, strerror(errno));
-	if (S_ISBLK(st.st_mode)) {
-		off_t end = lseek(*fd, 0, SEEK_END);
-
-		if (end < 0)
-			return ut_err_set(err, "%s: cannot get the size: %s", path,
-					  strerror(errno));
-		*size = end;
-	} else {
-		*size = st.st_size;
-	}
-	return 0;
-}
-
 /* ---- sparse extents ----------------------------------------------------- */
 
 /*
@@ -381,16 +359,6 @@ static struct extent *add_extent(struct vmdk *v)
 	return e;
 }
 
-/* "dir of base" + name, unless name is absolute. */
-static char *relative_to(const char *base, const char *name)
-{
-	const char *slash = strrchr(base, '/');
-
-	if (name[0] == '/' || !slash)
-		return ut_strdup(name);
-	return ut_asprintf("%.*s/%s", (int)(slash - base), base, name);
-}
-
 /* Parses `"quoted"` at *p; returns a heap string or NULL. */
 static char *parse_quoted(const char **p)
 {
@@ -428,6 +396,7 @@ static int parse_descriptor(struct dr_blockdev *bd, const char *text, size_t len
 		int nread = 0;
 		struct extent *e;
 		char *name;
+		int r;
 
 		while (*p == ' ' || *p == '\t')
 			p++;
@@ -484,17 +453,20 @@ static int parse_descriptor(struct dr_blockdev *bd, const char *text, size_t len
 			ut_err_set(err, "%s: vmdk extent line without a file name", bd->path);
 			goto out;
 		}
-		e->path = relative_to(bd->path, name);
-		free(name);
 		if (e->kind == EXT_FLAT) {
 			if (sscanf(p, "%llu", &offset) == 1 && offset > VMDK_MAX_SIZE / VMDK_SECTOR) {
+				free(name);
+				e->path = ut_strdup(bd->path);
 				ut_err_set(err, "%s: absurd vmdk extent offset", bd->path);
 				goto out;
 			}
 			e->flat_off = offset * VMDK_SECTOR;
 		}
-		if (open_file(e->path, &e->fd, &e->file_size, err) < 0) {
-			ut_err_prefix(err, "%s: vmdk extent: ", bd->path);
+		r = dr_open_named_file(bd, "vmdk extent", name, &e->fd, &e->file_size, &e->path,
+				       err);
+		free(name);
+		if (r < 0) {
+			e->path = ut_strdup(bd->path);
 			goto out;
 		}
 		e->own_fd = 1;
@@ -524,18 +496,15 @@ static int vmdk_open(struct dr_blockdev *bd, const char *path, int depth, struct
 {
 	struct vmdk *v = ut_calloc(1, sizeof(*v));
 	unsigned char head[512];
-	char *parent = NULL, *full = NULL;
+	char *parent = NULL;
 	struct extent *e;
 	uint64_t fsize;
 	int fd, ret = -1;
 	size_t i;
 
 	bd->priv = v;
-	if (open_file(path, &fd, &fsize, err) < 0) {
-		if (fd >= 0)
-			close(fd);
+	if (dr_open_image_file(bd, &fd, &fsize, err) < 0)
 		return -1;
-	}
 	e = add_extent(v);
 	e->fd = fd;
 	e->own_fd = 1;
@@ -601,18 +570,11 @@ static int vmdk_open(struct dr_blockdev *bd, const char *path, int depth, struct
 	bd->size = 0;
 	for (i = 0; i < v->n; i++)
 		bd->size += v->ext[i].size;
-	if (parent) {
-		full = relative_to(path, parent);
-		if (dr_blockdev_open_depth(full, NULL, depth + 1, &bd->backing, err) < 0) {
-			if (!depth)
-				ut_err_prefix(err, "%s: parent disk %s: ", path, parent);
-			goto out;
-		}
-	}
+	if (parent && dr_open_backing(bd, "parent disk", parent, NULL, err) < 0)
+		goto out;
 	ret = 0;
 out:
 	free(parent);
-	free(full);
 	return ret;
 }
 

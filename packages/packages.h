@@ -210,6 +210,14 @@ struct pkg_delta {
 int pkg_db_subtract(const struct pkg_db *vm, const struct pkg_db *base,
 		    struct pkg_delta **out, size_t *n, struct ut_err *err);
 
+/*
+ * The VM's packages beyond the base (added, upgraded, downgraded, another
+ * arch) as indices into vm->v in pkg_db_subtract's order; every package of
+ * vm when base is NULL. *set is malloc'd, the caller frees it.
+ */
+int pkg_db_added(const struct pkg_db *vm, const struct pkg_db *base, size_t **set, size_t *n,
+		 struct ut_err *err);
+
 /* ---- dependency graph --------------------------------------------------- */
 
 /*
@@ -225,8 +233,16 @@ struct pkg_graph;
 int pkg_graph_build(const struct pkg_db *db, struct pkg_graph **g, struct ut_err *err);
 void pkg_graph_free(struct pkg_graph *g);
 
-/* Successors of node i (sorted, no duplicates); borrowed until free. */
-size_t pkg_graph_edges(const struct pkg_graph *g, size_t i, const size_t **to);
+/*
+ * Inside, a name that many packages ask for and many provide (a virtual
+ * package every package provides and depends on) is one provider-group
+ * node, so the graph stays linear in the database's size; every algorithm
+ * below is linear or n log n in packages plus dependencies.
+ */
+
+/* The packages node i leads to in one step (sorted, no duplicates, not i):
+ * *to is malloc'd, the caller frees it. */
+size_t pkg_graph_successors(const struct pkg_graph *g, size_t i, size_t **to);
 /* Dependency groups of all nodes that no installed package satisfies. */
 size_t pkg_graph_unresolved(const struct pkg_graph *g);
 
@@ -242,6 +258,16 @@ size_t pkg_graph_component(const struct pkg_graph *g, size_t c, const size_t **m
  * roots with their dependencies gives back every package. Sorted by name.
  */
 size_t pkg_graph_roots(const struct pkg_graph *g, const size_t **roots);
+
+/*
+ * Roots of a subset S of the packages (node indices, e.g. what a VM adds to
+ * its base): the members no member of S from another component leads to
+ * through the whole graph, one (the smallest name) per component. Installing
+ * them with their dependencies brings back all of S. In the order of set;
+ * *roots is malloc'd, the caller frees it.
+ */
+size_t pkg_graph_subset_roots(const struct pkg_graph *g, const size_t *set, size_t nset,
+			      size_t **roots);
 
 /* Components of more than one package, as component ids. */
 size_t pkg_graph_cycles(const struct pkg_graph *g, const size_t **comps);

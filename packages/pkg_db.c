@@ -649,3 +649,28 @@ int pkg_db_subtract(const struct pkg_db *vm, const struct pkg_db *base,
 	*n = nv;
 	return 0;
 }
+
+int pkg_db_added(const struct pkg_db *vm, const struct pkg_db *base, size_t **set, size_t *n,
+		 struct ut_err *err)
+{
+	struct pkg_delta *d = NULL;
+	size_t nd = 0, i;
+
+	*set = ut_malloc((vm->n ? vm->n : 1) * sizeof(**set));
+	*n = 0;
+	if (!base) {
+		for (i = 0; i < vm->n; i++)
+			(*set)[(*n)++] = i;
+		return 0;
+	}
+	if (pkg_db_subtract(vm, base, &d, &nd, err) < 0) {
+		free(*set);
+		*set = NULL;
+		return -1;
+	}
+	for (i = 0; i < nd; i++)
+		if (d[i].vm)
+			(*set)[(*n)++] = (size_t)(d[i].vm - vm->v);
+	free(d);
+	return 0;
+}

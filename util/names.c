@@ -167,8 +167,8 @@ size_t ut_tree_escape_whiteouts(struct ut_tree *t)
 
 		if (!esc)
 			continue;
-		free(t->v[i].path);
-		t->v[i].path = esc;
+		ut_tree_rename(t, &t->v[i], esc);
+		free(esc);
 		renamed++;
 	}
 	if (renamed) {

@@ -365,7 +365,8 @@ void ut_entry_release(struct ut_entry *e)
 
 	if (!e)
 		return;
-	free(e->path);
+	if (!e->path_in_tree)
+		free(e->path);
 	free(e->link);
 	for (i = 0; i < e->nxattrs; i++) {
 		free(e->xattrs[i].name);
@@ -381,6 +382,7 @@ void ut_entry_copy(struct ut_entry *dst, const struct ut_entry *src)
 
 	*dst = *src;
 	dst->path = src->path ? ut_strdup(src->path) : NULL;
+	dst->path_in_tree = 0;
 	dst->link = src->link ? ut_strdup(src->link) : NULL;
 	dst->xattrs = NULL;
 	if (src->nxattrs) {
@@ -398,6 +400,8 @@ int ut_entry_add_xattr(struct ut_entry *e, const char *name, const void *value, 
 {
 	struct ut_xattr *x;
 
+	if (e->nxattrs >= UT_MAX_XATTRS)
+		return -1;
 	e->xattrs = ut_realloc(e->xattrs, (e->nxattrs + 1) * sizeof(*e->xattrs));
 	x = &e->xattrs[e->nxattrs++];
 	x->name = ut_strdup(name);
@@ -484,6 +488,65 @@ struct ut_tree *ut_tree_new(void)
 	return t;
 }
 
+/*
+ * The path arena: chunks that only grow, freed with the tree. A path costs
+ * its bytes, not a malloc'd block's header and rounding; entries removed
+ * from the tree leave their bytes until it is freed.
+ */
+struct ut_chunk {
+	struct ut_chunk *next;
+	size_t used, cap;
+	char data[];
+};
+
+struct ut_strings {
+	struct ut_chunk *head;
+	size_t next_cap;
+};
+
+#define UT_CHUNK_MIN ((size_t)4 << 10)
+#define UT_CHUNK_MAX ((size_t)1 << 20)
+
+static char *strings_dup(struct ut_tree *t, const char *s)
+{
+	size_t len = strlen(s) + 1;
+	struct ut_strings *a = t->strings;
+	struct ut_chunk *c;
+
+	if (!a) {
+		a = t->strings = ut_calloc(1, sizeof(*a));
+		a->next_cap = UT_CHUNK_MIN;
+	}
+	c = a->head;
+	if (!c || c->cap - c->used < len) {
+		size_t cap = len > a->next_cap ? len : a->next_cap;
+
+		c = ut_malloc(sizeof(*c) + cap);
+		c->cap = cap;
+		c->used = 0;
+		c->next = a->head;
+		a->head = c;
+		if (a->next_cap < UT_CHUNK_MAX)
+			a->next_cap *= 2;
+	}
+	memcpy(c->data + c->used, s, len);
+	c->used += len;
+	return c->data + c->used - len;
+}
+
+static void strings_free(struct ut_strings *a)
+{
+	struct ut_chunk *c, *next;
+
+	if (!a)
+		return;
+	for (c = a->head; c; c = next) {
+		next = c->next;
+		free(c);
+	}
+	free(a);
+}
+
 void ut_tree_free(struct ut_tree *t)
 {
 	size_t i;
@@ -493,6 +556,7 @@ void ut_tree_free(struct ut_tree *t)
 	for (i = 0; i < t->n; i++)
 		ut_entry_release(&t->v[i]);
 	free(t->v);
+	strings_free(t->strings);
 	free(t);
 }
 
@@ -513,7 +577,8 @@ struct ut_entry *ut_tree_add(struct ut_tree *t, const char *path)
 {
 	struct ut_entry *e = tree_append(t);
 
-	e->path = ut_strdup(path);
+	e->path = strings_dup(t, path);
+	e->path_in_tree = 1;
 	/* Walks usually emit in order already; only sort when they did not. */
 	t->sorted = t->n == 1 || (t->sorted && strcmp(t->v[t->n - 2].path, path) < 0);
 	return e;
@@ -524,48 +589,82 @@ void ut_tree_take(struct ut_tree *t, struct ut_entry *src)
 	struct ut_entry *e = tree_append(t);
 
 	*e = *src;
+	/* Another tree's arena may go before this tree: always copy. */
+	e->path = strings_dup(t, src->path);
+	e->path_in_tree = 1;
+	if (!src->path_in_tree)
+		free(src->path);
 	memset(src, 0, sizeof(*src));
 	t->sorted = t->n == 1 || (t->sorted && strcmp(t->v[t->n - 2].path, e->path) < 0);
 }
 
-/* Sort key ties are broken by insertion order so "later replaces earlier". */
-struct sort_item {
-	struct ut_entry e;
-	size_t order;
-};
-
-static int sort_item_cmp(const void *a, const void *b)
+void ut_tree_rename(struct ut_tree *t, struct ut_entry *e, const char *path)
 {
-	const struct sort_item *x = a, *y = b;
-	int c = strcmp(x->e.path, y->e.path);
+	char *p = strings_dup(t, path);
+
+	if (!e->path_in_tree)
+		free(e->path);
+	e->path = p;
+	e->path_in_tree = 1;
+	t->sorted = 0;
+}
+
+/* Pointers into t->v: address order is insertion order, which breaks path
+ * ties so that "later replaces earlier". */
+static int entry_ptr_cmp(const void *a, const void *b)
+{
+	const struct ut_entry *x = *(const struct ut_entry *const *)a;
+	const struct ut_entry *y = *(const struct ut_entry *const *)b;
+	int c = strcmp(x->path, y->path);
 
 	if (c)
 		return c;
-	return x->order < y->order ? -1 : x->order > y->order;
+	return x < y ? -1 : x > y;
 }
 
+/*
+ * Sorts an array of pointers (8 bytes an entry, not a copy of every entry)
+ * and then moves the entries into place along the permutation's cycles.
+ */
 void ut_tree_sort(struct ut_tree *t)
 {
-	struct sort_item *items;
+	struct ut_entry **order, tmp;
 	size_t i, out = 0;
 
 	if (t->sorted)
 		return;
-	items = ut_malloc(t->n * sizeof(*items));
+	order = ut_malloc((t->n + 1) * sizeof(*order));
+	for (i = 0; i < t->n; i++)
+		order[i] = &t->v[i];
+	qsort(order, t->n, sizeof(*order), entry_ptr_cmp);
+	/* order[i] - t->v is where position i's entry comes from; a moved
+	 * position is marked by pointing order[i] at itself. */
 	for (i = 0; i < t->n; i++) {
-		items[i].e = t->v[i];
-		items[i].order = i;
+		size_t j = i, k;
+
+		if (order[i] == &t->v[i])
+			continue;
+		tmp = t->v[i];
+		for (;;) {
+			k = (size_t)(order[j] - t->v);
+			order[j] = &t->v[j];
+			if (k == i) {
+				t->v[j] = tmp;
+				break;
+			}
+			t->v[j] = t->v[k];
+			j = k;
+		}
 	}
-	qsort(items, t->n, sizeof(*items), sort_item_cmp);
+	free(order);
 	for (i = 0; i < t->n; i++) {
-		if (i + 1 < t->n && !strcmp(items[i].e.path, items[i + 1].e.path)) {
-			ut_entry_release(&items[i].e);
+		if (i + 1 < t->n && !strcmp(t->v[i].path, t->v[i + 1].path)) {
+			ut_entry_release(&t->v[i]);
 			continue;
 		}
-		t->v[out++] = items[i].e;
+		t->v[out++] = t->v[i];
 	}
 	t->n = out;
-	free(items);
 	t->sorted = 1;
 }
 

@@ -122,37 +122,45 @@ struct ut_xattr {
 
 /*
  * One path in a tree. Paths are relative to the tree's root, with no leading
- * or trailing slash; the root itself is "". Strings are owned by the entry.
+ * or trailing slash; the root itself is "". An entry on its own owns its
+ * strings (malloc'd); an entry in a tree has its path in the tree's string
+ * arena (path_in_tree set), so a tree costs the struct below plus the path's
+ * bytes per entry: fields are ordered and sized to leave no padding, and
+ * xattrs are allocated only when present.
  */
 struct ut_entry {
 	char *path;
-	enum ut_ftype type;
-	uint32_t mode;  /* permission bits only: mode & 07777 */
-	uint32_t uid, gid;
+	char *link;     /* UT_LNK: the target, as stored (malloc'd) */
+	struct ut_xattr *xattrs; /* sorted by name; NULL when none */
 	uint64_t size;  /* regular files: content length (sparse holes count) */
 	int64_t mtime_sec;
-	uint32_t mtime_nsec;
-	uint32_t rdev_major, rdev_minor; /* UT_CHR and UT_BLK */
-	char *link;     /* UT_LNK: the target, as stored */
-	struct ut_xattr *xattrs; /* sorted by name */
-	size_t nxattrs;
 	/*
 	 * Hardlinks: entries with the same non-zero link_id are one inode. The
 	 * value is only meaningful within one tree (disk: filesystem index and
 	 * inode number; tar: an id given per link set).
 	 */
 	uint64_t link_id;
-	uint32_t nlink;
-	int has_digest;
-	unsigned char digest[UT_SHA256_LEN]; /* sha256 of the content (UT_REG) */
 	/* Opaque to everyone but the tree's content source: where to read the
 	 * content from (e.g. filesystem index and inode number). */
 	uint64_t src_a, src_b;
+	uint32_t mode;  /* permission bits only: mode & 07777 */
+	uint32_t uid, gid;
+	uint32_t mtime_nsec;
+	uint32_t rdev_major, rdev_minor; /* UT_CHR and UT_BLK */
+	uint32_t nlink;
+	uint16_t nxattrs; /* at most UT_MAX_XATTRS */
+	uint8_t type;     /* enum ut_ftype */
+	uint8_t has_digest : 1;
+	uint8_t path_in_tree : 1; /* the tree's arena owns path: never free() it */
+	unsigned char digest[UT_SHA256_LEN]; /* sha256 of the content (UT_REG) */
 };
+
+#define UT_MAX_XATTRS 65535
 
 void ut_entry_release(struct ut_entry *e);
 /* Deep copy. */
 void ut_entry_copy(struct ut_entry *dst, const struct ut_entry *src);
+/* -1 (and nothing added) beyond UT_MAX_XATTRS. */
 int ut_entry_add_xattr(struct ut_entry *e, const char *name, const void *value,
 		       size_t len);
 void ut_entry_sort_xattrs(struct ut_entry *e);
@@ -175,20 +183,27 @@ struct ut_content {
 /* Computes e->digest by reading e through src (UT_REG only). */
 int ut_content_digest(const struct ut_content *src, struct ut_entry *e, struct ut_err *err);
 
+struct ut_strings; /* the tree's path arena: chunks freed with the tree */
+
 struct ut_tree {
 	struct ut_entry *v;
 	size_t n, alloc;
 	int sorted;
 	struct ut_content content; /* may have ops == NULL: no content */
+	struct ut_strings *strings; /* private to util.c */
 };
 
 struct ut_tree *ut_tree_new(void);
 void ut_tree_free(struct ut_tree *t);
-/* Appends a new zeroed entry with a copy of path and returns it. The pointer
- * is valid until the next add. */
+/* Appends a new zeroed entry with a copy of path (in the tree's arena) and
+ * returns it. The pointer is valid until the next add. */
 struct ut_entry *ut_tree_add(struct ut_tree *t, const char *path);
-/* Moves *e into the tree (the tree owns its strings afterwards). */
+/* Moves *e into the tree (the tree owns its strings afterwards; the path is
+ * copied into the tree's arena, and freed when e owned it). *e is zeroed. */
 void ut_tree_take(struct ut_tree *t, struct ut_entry *e);
+/* Gives e (an entry of t) a new path, copied into t's arena; the tree is
+ * marked unsorted. Never free() or assign an entry's path in a tree. */
+void ut_tree_rename(struct ut_tree *t, struct ut_entry *e, const char *path);
 /* Sorts by path in strcmp() order; a later duplicate path replaces an
  * earlier one (as later layers replace earlier ones). */
 void ut_tree_sort(struct ut_tree *t);

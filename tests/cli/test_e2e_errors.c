@@ -91,6 +91,36 @@ static void test_made_here(void **state)
 	check_bad(p);
 }
 
+/* Disks in formats no backend reads, and broken ones of the formats that
+ * are read: the format is named, never read as raw bytes. */
+static void test_formats_named(void **state)
+{
+	static const struct {
+		const char *file, *make, *reason;
+	} cases[] = {
+		{ "p.hdd", "qemu-img create -q -f parallels %s 8M", "Parallels format is not supported" },
+		{ "e.vmdk", "printf 'COWD\\001\\000\\000\\000' > %s && truncate -s 1M %s",
+		  "VMware ESX/cow (COWD) format is not supported" },
+		{ "t.vhdx", "qemu-img create -q -f vhdx %s 64M && truncate -s 100000 %s",
+		  "truncated VHDX" },
+		{ "t.vhd", "qemu-img create -q -f vpc %s 64M && "
+			   "printf xxsparse | dd of=%s bs=1 seek=512 conv=notrunc status=none",
+		  "no cxsparse cookie" },
+	};
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char p[4096], cmd[8192];
+
+		snprintf(p, sizeof(p), "%s/%s", tmp, cases[i].file);
+		snprintf(cmd, sizeof(cmd), cases[i].make, p, p);
+		assert_int_equal(tu_sh("%s", cmd), 0);
+		check_bad(p);
+		assert_int_equal(tu_sh("grep -qF '%s' %s/err.txt", cases[i].reason, tmp), 0);
+	}
+}
+
 static void test_output_not_clobbered(void **state)
 {
 	char *disk = tu_fixture_path("debian-gpt.qcow2");
@@ -114,6 +144,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_made_here),
 		cmocka_unit_test(test_fixture_corrupt_disks),
+		cmocka_unit_test(test_formats_named),
 		cmocka_unit_test(test_output_not_clobbered),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);

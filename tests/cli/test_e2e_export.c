@@ -47,13 +47,21 @@ static int teardown(void **state)
 	return 0;
 }
 
+/* Converts the disk at path (extra: more options) with --json. */
+static char *convert_path(const char *disk, const char *name, const char *compress,
+			  const char *extra)
+{
+	return tu_sh_out("%s convert %s --base scratch -o %s/%s --tag t --json --quiet "
+			 "--compress %s %s", bin, disk, tmp, name, compress, extra);
+}
+
 /* umoci 0.4.7 (Debian 12) predates the zstd layer media type: the peers get
  * gzip layers, everything else vm2oci's default, zstd. */
 static char *convert_with(const char *fixture, const char *name, const char *compress)
 {
 	char *disk = tu_fixture(fixture);
-	char *out = tu_sh_out("%s convert %s --base scratch -o %s/%s --tag t --json --quiet "
-			      "--compress %s", bin, disk, tmp, name, compress);
+	char *out = convert_path(disk, name, compress, "");
+
 	free(disk);
 	return out;
 }
@@ -79,21 +87,59 @@ static char *json_field(const char *json, const char *jq)
 	return v;
 }
 
-/* The same disk in seven containers gives one layer and one manifest. */
+/* The sample disk as qemu-img writes it in the Hyper-V, Azure and
+ * VirtualBox formats (VHD with force_size: the size the footer says, as
+ * Hyper-V makes it), and the --format that names each. */
+static const struct {
+	const char *file, *qemu_opts, *format;
+} converted[] = {
+	{ "d.vhdx", "-O vhdx", "vhdx" },
+	{ "d.vhd", "-O vpc -o force_size=on", "vhd" },
+	{ "f.vhd", "-O vpc -o subformat=fixed,force_size=on", "vpc" },
+	{ "d.vdi", "-O vdi", "vdi" },
+	{ "d.qed", "-O qed", "qed" },
+};
+
+/* The same disk in twelve containers gives one layer and one manifest;
+ * JSON says which format was read. */
 static void test_same_digests_every_format(void **state)
 {
-	char *first_manifest = NULL, *first_layer = NULL;
+	size_t n_fixed = sizeof(formats) / sizeof(formats[0]);
+	size_t n_conv = sizeof(converted) / sizeof(converted[0]);
+	char *first_manifest = NULL, *first_layer = NULL, *raw = tu_fixture("debian-gpt.raw");
 	size_t i;
 
 	(void)state;
-	for (i = 0; i < sizeof(formats) / sizeof(formats[0]); i++) {
-		char name[64], *js, *m, *l;
+	for (i = 0; i < n_fixed + n_conv; i++) {
+		char name[64], what[128], *js, *m, *l;
 
 		snprintf(name, sizeof(name), "oci-%zu", i);
-		js = convert(formats[i], name);
+		if (i < n_fixed) {
+			js = convert(formats[i], name);
+			snprintf(what, sizeof(what), "%s", formats[i]);
+		} else {
+			size_t c = i - n_fixed;
+			char disk[4096], opt[64], *fmt;
+
+			snprintf(disk, sizeof(disk), "%s/%s", tmp, converted[c].file);
+			assert_int_equal(tu_sh("qemu-img convert %s %s %s", converted[c].qemu_opts,
+					       raw, disk), 0);
+			/* Probed, then forced with --format. */
+			js = convert_path(disk, name, "zstd", "");
+			fmt = json_field(js, ".disk.format");
+			assert_string_equal(fmt, !strcmp(converted[c].format, "vhd") ? "vpc" :
+					    converted[c].format);
+			free(fmt);
+			free(js);
+			snprintf(opt, sizeof(opt), "--format %s", converted[c].format);
+			strcat(name, "f");
+			js = convert_path(disk, name, "zstd", opt);
+			snprintf(what, sizeof(what), "%s (%s)", converted[c].file, opt);
+			unlink(disk);
+		}
 		m = json_field(js, ".manifest_digest");
 		l = json_field(js, ".layers[-1].digest");
-		print_message("%-24s manifest %s layer %s\n", formats[i], m, l);
+		print_message("%-24s manifest %s layer %s\n", what, m, l);
 		assert_true(strncmp(m, "sha256:", 7) == 0);
 		if (!first_manifest) {
 			first_manifest = m;
@@ -108,6 +154,7 @@ static void test_same_digests_every_format(void **state)
 	}
 	free(first_manifest);
 	free(first_layer);
+	free(raw);
 }
 
 static void test_peers_accept_layout(void **state)

@@ -14,246 +14,7 @@
 #include <stdint.h>
 
 #include "diskread.h"
-
-static char *tmp;   /* the test's directory */
-static char *base;  /* tmp/base.raw: 64 MiB, random data, holes, text */
-
-#define MiB (1024ULL * 1024)
-
-/* ---- helpers ------------------------------------------------------------ */
-
-static uint64_t rng_state = 0x9e3779b97f4a7c15ULL;
-
-static uint64_t rng(void)
-{
-	/* xorshift64*: fixed seed, so failures replay */
-	rng_state ^= rng_state >> 12;
-	rng_state ^= rng_state << 25;
-	rng_state ^= rng_state >> 27;
-	return rng_state * 2685821657736338717ULL;
-}
-
-static char *tpath(const char *name)
-{
-	char *p = malloc(strlen(tmp) + strlen(name) + 2);
-
-	sprintf(p, "%s/%s", tmp, name);
-	return p;
-}
-
-static void sh_ok(const char *fmt, const char *a, const char *b, const char *c)
-{
-	int rc = tu_sh(fmt, a, b, c);
-
-	if (rc != 0)
-		fail_msg("command failed (%d): %s", rc, fmt);
-}
-
-static unsigned char *slurp(const char *path, size_t *len)
-{
-	struct stat st;
-	unsigned char *buf;
-	int fd = open(path, O_RDONLY);
-	size_t got = 0;
-
-	assert_true(fd >= 0);
-	assert_int_equal(fstat(fd, &st), 0);
-	buf = malloc(st.st_size ? st.st_size : 1);
-	assert_non_null(buf);
-	while (got < (size_t)st.st_size) {
-		ssize_t n = read(fd, buf + got, st.st_size - got);
-
-		assert_true(n > 0);
-		got += n;
-	}
-	close(fd);
-	*len = got;
-	return buf;
-}
-
-static void spit(const char *path, const void *buf, size_t len)
-{
-	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-
-	assert_true(fd >= 0);
-	assert_int_equal(write(fd, buf, len), (ssize_t)len);
-	close(fd);
-}
-
-/* Writes len bytes of value at off of an existing file. */
-static void patch(const char *path, uint64_t off, const void *val, size_t len)
-{
-	int fd = open(path, O_WRONLY);
-
-	assert_true(fd >= 0);
-	assert_int_equal(pwrite(fd, val, len, off), (ssize_t)len);
-	close(fd);
-}
-
-static void patch_be32(const char *path, uint64_t off, uint32_t v)
-{
-	unsigned char b[4] = { v >> 24, v >> 16, v >> 8, v };
-
-	patch(path, off, b, 4);
-}
-
-static void patch_be64(const char *path, uint64_t off, uint64_t v)
-{
-	patch_be32(path, off, v >> 32);
-	patch_be32(path, off + 4, (uint32_t)v);
-}
-
-static uint64_t read_be64(const char *path, uint64_t off)
-{
-	unsigned char b[8];
-	int fd = open(path, O_RDONLY);
-	uint64_t v = 0;
-	int i;
-
-	assert_true(fd >= 0);
-	assert_int_equal(pread(fd, b, 8, off), 8);
-	close(fd);
-	for (i = 0; i < 8; i++)
-		v = v << 8 | b[i];
-	return v;
-}
-
-/*
- * Reads the whole of img through dr_blockdev, sequentially in chunks of
- * varying sizes and then at random offsets, and compares it with the raw
- * conversion qemu-img makes of the same image.
- */
-static void compare_with_qemu(const char *img, const char *format)
-{
-	static const size_t chunks[] = { 4096, 65537, 1 * MiB, 3 * MiB + 511, 131072 - 7,
-					 512, 1, 2 * MiB + 12345, 333 };
-	char *ref = tpath("ref.raw");
-	struct dr_blockdev *bd = NULL;
-	struct ut_err err = { "" };
-	unsigned char *want, *got;
-	size_t want_len, i;
-	uint64_t off;
-
-	sh_ok("qemu-img convert -O raw '%s' '%s'%s", img, ref, "");
-	want = slurp(ref, &want_len);
-	if (dr_blockdev_open(img, format, &bd, &err) < 0)
-		fail_msg("open %s: %s", img, err.msg);
-	assert_int_equal(bd->size, want_len);
-	got = malloc(4 * MiB);
-	for (off = 0, i = 0; off < bd->size; i++) {
-		size_t n = chunks[i % (sizeof(chunks) / sizeof(chunks[0]))];
-
-		if (n > bd->size - off)
-			n = bd->size - off;
-		if (dr_blockdev_pread(bd, got, n, off, &err) < 0)
-			fail_msg("read %s at %llu+%zu: %s", img, (unsigned long long)off, n, err.msg);
-		if (memcmp(got, want + off, n))
-			fail_msg("%s differs from qemu-img in [%llu, +%zu)", img,
-				 (unsigned long long)off, n);
-		off += n;
-	}
-	for (i = 0; i < 300; i++) {
-		size_t n = 1 + rng() % (300 * 1024);
-
-		off = rng() % bd->size;
-		if (n > bd->size - off)
-			n = bd->size - off;
-		if (dr_blockdev_pread(bd, got, n, off, &err) < 0)
-			fail_msg("read %s at %llu+%zu: %s", img, (unsigned long long)off, n, err.msg);
-		if (memcmp(got, want + off, n))
-			fail_msg("%s differs from qemu-img in [%llu, +%zu)", img,
-				 (unsigned long long)off, n);
-	}
-	/* Past the end: a clear error, not a short read. */
-	assert_int_equal(dr_blockdev_pread(bd, got, 2, bd->size - 1, &err), -1);
-	assert_non_null(strstr(err.msg, "beyond the end"));
-	assert_true(dr_blockdev_bytes_read(bd) > 0);
-	dr_blockdev_free(bd);
-	free(got);
-	free(want);
-	unlink(ref);
-	free(ref);
-}
-
-/* Converts the base image with qemu-img options and compares. */
-static void convert_and_compare(const char *name, const char *opts, const char *fmt)
-{
-	char *img = tpath(name);
-	struct dr_blockdev *bd;
-	struct ut_err err;
-
-	if (tu_sh("qemu-img convert %s '%s' '%s'", opts, base, img) != 0)
-		fail_msg("qemu-img convert %s failed", opts);
-	compare_with_qemu(img, NULL);
-	/* The probe must have found the format qemu-img wrote. */
-	assert_int_equal(dr_blockdev_open(img, NULL, &bd, &err), 0);
-	assert_string_equal(dr_blockdev_format(bd), fmt);
-	dr_blockdev_free(bd);
-	unlink(img);
-	free(img);
-}
-
-/* Expects opening (and then reading all of) img to fail with an error that
- * names want_file and contains reason. */
-static void expect_error(const char *img, const char *format, const char *want_file,
-			 const char *reason)
-{
-	struct dr_blockdev *bd = NULL;
-	struct ut_err err = { "" };
-	int rc = dr_blockdev_open(img, format, &bd, &err);
-
-	if (rc == 0) {
-		unsigned char *buf = malloc(MiB);
-		uint64_t off;
-
-		for (off = 0; off < bd->size && rc == 0; off += MiB) {
-			size_t n = bd->size - off < MiB ? bd->size - off : MiB;
-
-			rc = dr_blockdev_pread(bd, buf, n, off, &err);
-		}
-		free(buf);
-		dr_blockdev_free(bd);
-	}
-	if (rc == 0)
-		fail_msg("%s: expected an error containing '%s', got none", img, reason);
-	if (!strstr(err.msg, want_file) || !strstr(err.msg, reason))
-		fail_msg("%s: error '%s' lacks '%s' or '%s'", img, err.msg, want_file, reason);
-	assert_null(strchr(err.msg, '\n'));
-}
-
-/* ---- setup -------------------------------------------------------------- */
-
-static int group_setup(void **state)
-{
-	if (!tu_have("qemu-img") || !tu_have("qemu-io"))
-		tu_skip("qemu-img and qemu-io (qemu-utils) are needed");
-	tmp = tu_tmpdir();
-	base = tpath("base.raw");
-	/*
-	 * 64 MiB: random (incompressible) data and base64 text (compressible,
-	 * so -c really makes compressed clusters) at odd offsets, explicit
-	 * zeros, and holes, so every cluster kind shows up in conversions.
-	 */
-	if (tu_sh("cd '%s' && truncate -s 64M base.raw && "
-		  "w() { dd of=base.raw bs=64K seek=$1 oflag=seek_bytes conv=notrunc status=none; } && "
-		  "head -c 1049000 /dev/urandom | w 0 && "
-		  "head -c 3000000 /dev/urandom | base64 | w 5243000 && "
-		  "head -c 204800 /dev/urandom | w 20975615 && "
-		  "head -c 1000000 /dev/zero | w 25000000 && "
-		  "head -c 10485767 /dev/urandom | base64 | head -c 10485767 | w 41943039 && "
-		  "head -c 900000 /dev/urandom | w 66000000", tmp) != 0)
-		fail_msg("cannot make the base image");
-	return 0;
-}
-
-static int group_teardown(void **state)
-{
-	if (tmp && !getenv("VM2OCI_KEEP_TMP"))
-		tu_sh("rm -rf '%s'", tmp);
-	free(base);
-	free(tmp);
-	return 0;
-}
+#include "bd_check.h"
 
 /* ---- formats ------------------------------------------------------------ */
 
@@ -332,17 +93,6 @@ static void test_qcow2_extended_l2(void **state)
 static void test_vmdk_sparse(void **state)
 {
 	convert_and_compare("sparse.vmdk", "-O vmdk -o subformat=monolithicSparse", "vmdk");
-}
-
-/* Writes a 64-bit little-endian value into a file. */
-static void patch_le64(const char *path, uint64_t off, uint64_t v)
-{
-	unsigned char b[8];
-	int i;
-
-	for (i = 0; i < 8; i++)
-		b[i] = v >> (8 * i);
-	patch(path, off, b, 8);
 }
 
 static void test_vmdk_stream(void **state)
@@ -438,70 +188,6 @@ static void test_vmdk_hand_descriptor(void **state)
 }
 
 /* ---- backing chains ------------------------------------------------------ */
-
-/* Parses one field of a qemu-img map JSON line. */
-static long long json_num(const char *line, const char *key)
-{
-	char pat[64];
-	const char *p;
-
-	snprintf(pat, sizeof(pat), "\"%s\": ", key);
-	p = strstr(line, pat);
-	return p ? atoll(p + strlen(pat)) : -1;
-}
-
-static int json_true(const char *line, const char *key)
-{
-	char pat[64];
-
-	snprintf(pat, sizeof(pat), "\"%s\": true", key);
-	return strstr(line, pat) != NULL;
-}
-
-/* Every byte's state from dr_blockdev_block_status agrees with qemu-img map:
- * depth 0 with data = allocated here, depth >= 1 = from the backing chain,
- * depth 0 without data = zeros of this layer. */
-static void compare_map(const char *img)
-{
-	char *map = tu_sh_out("qemu-img map --output=json '%s'", img);
-	struct dr_blockdev *bd;
-	struct ut_err err;
-	char *line, *save = NULL;
-	int entries = 0, here = 0, back = 0;
-
-	assert_int_equal(dr_blockdev_open(img, NULL, &bd, &err), 0);
-	for (line = strtok_r(map, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
-		long long start = json_num(line, "start"), length = json_num(line, "length");
-		long long depth = json_num(line, "depth");
-		int want_alloc = depth == 0 && json_true(line, "data");
-		int want_back = depth >= 1;
-		uint64_t pos = start;
-
-		if (start < 0 || length <= 0)
-			continue;
-		entries++;
-		here += want_alloc;
-		back += want_back;
-		while (pos < (uint64_t)(start + length)) {
-			uint64_t pnum;
-			int alloc, inb;
-
-			if (dr_blockdev_block_status(bd, pos, start + length - pos, &pnum, &alloc,
-						     &inb, &err) < 0)
-				fail_msg("block_status %s at %llu: %s", img,
-					 (unsigned long long)pos, err.msg);
-			if (alloc != want_alloc || inb != want_back)
-				fail_msg("%s at %llu: allocated %d in_backing %d, qemu-img map: %s",
-					 img, (unsigned long long)pos, alloc, inb, line);
-			pos += pnum;
-		}
-	}
-	assert_true(entries > 0);
-	assert_true(here > 0);
-	assert_true(back > 0);
-	dr_blockdev_free(bd);
-	free(map);
-}
 
 static void test_overlay(void **state)
 {
@@ -641,20 +327,10 @@ static void test_slice(void **state)
 
 /* ---- bad input ---------------------------------------------------------- */
 
-/* A small qcow2 (v3, 64 KiB clusters) with data in its first clusters. */
-static char *small_qcow2(const char *name, const char *opts)
-{
-	char *img = tpath(name);
-
-	if (tu_sh("cd '%s' && head -c 3000000 base.raw > small.raw && "
-		  "qemu-img convert -O qcow2 %s small.raw '%s'", tmp, opts, name) != 0)
-		fail_msg("cannot make %s", name);
-	return img;
-}
-
 static void test_bad_qcow2_header(void **state)
 {
-	char *img = small_qcow2("bad.qcow2", ""), *t = tpath("trunc.qcow2");
+	char *img = small_image("bad.qcow2", "-O qcow2", 3000000);
+	char *t = tpath("trunc.qcow2");
 
 	sh_ok("head -c 50 '%s' > '%s'%s", img, t, "");
 	expect_error(t, NULL, "trunc.qcow2", "truncated qcow2 header");
@@ -703,14 +379,15 @@ static void test_bad_qcow2_header(void **state)
 
 	/* A format forced onto the wrong file. */
 	expect_error(base, "qcow2", "base.raw", "bad magic");
-	expect_error(base, "vhdx", "base.raw", "unsupported disk format");
+	expect_error(base, "parallels", "base.raw", "unsupported disk format");
 	free(img);
 	free(t);
 }
 
 static void test_bad_qcow2_tables(void **state)
 {
-	char *img = small_qcow2("badt.qcow2", ""), *t = tpath("tables.qcow2");
+	char *img = small_image("badt.qcow2", "-O qcow2", 3000000);
+	char *t = tpath("tables.qcow2");
 	uint64_t l1_off = read_be64(img, 40), l2_off;
 
 	l2_off = read_be64(img, l1_off) & 0x00fffffffffffe00ULL;
@@ -795,12 +472,120 @@ static void test_backing_loops(void **state)
 		  "qemu-img create -q -f qcow2 -b gone.qcow2 -F qcow2 orphan.qcow2 && rm gone.qcow2",
 		  tmp) != 0)
 		fail_msg("cannot make the loops");
-	expect_error(self, NULL, "self.qcow2", "backing chain too deep or a loop");
-	expect_error(a, NULL, "a.qcow2", "backing chain too deep or a loop");
+	expect_error(self, NULL, "self.qcow2", "is the image itself");
+	expect_error(a, NULL, "a.qcow2", "already in the chain (a loop)");
 	expect_error(gone, NULL, "orphan.qcow2", "gone.qcow2: cannot open");
+	/* No loop, just absurdly deep: 18 overlays on a raw file. */
+	if (tu_sh("cd '%s/loop' && qemu-img create -q -f raw d0.img 1M && p=d0.img && f=raw && "
+		  "for i in $(seq 1 18); do qemu-img create -q -f qcow2 -b $p -F $f d$i.qcow2; "
+		  "p=d$i.qcow2; f=qcow2; done", tmp) != 0)
+		fail_msg("cannot make the deep chain");
+	{
+		char *deep = tpath("loop/d18.qcow2"), *ok = tpath("loop/d8.qcow2");
+		struct dr_blockdev *bd;
+		struct ut_err err;
+
+		expect_error(deep, NULL, "d18.qcow2", "backing chain too deep or a loop");
+		assert_int_equal(dr_blockdev_open(ok, NULL, &bd, &err), 0);
+		dr_blockdev_free(bd);
+		free(deep);
+		free(ok);
+	}
 	free(self);
 	free(a);
 	free(gone);
+}
+
+/* Opens img under policy; expects a refusal naming want, one line. */
+static void expect_refused(const char *img, const struct dr_file_policy *pol, const char *want)
+{
+	struct dr_blockdev *bd = NULL;
+	struct ut_err err = { "" };
+
+	if (dr_blockdev_open_policy(img, NULL, pol, &bd, &err) == 0) {
+		dr_blockdev_free(bd);
+		fail_msg("%s: opened, expected a refusal with '%s'", img, want);
+	}
+	if (!strstr(err.msg, want))
+		fail_msg("%s: error '%s' lacks '%s'", img, err.msg, want);
+	assert_null(strchr(err.msg, '\n'));
+}
+
+/* Opens img under policy; expects link k (of n) to be allowed by rule. */
+static void expect_link(const char *img, const struct dr_file_policy *pol, size_t n, size_t k,
+			enum dr_link_rule rule, const char *resolved_tail)
+{
+	struct dr_blockdev *bd = NULL;
+	struct ut_err err = { "" };
+	const struct dr_file_link *l;
+	size_t got;
+
+	if (dr_blockdev_open_policy(img, NULL, pol, &bd, &err) < 0)
+		fail_msg("%s: %s", img, err.msg);
+	l = dr_blockdev_links(bd, &got);
+	assert_int_equal(got, n);
+	assert_int_equal(l[k].rule, rule);
+	assert_non_null(strstr(l[k].resolved, resolved_tail));
+	assert_int_equal(l[k].resolved[0], '/');
+	dr_blockdev_free(bd);
+}
+
+/* The policy on the files an image names (issue 15), unit by unit. */
+static void test_file_policy(void **state)
+{
+	char *other = tpath("pol/other"), *rel = tpath("pol/mine/rel.qcow2");
+	char *abs_in = tpath("pol/mine/abs-in.qcow2"), *abs_out = tpath("pol/mine/abs-out.qcow2");
+	char *ext = tpath("pol/mine/ext.vmdk"), *dev = tpath("pol/mine/dev.vmdk");
+	char *exact = tpath("pol/other/o.raw");
+	const char *dirs[] = { other }, *files[] = { exact };
+	struct dr_file_policy allow_dir = { .allow = dirs, .nallow = 1 };
+	struct dr_file_policy allow_file = { .allow = files, .nallow = 1 };
+	struct dr_file_policy trust = { .trust = 1 };
+
+	(void)state;
+	if (tu_sh("cd '%s' && mkdir -p pol/mine/sub pol/other && cd pol && "
+		  "head -c 1048576 ../base.raw > other/o.raw && cp other/o.raw mine/sub/in.raw && "
+		  "qemu-img create -q -f qcow2 -b ../other/o.raw -F raw mine/rel.qcow2 && "
+		  "qemu-img create -q -f qcow2 -b \"$PWD/mine/sub/in.raw\" -F raw mine/abs-in.qcow2 && "
+		  "qemu-img create -q -f qcow2 -b \"$PWD/other/o.raw\" -F raw mine/abs-out.qcow2 && "
+		  "printf '# Disk DescriptorFile\\nversion=1\\nCID=1\\nparentCID=ffffffff\\n"
+		  "RW 2048 FLAT \"sub/in.raw\" 0\\nRW 2048 FLAT \"../other/o.raw\" 0\\n' > mine/ext.vmdk && "
+		  "printf '# Disk DescriptorFile\\nversion=1\\nCID=1\\nparentCID=ffffffff\\n"
+		  "RW 8 FLAT \"/dev/zero\" 0\\n' > mine/dev.vmdk", tmp) != 0)
+		fail_msg("cannot make the policy images");
+	/* Default: the image's own tree only, absolute or relative. */
+	expect_refused(rel, NULL, "backing file ../other/o.raw resolves outside the disk's directory");
+	expect_refused(abs_out, NULL, "resolves outside the disk's directory");
+	expect_link(abs_in, NULL, 1, 0, DR_RULE_SAME_TREE, "/pol/mine/sub/in.raw");
+	expect_refused(ext, NULL, "vmdk extent ../other/o.raw resolves outside");
+	/* --backing-dir as a directory, as one exact file; --trust-backing. */
+	expect_link(rel, &allow_dir, 1, 0, DR_RULE_ALLOWED, "/pol/other/o.raw");
+	expect_link(ext, &allow_dir, 2, 1, DR_RULE_ALLOWED, "/pol/other/o.raw");
+	expect_link(ext, &allow_file, 2, 0, DR_RULE_SAME_TREE, "/pol/mine/sub/in.raw");
+	expect_link(abs_out, &allow_file, 1, 0, DR_RULE_ALLOWED, "/pol/other/o.raw");
+	expect_link(abs_out, &trust, 1, 0, DR_RULE_TRUSTED, "/pol/other/o.raw");
+	/* Devices: never, even trusted, unless named exactly. */
+	expect_refused(dev, &trust, "/dev/zero, not a regular file: never followed");
+	{
+		const char *z[] = { "/dev/zero" };
+		struct dr_file_policy named = { .allow = z, .nallow = 1 };
+
+		expect_refused(dev, &named, "not a regular file or a block device");
+	}
+	/* An allow entry that does not exist is an error, not ignored. */
+	{
+		const char *gone[] = { "/nonexistent/vm2oci-dir" };
+		struct dr_file_policy bad = { .allow = gone, .nallow = 1 };
+
+		expect_refused(abs_in, &bad, "/nonexistent/vm2oci-dir: cannot resolve");
+	}
+	free(other);
+	free(rel);
+	free(abs_in);
+	free(abs_out);
+	free(ext);
+	free(dev);
+	free(exact);
 }
 
 static void test_bad_vmdk(void **state)
@@ -886,55 +671,6 @@ static void test_bad_vmdk(void **state)
 	free(d);
 }
 
-/*
- * Flips random bytes in the first 64 KiB of small images and reads each
- * result whole: errors are fine, crashes and sanitizer reports are not.
- */
-static void corrupt_loop(const char *src, const char *dst, int iterations)
-{
-	size_t len, i;
-	unsigned char *orig = slurp(src, &len), *copy = malloc(len);
-	unsigned char *buf = malloc(MiB);
-	int it, opened = 0, failed = 0;
-
-	for (it = 0; it < iterations; it++) {
-		struct dr_blockdev *bd;
-		struct ut_err err;
-		size_t span = len < 65536 ? len : 65536;
-		int flips = 1 + rng() % 8;
-		uint64_t off, end;
-
-		memcpy(copy, orig, len);
-		/* Half the flips hit the header, where most checks are. */
-		for (i = 0; i < (size_t)flips; i++)
-			copy[rng() % (i & 1 ? span : 512)] ^= 1 + rng() % 255;
-		spit(dst, copy, len);
-		if (dr_blockdev_open(dst, NULL, &bd, &err) < 0) {
-			failed++;
-			assert_non_null(strstr(err.msg, "vm2oci-test"));
-			continue;
-		}
-		opened++;
-		/* An absurd virtual size is legal: read at most 16 MiB of it. */
-		end = bd->size < 16 * MiB ? bd->size : 16 * MiB;
-		for (off = 0; off < end; off += MiB) {
-			size_t n = end - off < MiB ? end - off : MiB;
-			uint64_t pnum;
-			int a, b;
-
-			if (dr_blockdev_pread(bd, buf, n, off, &err) < 0)
-				break;
-			if (dr_blockdev_block_status(bd, off, n, &pnum, &a, &b, &err) < 0)
-				break;
-		}
-		dr_blockdev_free(bd);
-	}
-	print_message("%s: %d opened, %d refused\n", src, opened, failed);
-	free(orig);
-	free(copy);
-	free(buf);
-}
-
 static void test_corruption(void **state)
 {
 	char *q = tpath("fz.qcow2"), *qz = tpath("fzc.qcow2"), *v = tpath("fz.vmdk");
@@ -979,10 +715,7 @@ static void test_fixtures(void **state)
 		char *cmd_sum, *ours;
 		struct dr_blockdev *bd;
 		struct ut_err err;
-		struct ut_sha256 h;
-		unsigned char d[UT_SHA256_LEN], *buf;
 		char hex[UT_SHA256_HEX];
-		uint64_t off;
 
 		if (!p)
 			continue;
@@ -998,21 +731,10 @@ static void test_fixtures(void **state)
 			free(out);
 		}
 		assert_int_equal(dr_blockdev_open(p, NULL, &bd, &err), 0);
-		assert_int_equal(ut_sha256_init(&h), 0);
-		buf = malloc(4 * MiB);
-		for (off = 0; off < bd->size; off += 4 * MiB) {
-			size_t n = bd->size - off < 4 * MiB ? bd->size - off : 4 * MiB;
-
-			assert_int_equal(dr_blockdev_pread(bd, buf, n, off, &err), 0);
-			ut_sha256_update(&h, buf, n);
-		}
-		ut_sha256_final(&h, d);
-		ut_sha256_release(&h);
-		ut_hex(d, sizeof(d), hex);
+		bd_sha256(bd, hex);
 		ours = hex;
 		if (strncmp(cmd_sum, ours, 64))
 			fail_msg("%s: sha256 %s, qemu-img %.64s", p, ours, cmd_sum);
-		free(buf);
 		free(cmd_sum);
 		dr_blockdev_free(bd);
 		free(p);
@@ -1047,10 +769,11 @@ int main(void)
 		cmocka_unit_test(test_bad_qcow2_compressed),
 		cmocka_unit_test(test_encrypted),
 		cmocka_unit_test(test_backing_loops),
+		cmocka_unit_test(test_file_policy),
 		cmocka_unit_test(test_bad_vmdk),
 		cmocka_unit_test(test_corruption),
 		cmocka_unit_test(test_fixtures),
 	};
 
-	return cmocka_run_group_tests(tests, group_setup, group_teardown);
+	return cmocka_run_group_tests(tests, bd_group_setup, bd_group_teardown);
 }

@@ -61,6 +61,54 @@ static void patch(const char *path, uint64_t off, const void *data, size_t len)
 	close(fd);
 }
 
+/* Counts the entries of a walk. */
+static int count_cb(void *ctx, struct ut_entry *e)
+{
+	(void)e;
+	++*(size_t *)ctx;
+	return 0;
+}
+
+/*
+ * dr_fs_walk's bound: an inode whose size says 2^60 bytes, in a 16 MiB
+ * filesystem, stops the walk with its path named; the default limit is the
+ * device's size, an explicit one replaces it.
+ */
+static void test_walk_bounds_file_size(void **state)
+{
+	struct dr_blockdev *bd = NULL;
+	struct dr_fs *fs = NULL;
+	struct ut_err err = { { 0 } };
+	char img[4096];
+	size_t n = 0;
+
+	(void)state;
+	if (!tu_have("mke2fs") || !tu_have("debugfs"))
+		skip();
+	snprintf(img, sizeof(img), "%s/huge-inode.ext4", tmp);
+	if (tu_sh("cd '%s' && rm -rf hsrc && mkdir -p hsrc/d && echo x > hsrc/d/big && "
+		  "echo y > hsrc/d/wide && mke2fs -q -F -t ext4 -d hsrc huge-inode.ext4 16M && "
+		  "debugfs -w -R 'sif /d/big size 0x1000000000000000' huge-inode.ext4 2>/dev/null && "
+		  "debugfs -w -R 'sif /d/wide size 0x1000001' huge-inode.ext4 2>/dev/null",
+		  tmp) != 0)
+		fail_msg("cannot make the huge-inode filesystem");
+	if (dr_blockdev_open(img, "raw", &bd, &err) < 0 || dr_fs_open(bd, &fs, &err) < 0)
+		fail_msg("%s", err.msg);
+	assert_int_equal(dr_fs_walk(fs, 0, "srv", count_cb, &n, &err), -1);
+	assert_non_null(strstr(err.msg, "huge-inode.ext4"));
+	assert_non_null(strstr(err.msg, "/srv/d/"));
+	assert_non_null(strstr(err.msg, "is more than the limit of 16777216 bytes"));
+	assert_null(strchr(err.msg, '\n'));
+	/* 16 MiB + 1 fits a 32 MiB limit; 2^60 still does not. */
+	assert_int_equal(dr_fs_walk(fs, 32u << 20, "", count_cb, &n, &err), -1);
+	assert_non_null(strstr(err.msg, "/d/big: apparent size of 1152921504606846976 bytes"));
+	n = 0;
+	assert_int_equal(dr_fs_walk(fs, UINT64_MAX, "", count_cb, &n, &err), 0);
+	assert_true(n >= 4); /* /, d, big, wide (and lost+found) */
+	dr_fs_free(fs);
+	dr_blockdev_free(bd);
+}
+
 /* The kernel's listing of img (or a slice of it) mounted read-only. */
 static struct ut_tree *kernel_tree(const char *img, uint64_t off, uint64_t len)
 {
@@ -1191,6 +1239,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_ext4),
+		cmocka_unit_test(test_walk_bounds_file_size),
 		cmocka_unit_test(test_ext2_small_inodes),
 		cmocka_unit_test(test_ext3),
 		cmocka_unit_test(test_ext4_inline_data),

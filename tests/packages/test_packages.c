@@ -109,13 +109,13 @@ static const struct pkg *find_name(const struct pkg_db *db, const char *name)
 
 static int has_edge(const struct pkg_graph *g, size_t a, size_t b)
 {
-	const size_t *to;
-	size_t n = pkg_graph_edges(g, a, &to), i;
+	size_t *to, n = pkg_graph_successors(g, a, &to), i;
+	int found = 0;
 
 	for (i = 0; i < n; i++)
-		if (to[i] == b)
-			return 1;
-	return 0;
+		found |= to[i] == b;
+	free(to);
+	return found;
 }
 
 static size_t idx_of(const struct pkg_db *db, const char *name)
@@ -182,8 +182,7 @@ static void check_graph_properties(const struct pkg_db *db, const struct pkg_gra
 		seen[roots[i]] = 1;
 		queue[qt++] = roots[i];
 		while (qh < qt) {
-			const size_t *to;
-			size_t u = queue[qh++], m = pkg_graph_edges(g, u, &to), k;
+			size_t *to, u = queue[qh++], m = pkg_graph_successors(g, u, &to), k;
 
 			for (k = 0; k < m; k++) {
 				if (seen[to[k]])
@@ -194,6 +193,7 @@ static void check_graph_properties(const struct pkg_db *db, const struct pkg_gra
 				seen[to[k]] = 1;
 				queue[qt++] = to[k];
 			}
+			free(to);
 		}
 	}
 	/* Reachability from all roots at once. */
@@ -206,26 +206,26 @@ static void check_graph_properties(const struct pkg_db *db, const struct pkg_gra
 			queue[qt++] = roots[i];
 		}
 		while (qh < qt) {
-			const size_t *to;
-			size_t u = queue[qh++], m = pkg_graph_edges(g, u, &to), k;
+			size_t *to, u = queue[qh++], m = pkg_graph_successors(g, u, &to), k;
 
 			for (k = 0; k < m; k++)
 				if (!seen[to[k]]) {
 					seen[to[k]] = 1;
 					queue[qt++] = to[k];
 				}
+			free(to);
 		}
 		for (i = 0; i < n; i++)
 			if (!seen[i])
 				fail_msg("%s is not reachable from the roots", db->v[i].name);
 	}
 	for (i = 0; i < n; i++) {
-		const size_t *to;
-		size_t m = pkg_graph_edges(g, i, &to);
+		size_t *to, m = pkg_graph_successors(g, i, &to);
 
 		for (j = 0; j < m; j++)
 			if (pkg_graph_component_of(g, to[j]) != pkg_graph_component_of(g, i))
 				incoming[pkg_graph_component_of(g, to[j])] = 1;
+		free(to);
 	}
 	for (i = 0; i < nr; i++)
 		rootsin[pkg_graph_component_of(g, roots[i])]++;
@@ -236,6 +236,20 @@ static void check_graph_properties(const struct pkg_db *db, const struct pkg_gra
 		const size_t *mem;
 
 		assert_true(pkg_graph_component(g, cyc[i], &mem) > 1);
+	}
+	/* The subset of everything has the graph's roots (the CLI's old
+	 * bitset code lost some when an index was >= 32 mod 64). */
+	{
+		size_t *all = malloc((n + 1) * sizeof(size_t)), *sr, nsr;
+
+		for (i = 0; i < n; i++)
+			all[i] = i;
+		nsr = pkg_graph_subset_roots(g, all, n, &sr);
+		assert_int_equal(nsr, nr);
+		for (i = 0; i < nr; i++)
+			assert_int_equal(sr[i], roots[i]);
+		free(sr);
+		free(all);
 	}
 	free(queue);
 	free(seen);
@@ -1375,6 +1389,25 @@ static void test_subtract(void **state)
 		assert_string_equal(p->name, want[i].name);
 		assert_string_equal(pkg_change_name(dv[i].change), want[i].change);
 	}
+	/* The added set: the deltas that have a VM side, in their order. */
+	{
+		size_t *set, nset, k = 0;
+
+		assert_int_equal(pkg_db_added(vm, base, &set, &nset, &err), 0);
+		for (i = 0; i < n; i++)
+			if (dv[i].vm) {
+				assert_true(k < nset);
+				assert_int_equal(set[k++], (size_t)(dv[i].vm - vm->v));
+			}
+		assert_int_equal(k, nset);
+		assert_int_equal(nset, 5); /* up, down, tilde, arch, added */
+		free(set);
+		assert_int_equal(pkg_db_added(vm, NULL, &set, &nset, &err), 0);
+		assert_int_equal(nset, vm->n);
+		for (i = 0; i < nset; i++)
+			assert_int_equal(set[i], i);
+		free(set);
+	}
 	free(dv);
 	pkg_db_free(vm);
 	pkg_db_free(base);
@@ -1670,6 +1703,138 @@ static void test_hostile_rpm(void **state)
 	free(dir);
 }
 
+/* ---- hostile graphs (bench/gen-dpkg-db.sh) ----------------------------- */
+
+static struct pkg_db *generated_db(const char *kind, size_t n, char **dir)
+{
+	*dir = tu_tmpdir();
+	assert_int_equal(tu_sh("'%s/bench/gen-dpkg-db.sh' %s %zu '%s'", VM2OCI_SOURCE_DIR, kind, n,
+			       *dir), 0);
+	return must_read(*dir);
+}
+
+static void drop_generated(struct pkg_db *db, char *dir)
+{
+	pkg_db_free(db);
+	tu_sh("rm -rf '%s'", dir);
+	free(dir);
+}
+
+/* One SCC of all n packages: one cycle, one root (the first name). */
+static void assert_one_scc(const struct pkg_db *db, const struct pkg_graph *g)
+{
+	const size_t *r, *c, *mem;
+
+	assert_int_equal(pkg_graph_ncomponents(g), 1);
+	assert_int_equal(pkg_graph_cycles(g, &c), 1);
+	assert_int_equal(pkg_graph_component(g, c[0], &mem), db->n);
+	assert_int_equal(pkg_graph_roots(g, &r), 1);
+	assert_string_equal(db->v[r[0]].name, "p000000");
+	assert_int_equal(pkg_graph_unresolved(g), 0);
+}
+
+/* Every other package as the subset: its first member is its one root. */
+static void assert_subset_one_root(const struct pkg_db *db, const struct pkg_graph *g)
+{
+	size_t *set = malloc(db->n * sizeof(*set)), nset = 0, *r, i;
+
+	for (i = 1; i < db->n; i += 2)
+		set[nset++] = i;
+	assert_int_equal(pkg_graph_subset_roots(g, set, nset, &r), 1);
+	assert_string_equal(db->v[r[0]].name, "p000001");
+	free(r);
+	free(set);
+}
+
+/*
+ * The shapes that made the old code cubic or quadratic (issue: 5,000
+ * packages providing and depending on one virtual name took 184 s): n = 5000
+ * must take well under a second each, and give the right answer.
+ */
+static void test_graph_hostile(void **state)
+{
+	static const char *const one_scc[] = { "virtual", "cycle", "dense" };
+	const size_t n = 5000;
+	struct pkg_graph *g;
+	struct ut_err err;
+	struct pkg_db *db;
+	char *dir;
+	size_t k, i, *to, nto, *set, nset, *r;
+	const size_t *c;
+
+	(void)state;
+	for (k = 0; k < sizeof(one_scc) / sizeof(one_scc[0]); k++) {
+		double t0;
+
+		db = generated_db(one_scc[k], n, &dir);
+		assert_int_equal(db->n, n);
+		t0 = ut_now();
+		assert_int_equal(pkg_graph_build(db, &g, &err), 0);
+		assert_one_scc(db, g);
+		assert_subset_one_root(db, g);
+		fprintf(stderr, "%s n=%zu: graph, roots and subset roots in %.3f s\n", one_scc[k], n,
+			ut_now() - t0);
+		nto = pkg_graph_successors(g, 0, &to);
+		if (!strcmp(one_scc[k], "virtual")) {
+			/* Through the provider group: everyone but itself. */
+			assert_int_equal(nto, n - 1);
+			assert_int_equal(to[0], 1);
+		} else if (!strcmp(one_scc[k], "cycle")) {
+			assert_int_equal(nto, 1);
+			assert_int_equal(to[0], 1);
+		} else {
+			/* p1..p8 and the even providers of v (p0 is itself). */
+			assert_int_equal(nto, 8 + n / 2 - 1 - 4);
+		}
+		free(to);
+		pkg_graph_free(g);
+		drop_generated(db, dir);
+	}
+	/* star: the odd packages depend on v that the even ones provide. */
+	db = generated_db("star", n, &dir);
+	assert_int_equal(pkg_graph_build(db, &g, &err), 0);
+	assert_int_equal(pkg_graph_cycles(g, &c), 0);
+	assert_int_equal(pkg_graph_ncomponents(g), n);
+	assert_int_equal(pkg_graph_roots(g, &c), n / 2);
+	for (i = 0; i < n / 2; i++)
+		assert_int_equal(c[i] % 2, 1);
+	set = malloc(n * sizeof(*set));
+	for (i = nset = 0; i < n; i += 2)
+		set[nset++] = i;
+	assert_int_equal(pkg_graph_subset_roots(g, set, nset, &r), n / 2); /* none reaches another */
+	free(r);
+	for (i = nset = 0; i < n; i++)
+		set[nset++] = i;
+	assert_int_equal(pkg_graph_subset_roots(g, set, nset, &r), n / 2);
+	for (i = 0; i < n / 2; i++)
+		assert_int_equal(r[i], 2 * i + 1);
+	free(r);
+	free(set);
+	pkg_graph_free(g);
+	drop_generated(db, dir);
+}
+
+/* The root set's properties hold through provider groups (small n: the
+ * property check expands every group). */
+static void test_graph_groups_properties(void **state)
+{
+	static const char *const kinds[] = { "virtual", "dense", "star" };
+	struct pkg_graph *g;
+	struct ut_err err;
+	struct pkg_db *db;
+	char *dir;
+	size_t k;
+
+	(void)state;
+	for (k = 0; k < sizeof(kinds) / sizeof(kinds[0]); k++) {
+		db = generated_db(kinds[k], 300, &dir);
+		assert_int_equal(pkg_graph_build(db, &g, &err), 0);
+		check_graph_properties(db, g);
+		pkg_graph_free(g);
+		drop_generated(db, dir);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1688,6 +1853,8 @@ int main(void)
 		cmocka_unit_test(test_rpm_bdb),
 		cmocka_unit_test(test_dpkg_real),
 		cmocka_unit_test(test_dpkg_graph_real),
+		cmocka_unit_test(test_graph_hostile),
+		cmocka_unit_test(test_graph_groups_properties),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

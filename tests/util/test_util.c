@@ -187,6 +187,44 @@ static void test_whiteout_names(void **state)
 	ut_tree_free(t);
 }
 
+/* The arena and the in-place sort: taken entries in a scrambled order with
+ * duplicates come out sorted, the later duplicate kept, paths intact. */
+static void test_tree_sort_arena(void **state)
+{
+	struct ut_tree *t = ut_tree_new();
+	const size_t n = 3000;
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < n; i++) {
+		struct ut_entry e = { 0 };
+		size_t k = (i * 7919) % 1000; /* each of 1000 paths three times */
+
+		e.path = ut_asprintf("d%zu/f%04zu", k % 7, k);
+		e.size = i;
+		ut_tree_take(t, &e);
+		assert_null(e.path);
+	}
+	ut_tree_add(t, "")->type = UT_DIR;
+	ut_tree_sort(t);
+	assert_int_equal(t->n, 1001);
+	assert_string_equal(t->v[0].path, "");
+	for (i = 1; i < t->n; i++) {
+		size_t k = strtoul(strchr(t->v[i].path, 'f') + 1, NULL, 10);
+
+		assert_true(strcmp(t->v[i - 1].path, t->v[i].path) < 0);
+		assert_true(t->v[i].path_in_tree);
+		/* The last of the three takes of path k: i = k*...; it is the
+		 * largest i with (i * 7919) % 1000 == k. */
+		assert_int_equal((t->v[i].size * 7919) % 1000, k);
+		assert_true(t->v[i].size >= 2000);
+	}
+	ut_tree_rename(t, &t->v[1], "zz/renamed");
+	ut_tree_sort(t);
+	assert_string_equal(t->v[t->n - 1].path, "zz/renamed");
+	ut_tree_free(t);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -200,6 +238,7 @@ int main(void)
 		cmocka_unit_test(test_utf8),
 		cmocka_unit_test(test_escape_name),
 		cmocka_unit_test(test_whiteout_names),
+		cmocka_unit_test(test_tree_sort_arena),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
