@@ -181,6 +181,49 @@ int bd_delta_entry(const struct ut_content *base_src, const struct ut_entry *bas
 int bd_extents_zstd(struct dr_blockdev *bd, const struct bd_extents *x, int level,
 		    uint64_t *bytes, struct ut_err *err);
 
+/* ---- the block view of a file-level diff (analysis.c) ------------------- */
+
+struct fsd_result;
+
+struct bd_analysis_options {
+	int force_hashes; /* compare block hashes even when lineage would do */
+	int list_deltas;  /* one line per delta in bd_analysis.deltas */
+	struct ut_progress progress;
+};
+
+/* What the block view of one change found. */
+struct bd_analysis {
+	struct bd_extents alloc;  /* lineage or hashes, as found */
+	struct bd_extents diff;   /* refined to differing 4 KiB blocks */
+	struct bd_map map;        /* the files those blocks fall in */
+	uint64_t blocks_zstd;     /* the differing blocks, zstd */
+	/* mapped files by what the file level says of them */
+	uint64_t files_content, files_other_change, files_unchanged;
+	/* content-modified regular files (a hardlink set once): bytes, zstd
+	 * alone, zstd --patch-from the base's version, how many too large */
+	uint64_t modified, modified_bytes, modified_zstd, modified_delta, skipped;
+	double t_extents, t_refine, t_map, t_blocks_zstd, t_delta;
+	struct ut_buf deltas;     /* with list_deltas: "delta   /path: ..." lines */
+};
+
+/*
+ * The block view of what fsdiff found between base (a disk, at base_path as
+ * a qcow2 backing chain names it, with base_tree its walked tree) and disk
+ * (whose tree is vm; diff = fsd_diff(base_tree, vm)): the changed extents
+ * (qcow2 lineage when disk is an overlay of base, else 4 KiB block hashes),
+ * refined to the 4 KiB blocks that differ, mapped to files, their zstd
+ * size, and patch-from deltas of the modified files. out is initialised
+ * here; release it even after a failure.
+ */
+int bd_analyse(struct dr_disk *base, const char *base_path, const struct ut_tree *base_tree,
+	       struct dr_disk *disk, const struct ut_tree *vm, const struct fsd_result *diff,
+	       const struct bd_analysis_options *opt, struct bd_analysis *out, struct ut_err *err);
+void bd_analysis_release(struct bd_analysis *a);
+/* What the file level says of a file with changed blocks at path: its
+ * change kind, "same content, blocks rewritten" (a metadata-only change) or
+ * "unchanged content, blocks rewritten" (no change). */
+const char *bd_file_level(const struct fsd_result *diff, const char *path);
+
 #ifdef __cplusplus
 }
 #endif

@@ -12,12 +12,45 @@
 #include <string.h>
 #include <sys/stat.h>
 
+/* Every form a base spec takes; "scratch" has no argument. */
+static const struct {
+	const char *prefix;
+	enum cli_base_kind kind;
+} base_kinds[] = {
+	{ "scratch", CLI_BASE_SCRATCH },
+	{ "oci:", CLI_BASE_OCI },
+	{ "docker-archive:", CLI_BASE_DOCKER_ARCHIVE },
+	{ "rootfs:", CLI_BASE_ROOTFS },
+	{ "disk:", CLI_BASE_DISK },
+};
+
+int cli_base_parse(const char *spec, enum cli_base_kind *kind, const char **arg,
+		   struct ut_err *err)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(base_kinds) / sizeof(base_kinds[0]); i++) {
+		size_t len = strlen(base_kinds[i].prefix);
+
+		if (base_kinds[i].kind == CLI_BASE_SCRATCH ? strcmp(spec, base_kinds[i].prefix)
+							    : strncmp(spec, base_kinds[i].prefix, len))
+			continue;
+		*kind = base_kinds[i].kind;
+		*arg = spec + len;
+		return 0;
+	}
+	return ut_err_set(err, "%s: unknown base (scratch, oci:DIR[:TAG], docker-archive:FILE, "
+			  "rootfs:TAR|DIR, disk:FILE)", spec);
+}
+
 int cli_base_open(const char *spec, const char *format, const struct dr_disk_options *dopt,
 		  struct cli_base *b, struct ut_err *err)
 {
 	memset(b, 0, sizeof(*b));
 	b->spec = ut_strdup(spec);
-	if (!strncmp(spec, "disk:", 5)) {
+	if (cli_base_parse(b->spec, &b->kind, &b->arg, err) < 0)
+		return -1;
+	if (b->kind == CLI_BASE_DISK) {
 		struct dr_disk_options opt = { 0 };
 
 		/* A template's chain is judged from its own directory. */
@@ -25,18 +58,32 @@ int cli_base_open(const char *spec, const char *format, const struct dr_disk_opt
 			opt = *dopt;
 		opt.format = format;
 
-		if (dr_disk_open(spec + 5, &opt, &b->disk, err) < 0)
-			return ut_err_prefix(err, "base %s: ", spec);
-		return 0;
+		return dr_disk_open(b->arg, &opt, &b->disk, err);
 	}
 	if (img_base_open(spec, &b->img, err) < 0)
 		return -1;
 	return 0;
 }
 
+int cli_base_error(const struct cli_base *b, const struct ut_err *err)
+{
+	const char *file = b->arg, *colon;
+	size_t len;
+
+	if (!file)
+		return cli_error("%s", err->msg);
+	/* "base disk:t.qcow2: ext4: ...", not "base disk:t.qcow2: t.qcow2: ext4: ..." */
+	len = strlen(file);
+	if (b->kind == CLI_BASE_OCI && strncmp(err->msg, file, len) && (colon = strrchr(file, ':')))
+		len = (size_t)(colon - file);
+	if (!strncmp(err->msg, file, len) && err->msg[len] == ':')
+		return cli_error("base %.*s%s", (int)(file - b->spec), b->spec, err->msg);
+	return cli_error("base %s: %s", b->spec, err->msg);
+}
+
 int cli_base_is_scratch(const struct cli_base *b)
 {
-	return !strcmp(b->spec, "scratch");
+	return b->kind == CLI_BASE_SCRATCH;
 }
 
 int cli_base_tree(struct cli_base *b, struct ut_err *err)

@@ -29,6 +29,15 @@ int cli_whiteout_names(const struct ut_tree *vm, const char *disk, const struct 
 		       int rename, int *escape, char **label, struct ut_err *err);
 
 int cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* The one rule for errors: the module says what went wrong, the caller adds
+ * the file once. Prints "vm2oci: FILE: <err>", leaving FILE out when the
+ * message already starts with it (diskread names the disk, or the backing
+ * file that failed, itself). Returns 1. */
+int cli_error_at(const char *file, const struct ut_err *err);
+/* A number option: the whole of arg, in [min, max], or a usage error (exit 2
+ * through *rc). Returns 0 or -1. */
+int cli_parse_long(const char *cmd, const char *opt, const char *arg, long min, long max,
+		   long *out, int *rc);
 
 /* Progress on a terminal: phase, bytes, rate; silent when stderr is not a
  * tty or when quiet. */
@@ -79,6 +88,19 @@ struct dr_disk;
 struct img_layer_options;
 struct img_layer_result;
 
+/* The kinds of base spec, parsed in one place (base.c's table). */
+enum cli_base_kind {
+	CLI_BASE_SCRATCH,        /* "scratch" */
+	CLI_BASE_OCI,            /* "oci:DIR[:TAG]" */
+	CLI_BASE_DOCKER_ARCHIVE, /* "docker-archive:FILE" */
+	CLI_BASE_ROOTFS,         /* "rootfs:FILE.tar|DIR" */
+	CLI_BASE_DISK,           /* "disk:FILE" */
+};
+/* spec's kind and what follows its prefix (borrowed from spec); -1 with
+ * the known forms in err for anything else. */
+int cli_base_parse(const char *spec, enum cli_base_kind *kind, const char **arg,
+		   struct ut_err *err);
+
 /*
  * What a conversion builds on. Image bases (scratch, oci:, docker-archive:,
  * rootfs:) come from the image module; "disk:FILE" (a template VM disk) is
@@ -87,6 +109,8 @@ struct img_layer_result;
  */
 struct cli_base {
 	char *spec;
+	enum cli_base_kind kind;
+	const char *arg;        /* spec after its prefix */
 	struct img_base *img;   /* NULL for disk: */
 	struct dr_disk *disk;   /* disk: bases */
 	struct ut_tree *tree;   /* filled by cli_base_tree */
@@ -99,6 +123,9 @@ int cli_base_open(const char *spec, const char *format, const struct dr_disk_opt
 /* The base's tree with content digests (empty for scratch). */
 int cli_base_tree(struct cli_base *b, struct ut_err *err);
 int cli_base_is_scratch(const struct cli_base *b);
+/* Prints err of opening or reading b as "vm2oci: base SPEC: ...", naming
+ * the base's file once. Returns 1. */
+int cli_base_error(const struct cli_base *b, const struct ut_err *err);
 void cli_base_release(struct cli_base *b);
 
 /* The directory vm2oci caches base indexes in (created on demand), or NULL
@@ -125,35 +152,18 @@ int cli_tree_pkg_db(const struct ut_tree *t, const char *what, struct pkg_db **d
 /* The base's package database (NULL for scratch). */
 int cli_base_pkg_db(struct cli_base *b, struct pkg_db **db, struct ut_err *err);
 
-/* ---- the packages layer ----------------------------------------------- */
-
-struct cli_pkglayer_stats {
-	uint64_t packages;           /* packages the VM has beyond the base */
-	uint64_t files, bytes;       /* files taken, their bytes */
-	uint64_t files_changed;      /* owned files whose bytes no longer match */
-	uint64_t files_unverifiable; /* owned files with no recorded digest */
-	uint64_t entries;            /* layer entries, directories included */
-};
-
-/*
- * The packages layer's entries (copies of vm's, digests set), sorted, with
- * vm's content source. bdb may be NULL (scratch: every package counts).
- */
-int cli_packages_layer(struct ut_tree *vm, const struct pkg_db *vdb, const struct pkg_db *bdb,
-		       const struct ut_tree *base, struct ut_tree **out,
-		       struct cli_pkglayer_stats *stats, struct ut_err *err);
-/* lower with upper's entries on top (copies); content is lower's. */
-struct ut_tree *cli_tree_overlay(const struct ut_tree *lower, const struct ut_tree *upper);
-
 struct fsd_layer_item;
 
 /* ---- layers (layers.c) --------------------------------------------------- */
 
 /* rm -rf, without following links; errors ignored (cleanup of our own temp). */
 void cli_rm_rf(const char *path);
-/* Every entry of t but the root, as one layer into blob_dir. */
-int cli_write_full_layer(const char *blob_dir, const struct img_layer_options *opt,
-			 struct ut_tree *t, struct img_layer_result *res, struct ut_err *err);
+
+/* SIGINT/SIGTERM remove the temporary paths tracked here (the image
+ * module's, through its temp hooks, and the CLI's own) and exit 128+sig. */
+void cli_signals_init(void);
+void cli_temp_track(const char *path);
+void cli_temp_untrack(const char *path);
 /* A diff plan as one layer: whiteouts and the VM's entries in plan order. */
 int cli_write_plan_layer(const char *blob_dir, const struct img_layer_options *opt,
 			 const struct fsd_layer_item *items, size_t n, struct ut_tree *vm,
@@ -167,6 +177,46 @@ int cli_layer_sizes(const struct fsd_layer_item *items, size_t n, struct ut_tree
 int cli_write_dockerfile(const char *path, const char *base_spec, const struct pkg_db *db,
 			 const size_t *roots, size_t nroots, const struct fsd_layer_item *items,
 			 size_t nitems, struct ut_tree *vm, struct ut_err *err);
+/* Removes what cli_write_dockerfile wrote (when a later step fails). */
+void cli_remove_dockerfile(const char *path);
+
+/* ---- the shared setup of convert, diff and compare (job.c) ------------- */
+
+struct fsd_result;
+struct fsd_options;
+
+struct cli_job_options {
+	const char *disk, *disk_format; /* DISK and its --format */
+	const char *base, *base_format; /* BASE spec and --base-format */
+	int no_base_tree;  /* a scratch base needs no tree (convert without a diff) */
+	int warn;          /* print the disk's warnings on stderr */
+	int no_replay;     /* dr_disk_options.no_replay */
+	const struct cli_disk_policy *policy; /* may be NULL; disk and disk: base */
+	struct fsd_options *diff;
+	const struct cli_skip *skip; /* --skip-mount, for DISK only; may be NULL */
+};
+
+/* Open base + open disk + both trees + diff + layer plan, with each phase's
+ * time. The steps print their own error (cli_error) and return -1. */
+struct cli_job {
+	struct dr_disk *disk;
+	struct ut_tree *vm;
+	struct cli_base base;
+	int have_base;
+	struct fsd_result *diff;
+	struct fsd_layer_item *items;
+	size_t nitems;
+	double t_open, t_walk, t_base, t_diff;
+};
+
+/* The disk, its tree, the base and (unless o->no_base_tree) its tree. */
+int cli_job_open(struct cli_job *j, const struct cli_job_options *o, struct ut_progress *prog);
+/* The diff of the VM against the base (with upper on top, when not NULL)
+ * and its layer plan. */
+int cli_job_diff(struct cli_job *j, const struct cli_job_options *o, const struct ut_tree *upper);
+/* cli_job_open then cli_job_diff. */
+int cli_job_run(struct cli_job *j, const struct cli_job_options *o, struct ut_progress *prog);
+void cli_job_release(struct cli_job *j);
 
 /* ---- mounts left out (cli/mounts.c) ------------------------------------- */
 
@@ -182,7 +232,8 @@ struct cli_skip {
 	size_t n;
 };
 
-/* Adds one --skip-mount PATH and points opt's skip list at it. */
+/* Adds one --skip-mount PATH and points opt's skip list (opt may be NULL)
+ * at it. */
 void cli_skip_add(struct cli_skip *s, struct dr_disk_options *opt, const char *path);
 void cli_skip_release(struct cli_skip *s);
 /* The disk's skipped mounts as a JSON array (a json_t *, new reference). */

@@ -41,22 +41,6 @@ static const char compare_usage[] =
 	"  -q, --quiet         no progress on stderr\n"
 	CLI_DISK_POLICY_USAGE;
 
-#define BLOCK 4096 /* ext4's block and the page: the unit a guest writes */
-
-/* What the block view found, for printing. */
-struct block_view {
-	int have;                 /* 0: BASE is not a disk */
-	struct bd_extents alloc;  /* lineage or hashes, as found */
-	struct bd_extents diff;   /* refined to differing 4 KiB blocks */
-	struct bd_map map;
-	uint64_t blocks_zstd;     /* the differing blocks, zstd */
-	/* mapped files by what the file level says of them */
-	uint64_t files_content, files_other_change, files_unchanged;
-	uint64_t modified, modified_bytes, modified_zstd, modified_delta, skipped;
-	double t_extents, t_refine, t_map, t_blocks_zstd, t_delta;
-	struct ut_buf deltas;     /* --list lines, printed after the summary */
-};
-
 static void human(uint64_t b, char *out, size_t len)
 {
 	if (b >= (1ull << 30))
@@ -69,150 +53,14 @@ static void human(uint64_t b, char *out, size_t len)
 		snprintf(out, len, "%" PRIu64 " B", b);
 }
 
-/* The change fsdiff lists for path, or NULL (changes are in path order). */
-static const struct fsd_change *find_change(const struct fsd_change *ch, size_t n,
-					    const char *path)
-{
-	size_t lo = 0, hi = n;
-
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-		const struct ut_entry *e = ch[mid].vm ? ch[mid].vm : ch[mid].base;
-		int c = strcmp(e->path, path);
-
-		if (!c)
-			return &ch[mid];
-		if (c < 0)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return NULL;
-}
-
-static int carries_content(const struct fsd_change *c)
-{
-	return c && (c->kind == FSD_ADDED || c->kind == FSD_MODIFIED ||
-		     c->kind == FSD_TYPE_CHANGED);
-}
-
-static const char *block_reason(const struct fsd_change *c)
-{
-	if (carries_content(c))
-		return fsd_kind_name(c->kind);
-	if (c)
-		return "same content, blocks rewritten";
-	return "unchanged content, blocks rewritten";
-}
-
-static int is_content_modified(const struct fsd_change *c)
-{
-	return c->kind == FSD_MODIFIED && c->base && c->vm && c->base->type == UT_REG &&
-	       c->vm->type == UT_REG && (c->what & FSD_DIFF_CONTENT);
-}
-
-static int block_level(struct cli_base *base, struct dr_disk *disk, struct ut_tree *vm,
-		       const struct fsd_result *diff, int force_hashes, int list,
-		       struct block_view *bv, struct ut_progress *prog, struct ut_err *err)
-{
-	struct dr_blockdev *dbd = dr_disk_blockdev(disk), *bbd = dr_disk_blockdev(base->disk);
-	const struct fsd_change *ch;
-	uint64_t *links = NULL; /* link sets already given a delta */
-	size_t nch, i, nlinks = 0;
-	int depth = 0, r;
-	double t;
-
-	bv->have = 1;
-	t = ut_now();
-	r = force_hashes ? 0 : bd_lineage_find(dbd, base->spec + 5, &depth, err);
-	if (r < 0)
-		return -1;
-	if (r == 1) {
-		if (bd_extents_lineage(dbd, depth, &bv->alloc, err) < 0)
-			return -1;
-	} else if (bd_extents_hashes(bbd, dbd, BLOCK, prog, &bv->alloc, err) < 0) {
-		return -1;
-	}
-	bv->t_extents = ut_now() - t;
-	t = ut_now();
-	/* Lineage sees clusters; only a byte compare says which 4 KiB blocks
-	 * of them the guest really changed. Hashes are already per block. */
-	if (bv->alloc.method == BD_LINEAGE) {
-		if (bd_extents_refine(&bv->alloc, bbd, dbd, BLOCK, &bv->diff, err) < 0)
-			return -1;
-	} else {
-		bd_extents_init(&bv->diff);
-		for (i = 0; i < bv->alloc.n; i++)
-			bd_extents_add(&bv->diff, bv->alloc.v[i].off, bv->alloc.v[i].len);
-		bv->diff.method = bv->alloc.method;
-		bv->diff.granule = bv->alloc.granule;
-		bv->diff.disk_size = bv->alloc.disk_size;
-	}
-	bv->t_refine = ut_now() - t;
-	t = ut_now();
-	if (bd_map_files(disk, vm, &bv->diff, &bv->map, err) < 0)
-		return -1;
-	ch = fsd_result_changes(diff, &nch);
-	for (i = 0; i < bv->map.nfiles; i++) {
-		const struct fsd_change *c = find_change(ch, nch, bv->map.files[i].path);
-
-		if (carries_content(c))
-			bv->files_content++;
-		else if (c)
-			bv->files_other_change++;
-		else
-			bv->files_unchanged++;
-	}
-	bv->t_map = ut_now() - t;
-	t = ut_now();
-	if (bd_extents_zstd(dbd, &bv->diff, 0, &bv->blocks_zstd, err) < 0)
-		return -1;
-	bv->t_blocks_zstd = ut_now() - t;
-	t = ut_now();
-	for (i = 0; i < nch; i++) {
-		struct bd_delta d;
-		size_t k;
-
-		if (!is_content_modified(&ch[i]))
-			continue;
-		/* One inode under several modified paths is one delta. */
-		if (ch[i].vm->nlink > 1 && ch[i].vm->link_id) {
-			for (k = 0; k < nlinks && links[k] != ch[i].vm->link_id; k++)
-				;
-			if (k < nlinks)
-				continue;
-			links = ut_realloc(links, (nlinks + 1) * sizeof(*links));
-			links[nlinks++] = ch[i].vm->link_id;
-		}
-		if (bd_delta_entry(&base->tree->content, ch[i].base, &vm->content, ch[i].vm, NULL,
-				   &d, err) < 0) {
-			free(links);
-			return -1;
-		}
-		bv->modified++;
-		bv->modified_bytes += d.vm_bytes;
-		bv->modified_zstd += d.zstd_bytes;
-		bv->modified_delta += d.delta_bytes;
-		bv->skipped += d.skipped;
-		if (list)
-			ut_buf_addf(&bv->deltas, NULL,
-				    "delta   /%s: %" PRIu64 " bytes, zstd %" PRIu64 ", patch-from %" PRIu64
-				    "%s\n", ch[i].vm->path, d.vm_bytes, d.zstd_bytes, d.delta_bytes,
-				    d.skipped ? " (too large: no delta)" : "");
-	}
-	bv->t_delta = ut_now() - t;
-	free(links);
-	return 0;
-}
-
 static void print_verdict(const struct img_layer_result *sizes, const struct fsd_stats *s,
-			  const struct block_view *bv)
+			  const struct bd_analysis *bv)
 {
 	uint64_t layer = sizes[2].blob.size;
 	char a[32], b[32], c[32];
 
 	human(layer, a, sizeof(a));
-	if (!bv->have) {
+	if (!bv) {
 		printf("VERDICT      file-level: %s zstd. The block view needs a disk base "
 		       "(disk:FILE): an image base has no blocks to compare.\n", a);
 		return;
@@ -261,6 +109,162 @@ static json_t *extents_json(const struct bd_extents *x)
 			 (json_int_t)x->bytes, "granule", (json_int_t)x->granule);
 }
 
+/* What compare found, for printing. */
+struct compare {
+	const struct cli_job_options *jo;
+	const struct cli_job *job;
+	const struct img_layer_result *sizes; /* raw, gzip, zstd */
+	const struct bd_analysis *bv;         /* NULL: BASE is not a disk */
+	double t_diff, t_file, t_block;
+};
+
+static json_t *block_json(const struct compare *cp)
+{
+	const struct bd_analysis *bv = cp->bv;
+	json_t *files = json_array();
+	size_t i;
+
+	for (i = 0; i < bv->map.nfiles; i++) {
+		const struct bd_file *f = &bv->map.files[i];
+
+		json_array_append_new(files, json_pack("{s:s, s:I, s:I, s:s}", "path", f->path,
+			"changed", (json_int_t)f->changed, "size", (json_int_t)f->size,
+			"file_level", bd_file_level(cp->job->diff, f->path)));
+	}
+	return json_pack("{s:s, s:i, s:o, s:o, s:I, s:I, s:I, s:I, s:{s:I, s:I, s:I},"
+			 " s:I, s:I, s:{s:I, s:I, s:I, s:I, s:I}, s:o, s:f,"
+			 " s:{s:f, s:f, s:f, s:f, s:f}}",
+			 "method", bd_method_name(bv->alloc.method),
+			 "lineage_depth", bv->alloc.depth,
+			 "found", extents_json(&bv->alloc),
+			 "differing_blocks", extents_json(&bv->diff),
+			 "bytes_in_files", (json_int_t)bv->map.in_files,
+			 "bytes_in_metadata", (json_int_t)bv->map.in_metadata,
+			 "bytes_outside_filesystems", (json_int_t)bv->map.outside,
+			 "files_with_changed_blocks", (json_int_t)bv->map.nfiles,
+			 "files_by_file_level",
+			 "content", (json_int_t)bv->files_content,
+			 "other_change", (json_int_t)bv->files_other_change,
+			 "unchanged", (json_int_t)bv->files_unchanged,
+			 "files_scanned", (json_int_t)bv->map.files_scanned,
+			 "changed_blocks_zstd", (json_int_t)bv->blocks_zstd,
+			 "modified_files", "count", (json_int_t)bv->modified,
+			 "bytes", (json_int_t)bv->modified_bytes,
+			 "zstd", (json_int_t)bv->modified_zstd,
+			 "patch_from", (json_int_t)bv->modified_delta,
+			 "no_delta_too_large", (json_int_t)bv->skipped,
+			 "files", files, "seconds", cp->t_block, "seconds_by_phase",
+			 "extents", bv->t_extents, "refine", bv->t_refine,
+			 "map", bv->t_map, "blocks_zstd", bv->t_blocks_zstd,
+			 "deltas", bv->t_delta);
+}
+
+static void print_json(const struct compare *cp)
+{
+	const struct fsd_stats *s = fsd_result_stats(cp->job->diff);
+	const struct img_layer_result *sizes = cp->sizes;
+	json_t *root = json_object(), *fl;
+
+	json_object_set_new(root, "base", json_string(cp->jo->base));
+	json_object_set_new(root, "disk", json_string(cp->jo->disk));
+	fl = json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:{s:I, s:I, s:I}, s:f}",
+		       "changed_files", (json_int_t)(s->added + s->modified),
+		       "added", (json_int_t)s->added, "modified", (json_int_t)s->modified,
+		       "bytes", (json_int_t)(s->added_bytes + s->modified_bytes),
+		       "deleted", (json_int_t)s->deleted,
+		       "metadata_only", (json_int_t)s->metadata,
+		       "layer_items", (json_int_t)cp->job->nitems, "layer_bytes",
+		       "raw", (json_int_t)sizes[0].blob.size,
+		       "gzip", (json_int_t)sizes[1].blob.size,
+		       "zstd", (json_int_t)sizes[2].blob.size, "seconds", cp->t_file);
+	json_object_set_new(fl, "seconds_trees_and_diff", json_real(cp->t_diff));
+	json_object_set_new(fl, "moved", json_pack("{s:I, s:I}", "count", (json_int_t)s->moved,
+						   "bytes", (json_int_t)s->moved_bytes));
+	json_object_set_new(root, "file_level", fl);
+	if (cp->bv) {
+		json_object_set_new(root, "block_level", block_json(cp));
+	} else {
+		json_object_set_new(root, "block_level", json_null());
+		json_object_set_new(root, "block_level_note",
+				    json_string("the block view needs a disk base (disk:FILE)"));
+	}
+	json_dumpf(root, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+	fputc('\n', stdout);
+	json_decref(root);
+}
+
+static void print_block_text(const struct compare *cp)
+{
+	const struct bd_analysis *bv = cp->bv;
+	char h1[32], h2[32], h3[32], h4[32];
+
+	human(bv->alloc.bytes, h1, sizeof(h1));
+	human(bv->diff.bytes, h2, sizeof(h2));
+	if (bv->alloc.method == BD_LINEAGE)
+		printf("BLOCK-LEVEL  method lineage (%d layer%s above the base): %s "
+		       "allocated in %zu runs (%" PRIu64 " B granule); %s in differing "
+		       "4 KiB blocks\n", bv->alloc.depth, bv->alloc.depth == 1 ? "" : "s",
+		       h1, bv->alloc.n, bv->alloc.granule, h2);
+	else
+		printf("BLOCK-LEVEL  method hashes (XXH64 of 4 KiB blocks at the same "
+		       "offsets): %s in %zu ranges\n", h2, bv->diff.n);
+	human(bv->map.in_files, h1, sizeof(h1));
+	human(bv->map.in_metadata, h2, sizeof(h2));
+	human(bv->map.outside, h3, sizeof(h3));
+	printf("             in files: %s (%zu files: %" PRIu64 " changed at file "
+	       "level, %" PRIu64 " same content); fs metadata and free space: %s; "
+	       "outside filesystems: %s\n", h1, bv->map.nfiles, bv->files_content,
+	       bv->files_other_change + bv->files_unchanged, h2, h3);
+	human(bv->blocks_zstd, h1, sizeof(h1));
+	human(bv->modified_zstd, h2, sizeof(h2));
+	human(bv->modified_delta, h3, sizeof(h3));
+	human(bv->modified_bytes, h4, sizeof(h4));
+	printf("             changed blocks: %s zstd; %" PRIu64 " modified files "
+	       "(%s): %s zstd whole, %s as patch-from deltas\n", h1, bv->modified, h4,
+	       h2, h3);
+	printf("             %.2f s (extents %.2f, refine %.2f, map %.2f, blocks zstd "
+	       "%.2f, deltas %.2f; reuses the file level's trees and diff)\n",
+	       cp->t_block, bv->t_extents, bv->t_refine, bv->t_map, bv->t_blocks_zstd,
+	       bv->t_delta);
+}
+
+static void print_text(const struct compare *cp, int list)
+{
+	const struct fsd_stats *s = fsd_result_stats(cp->job->diff);
+	const struct img_layer_result *sizes = cp->sizes;
+	const struct bd_analysis *bv = cp->bv;
+	char h1[32], h2[32], h3[32];
+	size_t i;
+
+	printf("base %s -> disk %s\n", cp->jo->base, cp->jo->disk);
+	human(s->added_bytes + s->modified_bytes, h1, sizeof(h1));
+	printf("FILE-LEVEL   %" PRIu64 " changed files (%" PRIu64 " added, %" PRIu64
+	       " modified), %s; %" PRIu64 " deleted, %" PRIu64 " metadata-only\n",
+	       s->added + s->modified, s->added, s->modified, h1, s->deleted, s->metadata);
+	human(sizes[0].blob.size, h1, sizeof(h1));
+	human(sizes[1].blob.size, h2, sizeof(h2));
+	human(sizes[2].blob.size, h3, sizeof(h3));
+	printf("             layer: %s raw, %s gzip, %s zstd; %.2f s (trees and diff "
+	       "%.2f, layer written 3 times %.2f)\n", h1, h2, h3, cp->t_file, cp->t_diff,
+	       cp->t_file - cp->t_diff);
+	if (!bv)
+		printf("BLOCK-LEVEL  needs a disk base (disk:FILE): %s has no blocks\n",
+		       cp->jo->base);
+	else
+		print_block_text(cp);
+	print_verdict(sizes, s, bv);
+	if (!list || !bv)
+		return;
+	for (i = 0; i < bv->map.nfiles; i++) {
+		const struct bd_file *f = &bv->map.files[i];
+
+		printf("blocks  /%s: %" PRIu64 " of %" PRIu64 " bytes changed (%s)\n", f->path,
+		       f->changed, f->size, bd_file_level(cp->job->diff, f->path));
+	}
+	if (bv->deltas.data)
+		fputs((char *)bv->deltas.data, stdout);
+}
+
 int cmd_compare(int argc, char **argv)
 {
 	enum { OPT_HASHES = 256, OPT_LIST, OPT_JSON };
@@ -274,32 +278,26 @@ int cmd_compare(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	struct dr_disk_options dopt = { 0 };
 	struct cli_disk_policy policy = { { 0 } };
 	struct fsd_options fopt = { .move_min_size = 1 << 20 };
+	struct cli_job_options jo = { .diff = &fopt };
+	struct cli_job job = { 0 };
 	struct ut_err err = { { 0 } };
-	struct cli_base base;
-	struct dr_disk *disk = NULL;
-	struct ut_tree *vm = NULL;
-	struct fsd_result *diff = NULL;
-	struct fsd_layer_item *items = NULL;
 	struct img_layer_result sizes[3];
-	struct block_view bv;
-	struct ut_progress hook;
-	const struct fsd_stats *s;
-	size_t nitems = 0, i;
+	struct bd_analysis_options bopt = { 0 };
+	struct bd_analysis bv;
+	struct compare cp = { .jo = &jo, .job = &job, .sizes = sizes };
 	struct cli_progress prog;
-	int json = 0, quiet = 0, list = 0, hashes = 0, have_base = 0, c, rc = 1;
-	double t0, t_diff, t_file, t_block = 0;
+	int json = 0, quiet = 0, list = 0, c, rc = 1;
+	double t0;
 
 	memset(sizes, 0, sizeof(sizes));
 	memset(&bv, 0, sizeof(bv));
-	ut_buf_init(&bv.deltas, 0);
 	while ((c = getopt_long(argc, argv, "hf:q", longopts, NULL)) != -1) {
 		switch (c) {
-		case OPT_HASHES: hashes = 1; break;
+		case OPT_HASHES: bopt.force_hashes = 1; break;
 		case OPT_LIST: list = 1; break;
-		case 'f': dopt.format = optarg; break;
+		case 'f': jo.disk_format = optarg; break;
 		case OPT_JSON: json = 1; break;
 		case 'q': quiet = 1; break;
 		case 'h': fputs(compare_usage, stdout); return 0;
@@ -311,191 +309,42 @@ int cmd_compare(int argc, char **argv)
 	}
 	if (optind + 2 != argc)
 		return cli_usage_error("compare", "expected BASE and DISK");
-	if (json)
-		list = 0;
+	jo.base = argv[optind];
+	jo.disk = argv[optind + 1];
+	jo.policy = &policy;
+	bopt.list_deltas = list && !json;
 	cli_progress_init(&prog, quiet || json);
-	hook = cli_progress_hook(&prog);
-	dopt.progress = hook;
-	fopt.progress = hook;
+	bopt.progress = cli_progress_hook(&prog);
 
 	t0 = ut_now();
-	have_base = 1;
-	cli_disk_policy_apply(&policy, &dopt);
-	if (cli_base_open(argv[optind], NULL, &dopt, &base, &err) < 0 || cli_base_tree(&base, &err) < 0) {
-		cli_error("%s", err.msg);
+	if (cli_job_run(&job, &jo, &bopt.progress) < 0)
+		goto out;
+	cp.t_diff = ut_now() - t0;
+	if (cli_layer_sizes(job.items, job.nitems, job.vm, sizes, &err) < 0) {
+		cli_error_at(jo.disk, &err);
 		goto out;
 	}
-	if (dr_disk_open(argv[optind + 1], &dopt, &disk, &err) < 0 ||
-	    dr_disk_tree(disk, 0, &vm, &err) < 0) {
-		cli_error("%s", err.msg);
-		goto out;
-	}
-	if (fsd_diff(base.tree, vm, &fopt, &diff, &err) < 0 ||
-	    fsd_layer_plan(diff, &items, &nitems, &err) < 0) {
-		cli_error("%s: %s", argv[optind + 1], err.msg);
-		goto out;
-	}
-	t_diff = ut_now() - t0;
-	if (cli_layer_sizes(items, nitems, vm, sizes, &err) < 0) {
-		cli_error("%s: %s", argv[optind + 1], err.msg);
-		goto out;
-	}
-	t_file = ut_now() - t0;
-	if (base.disk) {
+	cp.t_file = ut_now() - t0;
+	if (job.base.disk) {
 		double t1 = ut_now();
 
-		if (block_level(&base, disk, vm, diff, hashes, list, &bv, &hook, &err) < 0) {
-			cli_error("%s: %s", argv[optind + 1], err.msg);
+		if (bd_analyse(job.base.disk, job.base.arg, job.base.tree, job.disk, job.vm, job.diff,
+			       &bopt, &bv, &err) < 0) {
+			cli_error_at(jo.disk, &err);
 			goto out;
 		}
-		t_block = ut_now() - t1;
+		cp.t_block = ut_now() - t1;
+		cp.bv = &bv;
 	}
 	cli_progress_done(&prog);
-	s = fsd_result_stats(diff);
-	if (json) {
-		json_t *root = json_object(), *fl, *bl;
-
-		json_object_set_new(root, "base", json_string(argv[optind]));
-		json_object_set_new(root, "disk", json_string(argv[optind + 1]));
-		fl = json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:{s:I, s:I, s:I}, s:f}",
-			       "changed_files", (json_int_t)(s->added + s->modified),
-			       "added", (json_int_t)s->added, "modified", (json_int_t)s->modified,
-			       "bytes", (json_int_t)(s->added_bytes + s->modified_bytes),
-			       "deleted", (json_int_t)s->deleted,
-			       "metadata_only", (json_int_t)s->metadata,
-			       "layer_items", (json_int_t)nitems, "layer_bytes",
-			       "raw", (json_int_t)sizes[0].blob.size,
-			       "gzip", (json_int_t)sizes[1].blob.size,
-			       "zstd", (json_int_t)sizes[2].blob.size, "seconds", t_file);
-		json_object_set_new(fl, "seconds_trees_and_diff", json_real(t_diff));
-		json_object_set_new(fl, "moved", json_pack("{s:I, s:I}", "count",
-							   (json_int_t)s->moved, "bytes",
-							   (json_int_t)s->moved_bytes));
-		json_object_set_new(root, "file_level", fl);
-		if (bv.have) {
-			json_t *files = json_array();
-			size_t nch;
-			const struct fsd_change *ch = fsd_result_changes(diff, &nch);
-
-			for (i = 0; i < bv.map.nfiles; i++) {
-				const struct bd_file *f = &bv.map.files[i];
-				const struct fsd_change *fc = find_change(ch, nch, f->path);
-
-				json_array_append_new(files,
-					json_pack("{s:s, s:I, s:I, s:s}", "path", f->path,
-						  "changed", (json_int_t)f->changed, "size",
-						  (json_int_t)f->size, "file_level", block_reason(fc)));
-			}
-			bl = json_pack("{s:s, s:i, s:o, s:o, s:I, s:I, s:I, s:I, s:{s:I, s:I, s:I},"
-				       " s:I, s:I, s:{s:I, s:I, s:I, s:I, s:I}, s:o, s:f,"
-				       " s:{s:f, s:f, s:f, s:f, s:f}}",
-				       "method", bd_method_name(bv.alloc.method),
-				       "lineage_depth", bv.alloc.depth,
-				       "found", extents_json(&bv.alloc),
-				       "differing_blocks", extents_json(&bv.diff),
-				       "bytes_in_files", (json_int_t)bv.map.in_files,
-				       "bytes_in_metadata", (json_int_t)bv.map.in_metadata,
-				       "bytes_outside_filesystems", (json_int_t)bv.map.outside,
-				       "files_with_changed_blocks", (json_int_t)bv.map.nfiles,
-				       "files_by_file_level",
-				       "content", (json_int_t)bv.files_content,
-				       "other_change", (json_int_t)bv.files_other_change,
-				       "unchanged", (json_int_t)bv.files_unchanged,
-				       "files_scanned", (json_int_t)bv.map.files_scanned,
-				       "changed_blocks_zstd", (json_int_t)bv.blocks_zstd,
-				       "modified_files", "count", (json_int_t)bv.modified,
-				       "bytes", (json_int_t)bv.modified_bytes,
-				       "zstd", (json_int_t)bv.modified_zstd,
-				       "patch_from", (json_int_t)bv.modified_delta,
-				       "no_delta_too_large", (json_int_t)bv.skipped,
-				       "files", files, "seconds", t_block, "seconds_by_phase",
-				       "extents", bv.t_extents, "refine", bv.t_refine,
-				       "map", bv.t_map, "blocks_zstd", bv.t_blocks_zstd,
-				       "deltas", bv.t_delta);
-			json_object_set_new(root, "block_level", bl);
-		} else {
-			json_object_set_new(root, "block_level", json_null());
-			json_object_set_new(root, "block_level_note",
-					    json_string("the block view needs a disk base (disk:FILE)"));
-		}
-		json_dumpf(root, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
-		fputc('\n', stdout);
-		json_decref(root);
-	} else {
-		char h1[32], h2[32], h3[32], h4[32];
-
-		printf("base %s -> disk %s\n", argv[optind], argv[optind + 1]);
-		human(s->added_bytes + s->modified_bytes, h1, sizeof(h1));
-		printf("FILE-LEVEL   %" PRIu64 " changed files (%" PRIu64 " added, %" PRIu64
-		       " modified), %s; %" PRIu64 " deleted, %" PRIu64 " metadata-only\n",
-		       s->added + s->modified, s->added, s->modified, h1, s->deleted, s->metadata);
-		human(sizes[0].blob.size, h1, sizeof(h1));
-		human(sizes[1].blob.size, h2, sizeof(h2));
-		human(sizes[2].blob.size, h3, sizeof(h3));
-		printf("             layer: %s raw, %s gzip, %s zstd; %.2f s (trees and diff "
-		       "%.2f, layer written 3 times %.2f)\n", h1, h2, h3, t_file, t_diff,
-		       t_file - t_diff);
-		if (!bv.have) {
-			printf("BLOCK-LEVEL  needs a disk base (disk:FILE): %s has no blocks\n",
-			       argv[optind]);
-		} else {
-			human(bv.alloc.bytes, h1, sizeof(h1));
-			human(bv.diff.bytes, h2, sizeof(h2));
-			if (bv.alloc.method == BD_LINEAGE)
-				printf("BLOCK-LEVEL  method lineage (%d layer%s above the base): %s "
-				       "allocated in %zu runs (%" PRIu64 " B granule); %s in differing "
-				       "4 KiB blocks\n", bv.alloc.depth, bv.alloc.depth == 1 ? "" : "s",
-				       h1, bv.alloc.n, bv.alloc.granule, h2);
-			else
-				printf("BLOCK-LEVEL  method hashes (XXH64 of 4 KiB blocks at the same "
-				       "offsets): %s in %zu ranges\n", h2, bv.diff.n);
-			human(bv.map.in_files, h1, sizeof(h1));
-			human(bv.map.in_metadata, h2, sizeof(h2));
-			human(bv.map.outside, h3, sizeof(h3));
-			printf("             in files: %s (%zu files: %" PRIu64 " changed at file "
-			       "level, %" PRIu64 " same content); fs metadata and free space: %s; "
-			       "outside filesystems: %s\n", h1, bv.map.nfiles, bv.files_content,
-			       bv.files_other_change + bv.files_unchanged, h2, h3);
-			human(bv.blocks_zstd, h1, sizeof(h1));
-			human(bv.modified_zstd, h2, sizeof(h2));
-			human(bv.modified_delta, h3, sizeof(h3));
-			human(bv.modified_bytes, h4, sizeof(h4));
-			printf("             changed blocks: %s zstd; %" PRIu64 " modified files "
-			       "(%s): %s zstd whole, %s as patch-from deltas\n", h1, bv.modified, h4,
-			       h2, h3);
-			printf("             %.2f s (extents %.2f, refine %.2f, map %.2f, blocks zstd "
-			       "%.2f, deltas %.2f; reuses the file level's trees and diff)\n",
-			       t_block, bv.t_extents, bv.t_refine, bv.t_map, bv.t_blocks_zstd,
-			       bv.t_delta);
-		}
-		print_verdict(sizes, s, &bv);
-		if (list && bv.have) {
-			size_t nch;
-			const struct fsd_change *ch = fsd_result_changes(diff, &nch);
-
-			for (i = 0; i < bv.map.nfiles; i++) {
-				const struct bd_file *f = &bv.map.files[i];
-
-				printf("blocks  /%s: %" PRIu64 " of %" PRIu64 " bytes changed (%s)\n",
-				       f->path, f->changed, f->size,
-				       block_reason(find_change(ch, nch, f->path)));
-			}
-			if (bv.deltas.data)
-				fputs((char *)bv.deltas.data, stdout);
-		}
-	}
+	if (json)
+		print_json(&cp);
+	else
+		print_text(&cp, list);
 	rc = 0;
 out:
 	cli_progress_done(&prog);
-	bd_extents_release(&bv.alloc);
-	bd_extents_release(&bv.diff);
-	bd_map_release(&bv.map);
-	ut_buf_release(&bv.deltas);
-	free(items);
-	fsd_result_free(diff);
-	if (have_base)
-		cli_base_release(&base);
-	ut_tree_free(vm);
-	dr_disk_free(disk);
+	bd_analysis_release(&bv);
+	cli_job_release(&job);
 	return rc;
 }

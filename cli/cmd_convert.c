@@ -64,17 +64,19 @@ static const char convert_usage[] =
 	"      --dockerfile FILE  also write a Dockerfile that rebuilds the image\n"
 	"                         online (FROM the base, install the package roots at\n"
 	"                         their versions, remove what the VM deleted, ADD the\n"
-	"                         diff as FILE's sibling vm2oci-diff.tar)\n"
-	"      --skip-mount PATH  leave out the guest's fstab mount at PATH (repeatable);\n"
-	"                         without it a local mount that cannot be read fails\n"
-	"                         the conversion. The image's config lists what was\n"
-	"                         left out in the label org.vm2oci.skipped-mounts\n"
+	"                         diff as FILE's sibling vm2oci-diff.tar); the diff is\n"
+	"                         then taken above the packages, so the image carries\n"
+	"                         the packages layer as with --packages-layer\n"
 	"      --rename-whiteout-names\n"
 	"                         a guest file whose name begins with \".wh.\" (which\n"
 	"                         OCI reads as a deletion) is refused unless this is\n"
 	"                         given; then it is stored as \".vm2oci-esc..wh.NAME\"\n"
 	"                         and the label org.vm2oci.renamed-whiteout-names maps\n"
 	"                         each renamed path to its new name\n"
+	"      --skip-mount PATH  leave out the guest's fstab mount at PATH (repeatable);\n"
+	"                         without it a local mount that cannot be read fails\n"
+	"                         the conversion. The image's config lists what was\n"
+	"                         left out in the label org.vm2oci.skipped-mounts\n"
 	"      --json             print a summary as JSON on stdout\n"
 	"  -q, --quiet            no progress on stderr\n"
 	CLI_DISK_POLICY_USAGE;
@@ -87,31 +89,40 @@ struct convert_opts {
 	struct fsd_options diff;
 	const char **masks;
 	size_t nmasks;
-	struct cli_skip skip;
-	struct dr_disk_options dopt;
 	struct cli_disk_policy policy;
+	struct cli_skip skip;     /* --skip-mount */
 };
 
-struct phase_times {
-	double open, walk, base, diff, layers, commit, total;
+/* One layer of the image: its blob and what it holds. */
+struct layer_rec {
+	const char *role; /* "base", "packages", "diff" or "vm" */
+	struct img_layer_result res;
 };
 
-static void str_push(char ***v, size_t *n, const char *s)
-{
-	*v = ut_realloc(*v, (*n + 1) * sizeof(**v));
-	(*v)[(*n)++] = ut_strdup(s);
-}
-
-static void history_push(struct img_config *c, const char *created_by, const char *comment)
-{
-	struct img_history *h;
-
-	c->history = ut_realloc(c->history, (c->nhistory + 1) * sizeof(*c->history));
-	h = &c->history[c->nhistory++];
-	h->created_by = ut_strdup(created_by);
-	h->comment = comment ? ut_strdup(comment) : NULL;
-	h->empty_layer = 0;
-}
+/* A conversion's state, phase by phase. */
+struct convert {
+	struct convert_opts *o;
+	struct cli_job_options jo;
+	struct cli_job job;
+	struct ut_progress hook;
+	int use_diff; /* 0: scratch, the VM's whole tree as one layer */
+	/* the packages (--packages-layer, --dockerfile) */
+	struct pkg_db *vdb, *bdb;
+	struct ut_tree *ptree;
+	struct pkg_layer_stats pstats;
+	size_t *roots, nroots;
+	/* the image */
+	char *layout_dir;
+	struct img_layout *layout;
+	struct img_config config;
+	struct layer_rec *layers;
+	size_t nlayers;
+	int pkg_layer; /* index in layers, -1: none */
+	struct img_descriptor manifest;
+	int wrote_dockerfile;
+	char *renamed; /* JSON map of guest names renamed away from ".wh." */
+	double t_layers, t_commit, t0;
+};
 
 /* The image's command: the base's when it has one, else the guest's init,
  * which is what starts the VM's services. The enabled systemd units are
@@ -128,7 +139,7 @@ static void guest_defaults(struct img_config *c, struct ut_tree *vm, const struc
 			if (ut_tree_find(vm, inits[i])) {
 				char *cmd = ut_asprintf("/%s", inits[i]);
 
-				str_push(&c->cmd, &c->ncmd, cmd);
+				img_config_add_cmd(c, cmd);
 				free(cmd);
 				break;
 			}
@@ -148,24 +159,16 @@ static void guest_defaults(struct img_config *c, struct ut_tree *vm, const struc
 			continue;
 		ut_buf_addf(&services, NULL, "%s%s", services.len ? "," : "", ut_path_base(p));
 	}
-	if (services.len) {
-		char *kv = ut_asprintf("org.vm2oci.services=%s", (char *)services.data);
-
-		str_push(&c->labels_kv, &c->nlabels, kv);
-		free(kv);
-	}
+	if (services.len)
+		img_config_add_label(c, "org.vm2oci.services", (char *)services.data);
 	ut_buf_release(&services);
-	if (os->hostname[0]) {
-		char *kv = ut_asprintf("org.vm2oci.source.hostname=%s", os->hostname);
-
-		str_push(&c->labels_kv, &c->nlabels, kv);
-		free(kv);
-	}
+	if (os->hostname[0])
+		img_config_add_label(c, "org.vm2oci.source.hostname", os->hostname);
 	if (os->distro[0]) {
-		char *kv = ut_asprintf("org.vm2oci.source.os=%s %s", os->distro, os->version);
+		char *v = ut_asprintf("%s %s", os->distro, os->version);
 
-		str_push(&c->labels_kv, &c->nlabels, kv);
-		free(kv);
+		img_config_add_label(c, "org.vm2oci.source.os", v);
+		free(v);
 	}
 }
 
@@ -192,393 +195,379 @@ static json_t *stats_json(const struct fsd_stats *s)
 			 (json_int_t)s->digested_bytes);
 }
 
-static uint64_t content_bytes(const struct fsd_result *r)
+static uint64_t content_bytes(const struct fsd_stats *s)
 {
-	const struct fsd_stats *s = fsd_result_stats(r);
-
 	return s->added_bytes + s->modified_bytes;
 }
 
 /* The research log's table: packages in the VM, after filtering, the
  * packages layer, and the diff with and without it. */
-static json_t *packages_json(const struct pkg_db *vdb, const struct cli_pkglayer_stats *ps,
-			     size_t nroots, const struct img_layer_result *player,
-			     const struct img_layer_result *dlayer, const struct fsd_result *with,
-			     const struct fsd_result *without)
+static json_t *packages_json(const struct convert *cv)
 {
-	json_t *o = json_pack("{s:s, s:I, s:I, s:I, s:I, s:I, s:I}", "format", vdb->format,
-			      "in_vm", (json_int_t)vdb->n, "beyond_base", (json_int_t)ps->packages,
-			      "roots", (json_int_t)nroots, "files_matching", (json_int_t)ps->files,
+	const struct pkg_layer_stats *ps = &cv->pstats;
+	const struct fsd_stats *without = fsd_result_stats_below(cv->job.diff);
+	json_t *o = json_pack("{s:s, s:I, s:I, s:I, s:I, s:I, s:I}", "format", cv->vdb->format,
+			      "in_vm", (json_int_t)cv->vdb->n, "beyond_base",
+			      (json_int_t)ps->packages, "roots", (json_int_t)cv->nroots,
+			      "files_matching", (json_int_t)ps->files,
 			      "files_changed_since_install", (json_int_t)ps->files_changed,
 			      "files_without_digest", (json_int_t)ps->files_unverifiable);
 
-	if (player)
+	if (cv->pkg_layer >= 0) {
+		const struct img_layer_result *p = &cv->layers[cv->pkg_layer].res;
+
 		json_object_set_new(o, "layer", json_pack("{s:I, s:I, s:I}", "size",
-			(json_int_t)player->blob.size, "tar_bytes", (json_int_t)player->tar_bytes,
-			"entries", (json_int_t)player->entries));
-	if (with && without)
+			(json_int_t)p->blob.size, "tar_bytes", (json_int_t)p->tar_bytes,
+			"entries", (json_int_t)p->entries));
+	}
+	if (without)
 		json_object_set_new(o, "diff_content_bytes", json_pack("{s:I, s:I, s:I}",
-			"with_packages_layer", (json_int_t)content_bytes(with),
+			"with_packages_layer", (json_int_t)content_bytes(fsd_result_stats(cv->job.diff)),
 			"without_packages_layer", (json_int_t)content_bytes(without),
-			"diff_layer_size", (json_int_t)dlayer->blob.size));
+			"diff_layer_size", (json_int_t)cv->layers[cv->nlayers - 1].res.blob.size));
 	return o;
 }
 
-/* Prints the disk's warnings from index from on; returns how many it has. */
-static size_t print_disk_warnings(struct dr_disk *disk, const struct convert_opts *o, size_t from)
+/* The package databases, the packages layer's tree, and the roots of what
+ * the VM adds (what a rebuild installs). */
+static int convert_packages(struct convert *cv)
 {
-	size_t nw, k;
-	const char *const *w = dr_disk_warnings(disk, &nw);
+	struct convert_opts *o = cv->o;
+	struct cli_base *base = &cv->job.base;
+	struct ut_err err = { { 0 } };
+	struct pkg_graph *g = NULL;
+	size_t *set = NULL, nset = 0;
+	int rc = -1;
 
-	for (k = from; k < nw && !o->quiet; k++)
-		fprintf(stderr, "vm2oci: warning: %s: %s\n", cli_name(o->disk), cli_name(w[k]));
-	return nw;
+	if (cli_tree_pkg_db(cv->job.vm, o->disk, &cv->vdb, &err) < 0 ||
+	    cli_base_pkg_db(base, &cv->bdb, &err) < 0)
+		return cli_error("%s", err.msg), -1;
+	if (cv->bdb && strcmp(cv->bdb->format, cv->vdb->format))
+		return cli_error("%s: the base's packages are %s, the disk's %s", o->base,
+				 cv->bdb->format, cv->vdb->format), -1;
+	ut_progress_update(&cv->hook, "matching package files", 0, 0);
+	if (pkg_files_layer(cv->job.vm, cli_tree_resolve, cv->vdb, cv->bdb, base->tree, &cv->ptree,
+			    &cv->pstats, &err) < 0)
+		return cli_error("%s: packages layer: %s", o->disk, err.msg), -1;
+
+	/* The roots of what the VM adds: what a rebuild installs. */
+	if (pkg_db_added(cv->vdb, cv->bdb, &set, &nset, &err) < 0) {
+		cli_error("%s", err.msg);
+		goto out;
+	}
+	if (pkg_graph_build(cv->vdb, &g, &err) < 0) {
+		cli_error("%s: %s", o->disk, err.msg);
+		goto out;
+	}
+	cv->nroots = pkg_graph_subset_roots(g, set, nset, &cv->roots);
+	rc = 0;
+out:
+	pkg_graph_free(g);
+	free(set);
+	return rc;
+}
+
+/* The trees, the packages, the diff. */
+static int convert_read(struct convert *cv)
+{
+	struct convert_opts *o = cv->o;
+	int want_pkgs = o->packages_layer || o->dockerfile;
+
+	cv->jo = (struct cli_job_options){ .disk = o->disk, .disk_format = o->format,
+		.base = o->base, .base_format = o->base_format, .no_base_tree = !want_pkgs,
+		.warn = !o->quiet, .no_replay = o->no_replay, .policy = &o->policy,
+		.diff = &o->diff, .skip = &o->skip };
+	struct ut_err err = { { 0 } };
+
+	if (cli_job_open(&cv->job, &cv->jo, &cv->hook) < 0)
+		return -1;
+	if (cli_whiteout_names(cv->job.vm, o->disk, cv->job.base.disk ? cv->job.base.tree : NULL,
+			       o->rename_whiteouts, &o->layer.escape_whiteout_names, &cv->renamed,
+			       &err) < 0)
+		return cli_error("%s", err.msg), -1;
+	cv->use_diff = !cli_base_is_scratch(&cv->job.base) || want_pkgs;
+	if (want_pkgs && convert_packages(cv) < 0)
+		return -1;
+	if (!cv->use_diff)
+		return 0;
+	o->diff.progress = cv->hook;
+	return cli_job_diff(&cv->job, &cv->jo, cv->ptree);
+}
+
+/* Where the layout goes: OUT, or beside a docker-archive OUT (the archive
+ * is made from it). */
+static int convert_open_layout(struct convert *cv)
+{
+	struct ut_err err = { { 0 } };
+
+	if (cv->o->docker_archive) {
+		cv->layout_dir = ut_asprintf("%s.oci-XXXXXX", cv->o->out);
+		if (!mkdtemp(cv->layout_dir))
+			return cli_error("%s: cannot create a temporary directory beside it: %s",
+					 cv->o->out, strerror(errno)), -1;
+		rmdir(cv->layout_dir);
+		cli_temp_track(cv->layout_dir);
+	} else {
+		cv->layout_dir = ut_strdup(cv->o->out);
+	}
+	if (img_layout_open(cv->layout_dir, &cv->layout, &err) < 0)
+		return cli_error("%s", err.msg), -1;
+	return 0;
+}
+
+static struct layer_rec *layer_new(struct convert *cv, const char *role)
+{
+	struct layer_rec *l;
+
+	cv->layers = ut_realloc(cv->layers, (cv->nlayers + 1) * sizeof(*cv->layers));
+	l = &cv->layers[cv->nlayers++];
+	memset(l, 0, sizeof(*l));
+	l->role = role;
+	return l;
+}
+
+/* A whole tree as one new layer, recorded in the config. */
+static int tree_layer(struct convert *cv, const struct ut_tree *t, const char *role,
+		      const char *created_by, const char *comment, struct ut_err *err)
+{
+	struct layer_rec *l = layer_new(cv, role);
+
+	if (img_layer_write_tree(img_layout_blob_dir(cv->layout), &cv->o->layer, t, &l->res,
+				 err) < 0)
+		return -1;
+	img_config_add_layer(&cv->config, l->res.diff_id, created_by, comment);
+	return 0;
+}
+
+/* The base's layers, reused by digest; rootfs and disk bases get one made. */
+static int convert_base_layers(struct convert *cv)
+{
+	struct img_base *img = cv->job.base.img;
+	struct ut_err err = { { 0 } };
+	const struct img_base_layer *bl;
+	size_t nbl, i;
+
+	if (!img) {
+		if (tree_layer(cv, cv->job.base.tree, "base", "vm2oci: template disk",
+			       "the template's whole tree", &err) < 0)
+			return cli_base_error(&cv->job.base, &err), -1;
+		return 0;
+	}
+	img_config_copy(&cv->config, img_base_config(img));
+	bl = img_base_layers(img, &nbl);
+	for (i = 0; i < nbl; i++) {
+		struct layer_rec *l;
+
+		if (img_layout_import_blob(cv->layout, bl[i].path, &bl[i].blob, &err) < 0)
+			return cli_error("%s", err.msg), -1;
+		l = layer_new(cv, "base");
+		l->res.blob = bl[i].blob;
+		snprintf(l->res.diff_id, sizeof(l->res.diff_id), "%s", bl[i].diff_id);
+	}
+	if (img_base_is_rootfs(img)) {
+		struct layer_rec *l = layer_new(cv, "base");
+
+		if (img_base_rootfs_layer(img, img_layout_blob_dir(cv->layout), &cv->o->layer,
+					  &l->res, &err) < 0)
+			return cli_base_error(&cv->job.base, &err), -1;
+		img_config_add_layer(&cv->config, l->res.diff_id, "vm2oci: base root filesystem",
+				     NULL);
+	}
+	return 0;
+}
+
+/* The packages layer, then the VM's own: the diff, or its whole tree. */
+static int convert_own_layers(struct convert *cv)
+{
+	struct convert_opts *o = cv->o;
+	struct ut_err err = { { 0 } };
+	struct layer_rec *l;
+
+	/* --dockerfile diffs above the packages too (the Dockerfile installs
+	 * them), so the image must carry them: without the layer it would lack
+	 * every package file the base lacks. */
+	if (cv->ptree && (o->packages_layer || o->dockerfile)) {
+		cv->pkg_layer = (int)cv->nlayers;
+		if (tree_layer(cv, cv->ptree, "packages", "vm2oci convert --packages-layer",
+			       "files of the VM's packages, as the package manager installed them",
+			       &err) < 0)
+			return cli_error("%s: packages layer: %s", o->disk, err.msg), -1;
+	}
+	/* No file names or times in the config: the same disk in any
+	 * container format gives the same manifest. */
+	if (!cv->use_diff) {
+		if (tree_layer(cv, cv->job.vm, "vm", "vm2oci convert", "the VM's whole tree",
+			       &err) < 0)
+			return cli_error_at(o->disk, &err), -1;
+		return 0;
+	}
+	l = layer_new(cv, "diff");
+	if (cli_write_plan_layer(img_layout_blob_dir(cv->layout), &o->layer, cv->job.items,
+				 cv->job.nitems, cv->job.vm, &l->res, &err) < 0)
+		return cli_error_at(o->disk, &err), -1;
+	img_config_add_layer(&cv->config, l->res.diff_id, "vm2oci convert",
+			     cli_base_is_scratch(&cv->job.base) ? "the VM's whole tree"
+								: "what the VM has beyond the base");
+	return 0;
+}
+
+static void docker_repo_tag(const struct convert_opts *o, char **out)
+{
+	char *repo_tag = ut_asprintf("vm2oci/%s:%s", ut_path_base(o->disk), o->tag);
+
+	for (char *s = repo_tag; *s && s < strrchr(repo_tag, ':'); s++)
+		if (!((*s >= 'a' && *s <= 'z') || (*s >= '0' && *s <= '9') || *s == '/' ||
+		      *s == '-' || *s == '_'))
+			*s = '-';
+	*out = repo_tag;
+}
+
+/* The config, the Dockerfile (before anything is committed: a failure after
+ * the commit would leave an image behind with exit 1), the manifest, the
+ * tag, index.json last; then the docker-archive. */
+static int convert_commit(struct convert *cv)
+{
+	struct convert_opts *o = cv->o;
+	const struct dr_os_info *os = dr_disk_os(cv->job.disk);
+	struct img_descriptor *blobs;
+	struct ut_err err = { { 0 } };
+	char *repo_tag = NULL;
+	size_t i;
+	int rc = -1;
+
+	img_config_set_platform(&cv->config, os->arch[0] ? os->arch : "amd64", "linux");
+	guest_defaults(&cv->config, cv->job.vm, os);
+	if (cv->renamed)
+		img_config_add_label(&cv->config, "org.vm2oci.renamed-whiteout-names", cv->renamed);
+	{
+		char *kv = cli_skipped_label(cv->job.disk);
+
+		if (kv)
+			img_config_add_label(&cv->config, CLI_SKIPPED_LABEL,
+					     kv + strlen(CLI_SKIPPED_LABEL) + 1);
+		free(kv);
+	}
+	if (o->dockerfile) {
+		if (cli_write_dockerfile(o->dockerfile, o->base, cv->vdb, cv->roots, cv->nroots,
+					 cv->job.items, cv->job.nitems, cv->job.vm, &err) < 0)
+			return cli_error("%s", err.msg), -1;
+		cv->wrote_dockerfile = 1;
+	}
+	blobs = ut_calloc(cv->nlayers, sizeof(*blobs));
+	for (i = 0; i < cv->nlayers; i++)
+		blobs[i] = cv->layers[i].res.blob;
+	if (img_layout_add_image(cv->layout, &cv->config, blobs, cv->nlayers, o->tag,
+				 &cv->manifest, &err) < 0 ||
+	    img_layout_commit(cv->layout, &err) < 0) {
+		cli_error("%s", err.msg);
+		goto out;
+	}
+	if (o->docker_archive) {
+		docker_repo_tag(o, &repo_tag);
+		if (img_docker_archive_write(cv->layout_dir, o->tag, o->out, repo_tag, &err) < 0) {
+			cli_error("%s", err.msg);
+			goto out;
+		}
+	}
+	rc = 0;
+out:
+	free(repo_tag);
+	free(blobs);
+	return rc;
+}
+
+/* The --json summary on stdout, or one line on stderr. */
+static void convert_report(const struct convert *cv)
+{
+	const struct convert_opts *o = cv->o;
+	const struct cli_job *j = &cv->job;
+	const struct img_layer_result *top = &cv->layers[cv->nlayers - 1].res;
+	double total = ut_now() - cv->t0, read_s = 0, comp_s = 0;
+	json_t *root, *jl, *secs;
+	size_t i;
+
+	if (!o->json) {
+		if (!o->quiet)
+			fprintf(stderr, "vm2oci: wrote %s:%s (%s), %zu layer%s, top layer %s: %" PRIu64
+				" bytes (%" PRIu64 " uncompressed, %" PRIu64 " entries) in %.1f s\n",
+				o->out, o->tag, cv->manifest.digest, cv->nlayers,
+				cv->nlayers == 1 ? "" : "s", top->blob.digest, top->blob.size,
+				top->tar_bytes, top->entries, total);
+		return;
+	}
+	jl = json_array();
+	for (i = 0; i < cv->nlayers; i++) {
+		json_array_append_new(jl, layer_json(cv->layers[i].role, &cv->layers[i].res));
+		read_s += cv->layers[i].res.seconds_read;
+		comp_s += cv->layers[i].res.seconds_compress;
+	}
+	secs = json_pack("{s:f, s:f, s:f, s:f, s:f, s:f, s:f, s:f}", "open", j->t_open, "walk",
+			 j->t_walk, "base", j->t_base, "diff", j->t_diff, "read", read_s,
+			 "compress", comp_s, "write", cv->t_commit, "total", total);
+	root = json_pack("{s:s, s:s, s:s, s:s, s:{s:s, s:s, s:I}, s:I, s:o, s:o}",
+			 "output", o->out, "output_format",
+			 o->docker_archive ? "docker-archive" : "oci", "tag", o->tag,
+			 "manifest_digest", cv->manifest.digest, "disk", "path", o->disk,
+			 "format", dr_blockdev_format(dr_disk_blockdev(j->disk)), "bytes_read",
+			 (json_int_t)dr_blockdev_bytes_read(dr_disk_blockdev(j->disk)),
+			 "entries", (json_int_t)j->vm->n, "layers", jl, "seconds", secs);
+	json_object_set_new(root, "base", json_string(o->base));
+	json_object_set_new(root, "skipped_mounts", cli_skipped_json(j->disk));
+	if (j->diff)
+		json_object_set_new(root, "diff", stats_json(fsd_result_stats(j->diff)));
+	if (cv->vdb)
+		json_object_set_new(root, "packages", packages_json(cv));
+	json_dumpf(root, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+	fputc('\n', stdout);
+	json_decref(root);
+}
+
+static void convert_release(struct convert *cv)
+{
+	if (cv->layout)
+		img_layout_free(cv->layout); /* without commit, removes what it wrote */
+	if (cv->o->docker_archive && cv->layout_dir) {
+		cli_rm_rf(cv->layout_dir);
+		cli_temp_untrack(cv->layout_dir);
+	}
+	free(cv->layout_dir);
+	img_config_release(&cv->config);
+	free(cv->layers);
+	free(cv->roots);
+	free(cv->renamed);
+	ut_tree_free(cv->ptree);
+	pkg_db_free(cv->vdb);
+	pkg_db_free(cv->bdb);
+	cli_job_release(&cv->job);
 }
 
 static int run_convert(struct convert_opts *o, struct cli_progress *prog)
 {
-	struct ut_err err = { { 0 } };
-	struct dr_disk_options dopt = o->dopt;
-	struct dr_disk_options bopt;
-	struct dr_disk *disk = NULL;
-	struct ut_tree *vm = NULL;
-	struct cli_base base;
-	struct fsd_result *diff = NULL;
-	struct fsd_layer_item *items = NULL;
-	size_t nitems = 0;
-	struct img_layout *layout = NULL;
-	struct img_config config = { 0 };
-	struct img_descriptor *layers = NULL, manifest;
-	struct img_layer_result *results = NULL;
-	const char **roles = NULL;
-	size_t nlayers = 0, i;
-	struct phase_times t = { 0 };
-	double t0 = ut_now(), mark;
-	char *layout_dir = NULL;
-	int rc = 1, have_base = 0, use_diff;
-	/* The packages layer (--packages-layer, --dockerfile). */
-	struct pkg_db *vdb = NULL, *bdb = NULL;
-	struct ut_tree *ptree = NULL, *lower = NULL;
-	struct cli_pkglayer_stats pstats = { 0 };
-	struct fsd_result *diff_nopkg = NULL;
-	size_t *roots = NULL, nroots = 0;
-	int pkg_layer_index = -1;
-	size_t told;
-	char *renamed = NULL; /* JSON map of guest names renamed away from ".wh." */
+	struct convert cv = { .o = o, .pkg_layer = -1, .t0 = ut_now() };
+	int rc = 1;
+	double mark;
 
-	config.created = -1;
+	cv.config.created = -1;
+	cv.hook = cli_progress_hook(prog);
+	if (convert_read(&cv) < 0 || convert_open_layout(&cv) < 0)
+		goto out;
 	mark = ut_now();
-	dopt.progress = cli_progress_hook(prog);
-	cli_disk_policy_apply(&o->policy, &dopt);
-	if (dr_disk_open(o->disk, &dopt, &disk, &err) < 0) {
-		cli_error("%s", err.msg);
+	o->layer.progress = cv.hook;
+	if (convert_base_layers(&cv) < 0 || convert_own_layers(&cv) < 0)
 		goto out;
-	}
-	t.open = ut_now() - mark;
-	told = print_disk_warnings(disk, o, 0);
-
+	cv.t_layers = ut_now() - mark;
 	mark = ut_now();
-	ut_progress_update(&dopt.progress, "walking the disk", 0, 0);
-	if (dr_disk_tree(disk, 0, &vm, &err) < 0) {
-		/* diskread's walk errors name the disk already. */
-		cli_error("%s", err.msg);
+	if (convert_commit(&cv) < 0)
 		goto out;
-	}
-	print_disk_warnings(disk, o, told);
-	t.walk = ut_now() - mark;
-
-	mark = ut_now();
-	have_base = 1; /* cli_base_open clears base first, even on failure */
-	/* --skip-mount is about the VM's disk, not a disk: base. */
-	bopt = dopt;
-	bopt.skip_mounts = NULL;
-	bopt.nskip_mounts = 0;
-	if (cli_base_open(o->base, o->base_format, &bopt, &base, &err) < 0) {
-		cli_error("%s", err.msg);
-		goto out;
-	}
-	use_diff = !cli_base_is_scratch(&base) || o->packages_layer || o->dockerfile;
-	if (use_diff) {
-		ut_progress_update(&dopt.progress, "reading the base", 0, 0);
-		if (cli_base_tree(&base, &err) < 0) {
-			cli_error("base %s: %s", o->base, err.msg);
-			goto out;
-		}
-	}
-	t.base = ut_now() - mark;
-	if (cli_whiteout_names(vm, o->disk, base.disk ? base.tree : NULL, o->rename_whiteouts,
-			       &o->layer.escape_whiteout_names, &renamed, &err) < 0) {
-		cli_error("%s", err.msg);
-		goto out;
-	}
-
-	mark = ut_now();
-	lower = base.tree;
-	if (o->packages_layer || o->dockerfile) {
-		if (cli_tree_pkg_db(vm, o->disk, &vdb, &err) < 0 ||
-		    cli_base_pkg_db(&base, &bdb, &err) < 0) {
-			cli_error("%s", err.msg);
-			goto out;
-		}
-		if (bdb && strcmp(bdb->format, vdb->format)) {
-			cli_error("%s: the base's packages are %s, the disk's %s", o->base, bdb->format,
-				  vdb->format);
-			goto out;
-		}
-		ut_progress_update(&dopt.progress, "matching package files", 0, 0);
-		if (cli_packages_layer(vm, vdb, bdb, base.tree, &ptree, &pstats, &err) < 0) {
-			cli_error("%s: packages layer: %s", o->disk, err.msg);
-			goto out;
-		}
-		lower = cli_tree_overlay(base.tree, ptree);
-	}
-	if (use_diff) {
-		o->diff.progress = dopt.progress;
-		if (fsd_diff(lower, vm, &o->diff, &diff, &err) < 0 ||
-		    fsd_layer_plan(diff, &items, &nitems, &err) < 0) {
-			cli_error("%s: diff against %s: %s", o->disk, o->base, err.msg);
-			goto out;
-		}
-		/* What the diff would carry without the packages layer. */
-		if (ptree && fsd_diff(base.tree, vm, &o->diff, &diff_nopkg, &err) < 0) {
-			cli_error("%s: diff against %s: %s", o->disk, o->base, err.msg);
-			goto out;
-		}
-	}
-	t.diff = ut_now() - mark;
-
-	if (o->docker_archive) {
-		/* The archive is made from an OCI layout written beside it. */
-		layout_dir = ut_asprintf("%s.oci-XXXXXX", o->out);
-		if (!mkdtemp(layout_dir)) {
-			cli_error("%s: cannot create a temporary directory beside it: %s", o->out,
-				  strerror(errno));
-			goto out;
-		}
-		rmdir(layout_dir);
-	} else {
-		layout_dir = ut_strdup(o->out);
-	}
-	if (img_layout_open(layout_dir, &layout, &err) < 0) {
-		cli_error("%s", err.msg);
-		goto out;
-	}
-
-	mark = ut_now();
-	o->layer.progress = dopt.progress;
-	/* Base layers, reused by digest; rootfs and disk bases get one made. */
-	if (base.img) {
-		const struct img_base_layer *bl;
-		size_t nbl;
-
-		img_config_copy(&config, img_base_config(base.img));
-		bl = img_base_layers(base.img, &nbl);
-		layers = ut_calloc(nbl + 3, sizeof(*layers));
-		results = ut_calloc(nbl + 3, sizeof(*results));
-		roles = ut_calloc(nbl + 3, sizeof(*roles));
-		for (i = 0; i < nbl; i++) {
-			if (img_layout_import_blob(layout, bl[i].path, &bl[i].blob, &err) < 0) {
-				cli_error("%s", err.msg);
-				goto out;
-			}
-			layers[nlayers] = bl[i].blob;
-			results[nlayers].blob = bl[i].blob;
-			snprintf(results[nlayers].diff_id, sizeof(results[nlayers].diff_id), "%s",
-				 bl[i].diff_id);
-			roles[nlayers++] = "base";
-		}
-		if (img_base_is_rootfs(base.img)) {
-			if (img_base_rootfs_layer(base.img, img_layout_blob_dir(layout), &o->layer,
-						  &results[nlayers], &err) < 0) {
-				cli_error("base %s: %s", o->base, err.msg);
-				goto out;
-			}
-			layers[nlayers] = results[nlayers].blob;
-			str_push(&config.diff_ids, &config.ndiff_ids, results[nlayers].diff_id);
-			history_push(&config, "vm2oci: base root filesystem", NULL);
-			roles[nlayers++] = "base";
-		}
-	} else {
-		layers = ut_calloc(3, sizeof(*layers));
-		results = ut_calloc(3, sizeof(*results));
-		roles = ut_calloc(3, sizeof(*roles));
-		if (cli_write_full_layer(img_layout_blob_dir(layout), &o->layer, base.tree, &results[0],
-				     &err) < 0) {
-			cli_error("base %s: %s", o->base, err.msg);
-			goto out;
-		}
-		layers[nlayers] = results[0].blob;
-		str_push(&config.diff_ids, &config.ndiff_ids, results[0].diff_id);
-		history_push(&config, "vm2oci: template disk", "the template's whole tree");
-		roles[nlayers++] = "base";
-	}
-
-	if (ptree && o->packages_layer) {
-		if (cli_write_full_layer(img_layout_blob_dir(layout), &o->layer, ptree, &results[nlayers],
-				     &err) < 0) {
-			cli_error("%s: packages layer: %s", o->disk, err.msg);
-			goto out;
-		}
-		layers[nlayers] = results[nlayers].blob;
-		str_push(&config.diff_ids, &config.ndiff_ids, results[nlayers].diff_id);
-		history_push(&config, "vm2oci convert --packages-layer",
-			     "files of the VM's packages, as the package manager installed them");
-		pkg_layer_index = (int)nlayers;
-		roles[nlayers++] = "packages";
-	}
-
-	/* The VM's own layer. */
-	if (!use_diff)
-		rc = cli_write_full_layer(img_layout_blob_dir(layout), &o->layer, vm, &results[nlayers],
-				      &err);
-	else
-		rc = cli_write_plan_layer(img_layout_blob_dir(layout), &o->layer, items, nitems, vm,
-				      &results[nlayers], &err);
-	if (rc < 0) {
-		rc = 1;
-		cli_error("%s: %s", o->disk, err.msg);
-		goto out;
-	}
-	rc = 1;
-	layers[nlayers] = results[nlayers].blob;
-	str_push(&config.diff_ids, &config.ndiff_ids, results[nlayers].diff_id);
-	/* No file names or times in the config: the same disk in any
-	 * container format gives the same manifest. */
-	history_push(&config, "vm2oci convert",
-		     cli_base_is_scratch(&base) ? "the VM's whole tree" : "what the VM has beyond the base");
-	roles[nlayers++] = !use_diff ? "vm" : "diff";
-	t.layers = ut_now() - mark;
-
-	mark = ut_now();
-	free(config.architecture);
-	config.architecture = ut_strdup(dr_disk_os(disk)->arch[0] ? dr_disk_os(disk)->arch : "amd64");
-	free(config.os);
-	config.os = ut_strdup("linux");
-	guest_defaults(&config, vm, dr_disk_os(disk));
-	{
-		char *kv = cli_skipped_label(disk);
-
-		if (kv)
-			str_push(&config.labels_kv, &config.nlabels, kv);
-		free(kv);
-	}
-	if (renamed) {
-		char *kv = ut_asprintf("org.vm2oci.renamed-whiteout-names=%s", renamed);
-
-		str_push(&config.labels_kv, &config.nlabels, kv);
-		free(kv);
-	}
-	if (img_layout_add_image(layout, &config, layers, nlayers, o->tag, &manifest, &err) < 0 ||
-	    img_layout_commit(layout, &err) < 0) {
-		cli_error("%s", err.msg);
-		goto out;
-	}
-	if (o->docker_archive) {
-		char *repo_tag = ut_asprintf("vm2oci/%s:%s", ut_path_base(o->disk), o->tag);
-
-		for (char *s = repo_tag; *s && s < strrchr(repo_tag, ':'); s++)
-			if (!((*s >= 'a' && *s <= 'z') || (*s >= '0' && *s <= '9') || *s == '/' ||
-			      *s == '-' || *s == '_'))
-				*s = '-';
-		if (img_docker_archive_write(layout_dir, o->tag, o->out, repo_tag, &err) < 0) {
-			free(repo_tag);
-			cli_error("%s", err.msg);
-			goto out;
-		}
-		free(repo_tag);
-	}
-	if (vdb) {
-		struct pkg_graph *g = NULL;
-		size_t *set = NULL, nset = 0;
-
-		/* The roots of what the VM adds: what a rebuild installs. */
-		if (pkg_db_added(vdb, bdb, &set, &nset, &err) < 0) {
-			cli_error("%s", err.msg);
-			goto out;
-		}
-		if (pkg_graph_build(vdb, &g, &err) < 0) {
-			free(set);
-			cli_error("%s: %s", o->disk, err.msg);
-			goto out;
-		}
-		nroots = pkg_graph_subset_roots(g, set, nset, &roots);
-		pkg_graph_free(g);
-		free(set);
-		if (o->dockerfile &&
-		    cli_write_dockerfile(o->dockerfile, o->base, vdb, roots, nroots, items, nitems, vm,
-					 &err) < 0) {
-			cli_error("%s", err.msg);
-			goto out;
-		}
-	}
-	t.commit = ut_now() - mark;
-	t.total = ut_now() - t0;
+	cv.t_commit = ut_now() - mark;
 	cli_progress_done(prog);
-
-	if (o->json) {
-		json_t *root, *jl = json_array(), *secs;
-		double read_s = 0, comp_s = 0;
-
-		for (i = 0; i < nlayers; i++) {
-			json_array_append_new(jl, layer_json(roles[i], &results[i]));
-			read_s += results[i].seconds_read;
-			comp_s += results[i].seconds_compress;
-		}
-		secs = json_pack("{s:f, s:f, s:f, s:f, s:f, s:f, s:f, s:f}", "open", t.open, "walk",
-				 t.walk, "base", t.base, "diff", t.diff, "read", read_s,
-				 "compress", comp_s, "write", t.commit, "total", t.total);
-		root = json_pack("{s:s, s:s, s:s, s:s, s:{s:s, s:s, s:I}, s:I, s:o, s:o}",
-				 "output", o->out, "output_format",
-				 o->docker_archive ? "docker-archive" : "oci", "tag", o->tag,
-				 "manifest_digest", manifest.digest, "disk", "path", o->disk,
-				 "format", dr_blockdev_format(dr_disk_blockdev(disk)), "bytes_read",
-				 (json_int_t)dr_blockdev_bytes_read(dr_disk_blockdev(disk)),
-				 "entries", (json_int_t)vm->n, "layers", jl, "seconds", secs);
-		json_object_set_new(root, "base", json_string(o->base));
-		json_object_set_new(root, "skipped_mounts", cli_skipped_json(disk));
-		if (diff)
-			json_object_set_new(root, "diff", stats_json(fsd_result_stats(diff)));
-		if (vdb)
-			json_object_set_new(root, "packages", packages_json(vdb, &pstats, nroots,
-				pkg_layer_index >= 0 ? &results[pkg_layer_index] : NULL,
-				&results[nlayers - 1], diff, diff_nopkg));
-		json_dumpf(root, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
-		fputc('\n', stdout);
-		json_decref(root);
-	} else if (!o->quiet) {
-		const struct img_layer_result *top = &results[nlayers - 1];
-
-		fprintf(stderr, "vm2oci: wrote %s:%s (%s), %zu layer%s, top layer %s: %" PRIu64
-			" bytes (%" PRIu64 " uncompressed, %" PRIu64 " entries) in %.1f s\n",
-			o->out, o->tag, manifest.digest, nlayers, nlayers == 1 ? "" : "s",
-			top->blob.digest, top->blob.size, top->tar_bytes, top->entries, t.total);
-	}
+	convert_report(&cv);
 	rc = 0;
 out:
+	if (rc && cv.wrote_dockerfile)
+		cli_remove_dockerfile(o->dockerfile);
 	cli_progress_done(prog);
-	if (layout)
-		img_layout_free(layout); /* without commit, removes what it wrote */
-	if (o->docker_archive && layout_dir)
-		cli_rm_rf(layout_dir);
-	free(layout_dir);
-	img_config_release(&config);
-	free(layers);
-	free(results);
-	free(roles);
-	free(items);
-	fsd_result_free(diff);
-	fsd_result_free(diff_nopkg);
-	free(roots);
-	if (lower && lower != base.tree)
-		ut_tree_free(lower);
-	ut_tree_free(ptree);
-	free(renamed);
-	pkg_db_free(vdb);
-	pkg_db_free(bdb);
-	if (have_base)
-		cli_base_release(&base);
-	ut_tree_free(vm);
-	dr_disk_free(disk);
+	convert_release(&cv);
 	return rc;
 }
 
@@ -586,7 +575,7 @@ int cmd_convert(int argc, char **argv)
 {
 	enum { OPT_LEVEL = 256, OPT_THREADS, OPT_BASE_FORMAT, OPT_OUTPUT_FORMAT, OPT_TRUST_MTIME,
 	       OPT_MASK_XATTR, OPT_JSON, OPT_PACKAGES_LAYER, OPT_DOCKERFILE, OPT_NO_REPLAY,
-	       OPT_SKIP_MOUNT, OPT_RENAME_WH };
+	       OPT_RENAME_WH, OPT_SKIP_MOUNT };
 	static const struct option longopts[] = {
 		{ "output", required_argument, NULL, 'o' },
 		{ "base", required_argument, NULL, 'b' },
@@ -602,9 +591,9 @@ int cmd_convert(int argc, char **argv)
 		{ "json", no_argument, NULL, OPT_JSON },
 		{ "packages-layer", no_argument, NULL, OPT_PACKAGES_LAYER },
 		{ "dockerfile", required_argument, NULL, OPT_DOCKERFILE },
-		{ "skip-mount", required_argument, NULL, OPT_SKIP_MOUNT },
 		{ "no-replay", no_argument, NULL, OPT_NO_REPLAY },
 		{ "rename-whiteout-names", no_argument, NULL, OPT_RENAME_WH },
+		{ "skip-mount", required_argument, NULL, OPT_SKIP_MOUNT },
 		{ "quiet", no_argument, NULL, 'q' },
 		CLI_DISK_POLICY_LONGOPTS,
 		{ "help", no_argument, NULL, 'h' },
@@ -612,6 +601,7 @@ int cmd_convert(int argc, char **argv)
 	};
 	struct convert_opts o = { 0 };
 	struct cli_progress prog;
+	long num;
 	int c, rc;
 
 	o.base = "scratch";
@@ -628,8 +618,16 @@ int cmd_convert(int argc, char **argv)
 				return cli_usage_error("convert", "--compress takes zstd, gzip or none, not '%s'", optarg);
 			o.layer.compress = rc;
 			break;
-		case OPT_LEVEL: o.layer.level = atoi(optarg); break;
-		case OPT_THREADS: o.layer.threads = atoi(optarg); break;
+		case OPT_LEVEL:
+			if (cli_parse_long("convert", "--level", optarg, 1, 19, &num, &rc) < 0)
+				return rc;
+			o.layer.level = (int)num;
+			break;
+		case OPT_THREADS:
+			if (cli_parse_long("convert", "--threads", optarg, 0, 256, &num, &rc) < 0)
+				return rc;
+			o.layer.threads = (int)num;
+			break;
 		case 'f': o.format = optarg; break;
 		case OPT_BASE_FORMAT: o.base_format = optarg; break;
 		case OPT_OUTPUT_FORMAT:
@@ -646,9 +644,9 @@ int cmd_convert(int argc, char **argv)
 		case OPT_JSON: o.json = 1; break;
 		case OPT_PACKAGES_LAYER: o.packages_layer = 1; break;
 		case OPT_DOCKERFILE: o.dockerfile = optarg; break;
-		case OPT_SKIP_MOUNT: cli_skip_add(&o.skip, &o.dopt, optarg); break;
 		case OPT_NO_REPLAY: o.no_replay = 1; break;
 		case OPT_RENAME_WH: o.rename_whiteouts = 1; break;
+		case OPT_SKIP_MOUNT: cli_skip_add(&o.skip, NULL, optarg); break;
 		case 'q': o.quiet = 1; break;
 		case 'h': fputs(convert_usage, stdout); return 0;
 		default:
@@ -659,11 +657,12 @@ int cmd_convert(int argc, char **argv)
 	}
 	if (optind + 1 != argc)
 		return cli_usage_error("convert", "expected one DISK");
+	if (o.layer.compress == IMG_COMPRESS_GZIP && o.layer.level > 9)
+		return cli_usage_error("convert", "--level takes 1 to 9 with gzip, not %d",
+				       o.layer.level);
 	if (!o.out)
 		return cli_usage_error("convert", "-o OUT is required");
 	o.disk = argv[optind];
-	o.dopt.format = o.format;
-	o.dopt.no_replay = o.no_replay;
 	o.diff.mask_xattrs = o.masks;
 	o.diff.nmask_xattrs = o.nmasks;
 	cli_progress_init(&prog, o.quiet || o.json);

@@ -36,9 +36,14 @@ static json_t *pkg_json(const struct pkg *p)
 	json_t *o = json_object();
 
 	/* The database's strings are the guest's bytes: never let one drop the entry. */
-	cli_json_set_name(o, "name", p->display_name ? p->display_name : p->name);
+	cli_json_set_name(o, "name", p->name);
 	cli_json_set_name(o, "version", p->display_version ? p->display_version : p->version);
 	cli_json_set_name(o, "arch", p->arch ? p->arch : "");
+	/* dpkg-query's ${binary:Package}, where it is not the bare name. */
+	if (p->display_name && strcmp(p->display_name, p->name))
+		cli_json_set_name(o, "qualified_name", p->display_name);
+	if (p->is_key)
+		json_object_set_new(o, "kind", json_string("gpg-pubkey"));
 
 	if (p->epoch >= 0)
 		json_object_set_new(o, "epoch", json_integer(p->epoch));
@@ -51,7 +56,7 @@ static void print_pkg(const struct pkg *p, const char *change)
 {
 	if (change)
 		printf("%-12s ", change);
-	printf("%s\t%s\t%s\n", cli_name(p->display_name ? p->display_name : p->name),
+	printf("%s\t%s\t%s\n", cli_name(p->name),
 	       cli_name(p->display_version ? p->display_version : p->version),
 	       cli_name(p->arch ? p->arch : ""));
 }
@@ -63,6 +68,74 @@ static json_t *names_json(const struct pkg_db *db, const size_t *v, size_t n)
 	for (size_t i = 0; i < n; i++)
 		json_array_append_new(a, cli_json_name(db->v[v[i]].name));
 	return a;
+}
+
+/* What the VM changed against the base, package by package. */
+static json_t *changes_json(const struct pkg_delta *deltas, size_t n)
+{
+	json_t *ch = json_array();
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		json_t *o = json_pack("{s:s}", "change", pkg_change_name(deltas[i].change));
+		const struct pkg *p = deltas[i].vm ? deltas[i].vm : deltas[i].base;
+
+		cli_json_set_name(o, "name", p->name);
+		if (p->is_key)
+			json_object_set_new(o, "kind", json_string("gpg-pubkey"));
+		if (deltas[i].vm)
+			cli_json_set_name(o, "version", deltas[i].vm->display_version);
+		if (deltas[i].base)
+			cli_json_set_name(o, "base_version", deltas[i].base->display_version);
+		json_array_append_new(ch, o);
+	}
+	return ch;
+}
+
+/* --roots in JSON: roots, dependency cycles, how roots and the package
+ * manager's "manually installed" marks disagree. */
+static void roots_json(json_t *root, const struct pkg_db *db, const struct pkg_graph *g,
+		       const size_t *roots, size_t nroots)
+{
+	const size_t *cyc, *members;
+	size_t ncyc = pkg_graph_cycles(g, &cyc), *mnr = NULL, *rnm = NULL, n1 = 0, n2 = 0, i;
+	struct ut_err err = { { 0 } };
+	json_t *jc = json_array();
+
+	for (i = 0; i < ncyc; i++) {
+		size_t nm = pkg_graph_component(g, cyc[i], &members);
+
+		json_array_append_new(jc, names_json(db, members, nm));
+	}
+	json_object_set_new(root, "roots", names_json(db, roots, nroots));
+	json_object_set_new(root, "cycles", jc);
+	if (pkg_graph_manual_diff(g, &mnr, &n1, &rnm, &n2, &err) == 0) {
+		json_object_set_new(root, "manual_not_root", names_json(db, mnr, n1));
+		json_object_set_new(root, "root_not_manual", names_json(db, rnm, n2));
+	}
+	json_object_set_new(root, "unresolved_dependencies",
+			    json_integer((json_int_t)pkg_graph_unresolved(g)));
+	free(mnr);
+	free(rnm);
+}
+
+static void print_roots(const struct pkg_db *db, const struct pkg_graph *g, size_t nset,
+			const char *beyond, const size_t *roots, size_t nroots)
+{
+	const size_t *cyc, *members;
+	size_t ncyc = pkg_graph_cycles(g, &cyc), i;
+
+	printf("# %zu packages%s, %zu roots, %zu cycles\n", nset, beyond, nroots, ncyc);
+	for (i = 0; i < nroots; i++)
+		print_pkg(&db->v[roots[i]], NULL);
+	for (i = 0; i < ncyc; i++) {
+		size_t nm = pkg_graph_component(g, cyc[i], &members);
+
+		printf("# cycle:");
+		for (size_t k = 0; k < nm; k++)
+			printf(" %s", cli_name(db->v[members[k]].name));
+		putchar('\n');
+	}
 }
 
 int cmd_packages(int argc, char **argv)
@@ -150,60 +223,15 @@ int cmd_packages(int argc, char **argv)
 			json_array_append_new(list, pkg_json(&db->v[set[i]]));
 		json_object_set_new(root, "packages", list);
 		if (base_spec) {
-			json_t *ch = json_array();
-
-			for (i = 0; i < ndeltas; i++) {
-				json_t *o = json_pack("{s:s}", "change", pkg_change_name(deltas[i].change));
-
-				cli_json_set_name(o, "name", (deltas[i].vm ? deltas[i].vm : deltas[i].base)->name);
-				if (deltas[i].vm)
-					cli_json_set_name(o, "version", deltas[i].vm->display_version);
-				if (deltas[i].base)
-					cli_json_set_name(o, "base_version", deltas[i].base->display_version);
-				json_array_append_new(ch, o);
-			}
 			json_object_set_new(root, "base", json_string(base_spec));
-			json_object_set_new(root, "changes", ch);
+			json_object_set_new(root, "changes", changes_json(deltas, ndeltas));
 		}
-		if (want_roots) {
-			const size_t *cyc, *members;
-			size_t ncyc = pkg_graph_cycles(g, &cyc), *mnr = NULL, *rnm = NULL, n1 = 0, n2 = 0;
-			json_t *jc = json_array();
-
-			for (i = 0; i < ncyc; i++) {
-				size_t nm = pkg_graph_component(g, cyc[i], &members);
-
-				json_array_append_new(jc, names_json(db, members, nm));
-			}
-			json_object_set_new(root, "roots", names_json(db, roots, nroots));
-			json_object_set_new(root, "cycles", jc);
-			if (pkg_graph_manual_diff(g, &mnr, &n1, &rnm, &n2, &err) == 0) {
-				json_object_set_new(root, "manual_not_root", names_json(db, mnr, n1));
-				json_object_set_new(root, "root_not_manual", names_json(db, rnm, n2));
-			}
-			json_object_set_new(root, "unresolved_dependencies",
-					    json_integer((json_int_t)pkg_graph_unresolved(g)));
-			free(mnr);
-			free(rnm);
-		}
+		if (want_roots)
+			roots_json(root, db, g, roots, nroots);
 		json_dumpf(root, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
 		fputc('\n', stdout);
 	} else if (want_roots) {
-		const size_t *cyc, *members;
-		size_t ncyc = pkg_graph_cycles(g, &cyc);
-
-		printf("# %zu packages%s, %zu roots, %zu cycles\n", nset,
-		       base_spec ? " beyond the base" : "", nroots, ncyc);
-		for (i = 0; i < nroots; i++)
-			print_pkg(&db->v[roots[i]], NULL);
-		for (i = 0; i < ncyc; i++) {
-			size_t nm = pkg_graph_component(g, cyc[i], &members);
-
-			printf("# cycle:");
-			for (size_t k = 0; k < nm; k++)
-				printf(" %s", cli_name(db->v[members[k]].name));
-			putchar('\n');
-		}
+		print_roots(db, g, nset, base_spec ? " beyond the base" : "", roots, nroots);
 	} else if (base_spec && bdb) {
 		for (i = 0; i < ndeltas; i++)
 			print_pkg(deltas[i].vm ? deltas[i].vm : deltas[i].base,

@@ -13,6 +13,7 @@
 #include "image.h"
 
 #include <getopt.h>
+#include <limits.h>
 #include <inttypes.h>
 #include <jansson.h>
 #include <stdio.h>
@@ -87,6 +88,43 @@ static const char *verify_kind(enum fsd_kind k)
 	return "differs";
 }
 
+/* Lists at most max differences (into jdiffs, or on stdout when it is NULL);
+ * returns how many there are, *shown how many were listed. */
+static size_t list_differences(const struct fsd_result *diff, long max, json_t *jdiffs,
+			       size_t *shown)
+{
+	const struct fsd_change *ch;
+	size_t n, i, count = 0;
+
+	*shown = 0;
+	ch = fsd_result_changes(diff, &n);
+	for (i = 0; i < n; i++) {
+		const char *path = ch[i].vm ? ch[i].vm->path : ch[i].base->path;
+		char what[128];
+
+		/* A layer tar has no entry for "/", so its metadata is the
+		 * runtime's to choose, not the image's. */
+		if (!path[0])
+			continue;
+		count++;
+		if ((long)*shown >= max)
+			continue;
+		(*shown)++;
+		what_string(ch[i].what, what, sizeof(what));
+		if (jdiffs) {
+			json_t *o = json_pack("{s:s}", "kind", verify_kind(ch[i].kind));
+
+			cli_json_set_name(o, "path", path);
+			json_object_set_new(o, "what", json_string(what));
+			json_array_append_new(jdiffs, o);
+		} else {
+			printf("%-17s /%s%s%s%s\n", verify_kind(ch[i].kind), cli_name(path),
+			       what[0] ? " (" : "", what, what[0] ? ")" : "");
+		}
+	}
+	return count;
+}
+
 int cmd_verify(int argc, char **argv)
 {
 	static const struct option longopts[] = {
@@ -111,11 +149,12 @@ int cmd_verify(int argc, char **argv)
 	struct dr_disk *disk = NULL;
 	struct ut_tree *itree = NULL, *vm = NULL;
 	struct fsd_result *diff = NULL;
-	const struct fsd_change *ch;
 	struct cli_progress prog;
 	json_t *jdiffs = NULL;
-	size_t n, i, shown = 0, count = 0;
+	size_t i, shown = 0, count = 0;
 	long max = 50;
+	enum cli_base_kind kind;
+	const char *rest;
 	int json = 0, quiet = 0, c, rc = 1;
 	double t0 = ut_now();
 
@@ -123,7 +162,10 @@ int cmd_verify(int argc, char **argv)
 		switch (c) {
 		case 'f': dopt.format = optarg; break;
 		case 'j': json = 1; break;
-		case 'm': max = atol(optarg); break;
+		case 'm':
+			if (cli_parse_long("verify", "--max", optarg, 0, LONG_MAX, &max, &rc) < 0)
+				return rc;
+			break;
 		case 'R': dopt.no_replay = 1; break;
 		case 'q': quiet = 1; break;
 		case 'a': allow_skipped = 1; break;
@@ -136,7 +178,8 @@ int cmd_verify(int argc, char **argv)
 	}
 	if (optind + 2 != argc)
 		return cli_usage_error("verify", "expected IMAGE and DISK");
-	if (strncmp(argv[optind], "oci:", 4) && strncmp(argv[optind], "docker-archive:", 15))
+	if (cli_base_parse(argv[optind], &kind, &rest, &err) < 0 ||
+	    (kind != CLI_BASE_OCI && kind != CLI_BASE_DOCKER_ARCHIVE))
 		return cli_usage_error("verify", "IMAGE must be oci:DIR[:TAG] or docker-archive:FILE");
 	cli_progress_init(&prog, quiet || json);
 	dopt.progress = cli_progress_hook(&prog);
@@ -161,12 +204,9 @@ int cmd_verify(int argc, char **argv)
 			cli_name(argv[optind]), cli_name(skipped));
 	}
 	cli_disk_policy_apply(&policy, &dopt);
-	if (dr_disk_open(argv[optind + 1], &dopt, &disk, &err) < 0) {
-		cli_error("%s", err.msg);
-		goto out;
-	}
-	if (dr_disk_tree(disk, 0, &vm, &err) < 0) {
-		cli_error("%s: %s", argv[optind + 1], err.msg);
+	if (dr_disk_open(argv[optind + 1], &dopt, &disk, &err) < 0 ||
+	    dr_disk_tree(disk, 0, &vm, &err) < 0) {
+		cli_error_at(argv[optind + 1], &err);
 		goto out;
 	}
 	fopt.progress = dopt.progress;
@@ -184,32 +224,8 @@ int cmd_verify(int argc, char **argv)
 		goto out;
 	}
 	cli_progress_done(&prog);
-	ch = fsd_result_changes(diff, &n);
 	jdiffs = json_array();
-	for (i = 0; i < n; i++) {
-		const char *path = ch[i].vm ? ch[i].vm->path : ch[i].base->path;
-		char what[128];
-
-		/* A layer tar has no entry for "/", so its metadata is the
-		 * runtime's to choose, not the image's. */
-		if (!path[0])
-			continue;
-		count++;
-		if ((long)shown >= max)
-			continue;
-		shown++;
-		what_string(ch[i].what, what, sizeof(what));
-		if (json) {
-			json_t *o = json_pack("{s:s}", "kind", verify_kind(ch[i].kind));
-
-			cli_json_set_name(o, "path", path);
-			json_object_set_new(o, "what", json_string(what));
-			json_array_append_new(jdiffs, o);
-		} else {
-			printf("%-17s /%s%s%s%s\n", verify_kind(ch[i].kind), cli_name(path),
-			       what[0] ? " (" : "", what, what[0] ? ")" : "");
-		}
-	}
+	count = list_differences(diff, max, json ? jdiffs : NULL, &shown);
 	if (json) {
 		json_t *root = json_pack("{s:s, s:s, s:b, s:I, s:I, s:I, s:o, s:o, s:f}", "image",
 					 argv[optind], "disk", argv[optind + 1], "identical",

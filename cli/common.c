@@ -5,9 +5,9 @@
 #include "diskread.h"
 
 #include <errno.h>
-#include <stdlib.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -48,6 +48,32 @@ int cli_usage_error(const char *cmd, const char *fmt, ...)
 	va_end(ap);
 	fprintf(stderr, "\nTry 'vm2oci %s --help'.\n", cmd);
 	return 2;
+}
+
+int cli_error_at(const char *file, const struct ut_err *err)
+{
+	size_t len = strlen(file);
+
+	if (!strncmp(err->msg, file, len) && err->msg[len] == ':')
+		return cli_error("%s", err->msg);
+	return cli_error("%s: %s", file, err->msg);
+}
+
+int cli_parse_long(const char *cmd, const char *opt, const char *arg, long min, long max,
+		   long *out, int *rc)
+{
+	char *end;
+	long v;
+
+	errno = 0;
+	v = strtol(arg, &end, 10);
+	if (errno || end == arg || *end || v < min || v > max) {
+		*rc = cli_usage_error(cmd, "%s takes a number from %ld to %ld, not '%s'", opt, min,
+				      max, arg);
+		return -1;
+	}
+	*out = v;
+	return 0;
 }
 
 void cli_progress_init(struct cli_progress *p, int quiet)

@@ -22,14 +22,18 @@
  * with --build-arg BASE_IMAGE=... */
 static char *base_image_name(const char *spec)
 {
-	const char *colon = strchr(spec, ':'), *rest = colon ? colon + 1 : spec;
+	enum cli_base_kind kind = CLI_BASE_ROOTFS;
+	const char *rest;
 	char *name, *tag, *s;
+	struct ut_err err;
 
-	if (!strcmp(spec, "scratch"))
+	if (cli_base_parse(spec, &kind, &rest, &err) < 0)
+		rest = spec;
+	else if (kind == CLI_BASE_SCRATCH)
 		return ut_strdup("scratch");
 	name = ut_strdup(ut_path_base(rest));
 	tag = NULL;
-	if (!strncmp(spec, "oci:", 4) && (s = strrchr(rest, ':')) && !strchr(s, '/')) {
+	if (kind == CLI_BASE_OCI && (s = strrchr(rest, ':')) && !strchr(s, '/')) {
 		free(name);
 		name = ut_strndup(rest, (size_t)(s - rest));
 		tag = ut_strdup(s + 1);
@@ -108,9 +112,11 @@ int cli_write_dockerfile(const char *path, const char *base_spec, const struct p
 		    "# online. The base is named after --base; override it with\n"
 		    "#   --build-arg BASE_IMAGE=<an image you have>.\n"
 		    "ARG BASE_IMAGE=%s\nFROM ${BASE_IMAGE}\n", base);
-	if (nroots) {
-		for (i = 0; i < nroots; i++)
+	/* A signing key (rpm gpg-pubkey) comes with its repository's configuration. */
+	for (i = 0; i < nroots; i++)
+		if (!db->v[roots[i]].is_key)
 			pkg_spec(&pk, db->format, &db->v[roots[i]]);
+	if (pk.len) {
 		if (!strcmp(db->format, "deb"))
 			ut_buf_addf(&df, NULL, "RUN apt-get update && DEBIAN_FRONTEND=noninteractive "
 				    "apt-get install -y --no-install-recommends --allow-downgrades%s"
@@ -172,4 +178,15 @@ out:
 	ut_buf_release(&df);
 	ut_buf_release(&pk);
 	return rc;
+}
+
+void cli_remove_dockerfile(const char *path)
+{
+	size_t dlen = ut_path_parent_len(path);
+	char *tar = dlen ? ut_asprintf("%.*s/vm2oci-diff.tar", (int)dlen, path)
+			 : ut_strdup("./vm2oci-diff.tar");
+
+	unlink(path);
+	unlink(tar);
+	free(tar);
 }

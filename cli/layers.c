@@ -24,25 +24,6 @@ void cli_rm_rf(const char *path)
 	nftw(path, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
 }
 
-int cli_write_full_layer(const char *blob_dir, const struct img_layer_options *opt,
-			 struct ut_tree *t, struct img_layer_result *res, struct ut_err *err)
-{
-	struct img_layer_writer *w = NULL;
-	size_t i;
-
-	if (img_layer_writer_new(blob_dir, opt, &w, err) < 0)
-		return -1;
-	for (i = 0; i < t->n; i++) {
-		if (!t->v[i].path[0])
-			continue;
-		if (img_layer_add(w, &t->v[i], &t->content, err) < 0) {
-			img_layer_abort(w);
-			return -1;
-		}
-	}
-	return img_layer_finish(w, res, err);
-}
-
 int cli_write_plan_layer(const char *blob_dir, const struct img_layer_options *opt,
 			 const struct fsd_layer_item *items, size_t n, struct ut_tree *vm,
 			 struct img_layer_result *res, struct ut_err *err)

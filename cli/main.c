@@ -20,6 +20,7 @@ int cmd_diff(int argc, char **argv);
 int cmd_verify(int argc, char **argv);
 int cmd_packages(int argc, char **argv);
 int cmd_compare(int argc, char **argv);
+int cmd_domains(int argc, char **argv);
 
 static const struct cli_command commands[] = {
 	{ "inspect", cmd_inspect, "show partitions, filesystems, mount plan and OS of a disk" },
@@ -27,6 +28,7 @@ static const struct cli_command commands[] = {
 	{ "diff", cmd_diff, "what a disk has beyond a base: counts, bytes, layer sizes" },
 	{ "packages", cmd_packages, "installed packages read from the disk, their roots, against a base" },
 	{ "compare", cmd_compare, "file-level layer vs block-level changes and deltas, side by side" },
+	{ "domains", cmd_domains, "the domains a libvirt hypervisor knows, their state and disks" },
 	{ "verify", cmd_verify, "prove that an image's layers give back the disk's tree" },
 	{ NULL, NULL, NULL },
 };
@@ -59,6 +61,7 @@ int main(int argc, char **argv)
 		printf("vm2oci %s\n", VM2OCI_VERSION);
 		return 0;
 	}
+	cli_signals_init();
 	for (c = commands; c->name; c++)
 		if (!strcmp(c->name, argv[1]))
 			return c->fn(argc - 1, argv + 1);

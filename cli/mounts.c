@@ -12,8 +12,10 @@ void cli_skip_add(struct cli_skip *s, struct dr_disk_options *opt, const char *p
 {
 	s->paths = ut_realloc(s->paths, (s->n + 1) * sizeof(*s->paths));
 	s->paths[s->n++] = path;
-	opt->skip_mounts = s->paths;
-	opt->nskip_mounts = s->n;
+	if (opt) {
+		opt->skip_mounts = s->paths;
+		opt->nskip_mounts = s->n;
+	}
 }
 
 void cli_skip_release(struct cli_skip *s)

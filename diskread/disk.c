@@ -8,6 +8,7 @@
  * "/etc/os-release -> ../usr/lib/os-release" on a separate /usr still reads
  * the right filesystem.
  */
+#include "diskread.h"
 #include "dr_internal.h"
 
 #include <ctype.h>
@@ -338,7 +339,7 @@ int dr_disk_read_file(struct dr_disk *d, const char *path, struct ut_buf *b, str
 		goto out;
 	}
 	if (read_entry(mount_fs(d, m), &e, b, 0, err) < 0) {
-		ut_err_prefix(err, "/%s: ", path);
+		dr_err_at_path(err, mount_fs(d, m)->bd->path, path);
 		goto out;
 	}
 	ret = 0;
@@ -1644,7 +1645,7 @@ static int content_open(void *ctx, const struct ut_entry *e, void **handle, stru
 	c = ut_calloc(1, sizeof(*c));
 	c->fs = fs;
 	if (fs->ops->open_file(fs, e->src_b, &c->h, err) < 0) {
-		ut_err_prefix(err, "/%s: ", e->path);
+		dr_err_at_path(err, fs->bd->path, e->path);
 		free(c);
 		return -1;
 	}

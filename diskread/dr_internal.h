@@ -24,6 +24,13 @@ int dr_read_backing(struct dr_blockdev *bd, unsigned char *buf, uint64_t len, ui
 		    struct ut_err *err);
 
 /*
+ * Names the guest path of an error that names the file: "FILE: /PATH: what"
+ * from "FILE: what" (or "/PATH: what" when the message does not start with
+ * file), so that the file is named once. Returns -1.
+ */
+int dr_err_at_path(struct ut_err *err, const char *file, const char *path);
+
+/*
  * The file policy of one top-level open (struct dr_file_policy): the top
  * image's directories, the allowed places resolved, the images of the chain
  * (by device and inode) and the links judged so far. Shared by every device

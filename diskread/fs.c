@@ -3,7 +3,9 @@
  * opening, and reading a small file by path.
  */
 #include "diskread.h"
+#include "dr_internal.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -216,4 +218,17 @@ out:
 	free(cur);
 	ut_entry_release(&e);
 	return ret;
+}
+
+int dr_err_at_path(struct ut_err *err, const char *file, const char *path)
+{
+	size_t len = strlen(file);
+	char rest[UT_ERR_MAX];
+
+	if (!err)
+		return -1;
+	if (strncmp(err->msg, file, len) || strncmp(err->msg + len, ": ", 2))
+		return ut_err_prefix(err, "/%s: ", path);
+	snprintf(rest, sizeof(rest), "%s", err->msg + len + 2);
+	return ut_err_set(err, "%s: /%s: %s", file, path, rest);
 }

@@ -15,6 +15,7 @@
  * kernel would see after its own replay, with nothing written.
  */
 #include "diskread.h"
+#include "dr_internal.h"
 #include "ext_journal.h"
 
 #include <errno.h>
@@ -860,7 +861,7 @@ static int walk_dir(struct walk *w, ext2_ino_t dir, const char *path, int depth)
 		memset(&e, 0, sizeof(e));
 		e.path = *path ? ut_asprintf("%s/%s", path, l.v[i].name) : ut_strdup(l.v[i].name);
 		if (fill_entry(w->fs, ino, &e, w->err) < 0) {
-			ut_err_prefix(w->err, "/%s: ", e.path);
+			dr_err_at_path(w->err, w->fs->bd->path, e.path);
 			ut_entry_release(&e);
 			goto out;
 		}

@@ -28,10 +28,13 @@ enum {
 
 struct fsd_result {
 	struct ut_tree *base, *vm;
+	struct ut_tree *lower; /* base with fsd_options.upper on top, owned */
 	struct fsd_change *changes;
 	unsigned char *plan; /* PLAN_* per change */
 	size_t n;
 	struct fsd_stats stats;
+	int have_below;
+	struct fsd_stats below; /* vm against base alone, with an upper */
 };
 
 /* Hardlink sets of one tree. */
@@ -640,22 +643,15 @@ static void collect(struct diff *d, struct fsd_result *r)
 	free(scratch);
 }
 
-int fsd_diff(struct ut_tree *base, struct ut_tree *vm, const struct fsd_options *opt,
-	     struct fsd_result **out, struct ut_err *err)
+/* One merge of base and vm into r (whose trees are set). */
+static int diff_into(struct fsd_result *r, const struct fsd_options *opt, struct ut_err *err)
 {
-	static const struct fsd_options defaults = { 0 };
-	struct fsd_result *r = NULL;
+	struct ut_tree *base = r->base, *vm = r->vm;
 	struct diff d = { 0 };
 	int rc = -1;
 
-	*out = NULL;
-	if (!opt)
-		opt = &defaults;
 	if (check_tree(base, "base", err) < 0 || check_tree(vm, "VM", err) < 0)
 		return -1;
-	r = ut_calloc(1, sizeof(*r));
-	r->base = base;
-	r->vm = vm;
 	d.base = base;
 	d.vm = vm;
 	d.opt = opt;
@@ -677,8 +673,6 @@ int fsd_diff(struct ut_tree *base, struct ut_tree *vm, const struct fsd_options 
 	collect(&d, r);
 	ut_progress_update(&opt->progress, "diff", (uint64_t)(base->n + vm->n),
 			   (uint64_t)(base->n + vm->n));
-	*out = r;
-	r = NULL;
 	rc = 0;
 out:
 	free(d.vmatch);
@@ -688,6 +682,64 @@ out:
 	free(d.moved);
 	linksets_release(&d.vsets);
 	linksets_release(&d.bsets);
+	return rc;
+}
+
+static void add_copy(struct ut_tree *t, const struct ut_entry *e)
+{
+	struct ut_entry copy;
+
+	ut_entry_copy(&copy, e);
+	ut_tree_take(t, &copy);
+}
+
+/* lower with upper's entries on top (copies); content is lower's. */
+static struct ut_tree *overlay(const struct ut_tree *lower, const struct ut_tree *upper)
+{
+	struct ut_tree *t = ut_tree_new();
+	size_t i;
+
+	for (i = 0; i < lower->n; i++)
+		add_copy(t, &lower->v[i]);
+	for (i = 0; i < upper->n; i++)
+		add_copy(t, &upper->v[i]);
+	ut_tree_sort(t); /* upper entries replace lower ones of the same path */
+	t->content = lower->content;
+	return t;
+}
+
+int fsd_diff(struct ut_tree *base, struct ut_tree *vm, const struct fsd_options *opt,
+	     struct fsd_result **out, struct ut_err *err)
+{
+	static const struct fsd_options defaults = { 0 };
+	struct fsd_result *r = NULL, *below = NULL;
+	int rc = -1;
+
+	*out = NULL;
+	if (!opt)
+		opt = &defaults;
+	r = ut_calloc(1, sizeof(*r));
+	r->vm = vm;
+	r->base = base;
+	if (opt->upper)
+		r->base = r->lower = overlay(base, opt->upper);
+	if (diff_into(r, opt, err) < 0)
+		goto out;
+	if (opt->upper) {
+		/* Only the counts: vm's digests are already there. */
+		below = ut_calloc(1, sizeof(*below));
+		below->base = base;
+		below->vm = vm;
+		if (diff_into(below, opt, err) < 0)
+			goto out;
+		r->below = below->stats;
+		r->have_below = 1;
+	}
+	*out = r;
+	r = NULL;
+	rc = 0;
+out:
+	fsd_result_free(below);
 	fsd_result_free(r);
 	return rc;
 }
@@ -698,6 +750,7 @@ void fsd_result_free(struct fsd_result *r)
 		return;
 	free(r->changes);
 	free(r->plan);
+	ut_tree_free(r->lower);
 	free(r);
 }
 
@@ -710,6 +763,11 @@ const struct fsd_change *fsd_result_changes(const struct fsd_result *r, size_t *
 const struct fsd_stats *fsd_result_stats(const struct fsd_result *r)
 {
 	return &r->stats;
+}
+
+const struct fsd_stats *fsd_result_stats_below(const struct fsd_result *r)
+{
+	return r->have_below ? &r->below : NULL;
 }
 
 /* ---- the layer plan ----------------------------------------------------- */

@@ -73,6 +73,13 @@ struct fsd_options {
 	/* Added regular files at least this large are digested to find moves;
 	 * 0 disables move detection. */
 	uint64_t move_min_size;
+	/* A layer between base and vm (e.g. the packages layer), or NULL: vm
+	 * is then compared with base with upper's entries on top (an entry of
+	 * upper replaces base's of the same path; upper's content is never
+	 * read, so its regular files need digests), and the result also holds
+	 * the statistics of vm against base alone (fsd_result_stats_below):
+	 * what the diff would carry without that layer. Borrowed for the call. */
+	const struct ut_tree *upper;
 	struct ut_progress progress;
 };
 
@@ -100,6 +107,9 @@ struct fsd_result;
  * side the diff fails, naming the file. Trees are untrusted: a path with an
  * empty, "." or ".." component, an unknown file type, or a tree whose
  * sorted flag lies is refused with an error.
+ *
+ * The plan and the changes borrow from vm and from base, or, with an upper
+ * layer, from a merged lower tree the result owns.
  */
 int fsd_diff(struct ut_tree *base, struct ut_tree *vm, const struct fsd_options *opt,
 	     struct fsd_result **out, struct ut_err *err);
@@ -107,6 +117,9 @@ void fsd_result_free(struct fsd_result *r);
 
 const struct fsd_change *fsd_result_changes(const struct fsd_result *r, size_t *n);
 const struct fsd_stats *fsd_result_stats(const struct fsd_result *r);
+/* With fsd_options.upper: vm against base without upper (a second merge in
+ * here, reusing the digests the first put on vm); NULL without an upper. */
+const struct fsd_stats *fsd_result_stats_below(const struct fsd_result *r);
 
 /* One step of the layer: a whiteout of path, or the VM's entry. */
 struct fsd_layer_item {

@@ -31,6 +31,7 @@
 struct img_tree_builder {
 	struct ut_tree *t; /* sorted */
 	uint64_t next_link;
+	const struct img_tree_filter *filter; /* borrowed, NULL: everything */
 };
 
 struct img_tree_builder *img_tree_builder_new(void)
@@ -50,6 +51,23 @@ void img_tree_builder_free(struct img_tree_builder *tb)
 		return;
 	ut_tree_free(tb->t);
 	free(tb);
+}
+
+void img_tree_builder_set_filter(struct img_tree_builder *tb, const struct img_tree_filter *f)
+{
+	tb->filter = f;
+}
+
+static int wanted(const struct img_tree_filter *f, const char *path)
+{
+	size_t i;
+
+	if (!f)
+		return 1;
+	for (i = 0; i < f->nprefixes; i++)
+		if (ut_path_is_under(path, f->prefixes[i]) || ut_path_is_under(f->prefixes[i], path))
+			return 1;
+	return 0;
 }
 
 void img_tree_builder_set(struct img_tree_builder *tb, struct ut_tree *t)
@@ -228,7 +246,8 @@ const char *img_entry_symlink(struct archive_entry *ae)
 }
 
 static int fill_entry(struct archive *a, struct archive_entry *ae, struct ut_entry *e,
-		      unsigned char *buf, const char *where, struct ut_err *err)
+		      unsigned char *buf, const struct img_tree_filter *f, const char *where,
+		      struct ut_err *err)
 {
 	const char *name, *tgt;
 	const void *val;
@@ -281,6 +300,10 @@ static int fill_entry(struct archive *a, struct archive_entry *ae, struct ut_ent
 		e->size = (uint64_t)size;
 		if (ut_sha256_init(&h) < 0)
 			return ut_err_set(err, "sha256 unavailable");
+		if (f && f->file_begin && f->file_begin(f->ctx, e, err) < 0) {
+			ut_sha256_release(&h);
+			return -1;
+		}
 		for (;;) {
 			la_ssize_t n = archive_read_data(a, buf, READ_CHUNK);
 
@@ -293,6 +316,10 @@ static int fill_entry(struct archive *a, struct archive_entry *ae, struct ut_ent
 				break;
 			ut_sha256_update(&h, buf, (size_t)n);
 			total += (uint64_t)n;
+			if (f && f->file_data && f->file_data(f->ctx, buf, (size_t)n, err) < 0) {
+				ut_sha256_release(&h);
+				return ut_err_prefix(err, "%s: %s: ", where, e->path);
+			}
 		}
 		ut_sha256_final(&h, e->digest);
 		ut_sha256_release(&h);
@@ -336,82 +363,192 @@ static void add_parents(struct ut_tree *t)
 	ut_tree_sort(t);
 }
 
-/* The raw blob as libarchive reads it, hashed on the way in. */
-struct hashed_file {
+/*
+ * A layer is read through two libarchive readers: the outer one undoes the
+ * compression of the blob (hashed on the way in: the digest), the inner one
+ * reads the tar from the outer one's output (hashed too: the diff_id). The
+ * blob is read up to its declared size and no further, so a blob that is a
+ * device or grows while read cannot keep the reader going.
+ */
+struct layer_stream {
 	int fd;
-	struct ut_sha256 h;
-	unsigned char buf[1 << 16];
-	int io_error;
+	uint64_t size, done; /* size: UINT64_MAX when unknown */
+	const char *name;
+	struct ut_sha256 blob_h, tar_h;
+	struct archive *outer;
+	unsigned char raw[1 << 16], tar[1 << 16];
+	char why[160]; /* an I/O error, for the caller's message */
 };
 
-static la_ssize_t hf_read(struct archive *a, void *ctx, const void **out)
+static la_ssize_t raw_read(struct archive *a, void *ctx, const void **out)
 {
-	struct hashed_file *hf = ctx;
+	struct layer_stream *ls = ctx;
+	size_t want = sizeof(ls->raw);
 	ssize_t n;
 
+	if (ls->size != UINT64_MAX && ls->size - ls->done < want)
+		want = (size_t)(ls->size - ls->done);
+	if (!want)
+		return 0;
 	do
-		n = read(hf->fd, hf->buf, sizeof(hf->buf));
+		n = read(ls->fd, ls->raw, want);
 	while (n < 0 && errno == EINTR);
-	if (n < 0) {
-		hf->io_error = errno;
-		archive_set_error(a, errno, "read: %s", strerror(errno));
+	if (n < 0 || (n == 0 && ls->size != UINT64_MAX)) {
+		if (n < 0)
+			snprintf(ls->why, sizeof(ls->why), "%s", strerror(errno));
+		else
+			snprintf(ls->why, sizeof(ls->why), "shorter than its size (%llu bytes)",
+				 (unsigned long long)ls->size);
+		if (a)
+			archive_set_error(a, EIO, "%s", ls->why);
 		return -1;
 	}
-	ut_sha256_update(&hf->h, hf->buf, (size_t)n);
-	*out = hf->buf;
+	ut_sha256_update(&ls->blob_h, ls->raw, (size_t)n);
+	ls->done += (uint64_t)n;
+	*out = ls->raw;
 	return n;
 }
 
-/* Hashes what the tar reader left unread (end padding, trailing bytes). */
-static int hf_drain(struct hashed_file *hf)
+static la_ssize_t tar_read(struct archive *a, void *ctx, const void **out)
 {
-	const void *p;
+	struct layer_stream *ls = ctx;
+	la_ssize_t n = archive_read_data(ls->outer, ls->tar, sizeof(ls->tar));
 
-	for (;;) {
-		ssize_t n = hf_read(NULL, hf, &p);
-
-		if (n < 0)
-			return -1;
-		if (n == 0)
-			return 0;
+	if (n < 0) {
+		if (a)
+			archive_set_error(a, EIO, "%s", archive_error_string(ls->outer));
+		return -1;
 	}
+	ut_sha256_update(&ls->tar_h, ls->tar, (size_t)n);
+	*out = ls->tar;
+	return n;
 }
 
-int img_tree_builder_apply(struct img_tree_builder *tb, const char *path,
-			   const char *expect_digest, struct ut_err *err)
+/* Reads what the tar reader left (end padding, trailing bytes) into both
+ * hashes, then checks the blob ends at its size. */
+static int drain(struct layer_stream *ls, struct ut_err *err)
 {
-	struct hashed_file *hf = ut_calloc(1, sizeof(*hf));
+	const void *p;
+	unsigned char extra;
+	la_ssize_t n;
+
+	while ((n = tar_read(NULL, ls, &p)) > 0)
+		;
+	if (n < 0)
+		return ut_err_set(err, "%s: %s", ls->name,
+				  ls->why[0] ? ls->why : archive_error_string(ls->outer));
+	while ((n = raw_read(NULL, ls, &p)) > 0)
+		;
+	if (n < 0)
+		return ut_err_set(err, "%s: %s", ls->name, ls->why);
+	if (ls->size != UINT64_MAX) {
+		while ((n = read(ls->fd, &extra, 1)) < 0 && errno == EINTR)
+			;
+		if (n != 0)
+			return ut_err_set(err, "%s: longer than its size (%llu bytes)", ls->name,
+					  (unsigned long long)ls->size);
+	}
+	return 0;
+}
+
+static int check_sum(struct ut_sha256 *h, const char *want, const char *name, const char *what,
+		     struct ut_err *err)
+{
+	unsigned char d[UT_SHA256_LEN];
+	char hex[UT_SHA256_HEX], wanthex[UT_SHA256_HEX];
+
+	ut_sha256_final(h, d);
+	ut_hex(d, UT_SHA256_LEN, hex);
+	if (!want)
+		return 0;
+	if (img_digest_hex(want, wanthex) < 0)
+		return ut_err_set(err, "%s: the %s is not a sha256 digest", name, what);
+	if (strcmp(hex, wanthex))
+		return ut_err_set(err, "%s: content is sha256:%s, the %s says %s", name, hex, what,
+				  want);
+	return 0;
+}
+
+/* Opens ls's two readers; NULL with err set. */
+static struct archive *stream_open(struct layer_stream *ls, struct ut_err *err)
+{
+	struct archive *a;
+	struct archive_entry *ae;
+
+	ls->outer = archive_read_new();
+	archive_read_support_filter_all(ls->outer);
+	archive_read_support_format_raw(ls->outer);
+	if (archive_read_open2(ls->outer, ls, NULL, raw_read, NULL, NULL) != ARCHIVE_OK ||
+	    archive_read_next_header(ls->outer, &ae) != ARCHIVE_OK) {
+		ut_err_set(err, "%s: %s", ls->name,
+			   ls->why[0] ? ls->why : archive_error_string(ls->outer));
+		return NULL;
+	}
+	a = archive_read_new();
+	archive_read_support_format_tar(a);
+	if (archive_read_open2(a, ls, NULL, tar_read, NULL, NULL) != ARCHIVE_OK) {
+		ut_err_set(err, "%s: %s", ls->name, ls->why[0] ? ls->why : archive_error_string(a));
+		archive_read_free(a);
+		return NULL;
+	}
+	return a;
+}
+
+/* A ".wh." member: records what it deletes; 0, or -1 for a whiteout of
+ * nothing (".wh." alone names no file: it must not delete its folder). */
+static int note_whiteout(const char *p, struct strset *whiteouts, struct strset *opaques,
+			 const char *where, struct ut_err *err)
+{
+	const char *base = ut_path_base(p);
+	size_t plen = ut_path_parent_len(p);
+	char *target;
+
+	if (!strcmp(base, WH_OPAQUE)) {
+		target = ut_strndup(p, plen);
+		strset_add(opaques, target);
+	} else if (base[4]) {
+		target = plen ? ut_asprintf("%.*s/%s", (int)plen, p, base + 4)
+			      : ut_strdup(base + 4);
+		strset_add(whiteouts, target);
+	} else {
+		return ut_err_set(err, "%s: %s: whiteout of nothing", where, p);
+	}
+	free(target);
+	return 0;
+}
+
+int img_tree_builder_apply(struct img_tree_builder *tb, const struct img_layer_in *in,
+			   struct ut_err *err)
+{
+	struct layer_stream *ls = ut_calloc(1, sizeof(*ls));
 	struct ut_tree *layer = ut_tree_new(), *merged = NULL;
 	struct strset whiteouts = { 0 }, opaques = { 0 }, gone = { 0 };
-	struct archive *a = archive_read_new();
+	struct archive *a = NULL;
 	struct archive_entry *ae;
 	unsigned char *buf = ut_malloc(READ_CHUNK);
 	struct img_pmap map = { 0 };
+	const struct img_tree_filter *f = tb->filter;
+	const char *path = in->name;
 	char *p = NULL, *scratch = NULL;
 	size_t i, idx;
 	int rc = -1, r;
 
-	hf->fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (hf->fd < 0) {
-		ut_err_set(err, "%s: %s", path, strerror(errno));
+	ls->fd = in->fd;
+	ls->size = in->size;
+	ls->name = in->name;
+	ut_sha256_init(&ls->blob_h);
+	ut_sha256_init(&ls->tar_h);
+	if (!(a = stream_open(ls, err)))
 		goto out;
-	}
-	ut_sha256_init(&hf->h);
-	archive_read_support_filter_all(a);
-	archive_read_support_format_tar(a);
-	if (archive_read_open2(a, hf, NULL, hf_read, NULL, NULL) != ARCHIVE_OK) {
-		ut_err_set(err, "%s: %s", path, archive_error_string(a));
-		goto out;
-	}
 	for (;;) {
 		struct ut_entry e = { 0 };
-		const char *base, *hl;
+		const char *hl;
 
 		r = archive_read_next_header(a, &ae);
 		if (r == ARCHIVE_EOF)
 			break;
 		if (r < ARCHIVE_WARN) {
-			ut_err_set(err, "%s: %s", path, archive_error_string(a));
+			ut_err_set(err, "%s: %s", path, ls->why[0] ? ls->why : archive_error_string(a));
 			goto out;
 		}
 		free(p);
@@ -420,25 +557,13 @@ int img_tree_builder_apply(struct img_tree_builder *tb, const char *path,
 			ut_err_prefix(err, "%s: ", path);
 			goto out;
 		}
-		base = ut_path_base(p);
-		if (!strncmp(base, WH_PREFIX, 4)) {
-			size_t plen = ut_path_parent_len(p);
-			char *target;
-
-			if (!strcmp(base, WH_OPAQUE)) {
-				target = ut_strndup(p, plen);
-				strset_add(&opaques, target);
-			} else if (base[4]) {
-				target = plen ? ut_asprintf("%.*s/%s", (int)plen, p, base + 4)
-					      : ut_strdup(base + 4);
-				strset_add(&whiteouts, target);
-			} else {
-				ut_err_set(err, "%s: %s: whiteout of nothing", path, p);
+		if (!strncmp(ut_path_base(p), WH_PREFIX, 4)) {
+			if (note_whiteout(p, &whiteouts, &opaques, path, err) < 0)
 				goto out;
-			}
-			free(target);
 			continue;
 		}
+		if (!wanted(f, p))
+			continue;
 		hl = img_entry_hardlink(ae);
 		if (hl) {
 			const struct ut_entry *tgt = NULL;
@@ -461,6 +586,10 @@ int img_tree_builder_apply(struct img_tree_builder *tb, const char *path,
 					tgt = lo;
 				}
 			}
+			if (f && (!tgt || tgt->type == UT_DIR) && !wanted(f, tp)) {
+				free(tp); /* a link to a file outside the read set */
+				continue;
+			}
 			if (!tgt || tgt->type == UT_DIR) {
 				ut_err_set(err, "%s: %s: hardlink to missing %s", path, p, tp);
 				free(tp);
@@ -472,7 +601,7 @@ int img_tree_builder_apply(struct img_tree_builder *tb, const char *path,
 			e.path = ut_strdup(p);
 		} else {
 			e.path = ut_strdup(p);
-			if (fill_entry(a, ae, &e, buf, path, err) < 0) {
+			if (fill_entry(a, ae, &e, buf, f, path, err) < 0) {
 				ut_entry_release(&e);
 				goto out;
 			}
@@ -485,24 +614,13 @@ int img_tree_builder_apply(struct img_tree_builder *tb, const char *path,
 		ut_tree_take(layer, &e);
 		img_pmap_put(&map, ut_strdup(p), layer->n - 1);
 	}
-	if (expect_digest) {
-		unsigned char d[UT_SHA256_LEN];
-		char hex[UT_SHA256_HEX], want[UT_SHA256_HEX];
-
-		/* A blob that is not what the manifest names is not that layer,
-		 * even when it happens to be a valid tar. */
-		if (hf_drain(hf) < 0) {
-			ut_err_set(err, "%s: %s", path, strerror(hf->io_error));
-			goto out;
-		}
-		ut_sha256_final(&hf->h, d);
-		ut_hex(d, UT_SHA256_LEN, hex);
-		if (img_digest_hex(expect_digest, want) < 0 || strcmp(hex, want)) {
-			ut_err_set(err, "%s: content is sha256:%s, the manifest says %s", path, hex,
-				   expect_digest);
-			goto out;
-		}
-	}
+	/* A blob that is not what the manifest names is not that layer, even
+	 * when it happens to be a valid tar; nor is a tar the config does not
+	 * name (a wrong diff_id would be copied into the output's config). */
+	if (drain(ls, err) < 0 ||
+	    check_sum(&ls->blob_h, in->digest, path, "manifest", err) < 0 ||
+	    check_sum(&ls->tar_h, in->diff_id, path, "config's diff_id", err) < 0)
+		goto out;
 
 	/* What this layer hides below it. */
 	for (i = 0; i < whiteouts.n; i++)
@@ -534,11 +652,13 @@ int img_tree_builder_apply(struct img_tree_builder *tb, const char *path,
 	merged = NULL;
 	rc = 0;
 out:
-	archive_read_free(a);
-	if (hf->fd >= 0)
-		close(hf->fd);
-	ut_sha256_release(&hf->h);
-	free(hf);
+	if (a)
+		archive_read_free(a);
+	if (ls->outer)
+		archive_read_free(ls->outer);
+	ut_sha256_release(&ls->blob_h);
+	ut_sha256_release(&ls->tar_h);
+	free(ls);
 	ut_tree_free(layer);
 	ut_tree_free(merged);
 	strset_release(&whiteouts);

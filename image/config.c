@@ -283,7 +283,6 @@ int img_config_from_json(const char *json, size_t len, struct img_config *c,
 			 struct ut_err *err)
 {
 	json_t *root = NULL, *cfg, *rootfs, *o, *v;
-	json_error_t je;
 	const char *k;
 	size_t i, n;
 
@@ -292,9 +291,9 @@ int img_config_from_json(const char *json, size_t len, struct img_config *c,
 	if (len > IMG_JSON_MAX)
 		return ut_err_set(err, "image config: %zu bytes, more than the %u allowed", len,
 				  IMG_JSON_MAX);
-	root = json_loadb(json, len, 0, &je);
+	root = img_json_parse(json, len, "image config", err);
 	if (!root)
-		return ut_err_set(err, "image config: bad JSON at line %d: %s", je.line, je.text);
+		return -1;
 	if (!json_is_object(root)) {
 		json_decref(root);
 		return ut_err_set(err, "image config: not a JSON object");
@@ -348,4 +347,44 @@ int img_config_from_json(const char *json, size_t len, struct img_config *c,
 	}
 	json_decref(root);
 	return 0;
+}
+
+static void strv_push(char ***v, size_t *n, const char *s)
+{
+	*v = ut_realloc(*v, (*n + 1) * sizeof(**v));
+	(*v)[(*n)++] = ut_strdup(s);
+}
+
+void img_config_add_layer(struct img_config *c, const char *diff_id, const char *created_by,
+			  const char *comment)
+{
+	struct img_history *h;
+
+	strv_push(&c->diff_ids, &c->ndiff_ids, diff_id);
+	c->history = ut_realloc(c->history, (c->nhistory + 1) * sizeof(*c->history));
+	h = &c->history[c->nhistory++];
+	h->created_by = ut_strdup(created_by);
+	h->comment = comment ? ut_strdup(comment) : NULL;
+	h->empty_layer = 0;
+}
+
+void img_config_add_label(struct img_config *c, const char *key, const char *value)
+{
+	char *kv = ut_asprintf("%s=%s", key, value);
+
+	strv_push(&c->labels_kv, &c->nlabels, kv);
+	free(kv);
+}
+
+void img_config_add_cmd(struct img_config *c, const char *arg)
+{
+	strv_push(&c->cmd, &c->ncmd, arg);
+}
+
+void img_config_set_platform(struct img_config *c, const char *architecture, const char *os)
+{
+	free(c->architecture);
+	c->architecture = ut_strdup(architecture);
+	free(c->os);
+	c->os = ut_strdup(os);
 }

@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/file.h>
 #include <unistd.h>
 
 #include <archive.h>
@@ -24,18 +25,10 @@
 #define REF_NAME "org.opencontainers.image.ref.name"
 #define CHUNK (1u << 20)
 
-static const char *jstr(json_t *o, const char *key)
-{
-	json_t *v = json_object_get(o, key);
-
-	return json_is_string(v) ? json_string_value(v) : NULL;
-}
-
 static json_t *load_blob(const char *dir, const char *digest, struct ut_buf *raw,
 			 struct ut_err *err)
 {
 	char hex[UT_SHA256_HEX], *p;
-	json_error_t je;
 	json_t *j;
 
 	if (img_digest_hex(digest, hex) < 0)
@@ -46,9 +39,7 @@ static json_t *load_blob(const char *dir, const char *digest, struct ut_buf *raw
 		free(p);
 		return NULL;
 	}
-	j = json_loadb((const char *)raw->data, raw->len, 0, &je);
-	if (!j)
-		ut_err_set(err, "%s: bad JSON: %s", p, je.text);
+	j = img_json_parse(raw->data, raw->len, p, err);
 	free(p);
 	return j;
 }
@@ -77,6 +68,8 @@ static int unpack_blob(const char *blob, const char *diff_id, char *tmpl, uint64
 		ut_err_set(err, "%s: %s", tmpl, strerror(errno));
 		goto out;
 	}
+	flock(fd, LOCK_EX);
+	img_temp_track(tmpl);
 	ut_sha256_init(&h);
 	while ((n = archive_read_data(a, buf, CHUNK)) > 0) {
 		ut_sha256_update(&h, buf, (size_t)n);
@@ -177,10 +170,10 @@ int img_docker_archive_write(const char *oci_dir, const char *tag, const char *p
 	if (!index)
 		goto out;
 	json_array_foreach(json_object_get(index, "manifests"), i, m) {
-		const char *ref = jstr(json_object_get(m, "annotations"), REF_NAME);
+		const char *ref = img_json_str(json_object_get(m, "annotations"), REF_NAME);
 
 		if (ref && !strcmp(ref, tag))
-			man_digest = jstr(m, "digest");
+			man_digest = img_json_str(m, "digest");
 	}
 	if (!man_digest) {
 		ut_err_set(err, "%s: no image tagged %s", oci_dir, tag);
@@ -188,7 +181,7 @@ int img_docker_archive_write(const char *oci_dir, const char *tag, const char *p
 	}
 	if (!(man = load_blob(oci_dir, man_digest, &manraw, err)))
 		goto out;
-	if (!(cfg = load_blob(oci_dir, jstr(json_object_get(man, "config"), "digest"), &cfgraw,
+	if (!(cfg = load_blob(oci_dir, img_json_str(json_object_get(man, "config"), "digest"), &cfgraw,
 			      err)))
 		goto out;
 	layers = json_object_get(man, "layers");
@@ -198,6 +191,7 @@ int img_docker_archive_write(const char *oci_dir, const char *tag, const char *p
 		goto out;
 	}
 
+	img_remove_stale(path);
 	tmp_out = ut_asprintf("%s.tmp-XXXXXX", path);
 	if ((fd = mkstemp(tmp_out)) < 0) {
 		ut_err_set(err, "%s: %s", path, strerror(errno));
@@ -205,6 +199,8 @@ int img_docker_archive_write(const char *oci_dir, const char *tag, const char *p
 		tmp_out = NULL;
 		goto out;
 	}
+	flock(fd, LOCK_EX);
+	img_temp_track(tmp_out);
 	fchmod(fd, 0644);
 	out = archive_write_new();
 	archive_write_set_format_pax_restricted(out);
@@ -213,7 +209,7 @@ int img_docker_archive_write(const char *oci_dir, const char *tag, const char *p
 		ut_err_set(err, "%s: %s", path, archive_error_string(out));
 		goto out;
 	}
-	img_digest_hex(jstr(json_object_get(man, "config"), "digest"), hex);
+	img_digest_hex(img_json_str(json_object_get(man, "config"), "digest"), hex);
 	free(p);
 	p = ut_asprintf("%s.json", hex);
 	if (add_member(out, p, NULL, cfgraw.data, cfgraw.len, err) < 0)
@@ -224,13 +220,13 @@ int img_docker_archive_write(const char *oci_dir, const char *tag, const char *p
 	json_array_foreach(layers, i, l) {
 		const char *diff_id = json_string_value(json_array_get(
 			json_object_get(json_object_get(cfg, "rootfs"), "diff_ids"), i));
-		const char *mt = jstr(l, "mediaType");
+		const char *mt = img_json_str(l, "mediaType");
 		char bhex[UT_SHA256_HEX], dhex[UT_SHA256_HEX], *blob, *name;
 		uint64_t size;
 		int plain = mt && (!strcmp(mt, img_layer_media_type(IMG_COMPRESS_NONE)) ||
 				   !strcmp(mt, "application/vnd.docker.image.rootfs.diff.tar"));
 
-		if (img_digest_hex(jstr(l, "digest"), bhex) < 0 || img_digest_hex(diff_id, dhex) < 0) {
+		if (img_digest_hex(img_json_str(l, "digest"), bhex) < 0 || img_digest_hex(diff_id, dhex) < 0) {
 			ut_err_set(err, "%s: layer %zu: bad digest", oci_dir, i + 1);
 			goto out;
 		}
@@ -251,6 +247,7 @@ int img_docker_archive_write(const char *oci_dir, const char *tag, const char *p
 			if (rc == 0)
 				rc = add_member(out, name, tmp_layer, NULL, size, err);
 			unlink(tmp_layer);
+			img_temp_untrack(tmp_layer);
 			free(tmp_layer);
 			tmp_layer = NULL;
 		}
@@ -272,6 +269,7 @@ int img_docker_archive_write(const char *oci_dir, const char *tag, const char *p
 		ut_err_set(err, "%s: %s", path, strerror(errno));
 		goto out;
 	}
+	img_temp_untrack(tmp_out);
 	free(tmp_out);
 	tmp_out = NULL;
 	rc = 0;
@@ -282,6 +280,7 @@ out:
 		close(fd);
 	if (tmp_out) {
 		unlink(tmp_out);
+		img_temp_untrack(tmp_out);
 		free(tmp_out);
 	}
 	json_decref(index);

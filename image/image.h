@@ -103,6 +103,10 @@ int img_layer_finish(struct img_layer_writer *w, struct img_layer_result *res,
 		     struct ut_err *err);
 /* Drops the temporary blob and frees w (NULL is fine). */
 void img_layer_abort(struct img_layer_writer *w);
+/* Every entry of t but the root, in t's order, as one layer into blob_dir
+ * (regular files read through t->content). */
+int img_layer_write_tree(const char *blob_dir, const struct img_layer_options *opt,
+			 const struct ut_tree *t, struct img_layer_result *res, struct ut_err *err);
 
 /* ---- image configuration ------------------------------------------------ */
 
@@ -130,6 +134,13 @@ struct img_config {
 
 void img_config_release(struct img_config *c);
 void img_config_copy(struct img_config *dst, const struct img_config *src);
+/* Edits (the strings are copied). A layer's diff_id and its history entry
+ * go together: every layer has one of each. */
+void img_config_add_layer(struct img_config *c, const char *diff_id, const char *created_by,
+			  const char *comment /* may be NULL */);
+void img_config_add_label(struct img_config *c, const char *key, const char *value);
+void img_config_add_cmd(struct img_config *c, const char *arg);
+void img_config_set_platform(struct img_config *c, const char *architecture, const char *os);
 /* Serialises canonically (fixed key order) so equal configs hash equal. */
 int img_config_to_json(const struct img_config *c, struct ut_buf *out, struct ut_err *err);
 int img_config_from_json(const char *json, size_t len, struct img_config *c,
@@ -226,6 +237,26 @@ int img_base_files(struct img_base *b, const char *const *prefixes, size_t npref
 		   uint64_t cap, struct ut_tree **out, struct ut_err *err);
 /* Frees a tree img_base_files() made, with the bytes it holds. */
 void img_base_files_free(struct ut_tree *t);
+/* The most bytes img_base_tree leaves in its cache_dir (default 1 GiB):
+ * past it, the least recently used cache files are removed. */
+void img_base_set_cache_cap(struct img_base *b, uint64_t cap);
+
+/* ---- temporary output ---------------------------------------------------- */
+
+/*
+ * The image module announces the temporary files and folders it creates
+ * (a new layout's DIR.tmp-*, a blob being written, a docker-archive base's
+ * extraction folder, a docker-archive being written) so that a signal
+ * handler can remove them: track() once the path exists, untrack() once it
+ * is renamed into place or removed. The hooks are process-wide; NULL
+ * removes them.
+ */
+struct img_temp_hooks {
+	void (*track)(const char *path);
+	void (*untrack)(const char *path);
+};
+
+void img_set_temp_hooks(const struct img_temp_hooks *h);
 
 #ifdef __cplusplus
 }

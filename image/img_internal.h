@@ -35,16 +35,57 @@ int img_pgzip_write(struct img_pgzip *g, const void *buf, size_t len, struct ut_
 int img_pgzip_finish(struct img_pgzip *g, struct ut_err *err);
 void img_pgzip_free(struct img_pgzip *g);
 
-/* Writes data to a fresh temporary file in dir and renames it to
- * dir/<sha256 hex> (fsync first); hex_out gets the hex digest. */
-int img_put_blob_file(const char *dir, const void *data, size_t len,
+/* Writes data to a fresh temporary file in the blob folder dirfd (shown_dir
+ * in messages) and renames it to <sha256 hex> (fsync first); hex_out gets
+ * the hex digest. An existing blob of that name is kept, a symlink refused. */
+int img_put_blob_file(int dirfd, const char *shown_dir, const void *data, size_t len,
 		      char hex_out[UT_SHA256_HEX], struct ut_err *err);
 /* Writes a whole file under a temporary name beside path, then renames. */
 int img_write_file_atomic(const char *path, const void *data, size_t len, struct ut_err *err);
+int img_write_file_at(int dirfd, const char *name, const char *shown_dir, const void *data,
+		      size_t len, struct ut_err *err);
+
+/*
+ * Temporary output. img_create_temp_at makes a new file prefix<random>
+ * under dirfd (O_EXCL, never through a symlink), flock()ed for as long as
+ * it is open and announced to the temp hooks (untrack and free *path_out
+ * when done); returns the fd. A run killed with -9 leaves such files behind:
+ * img_remove_stale_at removes the entries of dirfd named pattern + six
+ * letters or digits (mkstemp's shape) that no live process holds locked,
+ * and img_remove_stale does so beside an output path for the names vm2oci
+ * uses there (OUT.tmp-XXXXXX, OUT.layer-XXXXXX, OUT.oci-XXXXXX[.tmp-XXXXXX]).
+ */
+int img_create_temp_at(int dirfd, const char *prefix, const char *shown_dir, char **path_out,
+		       char **name_out, struct ut_err *err);
+void img_remove_stale_at(int dirfd, const char *shown_dir, const char *const *patterns,
+			 size_t npatterns);
+void img_remove_stale(const char *out);
 /* Serialises j canonically (sorted keys, compact). */
 int img_json_dump(json_t *j, struct ut_buf *out, struct ut_err *err);
-/* Loads a bounded JSON file. */
+/* Loads a bounded JSON file (a regular file, not through a final symlink). */
 json_t *img_json_load_file(const char *path, struct ut_err *err);
+/* The same for name under dirfd; shown names the file in errors. */
+json_t *img_json_load_at(int dirfd, const char *name, const char *shown, struct ut_err *err);
+/* o[key] when it is a string, else NULL. */
+const char *img_json_str(json_t *o, const char *key);
+/* Parses JSON; an error says where and why, never quoting the input. */
+json_t *img_json_parse(const void *data, size_t len, const char *shown, struct ut_err *err);
+
+/*
+ * Files of images we did not write. name is opened under dirfd (AT_FDCWD
+ * for a path) without following a final symlink and without blocking on a
+ * FIFO; anything but a regular file is refused with one line naming shown
+ * and the reason. img_open_regular returns the fd and its size;
+ * img_read_regular appends exactly that many bytes to b (at most b->cap): a
+ * file shorter or longer than its size when read is an error.
+ */
+int img_open_regular(int dirfd, const char *name, const char *shown, uint64_t *size,
+		     struct ut_err *err);
+int img_read_regular(int dirfd, const char *name, const char *shown, struct ut_buf *b,
+		     struct ut_err *err);
+int img_read_exact(int fd, void *buf, size_t len, const char *shown, struct ut_err *err);
+/* Opens a directory under dirfd, refusing a symlink; returns the fd. */
+int img_open_dir_at(int dirfd, const char *name, const char *shown, struct ut_err *err);
 /* "sha256:<64 hex>" -> hex (lower case only); -1 otherwise. */
 int img_digest_hex(const char *digest, char hex[UT_SHA256_HEX]);
 /* rm -rf of a directory we created. */
@@ -61,15 +102,40 @@ const char *img_entry_name(struct archive_entry *ae);
 const char *img_entry_hardlink(struct archive_entry *ae);
 const char *img_entry_symlink(struct archive_entry *ae);
 
-/* The tree one or more tar layers give when applied in order. */
+/* The tree one or more tar layers give when applied in order: the one
+ * implementation of applying a layer (whiteouts, opaque directories,
+ * replacements), for img_base_tree and img_base_files alike. */
 struct img_tree_builder;
 
 struct img_tree_builder *img_tree_builder_new(void);
 void img_tree_builder_free(struct img_tree_builder *tb);
-/* Applies the tar at path (any compression) as the next layer; with
- * expect_digest ("sha256:..."), the file must also have that digest. */
-int img_tree_builder_apply(struct img_tree_builder *tb, const char *path,
-			   const char *expect_digest, struct ut_err *err);
+
+/* One layer to apply. */
+struct img_layer_in {
+	int fd;              /* read from offset 0; the caller closes it */
+	uint64_t size;       /* the blob's size: reading stops there, and less
+	                      * is an error; UINT64_MAX: until end of file */
+	const char *name;    /* for errors */
+	const char *digest;  /* "sha256:..." of the blob, or NULL */
+	const char *diff_id; /* "sha256:..." of the uncompressed tar, or NULL */
+};
+
+/* Only entries under (or above) one of prefixes are kept, and a regular
+ * file's bytes go to file_begin/file_data as they are read. */
+struct img_tree_filter {
+	const char *const *prefixes;
+	size_t nprefixes;
+	int (*file_begin)(void *ctx, struct ut_entry *e, struct ut_err *err);
+	int (*file_data)(void *ctx, const void *buf, size_t len, struct ut_err *err);
+	void *ctx;
+};
+
+/* f (borrowed, may be NULL) applies to the layers applied after. */
+void img_tree_builder_set_filter(struct img_tree_builder *tb, const struct img_tree_filter *f);
+/* Applies a tar layer (any compression) as the next layer, checking the
+ * blob's digest and the uncompressed stream's diff_id as they stream by. */
+int img_tree_builder_apply(struct img_tree_builder *tb, const struct img_layer_in *in,
+			   struct ut_err *err);
 /* Hands over the tree (root present, parents added, sorted, nlink counted). */
 struct ut_tree *img_tree_builder_take(struct img_tree_builder *tb);
 /* Replaces the builder's tree (a cached one); tb owns it afterwards. */
@@ -103,9 +169,56 @@ int img_rootfs_walk(const char *root, struct img_dir_content *dc, struct ut_tree
 struct img_layer_writer;
 int img_rootfs_tar_layer(const char *path, struct img_layer_writer *w, struct ut_err *err);
 
+/* ---- bases: one reader per kind, behind one ops table ------------------ */
+
+enum img_base_kind { BASE_SCRATCH, BASE_OCI, BASE_DOCKER, BASE_ROOTFS_TAR, BASE_ROOTFS_DIR };
+
+struct img_base_reader {
+	const char *prefix; /* "oci:" */
+	enum img_base_kind kind;
+	/* Fills b's config and layers from the rest of the spec. */
+	int (*open)(struct img_base *b, const char *rest, struct ut_err *err);
+	/* Opens layer i's blob: a regular file of the declared size; returns
+	 * the fd. */
+	int (*open_layer)(struct img_base *b, size_t i, struct ut_err *err);
+};
+
+extern const struct img_base_reader img_base_oci_reader;
+extern const struct img_base_reader img_base_docker_reader;
+
+struct img_base {
+	enum img_base_kind kind;
+	const struct img_base_reader *ops; /* NULL: scratch and rootfs */
+	char *spec;
+	char *src;    /* layout dir, archive or rootfs */
+	char *tmpdir; /* docker-archive extraction */
+	int dirfd;    /* oci: the layout */
+	int blobfd;   /* oci: its blobs/sha256 */
+	uint64_t cache_cap;
+	struct img_config config;
+	struct img_base_layer *layers;
+	size_t nlayers;
+};
+
+#define IMG_BASE_MAX_LAYERS 1024
+
+/* Applies layer i of b to tb (opens, checks, closes). */
+int img_base_apply_layer(struct img_base *b, size_t i, struct img_tree_builder *tb,
+			 struct ut_err *err);
+/* Applies a rootfs tar at path (a regular file) to tb. */
+int img_apply_tar_file(struct img_tree_builder *tb, const char *path, struct ut_err *err);
+
+/* Removes the oldest cache files (by mtime) until dir holds at most cap
+ * bytes of them. */
+void img_tree_cache_trim(const char *dir, uint64_t cap);
+
 /* rootfs:DIR bases: 1 and the folder in *src; 0 otherwise (*src is then the
  * tar, layout or archive the base came from). */
 int img_base_is_dir(const struct img_base *b, const char **src);
+
+/* Announce temporary output to the hooks of img_set_temp_hooks. */
+void img_temp_track(const char *path);
+void img_temp_untrack(const char *path);
 
 /* Binary tree cache files. */
 int img_tree_save(const struct ut_tree *t, const char *path, struct ut_err *err);

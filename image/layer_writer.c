@@ -18,6 +18,7 @@
 #include <sys/stat.h>
 #include <locale.h>
 #include <pthread.h>
+#include <sys/file.h>
 #include <unistd.h>
 
 #include <archive.h>
@@ -151,8 +152,10 @@ static void writer_free_c(struct img_layer_writer *w)
 	img_zout_free(w->z);
 	if (w->fd >= 0)
 		close(w->fd);
-	if (w->tmp_path)
+	if (w->tmp_path) {
 		unlink(w->tmp_path);
+		img_temp_untrack(w->tmp_path);
+	}
 	free(w->tmp_path);
 	free(w->blob_dir);
 	ut_sha256_release(&w->tar_hash);
@@ -180,6 +183,9 @@ static int writer_new(const char *blob_dir, const struct img_layer_options *opt,
 		w->tmp_path = NULL;
 		goto fail;
 	}
+	/* Held while we write: a later run removes only what nobody holds. */
+	flock(w->fd, LOCK_EX);
+	img_temp_track(w->tmp_path);
 	fchmod(w->fd, 0644);
 	if (ut_sha256_init(&w->tar_hash) < 0) {
 		ut_err_set(err, "sha256 unavailable");
@@ -479,6 +485,7 @@ static int layer_finish(struct img_layer_writer *w, struct img_layer_result *res
 		ut_err_set(err, "%s: %s", final, strerror(errno));
 		goto out;
 	}
+	img_temp_untrack(w->tmp_path);
 	free(w->tmp_path);
 	w->tmp_path = NULL;
 
@@ -542,4 +549,23 @@ int img_layer_finish(struct img_layer_writer *w, struct img_layer_result *res,
 void img_layer_abort(struct img_layer_writer *w)
 {
 	writer_free(w);
+}
+
+int img_layer_write_tree(const char *blob_dir, const struct img_layer_options *opt,
+			 const struct ut_tree *t, struct img_layer_result *res, struct ut_err *err)
+{
+	struct img_layer_writer *w = NULL;
+	size_t i;
+
+	if (img_layer_writer_new(blob_dir, opt, &w, err) < 0)
+		return -1;
+	for (i = 0; i < t->n; i++) {
+		if (!t->v[i].path[0])
+			continue;
+		if (img_layer_add(w, &t->v[i], &t->content, err) < 0) {
+			img_layer_abort(w);
+			return -1;
+		}
+	}
+	return img_layer_finish(w, res, err);
 }

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -24,73 +25,108 @@ struct img_layout {
 	char *dir;      /* where the layout ends up */
 	char *work;     /* where it is written now (dir, or its temp name) */
 	char *blob_dir; /* work/blobs/sha256 */
+	int dirfd;      /* work, flock()ed while l lives: the layout lock */
+	int blobfd;     /* work/blobs/sha256 */
 	int is_new, committed;
 	json_t *index;     /* index.json as read (its other fields are kept) */
 	json_t *manifests; /* index.json's manifests */
 };
 
-static int check_layout(const char *dir, json_t **index, json_t **manifests, struct ut_err *err)
+static int check_layout(struct img_layout *l, struct ut_err *err)
 {
-	char *p = ut_asprintf("%s/oci-layout", dir);
-	json_t *j = img_json_load_file(p, err), *m;
+	char *shown = ut_asprintf("%s/oci-layout", l->dir);
+	json_t *j = img_json_load_at(l->dirfd, "oci-layout", shown, err), *m;
 	int rc = -1;
 
-	free(p);
-	if (!j)
-		return ut_err_prefix(err, "%s: not an OCI image layout: ", dir);
+	if (!j) {
+		ut_err_prefix(err, "%s: not an OCI image layout: ", l->dir);
+		goto out;
+	}
 	if (!json_is_string(json_object_get(j, "imageLayoutVersion"))) {
-		ut_err_set(err, "%s/oci-layout: no imageLayoutVersion", dir);
+		ut_err_set(err, "%s: no imageLayoutVersion", shown);
 		goto out;
 	}
 	json_decref(j);
-	p = ut_asprintf("%s/index.json", dir);
-	j = img_json_load_file(p, err);
-	free(p);
+	free(shown);
+	shown = ut_asprintf("%s/index.json", l->dir);
+	j = img_json_load_at(l->dirfd, "index.json", shown, err);
 	if (!j)
-		return -1;
+		goto out;
 	m = json_object_get(j, "manifests");
 	if (!json_is_object(j) || (m && !json_is_array(m))) {
-		ut_err_set(err, "%s/index.json: not an image index", dir);
+		ut_err_set(err, "%s: not an image index", shown);
 		goto out;
 	}
-	*manifests = m ? json_incref(m) : json_array();
-	*index = json_incref(j);
+	l->manifests = m ? json_incref(m) : json_array();
+	l->index = json_incref(j);
 	rc = 0;
 out:
 	json_decref(j);
+	free(shown);
 	return rc;
+}
+
+/* Opens (making when missing) a folder of the layout, never a symlink. */
+static int open_sub(int dirfd, const char *name, const char *shown, struct ut_err *err)
+{
+	if (mkdirat(dirfd, name, 0755) < 0 && errno != EEXIST)
+		return ut_err_set(err, "%s: %s", shown, strerror(errno));
+	return img_open_dir_at(dirfd, name, shown, err);
+}
+
+static int open_blob_dirs(struct img_layout *l, struct ut_err *err)
+{
+	char *shown = ut_asprintf("%s/blobs", l->work);
+	int fd = open_sub(l->dirfd, "blobs", shown, err);
+
+	free(shown);
+	if (fd < 0)
+		return -1;
+	l->blob_dir = ut_asprintf("%s/blobs/sha256", l->work);
+	l->blobfd = open_sub(fd, "sha256", l->blob_dir, err);
+	close(fd);
+	return l->blobfd < 0 ? -1 : 0;
+}
+
+/* What runs killed with -9 left inside a layout we now hold locked. */
+static void remove_stale_inside(struct img_layout *l)
+{
+	static const char *const top[] = { "index.json.tmp-", "oci-layout.tmp-" };
+	static const char *const blobs[] = { ".tmp-layer-", ".tmp-blob-", ".tmp-import-" };
+
+	img_remove_stale_at(l->dirfd, l->work, top, 2);
+	img_remove_stale_at(l->blobfd, l->blob_dir, blobs, 3);
 }
 
 int img_layout_open(const char *dir, struct img_layout **out, struct ut_err *err)
 {
 	struct img_layout *l = ut_calloc(1, sizeof(*l));
 	struct stat st;
-	char *p;
 
 	l->dir = ut_strdup(dir);
+	l->dirfd = l->blobfd = -1;
 	if (stat(dir, &st) == 0) {
 		if (!S_ISDIR(st.st_mode)) {
 			ut_err_set(err, "%s: exists and is not a directory", dir);
 			goto fail;
 		}
-		if (check_layout(dir, &l->index, &l->manifests, err) < 0)
-			goto fail;
 		l->work = ut_strdup(dir);
-		l->blob_dir = ut_asprintf("%s/blobs/sha256", dir);
-		if (mkdir(l->blob_dir, 0755) < 0 && errno != EEXIST) {
-			p = ut_asprintf("%s/blobs", dir);
-			mkdir(p, 0755);
-			free(p);
-			if (mkdir(l->blob_dir, 0755) < 0 && errno != EEXIST) {
-				ut_err_set(err, "%s: %s", l->blob_dir, strerror(errno));
-				goto fail;
-			}
+		l->dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		/* One writer at a time per layout (a batch of conversions into
+		 * one layout queues here). */
+		if (l->dirfd < 0 || flock(l->dirfd, LOCK_EX) < 0) {
+			ut_err_set(err, "%s: %s", dir, strerror(errno));
+			goto fail;
 		}
+		if (check_layout(l, err) < 0 || open_blob_dirs(l, err) < 0)
+			goto fail;
+		remove_stale_inside(l);
 	} else {
 		if (errno != ENOENT) {
 			ut_err_set(err, "%s: %s", dir, strerror(errno));
 			goto fail;
 		}
+		img_remove_stale(dir);
 		l->is_new = 1;
 		l->work = ut_asprintf("%s.tmp-XXXXXX", dir);
 		if (!mkdtemp(l->work)) {
@@ -100,15 +136,15 @@ int img_layout_open(const char *dir, struct img_layout **out, struct ut_err *err
 			l->work = NULL;
 			goto fail;
 		}
-		chmod(l->work, 0755);
-		p = ut_asprintf("%s/blobs", l->work);
-		mkdir(p, 0755);
-		free(p);
-		l->blob_dir = ut_asprintf("%s/blobs/sha256", l->work);
-		if (mkdir(l->blob_dir, 0755) < 0) {
-			ut_err_set(err, "%s: %s", l->blob_dir, strerror(errno));
+		img_temp_track(l->work);
+		l->dirfd = open(l->work, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		if (l->dirfd < 0 || flock(l->dirfd, LOCK_EX) < 0) {
+			ut_err_set(err, "%s: %s", l->work, strerror(errno));
 			goto fail;
 		}
+		fchmod(l->dirfd, 0755);
+		if (open_blob_dirs(l, err) < 0)
+			goto fail;
 		l->manifests = json_array();
 	}
 	*out = l;
@@ -137,36 +173,31 @@ int img_layout_put_blob(struct img_layout *l, const void *data, size_t len,
 {
 	char hex[UT_SHA256_HEX];
 
-	if (img_put_blob_file(l->blob_dir, data, len, hex, err) < 0)
+	if (img_put_blob_file(l->blobfd, l->blob_dir, data, len, hex, err) < 0)
 		return -1;
 	fill_descriptor(d, media_type, hex, len);
 	return 0;
 }
 
-static int copy_verified(const char *src, const char *dst_dir, const char *hex, uint64_t size,
-			 struct ut_err *err)
+/* Copies the open blob in to the layout, checking its digest and size. */
+static int copy_verified(struct img_layout *l, int in, const char *src, const char *hex,
+			 uint64_t size, struct ut_err *err)
 {
 	unsigned char *buf = ut_malloc(1 << 20), d[UT_SHA256_LEN];
-	char got[UT_SHA256_HEX], *tmp = ut_asprintf("%s/.tmp-import-XXXXXX", dst_dir);
-	char *dst = ut_asprintf("%s/%s", dst_dir, hex);
+	char got[UT_SHA256_HEX], *tmp_path = NULL, *tmp_name = NULL;
 	struct ut_sha256 h = { 0 };
-	int in = -1, out = -1, rc = -1;
+	int out, rc = -1;
 	uint64_t total = 0;
 
-	if ((in = open(src, O_RDONLY | O_CLOEXEC)) < 0) {
-		ut_err_set(err, "%s: %s", src, strerror(errno));
+	if ((out = img_create_temp_at(l->blobfd, ".tmp-import-", l->blob_dir, &tmp_path, &tmp_name,
+				      err)) < 0)
 		goto out;
-	}
-	if ((out = mkstemp(tmp)) < 0) {
-		ut_err_set(err, "%s: %s", dst_dir, strerror(errno));
-		free(tmp);
-		tmp = NULL;
-		goto out;
-	}
-	fchmod(out, 0644);
 	ut_sha256_init(&h);
-	for (;;) {
-		ssize_t n = read(in, buf, 1 << 20), w;
+	/* Never beyond the size the manifest gives: a blob that grows is not
+	 * the blob that was named. */
+	while (total < size) {
+		size_t want = size - total < (1 << 20) ? (size_t)(size - total) : 1 << 20;
+		ssize_t n = read(in, buf, want), w;
 
 		if (n < 0 && errno == EINTR)
 			continue;
@@ -185,7 +216,7 @@ static int copy_verified(const char *src, const char *dst_dir, const char *hex, 
 				continue;
 			}
 			if (w < 0) {
-				ut_err_set(err, "%s: %s", tmp, strerror(errno));
+				ut_err_set(err, "%s: %s", tmp_path, strerror(errno));
 				goto out;
 			}
 		}
@@ -197,24 +228,23 @@ static int copy_verified(const char *src, const char *dst_dir, const char *hex, 
 			   src, got, (unsigned long long)total, hex, (unsigned long long)size);
 		goto out;
 	}
-	if (fsync(out) < 0 || rename(tmp, dst) < 0) {
-		ut_err_set(err, "%s: %s", dst, strerror(errno));
+	if (fsync(out) < 0 || renameat(l->blobfd, tmp_name, l->blobfd, hex) < 0) {
+		ut_err_set(err, "%s/%s: %s", l->blob_dir, hex, strerror(errno));
 		goto out;
 	}
-	free(tmp);
-	tmp = NULL;
+	free(tmp_name);
+	tmp_name = NULL;
 	rc = 0;
 out:
 	ut_sha256_release(&h);
-	if (in >= 0)
-		close(in);
+	if (tmp_name)
+		unlinkat(l->blobfd, tmp_name, 0);
 	if (out >= 0)
 		close(out);
-	if (tmp) {
-		unlink(tmp);
-		free(tmp);
-	}
-	free(dst);
+	if (tmp_path)
+		img_temp_untrack(tmp_path);
+	free(tmp_path);
+	free(tmp_name);
 	free(buf);
 	return rc;
 }
@@ -223,29 +253,41 @@ int img_layout_import_blob(struct img_layout *l, const char *src_path,
 			   const struct img_descriptor *d, struct ut_err *err)
 {
 	char hex[UT_SHA256_HEX], *dst;
-	struct stat st;
-	int rc = 0;
+	struct stat st, lst;
+	uint64_t size;
+	int rc = 0, in = -1;
 
 	if (img_digest_hex(d->digest, hex) < 0)
 		return ut_err_set(err, "%s: unsupported digest %s", src_path, d->digest);
 	dst = ut_asprintf("%s/%s", l->blob_dir, hex);
-	if (stat(dst, &st) == 0 && (uint64_t)st.st_size == d->size)
-		goto out; /* already here */
-	if (stat(src_path, &st) < 0) {
-		rc = ut_err_set(err, "%s: %s", src_path, strerror(errno));
+	if (fstatat(l->blobfd, hex, &st, AT_SYMLINK_NOFOLLOW) == 0) {
+		if (!S_ISREG(st.st_mode))
+			rc = ut_err_set(err, "%s: %s, refused", dst,
+					S_ISLNK(st.st_mode) ? "is a symbolic link" : "not a regular file");
+		if (rc < 0 || (uint64_t)st.st_size == d->size)
+			goto out; /* already here */
+	}
+	/* The base's blob: a regular file, not reached through a symlink. */
+	in = img_open_regular(AT_FDCWD, src_path, src_path, &size, err);
+	if (in < 0) {
+		rc = -1;
 		goto out;
 	}
-	if ((uint64_t)st.st_size != d->size) {
+	if (size != d->size) {
 		rc = ut_err_set(err, "%s: %llu bytes, the manifest says %llu", src_path,
-				(unsigned long long)st.st_size, (unsigned long long)d->size);
+				(unsigned long long)size, (unsigned long long)d->size);
 		goto out;
 	}
 	/* Blobs are immutable, so sharing the inode is safe; the copy path
-	 * verifies the digest because it reads every byte anyway. */
-	if (link(src_path, dst) == 0)
+	 * verifies the digest because it reads every byte anyway. The link is
+	 * made only when the name still is the file that was checked. */
+	if (fstat(in, &st) == 0 && lstat(src_path, &lst) == 0 && st.st_ino == lst.st_ino &&
+	    st.st_dev == lst.st_dev && linkat(AT_FDCWD, src_path, l->blobfd, hex, 0) == 0)
 		goto out;
-	rc = copy_verified(src_path, l->blob_dir, hex, d->size, err);
+	rc = copy_verified(l, in, src_path, hex, d->size, err);
 out:
+	if (in >= 0)
+		close(in);
 	free(dst);
 	return rc;
 }
@@ -331,8 +373,7 @@ int img_layout_commit(struct img_layout *l, struct ut_err *err)
 	size_t i, n = json_array_size(l->manifests);
 	json_t **v = ut_calloc(n ? n : 1, sizeof(*v)), *sorted = json_array(), *index;
 	struct ut_buf b;
-	char *p = NULL;
-	int rc = -1, fd;
+	int rc = -1;
 
 	ut_buf_init(&b, 0);
 	for (i = 0; i < n; i++)
@@ -345,21 +386,16 @@ int img_layout_commit(struct img_layout *l, struct ut_err *err)
 	json_object_set_new(index, "mediaType", json_string(MT_INDEX));
 	json_object_set_new(index, "manifests", sorted);
 	/* The blobs' names must be on disk before an index that names them. */
-	if ((fd = open(l->blob_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) >= 0) {
-		fsync(fd);
-		close(fd);
-	}
+	fsync(l->blobfd);
 	if (l->is_new) {
 		static const char layout[] = "{\"imageLayoutVersion\":\"1.0.0\"}";
 
-		p = ut_asprintf("%s/oci-layout", l->work);
-		if (img_write_file_atomic(p, layout, sizeof(layout) - 1, err) < 0)
+		if (img_write_file_at(l->dirfd, "oci-layout", l->work, layout, sizeof(layout) - 1,
+				      err) < 0)
 			goto out;
-		free(p);
 	}
-	p = ut_asprintf("%s/index.json", l->work);
 	if (img_json_dump(index, &b, err) < 0 ||
-	    img_write_file_atomic(p, b.data, b.len, err) < 0)
+	    img_write_file_at(l->dirfd, "index.json", l->work, b.data, b.len, err) < 0)
 		goto out;
 	if (l->is_new) {
 		/* rename() would replace an empty directory made meanwhile;
@@ -372,6 +408,7 @@ int img_layout_commit(struct img_layout *l, struct ut_err *err)
 			ut_err_set(err, "%s: %s", l->dir, strerror(errno));
 			goto out;
 		}
+		img_temp_untrack(l->work);
 		free(l->work);
 		l->work = ut_strdup(l->dir);
 		free(l->blob_dir);
@@ -380,7 +417,6 @@ int img_layout_commit(struct img_layout *l, struct ut_err *err)
 	l->committed = 1;
 	rc = 0;
 out:
-	free(p);
 	free(v);
 	json_decref(index);
 	ut_buf_release(&b);
@@ -391,8 +427,14 @@ void img_layout_free(struct img_layout *l)
 {
 	if (!l)
 		return;
-	if (l->is_new && !l->committed && l->work)
+	if (l->is_new && !l->committed && l->work) {
 		img_rm_rf(l->work);
+		img_temp_untrack(l->work);
+	}
+	if (l->blobfd >= 0)
+		close(l->blobfd);
+	if (l->dirfd >= 0)
+		close(l->dirfd); /* and the lock with it */
 	json_decref(l->manifests);
 	json_decref(l->index);
 	free(l->dir);

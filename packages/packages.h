@@ -21,8 +21,8 @@
  *
  * What counts as installed: dpkg stanzas whose Status is "<want> ok
  * installed" (half-installed, unpacked, config-files... are left out, as
- * are reinstreq ones); every rpm header except gpg-pubkey; every apk and
- * pacman entry. Not read: pacman's mtree (per-file digests), rpm rich
+ * are reinstreq ones); every rpm header, the gpg-pubkey ones too (as rpm -qa
+ * lists them; marked is_key); every apk and pacman entry. Not read: pacman's mtree (per-file digests), rpm rich
  * (boolean) dependencies, apk's "~" fuzzy constraints (taken as any).
  *
  * Conventions as in util.h: 0 on success, negative on failure with the
@@ -140,6 +140,12 @@ struct pkg {
 	 * rpm VERSION-RELEASE (epoch apart), apk V:, pacman %VERSION%. */
 	char *display_version;
 	int multiarch_same; /* dpkg Multi-Arch: same */
+	/* rpm's gpg-pubkey pseudo-package: an imported signing key (version =
+	 * key id, release = its creation time), no files and no requires. The
+	 * graph keeps it as a node of its own, so it is a root; subtraction
+	 * pairs keys only when identical (two key ids are two keys, never an
+	 * upgrade); nothing installs one (the Dockerfile leaves keys out). */
+	int is_key;
 	struct pkg_dep *deps;
 	size_t ndeps;
 	struct pkg_provide *provides;
@@ -299,6 +305,36 @@ int pkg_bdb_foreach(const unsigned char *file, size_t len, pkg_blob_fn fn, void 
 /* The same for an rpm ndb Packages.db held in memory. */
 int pkg_ndb_foreach(const unsigned char *file, size_t len, pkg_blob_fn fn, void *ctx,
 		    struct ut_err *err);
+
+/* ---- the packages layer (pkg_layer.c) --------------------------------- */
+
+struct pkg_layer_stats {
+	uint64_t packages;           /* packages the VM has beyond the base */
+	uint64_t files, bytes;       /* files taken, their bytes */
+	uint64_t files_changed;      /* owned files whose bytes no longer match */
+	uint64_t files_unverifiable; /* owned files with no recorded digest */
+	uint64_t entries;            /* layer entries, directories included */
+};
+
+/* Resolves a guest path in t, every symlink followed inside the guest; NULL
+ * when missing (err set only on a real error, such as a link loop). */
+typedef const struct ut_entry *(*pkg_tree_resolve_fn)(const struct ut_tree *t, const char *path,
+						      struct ut_err *err);
+
+/*
+ * The packages layer: the files of vm's packages that the base lacks
+ * (added, upgraded, downgraded, arch-changed; every package when bdb is
+ * NULL), taken only where vm's bytes still match the digest vdb recorded
+ * (md5, sha1 or sha256), with their directories and the parents base lacks.
+ * Directories get one mtime, the newest of the files, so the layer depends
+ * only on the package set. *out holds copies of vm's entries (sha256
+ * digests set), sorted, with vm's content source. resolve finds a file
+ * whose parent path crosses a symlink ("bin/ls" on a merged /usr); NULL
+ * takes the database's paths as they are.
+ */
+int pkg_files_layer(struct ut_tree *vm, pkg_tree_resolve_fn resolve, const struct pkg_db *vdb,
+		    const struct pkg_db *bdb, const struct ut_tree *base, struct ut_tree **out,
+		    struct pkg_layer_stats *stats, struct ut_err *err);
 
 #ifdef __cplusplus
 }

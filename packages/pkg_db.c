@@ -610,7 +610,7 @@ int pkg_db_subtract(const struct pkg_db *vm, const struct pkg_db *base,
 					break;
 				}
 		for (a = i; a < ie; a++) {
-			if (used_a[a - i])
+			if (used_a[a - i] || vm->v[a].is_key)
 				continue;
 			for (b = j; b < je; b++)
 				if (!used_b[b - j] && !strcmp(vm->v[a].arch, base->v[b].arch)) {
@@ -627,7 +627,7 @@ int pkg_db_subtract(const struct pkg_db *vm, const struct pkg_db *base,
 				continue;
 			while (b < je && used_b[b - j])
 				b++;
-			if (b < je) {
+			if (b < je && !vm->v[a].is_key) {
 				used_b[b - j] = 1;
 				delta_add(&v, &nv, PKG_ARCH_CHANGED, &vm->v[a], &base->v[b]);
 			} else {

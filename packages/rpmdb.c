@@ -138,7 +138,7 @@ static int is_record_zero(const unsigned char *k, uint32_t klen)
 static int bdb_offpage(const struct bdb *d, uint32_t pgno, const unsigned char *v, uint32_t vl,
 		       pkg_blob_fn fn, void *ctx, struct ut_err *err)
 {
-	unsigned char *big;
+	unsigned char *big = NULL;
 	uint32_t tlen;
 	int rc;
 
@@ -446,11 +446,8 @@ static int add_header(void *ctx, const unsigned char *blob, size_t len, struct u
 
 	if (pkg_rpm_header_parse(blob, len, &tmp, err) < 0)
 		return -1;
-	/* The imported signing keys are headers too, not packages. */
-	if (!strcmp(tmp.name, "gpg-pubkey")) {
-		pkg_release(&tmp);
-		return 0;
-	}
+	/* The imported signing keys are headers too: rpm -qa lists them. */
+	tmp.is_key = !strcmp(tmp.name, "gpg-pubkey");
 	p = pkg_db_add(db, err);
 	if (!p) {
 		pkg_release(&tmp);

@@ -287,38 +287,81 @@ out:
 
 /* ---- sha256 ------------------------------------------------------------- */
 
-int ut_sha256_init(struct ut_sha256 *h)
+/* One EVP digest context behind both ut_sha256 and ut_hash. */
+static int md_init(void **ctx, const EVP_MD *md)
 {
-	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+	EVP_MD_CTX *c = EVP_MD_CTX_new();
 
-	if (!ctx || EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) != 1) {
-		EVP_MD_CTX_free(ctx);
-		h->ctx = NULL;
+	if (!c || EVP_DigestInit_ex(c, md, NULL) != 1) {
+		EVP_MD_CTX_free(c);
+		*ctx = NULL;
 		return -1;
 	}
-	h->ctx = ctx;
+	*ctx = c;
 	return 0;
+}
+
+static void md_update(void *ctx, const void *data, size_t len)
+{
+	if (len)
+		EVP_DigestUpdate(ctx, data, len);
+}
+
+static size_t md_final(void **ctx, unsigned char *out)
+{
+	unsigned int n = 0;
+
+	EVP_DigestFinal_ex(*ctx, out, &n);
+	EVP_MD_CTX_free(*ctx);
+	*ctx = NULL;
+	return n;
+}
+
+static void md_release(void **ctx)
+{
+	EVP_MD_CTX_free(*ctx);
+	*ctx = NULL;
+}
+
+int ut_sha256_init(struct ut_sha256 *h)
+{
+	return md_init(&h->ctx, EVP_sha256());
 }
 
 void ut_sha256_update(struct ut_sha256 *h, const void *data, size_t len)
 {
-	if (len)
-		EVP_DigestUpdate(h->ctx, data, len);
+	md_update(h->ctx, data, len);
 }
 
 void ut_sha256_final(struct ut_sha256 *h, unsigned char out[UT_SHA256_LEN])
 {
-	unsigned int n = UT_SHA256_LEN;
-
-	EVP_DigestFinal_ex(h->ctx, out, &n);
-	EVP_MD_CTX_free(h->ctx);
-	h->ctx = NULL;
+	md_final(&h->ctx, out);
 }
 
 void ut_sha256_release(struct ut_sha256 *h)
 {
-	EVP_MD_CTX_free(h->ctx);
-	h->ctx = NULL;
+	md_release(&h->ctx);
+}
+
+int ut_hash_init(struct ut_hash *h, enum ut_hash_kind kind)
+{
+	return md_init(&h->ctx, kind == UT_HASH_MD5 ? EVP_md5() : kind == UT_HASH_SHA1 ? EVP_sha1()
+										   : EVP_sha256());
+}
+
+void ut_hash_update(struct ut_hash *h, const void *data, size_t len)
+{
+	md_update(h->ctx, data, len);
+}
+
+size_t ut_hash_final(struct ut_hash *h, unsigned char out[UT_HASH_MAX])
+{
+	return md_final(&h->ctx, out);
+}
+
+void ut_hash_release(struct ut_hash *h)
+{
+	md_release(&h->ctx);
 }
 
 void ut_sha256_buf(const void *data, size_t len, unsigned char out[UT_SHA256_LEN])

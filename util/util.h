@@ -100,6 +100,20 @@ void ut_sha256_release(struct ut_sha256 *h); /* safe after final */
 void ut_sha256_buf(const void *data, size_t len, unsigned char out[UT_SHA256_LEN]);
 void ut_hex(const unsigned char *bin, size_t len, char *out /* 2*len+1 */);
 
+/* md5, sha1 or sha256, streaming: the digests package databases record. */
+enum ut_hash_kind { UT_HASH_MD5, UT_HASH_SHA1, UT_HASH_SHA256 };
+#define UT_HASH_MAX 32 /* bytes of the longest */
+
+struct ut_hash {
+	void *ctx; /* EVP_MD_CTX */
+};
+
+int ut_hash_init(struct ut_hash *h, enum ut_hash_kind kind);
+void ut_hash_update(struct ut_hash *h, const void *data, size_t len);
+/* Writes the digest, returns its length in bytes. */
+size_t ut_hash_final(struct ut_hash *h, unsigned char out[UT_HASH_MAX]);
+void ut_hash_release(struct ut_hash *h); /* safe after final */
+
 /* ---- file-system trees -------------------------------------------------- */
 
 enum ut_ftype {

@@ -6,6 +6,7 @@
  * the hash and the zstd CLI's --patch-from for delta sizes.
  */
 #include "blockdiff.h"
+#include "fsdiff.h"
 #include "testutil.h"
 
 #include <jansson.h>
@@ -392,6 +393,67 @@ static void test_mapping(void **state)
 	map_case(f->dir, "base-gpt.raw", "vm-gpt.raw", MIB, 1);
 }
 
+/* ---- the block view of a file-level diff -------------------------------- */
+
+/* bd_analyse on two mke2fs -d images, one block of a hardlinked file
+ * overwritten with dd: one differing block, in one file (one inode, counted
+ * once), which fsdiff calls modified; one delta, much smaller than the file. */
+static void test_analyse(void **state)
+{
+	struct fx *f = *state;
+	struct ut_err err = { { 0 } };
+	struct dr_disk *base = NULL, *vm = NULL;
+	struct ut_tree *bt = NULL, *vt = NULL;
+	struct fsd_result *diff = NULL;
+	struct bd_analysis_options opt = { .force_hashes = 1, .list_deltas = 1 };
+	struct bd_analysis a;
+	unsigned long long blocks[64];
+	char bpath[4096], vpath[4096];
+
+	need("mke2fs");
+	need("debugfs");
+	assert_int_equal(tu_sh("cd '%s' && mkdir -p tree/etc tree/usr tree/data && "
+			       "echo ID=test > tree/etc/os-release && "
+			       "head -c 65536 /dev/urandom > tree/data/a.bin && "
+			       "head -c 40960 /dev/urandom > tree/data/c.bin && "
+			       "ln tree/data/c.bin tree/data/c-link.bin && "
+			       "mke2fs -q -F -t ext4 -b 4096 -d tree base.img 16M >/dev/null && cp base.img vm.img",
+			       f->dir), 0);
+	snprintf(bpath, sizeof(bpath), "%s/base.img", f->dir);
+	snprintf(vpath, sizeof(vpath), "%s/vm.img", f->dir);
+	assert_int_equal(debugfs_blocks(bpath, "/data/c.bin", blocks, 64), 10);
+	assert_int_equal(tu_sh("dd if=/dev/urandom of='%s' bs=4096 seek=%llu count=1 conv=notrunc "
+			       "status=none", vpath, blocks[2]), 0);
+	if (dr_disk_open(bpath, NULL, &base, &err) < 0 || dr_disk_tree(base, 1, &bt, &err) < 0 ||
+	    dr_disk_open(vpath, NULL, &vm, &err) < 0 || dr_disk_tree(vm, 0, &vt, &err) < 0 ||
+	    fsd_diff(bt, vt, NULL, &diff, &err) < 0)
+		fail_msg("%s", err.msg);
+	assert_int_equal(bd_analyse(base, bpath, bt, vm, vt, diff, &opt, &a, &err), 0);
+	assert_int_equal(a.alloc.method, BD_HASHES);
+	assert_int_equal(a.diff.n, 1);
+	assert_int_equal(a.diff.bytes, 4096);
+	assert_int_equal(a.map.nfiles, 1);
+	assert_string_equal(a.map.files[0].path, "data/c-link.bin");
+	assert_int_equal(a.files_content, 1);
+	assert_int_equal(a.files_other_change + a.files_unchanged, 0);
+	assert_int_equal(a.modified, 1); /* c.bin and c-link.bin: one delta */
+	assert_int_equal(a.modified_bytes, 40960);
+	assert_int_equal(a.skipped, 0);
+	assert_true(a.modified_zstd > 40960);      /* random bytes do not shrink */
+	assert_true(a.modified_delta < 4096 + 1024); /* only the changed block travels */
+	assert_true(a.blocks_zstd > 4096);
+	assert_non_null(a.deltas.data);
+	assert_non_null(strstr((char *)a.deltas.data, "delta   /data/c"));
+	assert_string_equal(bd_file_level(diff, "data/c.bin"), "modified");
+	assert_string_equal(bd_file_level(diff, "data/a.bin"), "unchanged content, blocks rewritten");
+	bd_analysis_release(&a);
+	fsd_result_free(diff);
+	ut_tree_free(bt);
+	ut_tree_free(vt);
+	dr_disk_free(base);
+	dr_disk_free(vm);
+}
+
 /* ---- deltas ------------------------------------------------------------- */
 
 struct mem_src {
@@ -536,6 +598,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_lineage, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_hashes, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_mapping, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_analyse, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_delta, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_extents_zstd, setup, teardown),
 	};

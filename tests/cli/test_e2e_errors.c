@@ -91,6 +91,37 @@ static void test_made_here(void **state)
 	check_bad(p);
 }
 
+/* The module says what went wrong, the caller adds the file once: an ext4
+ * symlink whose size is absurd (set with debugfs) names the disk once, then
+ * the guest path. Numbers out of range are usage errors (exit 2). */
+static void test_file_named_once(void **state)
+{
+	char p[4096], *n, *msg;
+
+	(void)state;
+	if (!tu_have("debugfs") || !tu_have("mke2fs"))
+		skip();
+	snprintf(p, sizeof(p), "%s/badlink.img", tmp);
+	assert_int_equal(tu_sh("mkdir -p %s/lnk/etc %s/lnk/usr && echo ID=x > %s/lnk/etc/os-release && "
+			       "ln -s /etc/os-release %s/lnk/link && "
+			       "mke2fs -q -F -t ext4 -d %s/lnk %s 16M && "
+			       "debugfs -w -R 'sif /link size 100000' %s 2>/dev/null",
+			       tmp, tmp, tmp, tmp, tmp, p, p), 0);
+	check_bad(p);
+	n = tu_sh_out("grep -o badlink.img %s/err.txt | wc -l", tmp);
+	msg = tu_sh_out("cat %s/err.txt", tmp);
+	assert_int_equal(atoi(n), 1);
+	assert_non_null(strstr(msg, "badlink.img: /link: ext4: "));
+	free(n);
+	free(msg);
+	assert_int_equal(tu_sh("%s convert %s -o %s/x --level 0 2>/dev/null", bin, p, tmp), 2);
+	assert_int_equal(tu_sh("%s convert %s -o %s/x --level 5x 2>/dev/null", bin, p, tmp), 2);
+	assert_int_equal(tu_sh("%s convert %s -o %s/x -c gzip --level 12 2>/dev/null", bin, p, tmp), 2);
+	assert_int_equal(tu_sh("%s convert %s -o %s/x --threads -1 2>/dev/null", bin, p, tmp), 2);
+	assert_int_equal(tu_sh("%s verify oci:%s/x %s --max many 2>/dev/null", bin, tmp, p), 2);
+	assert_int_equal(tu_sh("ls -A %s | grep -q '^x'", tmp), 1);
+}
+
 /* Disks in formats no backend reads, and broken ones of the formats that
  * are read: the format is named, never read as raw bytes. */
 static void test_formats_named(void **state)
@@ -146,6 +177,7 @@ int main(void)
 		cmocka_unit_test(test_fixture_corrupt_disks),
 		cmocka_unit_test(test_formats_named),
 		cmocka_unit_test(test_output_not_clobbered),
+		cmocka_unit_test(test_file_named_once),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

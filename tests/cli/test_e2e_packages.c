@@ -34,7 +34,11 @@ static int teardown(void **state)
 	return 0;
 }
 
-/* Name for name and version for version, as dpkg itself lists them. */
+/*
+ * Name for name and version for version, as dpkg itself lists them: the
+ * bare ${Package} in "name" (no ":arch" anywhere, in JSON or text), and
+ * ${binary:Package} in "qualified_name" where the two differ.
+ */
 static void test_list_equals_dpkg_query(void **state)
 {
 	char *raw = tu_fixture("debian-gpt.raw"), *qcow = tu_fixture("debian-gpt.qcow2"), *n;
@@ -42,12 +46,22 @@ static void test_list_equals_dpkg_query(void **state)
 	(void)state;
 	assert_int_equal(tu_sh("%s mount %s %s/mnt", helper, raw, tmp), 0);
 	assert_int_equal(tu_sh("dpkg-query --admindir=%s/mnt/var/lib/dpkg -W "
-			       "-f '${binary:Package} ${Version} ${Architecture}\\n' | sort > %s/dpkg.txt",
-			       tmp, tmp), 0);
+			       "-f '${Package}\\t${Version}\\t${Architecture}\\n' | sort > %s/dpkg.txt && "
+			       "dpkg-query --admindir=%s/mnt/var/lib/dpkg -W "
+			       "-f '${Package}\\t${binary:Package}\\n' | awk '$1 != $2' | sort > %s/dpkgq.txt",
+			       tmp, tmp, tmp, tmp), 0);
 	assert_int_equal(tu_sh("%s umount %s/mnt", helper, tmp), 0);
-	assert_int_equal(tu_sh("%s packages %s --json | jq -r '.packages[] | \"\\(.name) \\(.version) "
-			       "\\(.arch)\"' | sort > %s/ours.txt", bin, qcow, tmp), 0);
+	assert_int_equal(tu_sh("%s packages %s --json > %s/ours.json", bin, qcow, tmp), 0);
+	assert_int_equal(tu_sh("jq -r '.packages[] | \"\\(.name)\\t\\(.version)\\t\\(.arch)\"' %s/ours.json | "
+			       "sort > %s/ours.txt", tmp, tmp), 0);
 	assert_int_equal(tu_sh("diff -u %s/dpkg.txt %s/ours.txt", tmp, tmp), 0);
+	assert_int_equal(tu_sh("jq -r '.packages[] | select(.qualified_name) | "
+			       "\"\\(.name)\\t\\(.qualified_name)\"' %s/ours.json | sort > %s/oursq.txt && "
+			       "diff -u %s/dpkgq.txt %s/oursq.txt", tmp, tmp, tmp, tmp), 0);
+	/* The Multi-Arch: same libraries are there, and bare. */
+	assert_int_equal(tu_sh("test -s %s/oursq.txt && ! cut -f1 %s/ours.txt | grep -q :", tmp, tmp), 0);
+	/* The text listing is the same three columns. */
+	assert_int_equal(tu_sh("%s packages %s | sort | diff -u %s/dpkg.txt -", bin, qcow, tmp), 0);
 	n = tu_sh_out("wc -l < %s/ours.txt", tmp);
 	print_message("%d packages, identical to dpkg-query\n", atoi(n));
 	assert_true(atoi(n) > 50);
@@ -131,7 +145,66 @@ static void test_dockerfile(void **state)
 	/* The tar holds no whiteouts, and holds the VM's own files. */
 	assert_int_equal(tu_sh("tar -tf %s/df/vm2oci-diff.tar > %s/df/list && ! grep -q '\\.wh\\.' "
 			       "%s/df/list && grep -qx etc/hostname %s/df/list", tmp, tmp, tmp, tmp), 0);
+	/* The image itself is whole: its diff was taken above the packages, so
+	 * it carries the packages layer (it once lacked every package file). */
+	assert_int_equal(tu_sh("%s verify oci:%s/dfimg:latest %s >/dev/null", bin, tmp, gpt), 0);
 	free(gpt);
+}
+
+#define GO_RPMDB "/usr/share/gocode/src/github.com/knqyf263/go-rpmdb/pkg/testdata"
+
+/* A whole-disk ext4 holding the CentOS rpmdb NAME as var/lib/rpm/Packages. */
+static void rpm_disk(const char *name)
+{
+	assert_int_equal(tu_sh("R=%s/%s; mkdir -p $R/var/lib/rpm $R/etc $R/usr/bin $R/usr/sbin && "
+			       "ln -sfn usr/bin $R/bin && ln -sfn usr/sbin $R/sbin && "
+			       "cp %s/%s/Packages $R/var/lib/rpm/ && "
+			       "printf 'NAME=\"CentOS Linux\"\\nID=centos\\n' > $R/etc/os-release && "
+			       "echo '/dev/vda1 / ext4 defaults 0 1' > $R/etc/fstab && "
+			       "echo root:x:0:0::/root:/bin/sh > $R/etc/passwd && "
+			       "truncate -s 64M $R.raw && mkfs.ext4 -q -F -d $R $R.raw",
+			       tmp, name, GO_RPMDB, name), 0);
+}
+
+/*
+ * rpm's gpg-pubkey keys are listed as rpm -qa lists them, marked as keys;
+ * against a base another key is added/removed, never "upgraded"; the
+ * Dockerfile installs no key.
+ */
+static void test_rpm_keys(void **state)
+{
+	static const char *const dbs[] = { "centos7-httpd24", "centos8-modularitylabel" };
+	size_t k;
+
+	(void)state;
+	if (!tu_have("rpm") || !tu_have("mkfs.ext4") ||
+	    access(GO_RPMDB "/centos7-httpd24/Packages", R_OK))
+		skip();
+	for (k = 0; k < 2; k++) {
+		rpm_disk(dbs[k]);
+		assert_int_equal(tu_sh("rpm --dbpath %s/%s --define '_db_backend bdb_ro' -qa "
+				       "--qf '%%{NAME}\\t%%{VERSION}-%%{RELEASE}\\t%%{ARCH}\\n' 2>/dev/null | "
+				       "sed 's/(none)$//' | sort > %s/%s.rpm", GO_RPMDB, dbs[k], tmp, dbs[k]), 0);
+		assert_int_equal(tu_sh("%s packages %s/%s.raw --json > %s/%s.json && jq -r '.packages[] | "
+				       "\"\\(.name)\\t\\(.version)\\t\\(.arch)\"' %s/%s.json | sort | "
+				       "diff -u %s/%s.rpm -", bin, tmp, dbs[k], tmp, dbs[k], tmp, dbs[k], tmp,
+				       dbs[k]), 0);
+		/* Every gpg-pubkey, and only those, is a key. */
+		assert_int_equal(tu_sh("jq -e '[.packages[] | select(.name == \"gpg-pubkey\")] as $g | "
+				       "($g | length) > 0 and ($g | all(.kind == \"gpg-pubkey\")) and "
+				       "([.packages[] | select(.kind)] | length) == ($g | length)' %s/%s.json "
+				       ">/dev/null", tmp, dbs[k]), 0);
+	}
+	assert_int_equal(tu_sh("%s packages %s/%s.raw --base rootfs:%s/%s --json | jq -e "
+			       "'[.changes[] | select(.kind == \"gpg-pubkey\") | .change] | "
+			       "(map(select(. == \"added\")) | length) == 3 and "
+			       "(map(select(. == \"removed\")) | length) == 1 and length == 4' >/dev/null",
+			       bin, tmp, dbs[0], tmp, dbs[1]), 0);
+	assert_int_equal(tu_sh("mkdir -p %s/rpmdf && %s convert %s/%s.raw --base rootfs:%s/%s "
+			       "--dockerfile %s/rpmdf/Dockerfile -o %s/rpmimg --quiet", tmp, bin, tmp,
+			       dbs[0], tmp, dbs[1], tmp, tmp), 0);
+	assert_int_equal(tu_sh("grep -q '^RUN (command -v dnf .* httpd24-' %s/rpmdf/Dockerfile && "
+			       "! grep -q gpg-pubkey %s/rpmdf/Dockerfile", tmp, tmp), 0);
 }
 
 int main(void)
@@ -141,6 +214,7 @@ int main(void)
 		cmocka_unit_test(test_roots),
 		cmocka_unit_test(test_packages_layer),
 		cmocka_unit_test(test_dockerfile),
+		cmocka_unit_test(test_rpm_keys),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -687,6 +687,81 @@ static void test_moves(void **state)
 	ut_tree_free(base);
 }
 
+/* ---- a layer between base and vm ---------------------------------------- */
+
+/* fsd_options.upper: the plan is against base with upper on top (applied
+ * there it gives vm), and the statistics below are exactly a plain diff of
+ * base and vm. */
+static void test_upper(void **state)
+{
+	struct ut_tree *base = small_base(), *vm = tree_clone(base, 1), *upper = syn_tree();
+	struct ut_tree *lower, *got, *plain_vm;
+	struct fsd_options o = { 0 };
+	struct fsd_layer_item *items = NULL;
+	struct fsd_result *r = NULL, *plain = NULL;
+	const struct fsd_stats *below, *s;
+	struct cmp_opts co = { 0 };
+	struct ut_err err = { { 0 } };
+	size_t n = 0, i;
+
+	(void)state;
+	/* The packages layer: an upgraded sh and a new tool, as in the VM. */
+	t_dir(upper, "usr", 0755);
+	t_dir(upper, "usr/bin", 0755);
+	t_file(upper, "usr/bin/sh", 40, 5100)->mode = 0755;
+	t_file(upper, "usr/bin/tool", 41, 3000)->mode = 0755;
+	ut_tree_sort(upper);
+	assert_int_equal(ut_tree_digest_all(upper, &err), 0);
+	ut_tree_remove(vm, "usr/bin/sh");
+	t_file(vm, "usr/bin/sh", 40, 5100)->mode = 0755;
+	t_file(vm, "usr/bin/tool", 41, 3000)->mode = 0755;
+	t_file(vm, "etc/motd", 42, 50);
+	ut_tree_sort(vm);
+
+	o.upper = upper;
+	assert_int_equal(fsd_diff(base, vm, &o, &r, &err), 0);
+	/* With the digests the diff put on vm, as the second merge sees it. */
+	plain_vm = tree_clone(vm, 1);
+	assert_plan(r, "+etc/motd");
+	s = fsd_result_stats(r);
+	assert_int_equal(s->added, 1);
+	assert_int_equal(s->added_bytes, 50);
+	assert_int_equal(s->modified, 0);
+	/* Applied on base + upper, the plan gives the VM. */
+	lower = tree_clone(base, 1);
+	for (i = 0; i < upper->n; i++) {
+		struct ut_entry copy;
+
+		ut_entry_copy(&copy, &upper->v[i]);
+		ut_tree_take(lower, &copy);
+	}
+	ut_tree_sort(lower);
+	assert_int_equal(fsd_layer_plan(r, &items, &n, &err), 0);
+	assert_int_equal(ut_tree_digest_all(vm, &err), 0);
+	got = apply_plan(lower, items, n);
+	assert_non_null(got);
+	assert_int_equal(tree_equal(got, vm, &co), 0);
+	/* Below: the same numbers as a diff without the layer. */
+	below = fsd_result_stats_below(r);
+	assert_non_null(below);
+	assert_int_equal(fsd_diff(base, plain_vm, NULL, &plain, &err), 0);
+	assert_memory_equal(below, fsd_result_stats(plain), sizeof(*below));
+	assert_int_equal(below->added, 2);
+	assert_int_equal(below->added_bytes, 3000 + 50);
+	assert_int_equal(below->modified, 1);
+	assert_int_equal(below->modified_bytes, 5100);
+	assert_null(fsd_result_stats_below(plain));
+	free(items);
+	fsd_result_free(plain);
+	fsd_result_free(r);
+	ut_tree_free(got);
+	ut_tree_free(lower);
+	ut_tree_free(plain_vm);
+	ut_tree_free(upper);
+	ut_tree_free(vm);
+	ut_tree_free(base);
+}
+
 static void test_trust_mtime(void **state)
 {
 	struct ut_tree *base = small_base(), *vm = tree_clone(base, 0);
@@ -1457,6 +1532,7 @@ int main(void)
 		cmocka_unit_test(test_hardlink_half_changed),
 		cmocka_unit_test(test_hardlink_split_join),
 		cmocka_unit_test(test_moves),
+		cmocka_unit_test(test_upper),
 		cmocka_unit_test(test_trust_mtime),
 		cmocka_unit_test(test_bad_paths),
 		cmocka_unit_test(test_bad_content),

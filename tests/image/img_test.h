@@ -183,21 +183,14 @@ static inline struct ut_tree *make_tree(struct mem_src *s, size_t big)
 	return t;
 }
 
-/* Writes every entry of t as one layer. */
+/* Writes every entry of t as one layer (img_layer_write_tree, which every
+ * layer test thus checks against the peers). */
 static inline int write_tree_layer(const char *blob_dir, enum img_compress c, struct ut_tree *t,
 				   struct img_layer_result *res, struct ut_err *err)
 {
 	struct img_layer_options opt = { .compress = c, .threads = 2 };
-	struct img_layer_writer *w = NULL;
 
-	if (img_layer_writer_new(blob_dir, &opt, &w, err) < 0)
-		return -1;
-	for (size_t i = 0; i < t->n; i++)
-		if (img_layer_add(w, &t->v[i], &t->content, err) < 0) {
-			img_layer_abort(w);
-			return -1;
-		}
-	return img_layer_finish(w, res, err);
+	return img_layer_write_tree(blob_dir, &opt, t, res, err);
 }
 
 /* The created time write_image puts in configs (tests vary it to get a

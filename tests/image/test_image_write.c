@@ -517,6 +517,36 @@ static void test_config_json(void **state)
 	ut_buf_release(&b);
 }
 
+/* The edits convert makes, through the img_config_* functions. */
+static void test_config_edits(void **state)
+{
+	struct img_config c = { 0 };
+	struct ut_buf a;
+	struct ut_err err = { "" };
+
+	(void)state;
+	c.created = -1;
+	img_config_set_platform(&c, "arm64", "linux");
+	img_config_set_platform(&c, "amd64", "linux"); /* replaces, no leak */
+	img_config_add_cmd(&c, "/sbin/init");
+	img_config_add_label(&c, "org.vm2oci.services", "cron.service,ssh.service");
+	img_config_add_label(&c, "k", "a=b");
+	img_config_add_layer(&c, "sha256:01", "vm2oci: template disk", "the whole tree");
+	img_config_add_layer(&c, "sha256:02", "vm2oci convert", NULL);
+	assert_int_equal(c.ndiff_ids, 2);
+	assert_int_equal(c.nhistory, 2);
+	ut_buf_init(&a, 0);
+	assert_int_equal(img_config_to_json(&c, &a, &err), 0);
+	assert_string_equal((char *)a.data,
+		"{\"architecture\":\"amd64\",\"config\":{\"Cmd\":[\"/sbin/init\"],"
+		"\"Labels\":{\"k\":\"a=b\",\"org.vm2oci.services\":\"cron.service,ssh.service\"}},"
+		"\"history\":[{\"comment\":\"the whole tree\",\"created_by\":\"vm2oci: template disk\"},"
+		"{\"created_by\":\"vm2oci convert\"}],\"os\":\"linux\","
+		"\"rootfs\":{\"diff_ids\":[\"sha256:01\",\"sha256:02\"],\"type\":\"layers\"}}");
+	ut_buf_release(&a);
+	img_config_release(&c);
+}
+
 /* What the writer writes, the reader reads back: every field of every entry. */
 static void test_roundtrip(void **state)
 {
@@ -698,6 +728,7 @@ int main(void)
 		cmocka_unit_test(test_whiteouts),
 		cmocka_unit_test(test_docker_archive),
 		cmocka_unit_test(test_config_json),
+		cmocka_unit_test(test_config_edits),
 		cmocka_unit_test(test_roundtrip),
 		cmocka_unit_test(test_corruption),
 		cmocka_unit_test(test_import_copy),

@@ -474,7 +474,8 @@ static char *rpm_line_list(const struct pkg_db *db)
 	return ut_buf_detach(&b, NULL);
 }
 
-#define RPM_QA "-qa --qf '%%{NAME} %%{EPOCH} %%{VERSION}-%%{RELEASE} %%{ARCH}\\n' 2>/dev/null | grep -v '^gpg-pubkey '"
+/* All of rpm -qa, the gpg-pubkey keys too. */
+#define RPM_QA "-qa --qf '%%{NAME} %%{EPOCH} %%{VERSION}-%%{RELEASE} %%{ARCH}\\n' 2>/dev/null"
 
 /* Copies a BerkeleyDB Packages into a fresh guest root's var/lib/rpm. */
 static char *rpm_root(const char *name)
@@ -517,7 +518,7 @@ static void compare_rpm_files(const struct pkg_db *db, const char *dbpath, const
 
 static void test_rpm_bdb(void **state)
 {
-	size_t k, total = 0;
+	size_t k, total = 0, keys = 0;
 
 	need_rpm();
 	for (k = 0; k < sizeof(rpm_dbs) / sizeof(rpm_dbs[0]); k++) {
@@ -592,8 +593,8 @@ static void test_rpm_bdb(void **state)
 				      "--qf '[R %%{=NAME}\\t%%{REQUIRENEVRS}\\n]' 2>/dev/null | "
 				      "grep -v -P '\\t(rpmlib\\(|\\()'; "
 				      "rpm --dbpath \"$D\" --define '_db_backend bdb_ro' -qa "
-				      "--qf '[P %%{=NAME}\\t%%{PROVIDENEVRS}\\n]' 2>/dev/null; } | "
-				      "grep -v '^[RP] gpg-pubkey'", dbpath);
+				      "--qf '[P %%{=NAME}\\t%%{PROVIDENEVRS}\\n]' 2>/dev/null; }",
+				      dbpath);
 			x = sorted((char *)d.data);
 			y = sorted(o);
 			if (strcmp(x, y))
@@ -605,6 +606,26 @@ static void test_rpm_bdb(void **state)
 		}
 		assert_int_equal(pkg_graph_build(db, &g, &err), 0);
 		check_graph_properties(db, g);
+		/* Keys: as many as rpm -qa's gpg-pubkey lines, each a root
+		 * without dependencies. */
+		{
+			char *o = tu_sh_out("rpm --dbpath '%s' --define '_db_backend bdb_ro' -qa "
+					    "2>/dev/null | grep -c '^gpg-pubkey-'", dbpath);
+			size_t nkeys = 0, *to, i;
+
+			for (i = 0; i < db->n; i++) {
+				assert_int_equal(db->v[i].is_key, !strcmp(db->v[i].name, "gpg-pubkey"));
+				if (!db->v[i].is_key)
+					continue;
+				nkeys++;
+				assert_int_equal(db->v[i].ndeps, 0);
+				assert_int_equal(pkg_graph_successors(g, i, &to), 0);
+				free(to);
+			}
+			assert_int_equal(nkeys, (size_t)atoi(o));
+			keys += nkeys;
+			free(o);
+		}
 		{
 			const size_t *r;
 
@@ -626,6 +647,7 @@ static void test_rpm_bdb(void **state)
 		free(root);
 	}
 	assert_true(total > 1000);
+	assert_true(keys >= 8);
 }
 
 /* Builds tiny rpms with rpmbuild and installs them (--justdb) into a
@@ -1306,6 +1328,160 @@ static void test_dpkg_multiarch(void **state)
 	free(dir);
 }
 
+/* ---- the packages layer -------------------------------------------------- */
+
+/* File contents by e->src_a, for a synthetic guest tree. */
+static const char *const layer_bytes[] = { "tool binary\n", "read me\n", "edited conf\n",
+					   "same binary\n" };
+
+static int lb_open(void *ctx, const struct ut_entry *e, void **h, struct ut_err *err)
+{
+	size_t *pos = calloc(2, sizeof(*pos));
+
+	(void)ctx;
+	(void)err;
+	pos[0] = (size_t)e->src_a;
+	*h = pos;
+	return 0;
+}
+
+static ssize_t lb_read(void *ctx, void *h, void *buf, size_t len, struct ut_err *err)
+{
+	size_t *pos = h;
+	const char *s = layer_bytes[pos[0]];
+	size_t n = strlen(s) - pos[1];
+
+	(void)ctx;
+	(void)err;
+	if (n > len)
+		n = len;
+	memcpy(buf, s + pos[1], n);
+	pos[1] += n;
+	return (ssize_t)n;
+}
+
+static void lb_close(void *ctx, void *h)
+{
+	(void)ctx;
+	free(h);
+}
+
+static const struct ut_content_ops lb_ops = { lb_open, lb_read, lb_close };
+
+static struct ut_entry *lb_add(struct ut_tree *t, const char *path, enum ut_ftype type,
+			       int src, int64_t mtime)
+{
+	struct ut_entry *e = ut_tree_add(t, path);
+
+	e->type = type;
+	e->mode = type == UT_DIR ? 0755 : 0644;
+	e->mtime_sec = mtime;
+	if (type == UT_REG) {
+		e->src_a = (uint64_t)src;
+		e->size = strlen(layer_bytes[src]);
+	}
+	return e;
+}
+
+static char *md5_of(const char *s)
+{
+	char *out = tu_sh_out("printf '%%s' '%s' | md5sum | cut -c1-32", s);
+
+	out[strcspn(out, "\n")] = '\0';
+	return out;
+}
+
+/* pkg_files_layer on a dpkg database (md5sums from md5sum) and a tree:
+ * the added package's files that still match, their parents, nothing of the
+ * base's package, the edited conffile left out and counted. */
+static void test_files_layer(void **state)
+{
+	char *vdir = tu_tmpdir(), *bdir = tu_tmpdir(), *md5[4], *sums;
+	struct ut_tree *vm = ut_tree_new(), *base = ut_tree_new(), *layer = NULL;
+	struct pkg_db *vdb, *bdb;
+	struct pkg_layer_stats st;
+	struct ut_err err = { { 0 } };
+	const char *want[] = { "usr", "usr/bin", "usr/bin/tool", "usr/share", "usr/share/doc",
+			       "usr/share/doc/tool", "usr/share/doc/tool/README" };
+	size_t i;
+
+	(void)state;
+	if (!tu_have("md5sum"))
+		skip();
+	for (i = 0; i < 4; i++)
+		md5[i] = md5_of(layer_bytes[i]);
+	write_str(vdir, "var/lib/dpkg/status",
+		  ST("tool", "") "Package: same\nStatus: install ok installed\nArchitecture: amd64\n"
+		  "Version: 1\n\n");
+	write_str(bdir, "var/lib/dpkg/status",
+		  "Package: same\nStatus: install ok installed\nArchitecture: amd64\nVersion: 1\n\n");
+	write_str(vdir, "var/lib/dpkg/info/tool.list",
+		  "/.\n/usr\n/usr/bin\n/usr/bin/tool\n/usr/share\n/usr/share/doc\n/usr/share/doc/tool\n"
+		  "/usr/share/doc/tool/README\n/etc/tool.conf\n/usr/bin/not-there\n");
+	/* The conffile's recorded digest is of the packaged bytes, not these. */
+	sums = ut_asprintf("%s  usr/bin/tool\n%s  usr/share/doc/tool/README\n"
+			   "%s  etc/tool.conf\n", md5[0], md5[1], md5[3]);
+	write_str(vdir, "var/lib/dpkg/info/tool.md5sums", sums);
+	write_str(vdir, "var/lib/dpkg/info/same.list", "/.\n/usr\n/usr/bin\n/usr/bin/same\n");
+	vdb = must_read(vdir);
+	bdb = must_read(bdir);
+
+	vm->content.ops = &lb_ops;
+	lb_add(vm, "", UT_DIR, 0, 1);
+	lb_add(vm, "etc", UT_DIR, 0, 1);
+	lb_add(vm, "etc/tool.conf", UT_REG, 2, 500);
+	lb_add(vm, "usr", UT_DIR, 0, 1);
+	lb_add(vm, "usr/bin", UT_DIR, 0, 1);
+	lb_add(vm, "usr/bin/same", UT_REG, 3, 100);
+	lb_add(vm, "usr/bin/tool", UT_REG, 0, 300);
+	lb_add(vm, "usr/share", UT_DIR, 0, 1);
+	lb_add(vm, "usr/share/doc", UT_DIR, 0, 1);
+	lb_add(vm, "usr/share/doc/tool", UT_DIR, 0, 1);
+	lb_add(vm, "usr/share/doc/tool/README", UT_REG, 1, 200);
+	ut_tree_sort(vm);
+	lb_add(base, "", UT_DIR, 0, 1);
+	lb_add(base, "usr", UT_DIR, 0, 1);
+	lb_add(base, "usr/bin", UT_DIR, 0, 1);
+	ut_tree_sort(base);
+
+	assert_int_equal(pkg_files_layer(vm, NULL, vdb, bdb, base, &layer, &st, &err), 0);
+	assert_int_equal(st.packages, 1);
+	assert_int_equal(st.files, 2);
+	assert_int_equal(st.bytes, strlen(layer_bytes[0]) + strlen(layer_bytes[1]));
+	assert_int_equal(st.files_changed, 1);
+	assert_int_equal(st.files_unverifiable, 0);
+	assert_int_equal(layer->n, sizeof(want) / sizeof(want[0]));
+	assert_int_equal(st.entries, layer->n);
+	for (i = 0; i < layer->n; i++) {
+		assert_string_equal(layer->v[i].path, want[i]);
+		/* Directories take the newest file's mtime; files keep theirs. */
+		if (layer->v[i].type == UT_DIR)
+			assert_int_equal(layer->v[i].mtime_sec, 300);
+		else
+			assert_true(layer->v[i].has_digest);
+	}
+	assert_ptr_equal(layer->content.ops, &lb_ops);
+	ut_tree_free(layer);
+
+	/* With no base database every package counts: same's file has no
+	 * recorded digest. */
+	assert_int_equal(pkg_files_layer(vm, NULL, vdb, NULL, base, &layer, &st, &err), 0);
+	assert_int_equal(st.packages, 2);
+	assert_int_equal(st.files_unverifiable, 1);
+	ut_tree_free(layer);
+
+	for (i = 0; i < 4; i++)
+		free(md5[i]);
+	free(sums);
+	pkg_db_free(vdb);
+	pkg_db_free(bdb);
+	ut_tree_free(vm);
+	ut_tree_free(base);
+	tu_sh("rm -rf '%s' '%s'", vdir, bdir);
+	free(vdir);
+	free(bdir);
+}
+
 /* ---- versions and subtraction -------------------------------------------- */
 
 static void test_vercmp(void **state)
@@ -1359,7 +1535,7 @@ static void test_subtract(void **state)
 	struct pkg_db *vm, *base;
 	struct pkg_delta *dv;
 	struct ut_err err;
-	size_t n, i;
+	size_t n, i, k;
 	static const struct {
 		const char *name, *change;
 	} want[] = {
@@ -1415,10 +1591,18 @@ static void test_subtract(void **state)
 	free(d1);
 	free(d2);
 
-	/* rpm: the real CentOS 7 base against the bigger centos7-many. */
-	if (tu_have("rpm") && !access(GO_RPMDB "/centos7-many/Packages", R_OK)) {
-		char *r1 = rpm_root("centos7-many"), *r2 = rpm_root("centos7-plain");
-		size_t added = 0, removed = 0, changed = 0;
+	/* rpm: the real CentOS 7 base against the bigger centos7-many, and
+	 * centos7-httpd24 against centos8. Keys (gpg-pubkey) are only ever
+	 * added or removed: another key id is another key, not an upgrade. */
+	for (k = 0; k < 2 && tu_have("rpm") && !access(GO_RPMDB "/centos7-many/Packages", R_OK);
+	     k++) {
+		static const struct {
+			const char *vm, *base;
+			size_t keys_added, keys_removed;
+		} pairs[] = { { "centos7-many", "centos7-plain", 1, 0 },
+			      { "centos7-httpd24", "centos8-modularitylabel", 3, 1 } };
+		char *r1 = rpm_root(pairs[k].vm), *r2 = rpm_root(pairs[k].base);
+		size_t added = 0, removed = 0, changed = 0, kadded = 0, kremoved = 0;
 
 		vm = must_read(r1);
 		base = must_read(r2);
@@ -1432,7 +1616,14 @@ static void test_subtract(void **state)
 				changed++;
 			if (dv[i].change == PKG_UPGRADED)
 				assert_true(pkg_vercmp("rpm", dv[i].vm, dv[i].base) > 0);
+			if ((dv[i].vm ? dv[i].vm : dv[i].base)->is_key) {
+				assert_true(dv[i].change == PKG_ADDED || dv[i].change == PKG_REMOVED);
+				kadded += dv[i].change == PKG_ADDED;
+				kremoved += dv[i].change == PKG_REMOVED;
+			}
 		}
+		assert_int_equal(kadded, pairs[k].keys_added);
+		assert_int_equal(kremoved, pairs[k].keys_removed);
 		/* Every VM package is in the base, changed, or added. */
 		{
 			size_t unchanged = 0;
@@ -1445,8 +1636,8 @@ static void test_subtract(void **state)
 			}
 			assert_int_equal(unchanged + added + changed, vm->n);
 		}
-		fprintf(stderr, "centos7-many minus centos7-plain: %zu added, %zu removed, %zu changed\n",
-			added, removed, changed);
+		fprintf(stderr, "%s minus %s: %zu added, %zu removed, %zu changed\n", pairs[k].vm,
+			pairs[k].base, added, removed, changed);
 		free(dv);
 		pkg_db_free(vm);
 		pkg_db_free(base);
@@ -1843,6 +2034,7 @@ int main(void)
 		cmocka_unit_test(test_graph_small),
 		cmocka_unit_test(test_dpkg_multiarch),
 		cmocka_unit_test(test_subtract),
+		cmocka_unit_test(test_files_layer),
 		cmocka_unit_test(test_apk),
 		cmocka_unit_test(test_pacman),
 		cmocka_unit_test(test_hostile_dpkg),

@@ -1,5 +1,5 @@
 /*
- * pkglayer.c - the packages layer: the files of the VM's packages that the
+ * pkg_layer.c - the packages layer: the files of the VM's packages that the
  * base lacks (added, upgraded, downgraded or arch-changed packages), taken
  * only where the VM's bytes still match the digest the package database
  * recorded, so the layer holds what the package manager installed and not
@@ -9,30 +9,29 @@
  * packages gave them, and directories get one mtime, the newest of the
  * layer's files, so two VMs with the same packages share it by digest.
  */
-#include "cli.h"
 #include "packages.h"
 
-#include <openssl/evp.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 /* Digests the entry's content with the algorithm the database used, and
  * with sha256 for the tree, in one read. */
 static int entry_digests(const struct ut_tree *vm, struct ut_entry *e, enum pkg_digest_kind kind,
 			 char *hex, struct ut_err *err)
 {
-	const EVP_MD *md = kind == PKG_DIGEST_MD5 ? EVP_md5() : kind == PKG_DIGEST_SHA1 ? EVP_sha1()
-							: EVP_sha256();
 	static __thread unsigned char buf[1 << 17];
-	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-	struct ut_sha256 sha;
-	unsigned char out[EVP_MAX_MD_SIZE];
-	unsigned int outlen = 0;
+	struct ut_hash db = { 0 };
+	struct ut_sha256 sha = { 0 };
+	unsigned char out[UT_HASH_MAX];
+	size_t outlen;
 	void *h = NULL;
 	uint64_t total = 0;
 	int rc = -1;
 
-	if (ut_sha256_init(&sha) < 0 || !ctx || EVP_DigestInit_ex(ctx, md, NULL) != 1) {
+	if (ut_sha256_init(&sha) < 0 ||
+	    ut_hash_init(&db, kind == PKG_DIGEST_MD5 ? UT_HASH_MD5 : kind == PKG_DIGEST_SHA1
+				  ? UT_HASH_SHA1 : UT_HASH_SHA256) < 0) {
 		ut_err_set(err, "digest unavailable");
 		goto out;
 	}
@@ -45,7 +44,7 @@ static int entry_digests(const struct ut_tree *vm, struct ut_entry *e, enum pkg_
 			goto out;
 		if (n == 0)
 			break;
-		EVP_DigestUpdate(ctx, buf, (size_t)n);
+		ut_hash_update(&db, buf, (size_t)n);
 		ut_sha256_update(&sha, buf, (size_t)n);
 		total += (uint64_t)n;
 	}
@@ -54,7 +53,7 @@ static int entry_digests(const struct ut_tree *vm, struct ut_entry *e, enum pkg_
 			   (unsigned long long)e->size);
 		goto out;
 	}
-	EVP_DigestFinal_ex(ctx, out, &outlen);
+	outlen = ut_hash_final(&db, out);
 	ut_hex(out, outlen, hex);
 	ut_sha256_final(&sha, e->digest);
 	e->has_digest = 1;
@@ -63,13 +62,14 @@ out:
 	if (h)
 		vm->content.ops->close(vm->content.ctx, h);
 	ut_sha256_release(&sha);
-	EVP_MD_CTX_free(ctx);
+	ut_hash_release(&db);
 	return rc;
 }
 
 /* The path with every symlink in its parent resolved ("bin/ls" ->
  * "usr/bin/ls" on a merged-/usr system); NULL when the parent is missing. */
-static char *canonical_path(const struct ut_tree *vm, const char *path, struct ut_err *err)
+static char *canonical_path(const struct ut_tree *vm, pkg_tree_resolve_fn resolve,
+			    const char *path, struct ut_err *err)
 {
 	size_t plen = ut_path_parent_len(path);
 	const struct ut_entry *parent;
@@ -78,7 +78,7 @@ static char *canonical_path(const struct ut_tree *vm, const char *path, struct u
 	if (!plen)
 		return ut_strdup(path);
 	dir = ut_strndup(path, plen);
-	parent = cli_tree_resolve(vm, dir, err);
+	parent = resolve ? resolve(vm, dir, err) : ut_tree_find(vm, dir);
 	free(dir);
 	if (!parent || parent->type != UT_DIR)
 		return NULL;
@@ -94,9 +94,9 @@ static void add_copy(struct ut_tree *layer, const struct ut_entry *e)
 	ut_tree_take(layer, &copy);
 }
 
-int cli_packages_layer(struct ut_tree *vm, const struct pkg_db *vdb, const struct pkg_db *bdb,
-		       const struct ut_tree *base, struct ut_tree **out,
-		       struct cli_pkglayer_stats *stats, struct ut_err *err)
+int pkg_files_layer(struct ut_tree *vm, pkg_tree_resolve_fn resolve, const struct pkg_db *vdb,
+		    const struct pkg_db *bdb, const struct ut_tree *base, struct ut_tree **out,
+		    struct pkg_layer_stats *stats, struct ut_err *err)
 {
 	struct ut_tree *layer = ut_tree_new();
 	struct pkg_delta *deltas = NULL;
@@ -126,9 +126,9 @@ int cli_packages_layer(struct ut_tree *vm, const struct pkg_db *vdb, const struc
 			const char *want = f->digest ? f->digest : f->is_conffile ? f->conf_digest : NULL;
 			enum pkg_digest_kind kind = f->kind != PKG_DIGEST_NONE ? f->kind : PKG_DIGEST_MD5;
 			struct ut_entry *e;
-			char *path, hex[2 * EVP_MAX_MD_SIZE + 1];
+			char *path, hex[2 * UT_HASH_MAX + 1];
 
-			path = canonical_path(vm, f->path, err);
+			path = canonical_path(vm, resolve, f->path, err);
 			if (!path) {
 				if (err->msg[0])
 					goto out;
@@ -196,18 +196,4 @@ out:
 	free(deltas);
 	ut_tree_free(layer);
 	return rc;
-}
-
-struct ut_tree *cli_tree_overlay(const struct ut_tree *lower, const struct ut_tree *upper)
-{
-	struct ut_tree *t = ut_tree_new();
-	size_t i;
-
-	for (i = 0; i < lower->n; i++)
-		add_copy(t, &lower->v[i]);
-	for (i = 0; i < upper->n; i++)
-		add_copy(t, &upper->v[i]);
-	ut_tree_sort(t); /* upper entries replace lower ones of the same path */
-	t->content = lower->content;
-	return t;
 }
