@@ -224,6 +224,33 @@ void bd_analysis_release(struct bd_analysis *a);
  * "unchanged content, blocks rewritten" (no change). */
 const char *bd_file_level(const struct fsd_result *diff, const char *path);
 
+/* ---- the block strategy ------------------------------------------------ */
+
+struct bd_block_stats {
+	int depth;              /* layers above the template */
+	uint64_t lineage_bytes; /* ranges the layers above the template hold */
+	uint64_t changed_bytes; /* of those, filesystem blocks that differ */
+	uint64_t dirty_inodes;  /* inodes that may differ (a superset) */
+	uint64_t dirty_paths;   /* template paths looked up again in the clone */
+	uint64_t entries_read;  /* clone entries read (re-read paths, new subtrees) */
+};
+
+/*
+ * The clone's tree without walking it: disk's changed blocks since base (a
+ * template in disk's qcow2 backing chain) mapped to the inodes that may have
+ * changed, those paths and directories read again from disk, and base_tree's
+ * entries (dr_disk_tree(base) with digests) for all the rest. fsd_diff of
+ * base_tree and *out gives the changes, and the layer plan, that a full walk
+ * of disk would; only dirty files are read. *out reads content from disk.
+ *
+ * Returns 1 with *out; 0 when the block strategy cannot be exact, with the
+ * reason in why (not ext2/3/4, a journal needing recovery, another UUID or
+ * geometry, a moved partition, no lineage); -1 on error.
+ */
+int bd_block_tree(struct dr_disk *base, const struct ut_tree *base_tree, struct dr_disk *disk,
+		  struct ut_tree **out, struct bd_block_stats *st, char *why, size_t why_len,
+		  struct ut_err *err);
+
 #ifdef __cplusplus
 }
 #endif

@@ -143,35 +143,24 @@ out:
 	return ret;
 }
 
-/* Reads all of e (at most max bytes) into b. */
-static int read_all(const struct ut_content *src, const struct ut_entry *e, uint64_t max,
-		    struct ut_buf *b, struct ut_err *err)
+/* Feeds the VM file's chunks to both counters; the last one (the size is
+ * known and ut_content_stream holds the content to it) ends the frames. */
+struct feed_ctx {
+	struct zcount *plain, *delta; /* delta NULL: no delta for this file */
+	uint64_t seen, size;
+};
+
+static int feed_chunk(void *ctx, const void *data, size_t n, struct ut_err *err)
 {
-	unsigned char *chunk = ut_malloc(DELTA_READ);
-	void *h = NULL;
-	int ret = -1;
+	struct feed_ctx *f = ctx;
+	int end;
 
-	b->cap = (size_t)max;
-	if (src->ops->open(src->ctx, e, &h, err) < 0)
-		goto out;
-	for (;;) {
-		ssize_t n = src->ops->read(src->ctx, h, chunk, DELTA_READ, err);
-
-		if (n < 0)
-			goto out;
-		if (n == 0)
-			break;
-		if (ut_buf_add(b, chunk, (size_t)n, err) < 0) {
-			ut_err_prefix(err, "/%s: ", e->path);
-			goto out;
-		}
-	}
-	ret = 0;
-out:
-	if (h)
-		src->ops->close(src->ctx, h);
-	free(chunk);
-	return ret;
+	f->seen += n;
+	end = f->seen == f->size;
+	if (zcount_feed(f->plain, data, n, end, err) < 0 ||
+	    (f->delta && zcount_feed(f->delta, data, n, end, err) < 0))
+		return -1;
+	return 0;
 }
 
 int bd_delta_entry(const struct ut_content *base_src, const struct ut_entry *base_e,
@@ -180,10 +169,9 @@ int bd_delta_entry(const struct ut_content *base_src, const struct ut_entry *bas
 {
 	struct zcount plain, delta;
 	struct ut_buf base;
-	unsigned char *chunk = NULL, *pending = NULL;
-	void *h = NULL;
+	struct feed_ctx feed = { 0 };
+	unsigned char *chunk = NULL;
 	uint64_t max;
-	size_t pending_len = 0;
 	int level, with_delta, ret = -1;
 
 	memset(out, 0, sizeof(*out));
@@ -197,7 +185,8 @@ int bd_delta_entry(const struct ut_content *base_src, const struct ut_entry *bas
 		return ut_err_set(err, "/%s: a delta needs a regular file on both sides",
 				  vm_e->path);
 	with_delta = base_e->size <= max && vm_e->size <= max;
-	if (with_delta && read_all(base_src, base_e, max, &base, err) < 0)
+	base.cap = (size_t)max;
+	if (with_delta && ut_content_read_all(base_src, base_e, &base, err) < 0)
 		goto out;
 	out->base_bytes = with_delta ? base.len : base_e->size;
 	if (zcount_init(&plain, level, NULL, 0, vm_e->size, err) < 0)
@@ -205,50 +194,26 @@ int bd_delta_entry(const struct ut_content *base_src, const struct ut_entry *bas
 	if (with_delta && zcount_init(&delta, level, base.len ? (void *)base.data : "", base.len,
 				      vm_e->size, err) < 0)
 		goto out;
-	if (vm_src->ops->open(vm_src->ctx, vm_e, &h, err) < 0)
-		goto out;
+	feed.plain = &plain;
+	feed.delta = with_delta ? &delta : NULL;
+	feed.size = vm_e->size;
 	chunk = ut_malloc(DELTA_READ);
-	pending = ut_malloc(DELTA_READ);
-	/* One chunk behind, so the last one is fed with ZSTD_e_end. */
-	for (;;) {
-		ssize_t n = vm_src->ops->read(vm_src->ctx, h, chunk, DELTA_READ, err);
-		unsigned char *t;
-
-		if (n < 0)
-			goto out;
-		if (n == 0)
-			break;
-		if (pending_len) {
-			if (zcount_feed(&plain, pending, pending_len, 0, err) < 0 ||
-			    (with_delta && zcount_feed(&delta, pending, pending_len, 0, err) < 0))
-				goto out;
-		}
-		t = pending;
-		pending = chunk;
-		chunk = t;
-		pending_len = (size_t)n;
-		out->vm_bytes += (uint64_t)n;
-	}
-	if (out->vm_bytes != vm_e->size) {
-		ut_err_set(err, "/%s: read %llu bytes, the file has %llu", vm_e->path,
-			   (unsigned long long)out->vm_bytes, (unsigned long long)vm_e->size);
+	if (ut_content_stream(vm_src, vm_e, chunk, DELTA_READ, feed_chunk, &feed, err) < 0)
 		goto out;
-	}
-	if (zcount_feed(&plain, pending, pending_len, 1, err) < 0 ||
-	    (with_delta && zcount_feed(&delta, pending, pending_len, 1, err) < 0))
+	out->vm_bytes = feed.seen;
+	/* An empty file still ends its frames. */
+	if (!vm_e->size && (zcount_feed(&plain, "", 0, 1, err) < 0 ||
+			    (with_delta && zcount_feed(&delta, "", 0, 1, err) < 0)))
 		goto out;
 	out->zstd_bytes = plain.bytes;
 	out->delta_bytes = with_delta ? delta.bytes : plain.bytes;
 	out->skipped = !with_delta;
 	ret = 0;
 out:
-	if (h)
-		vm_src->ops->close(vm_src->ctx, h);
 	zcount_release(&plain);
 	zcount_release(&delta);
 	ut_buf_release(&base);
 	free(chunk);
-	free(pending);
 	return ret;
 }
 
@@ -268,9 +233,9 @@ int bd_extents_zstd(struct dr_blockdev *bd, const struct bd_extents *x, int leve
 	for (i = 0; i < x->n; i++) {
 		uint64_t off = x->v[i].off, end = x->v[i].off + x->v[i].len;
 
-		if (end > bd->size || end < off) {
+		if (end > dr_blockdev_size(bd) || end < off) {
 			ut_err_set(err, "%s: changed range %llu+%llu is past the end of the disk",
-				   bd->path, (unsigned long long)off,
+				   dr_blockdev_path(bd), (unsigned long long)off,
 				   (unsigned long long)x->v[i].len);
 			goto out;
 		}

@@ -75,28 +75,6 @@ static inline uint64_t rotl64(uint64_t x, int r)
 	return (x << r) | (x >> (64 - r));
 }
 
-static inline uint64_t le64(const unsigned char *p)
-{
-	uint64_t v;
-
-	memcpy(&v, p, 8);
-#if __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
-	v = __builtin_bswap64(v);
-#endif
-	return v;
-}
-
-static inline uint32_t le32(const unsigned char *p)
-{
-	uint32_t v;
-
-	memcpy(&v, p, 4);
-#if __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
-	v = __builtin_bswap32(v);
-#endif
-	return v;
-}
-
 static inline uint64_t xxh_round(uint64_t acc, uint64_t input)
 {
 	acc += input * P64_2;
@@ -120,10 +98,10 @@ uint64_t bd_hash64(const void *data, size_t len)
 		const unsigned char *limit = end - 32;
 
 		do {
-			v1 = xxh_round(v1, le64(p));
-			v2 = xxh_round(v2, le64(p + 8));
-			v3 = xxh_round(v3, le64(p + 16));
-			v4 = xxh_round(v4, le64(p + 24));
+			v1 = xxh_round(v1, ut_le64(p));
+			v2 = xxh_round(v2, ut_le64(p + 8));
+			v3 = xxh_round(v3, ut_le64(p + 16));
+			v4 = xxh_round(v4, ut_le64(p + 24));
 			p += 32;
 		} while (p <= limit);
 		h = rotl64(v1, 1) + rotl64(v2, 7) + rotl64(v3, 12) + rotl64(v4, 18);
@@ -136,12 +114,12 @@ uint64_t bd_hash64(const void *data, size_t len)
 	}
 	h += (uint64_t)len;
 	while (end - p >= 8) {
-		h ^= xxh_round(0, le64(p));
+		h ^= xxh_round(0, ut_le64(p));
 		h = rotl64(h, 27) * P64_1 + P64_4;
 		p += 8;
 	}
 	if (end - p >= 4) {
-		h ^= (uint64_t)le32(p) * P64_1;
+		h ^= (uint64_t)ut_le32(p) * P64_1;
 		h = rotl64(h, 23) * P64_2 + P64_3;
 		p += 4;
 	}
@@ -170,10 +148,9 @@ int bd_lineage_find(struct dr_blockdev *disk, const char *base_path, int *depth,
 	if (!want)
 		return ut_err_set(err, "%s: cannot resolve the path", base_path);
 	/* Slices (partitions) have no chain of their own: start from the disk. */
-	while (disk->parent)
-		disk = disk->parent;
-	for (b = disk->backing; b && d < BD_MAX_DEPTH; b = b->backing) {
-		char *have = realpath(b->path, NULL);
+	disk = dr_blockdev_whole(disk);
+	for (b = dr_blockdev_backing(disk); b && d < BD_MAX_DEPTH; b = dr_blockdev_backing(b)) {
+		char *have = realpath(dr_blockdev_path(b), NULL);
 
 		d++;
 		if (have && !strcmp(have, want))
@@ -204,20 +181,21 @@ int bd_extents_lineage(struct dr_blockdev *disk, int depth, struct bd_extents *o
 
 	bd_extents_init(out);
 	bd_extents_init(&all);
-	while (disk->parent)
-		disk = disk->parent;
+	disk = dr_blockdev_whole(disk);
 	if (depth < 1 || depth > BD_MAX_DEPTH)
-		return ut_err_set(err, "%s: lineage depth %d is out of range", disk->path, depth);
-	for (i = 0, layer = disk; i < depth; i++, layer = layer->backing) {
+		return ut_err_set(err, "%s: lineage depth %d is out of range",
+				  dr_blockdev_path(disk), depth);
+	for (i = 0, layer = disk; i < depth; i++, layer = dr_blockdev_backing(layer)) {
 		uint64_t off = 0, end;
 
 		if (!layer) {
-			ut_err_set(err, "%s: the backing chain is shorter than %d layers", disk->path,
-				   depth);
+			ut_err_set(err, "%s: the backing chain is shorter than %d layers",
+				   dr_blockdev_path(disk), depth);
 			goto out;
 		}
 		/* A lower layer's bytes past the top's size are not the disk's. */
-		end = layer->size < disk->size ? layer->size : disk->size;
+		end = dr_blockdev_size(layer) < dr_blockdev_size(disk) ? dr_blockdev_size(layer)
+									 : dr_blockdev_size(disk);
 		while (off < end) {
 			uint64_t n;
 			int in_backing;
@@ -245,7 +223,7 @@ int bd_extents_lineage(struct dr_blockdev *disk, int depth, struct bd_extents *o
 		bd_extents_add(out, all.v[k].off, all.v[k].len);
 	out->method = BD_LINEAGE;
 	out->depth = depth;
-	out->disk_size = disk->size;
+	out->disk_size = dr_blockdev_size(disk);
 	/* The smallest run length seen is a multiple of the cluster: report
 	 * the largest power of two dividing every range, capped at 64 KiB
 	 * (qcow2's default cluster) - enough to say "cluster-granular". */
@@ -281,11 +259,12 @@ int bd_extents_hashes(struct dr_blockdev *base, struct dr_blockdev *disk, uint64
 	int ret = -1;
 
 	bd_extents_init(out);
-	if (check_block_size(disk->path, block_size, err) < 0)
+	if (check_block_size(dr_blockdev_path(disk), block_size, err) < 0)
 		return -1;
 	a = ut_malloc(BD_CHUNK);
 	b = ut_malloc(BD_CHUNK);
-	common = base->size < disk->size ? base->size : disk->size;
+	common = dr_blockdev_size(base) < dr_blockdev_size(disk) ? dr_blockdev_size(base)
+								 : dr_blockdev_size(disk);
 	while (off < common) {
 		size_t len = common - off < BD_CHUNK ? (size_t)(common - off) : BD_CHUNK;
 		size_t k;
@@ -305,11 +284,11 @@ int bd_extents_hashes(struct dr_blockdev *base, struct dr_blockdev *disk, uint64
 	}
 	/* A longer disk's tail is new; a shorter one lost bytes it cannot
 	 * show as ranges of its own. */
-	if (disk->size > common)
-		bd_extents_add(out, common, disk->size - common);
+	if (dr_blockdev_size(disk) > common)
+		bd_extents_add(out, common, dr_blockdev_size(disk) - common);
 	out->method = BD_HASHES;
 	out->granule = block_size;
-	out->disk_size = disk->size;
+	out->disk_size = dr_blockdev_size(disk);
 	ret = 0;
 out:
 	free(a);
@@ -328,7 +307,7 @@ int bd_extents_refine(const struct bd_extents *in, struct dr_blockdev *base,
 	int ret = -1;
 
 	bd_extents_init(out);
-	if (check_block_size(disk->path, block_size, err) < 0)
+	if (check_block_size(dr_blockdev_path(disk), block_size, err) < 0)
 		return -1;
 	a = ut_malloc(BD_CHUNK);
 	b = ut_malloc(BD_CHUNK);
@@ -337,8 +316,8 @@ int bd_extents_refine(const struct bd_extents *in, struct dr_blockdev *base,
 		uint64_t off = in->v[i].off & ~(block_size - 1);
 		uint64_t end = in->v[i].off + in->v[i].len;
 
-		if (end > disk->size)
-			end = disk->size;
+		if (end > dr_blockdev_size(disk))
+			end = dr_blockdev_size(disk);
 		/* Blocks already judged with the previous range are skipped. */
 		if (out->n && off < out->v[out->n - 1].off + out->v[out->n - 1].len)
 			off = out->v[out->n - 1].off + out->v[out->n - 1].len;
@@ -347,13 +326,13 @@ int bd_extents_refine(const struct bd_extents *in, struct dr_blockdev *base,
 			size_t have = 0, k;
 
 			/* Round up to whole blocks where the disk allows. */
-			if (len % block_size && off + len + (block_size - len % block_size) <= disk->size)
+			if (len % block_size && off + len + (block_size - len % block_size) <= dr_blockdev_size(disk))
 				len += block_size - len % block_size;
 			if (dr_blockdev_pread(disk, b, len, off, err) < 0)
 				goto out;
 			/* The base may be shorter: what it lacks differs. */
-			if (off < base->size) {
-				have = base->size - off < len ? (size_t)(base->size - off) : len;
+			if (off < dr_blockdev_size(base)) {
+				have = dr_blockdev_size(base) - off < len ? (size_t)(dr_blockdev_size(base) - off) : len;
 				if (dr_blockdev_pread(base, a, have, off, err) < 0)
 					goto out;
 			}
@@ -370,7 +349,7 @@ int bd_extents_refine(const struct bd_extents *in, struct dr_blockdev *base,
 	out->method = in->method;
 	out->depth = in->depth;
 	out->granule = block_size;
-	out->disk_size = disk->size;
+	out->disk_size = dr_blockdev_size(disk);
 	out->bytes_read += in->bytes_read;
 	ret = 0;
 out:

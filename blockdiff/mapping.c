@@ -128,13 +128,13 @@ int bd_map_files(struct dr_disk *d, const struct ut_tree *t, const struct bd_ext
 		fs = dr_disk_entry_fs(d, e, &c.vol_off);
 		if (!fs)
 			continue;
-		if (!fs->ops->extents) {
+		if (!dr_fs_has_extents(fs)) {
 			out->files_no_extents++;
 			continue;
 		}
-		c.vol_size = fs->bd->size;
+		c.vol_size = dr_blockdev_size(dr_fs_blockdev(fs));
 		c.file_size = e->size;
-		if (fs->ops->extents(fs, e->src_b, ext_cb, &c, err) < 0) {
+		if (dr_fs_extents(fs, e->src_b, ext_cb, &c, err) < 0) {
 			ut_err_prefix(err, "/%s: ", e->path);
 			goto out;
 		}

@@ -57,10 +57,11 @@ int cli_base_open(const char *spec, const char *format, const struct dr_disk_opt
 		if (dopt)
 			opt = *dopt;
 		opt.format = format;
+		opt.tmpdir = cli_tmpdir();
 
 		return dr_disk_open(b->arg, &opt, &b->disk, err);
 	}
-	if (img_base_open(spec, &b->img, err) < 0)
+	if (img_base_open(spec, cli_tmpdir(), &b->img, err) < 0)
 		return -1;
 	return 0;
 }

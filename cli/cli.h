@@ -8,6 +8,13 @@
 
 /* Each subcommand: argv[0] is its name. Returns the process exit code. */
 typedef int (*cli_cmd_fn)(int argc, char **argv);
+int cmd_inspect(int argc, char **argv);
+int cmd_convert(int argc, char **argv);
+int cmd_diff(int argc, char **argv);
+int cmd_verify(int argc, char **argv);
+int cmd_packages(int argc, char **argv);
+int cmd_compare(int argc, char **argv);
+int cmd_domains(int argc, char **argv);
 
 /* Prints "vm2oci: <msg>" on stderr, one line; returns 1 (or 2 for usage). */
 int cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -49,6 +56,11 @@ struct cli_progress {
 void cli_progress_init(struct cli_progress *p, int quiet);
 struct ut_progress cli_progress_hook(struct cli_progress *p);
 void cli_progress_done(struct cli_progress *p);
+
+/* Where scratch files go: $TMPDIR, NULL when unset (each module then uses
+ * its default: /tmp, /var/tmp for a base's layers). The modules never read
+ * the environment; the CLI reads it here and passes the directory in. */
+const char *cli_tmpdir(void);
 
 /* ---- which files a disk may name (every command that opens disks) ------ */
 
@@ -132,6 +144,27 @@ void cli_base_release(struct cli_base *b);
  * when caching is off (VM2OCI_CACHE=off). Borrowed, static storage. */
 const char *cli_cache_dir(void);
 
+/* ---- strategy (strategy.c) ------------------------------------------- */
+
+#include "blockdiff.h"
+#include <jansson.h>
+
+struct cli_strategy {
+	const char *requested; /* block, file or auto */
+	const char *used;      /* block or file */
+	char reason[512];      /* why that one, one line */
+	struct bd_block_stats block;
+};
+
+/* The VM's tree by the requested strategy: block when it can be exact (the
+ * base is a disk in disk's backing chain, ext filesystems of one geometry),
+ * else a full walk, with the reason in s. Reads the base's tree first when
+ * block is tried. */
+int cli_vm_tree(const char *requested, struct cli_base *base, struct dr_disk *disk,
+		struct ut_tree **vm, struct cli_strategy *s, struct ut_err *err);
+/* What --json says about it, the disk's bytes read included. */
+json_t *cli_strategy_json(const struct cli_strategy *s, struct dr_disk *disk);
+
 /* ---- guest trees as package sources ---------------------------------- */
 
 struct pkg_source;
@@ -155,9 +188,6 @@ int cli_base_pkg_db(struct cli_base *b, struct pkg_db **db, struct ut_err *err);
 struct fsd_layer_item;
 
 /* ---- layers (layers.c) --------------------------------------------------- */
-
-/* rm -rf, without following links; errors ignored (cleanup of our own temp). */
-void cli_rm_rf(const char *path);
 
 /* SIGINT/SIGTERM remove the temporary paths tracked here (the image
  * module's, through its temp hooks, and the CLI's own) and exit 128+sig. */
@@ -194,6 +224,9 @@ struct cli_job_options {
 	const struct cli_disk_policy *policy; /* may be NULL; disk and disk: base */
 	struct fsd_options *diff;
 	const struct cli_skip *skip; /* --skip-mount, for DISK only; may be NULL */
+	/* NULL: walk the disk before opening the base. block, file or auto:
+	 * the base first, then the VM's tree by cli_vm_tree. */
+	const char *strategy;
 };
 
 /* Open base + open disk + both trees + diff + layer plan, with each phase's
@@ -207,6 +240,7 @@ struct cli_job {
 	struct fsd_layer_item *items;
 	size_t nitems;
 	double t_open, t_walk, t_base, t_diff;
+	struct cli_strategy strategy; /* how the VM's tree was found */
 };
 
 /* The disk, its tree, the base and (unless o->no_base_tree) its tree. */

@@ -41,47 +41,35 @@ static const char compare_usage[] =
 	"  -q, --quiet         no progress on stderr\n"
 	CLI_DISK_POLICY_USAGE;
 
-static void human(uint64_t b, char *out, size_t len)
-{
-	if (b >= (1ull << 30))
-		snprintf(out, len, "%.2f GiB", b / 1073741824.0);
-	else if (b >= (1ull << 20))
-		snprintf(out, len, "%.2f MiB", b / 1048576.0);
-	else if (b >= 1024)
-		snprintf(out, len, "%.1f KiB", b / 1024.0);
-	else
-		snprintf(out, len, "%" PRIu64 " B", b);
-}
-
 static void print_verdict(const struct img_layer_result *sizes, const struct fsd_stats *s,
 			  const struct bd_analysis *bv)
 {
 	uint64_t layer = sizes[2].blob.size;
 	char a[32], b[32], c[32];
 
-	human(layer, a, sizeof(a));
+	ut_human_size(layer, a, sizeof(a));
 	if (!bv) {
 		printf("VERDICT      file-level: %s zstd. The block view needs a disk base "
 		       "(disk:FILE): an image base has no blocks to compare.\n", a);
 		return;
 	}
-	human(bv->blocks_zstd, b, sizeof(b));
+	ut_human_size(bv->blocks_zstd, b, sizeof(b));
 	if (bv->blocks_zstd < layer) {
 		printf("VERDICT      changed blocks: %s zstd, %.1f%% smaller than the file-level "
 		       "layer (%s zstd): only written blocks travel", b,
 		       100.0 * (double)(layer - bv->blocks_zstd) / (double)layer, a);
-		human(s->moved_bytes, c, sizeof(c));
+		ut_human_size(s->moved_bytes, c, sizeof(c));
 		if (s->moved)
 			printf("; the layer carries %" PRIu64 " moved file%s (%s) whole, a rename "
 			       "moves no block", s->moved, s->moved == 1 ? "" : "s", c);
 		if (bv->modified) {
-			human(bv->modified_bytes, c, sizeof(c));
+			ut_human_size(bv->modified_bytes, c, sizeof(c));
 			printf("; %" PRIu64 " modified file%s whole (%s)", bv->modified,
 			       bv->modified == 1 ? " goes" : "s go", c);
 		}
 		printf(".\n");
 	} else {
-		human(bv->map.in_metadata + bv->map.outside, c, sizeof(c));
+		ut_human_size(bv->map.in_metadata + bv->map.outside, c, sizeof(c));
 		printf("VERDICT      file-level layer: %s zstd, %.1f%% smaller than the changed "
 		       "blocks (%s zstd): the blocks also carry %s of filesystem metadata, journal "
 		       "and freed space, which a file layer leaves behind.\n",
@@ -92,8 +80,8 @@ static void print_verdict(const struct img_layer_result *sizes, const struct fsd
 		uint64_t est = layer - (bv->modified_zstd < layer ? bv->modified_zstd : layer) +
 			       bv->modified_delta;
 
-		human(est, c, sizeof(c));
-		human(bv->modified_zstd - (bv->modified_delta < bv->modified_zstd ?
+		ut_human_size(est, c, sizeof(c));
+		ut_human_size(bv->modified_zstd - (bv->modified_delta < bv->modified_zstd ?
 					   bv->modified_delta : bv->modified_zstd), b, sizeof(b));
 		printf("             patch-from deltas of the %" PRIu64 " modified files would save "
 		       "%s (layer ~%s).\n", bv->modified, b, c);
@@ -198,8 +186,8 @@ static void print_block_text(const struct compare *cp)
 	const struct bd_analysis *bv = cp->bv;
 	char h1[32], h2[32], h3[32], h4[32];
 
-	human(bv->alloc.bytes, h1, sizeof(h1));
-	human(bv->diff.bytes, h2, sizeof(h2));
+	ut_human_size(bv->alloc.bytes, h1, sizeof(h1));
+	ut_human_size(bv->diff.bytes, h2, sizeof(h2));
 	if (bv->alloc.method == BD_LINEAGE)
 		printf("BLOCK-LEVEL  method lineage (%d layer%s above the base): %s "
 		       "allocated in %zu runs (%" PRIu64 " B granule); %s in differing "
@@ -208,17 +196,17 @@ static void print_block_text(const struct compare *cp)
 	else
 		printf("BLOCK-LEVEL  method hashes (XXH64 of 4 KiB blocks at the same "
 		       "offsets): %s in %zu ranges\n", h2, bv->diff.n);
-	human(bv->map.in_files, h1, sizeof(h1));
-	human(bv->map.in_metadata, h2, sizeof(h2));
-	human(bv->map.outside, h3, sizeof(h3));
+	ut_human_size(bv->map.in_files, h1, sizeof(h1));
+	ut_human_size(bv->map.in_metadata, h2, sizeof(h2));
+	ut_human_size(bv->map.outside, h3, sizeof(h3));
 	printf("             in files: %s (%zu files: %" PRIu64 " changed at file "
 	       "level, %" PRIu64 " same content); fs metadata and free space: %s; "
 	       "outside filesystems: %s\n", h1, bv->map.nfiles, bv->files_content,
 	       bv->files_other_change + bv->files_unchanged, h2, h3);
-	human(bv->blocks_zstd, h1, sizeof(h1));
-	human(bv->modified_zstd, h2, sizeof(h2));
-	human(bv->modified_delta, h3, sizeof(h3));
-	human(bv->modified_bytes, h4, sizeof(h4));
+	ut_human_size(bv->blocks_zstd, h1, sizeof(h1));
+	ut_human_size(bv->modified_zstd, h2, sizeof(h2));
+	ut_human_size(bv->modified_delta, h3, sizeof(h3));
+	ut_human_size(bv->modified_bytes, h4, sizeof(h4));
 	printf("             changed blocks: %s zstd; %" PRIu64 " modified files "
 	       "(%s): %s zstd whole, %s as patch-from deltas\n", h1, bv->modified, h4,
 	       h2, h3);
@@ -237,13 +225,13 @@ static void print_text(const struct compare *cp, int list)
 	size_t i;
 
 	printf("base %s -> disk %s\n", cp->jo->base, cp->jo->disk);
-	human(s->added_bytes + s->modified_bytes, h1, sizeof(h1));
+	ut_human_size(s->added_bytes + s->modified_bytes, h1, sizeof(h1));
 	printf("FILE-LEVEL   %" PRIu64 " changed files (%" PRIu64 " added, %" PRIu64
 	       " modified), %s; %" PRIu64 " deleted, %" PRIu64 " metadata-only\n",
 	       s->added + s->modified, s->added, s->modified, h1, s->deleted, s->metadata);
-	human(sizes[0].blob.size, h1, sizeof(h1));
-	human(sizes[1].blob.size, h2, sizeof(h2));
-	human(sizes[2].blob.size, h3, sizeof(h3));
+	ut_human_size(sizes[0].blob.size, h1, sizeof(h1));
+	ut_human_size(sizes[1].blob.size, h2, sizeof(h2));
+	ut_human_size(sizes[2].blob.size, h3, sizeof(h3));
 	printf("             layer: %s raw, %s gzip, %s zstd; %.2f s (trees and diff "
 	       "%.2f, layer written 3 times %.2f)\n", h1, h2, h3, cp->t_file, cp->t_diff,
 	       cp->t_file - cp->t_diff);

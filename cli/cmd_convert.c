@@ -51,6 +51,12 @@ static const char convert_usage[] =
 	"      --no-replay        read a filesystem whose journal needs recovery (the VM\n"
 	"                         was not shut down cleanly) as it is on the disk, with\n"
 	"                         a warning, instead of replaying the journal in memory\n"
+	"      --strategy S       how to find what the VM changed: file (walk and\n"
+	"                         compare every file), block (map the blocks changed\n"
+	"                         since a disk:TEMPLATE base, from the qcow2 or vmdk\n"
+	"                         backing chain, to files; the same layer, reading only\n"
+	"                         what changed; falls back to file, saying why, when\n"
+	"                         it cannot be exact), auto (default: block when it can)\n"
 	"      --output-format F  oci (default) or docker-archive\n"
 	"      --trust-mtime      same size and mtime means same content (rsync's\n"
 	"                         quick check) instead of comparing digests\n"
@@ -84,6 +90,7 @@ static const char convert_usage[] =
 struct convert_opts {
 	const char *disk, *out, *base, *tag, *format, *base_format;
 	const char *dockerfile;
+	const char *strategy; /* block, file or auto */
 	int docker_archive, json, quiet, packages_layer, no_replay, rename_whiteouts;
 	struct img_layer_options layer;
 	struct fsd_options diff;
@@ -276,11 +283,14 @@ static int convert_read(struct convert *cv)
 	cv->jo = (struct cli_job_options){ .disk = o->disk, .disk_format = o->format,
 		.base = o->base, .base_format = o->base_format, .no_base_tree = !want_pkgs,
 		.warn = !o->quiet, .no_replay = o->no_replay, .policy = &o->policy,
-		.diff = &o->diff, .skip = &o->skip };
+		.diff = &o->diff, .strategy = o->strategy, .skip = &o->skip };
 	struct ut_err err = { { 0 } };
 
 	if (cli_job_open(&cv->job, &cv->jo, &cv->hook) < 0)
 		return -1;
+	if (!o->quiet && !o->json && (cv->job.base.disk || strcmp(o->strategy, "auto")))
+		fprintf(stderr, "vm2oci: strategy %s: %s\n", cv->job.strategy.used,
+			cv->job.strategy.reason);
 	if (cli_whiteout_names(cv->job.vm, o->disk, cv->job.base.disk ? cv->job.base.tree : NULL,
 			       o->rename_whiteouts, &o->layer.escape_whiteout_names, &cv->renamed,
 			       &err) < 0)
@@ -513,6 +523,7 @@ static void convert_report(const struct convert *cv)
 			 "entries", (json_int_t)j->vm->n, "layers", jl, "seconds", secs);
 	json_object_set_new(root, "base", json_string(o->base));
 	json_object_set_new(root, "skipped_mounts", cli_skipped_json(j->disk));
+	json_object_set_new(root, "strategy", cli_strategy_json(&j->strategy, j->disk));
 	if (j->diff)
 		json_object_set_new(root, "diff", stats_json(fsd_result_stats(j->diff)));
 	if (cv->vdb)
@@ -527,7 +538,7 @@ static void convert_release(struct convert *cv)
 	if (cv->layout)
 		img_layout_free(cv->layout); /* without commit, removes what it wrote */
 	if (cv->o->docker_archive && cv->layout_dir) {
-		cli_rm_rf(cv->layout_dir);
+		ut_rm_rf(cv->layout_dir);
 		cli_temp_untrack(cv->layout_dir);
 	}
 	free(cv->layout_dir);
@@ -575,7 +586,7 @@ int cmd_convert(int argc, char **argv)
 {
 	enum { OPT_LEVEL = 256, OPT_THREADS, OPT_BASE_FORMAT, OPT_OUTPUT_FORMAT, OPT_TRUST_MTIME,
 	       OPT_MASK_XATTR, OPT_JSON, OPT_PACKAGES_LAYER, OPT_DOCKERFILE, OPT_NO_REPLAY,
-	       OPT_RENAME_WH, OPT_SKIP_MOUNT };
+	       OPT_RENAME_WH, OPT_STRATEGY, OPT_SKIP_MOUNT };
 	static const struct option longopts[] = {
 		{ "output", required_argument, NULL, 'o' },
 		{ "base", required_argument, NULL, 'b' },
@@ -594,6 +605,7 @@ int cmd_convert(int argc, char **argv)
 		{ "no-replay", no_argument, NULL, OPT_NO_REPLAY },
 		{ "rename-whiteout-names", no_argument, NULL, OPT_RENAME_WH },
 		{ "skip-mount", required_argument, NULL, OPT_SKIP_MOUNT },
+		{ "strategy", required_argument, NULL, OPT_STRATEGY },
 		{ "quiet", no_argument, NULL, 'q' },
 		CLI_DISK_POLICY_LONGOPTS,
 		{ "help", no_argument, NULL, 'h' },
@@ -606,6 +618,7 @@ int cmd_convert(int argc, char **argv)
 
 	o.base = "scratch";
 	o.tag = "latest";
+	o.strategy = "auto";
 	o.layer.compress = IMG_COMPRESS_ZSTD;
 	o.diff.move_min_size = 1 << 20;
 	while ((c = getopt_long(argc, argv, "ho:b:t:c:f:q", longopts, NULL)) != -1) {
@@ -647,6 +660,11 @@ int cmd_convert(int argc, char **argv)
 		case OPT_NO_REPLAY: o.no_replay = 1; break;
 		case OPT_RENAME_WH: o.rename_whiteouts = 1; break;
 		case OPT_SKIP_MOUNT: cli_skip_add(&o.skip, NULL, optarg); break;
+		case OPT_STRATEGY:
+			if (strcmp(optarg, "block") && strcmp(optarg, "file") && strcmp(optarg, "auto"))
+				return cli_usage_error("convert", "--strategy takes block, file or auto, not '%s'", optarg);
+			o.strategy = optarg;
+			break;
 		case 'q': o.quiet = 1; break;
 		case 'h': fputs(convert_usage, stdout); return 0;
 		default:

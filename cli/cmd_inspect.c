@@ -98,7 +98,7 @@ static int print_json(struct dr_disk *d, const char *path)
 	root = json_object();
 	cli_json_set_name(root, "disk", path);
 	json_object_set_new(root, "format", json_string(dr_blockdev_format(bd)));
-	json_object_set_new(root, "virtual_size", json_integer((json_int_t)bd->size));
+	json_object_set_new(root, "virtual_size", json_integer((json_int_t)dr_blockdev_size(bd)));
 	json_object_set_new(root, "partition_table", json_string(dr_disk_scheme(d)));
 	json_object_set_new(root, "partitions", jparts);
 	json_object_set_new(root, "mounts", jmounts);
@@ -118,10 +118,10 @@ static int print_json(struct dr_disk *d, const char *path)
 		 * its backing file, so show where the bytes come from. */
 		json_t *chain = json_array();
 
-		for (const struct dr_blockdev *b = bd->backing; b; b = b->backing) {
+		for (const struct dr_blockdev *b = dr_blockdev_backing(bd); b; b = dr_blockdev_backing(b)) {
 			json_t *l = json_object();
 
-			cli_json_set_name(l, "path", b->path);
+			cli_json_set_name(l, "path", dr_blockdev_path(b));
 			json_object_set_new(l, "format", json_string(dr_blockdev_format(b)));
 			json_array_append_new(chain, l);
 		}
@@ -193,9 +193,9 @@ static void print_text(struct dr_disk *d, const char *path)
 	size_t n, i;
 
 	printf("disk:        %s (%s, %" PRIu64 " bytes virtual)\n", cli_name(path),
-	       dr_blockdev_format(bd), bd->size);
-	for (const struct dr_blockdev *b = bd->backing; b; b = b->backing)
-		printf("backing:     %s (%s)\n", cli_name(b->path), dr_blockdev_format(b));
+	       dr_blockdev_format(bd), dr_blockdev_size(bd));
+	for (const struct dr_blockdev *b = dr_blockdev_backing(bd); b; b = dr_blockdev_backing(b))
+		printf("backing:     %s (%s)\n", cli_name(dr_blockdev_path(b)), dr_blockdev_format(b));
 	{
 		size_t nl, k;
 		const struct dr_file_link *l = dr_blockdev_links(bd, &nl);
@@ -273,7 +273,7 @@ int cmd_inspect(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	struct dr_disk_options opt = { .lenient_mounts = 1 };
+	struct dr_disk_options opt = { .tmpdir = cli_tmpdir(), .lenient_mounts = 1 };
 	struct cli_skip skip = { 0 };
 	struct cli_disk_policy policy = { { 0 } };
 	struct dr_disk *d = NULL;

@@ -149,7 +149,7 @@ int cmd_packages(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	struct dr_disk_options dopt = { 0 };
+	struct dr_disk_options dopt = { .tmpdir = cli_tmpdir() };
 	struct cli_disk_policy policy = { { 0 } };
 	struct ut_err err = { { 0 } };
 	struct dr_disk *disk = NULL;

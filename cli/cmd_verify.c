@@ -138,7 +138,7 @@ int cmd_verify(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	struct dr_disk_options dopt = { 0 };
+	struct dr_disk_options dopt = { .tmpdir = cli_tmpdir() };
 	struct cli_skip skip = { 0 };
 	char *skipped = NULL;
 	int allow_skipped = 0;
@@ -185,7 +185,7 @@ int cmd_verify(int argc, char **argv)
 	dopt.progress = cli_progress_hook(&prog);
 
 	/* No cache: verify reads every layer for itself. */
-	if (img_base_open(argv[optind], &img, &err) < 0 ||
+	if (img_base_open(argv[optind], cli_tmpdir(), &img, &err) < 0 ||
 	    img_base_tree(img, NULL, &itree, &err) < 0) {
 		cli_error("%s", err.msg);
 		goto out;

@@ -83,19 +83,6 @@ void cli_progress_init(struct cli_progress *p, int quiet)
 	p->start = ut_now();
 }
 
-static void human(uint64_t n, char *out, size_t len)
-{
-	static const char *units[] = { "B", "KiB", "MiB", "GiB", "TiB" };
-	double v = (double)n;
-	int u = 0;
-
-	while (v >= 1024 && u < 4) {
-		v /= 1024;
-		u++;
-	}
-	snprintf(out, len, u ? "%.1f %s" : "%.0f %s", v, units[u]);
-}
-
 static void progress_update(void *ctx, const char *phase, uint64_t done, uint64_t total)
 {
 	struct cli_progress *p = ctx;
@@ -109,10 +96,10 @@ static void progress_update(void *ctx, const char *phase, uint64_t done, uint64_
 		return;
 	snprintf(p->phase, sizeof(p->phase), "%s", phase);
 	p->last = now;
-	human(done, d, sizeof(d));
-	human(now > p->start ? (uint64_t)((double)done / (now - p->start)) : 0, r, sizeof(r));
+	ut_human_size(done, d, sizeof(d));
+	ut_human_size(now > p->start ? (uint64_t)((double)done / (now - p->start)) : 0, r, sizeof(r));
 	if (total) {
-		human(total, t, sizeof(t));
+		ut_human_size(total, t, sizeof(t));
 		fprintf(stderr, "\r\033[K%s: %s / %s (%.0f%%), %s/s", phase, d, t,
 			100.0 * (double)done / (double)total, r);
 	} else {
@@ -133,6 +120,13 @@ void cli_progress_done(struct cli_progress *p)
 	if (p->enabled && p->phase[0])
 		fputs("\r\033[K", stderr);
 	p->phase[0] = '\0';
+}
+
+const char *cli_tmpdir(void)
+{
+	const char *tmp = getenv("TMPDIR");
+
+	return tmp && *tmp ? tmp : NULL;
 }
 
 /* "64M" -> 67108864: binary K/M/G/T suffixes; 0 on a malformed or zero size. */

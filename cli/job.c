@@ -21,10 +21,26 @@ static size_t print_warnings(const struct cli_job *j, const struct cli_job_optio
 	return nw;
 }
 
+/* The VM's tree: a walk, or the strategy o asks for. */
+static int job_walk(struct cli_job *j, const struct cli_job_options *o, struct ut_progress *prog,
+		    size_t told)
+{
+	struct ut_err err = { { 0 } };
+	double mark = ut_now();
+
+	ut_progress_update(prog, "walking the disk", 0, 0);
+	if (cli_vm_tree(o->strategy ? o->strategy : "file", &j->base, j->disk, &j->vm,
+			&j->strategy, &err) < 0)
+		return cli_error_at(o->disk, &err), -1;
+	print_warnings(j, o, told); /* the walk may add some (a journal replayed) */
+	j->t_walk = ut_now() - mark;
+	return 0;
+}
+
 int cli_job_open(struct cli_job *j, const struct cli_job_options *o, struct ut_progress *prog)
 {
 	struct dr_disk_options dopt = { .format = o->disk_format, .progress = *prog,
-					 .no_replay = o->no_replay };
+					 .no_replay = o->no_replay, .tmpdir = cli_tmpdir() };
 	struct ut_err err = { { 0 } };
 	double mark = ut_now();
 	size_t told;
@@ -40,12 +56,8 @@ int cli_job_open(struct cli_job *j, const struct cli_job_options *o, struct ut_p
 		return cli_error_at(o->disk, &err), -1;
 	j->t_open = ut_now() - mark;
 	told = print_warnings(j, o, 0);
-	mark = ut_now();
-	ut_progress_update(prog, "walking the disk", 0, 0);
-	if (dr_disk_tree(j->disk, 0, &j->vm, &err) < 0)
-		return cli_error_at(o->disk, &err), -1;
-	print_warnings(j, o, told); /* the walk may add some (a journal replayed) */
-	j->t_walk = ut_now() - mark;
+	if (!o->strategy && job_walk(j, o, prog, told) < 0)
+		return -1;
 
 	mark = ut_now();
 	j->have_base = 1; /* cli_base_open clears base first, even on failure */
@@ -60,6 +72,9 @@ int cli_job_open(struct cli_job *j, const struct cli_job_options *o, struct ut_p
 			return cli_base_error(&j->base, &err), -1;
 	}
 	j->t_base = ut_now() - mark;
+	/* The block strategy builds on the base's tree. */
+	if (o->strategy && job_walk(j, o, prog, told) < 0)
+		return -1;
 	return 0;
 }
 

@@ -7,22 +7,9 @@
 #include "fsdiff.h"
 #include "image.h"
 
-#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void)st; (void)flag; (void)ftw;
-	remove(path);
-	return 0;
-}
-
-void cli_rm_rf(const char *path)
-{
-	nftw(path, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-}
 
 int cli_write_plan_layer(const char *blob_dir, const struct img_layer_options *opt,
 			 const struct fsd_layer_item *items, size_t n, struct ut_tree *vm,
@@ -50,7 +37,6 @@ int cli_layer_sizes(const struct fsd_layer_item *items, size_t n, struct ut_tree
 {
 	static const enum img_compress comps[3] = { IMG_COMPRESS_NONE, IMG_COMPRESS_GZIP,
 						    IMG_COMPRESS_ZSTD };
-	const char *tmp = getenv("TMPDIR");
 	size_t i;
 	int rc = 0;
 
@@ -59,13 +45,13 @@ int cli_layer_sizes(const struct fsd_layer_item *items, size_t n, struct ut_tree
 		/* Sizes only: a name OCI reads as a whiteout is measured as convert
 		 * --rename-whiteout-names would store it. */
 		struct img_layer_options opt = { .compress = comps[i], .escape_whiteout_names = 1 };
-		char *dir = ut_asprintf("%s/vm2oci-layer-XXXXXX", tmp && *tmp ? tmp : "/tmp");
+		char *dir = ut_asprintf("%s/vm2oci-layer-XXXXXX", cli_tmpdir() ? cli_tmpdir() : "/tmp");
 
 		if (!mkdtemp(dir)) {
 			rc = ut_err_set(err, "%s: cannot create a scratch directory", dir);
 		} else {
 			rc = cli_write_plan_layer(dir, &opt, items, n, vm, &res[i], err);
-			cli_rm_rf(dir);
+			ut_rm_rf(dir);
 		}
 		free(dir);
 	}

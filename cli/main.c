@@ -2,25 +2,16 @@
  * main.c - the vm2oci command: a table of subcommands, one file each.
  */
 #include "cli.h"
+#include "version.h"
 
 #include <stdio.h>
 #include <string.h>
-
-#define VM2OCI_VERSION "0.1.0"
 
 struct cli_command {
 	const char *name;
 	cli_cmd_fn fn;
 	const char *summary;
 };
-
-int cmd_inspect(int argc, char **argv);
-int cmd_convert(int argc, char **argv);
-int cmd_diff(int argc, char **argv);
-int cmd_verify(int argc, char **argv);
-int cmd_packages(int argc, char **argv);
-int cmd_compare(int argc, char **argv);
-int cmd_domains(int argc, char **argv);
 
 static const struct cli_command commands[] = {
 	{ "inspect", cmd_inspect, "show partitions, filesystems, mount plan and OS of a disk" },

@@ -11,77 +11,36 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define MAX_LINK_HOPS 40
+static int tree_lookup(void *ctx, const char *rel, enum ut_ftype *type, char **link,
+		       struct ut_err *err)
+{
+	const struct ut_entry *e = ut_tree_find(ctx, rel);
+
+	if (!e)
+		return 0;
+	*type = e->type;
+	if (e->type == UT_LNK)
+		*link = ut_strdup(e->link);
+	return 1;
+}
 
 /* Resolves path to an entry, following every symlink; NULL when missing. */
 const struct ut_entry *cli_tree_resolve(const struct ut_tree *t, const char *path,
 					struct ut_err *err)
 {
-	struct ut_buf res, pend;
-	const struct ut_entry *e = ut_tree_find(t, ""), *found = NULL;
-	size_t pos = 0;
-	int hops = 0;
+	const struct ut_entry *e = NULL;
+	char *rel;
 
-	ut_buf_init(&res, 0);
-	ut_buf_init(&pend, 0);
-	ut_buf_addstr(&pend, path, NULL);
-	ut_buf_grow(&res, 0, NULL);
-	res.data[0] = '\0';
-	while (pos < pend.len) {
-		const char *s = (const char *)pend.data + pos;
-		size_t clen = strcspn(s, "/"), oldlen = res.len;
-
-		pos += clen + (s[clen] == '/');
-		if (clen == 0 || (clen == 1 && s[0] == '.'))
-			continue;
-		if (clen == 2 && s[0] == '.' && s[1] == '.') {
-			res.len = ut_path_parent_len((const char *)res.data);
-			res.data[res.len] = '\0';
-			continue;
-		}
-		if (res.len)
-			ut_buf_add(&res, "/", 1, NULL);
-		ut_buf_add(&res, s, clen, NULL);
-		e = ut_tree_find(t, (const char *)res.data);
-		if (!e)
-			goto out;
-		if (e->type == UT_LNK) {
-			struct ut_buf np;
-
-			if (++hops > MAX_LINK_HOPS) {
-				ut_err_set(err, "/%s: too many levels of symbolic links", path);
-				e = NULL;
-				goto out;
-			}
-			res.len = e->link[0] == '/' ? 0 : oldlen;
-			res.data[res.len] = '\0';
-			/* The rest of the path goes after the link's target. */
-			ut_buf_init(&np, 0);
-			ut_buf_addstr(&np, e->link, NULL);
-			if (pos < pend.len) {
-				ut_buf_add(&np, "/", 1, NULL);
-				ut_buf_addstr(&np, (const char *)pend.data + pos, NULL);
-			}
-			ut_buf_release(&pend);
-			pend = np;
-			pos = 0;
-			e = ut_tree_find(t, (const char *)res.data);
-		}
-	}
-	found = e;
-out:
-	ut_buf_release(&res);
-	ut_buf_release(&pend);
-	return found;
+	if (ut_guest_resolve(path, tree_lookup, (void *)t, &rel, err) == 1)
+		e = ut_tree_find(t, rel);
+	free(rel);
+	return e;
 }
 
 static int tree_read_file(void *ctx, const char *path, struct ut_buf *b, struct ut_err *err)
 {
 	const struct ut_tree *t = ctx;
 	const struct ut_entry *e;
-	unsigned char chunk[65536];
-	void *h = NULL;
-	int rc = -1;
 
 	err->msg[0] = '\0';
 	e = cli_tree_resolve(t, path, err);
@@ -91,26 +50,9 @@ static int tree_read_file(void *ctx, const char *path, struct ut_buf *b, struct 
 		return ut_err_set(err, "/%s: not a regular file", path);
 	if (!t->content.ops)
 		return ut_err_set(err, "/%s: no content to read", path);
-	if (t->content.ops->open(t->content.ctx, e, &h, err) < 0)
+	if (ut_content_read_all(&t->content, e, b, err) < 0)
 		return -1;
-	for (;;) {
-		ssize_t n = t->content.ops->read(t->content.ctx, h, chunk, sizeof(chunk), err);
-
-		if (n < 0)
-			goto out;
-		if (n == 0)
-			break;
-		if (ut_buf_add(b, chunk, (size_t)n, err) < 0) {
-			ut_err_prefix(err, "/%s: ", path);
-			goto out;
-		}
-	}
-	if (!b->data)
-		ut_buf_grow(b, 0, NULL);
-	rc = 1;
-out:
-	t->content.ops->close(t->content.ctx, h);
-	return rc;
+	return 1;
 }
 
 static int tree_list_dir(void *ctx, const char *path, char ***names, size_t *n,
@@ -155,4 +97,5 @@ void cli_tree_source(const struct ut_tree *t, struct pkg_source *src)
 {
 	src->ops = &tree_source_ops;
 	src->ctx = (void *)t;
+	src->tmpdir = cli_tmpdir();
 }

@@ -778,3 +778,25 @@ int dr_read_backing(struct dr_blockdev *bd, unsigned char *buf, uint64_t len, ui
 	memset(buf + n, 0, len - n);
 	return 0;
 }
+
+uint64_t dr_blockdev_size(const struct dr_blockdev *bd)
+{
+	return bd->size;
+}
+
+const char *dr_blockdev_path(const struct dr_blockdev *bd)
+{
+	return bd->path;
+}
+
+struct dr_blockdev *dr_blockdev_backing(const struct dr_blockdev *bd)
+{
+	return bd->backing;
+}
+
+struct dr_blockdev *dr_blockdev_whole(struct dr_blockdev *bd)
+{
+	while (bd->parent)
+		bd = bd->parent;
+	return bd;
+}

@@ -8,7 +8,6 @@
  * "/etc/os-release -> ../usr/lib/os-release" on a separate /usr still reads
  * the right filesystem.
  */
-#include "diskread.h"
 #include "dr_internal.h"
 
 #include <ctype.h>
@@ -17,7 +16,6 @@
 #include <string.h>
 #include <strings.h>
 
-#define DISK_MAX_HOPS 40          /* symlinks per path, as Linux's MAXSYMLINKS */
 #define DISK_SMALL_FILE (1u << 20) /* fstab, os-release, hostname */
 
 /* One place a filesystem may live: a partition, or the whole disk. */
@@ -159,162 +157,70 @@ static size_t mount_for(const struct dr_disk *d, const char *p, const char **rel
 	return best;
 }
 
-/*
- * Resolves a guest path to (mount, entry). Returns 1 found, 0 not found, -1
- * error. Intermediate symlinks are always followed, the last one only with
- * follow_last. Absolute targets restart from the guest root; ".." never goes
- * above it.
- */
-static int resolve(struct dr_disk *d, const char *path, int follow_last, size_t *mount,
-		   struct ut_entry *out, struct ut_err *err)
+/* What guest path rel is, from the filesystem mounted there. */
+static int guest_lookup(void *ctx, const char *path, enum ut_ftype *type, char **link,
+			struct ut_err *err)
 {
-	struct ut_buf cur, rest;
+	struct dr_disk *d = ctx;
 	struct ut_entry e = { 0 };
-	int hops = 0, ret = -1;
+	const char *rel;
+	size_t m = mount_for(d, path, &rel);
+	struct vol *v = &d->vols[d->mount_vol[m]];
+	struct dr_fs *fs = mount_fs(d, m);
+	int f;
+
+	if (!fs)
+		return ut_err_set(err, "%s: /%s: %s on %s cannot be read", d->bd->path, path,
+				  v->info.type, d->mounts[m].mountpoint);
+	f = fs->ops->lookup(fs, rel, &e, err);
+	if (f == 1) {
+		*type = e.type;
+		if (e.type == UT_LNK)
+			*link = ut_strdup(e.link);
+	}
+	ut_entry_release(&e);
+	return f;
+}
+
+/*
+ * Resolves a guest path to (mount, entry), symlinks followed inside the
+ * guest. Returns 1 found, 0 not found, -1 error. e->path is the resolved
+ * guest path.
+ */
+static int resolve(struct dr_disk *d, const char *path, size_t *mount, struct ut_entry *out,
+		   struct ut_err *err)
+{
+	const char *rel;
+	char *res = NULL;
+	struct vol *v;
+	size_t m;
+	int r;
 
 	if (!d->nmounts)
 		return ut_err_set(err, "%s: no root filesystem", d->bd->path);
-	ut_buf_init(&cur, 0);
-	ut_buf_init(&rest, 0);
-	ut_buf_addstr(&cur, "", NULL);
-	ut_buf_addstr(&rest, path, NULL);
-	for (;;) {
-		char *r = (char *)rest.data, *slash, *comp;
-		size_t clen, oldlen = cur.len, m;
-		const char *rel;
-		struct dr_fs *fs;
-		int last, f;
-
-		while (*r == '/')
-			r++;
-		if (!*r)
-			break;
-		slash = strchr(r, '/');
-		clen = slash ? (size_t)(slash - r) : strlen(r);
-		comp = ut_strndup(r, clen);
-		memmove(rest.data, r + clen, strlen(r + clen) + 1);
-		rest.len = strlen((char *)rest.data);
-		last = strspn((char *)rest.data, "/") == rest.len;
-		if (!strcmp(comp, ".")) {
-			free(comp);
-			continue;
-		}
-		if (!strcmp(comp, "..")) {
-			cur.len = ut_path_parent_len((char *)cur.data);
-			cur.data[cur.len] = '\0';
-			free(comp);
-			continue;
-		}
-		if (cur.len)
-			ut_buf_addstr(&cur, "/", NULL);
-		ut_buf_addstr(&cur, comp, NULL);
-		free(comp);
-		m = mount_for(d, (char *)cur.data, &rel);
-		fs = mount_fs(d, m);
-		if (!fs) {
-			ut_err_set(err, "%s: /%s: %s on %s cannot be read", d->bd->path,
-				   (char *)cur.data, d->vols[d->mount_vol[m]].info.type,
-				   d->mounts[m].mountpoint);
-			goto out;
-		}
-		ut_entry_release(&e);
-		f = fs->ops->lookup(fs, rel, &e, err);
-		if (f < 0)
-			goto out;
-		if (!f) {
-			ret = 0;
-			goto out;
-		}
-		if (e.type == UT_LNK && (!last || follow_last)) {
-			char *nrest;
-
-			if (++hops > DISK_MAX_HOPS) {
-				ut_err_set(err, "%s: /%s: too many levels of symbolic links",
-					   d->bd->path, path);
-				goto out;
-			}
-			cur.len = oldlen;
-			cur.data[cur.len] = '\0';
-			if (e.link[0] == '/') {
-				cur.len = 0;
-				cur.data[0] = '\0';
-			}
-			nrest = ut_asprintf("%s/%s", e.link, (char *)rest.data);
-			ut_buf_reset(&rest);
-			ut_buf_addstr(&rest, nrest, NULL);
-			free(nrest);
-			continue;
-		}
-		if (!last && e.type != UT_DIR) {
-			ret = 0;
-			goto out;
-		}
+	r = ut_guest_resolve(path, guest_lookup, d, &res, err);
+	/* The resolver's own reasons (symlink loops) start with the guest
+	 * path; the backends' already name the image. */
+	if (r < 0 && err && err->msg[0] == '/')
+		ut_err_prefix(err, "%s: ", d->bd->path);
+	if (r <= 0)
+		goto out;
+	m = mount_for(d, res, &rel);
+	v = &d->vols[d->mount_vol[m]];
+	if (!mount_fs(d, m)) {
+		r = ut_err_set(err, "%s: /%s: %s cannot be read", d->bd->path, res, v->info.type);
+		goto out;
 	}
-	/* The path named the root (or a mount point's root). */
-	{
-		size_t m;
-		const char *rel;
-		struct dr_fs *fs;
-		int f;
-
-		m = mount_for(d, (char *)cur.data, &rel);
-		fs = mount_fs(d, m);
-		if (!fs) {
-			ut_err_set(err, "%s: /%s: %s cannot be read", d->bd->path, (char *)cur.data,
-				   d->vols[d->mount_vol[m]].info.type);
-			goto out;
-		}
-		ut_entry_release(&e);
-		f = fs->ops->lookup(fs, rel, &e, err);
-		if (f <= 0) {
-			ret = f;
-			goto out;
-		}
-		free(e.path);
-		e.path = ut_strdup((char *)cur.data);
+	r = mount_fs(d, m)->ops->lookup(mount_fs(d, m), rel, out, err);
+	if (r == 1) {
+		free(out->path);
+		out->path = res;
+		res = NULL;
 		*mount = m;
-		*out = e;
-		memset(&e, 0, sizeof(e));
-		ret = 1;
 	}
 out:
-	ut_entry_release(&e);
-	ut_buf_release(&cur);
-	ut_buf_release(&rest);
-	return ret;
-}
-
-static int read_entry(struct dr_fs *fs, const struct ut_entry *e, struct ut_buf *b, size_t max,
-		      struct ut_err *err)
-{
-	unsigned char chunk[65536];
-	void *h = NULL;
-	size_t total = 0;
-	int ret = -1;
-
-	if (fs->ops->open_file(fs, e->src_b, &h, err) < 0)
-		return -1;
-	for (;;) {
-		size_t want = sizeof(chunk);
-		ssize_t n;
-
-		if (max && max - total < want)
-			want = max - total;
-		if (!want)
-			break;
-		n = fs->ops->read_file(fs, h, chunk, want, err);
-		if (n < 0)
-			goto out;
-		if (n == 0)
-			break;
-		if (ut_buf_add(b, chunk, (size_t)n, err) < 0)
-			goto out;
-		total += (size_t)n;
-	}
-	ret = 0;
-out:
-	fs->ops->close_file(fs, h);
-	return ret;
+	free(res);
+	return r;
 }
 
 int dr_disk_read_file(struct dr_disk *d, const char *path, struct ut_buf *b, struct ut_err *err)
@@ -323,7 +229,7 @@ int dr_disk_read_file(struct dr_disk *d, const char *path, struct ut_buf *b, str
 	size_t m;
 	int r, ret = -1;
 
-	r = resolve(d, path, 1, &m, &e, err);
+	r = resolve(d, path, &m, &e, err);
 	if (r < 0)
 		return -1;
 	if (r == 0)
@@ -338,7 +244,7 @@ int dr_disk_read_file(struct dr_disk *d, const char *path, struct ut_buf *b, str
 			   (unsigned long long)e.size, b->cap);
 		goto out;
 	}
-	if (read_entry(mount_fs(d, m), &e, b, 0, err) < 0) {
+	if (dr_fs_read_entry(mount_fs(d, m), &e, b, 0, err) < 0) {
 		dr_err_at_path(err, mount_fs(d, m)->bd->path, path);
 		goto out;
 	}
@@ -353,7 +259,7 @@ static int guest_has(struct dr_disk *d, const char *path)
 {
 	struct ut_entry e = { 0 };
 	size_t m;
-	int r = resolve(d, path, 1, &m, &e, NULL);
+	int r = resolve(d, path, &m, &e, NULL);
 
 	ut_entry_release(&e);
 	return r == 1;
@@ -1078,10 +984,10 @@ static void read_os(struct dr_disk *d)
 			size_t m;
 			const char *arch;
 
-			if (resolve(d, bins[i], 1, &m, &e, NULL) == 1 && e.type == UT_REG) {
+			if (resolve(d, bins[i], &m, &e, NULL) == 1 && e.type == UT_REG) {
 				ut_buf_reset(&b);
 				b.cap = 0;
-				if (!read_entry(mount_fs(d, m), &e, &b, 64, NULL) &&
+				if (!dr_fs_read_entry(mount_fs(d, m), &e, &b, 64, NULL) &&
 				    (arch = elf_arch(b.data, b.len)))
 					snprintf(os->arch, sizeof(os->arch), "%s", arch);
 			}
@@ -1244,7 +1150,11 @@ static int probe_vol(struct dr_disk *d, struct vol *v, struct ut_err *err)
 		return 0;
 	}
 	v->readable = 1;
-	return open_vol_fs(d, v, err);
+	if (open_vol_fs(d, v, err) < 0)
+		return -1;
+	if (v->fs)
+		v->fs->tmpdir = d->opt.tmpdir;
+	return 0;
 }
 
 /* The LVs of every LVM physical volume found, as more volumes. */
@@ -1339,6 +1249,7 @@ static int open_mount_fs(struct dr_disk *d, struct ut_err *err)
 			ut_err_prefix(err, "%s: /%s: ", d->bd->path, d->mounts[i].mountpoint);
 			return -1;
 		}
+		d->mount_own[i]->tmpdir = d->opt.tmpdir;
 	}
 	return 0;
 }
@@ -1366,6 +1277,7 @@ static void release_unused_appliances(struct dr_disk *d)
 					      NULL) == 0) {
 			dr_fs_free(v->fs);
 			v->fs = fresh;
+			fresh->tmpdir = d->opt.tmpdir;
 		}
 	}
 }
@@ -1719,4 +1631,15 @@ int dr_disk_tree(struct dr_disk *d, int digests, struct ut_tree **out, struct ut
 fail:
 	ut_tree_free(t);
 	return -1;
+}
+
+void dr_disk_content(struct dr_disk *d, struct ut_content *out)
+{
+	out->ops = &disk_content_ops;
+	out->ctx = d;
+}
+
+uint64_t dr_disk_max_file_size(const struct dr_disk *d)
+{
+	return d->opt.max_file_size;
 }

@@ -2,15 +2,11 @@
  * fs.c - the generic side of filesystems: probing over the backend table,
  * opening, and reading a small file by path.
  */
-#include "diskread.h"
 #include "dr_internal.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-/* Symlink hops dr_fs_read_path follows, as Linux's MAXSYMLINKS. */
-#define FS_MAX_HOPS 40
 
 /*
  * Order matters: the first backend that recognises a superblock wins, so the
@@ -138,50 +134,73 @@ int dr_fs_walk(struct dr_fs *fs, uint64_t max_file_size, const char *mountpoint,
 	return r;
 }
 
-/* "a/b" + "../c" -> the joined path (not normalised: lookup resolves ".."). */
-static char *join_link(const char *path, const char *target)
+int dr_fs_read_entry(struct dr_fs *fs, const struct ut_entry *e, struct ut_buf *b, size_t max,
+		     struct ut_err *err)
 {
-	size_t plen = ut_path_parent_len(path);
+	unsigned char chunk[65536];
+	void *h = NULL;
+	size_t total = 0;
+	int ret = -1;
 
-	if (target[0] == '/')
-		return ut_strdup(target);
-	if (!plen)
-		return ut_strdup(target);
-	return ut_asprintf("%.*s/%s", (int)plen, path, target);
+	if (fs->ops->open_file(fs, e->src_b, &h, err) < 0)
+		return -1;
+	for (;;) {
+		size_t want = sizeof(chunk);
+		ssize_t n;
+
+		if (max && max - total < want)
+			want = max - total;
+		if (!want)
+			break;
+		n = fs->ops->read_file(fs, h, chunk, want, err);
+		if (n < 0)
+			goto out;
+		if (n == 0)
+			break;
+		if (ut_buf_add(b, chunk, (size_t)n, err) < 0)
+			goto out;
+		total += (size_t)n;
+	}
+	ret = 0;
+out:
+	fs->ops->close_file(fs, h);
+	return ret;
+}
+
+static int fs_lookup_type(void *ctx, const char *rel, enum ut_ftype *type, char **link,
+			  struct ut_err *err)
+{
+	struct dr_fs *fs = ctx;
+	struct ut_entry e = { 0 };
+	int r = fs->ops->lookup(fs, rel, &e, err);
+
+	if (r == 1) {
+		*type = e.type;
+		if (e.type == UT_LNK)
+			*link = ut_strdup(e.link);
+	}
+	ut_entry_release(&e);
+	return r;
 }
 
 int dr_fs_read_path(struct dr_fs *fs, const char *path, struct ut_buf *b, struct ut_err *err)
 {
 	struct ut_entry e = { 0 };
-	char *cur = ut_strdup(path);
-	void *h = NULL;
-	unsigned char *chunk = NULL;
-	int hops = 0, ret = -1, r;
+	char *res = NULL;
+	int ret = -1, r;
 
-	for (;;) {
-		char *next;
-
-		ut_entry_release(&e);
-		while (*cur == '/')
-			memmove(cur, cur + 1, strlen(cur));
-		r = fs->ops->lookup(fs, cur, &e, err);
-		if (r < 0)
-			goto out;
-		if (r == 0) {
-			ut_err_set(err, "%s: /%s: no such file in the %s filesystem", fs->bd->path,
-				   path, fs->info.type);
-			goto out;
-		}
-		if (e.type != UT_LNK)
-			break;
-		if (++hops > FS_MAX_HOPS) {
-			ut_err_set(err, "%s: /%s: too many levels of symbolic links", fs->bd->path,
-				   path);
-			goto out;
-		}
-		next = join_link(cur, e.link);
-		free(cur);
-		cur = next;
+	r = ut_guest_resolve(path, fs_lookup_type, fs, &res, err);
+	if (r == 1)
+		r = fs->ops->lookup(fs, res, &e, err);
+	if (r < 0) {
+		if (err && err->msg[0] == '/')
+			ut_err_prefix(err, "%s: ", fs->bd->path);
+		goto out;
+	}
+	if (r == 0) {
+		ut_err_set(err, "%s: /%s: no such file in the %s filesystem", fs->bd->path, path,
+			   fs->info.type);
+		goto out;
 	}
 	if (e.type != UT_REG) {
 		ut_err_set(err, "%s: /%s: not a regular file (%s)", fs->bd->path, path,
@@ -193,31 +212,68 @@ int dr_fs_read_path(struct dr_fs *fs, const char *path, struct ut_buf *b, struct
 			   path, (unsigned long long)e.size, b->cap);
 		goto out;
 	}
-	if (fs->ops->open_file(fs, e.src_b, &h, err) < 0) {
-		h = NULL;
+	if (dr_fs_read_entry(fs, &e, b, 0, err) < 0) {
+		ut_err_prefix(err, "%s: /%s: ", fs->bd->path, path);
 		goto out;
-	}
-	chunk = ut_malloc(65536);
-	for (;;) {
-		ssize_t n = fs->ops->read_file(fs, h, chunk, 65536, err);
-
-		if (n < 0)
-			goto out;
-		if (n == 0)
-			break;
-		if (ut_buf_add(b, chunk, (size_t)n, err) < 0) {
-			ut_err_prefix(err, "%s: /%s: ", fs->bd->path, path);
-			goto out;
-		}
 	}
 	ret = 0;
 out:
-	if (h)
-		fs->ops->close_file(fs, h);
-	free(chunk);
-	free(cur);
+	free(res);
 	ut_entry_release(&e);
 	return ret;
+}
+
+/* ---- the vtable behind functions ---------------------------------------- */
+
+const struct dr_fs_info *dr_fs_info(const struct dr_fs *fs)
+{
+	return &fs->info;
+}
+
+struct dr_blockdev *dr_fs_blockdev(const struct dr_fs *fs)
+{
+	return fs->bd;
+}
+
+const char *dr_fs_note(const struct dr_fs *fs)
+{
+	return fs->note;
+}
+
+int dr_fs_lookup(struct dr_fs *fs, const char *path, struct ut_entry *e, struct ut_err *err)
+{
+	return fs->ops->lookup(fs, path, e, err);
+}
+
+int dr_fs_open_file(struct dr_fs *fs, uint64_t src_b, void **handle, struct ut_err *err)
+{
+	return fs->ops->open_file(fs, src_b, handle, err);
+}
+
+ssize_t dr_fs_read_file(struct dr_fs *fs, void *handle, void *buf, size_t len,
+			struct ut_err *err)
+{
+	return fs->ops->read_file(fs, handle, buf, len, err);
+}
+
+void dr_fs_close_file(struct dr_fs *fs, void *handle)
+{
+	fs->ops->close_file(fs, handle);
+}
+
+int dr_fs_has_extents(const struct dr_fs *fs)
+{
+	return fs->ops->extents != NULL;
+}
+
+int dr_fs_extents(struct dr_fs *fs, uint64_t src_b,
+		  int (*cb)(void *ctx, uint64_t logical, uint64_t physical, uint64_t len),
+		  void *ctx, struct ut_err *err)
+{
+	if (!fs->ops->extents)
+		return ut_err_set(err, "%s: the %s filesystem cannot list file extents",
+				  fs->bd->path, fs->info.type);
+	return fs->ops->extents(fs, src_b, cb, ctx, err);
 }
 
 int dr_err_at_path(struct ut_err *err, const char *file, const char *path)

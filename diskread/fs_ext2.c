@@ -14,7 +14,6 @@
  * over every read, and the filesystem is opened again through it - what the
  * kernel would see after its own replay, with nothing written.
  */
-#include "diskread.h"
 #include "dr_internal.h"
 #include "ext_journal.h"
 
@@ -281,16 +280,6 @@ struct ext_file {
 	uint64_t pos, size;
 };
 
-static inline uint16_t le16(const unsigned char *p)
-{
-	return (uint16_t)(p[0] | p[1] << 8);
-}
-
-static inline uint32_t le32(const unsigned char *p)
-{
-	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-
 /* The reason for a libext2fs failure: the blockdev's own message when a read
  * failed underneath, else libext2fs' text. */
 static int ext_err(struct dr_fs *fs, ext2_filsys efs, errcode_t code, struct ut_err *err,
@@ -328,14 +317,14 @@ static int ext_probe(struct dr_blockdev *bd, struct dr_fs_info *info, struct ut_
 		return 0;
 	if (dr_blockdev_pread(bd, sb, sizeof(sb), 1024, err) < 0)
 		return -1;
-	if (le16(sb + 0x38) != EXT2_SUPER_MAGIC)
+	if (ut_le16(sb + 0x38) != EXT2_SUPER_MAGIC)
 		return 0;
-	log_bs = le32(sb + 0x18);
+	log_bs = ut_le32(sb + 0x18);
 	if (log_bs > 6) /* 64 KiB blocks at most */
 		return 0;
-	compat = le32(sb + 0x5c);
-	incompat = le32(sb + 0x60);
-	ro_compat = le32(sb + 0x64);
+	compat = ut_le32(sb + 0x5c);
+	incompat = ut_le32(sb + 0x60);
+	ro_compat = ut_le32(sb + 0x64);
 	/* blkid's rule: anything ext3 does not know makes it ext4. */
 	if ((incompat & ~(uint32_t)(EXT2_FEATURE_INCOMPAT_FILETYPE | EXT3_FEATURE_INCOMPAT_RECOVER |
 				    EXT2_FEATURE_INCOMPAT_META_BG)) ||
@@ -606,10 +595,10 @@ static void acl_undefined_ids(unsigned char *v, size_t len)
 {
 	size_t off;
 
-	if (len < 4 || (len - 4) % 8 || le32(v) != 2)
+	if (len < 4 || (len - 4) % 8 || ut_le32(v) != 2)
 		return;
 	for (off = 4; off + 8 <= len; off += 8) {
-		uint16_t tag = le16(v + off);
+		uint16_t tag = ut_le16(v + off);
 
 		if (tag != 0x02 && tag != 0x08) /* ACL_USER, ACL_GROUP carry an id */
 			memset(v + off + 4, 0xff, 4);
@@ -630,7 +619,7 @@ static int has_xattrs(ext2_filsys efs, const struct ext2_inode_large *in)
 	off = EXT2_GOOD_OLD_INODE_SIZE + (size_t)in->i_extra_isize;
 	if (off + 4 > isz)
 		return 0;
-	return le32(raw + off) == EXT2_EXT_ATTR_MAGIC;
+	return ut_le32(raw + off) == EXT2_EXT_ATTR_MAGIC;
 }
 
 static int read_xattrs(struct dr_fs *fs, ext2_ino_t ino, struct ext2_inode_large *in,
@@ -1108,3 +1097,44 @@ const struct dr_fs_ops dr_ext2_ops = {
 	.extents = ext_extents,
 	.close = ext_close,
 };
+
+/* ---- for the block strategy (blockdiff) ---------------------------------- */
+
+void *dr_fs_ext2_handle(struct dr_fs *fs)
+{
+	if (!fs || fs->ops != &dr_ext2_ops || !fs->priv)
+		return NULL;
+	return ((struct ext_priv *)fs->priv)->fs;
+}
+
+int dr_fs_ext2_walk_from(struct dr_fs *fs, uint64_t ino, const char *path, int recursive,
+			 int (*cb)(void *ctx, struct ut_entry *e), void *ctx, struct ut_err *err)
+{
+	struct walk w = { .fs = fs, .cb = cb, .ctx = ctx, .err = err };
+	struct ext_priv *p = fs->priv;
+	struct ut_entry e = { 0 };
+	int ret = -1, is_dir;
+
+	if (!dr_fs_ext2_handle(fs))
+		return ut_err_set(err, "%s: not an ext2/3/4 filesystem", fs->bd->path);
+	if (ino < EXT2_ROOT_INO || ino > p->fs->super->s_inodes_count)
+		return ut_err_set(err, "%s: %s: invalid inode %llu", fs->bd->path, fs->info.type,
+				  (unsigned long long)ino);
+	e.path = ut_strdup(path);
+	if (fill_entry(fs, (ext2_ino_t)ino, &e, err) < 0) {
+		ut_err_prefix(err, "/%s: ", path);
+		goto out;
+	}
+	is_dir = e.type == UT_DIR;
+	if (cb(ctx, &e) < 0)
+		goto out;
+	ret = 0;
+	if (recursive && is_dir) {
+		ino_set_add(&w.dirs, (uint32_t)ino);
+		ret = walk_dir(&w, (ext2_ino_t)ino, path, 1);
+	}
+out:
+	ut_entry_release(&e);
+	free(w.dirs.v);
+	return ret;
+}

@@ -287,8 +287,14 @@ static int launch(struct dr_fs *fs, struct ut_err *err)
 		guestfs_set_error_handler(p->g, keep_first_error, p);
 	}
 	if (guestfs_add_drive_opts(p->g, p->image, GUESTFS_ADD_DRIVE_OPTS_READONLY, 1,
-				   GUESTFS_ADD_DRIVE_OPTS_FORMAT, p->format, -1) < 0 ||
-	    guestfs_launch(p->g) < 0) {
+				   GUESTFS_ADD_DRIVE_OPTS_FORMAT, p->format, -1) < 0) {
+		ut_err_set(err, "%s: %s: libguestfs: %s", fs->bd->path, fs->info.type,
+			   gfs_error(p));
+		goto out;
+	}
+	if (guestfs_launch(p->g) < 0) {
+		/* "appliance did not start": callers (and tests) tell a machine
+		 * without a working appliance from a bad image by it. */
 		launch_error(fs, err);
 		goto out;
 	}
@@ -594,7 +600,6 @@ static int gfs_walk(struct dr_fs *fs, int (*cb)(void *ctx, struct ut_entry *e), 
 	struct ut_entry root = { 0 };
 	struct ut_buf list;
 	char tmpl[4096], **all = NULL, **full = NULL, **base = NULL;
-	const char *dir = getenv("TMPDIR");
 	size_t off, n = 0, nall = 0, aall = 0, i;
 	int fd, r, ret = -1;
 
@@ -610,7 +615,7 @@ static int gfs_walk(struct dr_fs *fs, int (*cb)(void *ctx, struct ut_entry *e), 
 	if (r < 0)
 		return -1;
 	/* find0 writes to a host file; a private temporary one, gone after. */
-	snprintf(tmpl, sizeof(tmpl), "%s/vm2oci-find0-XXXXXX", dir && *dir ? dir : "/tmp");
+	snprintf(tmpl, sizeof(tmpl), "%s/vm2oci-find0-XXXXXX", fs->tmpdir ? fs->tmpdir : "/tmp");
 	fd = mkstemp(tmpl);
 	if (fd < 0)
 		return ut_err_set(err, "%s: cannot create a temporary file: %s", tmpl,

@@ -5,7 +5,7 @@
  * an fstab line naming /dev/sda5 or PARTUUID=... resolves to the partition
  * the guest itself would have mounted.
  */
-#include "diskread.h"
+#include "dr_internal.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,21 +19,6 @@
  * bytes is the norm: 16 KiB). */
 #define GPT_MAX_ARRAY (4u << 20)
 #define GPT_MAX_ENTRIES 16384
-
-static inline uint16_t le16(const unsigned char *p)
-{
-	return (uint16_t)(p[0] | p[1] << 8);
-}
-
-static inline uint32_t le32(const unsigned char *p)
-{
-	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-
-static inline uint64_t le64(const unsigned char *p)
-{
-	return (uint64_t)le32(p) | (uint64_t)le32(p + 4) << 32;
-}
 
 struct plist {
 	struct dr_partition *v;
@@ -57,7 +42,7 @@ static void fmt_guid(const unsigned char *g, char out[37])
 {
 	snprintf(out, 37,
 		 "%08x-%04x-%04x-%02x%02x-%02x%02x%02x%02x%02x%02x",
-		 le32(g), le16(g + 4), le16(g + 6), g[8], g[9], g[10], g[11], g[12], g[13],
+		 ut_le32(g), ut_le16(g + 4), ut_le16(g + 6), g[8], g[9], g[10], g[11], g[12], g[13],
 		 g[14], g[15]);
 }
 
@@ -68,14 +53,14 @@ static void utf16_name(const unsigned char *in, size_t units, char *out, size_t 
 	size_t i, o = 0;
 
 	for (i = 0; i < units; i++) {
-		uint32_t c = le16(in + 2 * i);
+		uint32_t c = ut_le16(in + 2 * i);
 		char tmp[4];
 		size_t k;
 
 		if (!c)
 			break;
 		if (c >= 0xd800 && c <= 0xdbff && i + 1 < units) {
-			uint32_t d = le16(in + 2 * (i + 1));
+			uint32_t d = ut_le16(in + 2 * (i + 1));
 
 			if (d >= 0xdc00 && d <= 0xdfff) {
 				c = 0x10000 + ((c - 0xd800) << 10) + (d - 0xdc00);
@@ -135,29 +120,29 @@ static int gpt_read(struct dr_blockdev *bd, uint32_t ss, uint64_t lba, struct pl
 		ret = 0;
 		goto out;
 	}
-	hsize = le32(hdr + 12);
+	hsize = ut_le32(hdr + 12);
 	if (hsize < 92 || hsize > ss) {
 		ut_err_set(err, "%s: GPT header at LBA %llu has an invalid size %u", bd->path,
 			   (unsigned long long)lba, hsize);
 		goto out;
 	}
-	crc = le32(hdr + 16);
+	crc = ut_le32(hdr + 16);
 	memset(hdr + 16, 0, 4);
 	if (crc32(0, hdr, hsize) != crc) {
 		ut_err_set(err, "%s: GPT header at LBA %llu has a bad CRC32", bd->path,
 			   (unsigned long long)lba);
 		goto out;
 	}
-	if (le64(hdr + 24) != lba) {
+	if (ut_le64(hdr + 24) != lba) {
 		ut_err_set(err, "%s: GPT header at LBA %llu says it is at LBA %llu", bd->path,
-			   (unsigned long long)lba, (unsigned long long)le64(hdr + 24));
+			   (unsigned long long)lba, (unsigned long long)ut_le64(hdr + 24));
 		goto out;
 	}
-	first_usable = le64(hdr + 40);
-	last_usable = le64(hdr + 48);
-	elba = le64(hdr + 72);
-	nent = le32(hdr + 80);
-	esize = le32(hdr + 84);
+	first_usable = ut_le64(hdr + 40);
+	last_usable = ut_le64(hdr + 48);
+	elba = ut_le64(hdr + 72);
+	nent = ut_le32(hdr + 80);
+	esize = ut_le32(hdr + 84);
 	if (esize < 128 || esize > 4096 || esize % 8) {
 		ut_err_set(err, "%s: GPT entry size %u is invalid", bd->path, esize);
 		goto out;
@@ -176,7 +161,7 @@ static int gpt_read(struct dr_blockdev *bd, uint32_t ss, uint64_t lba, struct pl
 	arr = ut_malloc(arrsz ? arrsz : 1);
 	if (dr_blockdev_pread(bd, arr, arrsz, elba * ss, err) < 0)
 		goto out;
-	if (crc32(0, arr, (uInt)arrsz) != le32(hdr + 88)) {
+	if (crc32(0, arr, (uInt)arrsz) != ut_le32(hdr + 88)) {
 		ut_err_set(err, "%s: GPT entry array at LBA %llu has a bad CRC32", bd->path,
 			   (unsigned long long)elba);
 		goto out;
@@ -184,7 +169,7 @@ static int gpt_read(struct dr_blockdev *bd, uint32_t ss, uint64_t lba, struct pl
 	for (i = 0; i < nent; i++) {
 		const unsigned char *e = arr + (size_t)i * esize;
 		static const unsigned char zero[16];
-		uint64_t first = le64(e + 32), last = le64(e + 40);
+		uint64_t first = ut_le64(e + 32), last = ut_le64(e + 40);
 		struct dr_partition *p;
 
 		if (!memcmp(e, zero, 16))
@@ -296,7 +281,7 @@ static int mbr_logicals(struct dr_blockdev *bd, uint64_t ext_start, uint64_t ext
 		for (i = 0; i < 4; i++) {
 			const unsigned char *e = s + 446 + 16 * i;
 			unsigned type = e[4];
-			uint64_t st = le32(e + 8), ns = le32(e + 12);
+			uint64_t st = ut_le32(e + 8), ns = ut_le32(e + 12);
 
 			if (!type || !ns)
 				continue;
@@ -346,11 +331,11 @@ static int mbr_read(struct dr_blockdev *bd, struct plist *l, int *protective, st
 	}
 	if (*protective)
 		return 1;
-	disk_sig = le32(s + 440);
+	disk_sig = ut_le32(s + 440);
 	for (i = 0; i < 4; i++) {
 		const unsigned char *e = s + 446 + 16 * i;
 		unsigned type = e[4];
-		uint64_t st = le32(e + 8), ns = le32(e + 12);
+		uint64_t st = ut_le32(e + 8), ns = ut_le32(e + 12);
 
 		if (!type)
 			continue;
@@ -360,8 +345,8 @@ static int mbr_read(struct dr_blockdev *bd, struct plist *l, int *protective, st
 	for (i = 0; i < 4; i++) {
 		const unsigned char *e = s + 446 + 16 * i;
 
-		if (is_extended(e[4]) && le32(e + 12) &&
-		    mbr_logicals(bd, le32(e + 8), le32(e + 12), disk_sig, &next_number, &nebr, l,
+		if (is_extended(e[4]) && ut_le32(e + 12) &&
+		    mbr_logicals(bd, ut_le32(e + 8), ut_le32(e + 12), disk_sig, &next_number, &nebr, l,
 				 err) < 0)
 			return -1;
 	}

@@ -91,19 +91,9 @@ struct qcow2 {
 	ZSTD_DCtx *zctx;
 };
 
-static inline uint32_t get_be32(const unsigned char *p)
-{
-	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
-
-static inline uint64_t get_be64(const unsigned char *p)
-{
-	return (uint64_t)get_be32(p) << 32 | get_be32(p + 4);
-}
-
 static int qcow2_probe(const unsigned char *head, size_t len)
 {
-	if (len >= 4 && get_be32(head) == QCOW2_MAGIC)
+	if (len >= 4 && ut_be32(head) == QCOW2_MAGIC)
 		return 100;
 	return 0;
 }
@@ -176,28 +166,28 @@ static int qcow2_open(struct dr_blockdev *bd, const char *path, int depth, struc
 	hdr = ut_malloc(QCOW2_V3_HEADER_LEN);
 	if (host_read(bd, hdr, QCOW2_V3_HEADER_LEN, 0, err) < 0)
 		goto out;
-	if (get_be32(hdr) != QCOW2_MAGIC) {
+	if (ut_be32(hdr) != QCOW2_MAGIC) {
 		ut_err_set(err, "%s: not a qcow2 image (bad magic)", path);
 		goto out;
 	}
-	q->version = get_be32(hdr + 4);
+	q->version = ut_be32(hdr + 4);
 	if (q->version != 2 && q->version != 3) {
 		ut_err_set(err, "%s: unsupported qcow2 version %u", path, q->version);
 		goto out;
 	}
-	q->cluster_bits = get_be32(hdr + 20);
+	q->cluster_bits = ut_be32(hdr + 20);
 	if (q->cluster_bits < 9 || q->cluster_bits > 21) {
 		ut_err_set(err, "%s: invalid qcow2 cluster_bits %u (must be 9 to 21)", path,
 			   q->cluster_bits);
 		goto out;
 	}
 	q->cluster_size = 1ULL << q->cluster_bits;
-	backing_off = get_be64(hdr + 8);
-	backing_len = get_be32(hdr + 16);
-	size = get_be64(hdr + 24);
-	crypt = get_be32(hdr + 32);
-	l1_size = get_be32(hdr + 36);
-	l1_off = get_be64(hdr + 40);
+	backing_off = ut_be64(hdr + 8);
+	backing_len = ut_be32(hdr + 16);
+	size = ut_be64(hdr + 24);
+	crypt = ut_be32(hdr + 32);
+	l1_size = ut_be32(hdr + 36);
+	l1_off = ut_be64(hdr + 40);
 	incompat = 0;
 	header_length = QCOW2_V2_HEADER_LEN;
 	if (q->version == 3) {
@@ -205,8 +195,8 @@ static int qcow2_open(struct dr_blockdev *bd, const char *path, int depth, struc
 			ut_err_set(err, "%s: truncated qcow2 v3 header", path);
 			goto out;
 		}
-		incompat = get_be64(hdr + 72);
-		header_length = get_be32(hdr + 100);
+		incompat = ut_be64(hdr + 72);
+		header_length = ut_be32(hdr + 100);
 		if (header_length < QCOW2_V3_HEADER_LEN || header_length > q->cluster_size) {
 			ut_err_set(err, "%s: invalid qcow2 header length %u", path, header_length);
 			goto out;
@@ -297,7 +287,7 @@ static int qcow2_open(struct dr_blockdev *bd, const char *path, int depth, struc
 		if (host_read(bd, q->l1, l1_need * 8, l1_off, err) < 0)
 			goto out;
 		for (i = 0; i < l1_need; i++)
-			q->l1[i] = get_be64((unsigned char *)&q->l1[i]);
+			q->l1[i] = ut_be64((unsigned char *)&q->l1[i]);
 	}
 
 	/* Header extensions: between the header and the backing file name
@@ -308,7 +298,7 @@ static int qcow2_open(struct dr_blockdev *bd, const char *path, int depth, struc
 		if (backing_off && backing_off < end && backing_off >= pos)
 			end = backing_off;
 		while (pos + 8 <= end) {
-			uint32_t type = get_be32(hdr + pos), len = get_be32(hdr + pos + 4);
+			uint32_t type = ut_be32(hdr + pos), len = ut_be32(hdr + pos + 4);
 
 			pos += 8;
 			if (type == QCOW2_EXT_END)
@@ -410,9 +400,9 @@ static int classify(struct dr_blockdev *bd, uint64_t off, enum q_type *type, uin
 	}
 	if (l2_load(bd, l2_off, &table, err) < 0)
 		return -1;
-	l2e = get_be64(table + l2_index * q->entry_size);
+	l2e = ut_be64(table + l2_index * q->entry_size);
 	if (q->extl2)
-		bitmap = get_be64(table + l2_index * q->entry_size + 8);
+		bitmap = ut_be64(table + l2_index * q->entry_size + 8);
 
 	if (l2e & QCOW_OFLAG_COMPRESSED) {
 		*type = Q_COMPRESSED;

@@ -83,19 +83,9 @@ struct vmdk {
 	int zs_init;
 };
 
-static inline uint32_t get_le32(const unsigned char *p)
-{
-	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-
-static inline uint64_t get_le64(const unsigned char *p)
-{
-	return (uint64_t)get_le32(p) | (uint64_t)get_le32(p + 4) << 32;
-}
-
 static int vmdk_probe(const unsigned char *head, size_t len)
 {
-	if (len >= 4 && get_le32(head) == VMDK_MAGIC)
+	if (len >= 4 && ut_le32(head) == VMDK_MAGIC)
 		return 100;
 	if (len >= strlen(VMDK_DESC_MAGIC) && !memcmp(head, VMDK_DESC_MAGIC, strlen(VMDK_DESC_MAGIC)))
 		return 100;
@@ -126,14 +116,14 @@ static int sparse_open(struct dr_blockdev *bd, struct extent *e, struct ut_err *
 		return ut_err_set(err, "%s: truncated vmdk sparse header", e->path);
 	if (file_read(bd, e, h, sizeof(h), 0, err) < 0)
 		return -1;
-	if (get_le32(h) != VMDK_MAGIC)
+	if (ut_le32(h) != VMDK_MAGIC)
 		return ut_err_set(err, "%s: not a vmdk sparse extent (bad magic)", e->path);
-	version = get_le32(h + 4);
-	flags = get_le32(h + 8);
-	capacity = get_le64(h + 12);
-	grain = get_le64(h + 20);
-	gtes = get_le32(h + 44);
-	gd_off = get_le64(h + 56);
+	version = ut_le32(h + 4);
+	flags = ut_le32(h + 8);
+	capacity = ut_le64(h + 12);
+	grain = ut_le64(h + 20);
+	gtes = ut_le32(h + 44);
+	gd_off = ut_le64(h + 56);
 	compress = h[77] | h[78] << 8;
 	if (version < 1 || version > 3)
 		return ut_err_set(err, "%s: unsupported vmdk version %u", e->path, version);
@@ -162,10 +152,10 @@ static int sparse_open(struct dr_blockdev *bd, struct extent *e, struct ut_err *
 			return ut_err_set(err, "%s: truncated vmdk stream (no footer)", e->path);
 		if (file_read(bd, e, f, sizeof(f), e->file_size - 1024, err) < 0)
 			return -1;
-		if (get_le32(f) != VMDK_MAGIC)
+		if (ut_le32(f) != VMDK_MAGIC)
 			return ut_err_set(err, "%s: vmdk stream footer not found (truncated stream?)",
 					  e->path);
-		gd_off = get_le64(f + 56);
+		gd_off = ut_le64(f + 56);
 		if (gd_off == VMDK_GD_AT_END)
 			return ut_err_set(err, "%s: vmdk stream footer has no grain directory",
 					  e->path);
@@ -191,7 +181,7 @@ static int sparse_open(struct dr_blockdev *bd, struct extent *e, struct ut_err *
 	if (file_read(bd, e, e->gd, gd_bytes, gd_off * VMDK_SECTOR, err) < 0)
 		return -1;
 	for (i = 0; i < e->gd_entries; i++)
-		e->gd[i] = get_le32((unsigned char *)&e->gd[i]);
+		e->gd[i] = ut_le32((unsigned char *)&e->gd[i]);
 	return 0;
 }
 
@@ -229,7 +219,7 @@ static int gt_load(struct dr_blockdev *bd, struct extent *e, uint64_t sector,
 	if (file_read(bd, e, victim->gt, bytes, sector * VMDK_SECTOR, err) < 0)
 		return -1;
 	for (i = 0; i < e->gtes; i++)
-		victim->gt[i] = get_le32((unsigned char *)&victim->gt[i]);
+		victim->gt[i] = ut_le32((unsigned char *)&victim->gt[i]);
 	victim->sector = sector;
 	victim->stamp = ++e->clock;
 	*gt = victim->gt;
@@ -296,7 +286,7 @@ static int grain_inflate(struct dr_blockdev *bd, struct extent *e, uint64_t sect
 
 		if (file_read(bd, e, m, sizeof(m), off, err) < 0)
 			return -1;
-		clen = get_le32(m + 8);
+		clen = ut_le32(m + 8);
 		if (clen == 0 || clen > e->zin_size)
 			return ut_err_set(err, "%s: vmdk compressed grain at sector %llu has a bad size %zu",
 					  e->path, (unsigned long long)sector, clen);
@@ -512,8 +502,8 @@ static int vmdk_open(struct dr_blockdev *bd, const char *path, int depth, struct
 	e->path = ut_strdup(path);
 	if (file_read(bd, e, head, sizeof(head), 0, err) < 0)
 		goto out;
-	if (fsize >= 4 && get_le32(head) == VMDK_MAGIC) {
-		uint64_t doff = get_le64(head + 28), dsize = get_le64(head + 36);
+	if (fsize >= 4 && ut_le32(head) == VMDK_MAGIC) {
+		uint64_t doff = ut_le64(head + 28), dsize = ut_le64(head + 36);
 
 		e->kind = EXT_SPARSE;
 		if (sparse_open(bd, e, err) < 0)

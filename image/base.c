@@ -46,7 +46,7 @@ void img_base_free(struct img_base *b)
 	free(b->layers);
 	img_config_release(&b->config);
 	if (b->tmpdir) {
-		img_rm_rf(b->tmpdir);
+		ut_rm_rf(b->tmpdir);
 		img_temp_untrack(b->tmpdir);
 	}
 	if (b->dirfd >= 0)
@@ -82,7 +82,8 @@ void img_base_set_cache_cap(struct img_base *b, uint64_t cap)
 
 /* ---- opening ------------------------------------------------------------ */
 
-int img_base_open(const char *spec, struct img_base **out, struct ut_err *err)
+int img_base_open(const char *spec, const char *tmpdir, struct img_base **out,
+		  struct ut_err *err)
 {
 	struct img_base *b = ut_calloc(1, sizeof(*b));
 	struct stat st;
@@ -93,6 +94,7 @@ int img_base_open(const char *spec, struct img_base **out, struct ut_err *err)
 	b->config.created = -1;
 	b->dirfd = b->blobfd = -1;
 	b->cache_cap = CACHE_CAP_DEFAULT;
+	b->scratch_dir = tmpdir;
 	for (i = 0; i < sizeof(readers) / sizeof(readers[0]); i++) {
 		size_t n = strlen(readers[i]->prefix);
 

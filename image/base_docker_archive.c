@@ -172,7 +172,7 @@ static int docker_open(struct img_base *b, const char *file, struct ut_err *err)
 	json_error_t je;
 	size_t i, nl = 0, nfound = 0;
 	int *found = NULL, rc = -1, r;
-	const char *tmpbase = getenv("TMPDIR");
+	const char *tmpbase = b->scratch_dir;
 
 	ut_buf_init(&cb, IMG_JSON_MAX);
 	if (find_manifest(file, &mb, &links, err) < 0)

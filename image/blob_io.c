@@ -188,7 +188,7 @@ static void remove_if_unheld(int dirfd, const char *name, const char *shown_dir)
 		return; /* a live run's */
 	}
 	p = ut_asprintf("%s/%s", shown_dir, name);
-	img_rm_rf(p);
+	ut_rm_rf(p);
 	free(p);
 	close(fd);
 }
@@ -440,34 +440,6 @@ int img_digest_hex(const char *digest, char hex[UT_SHA256_HEX])
 	}
 	hex[64] = '\0';
 	return 0;
-}
-
-void img_rm_rf(const char *path)
-{
-	struct dirent *de;
-	struct stat st;
-	DIR *d;
-
-	if (lstat(path, &st) < 0)
-		return;
-	if (!S_ISDIR(st.st_mode)) {
-		unlink(path);
-		return;
-	}
-	d = opendir(path);
-	if (d) {
-		while ((de = readdir(d))) {
-			char *sub;
-
-			if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
-				continue;
-			sub = ut_asprintf("%s/%s", path, de->d_name);
-			img_rm_rf(sub);
-			free(sub);
-		}
-		closedir(d);
-	}
-	rmdir(path);
 }
 
 int img_tar_path(const char *name, char **out, struct ut_err *err)

@@ -88,8 +88,6 @@ int img_read_exact(int fd, void *buf, size_t len, const char *shown, struct ut_e
 int img_open_dir_at(int dirfd, const char *name, const char *shown, struct ut_err *err);
 /* "sha256:<64 hex>" -> hex (lower case only); -1 otherwise. */
 int img_digest_hex(const char *digest, char hex[UT_SHA256_HEX]);
-/* rm -rf of a directory we created. */
-void img_rm_rf(const char *path);
 
 /* Normalises a tar member name: strips "./" prefixes and a trailing "/";
  * rejects "..", absolute names and empty components. "" is the root. */
@@ -192,6 +190,9 @@ struct img_base {
 	char *spec;
 	char *src;    /* layout dir, archive or rootfs */
 	char *tmpdir; /* docker-archive extraction */
+	/* Where tmpdir is made (img_base_open's tmpdir, NULL: /var/tmp);
+	 * borrowed, read only while opening. */
+	const char *scratch_dir;
 	int dirfd;    /* oci: the layout */
 	int blobfd;   /* oci: its blobs/sha256 */
 	uint64_t cache_cap;

@@ -226,58 +226,40 @@ static void name_path(const struct ut_entry *e, struct ut_err *err)
 		ut_err_prefix(err, "%s: ", e->path);
 }
 
+struct content_ctx {
+	struct img_layer_writer *w;
+	const struct ut_entry *e;
+	double t_write; /* seconds in the archive writer, the rest was reading */
+};
+
+static int write_chunk(void *ctx, const void *data, size_t n, struct ut_err *err)
+{
+	struct content_ctx *c = ctx;
+	struct img_layer_writer *w = c->w;
+	double t0 = ut_now();
+
+	if (archive_write_data(w->a, data, n) != (la_ssize_t)n)
+		return archive_fail(w, c->e->path, err);
+	c->t_write += ut_now() - t0;
+	w->content_bytes += (uint64_t)n;
+	ut_progress_update(&w->opt.progress, "layer", w->content_bytes, 0);
+	return 0;
+}
+
 static int write_content(struct img_layer_writer *w, const struct ut_entry *e,
 			 const struct ut_content *src, struct ut_err *err)
 {
-	void *handle = NULL;
-	uint64_t total = 0;
-	int rc = -1;
+	struct content_ctx c = { w, e, 0 };
 	double t0;
+	int rc;
 
 	if (!e->size)
 		return 0;
-	if (!src || !src->ops)
-		return ut_err_set(err, "%s: no content source to read it from", e->path);
 	t0 = ut_now();
-	if (src->ops->open(src->ctx, e, &handle, err) < 0) {
-		handle = NULL;
+	rc = ut_content_stream(src, e, w->buf, CHUNK, write_chunk, &c, err);
+	w->t_read += ut_now() - t0 - c.t_write;
+	if (rc < 0)
 		name_path(e, err);
-		goto out;
-	}
-	for (;;) {
-		ssize_t n;
-
-		t0 = ut_now();
-		n = src->ops->read(src->ctx, handle, w->buf, CHUNK, err);
-		w->t_read += ut_now() - t0;
-		if (n < 0) {
-			name_path(e, err);
-			goto out;
-		}
-		if (n == 0)
-			break;
-		if ((uint64_t)n > e->size - total) {
-			ut_err_set(err, "%s: content is longer than its size %llu", e->path,
-				   (unsigned long long)e->size);
-			goto out;
-		}
-		if (archive_write_data(w->a, w->buf, (size_t)n) != n) {
-			archive_fail(w, e->path, err);
-			goto out;
-		}
-		total += (uint64_t)n;
-		w->content_bytes += (uint64_t)n;
-		ut_progress_update(&w->opt.progress, "layer", w->content_bytes, 0);
-	}
-	if (total != e->size) {
-		ut_err_set(err, "%s: read %llu bytes, expected %llu", e->path,
-			   (unsigned long long)total, (unsigned long long)e->size);
-		goto out;
-	}
-	rc = 0;
-out:
-	if (handle)
-		src->ops->close(src->ctx, handle);
 	return rc;
 }
 

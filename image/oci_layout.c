@@ -428,7 +428,7 @@ void img_layout_free(struct img_layout *l)
 	if (!l)
 		return;
 	if (l->is_new && !l->committed && l->work) {
-		img_rm_rf(l->work);
+		ut_rm_rf(l->work);
 		img_temp_untrack(l->work);
 	}
 	if (l->blobfd >= 0)

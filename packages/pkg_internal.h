@@ -51,19 +51,4 @@ static inline int pkg_need_grow(size_t n)
 	return n == 0 || (n & (n - 1)) == 0;
 }
 
-static inline uint32_t pkg_be32(const unsigned char *p)
-{
-	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
-
-static inline uint32_t pkg_le32(const unsigned char *p)
-{
-	return (uint32_t)p[3] << 24 | (uint32_t)p[2] << 16 | (uint32_t)p[1] << 8 | p[0];
-}
-
-static inline uint16_t pkg_le16(const unsigned char *p)
-{
-	return (uint16_t)(p[1] << 8 | p[0]);
-}
-
 #endif

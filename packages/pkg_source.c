@@ -16,97 +16,51 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define DIR_MAX_LINKS 40
-
 struct dir_ctx {
 	int rootfd;
 	char *root;
 };
 
+static int dir_lookup(void *ctx, const char *rel, enum ut_ftype *type, char **link,
+		      struct ut_err *err)
+{
+	struct dir_ctx *c = ctx;
+	struct stat st;
+
+	if (fstatat(c->rootfd, rel, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+		if (errno == ENOENT || errno == ENOTDIR)
+			return 0;
+		return ut_err_set(err, "%s/%s: %s", c->root, rel, strerror(errno));
+	}
+	*type = S_ISDIR(st.st_mode) ? UT_DIR : S_ISLNK(st.st_mode) ? UT_LNK : UT_REG;
+	if (*type == UT_LNK) {
+		char target[4096];
+		ssize_t tl = readlinkat(c->rootfd, rel, target, sizeof(target));
+
+		if (tl < 0 || (size_t)tl >= sizeof(target))
+			return ut_err_set(err, "%s/%s: cannot read link", c->root, rel);
+		*link = ut_strndup(target, (size_t)tl);
+	}
+	return 1;
+}
+
 /* Resolves path inside the root: 1 with *out (relative, "." for the root),
  * 0 when a component is missing, -1 on error. */
 static int dir_resolve(struct dir_ctx *c, const char *path, char **out, struct ut_err *err)
 {
-	struct ut_buf res, pend;
-	int links = 0, rc = -1;
-	size_t pos = 0;
+	int rc = ut_guest_resolve(path, dir_lookup, c, out, err);
 
-	ut_buf_init(&res, 0);
-	ut_buf_init(&pend, 0);
-	if (ut_buf_addstr(&pend, path, err) < 0)
-		goto out;
-	ut_buf_grow(&res, 0, NULL);
-	res.data[0] = '\0';
-	while (pos < pend.len) {
-		const char *s = (const char *)pend.data + pos;
-		size_t clen = strcspn(s, "/");
-		size_t oldlen = res.len;
-		struct stat st;
-
-		pos += clen + (s[clen] == '/');
-		if (clen == 0 || (clen == 1 && s[0] == '.'))
-			continue;
-		if (clen == 2 && s[0] == '.' && s[1] == '.') {
-			res.len = ut_path_parent_len((const char *)res.data);
-			res.data[res.len] = '\0';
-			continue;
-		}
-		if ((res.len && ut_buf_add(&res, "/", 1, err) < 0) ||
-		    ut_buf_add(&res, s, clen, err) < 0)
-			goto out;
-		if (fstatat(c->rootfd, (const char *)res.data, &st, AT_SYMLINK_NOFOLLOW) < 0) {
-			if (errno == ENOENT || errno == ENOTDIR) {
-				rc = 0;
-				goto out;
-			}
-			ut_err_set(err, "%s/%s: %s", c->root, res.data, strerror(errno));
-			goto out;
-		}
-		if (S_ISLNK(st.st_mode)) {
-			char target[4096];
-			ssize_t tl;
-			struct ut_buf np;
-
-			if (++links > DIR_MAX_LINKS) {
-				ut_err_set(err, "%s: too many levels of symbolic links", path);
-				goto out;
-			}
-			tl = readlinkat(c->rootfd, (const char *)res.data, target, sizeof(target));
-			if (tl < 0 || (size_t)tl >= sizeof(target)) {
-				ut_err_set(err, "%s/%s: cannot read link", c->root, res.data);
-				goto out;
-			}
-			res.len = oldlen;
-			res.data[res.len] = '\0';
-			if (tl > 0 && target[0] == '/') {
-				res.len = 0;
-				res.data[0] = '\0';
-			}
-			/* The rest of the path goes after the link's target. */
-			ut_buf_init(&np, 0);
-			if (ut_buf_add(&np, target, (size_t)tl, err) < 0 ||
-			    ut_buf_add(&np, "/", 1, err) < 0 ||
-			    ut_buf_add(&np, pend.data + pos, pend.len - pos, err) < 0) {
-				ut_buf_release(&np);
-				goto out;
-			}
-			ut_buf_release(&pend);
-			pend = np;
-			pos = 0;
-		}
+	if (rc == 1 && !**out) {
+		free(*out);
+		*out = ut_strdup(".");
 	}
-	*out = res.len ? ut_buf_detach(&res, NULL) : ut_strdup(".");
-	rc = 1;
-out:
-	ut_buf_release(&res);
-	ut_buf_release(&pend);
 	return rc;
 }
 
 static int dir_read_file(void *ctx, const char *path, struct ut_buf *b, struct ut_err *err)
 {
 	struct dir_ctx *c = ctx;
-	char *rel = NULL, chunk[65536];
+	char *rel = NULL;
 	struct stat st;
 	int fd = -1, rc;
 
@@ -127,23 +81,7 @@ static int dir_read_file(void *ctx, const char *path, struct ut_buf *b, struct u
 		ut_err_set(err, "%s: not a regular file", path);
 		goto out;
 	}
-	for (;;) {
-		ssize_t n = read(fd, chunk, sizeof(chunk));
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			ut_err_set(err, "%s: %s", path, strerror(errno));
-			goto out;
-		}
-		if (n == 0)
-			break;
-		if (ut_buf_add(b, chunk, (size_t)n, err) < 0) {
-			ut_err_prefix(err, "%s: ", path);
-			goto out;
-		}
-	}
-	if (!b->data && ut_buf_grow(b, 0, err) < 0)
+	if (ut_read_fd(fd, path, b, err) < 0)
 		goto out;
 	rc = 1;
 out:

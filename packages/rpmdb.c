@@ -44,12 +44,12 @@ struct bdb {
 
 static uint32_t bdb32(const struct bdb *d, const unsigned char *p)
 {
-	return d->swap ? pkg_be32(p) : pkg_le32(p);
+	return d->swap ? ut_be32(p) : ut_le32(p);
 }
 
 static uint16_t bdb16(const struct bdb *d, const unsigned char *p)
 {
-	return d->swap ? (uint16_t)(p[0] << 8 | p[1]) : pkg_le16(p);
+	return d->swap ? (uint16_t)(p[0] << 8 | p[1]) : ut_le16(p);
 }
 
 /* Follows an overflow chain into a new buffer of exactly tlen bytes. The
@@ -61,6 +61,7 @@ static int bdb_overflow(const struct bdb *d, uint32_t pgno, uint32_t tlen, unsig
 	size_t have = 0;
 	uint32_t steps = 0;
 
+	*out = NULL;
 	if (tlen > d->len)
 		return ut_err_set(err, "overflow item of %u bytes in a %zu-byte file", tlen, d->len);
 	buf = ut_malloc(tlen ? tlen : 1);
@@ -197,14 +198,14 @@ int pkg_bdb_foreach(const unsigned char *file, size_t len, pkg_blob_fn fn, void 
 
 	if (len < 512)
 		return ut_err_set(err, "BerkeleyDB file of %zu bytes is truncated", len);
-	magic = pkg_le32(file + 12);
+	magic = ut_le32(file + 12);
 	if (magic == BDB_HASH_MAGIC || magic == BDB_BTREE_MAGIC) {
 		d.swap = 0;
 	} else {
-		magic = pkg_be32(file + 12);
+		magic = ut_be32(file + 12);
 		if (magic != BDB_HASH_MAGIC && magic != BDB_BTREE_MAGIC)
 			return ut_err_set(err, "not a BerkeleyDB hash or btree file (magic %#x)",
-					  pkg_le32(file + 12));
+					  ut_le32(file + 12));
 		d.swap = 1;
 	}
 	btree = magic == BDB_BTREE_MAGIC;
@@ -283,11 +284,11 @@ int pkg_ndb_foreach(const unsigned char *file, size_t len, pkg_blob_fn fn, void 
 	uint32_t slotpages, page;
 	uint64_t minblk;
 
-	if (len < 32 || pkg_le32(file) != NDB_MAGIC)
+	if (len < 32 || ut_le32(file) != NDB_MAGIC)
 		return ut_err_set(err, "not an rpm ndb Packages.db");
-	if (pkg_le32(file + 4) != 0)
-		return ut_err_set(err, "ndb version %u is not supported", pkg_le32(file + 4));
-	slotpages = pkg_le32(file + 12);
+	if (ut_le32(file + 4) != 0)
+		return ut_err_set(err, "ndb version %u is not supported", ut_le32(file + 4));
+	slotpages = ut_le32(file + 12);
 	if (slotpages == 0 || (uint64_t)slotpages * NDB_PAGE > len)
 		return ut_err_set(err, "ndb claims %u slot pages, file has %zu bytes", slotpages,
 				  len);
@@ -303,12 +304,12 @@ int pkg_ndb_foreach(const unsigned char *file, size_t len, pkg_blob_fn fn, void 
 			uint64_t start, size;
 			int rc;
 
-			if (pkg_le32(s) != NDB_SLOT_MAGIC)
+			if (ut_le32(s) != NDB_SLOT_MAGIC)
 				return ut_err_set(err, "ndb slot at %zu: bad magic",
 						  (size_t)page * NDB_PAGE + o);
-			pkgidx = pkg_le32(s + 4);
-			blkoff = pkg_le32(s + 8);
-			blkcnt = pkg_le32(s + 12);
+			pkgidx = ut_le32(s + 4);
+			blkoff = ut_le32(s + 8);
+			blkcnt = ut_le32(s + 12);
 			if (!blkoff)
 				continue;
 			start = (uint64_t)blkoff * NDB_BLK;
@@ -317,14 +318,14 @@ int pkg_ndb_foreach(const unsigned char *file, size_t len, pkg_blob_fn fn, void 
 				return ut_err_set(err, "ndb package %u: blob at block %u+%u out of bounds",
 						  pkgidx, blkoff, blkcnt);
 			b = file + start;
-			bloblen = pkg_le32(b + 12);
-			if (pkg_le32(b) != NDB_BLOBHEAD || pkg_le32(b + 4) != pkgidx ||
+			bloblen = ut_le32(b + 12);
+			if (ut_le32(b) != NDB_BLOBHEAD || ut_le32(b + 4) != pkgidx ||
 			    (uint64_t)16 + bloblen + 12 > size ||
 			    (16 + (uint64_t)bloblen + 12 + NDB_BLK - 1) / NDB_BLK != blkcnt)
 				return ut_err_set(err, "ndb package %u: bad blob header", pkgidx);
-			if (pkg_le32(b + size - 12) != adler32(1, b, size - 12) ||
-			    pkg_le32(b + size - 8) != bloblen ||
-			    pkg_le32(b + size - 4) != NDB_BLOBTAIL)
+			if (ut_le32(b + size - 12) != adler32(1, b, size - 12) ||
+			    ut_le32(b + size - 8) != bloblen ||
+			    ut_le32(b + size - 4) != NDB_BLOBTAIL)
 				return ut_err_set(err, "ndb package %u: bad blob tail or checksum",
 						  pkgidx);
 			rc = fn(ctx, b + 16, bloblen, err);
@@ -361,10 +362,9 @@ static char *uri_path(const char *path)
 	return t;
 }
 
-static int sqlite_foreach(const unsigned char *file, size_t len, pkg_blob_fn fn, void *ctx,
-			  struct ut_err *err)
+static int sqlite_foreach(const unsigned char *file, size_t len, const char *tmpdir,
+			  pkg_blob_fn fn, void *ctx, struct ut_err *err)
 {
-	const char *tmpdir = getenv("TMPDIR");
 	char *path = NULL, *uri = NULL;
 	sqlite3 *db = NULL;
 	sqlite3_stmt *st = NULL;
@@ -375,7 +375,7 @@ static int sqlite_foreach(const unsigned char *file, size_t len, pkg_blob_fn fn,
 		ut_err_set(err, "not an sqlite database");
 		goto out;
 	}
-	path = ut_asprintf("%s/vm2oci-rpmdb-XXXXXX", tmpdir && *tmpdir ? tmpdir : "/tmp");
+	path = ut_asprintf("%s/vm2oci-rpmdb-XXXXXX", tmpdir ? tmpdir : "/tmp");
 	fd = mkstemp(path);
 	if (fd < 0) {
 		ut_err_set(err, "%s: %s", path, strerror(errno));
@@ -457,13 +457,27 @@ static int add_header(void *ctx, const unsigned char *blob, size_t len, struct u
 	return 0;
 }
 
+/* The in-memory parsers need no scratch directory. */
+static int ndb_foreach(const unsigned char *file, size_t len, const char *tmpdir,
+		       pkg_blob_fn fn, void *ctx, struct ut_err *err)
+{
+	return pkg_ndb_foreach(file, len, fn, ctx, err);
+}
+
+static int bdb_foreach(const unsigned char *file, size_t len, const char *tmpdir,
+		       pkg_blob_fn fn, void *ctx, struct ut_err *err)
+{
+	return pkg_bdb_foreach(file, len, fn, ctx, err);
+}
+
 static const struct {
 	const char *file;
-	int (*foreach)(const unsigned char *, size_t, pkg_blob_fn, void *, struct ut_err *);
+	int (*foreach)(const unsigned char *, size_t, const char *, pkg_blob_fn, void *,
+		       struct ut_err *);
 } rpm_backends[] = {
 	{ "rpmdb.sqlite", sqlite_foreach },
-	{ "Packages.db", pkg_ndb_foreach },
-	{ "Packages", pkg_bdb_foreach },
+	{ "Packages.db", ndb_foreach },
+	{ "Packages", bdb_foreach },
 };
 
 int pkg_db_read_rpm(const struct pkg_source *src, struct pkg_db **out, struct ut_err *err)
@@ -491,7 +505,7 @@ int pkg_db_read_rpm(const struct pkg_source *src, struct pkg_db **out, struct ut
 			}
 			db = pkg_db_new("rpm");
 			db->db_path = path;
-			if (rpm_backends[k].foreach(b.data, b.len, add_header, db, err)) {
+			if (rpm_backends[k].foreach(b.data, b.len, src->tmpdir, add_header, db, err)) {
 				ut_err_prefix(err, "%s: ", path);
 				rc = -1;
 				goto out;

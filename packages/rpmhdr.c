@@ -67,11 +67,11 @@ static int find(const struct hdr *h, uint32_t tag, struct ent *e)
 	for (i = 0; i < h->il; i++) {
 		const unsigned char *p = h->index + (size_t)i * 16;
 
-		if (pkg_be32(p) == tag) {
+		if (ut_be32(p) == tag) {
 			e->tag = tag;
-			e->type = pkg_be32(p + 4);
-			e->off = pkg_be32(p + 8);
-			e->count = pkg_be32(p + 12);
+			e->type = ut_be32(p + 4);
+			e->off = ut_be32(p + 8);
+			e->count = ut_be32(p + 12);
 			return 1;
 		}
 	}
@@ -141,7 +141,7 @@ static int get_int32(const struct hdr *h, uint32_t tag, uint32_t **out, uint32_t
 				  e.count, e.off, h->dl);
 	v = ut_malloc((e.count ? e.count : 1) * sizeof(*v));
 	for (i = 0; i < e.count; i++)
-		v[i] = pkg_be32(h->data + e.off + (size_t)i * 4);
+		v[i] = ut_be32(h->data + e.off + (size_t)i * 4);
 	*out = v;
 	*n = e.count;
 	return 1;
@@ -324,8 +324,8 @@ int pkg_rpm_header_parse(const void *blob, size_t len, struct pkg *p, struct ut_
 	p->manual = -1;
 	if (len < 8)
 		return ut_err_set(err, "rpm header of %zu bytes is truncated", len);
-	h.il = pkg_be32(b);
-	h.dl = pkg_be32(b + 4);
+	h.il = ut_be32(b);
+	h.dl = ut_be32(b + 4);
 	if (h.il == 0 || h.il > HDR_MAX_TAGS || h.dl > HDR_MAX_DATA)
 		return ut_err_set(err, "rpm header with %u tags and %u data bytes is implausible",
 				  h.il, h.dl);

@@ -22,11 +22,21 @@
 
 #define TU_SKIP 77
 
+/* Skips the whole binary (exit 77, CTest's SKIP_RETURN_CODE): for main()
+ * or a group setup, when nothing in the binary can run here. */
 static inline void tu_skip(const char *why)
 {
 	fprintf(stderr, "SKIP: %s\n", why);
 	exit(TU_SKIP);
 }
+
+/* Skips the current case only: cmocka reports it SKIPPED, the reason goes
+ * to stderr, and the binary's other cases still run. */
+#define tu_skip_case(why)                                \
+	do {                                             \
+		fprintf(stderr, "SKIP: %s\n", (why));    \
+		skip();                                  \
+	} while (0)
 
 /* Path of a fixture file, or NULL when the fixture directory lacks it. The
  * string is heap-allocated. */
@@ -124,6 +134,64 @@ static inline char *tu_sh_out(const char *fmt, ...)
 static inline int tu_have(const char *program)
 {
 	return tu_sh("command -v %s >/dev/null 2>&1", program) == 0;
+}
+
+/* ---- end-to-end tests of the vm2oci binary ------------------------------ */
+
+/* What ctest gives the e2e tests (vm2oci_add_test's ENVIRONMENT), and a
+ * scratch directory with tmp/mnt for the kernel's view of a disk. */
+struct tu_e2e {
+	char *bin;    /* VM2OCI_BINARY */
+	char *lister; /* VM2OCI_TREE_LISTING (tree_listing), NULL if not needed */
+	char *tmp;    /* fresh; tu_e2e_release unmounts and removes it */
+	char *helper; /* tests/cli/guest-mount.sh: mount|umount a raw disk */
+};
+
+#define TU_E2E_LISTER 1u /* the test compares tree listings */
+#define TU_E2E_UMOCI 2u  /* ... of umoci's unpack of the results */
+
+/* Reads the environment and checks for root (loop mounts) and the needs
+ * (TU_E2E_*); skips the whole binary (77), saying what is missing, when it
+ * cannot run here. */
+static inline void tu_e2e_init(struct tu_e2e *e, unsigned needs)
+{
+	const char *src = getenv("VM2OCI_SOURCE_DIR");
+
+	e->bin = getenv("VM2OCI_BINARY");
+	e->lister = getenv("VM2OCI_TREE_LISTING");
+	if (!e->bin || !src || ((needs & TU_E2E_LISTER) && !e->lister))
+		tu_skip("VM2OCI_BINARY, VM2OCI_TREE_LISTING and VM2OCI_SOURCE_DIR must be set "
+			"(ctest sets them)");
+	if (getuid() != 0)
+		tu_skip("loop mounts need root");
+	if ((needs & TU_E2E_UMOCI) && !tu_have("umoci"))
+		tu_skip("umoci is not installed (scripts/install-deps.sh --peers)");
+	e->tmp = tu_tmpdir();
+	e->helper = malloc(4096);
+	snprintf(e->helper, 4096, "%s/tests/cli/guest-mount.sh", src);
+}
+
+/* The kernel's view of a raw disk image: mounted (with its fstab's mounts)
+ * under tmp/mnt, listed by tree_listing into out, unmounted. Returns 0 when
+ * all three steps succeeded. */
+static inline int tu_e2e_listing(const struct tu_e2e *e, const char *raw, const char *out)
+{
+	if (tu_sh("%s mount %s %s/mnt", e->helper, raw, e->tmp) != 0)
+		return -1;
+	if (tu_sh("%s %s/mnt > %s", e->lister, e->tmp, out) != 0) {
+		tu_sh("%s umount %s/mnt", e->helper, e->tmp);
+		return -1;
+	}
+	return tu_sh("%s umount %s/mnt", e->helper, e->tmp) == 0 ? 0 : -1;
+}
+
+static inline void tu_e2e_release(struct tu_e2e *e)
+{
+	if (e->tmp)
+		tu_sh("%s umount %s/mnt; rm -rf %s", e->helper, e->tmp, e->tmp);
+	free(e->tmp);
+	free(e->helper);
+	e->tmp = e->helper = NULL;
 }
 
 #endif

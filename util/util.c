@@ -9,6 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <dirent.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <openssl/evp.h>
@@ -253,36 +255,81 @@ int ut_buf_add_json_string(struct ut_buf *b, const char *s, struct ut_err *err)
 	return ut_buf_add(b, "\"", 1, err);
 }
 
-int ut_read_host_file(const char *path, struct ut_buf *b, struct ut_err *err)
+int ut_read_fd(int fd, const char *name, struct ut_buf *b, struct ut_err *err)
 {
 	char chunk[65536];
-	int fd, rc = -1;
 
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return ut_err_set(err, "%s: %s", path, strerror(errno));
 	for (;;) {
 		ssize_t n = read(fd, chunk, sizeof(chunk));
 
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
-			ut_err_set(err, "%s: %s", path, strerror(errno));
-			goto out;
+			return ut_err_set(err, "%s: %s", name, strerror(errno));
 		}
 		if (n == 0)
 			break;
-		if (ut_buf_add(b, chunk, (size_t)n, err) < 0) {
-			ut_err_prefix(err, "%s: ", path);
-			goto out;
-		}
+		if (ut_buf_add(b, chunk, (size_t)n, err) < 0)
+			return ut_err_prefix(err, "%s: ", name);
 	}
 	if (!b->data)
 		ut_buf_grow(b, 0, NULL);
-	rc = 0;
-out:
+	return 0;
+}
+
+int ut_read_host_file(const char *path, struct ut_buf *b, struct ut_err *err)
+{
+	int fd, rc;
+
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return ut_err_set(err, "%s: %s", path, strerror(errno));
+	rc = ut_read_fd(fd, path, b, err);
 	close(fd);
 	return rc;
+}
+
+void ut_rm_rf(const char *path)
+{
+	struct dirent *de;
+	struct stat st;
+	DIR *d;
+
+	if (lstat(path, &st) < 0)
+		return;
+	if (!S_ISDIR(st.st_mode)) {
+		unlink(path);
+		return;
+	}
+	d = opendir(path);
+	if (d) {
+		while ((de = readdir(d))) {
+			char *sub;
+
+			if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+				continue;
+			sub = ut_asprintf("%s/%s", path, de->d_name);
+			ut_rm_rf(sub);
+			free(sub);
+		}
+		closedir(d);
+	}
+	rmdir(path);
+}
+
+char *ut_human_size(uint64_t b, char *out, size_t len)
+{
+	if (b >= (1ull << 40))
+		snprintf(out, len, "%.2f TiB", (double)b / 1099511627776.0);
+	else if (b >= (1ull << 30))
+		snprintf(out, len, "%.2f GiB", (double)b / 1073741824.0);
+	else if (b >= (1ull << 20))
+		snprintf(out, len, "%.2f MiB", (double)b / 1048576.0);
+	else if (b >= 1024)
+		snprintf(out, len, "%.1f KiB", (double)b / 1024.0);
+	else
+		snprintf(out, len, "%llu B", (unsigned long long)b);
+	return out;
 }
 
 /* ---- sha256 ------------------------------------------------------------- */
@@ -476,49 +523,104 @@ const struct ut_xattr *ut_entry_find_xattr(const struct ut_entry *e, const char 
 	return NULL;
 }
 
-int ut_content_digest(const struct ut_content *src, struct ut_entry *e, struct ut_err *err)
+int ut_content_stream(const struct ut_content *src, const struct ut_entry *e, void *buf,
+		      size_t len, int (*fn)(void *ctx, const void *data, size_t n,
+					    struct ut_err *err),
+		      void *ctx, struct ut_err *err)
 {
-	/* One buffer per thread for the process: digesting thousands of small
-	 * files must not allocate per file (it dominates under ASan). */
-	static __thread unsigned char buf[1 << 17];
-	struct ut_sha256 h = { 0 };
 	void *handle = NULL;
 	uint64_t total = 0;
 	int rc = -1;
 
-	if (e->type != UT_REG)
-		return 0;
 	if (!src || !src->ops)
 		return ut_err_set(err, "%s: no content source to read it from", e->path);
 	if (src->ops->open(src->ctx, e, &handle, err) < 0)
 		return -1;
-	if (ut_sha256_init(&h) < 0) {
-		ut_err_set(err, "sha256 unavailable");
-		goto out;
-	}
 	for (;;) {
-		ssize_t n = src->ops->read(src->ctx, handle, buf, sizeof(buf), err);
+		ssize_t n = src->ops->read(src->ctx, handle, buf, len, err);
 
 		if (n < 0)
 			goto out;
 		if (n == 0)
 			break;
-		ut_sha256_update(&h, buf, (size_t)n);
+		/* Checked before fn sees the bytes: a writer must not emit more
+		 * than the size it announced. */
+		if ((uint64_t)n > e->size - total) {
+			ut_err_set(err, "%s: content is longer than its size %llu", e->path,
+				   (unsigned long long)e->size);
+			goto out;
+		}
 		total += (uint64_t)n;
+		if (fn(ctx, buf, (size_t)n, err) < 0)
+			goto out;
 	}
 	if (total != e->size) {
 		ut_err_set(err, "%s: read %llu bytes, expected %llu", e->path,
 			   (unsigned long long)total, (unsigned long long)e->size);
 		goto out;
 	}
+	rc = 0;
+out:
+	if (handle)
+		src->ops->close(src->ctx, handle);
+	return rc;
+}
+
+static int digest_chunk(void *ctx, const void *data, size_t n, struct ut_err *err)
+{
+	ut_sha256_update(ctx, data, n);
+	return 0;
+}
+
+int ut_content_digest(const struct ut_content *src, struct ut_entry *e, struct ut_err *err)
+{
+	/* One buffer per thread for the process: digesting thousands of small
+	 * files must not allocate per file (it dominates under ASan). */
+	static __thread unsigned char buf[1 << 17];
+	struct ut_sha256 h = { 0 };
+	int rc = -1;
+
+	if (e->type != UT_REG)
+		return 0;
+	if (ut_sha256_init(&h) < 0)
+		return ut_err_set(err, "sha256 unavailable");
+	if (ut_content_stream(src, e, buf, sizeof(buf), digest_chunk, &h, err) < 0)
+		goto out;
 	ut_sha256_final(&h, e->digest);
 	e->has_digest = 1;
 	rc = 0;
 out:
 	ut_sha256_release(&h);
-	if (handle)
-		src->ops->close(src->ctx, handle);
 	return rc;
+}
+
+struct read_all_ctx {
+	struct ut_buf *b;
+	const char *path;
+};
+
+static int buf_chunk(void *ctx, const void *data, size_t n, struct ut_err *err)
+{
+	struct read_all_ctx *c = ctx;
+
+	if (ut_buf_add(c->b, data, n, err) < 0)
+		return ut_err_prefix(err, "/%s: ", c->path);
+	return 0;
+}
+
+int ut_content_read_all(const struct ut_content *src, const struct ut_entry *e,
+			struct ut_buf *b, struct ut_err *err)
+{
+	unsigned char chunk[65536];
+	struct read_all_ctx c = { b, e->path };
+
+	if (e->type != UT_REG)
+		return ut_err_set(err, "/%s: not a regular file", e->path);
+	if (ut_content_stream(src, e, chunk, sizeof(chunk), buf_chunk, &c, err) < 0)
+		return -1;
+	if (!b->data)
+		ut_buf_grow(b, 0, NULL);
+	return 0;
 }
 
 /* ---- trees -------------------------------------------------------------- */
@@ -758,6 +860,90 @@ size_t ut_path_parent_len(const char *path)
 	const char *s = strrchr(path, '/');
 
 	return s ? (size_t)(s - path) : 0;
+}
+
+/* The link's target, then what was left of the path to resolve (a slash
+ * after the link's name stays: "lnk/" must be a directory). */
+static void splice_link(struct ut_buf *pend, size_t pos, int slash, const char *link)
+{
+	struct ut_buf np;
+
+	ut_buf_init(&np, 0);
+	ut_buf_addstr(&np, link, NULL);
+	if (slash) {
+		ut_buf_add(&np, "/", 1, NULL);
+		ut_buf_add(&np, pend->data + pos, pend->len - pos, NULL);
+	}
+	ut_buf_release(pend);
+	*pend = np;
+}
+
+int ut_guest_resolve(const char *path, ut_guest_lookup_fn lookup, void *ctx, char **out,
+		     struct ut_err *err)
+{
+	struct ut_buf res, pend;
+	size_t pos = 0;
+	int hops = 0, rc = -1;
+
+	*out = NULL;
+	ut_buf_init(&res, 0);
+	ut_buf_init(&pend, 0);
+	ut_buf_addstr(&pend, path, NULL);
+	ut_buf_grow(&res, 0, NULL);
+	res.data[0] = '\0';
+	while (pos < pend.len) {
+		const char *s = (const char *)pend.data + pos;
+		size_t clen = strcspn(s, "/"), oldlen = res.len;
+		enum ut_ftype type = 0;
+		char *link = NULL;
+		int r, slash = s[clen] == '/';
+
+		pos += clen + slash;
+		if (clen == 0 || (clen == 1 && s[0] == '.'))
+			continue;
+		if (clen == 2 && s[0] == '.' && s[1] == '.') {
+			res.len = ut_path_parent_len((const char *)res.data);
+			res.data[res.len] = '\0';
+			continue;
+		}
+		if (res.len)
+			ut_buf_add(&res, "/", 1, NULL);
+		ut_buf_add(&res, s, clen, NULL);
+		r = lookup(ctx, (const char *)res.data, &type, &link, err);
+		if (r <= 0) {
+			rc = r;
+			goto out;
+		}
+		if (type == UT_LNK) {
+			if (!link) {
+				ut_err_set(err, "/%s: a symlink without a target", path);
+				goto out;
+			}
+			if (++hops > UT_MAX_SYMLINKS) {
+				free(link);
+				ut_err_set(err, "/%s: too many levels of symbolic links", path);
+				goto out;
+			}
+			res.len = link[0] == '/' ? 0 : oldlen;
+			res.data[res.len] = '\0';
+			splice_link(&pend, pos, slash, link);
+			pos = 0;
+			free(link);
+			continue;
+		}
+		free(link);
+		/* A slash after what is not a directory: no such path (ENOTDIR). */
+		if (type != UT_DIR && slash) {
+			rc = 0;
+			goto out;
+		}
+	}
+	*out = ut_buf_detach(&res, NULL);
+	rc = 1;
+out:
+	ut_buf_release(&res);
+	ut_buf_release(&pend);
+	return rc;
 }
 
 void ut_tree_remove(struct ut_tree *t, const char *path)

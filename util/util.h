@@ -71,6 +71,15 @@ int ut_buf_add_json_string(struct ut_buf *b, const char *s, struct ut_err *err);
 
 /* Reads a whole host file (not a guest file) into b, at most b->cap bytes. */
 int ut_read_host_file(const char *path, struct ut_buf *b, struct ut_err *err);
+/* The same from an open descriptor; name is the file in messages. */
+int ut_read_fd(int fd, const char *name, struct ut_buf *b, struct ut_err *err);
+/* Removes a host path and, when it is a directory, everything below it
+ * (symlinks are removed, never followed). Best effort: for cleaning up what
+ * we made. */
+void ut_rm_rf(const char *path);
+/* Formats a byte count for people: "512 B", "1.5 KiB", "12.34 MiB",
+ * "1.20 GiB", "3.00 TiB". Returns out. */
+char *ut_human_size(uint64_t bytes, char *out, size_t len);
 
 /* ---- memory ------------------------------------------------------------- */
 
@@ -196,6 +205,18 @@ struct ut_content {
 
 /* Computes e->digest by reading e through src (UT_REG only). */
 int ut_content_digest(const struct ut_content *src, struct ut_entry *e, struct ut_err *err);
+/*
+ * Reads e's content through src in chunks of at most len bytes of buf,
+ * calling fn(ctx, data, n, err) for each (fn returning < 0 stops it), and
+ * checks that the content is exactly e->size bytes. Opens and closes e.
+ */
+int ut_content_stream(const struct ut_content *src, const struct ut_entry *e, void *buf,
+		      size_t len, int (*fn)(void *ctx, const void *data, size_t n,
+					    struct ut_err *err),
+		      void *ctx, struct ut_err *err);
+/* Appends e's whole content to b (b->cap bounds it). */
+int ut_content_read_all(const struct ut_content *src, const struct ut_entry *e,
+			struct ut_buf *b, struct ut_err *err);
 
 struct ut_strings; /* the tree's path arena: chunks freed with the tree */
 
@@ -237,6 +258,23 @@ int ut_path_is_under(const char *child, const char *path);
 /* Last component of a path, and the parent length ("a/b/c" -> 3). */
 const char *ut_path_base(const char *path);
 size_t ut_path_parent_len(const char *path);
+
+/*
+ * Guest paths: resolves path inside a root that is not the host's, one
+ * component at a time. "." is skipped, ".." stops at the root, every
+ * symlink is followed (an absolute target restarts from the root, never the
+ * host's), at most UT_MAX_SYMLINKS of them. lookup tells what rel (relative
+ * to the root, no symlink in it but maybe its last component) is: -1 error,
+ * 0 missing, 1 with *type set and, for UT_LNK, *link a malloc'd target.
+ * Returns 1 with *out (malloc'd, "" for the root), 0 when a component is
+ * missing or not a directory (a trailing slash too), -1 on error: what
+ * Linux's openat2(RESOLVE_IN_ROOT) answers, which the tests check.
+ */
+#define UT_MAX_SYMLINKS 40 /* as Linux's MAXSYMLINKS */
+typedef int (*ut_guest_lookup_fn)(void *ctx, const char *rel, enum ut_ftype *type, char **link,
+				  struct ut_err *err);
+int ut_guest_resolve(const char *path, ut_guest_lookup_fn lookup, void *ctx, char **out,
+		     struct ut_err *err);
 
 /* ---- names from the guest ------------------------------------------------ */
 

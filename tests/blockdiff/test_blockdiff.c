@@ -603,5 +603,6 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_extents_zstd, setup, teardown),
 	};
 
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	return cmocka_run_group_tests_name("blockdiff: lineage, block hashes, file mapping, deltas",
+					  tests, NULL, NULL);
 }

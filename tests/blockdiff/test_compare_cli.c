@@ -229,5 +229,6 @@ int main(void)
 		cmocka_unit_test(test_fixtures),
 	};
 
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	return cmocka_run_group_tests_name("blockdiff: vm2oci compare", tests, NULL, NULL);
+
 }

@@ -72,22 +72,23 @@ static void test_made_here(void **state)
 	(void)state;
 	/* Not a disk at all, an empty file, a missing file, a directory. */
 	snprintf(p, sizeof(p), "%s/text.img", tmp);
-	tu_sh("echo 'just some text' > %s", p);
+	assert_int_equal(tu_sh("echo 'just some text' > %s", p), 0);
 	check_bad(p);
 	snprintf(p, sizeof(p), "%s/empty.img", tmp);
-	tu_sh(": > %s", p);
+	assert_int_equal(tu_sh(": > %s", p), 0);
 	check_bad(p);
 	snprintf(p, sizeof(p), "%s/missing.qcow2", tmp);
 	check_bad(p);
 	/* A qcow2 whose virtual size is absurd and whose L1 is beyond the end. */
 	snprintf(p, sizeof(p), "%s/absurd.qcow2", tmp);
-	tu_sh("qemu-img create -q -f qcow2 %s 64M && printf '\\x7f\\xff\\xff\\xff\\xff\\xff\\xff\\xff' | "
-	      "dd of=%s bs=1 seek=24 conv=notrunc status=none", p, p);
+	assert_int_equal(tu_sh("qemu-img create -q -f qcow2 %s 64M && "
+			       "printf '\\x7f\\xff\\xff\\xff\\xff\\xff\\xff\\xff' | "
+			       "dd of=%s bs=1 seek=24 conv=notrunc status=none", p, p), 0);
 	check_bad(p);
 	/* An ext4 filesystem holding no operating system. */
 	snprintf(p, sizeof(p), "%s/noos.raw", tmp);
-	tu_sh("mkdir -p %s/noos && echo hi > %s/noos/file && mke2fs -q -t ext4 -d %s/noos %s 16M",
-	      tmp, tmp, tmp, p);
+	assert_int_equal(tu_sh("mkdir -p %s/noos && echo hi > %s/noos/file && "
+			       "mke2fs -q -t ext4 -d %s/noos %s 16M", tmp, tmp, tmp, p), 0);
 	check_bad(p);
 }
 
@@ -158,7 +159,7 @@ static void test_output_not_clobbered(void **state)
 
 	(void)state;
 	if (!disk)
-		tu_skip("fixture debian-gpt.qcow2 missing");
+		tu_skip_case("fixture debian-gpt.qcow2 missing");
 	/* An output path that exists and is not an OCI layout is refused. */
 	tu_sh("mkdir -p %s/notoci && echo keep > %s/notoci/file", tmp, tmp);
 	assert_int_equal(tu_sh("%s convert %s -o %s/notoci --quiet 2>/dev/null", bin, disk, tmp), 1);
@@ -179,5 +180,6 @@ int main(void)
 		cmocka_unit_test(test_output_not_clobbered),
 		cmocka_unit_test(test_file_named_once),
 	};
-	return cmocka_run_group_tests(tests, setup, teardown);
+	return cmocka_run_group_tests_name("e2e: bad inputs and usage errors", tests, setup, teardown);
+
 }

@@ -7,7 +7,8 @@
  */
 #include "testutil.h"
 
-static char *tmp, *bin, *lister, *helper, *raw_listing;
+static struct tu_e2e e2e;
+static char *tmp, *bin, *lister, *raw_listing;
 
 static const char *const formats[] = {
 	"debian-gpt.raw", "debian-gpt.qcow2", "debian-gpt-zlib.qcow2", "debian-gpt-zstd.qcow2",
@@ -17,24 +18,16 @@ static const char *const formats[] = {
 static int setup(void **state)
 {
 	char *raw = tu_fixture("debian-gpt.raw");
-	const char *src = getenv("VM2OCI_SOURCE_DIR");
 
 	(void)state;
-	bin = getenv("VM2OCI_BINARY");
-	lister = getenv("VM2OCI_TREE_LISTING");
-	if (!bin || !lister || !src)
-		tu_skip("VM2OCI_BINARY, VM2OCI_TREE_LISTING and VM2OCI_SOURCE_DIR must be set (ctest sets them)");
-	if (getuid() != 0)
-		tu_skip("loop mounts need root");
-	tmp = tu_tmpdir();
-	helper = malloc(4096);
-	snprintf(helper, 4096, "%s/tests/cli/guest-mount.sh", src);
+	tu_e2e_init(&e2e, TU_E2E_LISTER);
+	tmp = e2e.tmp;
+	bin = e2e.bin;
+	lister = e2e.lister;
 	raw_listing = malloc(4096);
 	snprintf(raw_listing, 4096, "%s/raw.listing", tmp);
 	/* The reference: the kernel's view of the raw disk. */
-	assert_int_equal(tu_sh("%s mount %s %s/mnt", helper, raw, tmp), 0);
-	assert_int_equal(tu_sh("%s %s/mnt > %s", lister, tmp, raw_listing), 0);
-	assert_int_equal(tu_sh("%s umount %s/mnt", helper, tmp), 0);
+	assert_int_equal(tu_e2e_listing(&e2e, raw, raw_listing), 0);
 	free(raw);
 	return 0;
 }
@@ -42,8 +35,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
 	(void)state;
-	if (tmp)
-		tu_sh("%s umount %s/mnt; rm -rf %s", helper, tmp, tmp);
+	tu_e2e_release(&e2e);
 	return 0;
 }
 
@@ -181,7 +173,7 @@ static void test_umoci_unpack_equals_loop_mount(void **state)
 	(void)state;
 	free(js);
 	if (!tu_have("umoci"))
-		tu_skip("umoci is not installed (scripts/install-deps.sh --peers)");
+		tu_skip_case("umoci is not installed (scripts/install-deps.sh --peers)");
 	assert_int_equal(tu_sh("umoci unpack --image %s/umoci:t %s/bundle >/dev/null", tmp, tmp), 0);
 	assert_int_equal(tu_sh("%s %s/bundle/rootfs > %s/umoci.listing", lister, tmp, tmp), 0);
 	assert_int_equal(tu_sh("diff -u %s %s/umoci.listing > %s/umoci.diff", raw_listing, tmp, tmp), 0);
@@ -227,7 +219,7 @@ static void test_podman_runs_it(void **state)
 	(void)state;
 	free(js);
 	if (!tu_have("podman"))
-		tu_skip("podman is not installed (scripts/install-deps.sh --peers)");
+		tu_skip_case("podman is not installed (scripts/install-deps.sh --peers)");
 	/* podman makes an image name of the path: it must be lowercase. */
 	tu_sh("rm -f /tmp/vm2oci-e2e-podman && ln -s %s/podman /tmp/vm2oci-e2e-podman", tmp);
 	/* podman bind-mounts its own /etc/hostname over the image's; lifting
@@ -268,5 +260,6 @@ int main(void)
 		cmocka_unit_test(test_podman_runs_it),
 		cmocka_unit_test(test_docker_archive),
 	};
-	return cmocka_run_group_tests(tests, setup, teardown);
+	return cmocka_run_group_tests_name("e2e: convert checked by OCI peers", tests, setup, teardown);
+
 }

@@ -93,5 +93,6 @@ int main(void)
 		cmocka_unit_test(test_mountpoints),
 		cmocka_unit_test(test_applications),
 	};
-	return cmocka_run_group_tests(tests, setup, teardown);
+	return cmocka_run_group_tests_name("e2e: inspect against virt-inspector", tests, setup, teardown);
+
 }

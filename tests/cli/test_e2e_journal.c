@@ -13,33 +13,23 @@
 #include "testutil.h"
 #include "util.h"
 
-static char *tmp, *bin, *lister, *helper;
+static struct tu_e2e e2e;
+static char *tmp, *bin, *lister;
 
 static int setup(void **state)
 {
-	const char *src = getenv("VM2OCI_SOURCE_DIR");
-
 	(void)state;
-	bin = getenv("VM2OCI_BINARY");
-	lister = getenv("VM2OCI_TREE_LISTING");
-	if (!bin || !lister || !src)
-		tu_skip("VM2OCI_BINARY, VM2OCI_TREE_LISTING and VM2OCI_SOURCE_DIR must be set (ctest sets them)");
-	if (getuid() != 0)
-		tu_skip("loop mounts need root");
-	if (!tu_have("umoci"))
-		tu_skip("umoci is not installed (scripts/install-deps.sh --peers)");
-	tmp = tu_tmpdir();
-	helper = ut_asprintf("%s/tests/cli/guest-mount.sh", src);
+	tu_e2e_init(&e2e, TU_E2E_LISTER | TU_E2E_UMOCI);
+	tmp = e2e.tmp;
+	bin = e2e.bin;
+	lister = e2e.lister;
 	return 0;
 }
 
 static int teardown(void **state)
 {
 	(void)state;
-	if (tmp)
-		tu_sh("%s umount %s/mnt; rm -rf %s", helper, tmp, tmp);
-	free(helper);
-	free(tmp);
+	tu_e2e_release(&e2e);
 	return 0;
 }
 
@@ -65,11 +55,11 @@ static void test_dirty(void **state)
 	const char *name = *state;
 	char *raw = ut_asprintf("%s.raw", name), *rep = ut_asprintf("%s.replayed.raw", name);
 	char *disk = tu_fixture(raw), *oracle = tu_fixture(rep), *stale = ut_asprintf("%s-stale", name);
+	char *oracle_listing = ut_asprintf("%s/%s.oracle", tmp, name);
 
 	/* The oracle: the kernel's replay, mounted read-only. */
-	assert_int_equal(tu_sh("%s mount %s %s/mnt", helper, oracle, tmp), 0);
-	assert_int_equal(tu_sh("%s %s/mnt > %s/%s.oracle", lister, tmp, tmp, name), 0);
-	assert_int_equal(tu_sh("%s umount %s/mnt", helper, tmp), 0);
+	assert_int_equal(tu_e2e_listing(&e2e, oracle, oracle_listing), 0);
+	free(oracle_listing);
 
 	convert_and_list(disk, name, "");
 	assert_int_equal(tu_sh("grep -q 'needed recovery' %s/%s.err", tmp, name), 0);
@@ -108,5 +98,10 @@ int main(void)
 #endif
 	};
 
-	return cmocka_run_group_tests(tests, setup, teardown);
+#ifdef JOURNAL_XFS
+	return cmocka_run_group_tests_name("e2e: a dirty xfs log replayed", tests, setup, teardown);
+#else
+	return cmocka_run_group_tests_name("e2e: dirty ext3/4 journals replayed", tests, setup,
+					  teardown);
+#endif
 }

@@ -6,31 +6,25 @@
  */
 #include "testutil.h"
 
+static struct tu_e2e e2e;
 static char *tmp, *bin, *helper;
 
 static int setup(void **state)
 {
-	const char *src = getenv("VM2OCI_SOURCE_DIR");
-
 	(void)state;
-	bin = getenv("VM2OCI_BINARY");
-	if (!bin || !src)
-		tu_skip("VM2OCI_BINARY and VM2OCI_SOURCE_DIR must be set (ctest sets them)");
-	if (getuid() != 0)
-		tu_skip("loop mounts need root");
 	if (!tu_have("dpkg-query") || !tu_have("jq"))
 		tu_skip("dpkg-query and jq are needed");
-	tmp = tu_tmpdir();
-	helper = malloc(4096);
-	snprintf(helper, 4096, "%s/tests/cli/guest-mount.sh", src);
+	tu_e2e_init(&e2e, 0);
+	tmp = e2e.tmp;
+	bin = e2e.bin;
+	helper = e2e.helper;
 	return 0;
 }
 
 static int teardown(void **state)
 {
 	(void)state;
-	if (tmp)
-		tu_sh("%s umount %s/mnt; rm -rf %s", helper, tmp, tmp);
+	tu_e2e_release(&e2e);
 	return 0;
 }
 
@@ -216,5 +210,6 @@ int main(void)
 		cmocka_unit_test(test_dockerfile),
 		cmocka_unit_test(test_rpm_keys),
 	};
-	return cmocka_run_group_tests(tests, setup, teardown);
+	return cmocka_run_group_tests_name("e2e: packages against dpkg-query", tests, setup, teardown);
+
 }

@@ -134,13 +134,13 @@ static void compare_as(const char *img, const char *format, const char *qemu_for
 	want = slurp(ref, &want_len);
 	if (dr_blockdev_open(img, format, &bd, &err) < 0)
 		fail_msg("open %s: %s", img, err.msg);
-	assert_int_equal(bd->size, want_len);
+	assert_int_equal(dr_blockdev_size(bd), want_len);
 	got = malloc(4 * MiB);
-	for (off = 0, i = 0; off < bd->size; i++) {
+	for (off = 0, i = 0; off < dr_blockdev_size(bd); i++) {
 		size_t n = chunks[i % (sizeof(chunks) / sizeof(chunks[0]))];
 
-		if (n > bd->size - off)
-			n = bd->size - off;
+		if (n > dr_blockdev_size(bd) - off)
+			n = dr_blockdev_size(bd) - off;
 		if (dr_blockdev_pread(bd, got, n, off, &err) < 0)
 			fail_msg("read %s at %llu+%zu: %s", img, (unsigned long long)off, n, err.msg);
 		if (memcmp(got, want + off, n))
@@ -151,9 +151,9 @@ static void compare_as(const char *img, const char *format, const char *qemu_for
 	for (i = 0; i < 300; i++) {
 		size_t n = 1 + rng() % (300 * 1024);
 
-		off = rng() % bd->size;
-		if (n > bd->size - off)
-			n = bd->size - off;
+		off = rng() % dr_blockdev_size(bd);
+		if (n > dr_blockdev_size(bd) - off)
+			n = dr_blockdev_size(bd) - off;
 		if (dr_blockdev_pread(bd, got, n, off, &err) < 0)
 			fail_msg("read %s at %llu+%zu: %s", img, (unsigned long long)off, n, err.msg);
 		if (memcmp(got, want + off, n))
@@ -161,7 +161,7 @@ static void compare_as(const char *img, const char *format, const char *qemu_for
 				 (unsigned long long)off, n);
 	}
 	/* Past the end: a clear error, not a short read. */
-	assert_int_equal(dr_blockdev_pread(bd, got, 2, bd->size - 1, &err), -1);
+	assert_int_equal(dr_blockdev_pread(bd, got, 2, dr_blockdev_size(bd) - 1, &err), -1);
 	assert_non_null(strstr(err.msg, "beyond the end"));
 	assert_true(dr_blockdev_bytes_read(bd) > 0);
 	dr_blockdev_free(bd);
@@ -208,8 +208,8 @@ void expect_error(const char *img, const char *format, const char *want_file,
 		unsigned char *buf = malloc(MiB);
 		uint64_t off;
 
-		for (off = 0; off < bd->size && rc == 0; off += MiB) {
-			size_t n = bd->size - off < MiB ? bd->size - off : MiB;
+		for (off = 0; off < dr_blockdev_size(bd) && rc == 0; off += MiB) {
+			size_t n = dr_blockdev_size(bd) - off < MiB ? dr_blockdev_size(bd) - off : MiB;
 
 			rc = dr_blockdev_pread(bd, buf, n, off, &err);
 		}
@@ -333,7 +333,7 @@ void corrupt_span(const char *src, const char *dst, int iterations, uint64_t at,
 		}
 		opened++;
 		/* An absurd virtual size is legal: read at most 16 MiB of it. */
-		end = bd->size < 16 * MiB ? bd->size : 16 * MiB;
+		end = dr_blockdev_size(bd) < 16 * MiB ? dr_blockdev_size(bd) : 16 * MiB;
 		for (off = 0; off < end; off += MiB) {
 			size_t n = end - off < MiB ? end - off : MiB;
 			uint64_t pnum;
@@ -392,11 +392,11 @@ void bd_sha256(struct dr_blockdev *bd, char *hex)
 	uint64_t off;
 
 	assert_int_equal(ut_sha256_init(&h), 0);
-	for (off = 0; off < bd->size; off += 4 * MiB) {
-		size_t n = bd->size - off < 4 * MiB ? bd->size - off : 4 * MiB;
+	for (off = 0; off < dr_blockdev_size(bd); off += 4 * MiB) {
+		size_t n = dr_blockdev_size(bd) - off < 4 * MiB ? dr_blockdev_size(bd) - off : 4 * MiB;
 
 		if (dr_blockdev_pread(bd, buf, n, off, &err) < 0)
-			fail_msg("read %s at %llu: %s", bd->path, (unsigned long long)off, err.msg);
+			fail_msg("read %s at %llu: %s", dr_blockdev_path(bd), (unsigned long long)off, err.msg);
 		ut_sha256_update(&h, buf, n);
 	}
 	ut_sha256_final(&h, d);

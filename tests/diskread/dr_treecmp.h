@@ -219,21 +219,21 @@ static inline int fsc_open(void *ctx, const struct ut_entry *e, void **h, struct
 {
 	struct dr_fs *fs = ctx;
 
-	return fs->ops->open_file(fs, e->src_b, h, err);
+	return dr_fs_open_file(fs, e->src_b, h, err);
 }
 
 static inline ssize_t fsc_read(void *ctx, void *h, void *buf, size_t len, struct ut_err *err)
 {
 	struct dr_fs *fs = ctx;
 
-	return fs->ops->read_file(fs, h, buf, len, err);
+	return dr_fs_read_file(fs, h, buf, len, err);
 }
 
 static inline void fsc_close(void *ctx, void *h)
 {
 	struct dr_fs *fs = ctx;
 
-	fs->ops->close_file(fs, h);
+	dr_fs_close_file(fs, h);
 }
 
 static const struct ut_content_ops fs_content = { fsc_open, fsc_read, fsc_close };
@@ -253,10 +253,10 @@ static inline struct ut_tree *fs_tree_flags(const char *img, unsigned flags,
 	if (dr_fs_open_flags(bd, flags, &fs, &err) < 0)
 		fail_msg("%s", err.msg);
 	if (info)
-		*info = fs->info;
+		*info = *dr_fs_info(fs);
 	if (note)
-		snprintf(note, notesz, "%s", fs->note);
-	if (fs->ops->walk(fs, take_cb, t, &err) < 0)
+		snprintf(note, notesz, "%s", dr_fs_note(fs));
+	if (dr_fs_walk(fs, 0, "", take_cb, t, &err) < 0)
 		fail_msg("%s", err.msg);
 	t->content.ops = &fs_content;
 	t->content.ctx = fs;

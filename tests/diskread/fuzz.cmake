@@ -21,7 +21,7 @@ if(VM2OCI_FUZZ)
     ${_vm2oci_dr}/vdi.c ${_vm2oci_dr}/qed.c)
   function(vm2oci_fuzz_target name)
     add_executable(${name} ${ARGN})
-    target_include_directories(${name} PRIVATE ${_vm2oci_dr})
+    target_include_directories(${name} PRIVATE ${_vm2oci_dr} ${_vm2oci_dr}/include)
     target_compile_options(${name} PRIVATE -fsanitize=fuzzer,address,undefined
       -fno-sanitize-recover=undefined)
     target_link_options(${name} PRIVATE -fsanitize=fuzzer,address,undefined)
@@ -45,7 +45,7 @@ if(VM2OCI_FUZZ)
   target_link_libraries(fuzz_lvm PRIVATE vm2oci_util PkgConfig::ZLIB PkgConfig::ZSTD)
 
   add_executable(fuzz_journal ${CMAKE_CURRENT_LIST_DIR}/fuzz_journal.c ${_vm2oci_dr}/ext_journal.c)
-  target_include_directories(fuzz_journal PRIVATE ${_vm2oci_dr})
+  target_include_directories(fuzz_journal PRIVATE ${_vm2oci_dr} ${_vm2oci_dr}/include)
   target_compile_options(fuzz_journal PRIVATE -fsanitize=fuzzer,address,undefined
     -fno-sanitize-recover=undefined)
   target_link_options(fuzz_journal PRIVATE -fsanitize=fuzzer,address,undefined)

@@ -39,6 +39,8 @@ static void setup(void)
 	sprintf(path, "%s/in.img", dir);
 }
 
+/* libFuzzer calls this; it has no header. */
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static unsigned char buf[256 * 1024];
@@ -58,7 +60,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (dr_blockdev_open(path, NULL, &bd, &err) < 0)
 		return 0;
 	/* A huge virtual size is legal; reading all of it is not the point. */
-	end = bd->size < 4 * 1024 * 1024 ? bd->size : 4 * 1024 * 1024;
+	end = dr_blockdev_size(bd) < 4 * 1024 * 1024 ? dr_blockdev_size(bd) : 4 * 1024 * 1024;
 	for (off = 0; off < end; off += sizeof(buf)) {
 		size_t n = end - off < sizeof(buf) ? end - off : sizeof(buf);
 

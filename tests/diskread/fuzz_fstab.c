@@ -47,6 +47,8 @@ static struct dr_disk *sample_disk(void)
 	return d;
 }
 
+/* libFuzzer calls this; it has no header. */
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct dr_disk *d = sample_disk();

@@ -35,6 +35,8 @@ static int read_block(void *ctx, uint32_t i, unsigned char *buf, struct ut_err *
 	return 0;
 }
 
+/* libFuzzer calls this; it has no header. */
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct input in = { data, size };

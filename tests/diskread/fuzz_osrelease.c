@@ -21,6 +21,8 @@ static void check_field(const char *s, size_t cap)
 			abort();
 }
 
+/* libFuzzer calls this; it has no header. */
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static const char *const keys[] = { "ID", "VERSION_ID", "PRETTY_NAME", "DISTRIB_ID",

@@ -13,7 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "diskread.h"
+#include "dr_internal.h"
 
 #define SPARSE_RECORD (4 + 512)
 
@@ -56,6 +56,8 @@ static const struct dr_blockdev_ops sparse_ops = {
 	.pread = sparse_pread,
 };
 
+/* libFuzzer calls this; it has no header. */
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct sparse_disk s;

@@ -18,7 +18,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "diskread.h"
+#include "dr_internal.h"
 
 static char *dir, *path;
 
@@ -72,6 +72,8 @@ static void check_inside(const struct dr_blockdev *bd)
 			abort();
 }
 
+/* libFuzzer calls this; it has no header. */
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static unsigned char buf[64 * 1024];

@@ -30,7 +30,7 @@ static void test_raw(void **state)
 	assert_string_equal(dr_blockdev_format(bd), "raw");
 	/* [30 MiB, 40 MiB) was never written: a hole on any filesystem with
 	 * SEEK_HOLE; the start is data. */
-	assert_int_equal(dr_blockdev_block_status(bd, 0, bd->size, &pnum, &alloc, &inb, &err), 0);
+	assert_int_equal(dr_blockdev_block_status(bd, 0, dr_blockdev_size(bd), &pnum, &alloc, &inb, &err), 0);
 	assert_int_equal(alloc, 1);
 	assert_int_equal(inb, 0);
 	assert_true(pnum >= 1049000 && pnum <= 64 * MiB);
@@ -173,7 +173,7 @@ static void test_vmdk_hand_descriptor(void **state)
 	want = slurp(ref, &want_len);
 	assert_int_equal(want_len, 72 * MiB);
 	assert_int_equal(dr_blockdev_open(zdesc, NULL, &bd, &err), 0);
-	assert_int_equal(bd->size, 73 * MiB);
+	assert_int_equal(dr_blockdev_size(bd), 73 * MiB);
 	got = malloc(73 * MiB);
 	assert_int_equal(dr_blockdev_pread(bd, got, 73 * MiB, 0, &err), 0);
 	assert_memory_equal(got, want, 8 * MiB);
@@ -255,22 +255,22 @@ static void test_chain3(void **state)
 	compare_with_qemu(top, NULL);
 	compare_map(top);
 	assert_int_equal(dr_blockdev_open(top, NULL, &bd, &err), 0);
-	assert_non_null(bd->backing);
-	assert_non_null(bd->backing->backing);
-	assert_non_null(bd->backing->backing->backing);
-	assert_string_equal(dr_blockdev_format(bd->backing->backing->backing), "raw");
+	assert_non_null(dr_blockdev_backing(bd));
+	assert_non_null(dr_blockdev_backing(dr_blockdev_backing(bd)));
+	assert_non_null(dr_blockdev_backing(dr_blockdev_backing(dr_blockdev_backing(bd))));
+	assert_string_equal(dr_blockdev_format(dr_blockdev_backing(dr_blockdev_backing(dr_blockdev_backing(bd)))), "raw");
 	/* Reading the whole disk reads from every layer. */
 	{
 		unsigned char *buf = malloc(4 * MiB);
 		uint64_t off;
 
-		for (off = 0; off < bd->size; off += 4 * MiB)
+		for (off = 0; off < dr_blockdev_size(bd); off += 4 * MiB)
 			assert_int_equal(dr_blockdev_pread(bd, buf, 4 * MiB, off, &err), 0);
 		free(buf);
 	}
 	total = dr_blockdev_bytes_read(bd);
-	assert_true(total > bd->backing->backing->backing->bytes_read);
-	assert_true(bd->backing->backing->backing->bytes_read > 0);
+	assert_true(total > dr_blockdev_bytes_read(dr_blockdev_backing(dr_blockdev_backing(dr_blockdev_backing(bd)))));
+	assert_true(dr_blockdev_bytes_read(dr_blockdev_backing(dr_blockdev_backing(dr_blockdev_backing(bd)))) > 0);
 	dr_blockdev_free(bd);
 	free(top);
 }
@@ -302,7 +302,7 @@ static void test_slice(void **state)
 
 	assert_int_equal(dr_blockdev_open(base, "raw", &bd, &err), 0);
 	assert_int_equal(dr_blockdev_slice(bd, 5 * MiB + 3, 10 * MiB, &sl, &err), 0);
-	assert_int_equal(sl->size, 10 * MiB);
+	assert_int_equal(dr_blockdev_size(sl), 10 * MiB);
 	assert_int_equal(dr_blockdev_pread(sl, a, sizeof(a), 12345, &err), 0);
 	assert_int_equal(dr_blockdev_pread(bd, b, sizeof(b), 5 * MiB + 3 + 12345, &err), 0);
 	assert_memory_equal(a, b, sizeof(a));
@@ -775,5 +775,6 @@ int main(void)
 		cmocka_unit_test(test_fixtures),
 	};
 
-	return cmocka_run_group_tests(tests, bd_group_setup, bd_group_teardown);
+	return cmocka_run_group_tests_name("diskread: block devices against qemu-img",
+					  tests, bd_group_setup, bd_group_teardown);
 }

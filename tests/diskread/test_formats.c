@@ -55,7 +55,7 @@ static void test_vpc(void **state)
 	convert_and_compare("fs.vhd", "-O vpc -o subformat=fixed,force_size=on", "vpc");
 	sh_ok("qemu-img convert -O vpc -o subformat=fixed,force_size=on '%s' '%s'%s", base, img, "");
 	assert_int_equal(dr_blockdev_open(img, NULL, &bd, &err), 0);
-	assert_int_equal(bd->size, 64 * MiB);
+	assert_int_equal(dr_blockdev_size(bd), 64 * MiB);
 	dr_blockdev_free(bd);
 	/* --format vhd is vpc. */
 	compare_with_qemu(img, "vpc");
@@ -75,7 +75,7 @@ static void test_vpc(void **state)
 		size_t len;
 		unsigned char *want = slurp(base, &len);
 
-		assert_int_equal(bd->size, len);
+		assert_int_equal(dr_blockdev_size(bd), len);
 		assert_int_equal(dr_blockdev_pread(bd, got, len, 0, &err), 0);
 		assert_memory_equal(got, want, len);
 		free(got);
@@ -203,8 +203,8 @@ static void read_all(const char *img, unsigned char *got, uint64_t size)
 
 	if (dr_blockdev_open(img, NULL, &bd, &err) < 0)
 		fail_msg("open %s: %s", img, err.msg);
-	assert_int_equal(bd->size, size);
-	assert_non_null(bd->backing);
+	assert_int_equal(dr_blockdev_size(bd), size);
+	assert_non_null(dr_blockdev_backing(bd));
 	if (dr_blockdev_pread(bd, got, size, 0, &err) < 0)
 		fail_msg("read %s: %s", img, err.msg);
 	dr_blockdev_free(bd);
@@ -288,7 +288,7 @@ static void test_vpc_differencing_guestfs_refused(void **state)
 		fail_msg("cannot make the xfs pair");
 	make_differencing(child, "W2ru", "xfs.raw");
 	assert_int_equal(dr_blockdev_open(child, NULL, &bd, &err), 0);
-	assert_string_equal(dr_blockdev_format(bd->backing), "raw");
+	assert_string_equal(dr_blockdev_format(dr_blockdev_backing(bd)), "raw");
 	assert_int_equal(dr_fs_open(bd, &fs, &err), -1);
 	assert_null(fs);
 	if (!strstr(err.msg, "child.vhd") || !strstr(err.msg, "differencing vpc"))

@@ -68,7 +68,7 @@ static int teardown(void **state)
 static void need_mount(void)
 {
 	if (!can_mount)
-		tu_skip("needs root and loop mounts (the kernel makes the dirty journals and is the oracle)");
+		tu_skip_case("needs root and loop mounts (the kernel makes the dirty journals and is the oracle)");
 }
 
 /* ---- making dirty filesystems ------------------------------------------- */
@@ -431,5 +431,6 @@ int main(void)
 		cmocka_unit_test(test_external_journal),
 	};
 
-	return cmocka_run_group_tests(tests, setup, teardown);
+	return cmocka_run_group_tests_name("diskread: ext3/4 journal replay against the kernel",
+					  tests, setup, teardown);
 }

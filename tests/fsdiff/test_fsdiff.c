@@ -1541,5 +1541,6 @@ int main(void)
 		cmocka_unit_test(test_speed_200k),
 	};
 
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	return cmocka_run_group_tests_name("fsdiff: cases, property and speed", tests, NULL, NULL);
+
 }

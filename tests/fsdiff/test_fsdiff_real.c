@@ -318,5 +318,6 @@ int main(void)
 		cmocka_unit_test(test_real_quick_check),
 	};
 
-	return cmocka_run_group_tests(tests, setup, teardown);
+	return cmocka_run_group_tests_name("fsdiff: host trees against rsync", tests, setup, teardown);
+
 }

@@ -288,5 +288,6 @@ int main(void)
 		cmocka_unit_test(test_virtdiff),
 	};
 
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	return cmocka_run_group_tests_name("fsdiff: against virt-diff", tests, NULL, NULL);
+
 }

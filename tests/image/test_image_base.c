@@ -71,7 +71,7 @@ static struct ut_tree *open_tree(const char *spec, const char *cache, struct ut_
 	struct img_base *b = NULL;
 	struct ut_tree *t = NULL;
 
-	if (img_base_open(spec, &b, err) == 0 && img_base_tree(b, cache, &t, err) < 0)
+	if (img_base_open(spec, NULL, &b, err) == 0 && img_base_tree(b, cache, &t, err) < 0)
 		t = NULL;
 	img_base_free(b);
 	return t;
@@ -151,7 +151,7 @@ static void test_oci_base(void **state)
 	ut_tree_free(t);
 
 	/* Layers and config as skopeo sees them. */
-	assert_int_equal(img_base_open(spec, &b, &err), 0);
+	assert_int_equal(img_base_open(spec, NULL, &b, &err), 0);
 	bl = img_base_layers(b, &n);
 	assert_int_equal(n, 1);
 	assert_int_equal(img_base_config(b)->ndiff_ids, 1);
@@ -165,13 +165,13 @@ static void test_oci_base(void **state)
 	/* Without a tag: two images in the index is ambiguous. */
 	free(spec);
 	spec = ut_asprintf("oci:%s", layout);
-	assert_int_equal(img_base_open(spec, &b, &err), -1);
+	assert_int_equal(img_base_open(spec, NULL, &b, &err), -1);
 	fprintf(stderr, "expected error: %s\n", err.msg);
 	assert_non_null(strstr(err.msg, "base"));
 	assert_non_null(strstr(err.msg, "two"));
 	free(spec);
 	spec = ut_asprintf("oci:%s:nope", layout);
-	assert_int_equal(img_base_open(spec, &b, &err), -1);
+	assert_int_equal(img_base_open(spec, NULL, &b, &err), -1);
 	assert_non_null(strstr(err.msg, "nope"));
 	free(spec);
 }
@@ -218,7 +218,7 @@ static void test_docker_archive_base(void **state)
 	size_t n;
 
 	if (!tu_have("skopeo"))
-		tu_skip("skopeo missing");
+		tu_skip_case("skopeo missing");
 	assert_int_equal(tu_sh("skopeo copy -q oci:%s:two docker-archive:%s:vm2oci/two:latest",
 			       layout, file), 0);
 	spec = ut_asprintf("docker-archive:%s", file);
@@ -233,7 +233,7 @@ static void test_docker_archive_base(void **state)
 	assert_string_equal(la, lb);
 	for (size_t i = 0; i < a->n; i++)
 		assert_memory_equal(a->v[i].digest, b->v[i].digest, UT_SHA256_LEN);
-	assert_int_equal(img_base_open(spec, &base, &err), 0);
+	assert_int_equal(img_base_open(spec, NULL, &base, &err), 0);
 	bl = img_base_layers(base, &n);
 	assert_int_equal(n, 2);
 	/* The layer blobs can go into a layout of ours, verified. */
@@ -287,7 +287,7 @@ static void test_rootfs(void **state)
 	assert_non_null(ut_entry_find_xattr(ut_tree_find(t, "etc/motd"), "user.test"));
 	/* The rootfs as a layer: twice the same digest, and its tree is the tree. */
 	assert_int_equal(tu_sh("mkdir -p '%s'", blobs), 0);
-	assert_int_equal(img_base_open(spec, &b, &err), 0);
+	assert_int_equal(img_base_open(spec, NULL, &b, &err), 0);
 	assert_true(img_base_is_rootfs(b));
 	if (img_base_rootfs_layer(b, blobs, &opt, &r1, &err) < 0 ||
 	    img_base_rootfs_layer(b, blobs, &opt, &r2, &err) < 0)
@@ -306,7 +306,7 @@ static void test_rootfs(void **state)
 	free(la);
 	free(lb);
 	compare_with_dir(d, rootfs);
-	assert_int_equal(img_base_open(spec, &b, &err), 0);
+	assert_int_equal(img_base_open(spec, NULL, &b, &err), 0);
 	if (img_base_rootfs_layer(b, blobs, &opt, &r1, &err) < 0 ||
 	    img_base_rootfs_layer(b, blobs, &opt, &r2, &err) < 0)
 		fail_msg("%s", err.msg);
@@ -411,7 +411,7 @@ static void test_multi_platform(void **state)
 	char *lw, *lt;
 
 	if (!tu_have("jq"))
-		tu_skip("jq missing");
+		tu_skip_case("jq missing");
 	{
 		const char *src = getenv("VM2OCI_SOURCE_DIR");
 		char *script = src ? ut_asprintf("%s/tests/image/make_multi.sh", src)
@@ -489,7 +489,7 @@ static void test_hostile(void **state)
 	FILE *f;
 
 	if (!tu_have("python3"))
-		tu_skip("python3 missing (makes hostile tars)");
+		tu_skip_case("python3 missing (makes hostile tars)");
 	assert_int_equal(tu_sh("mkdir -p '%s'", h), 0);
 	bad = ut_asprintf("%s/mk.py", h);
 	f = fopen(bad, "w");
@@ -562,5 +562,6 @@ int main(void)
 		cmocka_unit_test(test_hostile),
 	};
 
-	return cmocka_run_group_tests(tests, setup, teardown);
+	return cmocka_run_group_tests_name("image: base readers against umoci and skopeo",
+					  tests, setup, teardown);
 }

@@ -46,7 +46,7 @@ static void test_bench(void **state)
 	assert_int_equal(tu_sh("mkdir -p '%s'", blobs), 0);
 	/* Everyone reads from the page cache: warm it first. */
 	tu_sh("find '%s' -type f -print0 | xargs -0 cat > /dev/null 2>&1", root);
-	assert_int_equal(img_base_open(spec, &b, &err), 0);
+	assert_int_equal(img_base_open(spec, NULL, &b, &err), 0);
 	tz = ut_now();
 	cz = cpu(RUSAGE_SELF);
 	if (img_base_rootfs_layer(b, blobs, &zo, &zr, &err) < 0)
@@ -120,7 +120,7 @@ static void test_bench(void **state)
 		assert_int_equal(tu_sh("mkdir -p '%s'", cache), 0);
 		free(spec);
 		spec = ut_asprintf("oci:%s:t", dir);
-		assert_int_equal(img_base_open(spec, &b, &err), 0);
+		assert_int_equal(img_base_open(spec, NULL, &b, &err), 0);
 		t0 = ut_now();
 		assert_int_equal(img_base_tree(b, NULL, &a, &err), 0);
 		cold = ut_now() - t0;
@@ -167,5 +167,6 @@ int main(void)
 
 	if (!getenv("VM2OCI_BENCH_ROOT"))
 		tu_skip("set VM2OCI_BENCH_ROOT to a root filesystem directory to measure");
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	return cmocka_run_group_tests_name("image: layer writer speed", tests, NULL, NULL);
+
 }

@@ -76,7 +76,7 @@ static void expect_refused_cached(const char *spec, const char *cache,
 	struct ut_tree *t = NULL;
 
 	alarm(20);
-	if (img_base_open(spec, &b, &err) == 0) {
+	if (img_base_open(spec, NULL, &b, &err) == 0) {
 		int rc = img_base_tree(b, cache, &t, &err);
 
 		ut_tree_free(t);
@@ -213,7 +213,7 @@ static void test_wrong_diff_id(void **state)
 		struct ut_err err = { "" };
 
 		assert_int_equal(tu_sh("mkdir -p '%s'", cache), 0);
-		assert_int_equal(img_base_open(gspec, &b, &err), 0);
+		assert_int_equal(img_base_open(gspec, NULL, &b, &err), 0);
 		assert_int_equal(img_base_tree(b, cache, &t, &err), 0);
 		ut_tree_free(t);
 		img_base_free(b);
@@ -244,7 +244,7 @@ static void test_bare_whiteout(void **state)
 			       "        ti = tarfile.TarInfo(n); t.addfile(ti, io.BytesIO(b''))\"",
 			       tar), 0);
 	expect_refused(spec, needles, NULL);
-	assert_int_equal(img_base_open(spec, &b, &err), 0);
+	assert_int_equal(img_base_open(spec, NULL, &b, &err), 0);
 	assert_int_equal(img_base_files(b, prefixes, 1, 1 << 20, &t, &err), -1);
 	print_message("files refused: %s\n", err.msg);
 	assert_non_null(strstr(err.msg, "whiteout of nothing"));
@@ -269,7 +269,7 @@ static void test_cache_cap(void **state)
 			       " head -c 1000 /dev/zero > old$n.tree; touch -d \"2001-01-0$n\" old$n.tree;"
 			       " done && head -c 1000 /dev/zero > keep.txt",
 			       cache, cache), 0);
-	assert_int_equal(img_base_open(spec, &b, &err), 0);
+	assert_int_equal(img_base_open(spec, NULL, &b, &err), 0);
 	/* First a run without a cap, to learn the size of the new file. */
 	img_base_set_cache_cap(b, UINT64_MAX);
 	assert_int_equal(img_base_tree(b, cache, &t, &err), 0);

@@ -67,6 +67,8 @@ static void graph(const struct pkg_db *db)
 	pkg_graph_free(g);
 }
 
+/* libFuzzer calls this; it has no header. */
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct ut_err err;

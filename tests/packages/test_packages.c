@@ -2049,5 +2049,6 @@ int main(void)
 		cmocka_unit_test(test_graph_groups_properties),
 	};
 
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	return cmocka_run_group_tests_name("packages: database readers and roots", tests, NULL, NULL);
+
 }

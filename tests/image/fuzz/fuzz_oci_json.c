@@ -58,6 +58,8 @@ static void put_blob(const void *data, size_t len, char hex[UT_SHA256_HEX])
 	put(name, data, len);
 }
 
+/* libFuzzer calls this; it has no header. */
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct img_config c;
@@ -87,7 +89,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		put("index.json", index, strlen(index));
 		break;
 	}
-	if (img_base_open(spec, &b, &err) == 0)
+	if (img_base_open(spec, NULL, &b, &err) == 0)
 		img_base_free(b);
 	if (data[0] % 3 == 2) {
 		char name[300];

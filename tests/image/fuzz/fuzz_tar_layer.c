@@ -43,6 +43,8 @@ static int apply(struct img_tree_builder *tb, int fd, size_t size)
 	return img_tree_builder_apply(tb, &in, &err);
 }
 
+/* libFuzzer calls this; it has no header. */
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static const char *const prefixes[] = { "var/lib/dpkg", "etc/os-release" };

@@ -30,49 +30,9 @@ extern "C" {
 
 /* ---- block devices ------------------------------------------------------ */
 
+/* A read-only device. The backends and the struct's layout are internal
+ * (dr_internal.h); callers use the functions below. */
 struct dr_blockdev;
-
-struct dr_blockdev_ops {
-	const char *name; /* qemu's name: "raw", "qcow2", "vmdk", "vhdx", "vpc", ... */
-	/* Score how likely the first bytes of a file are this format: 0 = not
-	 * it; higher wins. raw answers 1 for anything. */
-	int (*probe)(const unsigned char *head, size_t len);
-	/* Optional, the same for the last bytes of a regular file (a fixed
-	 * VHD's only footer is there). */
-	int (*probe_tail)(const unsigned char *tail, size_t len);
-	/* Opens path; fills bd->size and bd->priv. depth counts backing files
-	 * already open, to refuse loops and absurd chains. */
-	int (*open)(struct dr_blockdev *bd, const char *path, int depth, struct ut_err *err);
-	/* Reads exactly len bytes at off (within size); unallocated areas read
-	 * as zeros, or from the backing file. */
-	int (*pread)(struct dr_blockdev *bd, void *buf, size_t len, uint64_t off,
-		     struct ut_err *err);
-	/* Optional. How many bytes from off share one state: *allocated is 1
-	 * when this layer (not a backing file) holds data there, 0 for a hole
-	 * or a range only the backing file has; *in_backing is 1 when the
-	 * range comes from a backing file. NULL: everything is allocated. */
-	int (*block_status)(struct dr_blockdev *bd, uint64_t off, uint64_t len,
-			    uint64_t *pnum, int *allocated, int *in_backing,
-			    struct ut_err *err);
-	void (*close)(struct dr_blockdev *bd);
-};
-
-struct dr_blockdev {
-	const struct dr_blockdev_ops *ops;
-	char *path;      /* as given, for messages */
-	uint64_t size;   /* virtual size in bytes */
-	void *priv;
-	uint64_t bytes_read; /* bytes read from the host file(s), for --json */
-	struct dr_blockdev *backing; /* may be NULL */
-	struct dr_blockdev *parent;  /* slices: the device they cut from */
-	uint64_t slice_off;
-	struct dr_open_ctx *octx;    /* the policy and chain of one open */
-	int owns_octx;               /* the top device frees it */
-};
-
-extern const struct dr_blockdev_ops dr_raw_ops;
-extern const struct dr_blockdev_ops dr_qcow2_ops;
-extern const struct dr_blockdev_ops dr_vmdk_ops;
 
 /*
  * Which files a disk may name: qcow2 backing files, vmdk extents and vmdk
@@ -143,6 +103,16 @@ int dr_blockdev_block_status(struct dr_blockdev *bd, uint64_t off, uint64_t len,
 			     struct ut_err *err);
 const char *dr_blockdev_format(const struct dr_blockdev *bd);
 uint64_t dr_blockdev_bytes_read(const struct dr_blockdev *bd); /* whole chain */
+/* Virtual size in bytes. */
+uint64_t dr_blockdev_size(const struct dr_blockdev *bd);
+/* The path as given to dr_blockdev_open (or as a backing file was named,
+ * resolved), for messages. Borrowed until dr_blockdev_free. */
+const char *dr_blockdev_path(const struct dr_blockdev *bd);
+/* The next image of the backing chain, NULL at its end. Borrowed: freed
+ * with bd. */
+struct dr_blockdev *dr_blockdev_backing(const struct dr_blockdev *bd);
+/* The whole device a slice (partition) was cut from, or bd itself. */
+struct dr_blockdev *dr_blockdev_whole(struct dr_blockdev *bd);
 void dr_blockdev_free(struct dr_blockdev *bd);
 
 /* ---- partition tables --------------------------------------------------- */
@@ -172,60 +142,10 @@ struct dr_fs_info {
 	char label[64];
 };
 
-struct dr_fs_ops {
-	const char *name;
-	/* Reads the superblock: 1 and info filled when it is this type. */
-	int (*probe)(struct dr_blockdev *bd, struct dr_fs_info *info, struct ut_err *err);
-	int (*open)(struct dr_fs *fs, struct ut_err *err);
-	/*
-	 * Walks the whole filesystem calling cb for every inode in any order,
-	 * paths relative to the filesystem root ("" is the root). The entry is
-	 * borrowed for the call: the callback may take it (ut_tree_take).
-	 * link_id is the inode number; src_b is what open_file takes (ext2: the
-	 * inode number; guestfs: an index into its table of paths).
-	 */
-	int (*walk)(struct dr_fs *fs, int (*cb)(void *ctx, struct ut_entry *e), void *ctx,
-		    struct ut_err *err);
-	/* Content of a regular file by the src_b its walk gave. */
-	int (*open_file)(struct dr_fs *fs, uint64_t src_b, void **handle, struct ut_err *err);
-	ssize_t (*read_file)(struct dr_fs *fs, void *handle, void *buf, size_t len,
-			     struct ut_err *err);
-	void (*close_file)(struct dr_fs *fs, void *handle);
-	/* Looks up one path (no symlinks followed) and fills e; 1 found, 0 not. */
-	int (*lookup)(struct dr_fs *fs, const char *path, struct ut_entry *e, struct ut_err *err);
-	/* Optional: the physical byte extents of a file on the blockdev. */
-	int (*extents)(struct dr_fs *fs, uint64_t src_b,
-		       int (*cb)(void *ctx, uint64_t logical, uint64_t physical, uint64_t len),
-		       void *ctx, struct ut_err *err);
-	void (*close)(struct dr_fs *fs);
-};
-
-struct dr_fs {
-	const struct dr_fs_ops *ops;
-	struct dr_blockdev *bd; /* borrowed */
-	struct dr_fs_info info;
-	void *priv;
-	unsigned flags;  /* DR_FS_* as given to dr_fs_open_flags */
-	/* What the backend did that the user should hear ("the journal needed
-	 * recovery ..."), one line without the device, which the reader adds;
-	 * "" none. Set by open, or by a backend that mounts on first use. */
-	char note[512];
-	char *mount_options;    /* NULL, or what dr_fs_open_opts was given */
-};
-
 /* Read a journal or log that needs recovery as it lies on the disk (stale)
  * instead of replaying it in memory (ext3/4) or in libguestfs' overlay (xfs). */
 #define DR_FS_NO_REPLAY 0x1u
 
-extern const struct dr_fs_ops dr_ext2_ops;
-/* xfs and btrfs through libguestfs: it opens the top image file itself
- * (read-only) and launches its appliance on first use, not at probe. */
-extern const struct dr_fs_ops dr_guestfs_ops;
-
-/* Tries every filesystem backend; returns 1 with info and *ops set when one
- * recognises bd, 0 when none does. */
-int dr_fs_probe(struct dr_blockdev *bd, const struct dr_fs_ops **ops, struct dr_fs_info *info,
-		struct ut_err *err);
 int dr_fs_open(struct dr_blockdev *bd, struct dr_fs **out, struct ut_err *err);
 /* dr_fs_open with DR_FS_* flags. An ext3/4 journal that needs recovery is
  * replayed in memory unless DR_FS_NO_REPLAY; one that cannot be (corrupt, an
@@ -233,10 +153,13 @@ int dr_fs_open(struct dr_blockdev *bd, struct dr_fs **out, struct ut_err *err);
 int dr_fs_open_flags(struct dr_blockdev *bd, unsigned flags, struct dr_fs **out,
 		     struct ut_err *err);
 void dr_fs_free(struct dr_fs *fs);
-/* dr_fs_open_flags with mount options for a backend that mounts (libguestfs):
- * "subvol=@home", "subvolid=257", "umask=0077"...; ext2 ignores them. */
-int dr_fs_open_opts(struct dr_blockdev *bd, unsigned flags, const char *mount_options,
-		    struct dr_fs **out, struct ut_err *err);
+/* What the probe found: type, uuid, label. Borrowed until dr_fs_free. */
+const struct dr_fs_info *dr_fs_info(const struct dr_fs *fs);
+/* The device the filesystem lies on (borrowed). */
+struct dr_blockdev *dr_fs_blockdev(const struct dr_fs *fs);
+/* What the backend did that the user should hear (a journal replayed), one
+ * line without the device; "" when nothing. Borrowed until the next call. */
+const char *dr_fs_note(const struct dr_fs *fs);
 /*
  * fs->ops->walk, with the bound every caller needs: a regular file whose
  * apparent size is above max_file_size (0: the size of fs's device) stops
@@ -245,6 +168,21 @@ int dr_fs_open_opts(struct dr_blockdev *bd, unsigned flags, const char *mount_op
  */
 int dr_fs_walk(struct dr_fs *fs, uint64_t max_file_size, const char *mountpoint,
 	       int (*cb)(void *ctx, struct ut_entry *e), void *ctx, struct ut_err *err);
+/* Looks up one path (no symlinks followed) and fills e; 1 found, 0 not. */
+int dr_fs_lookup(struct dr_fs *fs, const char *path, struct ut_entry *e, struct ut_err *err);
+/* Content of a regular file by the src_b its walk gave: open, read until
+ * 0 (end) or -1, close. */
+int dr_fs_open_file(struct dr_fs *fs, uint64_t src_b, void **handle, struct ut_err *err);
+ssize_t dr_fs_read_file(struct dr_fs *fs, void *handle, void *buf, size_t len,
+			struct ut_err *err);
+void dr_fs_close_file(struct dr_fs *fs, void *handle);
+/* 1 when this filesystem can list a file's physical extents, 0 when not. */
+int dr_fs_has_extents(const struct dr_fs *fs);
+/* The physical byte extents of a file on dr_fs_blockdev(fs), in order; an
+ * error when !dr_fs_has_extents(fs). */
+int dr_fs_extents(struct dr_fs *fs, uint64_t src_b,
+		  int (*cb)(void *ctx, uint64_t logical, uint64_t physical, uint64_t len),
+		  void *ctx, struct ut_err *err);
 /* Reads a small regular file of this filesystem into b (b->cap bounds it). */
 int dr_fs_read_path(struct dr_fs *fs, const char *path, struct ut_buf *b, struct ut_err *err);
 
@@ -274,6 +212,21 @@ const struct dr_lv *dr_lvm_lv(const struct dr_lvm *l, size_t i);
 int dr_lvm_open(struct dr_lvm *l, size_t i, struct dr_blockdev **out, struct ut_err *err);
 void dr_lvm_free(struct dr_lvm *l);
 
+/*
+ * ext2/3/4 only, for the block strategy: the libext2fs handle (an
+ * ext2_filsys) of an open filesystem, NULL for other backends; borrowed
+ * until dr_fs_free. Read-only use.
+ */
+void *dr_fs_ext2_handle(struct dr_fs *fs);
+/*
+ * ext2/3/4 only: calls cb with the entry of inode ino at path (relative to
+ * the filesystem root) and, when recursive and ino is a directory, with
+ * everything under it, exactly as the walk fills entries (link_id and src_b
+ * are the inode number). The entry is borrowed for the call (ut_tree_take).
+ */
+int dr_fs_ext2_walk_from(struct dr_fs *fs, uint64_t ino, const char *path, int recursive,
+			 int (*cb)(void *ctx, struct ut_entry *e), void *ctx, struct ut_err *err);
+
 /* ---- the guest as a whole ----------------------------------------------- */
 
 struct dr_mount {
@@ -298,6 +251,9 @@ struct dr_disk;
 
 struct dr_disk_options {
 	const char *format; /* NULL: probe */
+	/* Where scratch files go (libguestfs' file list); NULL: /tmp. The
+	 * library never reads the environment: the caller decides. */
+	const char *tmpdir;
 	struct dr_file_policy policy; /* which files the image may name */
 	/* A regular file whose apparent size is larger is an error naming it
 	 * (a hostile inode size would otherwise be read as zeros for ever).
@@ -358,6 +314,12 @@ struct dr_fs *dr_disk_entry_fs(struct dr_disk *d, const struct ut_entry *e, uint
  * and hashed as well.
  */
 int dr_disk_tree(struct dr_disk *d, int digests, struct ut_tree **out, struct ut_err *err);
+/* The bound dr_disk_tree's walks apply to regular files' apparent sizes
+ * (dr_disk_options.max_file_size; 0: each filesystem's device size). */
+uint64_t dr_disk_max_file_size(const struct dr_disk *d);
+/* The content source dr_disk_tree gives its tree (entries name their volume
+ * in src_a and the inode in src_b), for trees assembled elsewhere. */
+void dr_disk_content(struct dr_disk *d, struct ut_content *out);
 /* Things dr_disk_open noticed but could live with, one line each: fstab
  * lines it could not resolve (/dev/mapper/..., another disk), mount points
  * whose filesystem it cannot read, journals replayed in memory or not

@@ -64,6 +64,9 @@ struct pkg_source_ops {
 struct pkg_source {
 	const struct pkg_source_ops *ops;
 	void *ctx;
+	/* Where a reader may put a scratch copy (sqlite opens only files);
+	 * NULL: /tmp. The library never reads the environment. */
+	const char *tmpdir;
 };
 
 /* A source over a host directory holding a guest's root. Symlinks are

@@ -200,10 +200,11 @@ struct img_base;
  * indexes is followed one level, and linux/amd64 is picked from a
  * multi-platform index. Manifest and config blobs are verified by digest.
  * docker-archive: the layer tars are copied out of the archive (as stored)
- * into a private temporary directory ($TMPDIR, else /var/tmp) that
+ * into a private temporary directory under tmpdir (NULL: /var/tmp) that
  * img_base_free() removes; img_base_layers() paths point there.
  */
-int img_base_open(const char *spec, struct img_base **out, struct ut_err *err);
+int img_base_open(const char *spec, const char *tmpdir, struct img_base **out,
+		  struct ut_err *err);
 void img_base_free(struct img_base *b);
 const struct img_base_layer *img_base_layers(const struct img_base *b, size_t *n);
 const struct img_config *img_base_config(const struct img_base *b);
