@@ -51,6 +51,7 @@ int cli_parse_long(const char *cmd, const char *opt, const char *arg, long min, 
 struct cli_progress {
 	int enabled;
 	double start, last;
+	double phase_start;     /* when the current phase began: its rate and time left */
 	char phase[32];
 };
 void cli_progress_init(struct cli_progress *p, int quiet);

@@ -5,6 +5,7 @@
 #include "diskread.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -83,25 +84,55 @@ void cli_progress_init(struct cli_progress *p, int quiet)
 	p->start = ut_now();
 }
 
+/* Phases that count bytes; the others count files or steps. */
+static int counts_bytes(const char *phase)
+{
+	return !strcmp(phase, "layer") || !strcmp(phase, "hash blocks");
+}
+
+static void fmt_count(const char *phase, uint64_t n, char *out, size_t len)
+{
+	if (counts_bytes(phase))
+		ut_human_size(n, out, len);
+	else
+		snprintf(out, len, "%" PRIu64, n);
+}
+
+/*
+ * One line that redraws: the phase, what is done of what is planned, the rate
+ * and the time left, e.g. "layer: 412.3 MiB / 1.24 GiB (33%), 180.2 MiB/s,
+ * 0:05 left". The rate is the phase's own, since its start.
+ */
 static void progress_update(void *ctx, const char *phase, uint64_t done, uint64_t total)
 {
 	struct cli_progress *p = ctx;
-	double now = ut_now();
+	double now = ut_now(), secs;
 	char d[32], t[32], r[32];
+	int same = !strncmp(p->phase, phase, sizeof(p->phase) - 1);
 
 	if (!p->enabled)
 		return;
+	if (!same)
+		p->phase_start = now;
 	/* Redraw at most ten times a second, and whenever the phase changes. */
-	if (!strncmp(p->phase, phase, sizeof(p->phase) - 1) && now - p->last < 0.1)
+	else if (now - p->last < 0.1)
 		return;
 	snprintf(p->phase, sizeof(p->phase), "%s", phase);
 	p->last = now;
-	ut_human_size(done, d, sizeof(d));
-	ut_human_size(now > p->start ? (uint64_t)((double)done / (now - p->start)) : 0, r, sizeof(r));
-	if (total) {
-		ut_human_size(total, t, sizeof(t));
+	secs = now - p->phase_start;
+	fmt_count(phase, done, d, sizeof(d));
+	fmt_count(phase, secs > 0 ? (uint64_t)((double)done / secs) : 0, r, sizeof(r));
+	if (total && done <= total) {
+		double rate = secs > 0.5 ? (double)done / secs : 0;
+
+		fmt_count(phase, total, t, sizeof(t));
 		fprintf(stderr, "\r\033[K%s: %s / %s (%.0f%%), %s/s", phase, d, t,
 			100.0 * (double)done / (double)total, r);
+		if (rate > 0) {
+			uint64_t left = (uint64_t)((double)(total - done) / rate + 0.5);
+
+			fprintf(stderr, ", %" PRIu64 ":%02" PRIu64 " left", left / 60, left % 60);
+		}
 	} else {
 		fprintf(stderr, "\r\033[K%s: %s, %s/s", phase, d, r);
 	}
@@ -115,6 +146,7 @@ struct ut_progress cli_progress_hook(struct cli_progress *p)
 	return h;
 }
 
+/* Clears the line (the commands print their own summary). */
 void cli_progress_done(struct cli_progress *p)
 {
 	if (p->enabled && p->phase[0])

@@ -16,9 +16,17 @@ int cli_write_plan_layer(const char *blob_dir, const struct img_layer_options *o
 			 struct img_layer_result *res, struct ut_err *err)
 {
 	struct img_layer_writer *w = NULL;
+	struct img_layer_options o = { 0 };
+	const struct ut_entry **v = ut_malloc((n ? n : 1) * sizeof(*v));
 	size_t i;
 
-	if (img_layer_writer_new(blob_dir, opt, &w, err) < 0)
+	if (opt)
+		o = *opt;
+	for (i = 0; i < n; i++)
+		v[i] = items[i].whiteout ? NULL : items[i].entry;
+	o.planned_bytes = img_layer_planned_bytes(v, n);
+	free(v);
+	if (img_layer_writer_new(blob_dir, &o, &w, err) < 0)
 		return -1;
 	for (i = 0; i < n; i++) {
 		int rc = items[i].whiteout ? img_layer_add_whiteout(w, items[i].path, err)

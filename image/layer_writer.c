@@ -242,7 +242,7 @@ static int write_chunk(void *ctx, const void *data, size_t n, struct ut_err *err
 		return archive_fail(w, c->e->path, err);
 	c->t_write += ut_now() - t0;
 	w->content_bytes += (uint64_t)n;
-	ut_progress_update(&w->opt.progress, "layer", w->content_bytes, 0);
+	ut_progress_update(&w->opt.progress, "layer", w->content_bytes, w->opt.planned_bytes);
 	return 0;
 }
 
@@ -533,13 +533,58 @@ void img_layer_abort(struct img_layer_writer *w)
 	writer_free(w);
 }
 
+struct link_size {
+	uint64_t id, size;
+};
+
+static int cmp_link_size(const void *a, const void *b)
+{
+	uint64_t x = ((const struct link_size *)a)->id, y = ((const struct link_size *)b)->id;
+
+	return x < y ? -1 : x > y;
+}
+
+uint64_t img_layer_planned_bytes(const struct ut_entry *const *entries, size_t n)
+{
+	struct link_size *links = ut_malloc((n ? n : 1) * sizeof(*links));
+	uint64_t total = 0;
+	size_t i, nlinks = 0;
+
+	/* A hardlink set is read once: each link_id's size counts once. */
+	for (i = 0; i < n; i++) {
+		const struct ut_entry *e = entries[i];
+
+		if (!e || e->type != UT_REG)
+			continue;
+		if (e->link_id && e->nlink > 1)
+			links[nlinks++] = (struct link_size){ e->link_id, e->size };
+		else
+			total += e->size;
+	}
+	qsort(links, nlinks, sizeof(*links), cmp_link_size);
+	for (i = 0; i < nlinks; i++)
+		if (!i || links[i].id != links[i - 1].id)
+			total += links[i].size;
+	free(links);
+	return total;
+}
+
 int img_layer_write_tree(const char *blob_dir, const struct img_layer_options *opt,
 			 const struct ut_tree *t, struct img_layer_result *res, struct ut_err *err)
 {
 	struct img_layer_writer *w = NULL;
+	struct img_layer_options o = { 0 };
+	const struct ut_entry **v;
 	size_t i;
 
-	if (img_layer_writer_new(blob_dir, opt, &w, err) < 0)
+	if (opt)
+		o = *opt;
+	v = ut_malloc((t->n ? t->n : 1) * sizeof(*v));
+	for (i = 0; i < t->n; i++)
+		v[i] = &t->v[i];
+	o.planned_bytes = img_layer_planned_bytes(v, t->n);
+	free(v);
+	if (img_layer_writer_new(blob_dir, &o, &w, err) < 0)
 		return -1;
 	for (i = 0; i < t->n; i++) {
 		if (!t->v[i].path[0])

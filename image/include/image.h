@@ -70,7 +70,14 @@ struct img_layer_options {
 	 * targets and the paths whiteouts name alike).
 	 */
 	int escape_whiteout_names;
+	/* File bytes the layer is planned to read (0: unknown), so progress can
+	 * show a percentage and the time left. img_layer_write_tree sets it. */
+	uint64_t planned_bytes;
 };
+
+/* The file bytes a layer of these entries reads: regular files, each
+ * hardlink set once (later links are tar hardlinks without content). */
+uint64_t img_layer_planned_bytes(const struct ut_entry *const *entries, size_t n);
 
 struct img_layer_result {
 	struct img_descriptor blob; /* digest and size of the compressed blob */

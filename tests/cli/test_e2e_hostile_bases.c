@@ -36,7 +36,8 @@ static int teardown(void **state)
 /* A copy of the fixture base in tmp/name, hardlinking the big blobs. */
 static void copy_base(const char *name)
 {
-	assert_int_equal(tu_sh("rm -rf %s/%s && cp -al '%s' %s/%s", tmp, name, base, tmp, name), 0);
+	assert_int_equal(tu_sh("rm -rf %s/%s && mkdir %s/%s && cp -al '%s/.' %s/%s/", tmp, name, tmp, name, base,
+			       tmp, name), 0);
 }
 
 /* Nothing named out* is left in tmp. */
