@@ -224,6 +224,7 @@ struct cli_job_options {
 	int no_replay;     /* dr_disk_options.no_replay */
 	const struct cli_disk_policy *policy; /* may be NULL; disk and disk: base */
 	struct fsd_options *diff;
+	const struct cli_skip *skip; /* --skip-mount, for DISK only; may be NULL */
 	/* NULL: walk the disk before opening the base. block, file or auto:
 	 * the base first, then the VM's tree by cli_vm_tree. */
 	const char *strategy;
@@ -251,5 +252,28 @@ int cli_job_diff(struct cli_job *j, const struct cli_job_options *o, const struc
 /* cli_job_open then cli_job_diff. */
 int cli_job_run(struct cli_job *j, const struct cli_job_options *o, struct ut_progress *prog);
 void cli_job_release(struct cli_job *j);
+
+/* ---- mounts left out (cli/mounts.c) ------------------------------------- */
+
+struct dr_disk_options;
+struct img_config;
+/* The config label that lists the mount points an image lacks because
+ * --skip-mount left them out, comma-separated ("/srv/data,/home"). */
+#define CLI_SKIPPED_LABEL "org.vm2oci.skipped-mounts"
+
+/* The --skip-mount values of one command line. */
+struct cli_skip {
+	const char **paths;
+	size_t n;
+};
+
+/* Adds one --skip-mount PATH and points opt's skip list (opt may be NULL)
+ * at it. */
+void cli_skip_add(struct cli_skip *s, struct dr_disk_options *opt, const char *path);
+void cli_skip_release(struct cli_skip *s);
+/* The disk's skipped mounts as a JSON array (a json_t *, new reference). */
+void *cli_skipped_json(const struct dr_disk *d);
+/* The label value for the disk's skipped mounts; NULL when none (heap). */
+char *cli_skipped_label(const struct dr_disk *d);
 
 #endif

@@ -79,6 +79,10 @@ static const char convert_usage[] =
 	"                         given; then it is stored as \".vm2oci-esc..wh.NAME\"\n"
 	"                         and the label org.vm2oci.renamed-whiteout-names maps\n"
 	"                         each renamed path to its new name\n"
+	"      --skip-mount PATH  leave out the guest's fstab mount at PATH (repeatable);\n"
+	"                         without it a local mount that cannot be read fails\n"
+	"                         the conversion. The image's config lists what was\n"
+	"                         left out in the label org.vm2oci.skipped-mounts\n"
 	"      --json             print a summary as JSON on stdout\n"
 	"  -q, --quiet            no progress on stderr\n"
 	CLI_DISK_POLICY_USAGE;
@@ -93,6 +97,7 @@ struct convert_opts {
 	const char **masks;
 	size_t nmasks;
 	struct cli_disk_policy policy;
+	struct cli_skip skip;     /* --skip-mount */
 };
 
 /* One layer of the image: its blob and what it holds. */
@@ -278,7 +283,7 @@ static int convert_read(struct convert *cv)
 	cv->jo = (struct cli_job_options){ .disk = o->disk, .disk_format = o->format,
 		.base = o->base, .base_format = o->base_format, .no_base_tree = !want_pkgs,
 		.warn = !o->quiet, .no_replay = o->no_replay, .policy = &o->policy,
-		.diff = &o->diff, .strategy = o->strategy };
+		.diff = &o->diff, .strategy = o->strategy, .skip = &o->skip };
 	struct ut_err err = { { 0 } };
 
 	if (cli_job_open(&cv->job, &cv->jo, &cv->hook) < 0)
@@ -444,6 +449,14 @@ static int convert_commit(struct convert *cv)
 	guest_defaults(&cv->config, cv->job.vm, os);
 	if (cv->renamed)
 		img_config_add_label(&cv->config, "org.vm2oci.renamed-whiteout-names", cv->renamed);
+	{
+		char *kv = cli_skipped_label(cv->job.disk);
+
+		if (kv)
+			img_config_add_label(&cv->config, CLI_SKIPPED_LABEL,
+					     kv + strlen(CLI_SKIPPED_LABEL) + 1);
+		free(kv);
+	}
 	if (o->dockerfile) {
 		if (cli_write_dockerfile(o->dockerfile, o->base, cv->vdb, cv->roots, cv->nroots,
 					 cv->job.items, cv->job.nitems, cv->job.vm, &err) < 0)
@@ -509,6 +522,7 @@ static void convert_report(const struct convert *cv)
 			 (json_int_t)dr_blockdev_bytes_read(dr_disk_blockdev(j->disk)),
 			 "entries", (json_int_t)j->vm->n, "layers", jl, "seconds", secs);
 	json_object_set_new(root, "base", json_string(o->base));
+	json_object_set_new(root, "skipped_mounts", cli_skipped_json(j->disk));
 	json_object_set_new(root, "strategy", cli_strategy_json(&j->strategy, j->disk));
 	if (j->diff)
 		json_object_set_new(root, "diff", stats_json(fsd_result_stats(j->diff)));
@@ -572,7 +586,7 @@ int cmd_convert(int argc, char **argv)
 {
 	enum { OPT_LEVEL = 256, OPT_THREADS, OPT_BASE_FORMAT, OPT_OUTPUT_FORMAT, OPT_TRUST_MTIME,
 	       OPT_MASK_XATTR, OPT_JSON, OPT_PACKAGES_LAYER, OPT_DOCKERFILE, OPT_NO_REPLAY,
-	       OPT_RENAME_WH, OPT_STRATEGY };
+	       OPT_RENAME_WH, OPT_STRATEGY, OPT_SKIP_MOUNT };
 	static const struct option longopts[] = {
 		{ "output", required_argument, NULL, 'o' },
 		{ "base", required_argument, NULL, 'b' },
@@ -590,6 +604,7 @@ int cmd_convert(int argc, char **argv)
 		{ "dockerfile", required_argument, NULL, OPT_DOCKERFILE },
 		{ "no-replay", no_argument, NULL, OPT_NO_REPLAY },
 		{ "rename-whiteout-names", no_argument, NULL, OPT_RENAME_WH },
+		{ "skip-mount", required_argument, NULL, OPT_SKIP_MOUNT },
 		{ "strategy", required_argument, NULL, OPT_STRATEGY },
 		{ "quiet", no_argument, NULL, 'q' },
 		CLI_DISK_POLICY_LONGOPTS,
@@ -644,6 +659,7 @@ int cmd_convert(int argc, char **argv)
 		case OPT_DOCKERFILE: o.dockerfile = optarg; break;
 		case OPT_NO_REPLAY: o.no_replay = 1; break;
 		case OPT_RENAME_WH: o.rename_whiteouts = 1; break;
+		case OPT_SKIP_MOUNT: cli_skip_add(&o.skip, NULL, optarg); break;
 		case OPT_STRATEGY:
 			if (strcmp(optarg, "block") && strcmp(optarg, "file") && strcmp(optarg, "auto"))
 				return cli_usage_error("convert", "--strategy takes block, file or auto, not '%s'", optarg);
@@ -670,5 +686,6 @@ int cmd_convert(int argc, char **argv)
 	cli_progress_init(&prog, o.quiet || o.json);
 	rc = run_convert(&o, &prog);
 	free(o.masks);
+	cli_skip_release(&o.skip);
 	return rc;
 }

@@ -12,7 +12,7 @@
 #include <string.h>
 
 static const char inspect_usage[] =
-	"usage: vm2oci inspect DISK [--format F] [--json] [--no-replay]\n"
+	"usage: vm2oci inspect DISK [--format F] [--json] [--no-replay] [--skip-mount PATH]...\n"
 	"\n"
 	"Shows the disk's format and size, its partition table, the filesystem on\n"
 	"each partition (type, label, UUID), the mount plan read from the guest's\n"
@@ -24,6 +24,8 @@ static const char inspect_usage[] =
 	"  --json      one JSON object on stdout\n"
 	"  --no-replay do not replay a journal that needs recovery (read the disk\n"
 	"              as it is, with a warning)\n"
+	"  --skip-mount PATH  leave the fstab mount at PATH out of the plan (an fstab\n"
+	"              mount that cannot be read is a warning here; convert fails on it)\n"
 	CLI_DISK_POLICY_USAGE;
 
 static json_t *fs_json(const struct dr_fs_info *fs)
@@ -86,6 +88,10 @@ static int print_json(struct dr_disk *d, const char *path)
 		cli_json_set_name(m, "spec", mounts[i].spec ? mounts[i].spec : "");
 		json_object_set_new(m, "partition", json_integer(mounts[i].partition));
 		json_object_set_new(m, "filesystem", fs_json(&mounts[i].fs));
+		if (mounts[i].lv)
+			cli_json_set_name(m, "lv", mounts[i].lv);
+		if (mounts[i].options)
+			cli_json_set_name(m, "options", mounts[i].options);
 		json_array_append_new(jmounts, m);
 		free(mp);
 	}
@@ -122,6 +128,27 @@ static int print_json(struct dr_disk *d, const char *path)
 		json_object_set_new(root, "backing_chain", chain);
 	}
 	{
+		json_t *jlv = json_array();
+
+		for (i = 0; i < dr_disk_lv_count(d); i++) {
+			const struct dr_lv *lv = dr_disk_lv(d, i);
+			json_t *o = json_object();
+
+			/* Names from the guest's LVM metadata: escaped like any guest name. */
+			cli_json_set_name(o, "vg", lv->vg);
+			cli_json_set_name(o, "name", lv->name);
+			cli_json_set_name(o, "uuid", lv->uuid);
+			json_object_set_new(o, "size", json_integer((json_int_t)lv->size));
+			cli_json_set_name(o, "type", lv->type);
+
+			if (lv->unsupported[0])
+				json_object_set_new(o, "unsupported", json_string(lv->unsupported));
+			if (dr_disk_lv_fs(d, i)->type[0])
+				json_object_set_new(o, "filesystem", fs_json(dr_disk_lv_fs(d, i)));
+			json_array_append_new(jlv, o);
+		}
+		json_object_set_new(root, "logical_volumes", jlv);
+		json_object_set_new(root, "skipped_mounts", cli_skipped_json(d));
 		/* Every file the chain named and the rule that allowed it. */
 		size_t nl, k;
 		const struct dr_file_link *l = dr_blockdev_links(bd, &nl);
@@ -196,11 +223,31 @@ static void print_text(struct dr_disk *d, const char *path)
 			printf(" label=%s", cli_name(fs->label));
 		putchar('\n');
 	}
+	for (i = 0; i < dr_disk_lv_count(d); i++) {
+		const struct dr_lv *lv = dr_disk_lv(d, i);
+		const struct dr_fs_info *fs = dr_disk_lv_fs(d, i);
+
+		printf("  lv  %s/%s size %-12" PRIu64 " %-8s %s", cli_name(lv->vg), cli_name(lv->name),
+		       lv->size, fs->type[0] ? fs->type : "-", cli_name(lv->type));
+		if (fs->uuid[0])
+			printf(" uuid=%s", cli_name(fs->uuid));
+		if (lv->unsupported[0])
+			printf(" (not read: %s)", lv->unsupported);
+		putchar('\n');
+	}
 	printf("mounts:\n");
 	mounts = dr_disk_mounts(d, &n);
 	for (i = 0; i < n; i++)
-		printf("  /%-10s %-8s %s\n", cli_name(mounts[i].mountpoint), cli_name(mounts[i].fs.type),
-		       mounts[i].spec ? cli_name(mounts[i].spec) : "");
+		printf("  /%-10s %-8s %s%s%s\n", cli_name(mounts[i].mountpoint),
+		       cli_name(mounts[i].fs.type), mounts[i].spec ? cli_name(mounts[i].spec) : "",
+		       mounts[i].options ? " " : "",
+		       mounts[i].options ? cli_name(mounts[i].options) : "");
+	{
+		const char *const *sk = dr_disk_skipped_mounts(d, &n);
+
+		for (i = 0; i < n; i++)
+			printf("  %-11s skipped (--skip-mount)\n", cli_name(sk[i]));
+	}
 	printf("os:          %s %s (%s)\n", cli_name(os->distro), cli_name(os->version),
 	       cli_name(os->pretty_name));
 	printf("hostname:    %s\n", cli_name(os->hostname));
@@ -220,12 +267,14 @@ int cmd_inspect(int argc, char **argv)
 	static const struct option longopts[] = {
 		{ "format", required_argument, NULL, 'f' },
 		{ "json", no_argument, NULL, 'j' },
+		{ "skip-mount", required_argument, NULL, 's' },
 		CLI_DISK_POLICY_LONGOPTS,
 		{ "no-replay", no_argument, NULL, 'R' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	struct dr_disk_options opt = { .tmpdir = cli_tmpdir() };
+	struct dr_disk_options opt = { .tmpdir = cli_tmpdir(), .lenient_mounts = 1 };
+	struct cli_skip skip = { 0 };
 	struct cli_disk_policy policy = { { 0 } };
 	struct dr_disk *d = NULL;
 	struct ut_err err = { { 0 } };
@@ -235,6 +284,7 @@ int cmd_inspect(int argc, char **argv)
 		switch (c) {
 		case 'f': opt.format = optarg; break;
 		case 'j': json = 1; break;
+		case 's': cli_skip_add(&skip, &opt, optarg); break;
 		case 'R': opt.no_replay = 1; break;
 		case 'h': fputs(inspect_usage, stdout); return 0;
 		default:
@@ -246,12 +296,15 @@ int cmd_inspect(int argc, char **argv)
 	if (optind + 1 != argc)
 		return cli_usage_error("inspect", "expected one DISK");
 	cli_disk_policy_apply(&policy, &opt);
-	if (dr_disk_open(argv[optind], &opt, &d, &err) < 0)
+	if (dr_disk_open(argv[optind], &opt, &d, &err) < 0) {
+		cli_skip_release(&skip);
 		return cli_error("%s", err.msg);
+	}
 	if (json)
 		print_json(d, argv[optind]);
 	else
 		print_text(d, argv[optind]);
 	dr_disk_free(d);
+	cli_skip_release(&skip);
 	return 0;
 }

@@ -22,6 +22,7 @@
 
 static const char verify_usage[] =
 	"usage: vm2oci verify IMAGE DISK [--format F] [--json] [--max N] [--no-replay]\n"
+	"                    [--allow-skipped]\n"
 	"\n"
 	"Applies IMAGE's layers in order and compares the resulting tree with DISK's,\n"
 	"byte for byte (sha256 of every file) and field by field: type, mode, owner,\n"
@@ -35,7 +36,23 @@ static const char verify_usage[] =
 	"  --max N     list at most N differences (default 50; the count is exact)\n"
 	"  --no-replay read DISK as convert --no-replay did: a journal that needs\n"
 	"              recovery is not replayed\n"
+	"  --allow-skipped  an image made with --skip-mount (its label\n"
+	"              org.vm2oci.skipped-mounts) is compared without those mounts\n"
+	"              on the disk side too; without this, such an image never\n"
+	"              verifies: the disk is read whole, as the guest mounts it.\n"
 	CLI_DISK_POLICY_USAGE;
+
+/* The mount points the image says convert left out (its config label). */
+static void image_skipped(const struct img_base *img, char **value)
+{
+	const struct img_config *c = img_base_config(img);
+	size_t i, l = strlen(CLI_SKIPPED_LABEL);
+
+	*value = NULL;
+	for (i = 0; c && i < c->nlabels; i++)
+		if (!strncmp(c->labels_kv[i], CLI_SKIPPED_LABEL, l) && c->labels_kv[i][l] == '=')
+			*value = ut_strdup(c->labels_kv[i] + l + 1);
+}
 
 static void what_string(unsigned what, char *buf, size_t len)
 {
@@ -116,11 +133,15 @@ int cmd_verify(int argc, char **argv)
 		{ "max", required_argument, NULL, 'm' },
 		{ "no-replay", no_argument, NULL, 'R' },
 		{ "quiet", no_argument, NULL, 'q' },
+		{ "allow-skipped", no_argument, NULL, 'a' },
 		CLI_DISK_POLICY_LONGOPTS,
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct dr_disk_options dopt = { .tmpdir = cli_tmpdir() };
+	struct cli_skip skip = { 0 };
+	char *skipped = NULL;
+	int allow_skipped = 0;
 	struct cli_disk_policy policy = { { 0 } };
 	struct fsd_options fopt = { 0 };
 	struct ut_err err = { { 0 } };
@@ -147,6 +168,7 @@ int cmd_verify(int argc, char **argv)
 			break;
 		case 'R': dopt.no_replay = 1; break;
 		case 'q': quiet = 1; break;
+		case 'a': allow_skipped = 1; break;
 		case 'h': fputs(verify_usage, stdout); return 0;
 		default:
 			if ((c = cli_disk_policy_option(&policy, c, optarg, "verify")))
@@ -167,6 +189,19 @@ int cmd_verify(int argc, char **argv)
 	    img_base_tree(img, NULL, &itree, &err) < 0) {
 		cli_error("%s", err.msg);
 		goto out;
+	}
+	/* The rule convert keeps, checked again: an image that lacks a mount
+	 * is never called identical, unless the caller accepts exactly the
+	 * mounts the image says were left out. */
+	image_skipped(img, &skipped);
+	if (skipped && allow_skipped) {
+		char *p, *save = NULL;
+
+		for (p = strtok_r(skipped, ",", &save); p; p = strtok_r(NULL, ",", &save))
+			cli_skip_add(&skip, &dopt, p);
+	} else if (skipped) {
+		fprintf(stderr, "vm2oci: %s lacks the mounts %s (left out with --skip-mount): the disk is compared whole (--allow-skipped compares without them)\n",
+			cli_name(argv[optind]), cli_name(skipped));
 	}
 	cli_disk_policy_apply(&policy, &dopt);
 	if (dr_disk_open(argv[optind + 1], &dopt, &disk, &err) < 0 ||
@@ -192,19 +227,21 @@ int cmd_verify(int argc, char **argv)
 	jdiffs = json_array();
 	count = list_differences(diff, max, json ? jdiffs : NULL, &shown);
 	if (json) {
-		json_t *root = json_pack("{s:s, s:s, s:b, s:I, s:I, s:I, s:o, s:f}", "image",
+		json_t *root = json_pack("{s:s, s:s, s:b, s:I, s:I, s:I, s:o, s:o, s:f}", "image",
 					 argv[optind], "disk", argv[optind + 1], "identical",
 					 count == 0, "entries_image", (json_int_t)itree->n,
 					 "entries_disk", (json_int_t)vm->n, "differences",
-					 (json_int_t)count, "list", jdiffs, "seconds", ut_now() - t0);
+					 (json_int_t)count, "list", jdiffs, "skipped_mounts",
+					 cli_skipped_json(disk), "seconds", ut_now() - t0);
 
 		jdiffs = NULL;
 		json_dumpf(root, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
 		fputc('\n', stdout);
 		json_decref(root);
 	} else if (count == 0) {
-		printf("identical: %s and %s (%zu entries, %" PRIu64 " files read)\n", argv[optind],
-		       argv[optind + 1], vm->n, fsd_result_stats(diff)->digested);
+		printf("identical: %s and %s (%zu entries, %" PRIu64 " files read)%s%s\n",
+		       argv[optind], argv[optind + 1], vm->n, fsd_result_stats(diff)->digested,
+		       skipped ? " without the skipped mounts " : "", skipped ? cli_name(skipped) : "");
 	} else {
 		printf("%zu difference%s between %s and %s%s\n", count, count == 1 ? "" : "s",
 		       argv[optind], argv[optind + 1], shown < count ? " (list cut, see --max)" : "");
@@ -218,5 +255,7 @@ out:
 	ut_tree_free(vm);
 	img_base_free(img);
 	dr_disk_free(disk);
+	cli_skip_release(&skip);
+	free(skipped);
 	return rc;
 }

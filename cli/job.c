@@ -48,6 +48,10 @@ int cli_job_open(struct cli_job *j, const struct cli_job_options *o, struct ut_p
 	memset(j, 0, sizeof(*j));
 	if (o->policy)
 		cli_disk_policy_apply(o->policy, &dopt);
+	if (o->skip) {
+		dopt.skip_mounts = o->skip->paths;
+		dopt.nskip_mounts = o->skip->n;
+	}
 	if (dr_disk_open(o->disk, &dopt, &j->disk, &err) < 0)
 		return cli_error_at(o->disk, &err), -1;
 	j->t_open = ut_now() - mark;
@@ -57,6 +61,9 @@ int cli_job_open(struct cli_job *j, const struct cli_job_options *o, struct ut_p
 
 	mark = ut_now();
 	j->have_base = 1; /* cli_base_open clears base first, even on failure */
+	/* --skip-mount is about DISK, not a disk: base. */
+	dopt.skip_mounts = NULL;
+	dopt.nskip_mounts = 0;
 	if (cli_base_open(o->base, o->base_format, &dopt, &j->base, &err) < 0)
 		return cli_base_error(&j->base, &err), -1;
 	if (!o->no_base_tree || !cli_base_is_scratch(&j->base)) {

@@ -37,6 +37,7 @@ vm2oci_add_fuzzer(fuzz_packages HARNESS packages/fuzz_packages.c MODULE packages
 #   fuzz_fstab       the guest's /etc/fstab into a mount plan (disk.c is
 #   fuzz_osrelease   os-release, lsb-release, "X release N"  included by them)
 #   fuzz_journal     the ext3/4 journal replay
+#   fuzz_lvm         LVM2 PV labels, metadata text, LV mapping
 set(_vm2oci_dr_backends blockdev.c extent.c raw.c qcow2.c vmdk.c vhdx.c vpc.c vdi.c qed.c)
 foreach(_t fuzz_blockdev fuzz_vmdk_desc)
   vm2oci_add_fuzzer(${_t} HARNESS diskread/${_t}.c MODULE diskread
@@ -49,6 +50,8 @@ foreach(_t fuzz_fstab fuzz_osrelease)
 endforeach()
 vm2oci_add_fuzzer(fuzz_journal HARNESS diskread/fuzz_journal.c MODULE diskread
   SOURCES ext_journal.c LIBS PkgConfig::EXT2FS)
+vm2oci_add_fuzzer(fuzz_lvm HARNESS diskread/fuzz_lvm.c MODULE diskread
+  SOURCES lvm.c ${_vm2oci_dr_backends} LIBS PkgConfig::ZLIB PkgConfig::ZSTD)
 
 # image: fuzz_tar_layer (the base layer reader and the tree cache) and
 # fuzz_oci_json (config, index and manifest parsers), each with a 30 s smoke

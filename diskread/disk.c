@@ -27,6 +27,15 @@ struct vol {
 	int readable;                /* a backend of ours recognised it */
 	struct dr_fs *fs;            /* open when readable and openable */
 	char *open_error;            /* why fs is NULL although readable */
+	size_t lv;                   /* index in d->lvm, for an LV */
+	int is_lv;
+};
+
+/* An fstab line for a local filesystem that cannot be read. */
+struct problem {
+	char *mountpoint;            /* tree-relative */
+	char *spec;
+	char *why;
 };
 
 struct dr_disk {
@@ -40,7 +49,13 @@ struct dr_disk {
 	size_t nvols;
 	struct dr_mount *mounts;
 	size_t *mount_vol;           /* vols index of each mount */
+	struct dr_fs **mount_own;    /* per mount: an fs opened with its options, or NULL */
 	size_t nmounts;
+	struct dr_lvm *lvm;
+	struct problem *problems;
+	size_t nproblems;
+	char **skipped;              /* "/srv/data" */
+	size_t nskipped;
 	char **warnings;
 	size_t nwarnings;
 	struct dr_os_info os;
@@ -102,15 +117,25 @@ static void sniff(struct dr_blockdev *bd, struct dr_fs_info *info)
 	}
 }
 
-static void vol_where(const struct vol *v, char *out, size_t len)
+static void vol_where(const struct dr_disk *d, const struct vol *v, char *out, size_t len)
 {
-	if (v->partno)
+	if (v->is_lv)
+		snprintf(out, len, "LV %s/%s", dr_lvm_lv(d->lvm, v->lv)->vg,
+			 dr_lvm_lv(d->lvm, v->lv)->name);
+	else if (v->partno)
 		snprintf(out, len, "partition %d", v->partno);
 	else
 		snprintf(out, len, "the whole disk");
 }
 
 /* ---- guest paths -------------------------------------------------------- */
+
+/* The filesystem mount m shows: its own (mounted with options, as a btrfs
+ * subvolume) or its volume's. */
+static struct dr_fs *mount_fs(const struct dr_disk *d, size_t m)
+{
+	return d->mount_own[m] ? d->mount_own[m] : d->vols[d->mount_vol[m]].fs;
+}
 
 /* The mount that holds guest path p: the deepest mountpoint above it. */
 static size_t mount_for(const struct dr_disk *d, const char *p, const char **rel)
@@ -141,12 +166,13 @@ static int guest_lookup(void *ctx, const char *path, enum ut_ftype *type, char *
 	const char *rel;
 	size_t m = mount_for(d, path, &rel);
 	struct vol *v = &d->vols[d->mount_vol[m]];
+	struct dr_fs *fs = mount_fs(d, m);
 	int f;
 
-	if (!v->fs)
+	if (!fs)
 		return ut_err_set(err, "%s: /%s: %s on %s cannot be read", d->bd->path, path,
 				  v->info.type, d->mounts[m].mountpoint);
-	f = v->fs->ops->lookup(v->fs, rel, &e, err);
+	f = fs->ops->lookup(fs, rel, &e, err);
 	if (f == 1) {
 		*type = e.type;
 		if (e.type == UT_LNK)
@@ -181,11 +207,11 @@ static int resolve(struct dr_disk *d, const char *path, size_t *mount, struct ut
 		goto out;
 	m = mount_for(d, res, &rel);
 	v = &d->vols[d->mount_vol[m]];
-	if (!v->fs) {
+	if (!mount_fs(d, m)) {
 		r = ut_err_set(err, "%s: /%s: %s cannot be read", d->bd->path, res, v->info.type);
 		goto out;
 	}
-	r = v->fs->ops->lookup(v->fs, rel, out, err);
+	r = mount_fs(d, m)->ops->lookup(mount_fs(d, m), rel, out, err);
 	if (r == 1) {
 		free(out->path);
 		out->path = res;
@@ -218,8 +244,8 @@ int dr_disk_read_file(struct dr_disk *d, const char *path, struct ut_buf *b, str
 			   (unsigned long long)e.size, b->cap);
 		goto out;
 	}
-	if (dr_fs_read_entry(d->vols[d->mount_vol[m]].fs, &e, b, 0, err) < 0) {
-		dr_err_at_path(err, d->vols[d->mount_vol[m]].fs->bd->path, path);
+	if (dr_fs_read_entry(mount_fs(d, m), &e, b, 0, err) < 0) {
+		dr_err_at_path(err, mount_fs(d, m)->bd->path, path);
 		goto out;
 	}
 	ret = 0;
@@ -345,6 +371,38 @@ static long resolve_spec(struct dr_disk *d, const char *spec)
 		}
 		return -1;
 	}
+	/* LVM: /dev/VG/LV, and /dev/mapper/VG-LV with a dash in a name
+	 * doubled. */
+	if (!strncmp(spec, "/dev/", 5)) {
+		for (i = 0; i < d->nvols; i++) {
+			const struct dr_lv *lv;
+			char name[600];
+			const char *n;
+			size_t o = 0;
+
+			if (!d->vols[i].is_lv)
+				continue;
+			lv = dr_lvm_lv(d->lvm, d->vols[i].lv);
+			snprintf(name, sizeof(name), "/dev/%s/%s", lv->vg, lv->name);
+			if (!strcmp(spec, name))
+				return (long)i;
+			o = (size_t)snprintf(name, sizeof(name), "/dev/mapper/");
+			for (n = lv->vg; *n && o + 3 < sizeof(name); n++) {
+				name[o++] = *n;
+				if (*n == '-')
+					name[o++] = '-';
+			}
+			name[o++] = '-';
+			for (n = lv->name; *n && o + 3 < sizeof(name); n++) {
+				name[o++] = *n;
+				if (*n == '-')
+					name[o++] = '-';
+			}
+			name[o] = '\0';
+			if (!strcmp(spec, name))
+				return (long)i;
+		}
+	}
 	/* Kernel names of the first disk's partitions: sda5, vda1, xvda2,
 	 * hda1, nvme0n1p2, mmcblk0p1. The guest saw one disk: this one. */
 	{
@@ -379,14 +437,19 @@ static long resolve_spec(struct dr_disk *d, const char *spec)
 	return -1;
 }
 
+/* Not a local filesystem: swap, pseudo filesystems, network and cluster
+ * filesystems. Everything else fstab mounts is read or named. */
 static int skip_fstype(const char *type)
 {
 	static const char *const skip[] = {
-		"swap", "none", "proc", "sysfs", "tmpfs", "devpts", "devtmpfs", "nfs", "nfs4",
-		"cifs", "smbfs", "sshfs", "fuse", "fuse.sshfs", "cgroup", "cgroup2", "debugfs",
-		"securityfs", "efivarfs", "binfmt_misc", "hugetlbfs", "mqueue", "configfs",
-		"pstore", "bpf", "tracefs", "autofs", "rpc_pipefs", "nfsd", "overlay", "ramfs",
-		"9p", "virtiofs",
+		"swap", "none", "proc", "sysfs", "tmpfs", "devpts", "devtmpfs", "cgroup", "cgroup2",
+		"debugfs", "securityfs", "efivarfs", "binfmt_misc", "hugetlbfs", "mqueue",
+		"configfs", "pstore", "bpf", "tracefs", "autofs", "rpc_pipefs", "nfsd", "overlay",
+		"ramfs", "fusectl", "selinuxfs", "usbfs", "nsfs", "devfs",
+		/* network and cluster */
+		"nfs", "nfs3", "nfs4", "cifs", "smbfs", "smb3", "sshfs", "fuse.sshfs", "glusterfs",
+		"fuse.glusterfs", "ceph", "fuse.ceph", "cephfs", "lustre", "9p", "virtiofs",
+		"davfs", "fuse.s3fs", "fuse.rclone", "afs", "ncpfs", "gfs2", "ocfs2", "fuse",
 	};
 	size_t i;
 
@@ -413,29 +476,151 @@ static int has_option(const char *opts, const char *name)
 	return 0;
 }
 
-static void add_mount(struct dr_disk *d, const char *mp, const char *spec, size_t vi)
+/*
+ * The fstab options that change what a mount shows, for the backends that
+ * mount (libguestfs): which btrfs subvolume, and the owner and modes vfat
+ * and exfat give their files. NULL when there are none.
+ */
+static char *view_options(const char *type, const char *opts)
 {
+	static const char *const btrfs_keep[] = { "subvol=", "subvolid=" };
+	static const char *const fat_keep[] = { "uid=", "gid=", "umask=", "fmask=", "dmask=" };
+	const char *const *keep = NULL;
+	size_t nkeep = 0, k;
+	struct ut_buf b;
+	const char *p = opts;
+
+	if (!strcmp(type, "btrfs")) {
+		keep = btrfs_keep;
+		nkeep = sizeof(btrfs_keep) / sizeof(btrfs_keep[0]);
+	} else if (!strcmp(type, "vfat") || !strcmp(type, "exfat") || !strcmp(type, "msdos")) {
+		keep = fat_keep;
+		nkeep = sizeof(fat_keep) / sizeof(fat_keep[0]);
+	}
+	ut_buf_init(&b, 0);
+	while (keep && p && *p) {
+		size_t n = strcspn(p, ",");
+
+		for (k = 0; k < nkeep; k++) {
+			size_t kl = strlen(keep[k]);
+
+			/* Values are passed to a mount: no separators in them. */
+			if (n > kl && !strncmp(p, keep[k], kl) && !memchr(p, ' ', n)) {
+				if (b.len)
+					ut_buf_add(&b, ",", 1, NULL);
+				ut_buf_add(&b, p, n, NULL);
+			}
+		}
+		p += n;
+		if (*p == ',')
+			p++;
+	}
+	if (!b.len)
+		return NULL;
+	ut_buf_add(&b, "", 1, NULL);
+	return (char *)ut_buf_detach(&b, NULL);
+}
+
+static void add_mount(struct dr_disk *d, const char *mp, const char *spec, size_t vi,
+		      const char *options)
+{
+	const struct vol *v = &d->vols[vi];
+	struct dr_mount *m = NULL;
 	size_t i;
 
 	/* A later line for the same mount point mounts over the earlier. */
-	for (i = 0; i < d->nmounts; i++) {
-		if (!strcmp(d->mounts[i].mountpoint, mp)) {
-			free(d->mounts[i].spec);
-			d->mounts[i].spec = ut_strdup(spec);
-			d->mounts[i].partition = d->vols[vi].partno;
-			d->mounts[i].fs = d->vols[vi].info;
-			d->mount_vol[i] = vi;
+	for (i = 0; i < d->nmounts && !m; i++)
+		if (!strcmp(d->mounts[i].mountpoint, mp))
+			m = &d->mounts[i];
+	if (m) {
+		free(m->spec);
+		free(m->lv);
+		free(m->options);
+	} else {
+		d->mounts = ut_realloc(d->mounts, (d->nmounts + 1) * sizeof(*d->mounts));
+		d->mount_vol = ut_realloc(d->mount_vol, (d->nmounts + 1) * sizeof(*d->mount_vol));
+		i = d->nmounts++;
+		m = &d->mounts[i];
+		m->mountpoint = ut_strdup(mp);
+	}
+	m->spec = ut_strdup(spec);
+	m->partition = v->partno;
+	m->fs = v->info;
+	m->lv = v->is_lv ? ut_asprintf("%s/%s", dr_lvm_lv(d->lvm, v->lv)->vg,
+				       dr_lvm_lv(d->lvm, v->lv)->name) : NULL;
+	m->options = options ? ut_strdup(options) : NULL;
+	d->mount_vol[m - d->mounts] = vi;
+}
+
+static void add_problem(struct dr_disk *d, const char *mp, const char *spec, char *why)
+{
+	struct problem *p;
+	size_t i;
+
+	for (i = 0; i < d->nproblems; i++) {
+		if (!strcmp(d->problems[i].mountpoint, mp)) { /* the later line wins */
+			free(d->problems[i].spec);
+			free(d->problems[i].why);
+			d->problems[i].spec = ut_strdup(spec);
+			d->problems[i].why = why;
 			return;
 		}
 	}
-	d->mounts = ut_realloc(d->mounts, (d->nmounts + 1) * sizeof(*d->mounts));
-	d->mount_vol = ut_realloc(d->mount_vol, (d->nmounts + 1) * sizeof(*d->mount_vol));
-	d->mounts[d->nmounts].mountpoint = ut_strdup(mp);
-	d->mounts[d->nmounts].spec = ut_strdup(spec);
-	d->mounts[d->nmounts].partition = d->vols[vi].partno;
-	d->mounts[d->nmounts].fs = d->vols[vi].info;
-	d->mount_vol[d->nmounts] = vi;
-	d->nmounts++;
+	d->problems = ut_realloc(d->problems, (d->nproblems + 1) * sizeof(*d->problems));
+	p = &d->problems[d->nproblems++];
+	p->mountpoint = ut_strdup(mp);
+	p->spec = ut_strdup(spec);
+	p->why = why;
+}
+
+/* Why a volume that a mount names cannot be read, or NULL when it can. */
+static char *vol_unreadable(const struct dr_disk *d, const struct vol *v)
+{
+	char where[300];
+
+	if (v->fs)
+		return NULL;
+	vol_where(d, v, where, sizeof(where));
+	if (v->open_error)
+		return ut_asprintf("%s on %s cannot be read: %s", v->info.type, where,
+				   v->open_error);
+	if (!strcmp(v->info.type, "crypto_LUKS"))
+		return ut_asprintf("%s is LUKS-encrypted: vm2oci does not decrypt", where);
+	if (!strcmp(v->info.type, "LVM2_member"))
+		return ut_asprintf("%s is an LVM physical volume, not a filesystem", where);
+	if (v->info.type[0])
+		return ut_asprintf("%s on %s: vm2oci has no reader for it", v->info.type, where);
+	return ut_asprintf("no filesystem vm2oci recognises on %s", where);
+}
+
+/* Why an fstab spec names no volume here. */
+static char *unresolved_why(const struct dr_disk *d, const char *spec)
+{
+	size_t i;
+
+	if (!strncmp(spec, "/dev/mapper/", 12) || !strncmp(spec, "/dev/", 5)) {
+		for (i = 0; i < dr_lvm_count(d->lvm); i++) {
+			const struct dr_lv *lv = dr_lvm_lv(d->lvm, i);
+			char a[300], b[300];
+
+			snprintf(a, sizeof(a), "/dev/%s/%s", lv->vg, lv->name);
+			snprintf(b, sizeof(b), "/%s-%s", lv->vg, lv->name);
+			if ((!strcmp(spec, a) || strstr(spec, b)) && lv->unsupported[0])
+				return ut_asprintf("LV %s/%s is %s: not read", lv->vg, lv->name,
+						   lv->unsupported);
+		}
+	}
+	if (!strncmp(spec, "/dev/mapper/", 12))
+		return ut_strdup("no logical volume of that name on this disk");
+	for (i = 0; i < dr_lvm_count(d->lvm); i++) {
+		const struct dr_lv *lv = dr_lvm_lv(d->lvm, i);
+
+		/* The filesystem may be on an LV vm2oci does not read. */
+		if (lv->unsupported[0])
+			return ut_asprintf("no volume read here has it (LV %s/%s is not read: %s)",
+					   lv->vg, lv->name, lv->unsupported);
+	}
+	return ut_strdup("no volume on this disk has it (another disk?)");
 }
 
 static void parse_fstab(struct dr_disk *d, size_t root_vol, char *text)
@@ -444,7 +629,7 @@ static void parse_fstab(struct dr_disk *d, size_t root_vol, char *text)
 	int lineno = 0;
 
 	for (line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
-		char *f[4] = { 0 }, *p = line, *mp;
+		char *f[4] = { 0 }, *p = line, *mp, *view;
 		const char *type, *opts;
 		long vi;
 		int n = 0;
@@ -476,6 +661,8 @@ static void parse_fstab(struct dr_disk *d, size_t root_vol, char *text)
 		if (strchr(f[0], ':') && f[0][0] != '/' && strncmp(f[0], "UUID=", 5) &&
 		    strncmp(f[0], "LABEL=", 6) && strncmp(f[0], "PART", 4))
 			continue; /* host:/export, a network filesystem */
+		if (f[0][0] == '/' && f[0][1] == '/')
+			continue; /* //server/share */
 		mp = norm_mountpoint(f[1]);
 		if (!mp) {
 			warn(d, "fstab line %d: ignored: mount point '%.200s' is not a clean absolute path",
@@ -488,28 +675,29 @@ static void parse_fstab(struct dr_disk *d, size_t root_vol, char *text)
 			continue;
 		}
 		vi = resolve_spec(d, f[0]);
+		view = vi >= 0 ? view_options(d->vols[vi].info.type, opts) : NULL;
 		if (!*mp) {
 			if (vi >= 0 && (size_t)vi != root_vol)
 				warn(d, "fstab names %.200s for /, but the root found is elsewhere: using the one found",
 				     f[0]);
 			free(d->mounts[0].spec);
 			d->mounts[0].spec = ut_strdup(f[0]);
+			if (view && (size_t)vi == root_vol) {
+				free(d->mounts[0].options);
+				d->mounts[0].options = view;
+				view = NULL;
+			}
+			free(view);
 			free(mp);
 			continue;
 		}
-		if (vi < 0) {
-			warn(d, "fstab line %d: cannot resolve %.200s for /%.200s on this disk: not mounted",
-			     lineno, f[0], mp);
-			free(mp);
-			continue;
-		}
-		if ((size_t)vi == root_vol) {
-			warn(d, "fstab line %d: /%.200s names the root filesystem again: ignored", lineno,
-			     mp);
-			free(mp);
-			continue;
-		}
-		add_mount(d, mp, f[0], (size_t)vi);
+		if (vi < 0)
+			add_problem(d, mp, f[0], unresolved_why(d, f[0]));
+		else if (!d->vols[vi].fs)
+			add_problem(d, mp, f[0], vol_unreadable(d, &d->vols[vi]));
+		else
+			add_mount(d, mp, f[0], (size_t)vi, view);
+		free(view);
 		free(mp);
 	}
 }
@@ -544,6 +732,94 @@ static void sort_mounts(struct dr_disk *d)
 			d->mount_vol[j] = tv;
 		}
 	}
+}
+
+static void free_mount(struct dr_mount *m)
+{
+	free(m->mountpoint);
+	free(m->spec);
+	free(m->lv);
+	free(m->options);
+}
+
+static int skip_wanted(const struct dr_disk *d, const char *mp)
+{
+	size_t i;
+
+	for (i = 0; i < d->opt.nskip_mounts; i++) {
+		char *n = norm_mountpoint(d->opt.skip_mounts[i]);
+		int hit = n && !strcmp(n, mp);
+
+		free(n);
+		if (hit)
+			return 1;
+	}
+	return 0;
+}
+
+/*
+ * The rule: every fstab mount of a local filesystem is read, or left out
+ * because the caller said so (recorded in d->skipped), or dr_disk_open fails
+ * naming the first one that cannot be read.
+ */
+static int apply_mount_rule(struct dr_disk *d, struct ut_err *err)
+{
+	size_t i, k;
+
+	for (i = 0; i < d->opt.nskip_mounts; i++) {
+		char *n = norm_mountpoint(d->opt.skip_mounts[i]);
+		int found = 0;
+
+		for (k = 0; n && k < d->nmounts && !found; k++)
+			found = !strcmp(d->mounts[k].mountpoint, n);
+		for (k = 0; n && k < d->nproblems && !found; k++)
+			found = !strcmp(d->problems[k].mountpoint, n);
+		if (!n || !*n || !found) {
+			ut_err_set(err, "%s: --skip-mount %s: %s", d->bd->path, d->opt.skip_mounts[i],
+				   !n ? "not a clean absolute path"
+				   : !*n ? "/ cannot be left out"
+					 : "the guest's fstab mounts nothing there");
+			free(n);
+			return -1;
+		}
+		free(n);
+	}
+	for (i = 0; i < d->nproblems; i++) {
+		struct problem *p = &d->problems[i];
+
+		if (skip_wanted(d, p->mountpoint))
+			continue;
+		if (d->opt.lenient_mounts) {
+			warn(d, "/%s (%s) cannot be mounted: %s", p->mountpoint, p->spec, p->why);
+			continue;
+		}
+		return ut_err_set(err, "%s: /%s (%s) cannot be mounted: %s; leave it out with --skip-mount /%s%s",
+				  d->bd->path, p->mountpoint, p->spec, p->why, p->mountpoint,
+				  d->nproblems > 1 ? " (other fstab lines fail too)" : "");
+	}
+	/* Left out as asked, in fstab order of the plan and then the rest. */
+	for (i = 1; i < d->nmounts;) {
+		if (!skip_wanted(d, d->mounts[i].mountpoint)) {
+			i++;
+			continue;
+		}
+		d->skipped = ut_realloc(d->skipped, (d->nskipped + 1) * sizeof(*d->skipped));
+		d->skipped[d->nskipped++] = ut_asprintf("/%s", d->mounts[i].mountpoint);
+		free_mount(&d->mounts[i]);
+		memmove(&d->mounts[i], &d->mounts[i + 1], (d->nmounts - i - 1) * sizeof(*d->mounts));
+		memmove(&d->mount_vol[i], &d->mount_vol[i + 1],
+			(d->nmounts - i - 1) * sizeof(*d->mount_vol));
+		d->nmounts--;
+	}
+	for (i = 0; i < d->nproblems; i++) {
+		if (!skip_wanted(d, d->problems[i].mountpoint))
+			continue;
+		d->skipped = ut_realloc(d->skipped, (d->nskipped + 1) * sizeof(*d->skipped));
+		d->skipped[d->nskipped++] = ut_asprintf("/%s", d->problems[i].mountpoint);
+		warn(d, "/%s (%s) left out as asked: %s", d->problems[i].mountpoint,
+		     d->problems[i].spec, d->problems[i].why);
+	}
+	return 0;
 }
 
 /* ---- OS identity -------------------------------------------------------- */
@@ -711,7 +987,7 @@ static void read_os(struct dr_disk *d)
 			if (resolve(d, bins[i], &m, &e, NULL) == 1 && e.type == UT_REG) {
 				ut_buf_reset(&b);
 				b.cap = 0;
-				if (!dr_fs_read_entry(d->vols[d->mount_vol[m]].fs, &e, &b, 64, NULL) &&
+				if (!dr_fs_read_entry(mount_fs(d, m), &e, &b, 64, NULL) &&
 				    (arch = elf_arch(b.data, b.len)))
 					snprintf(os->arch, sizeof(os->arch), "%s", arch);
 			}
@@ -742,22 +1018,28 @@ static void read_os(struct dr_disk *d)
 
 /* ---- open --------------------------------------------------------------- */
 
-static int looks_like_root(struct dr_fs *fs)
+/* 1 when fs (under prefix, "" or a btrfs subvolume's directory) holds a
+ * Linux root; 0 not; -1 when it cannot be looked at (a libguestfs appliance
+ * that does not start), with err set. */
+static int looks_like_root(struct dr_fs *fs, const char *prefix, struct ut_err *err)
 {
 	static const char *const marks[] = { "etc/fstab", "etc/os-release" };
 	static const char *const dirs[] = { "usr", "bin" };
 	struct ut_entry e = { 0 };
-	int mark = 0, dir = 0;
+	int mark = 0, dir = 0, r;
 	size_t i;
 
-	for (i = 0; i < 2 && !mark; i++) {
-		if (fs->ops->lookup(fs, marks[i], &e, NULL) == 1)
+	for (i = 0; i < 4 && !(mark && dir); i++) {
+		char *p = ut_asprintf("%s%s%s", prefix, *prefix ? "/" : "",
+				      i < 2 ? marks[i] : dirs[i - 2]);
+
+		r = fs->ops->lookup(fs, p, &e, err);
+		free(p);
+		if (r < 0)
+			return -1;
+		if (r == 1 && i < 2)
 			mark = 1;
-		ut_entry_release(&e);
-	}
-	for (i = 0; i < 2 && !dir; i++) {
-		if (fs->ops->lookup(fs, dirs[i], &e, NULL) == 1 &&
-		    (e.type == UT_DIR || e.type == UT_LNK))
+		if (r == 1 && i >= 2 && (e.type == UT_DIR || e.type == UT_LNK))
 			dir = 1;
 		ut_entry_release(&e);
 	}
@@ -783,9 +1065,9 @@ static int open_vol_fs(struct dr_disk *d, struct vol *v, struct ut_err *err)
 {
 	int dirty = ext_needs_recovery(v);
 	struct ut_err e2;
-	char where[32];
+	char where[300];
 
-	vol_where(v, where, sizeof(where));
+	vol_where(d, v, where, sizeof(where));
 	if (dr_fs_open_flags(v->bd, d->opt.no_replay ? DR_FS_NO_REPLAY : 0, &v->fs, &e2) < 0) {
 		v->fs = NULL;
 		if (dirty && !d->opt.no_replay)
@@ -807,13 +1089,16 @@ static void tell_fs_notes(struct dr_disk *d)
 {
 	size_t i;
 
-	for (i = 0; i < d->nvols; i++) {
-		struct dr_fs *fs = d->vols[i].fs;
-		char where[32];
+	for (i = 0; i < d->nvols + d->nmounts; i++) {
+		/* the volumes' filesystems, then those mounts opened with options */
+		struct vol *v = i < d->nvols ? &d->vols[i] : &d->vols[d->mount_vol[i - d->nvols]];
+		struct dr_fs *fs = i < d->nvols ? v->fs
+				   : d->mount_own ? d->mount_own[i - d->nvols] : NULL;
+		char where[300];
 
 		if (fs && fs->note[0]) {
-			vol_where(&d->vols[i], where, sizeof(where));
-			warn(d, "%s on %s: %s", d->vols[i].info.type, where, fs->note);
+			vol_where(d, v, where, sizeof(where));
+			warn(d, "%s on %s: %s", v->info.type, where, fs->note);
 			fs->note[0] = '\0';
 		}
 	}
@@ -827,11 +1112,11 @@ static int no_root_error(struct dr_disk *d, struct ut_err *err)
 	ut_buf_init(&b, 0);
 	for (i = 0; i < d->nvols; i++) {
 		struct vol *v = &d->vols[i];
-		char where[32];
+		char where[300];
 
 		if (!v->info.type[0])
 			continue;
-		vol_where(v, where, sizeof(where));
+		vol_where(d, v, where, sizeof(where));
 		ut_buf_addf(&b, NULL, "%s%s on %s", nfs ? ", " : "", v->info.type, where);
 		if (v->open_error)
 			ut_buf_addf(&b, NULL, " (unreadable: %s)", v->open_error);
@@ -845,11 +1130,164 @@ static int no_root_error(struct dr_disk *d, struct ut_err *err)
 	return -1;
 }
 
+static struct vol *new_vol(struct dr_disk *d)
+{
+	d->vols = ut_realloc(d->vols, (d->nvols + 1) * sizeof(*d->vols));
+	memset(&d->vols[d->nvols], 0, sizeof(*d->vols));
+	return &d->vols[d->nvols++];
+}
+
+static int probe_vol(struct dr_disk *d, struct vol *v, struct ut_err *err)
+{
+	const struct dr_fs_ops *ops;
+	int r;
+
+	r = dr_fs_probe(v->bd, &ops, &v->info, err);
+	if (r < 0)
+		return -1;
+	if (r == 0) {
+		sniff(v->bd, &v->info);
+		return 0;
+	}
+	v->readable = 1;
+	if (open_vol_fs(d, v, err) < 0)
+		return -1;
+	if (v->fs)
+		v->fs->tmpdir = d->opt.tmpdir;
+	return 0;
+}
+
+/* The LVs of every LVM physical volume found, as more volumes. */
+static int add_lvs(struct dr_disk *d, struct ut_err *err)
+{
+	struct dr_blockdev **pvs = ut_calloc(d->nvols + 1, sizeof(*pvs));
+	size_t i, n = 0, nvols = d->nvols;
+	struct ut_err e2;
+
+	for (i = 0; i < nvols; i++)
+		if (!strcmp(d->vols[i].info.type, "LVM2_member"))
+			pvs[n++] = d->vols[i].bd;
+	if (!n) {
+		free(pvs);
+		return 0;
+	}
+	if (dr_lvm_read(pvs, n, &d->lvm, &e2) < 0) {
+		/* The mounts on it fail by the rule, naming this. */
+		warn(d, "LVM: %s", e2.msg);
+		free(pvs);
+		return 0;
+	}
+	free(pvs);
+	for (i = 0; i < dr_lvm_count(d->lvm); i++) {
+		struct vol *v;
+
+		if (dr_lvm_lv(d->lvm, i)->unsupported[0])
+			continue;
+		v = new_vol(d);
+		v->is_lv = 1;
+		v->lv = i;
+		if (dr_lvm_open(d->lvm, i, &v->bd, err) < 0 || probe_vol(d, v, err) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+/* btrfs subvolumes a distribution puts / in (Ubuntu @, Fedora root, SUSE
+ * @/.snapshots/1/snapshot is the default subvolume, seen at the top). */
+static const char *const root_subvols[] = { "@", "root", "@root", "@rootfs" };
+
+static int find_root(struct dr_disk *d, long *root, const char **subvol, struct ut_err *err)
+{
+	size_t i, k;
+
+	*root = -1;
+	*subvol = "";
+	for (i = 0; i < d->nvols && *root < 0; i++) {
+		struct vol *v = &d->vols[i];
+		int r;
+
+		/* FAT has no owners, modes or symlinks: never a Linux root, and
+		 * looking would start an appliance for nothing. */
+		if (!v->fs || !strcmp(v->info.type, "vfat") || !strcmp(v->info.type, "exfat"))
+			continue;
+		ut_progress_update(&d->opt.progress, "probe", i, d->nvols);
+		r = looks_like_root(v->fs, "", err);
+		for (k = 0; r == 0 && !strcmp(v->info.type, "btrfs") &&
+			    k < sizeof(root_subvols) / sizeof(root_subvols[0]); k++) {
+			r = looks_like_root(v->fs, root_subvols[k], err);
+			if (r == 1)
+				*subvol = root_subvols[k];
+		}
+		if (r < 0) {
+			char where[300];
+
+			vol_where(d, v, where, sizeof(where));
+			ut_err_prefix(err, "cannot look for the root in %s on %s: ", v->info.type,
+				      where);
+			return -1;
+		}
+		if (r == 1)
+			*root = (long)i;
+	}
+	return 0;
+}
+
+/* Mounts with options of their own (a subvolume, vfat modes) get an fs of
+ * their own; libguestfs mounts it so. */
+static int open_mount_fs(struct dr_disk *d, struct ut_err *err)
+{
+	size_t i;
+
+	d->mount_own = ut_calloc(d->nmounts ? d->nmounts : 1, sizeof(*d->mount_own));
+	for (i = 0; i < d->nmounts; i++) {
+		struct vol *v = &d->vols[d->mount_vol[i]];
+
+		if (!d->mounts[i].options || v->fs->ops != &dr_guestfs_ops)
+			continue;
+		if (dr_fs_open_opts(v->bd, d->opt.no_replay ? DR_FS_NO_REPLAY : 0,
+				    d->mounts[i].options, &d->mount_own[i], err) < 0) {
+			ut_err_prefix(err, "%s: /%s: ", d->bd->path, d->mounts[i].mountpoint);
+			return -1;
+		}
+		d->mount_own[i]->tmpdir = d->opt.tmpdir;
+	}
+	return 0;
+}
+
+/*
+ * A libguestfs volume looked at only to find the root (a btrfs top level
+ * whose subvolumes are mounted with options of their own) would keep an
+ * idle appliance (a 1.3 GB qemu) for the whole conversion: swap it for a
+ * fresh, unlaunched handle.
+ */
+static void release_unused_appliances(struct dr_disk *d)
+{
+	size_t i, m;
+
+	for (i = 0; i < d->nvols; i++) {
+		struct vol *v = &d->vols[i];
+		struct dr_fs *fresh;
+		int used = 0;
+
+		if (!v->fs || v->fs->ops != &dr_guestfs_ops)
+			continue;
+		for (m = 0; m < d->nmounts && !used; m++)
+			used = d->mount_vol[m] == i && !d->mount_own[m];
+		if (!used && dr_fs_open_flags(v->bd, d->opt.no_replay ? DR_FS_NO_REPLAY : 0, &fresh,
+					      NULL) == 0) {
+			dr_fs_free(v->fs);
+			v->fs = fresh;
+			fresh->tmpdir = d->opt.tmpdir;
+		}
+	}
+}
+
 int dr_disk_open(const char *path, const struct dr_disk_options *opt, struct dr_disk **out,
 		 struct ut_err *err)
 {
 	struct dr_disk *d = ut_calloc(1, sizeof(*d));
 	struct ut_buf fstab;
+	const char *subvol;
 	long root = -1;
 	size_t i;
 
@@ -862,44 +1300,26 @@ int dr_disk_open(const char *path, const struct dr_disk_options *opt, struct dr_
 	if (dr_partitions_read(d->bd, &d->parts, &d->nparts, &d->scheme, err) < 0)
 		goto fail;
 	d->part_fs = ut_calloc(d->nparts ? d->nparts : 1, sizeof(*d->part_fs));
-	d->vols = ut_calloc(d->nparts ? d->nparts : 1, sizeof(*d->vols));
-	if (!d->nparts) {
-		d->vols[0].bd = d->bd;
-		d->nvols = 1;
-	}
+	if (!d->nparts)
+		new_vol(d)->bd = d->bd;
 	for (i = 0; i < d->nparts; i++) {
 		struct vol *v;
 
 		if (d->parts[i].extended)
 			continue;
-		v = &d->vols[d->nvols++];
+		v = new_vol(d);
 		v->partno = d->parts[i].number;
 		v->part = &d->parts[i];
 		if (dr_blockdev_slice(d->bd, d->parts[i].start, d->parts[i].size, &v->bd, err) < 0)
 			goto fail;
 	}
 	for (i = 0; i < d->nvols; i++) {
-		struct vol *v = &d->vols[i];
-		const struct dr_fs_ops *ops;
-		int r;
-
 		ut_progress_update(&d->opt.progress, "probe", i, d->nvols);
-		r = dr_fs_probe(v->bd, &ops, &v->info, err);
-		if (r < 0)
+		if (probe_vol(d, &d->vols[i], err) < 0)
 			goto fail;
-		if (r == 0) {
-			sniff(v->bd, &v->info);
-			continue;
-		}
-		v->readable = 1;
-		if (open_vol_fs(d, v, err) < 0)
-			goto fail;
-		if (!v->fs)
-			continue;
-		v->fs->tmpdir = d->opt.tmpdir;
-		if (root < 0 && looks_like_root(v->fs))
-			root = (long)i;
 	}
+	if (add_lvs(d, err) < 0)
+		goto fail;
 	for (i = 0; i < d->nparts; i++) {
 		size_t k;
 
@@ -907,28 +1327,30 @@ int dr_disk_open(const char *path, const struct dr_disk_options *opt, struct dr_
 			if (d->vols[k].part == &d->parts[i])
 				d->part_fs[i] = d->vols[k].info;
 	}
+	if (find_root(d, &root, &subvol, err) < 0)
+		goto fail;
 	if (root < 0) {
 		no_root_error(d, err);
 		goto fail;
 	}
-	add_mount(d, "", "", (size_t)root);
-	if (dr_fs_read_path(d->vols[root].fs, "etc/fstab", &fstab, NULL) == 0 && fstab.data)
-		parse_fstab(d, (size_t)root, (char *)fstab.data);
-	else
-		warn(d, "the root filesystem has no readable /etc/fstab: only / is mounted");
-	sort_mounts(d);
-	for (i = 1; i < d->nmounts; i++) {
-		struct vol *v = &d->vols[d->mount_vol[i]];
+	{
+		char *opts = *subvol ? ut_asprintf("subvol=%s", subvol) : NULL;
+		char *fstab_path = ut_asprintf("%s%setc/fstab", subvol, *subvol ? "/" : "");
 
-		if (!v->fs) {
-			char where[32];
-
-			vol_where(v, where, sizeof(where));
-			warn(d, "/%s: %s on %s cannot be read%s%s", d->mounts[i].mountpoint,
-			     v->info.type[0] ? v->info.type : "nothing recognised", where,
-			     v->open_error ? ": " : "", v->open_error ? v->open_error : "");
-		}
+		add_mount(d, "", "", (size_t)root, opts);
+		if (dr_fs_read_path(d->vols[root].fs, fstab_path, &fstab, NULL) == 0 && fstab.data)
+			parse_fstab(d, (size_t)root, (char *)fstab.data);
+		else
+			warn(d, "the root filesystem has no readable /etc/fstab: only / is mounted");
+		free(opts);
+		free(fstab_path);
 	}
+	if (apply_mount_rule(d, err) < 0)
+		goto fail;
+	sort_mounts(d);
+	if (open_mount_fs(d, err) < 0)
+		goto fail;
+	release_unused_appliances(d);
 	read_os(d);
 	tell_fs_notes(d);
 	ut_buf_release(&fstab);
@@ -946,24 +1368,36 @@ void dr_disk_free(struct dr_disk *d)
 
 	if (!d)
 		return;
+	for (i = 0; i < d->nmounts; i++) {
+		if (d->mount_own)
+			dr_fs_free(d->mount_own[i]);
+		free_mount(&d->mounts[i]);
+	}
 	for (i = 0; i < d->nvols; i++) {
 		dr_fs_free(d->vols[i].fs);
 		if (d->vols[i].bd != d->bd)
 			dr_blockdev_free(d->vols[i].bd);
 		free(d->vols[i].open_error);
 	}
-	for (i = 0; i < d->nmounts; i++) {
-		free(d->mounts[i].mountpoint);
-		free(d->mounts[i].spec);
+	for (i = 0; i < d->nproblems; i++) {
+		free(d->problems[i].mountpoint);
+		free(d->problems[i].spec);
+		free(d->problems[i].why);
 	}
+	for (i = 0; i < d->nskipped; i++)
+		free(d->skipped[i]);
 	for (i = 0; i < d->nwarnings; i++)
 		free(d->warnings[i]);
+	free(d->skipped);
+	free(d->problems);
 	free(d->warnings);
 	free(d->mounts);
 	free(d->mount_vol);
+	free(d->mount_own);
 	free(d->vols);
 	free(d->part_fs);
 	free(d->parts);
+	dr_lvm_free(d->lvm);
 	dr_blockdev_free(d->bd);
 	free(d);
 }
@@ -1008,31 +1442,61 @@ const struct dr_os_info *dr_disk_os(const struct dr_disk *d)
 	return &d->os;
 }
 
-/* A volume's place on d->bd: a partition's start, or 0 for the whole disk. */
-static struct dr_fs *vol_fs(struct dr_disk *d, size_t vi, uint64_t *offset, uint64_t *size)
+const char *const *dr_disk_skipped_mounts(const struct dr_disk *d, size_t *n)
 {
-	struct vol *v = &d->vols[vi];
-
-	if (offset)
-		*offset = v->part ? v->part->start : 0;
-	if (size)
-		*size = v->bd->size;
-	return v->fs;
+	*n = d->nskipped;
+	return (const char *const *)d->skipped;
 }
 
+size_t dr_disk_lv_count(const struct dr_disk *d)
+{
+	return dr_lvm_count(d->lvm);
+}
+
+const struct dr_lv *dr_disk_lv(const struct dr_disk *d, size_t i)
+{
+	return dr_lvm_lv(d->lvm, i);
+}
+
+const struct dr_fs_info *dr_disk_lv_fs(const struct dr_disk *d, size_t i)
+{
+	static const struct dr_fs_info none;
+	size_t k;
+
+	for (k = 0; k < d->nvols; k++)
+		if (d->vols[k].is_lv && d->vols[k].lv == i)
+			return &d->vols[k].info;
+	return &none;
+}
+
+/*
+ * A mount's place on d->bd: a partition's start, 0 for the whole disk, an
+ * LV's offset when it lies in one piece. An LV in pieces has no one offset:
+ * NULL, as for a filesystem that cannot be placed.
+ */
 struct dr_fs *dr_disk_mount_fs(struct dr_disk *d, size_t i, uint64_t *offset, uint64_t *size)
 {
+	struct vol *v;
+	uint64_t off = 0;
+
 	if (i >= d->nmounts)
 		return NULL;
-	return vol_fs(d, d->mount_vol[i], offset, size);
+	v = &d->vols[d->mount_vol[i]];
+	if (v->is_lv && dr_lvm_linear_offset(v->bd, &off) < 0)
+		return NULL;
+	if (v->part)
+		off = v->part->start;
+	if (offset)
+		*offset = off;
+	if (size)
+		*size = v->bd->size;
+	return mount_fs(d, i);
 }
 
 struct dr_fs *dr_disk_entry_fs(struct dr_disk *d, const struct ut_entry *e, uint64_t *offset)
 {
-	/* tree_cb put the volume index in src_a. */
-	if (e->src_a >= d->nvols)
-		return NULL;
-	return vol_fs(d, (size_t)e->src_a, offset, NULL);
+	/* tree_cb put the mount index in src_a. */
+	return dr_disk_mount_fs(d, (size_t)e->src_a, offset, NULL);
 }
 
 const char *const *dr_disk_warnings(const struct dr_disk *d, size_t *n)
@@ -1047,12 +1511,13 @@ struct tree_ctx {
 	struct dr_disk *d;
 	struct ut_tree *t;
 	const char *mountpoint;
-	size_t vol;
+	size_t mount;
 	uint64_t count;
 };
 
-/* link_id: the volume index above bit 48, the inode number below, so that
- * inode 12 of /boot and inode 12 of / are never one hardlink set. */
+/* link_id: the mount index above bit 48, the inode number below, so that
+ * inode 12 of /boot and inode 12 of / (or of two btrfs subvolumes) are never
+ * one hardlink set. */
 #define LINK_VOL_SHIFT 48
 
 static int tree_cb(void *ctx, struct ut_entry *e)
@@ -1066,8 +1531,8 @@ static int tree_cb(void *ctx, struct ut_entry *e)
 		free(e->path);
 		e->path = p;
 	}
-	e->link_id = ((uint64_t)(c->vol + 1) << LINK_VOL_SHIFT) | (e->link_id & ((1ull << LINK_VOL_SHIFT) - 1));
-	e->src_a = c->vol;
+	e->link_id = ((uint64_t)(c->mount + 1) << LINK_VOL_SHIFT) | (e->link_id & ((1ull << LINK_VOL_SHIFT) - 1));
+	e->src_a = c->mount;
 	ut_tree_take(c->t, e);
 	if (!(++c->count & 4095))
 		ut_progress_update(&c->d->opt.progress, "walk", c->count, 0);
@@ -1085,10 +1550,10 @@ static int content_open(void *ctx, const struct ut_entry *e, void **handle, stru
 	struct content_handle *c;
 	struct dr_fs *fs;
 
-	if (e->src_a >= d->nvols || !d->vols[e->src_a].fs)
+	if (e->src_a >= d->nmounts || !mount_fs(d, (size_t)e->src_a))
 		return ut_err_set(err, "%s: /%s: no filesystem to read it from", d->bd->path,
 				  e->path);
-	fs = d->vols[e->src_a].fs;
+	fs = mount_fs(d, (size_t)e->src_a);
 	c = ut_calloc(1, sizeof(*c));
 	c->fs = fs;
 	if (fs->ops->open_file(fs, e->src_b, &c->h, err) < 0) {
@@ -1132,11 +1597,12 @@ int dr_disk_tree(struct dr_disk *d, int digests, struct ut_tree **out, struct ut
 	*out = NULL;
 	for (i = 0; i < d->nmounts; i++) {
 		struct vol *v = &d->vols[d->mount_vol[i]];
+		struct dr_fs *fs = mount_fs(d, i);
 
-		if (!v->fs) {
-			char where[32];
+		if (!fs) {
+			char where[300];
 
-			vol_where(v, where, sizeof(where));
+			vol_where(d, v, where, sizeof(where));
 			ut_err_set(err, "%s: /%s: %s on %s cannot be read%s%s", d->bd->path,
 				   d->mounts[i].mountpoint,
 				   v->info.type[0] ? v->info.type : "nothing recognised", where,
@@ -1149,8 +1615,8 @@ int dr_disk_tree(struct dr_disk *d, int digests, struct ut_tree **out, struct ut
 		if (i)
 			ut_tree_remove(t, d->mounts[i].mountpoint);
 		c.mountpoint = d->mounts[i].mountpoint;
-		c.vol = d->mount_vol[i];
-		if (dr_fs_walk(v->fs, d->opt.max_file_size, c.mountpoint, tree_cb, &c, err) < 0)
+		c.mount = i;
+		if (dr_fs_walk(fs, d->opt.max_file_size, c.mountpoint, tree_cb, &c, err) < 0)
 			goto fail;
 	}
 	ut_tree_sort(t);

@@ -98,7 +98,13 @@ struct dr_fs {
 	 * recovery ..."), one line without the device, which the reader adds;
 	 * "" none. Set by open, or by a backend that mounts on first use. */
 	char note[512];
+	char *mount_options;    /* NULL, or what dr_fs_open_opts was given */
 };
+
+/* dr_fs_open_flags with mount options for a backend that mounts (libguestfs):
+ * "subvol=@home", "subvolid=257", "umask=0077"...; ext2 ignores them. */
+int dr_fs_open_opts(struct dr_blockdev *bd, unsigned flags, const char *mount_options,
+		    struct dr_fs **out, struct ut_err *err);
 
 extern const struct dr_fs_ops dr_ext2_ops;
 /* xfs and btrfs through libguestfs: it opens the top image file itself
@@ -262,5 +268,10 @@ int dr_from_backing(const struct dr_blockdev *bd, uint64_t pos, uint64_t *n);
 
 /* CRC-32C (Castagnoli), as VHDX checksums its headers and tables. */
 uint32_t dr_crc32c(const void *buf, size_t len);
+
+/* The LV a block device opened by dr_lvm_open is, or NULL for any other. */
+const struct dr_lv *dr_lvm_lv_of(const struct dr_blockdev *bd);
+/* An LV in one piece on the disk: its byte offset there (0); -1 otherwise. */
+int dr_lvm_linear_offset(const struct dr_blockdev *bd, uint64_t *off);
 
 #endif

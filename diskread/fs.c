@@ -47,6 +47,12 @@ int dr_fs_open(struct dr_blockdev *bd, struct dr_fs **out, struct ut_err *err)
 int dr_fs_open_flags(struct dr_blockdev *bd, unsigned flags, struct dr_fs **out,
 		     struct ut_err *err)
 {
+	return dr_fs_open_opts(bd, flags, NULL, out, err);
+}
+
+int dr_fs_open_opts(struct dr_blockdev *bd, unsigned flags, const char *mount_options,
+		    struct dr_fs **out, struct ut_err *err)
+{
 	const struct dr_fs_ops *ops;
 	struct dr_fs *fs;
 	struct dr_fs_info info;
@@ -63,7 +69,9 @@ int dr_fs_open_flags(struct dr_blockdev *bd, unsigned flags, struct dr_fs **out,
 	fs->bd = bd;
 	fs->info = info;
 	fs->flags = flags;
+	fs->mount_options = mount_options && *mount_options ? ut_strdup(mount_options) : NULL;
 	if (ops->open(fs, err) < 0) {
+		free(fs->mount_options);
 		free(fs);
 		return -1;
 	}
@@ -77,6 +85,7 @@ void dr_fs_free(struct dr_fs *fs)
 		return;
 	if (fs->ops && fs->ops->close)
 		fs->ops->close(fs);
+	free(fs->mount_options);
 	free(fs);
 }
 

@@ -25,7 +25,10 @@
  *
  * src_b is an index into the table of paths this backend has handed out
  * (libguestfs reads by path); link_id is the inode number, as elsewhere.
- * LVM physical volumes are not handled (they hold no filesystem themselves).
+ * A filesystem on an LVM logical volume (read in-process by lvm.c) is
+ * mounted as /dev/VG/LV: the appliance sees the whole disk and activates
+ * the VG itself. Mount options from fstab that change what a mount shows (a
+ * btrfs subvol=/subvolid=, vfat's uid/gid/umask) come in fs->mount_options.
  */
 #include "dr_internal.h"
 
@@ -50,6 +53,8 @@ struct gfs_priv {
 	char *image;        /* the top image file */
 	char *format;       /* "raw", "qcow2", "vmdk" */
 	uint64_t offset;    /* of the filesystem on the top image */
+	char *lv_dev;       /* "/dev/VG/LV" for a filesystem on an LV, else NULL */
+	char *first_error;  /* the first error libguestfs raised: the cause */
 	char **paths;       /* src_b -> "/path" inside the appliance */
 	size_t npaths, apaths;
 };
@@ -85,10 +90,58 @@ static void copy_label(char *out, size_t outsz, const unsigned char *in, size_t 
 	out[i] = '\0';
 }
 
+/*
+ * FAT12/16/32 and exFAT boot sectors: the volume serial is what fstab's
+ * UUID=XXXX-XXXX names (as blkid prints it), the label the boot sector's
+ * (exFAT keeps its label in the root directory: left empty).
+ */
+static int probe_fat(const unsigned char *sb, struct dr_fs_info *info)
+{
+	size_t serial_at, label_at;
+	uint32_t serial;
+
+	if (sb[510] != 0x55 || sb[511] != 0xaa)
+		return 0;
+	if (!memcmp(sb + 3, "EXFAT   ", 8)) {
+		strcpy(info->type, "exfat");
+		serial = ut_le32(sb + 100);
+		snprintf(info->uuid, sizeof(info->uuid), "%04X-%04X", serial >> 16, serial & 0xffff);
+		return 1;
+	}
+	if (!memcmp(sb + 82, "FAT32   ", 8)) {
+		serial_at = 67;
+		label_at = 71;
+	} else if (!memcmp(sb + 54, "FAT16   ", 8) || !memcmp(sb + 54, "FAT12   ", 8)) {
+		serial_at = 39;
+		label_at = 43;
+	} else {
+		return 0;
+	}
+	strcpy(info->type, "vfat");
+	serial = ut_le32(sb + serial_at);
+	snprintf(info->uuid, sizeof(info->uuid), "%04X-%04X", serial >> 16, serial & 0xffff);
+	copy_label(info->label, sizeof(info->label), sb + label_at, 11);
+	{
+		size_t l = strlen(info->label);
+
+		while (l && info->label[l - 1] == ' ')
+			info->label[--l] = '\0';
+		if (!strcmp(info->label, "NO NAME"))
+			info->label[0] = '\0';
+	}
+	return 1;
+}
+
 static int gfs_probe(struct dr_blockdev *bd, struct dr_fs_info *info, struct ut_err *err)
 {
 	unsigned char sb[512];
 
+	if (bd->size >= sizeof(sb)) {
+		if (dr_blockdev_pread(bd, sb, sizeof(sb), 0, err) < 0)
+			return -1;
+		if (probe_fat(sb, info))
+			return 1;
+	}
 	if (bd->size < 0x10000 + 512)
 		return 0;
 	if (dr_blockdev_pread(bd, sb, sizeof(sb), 0, err) < 0)
@@ -117,6 +170,7 @@ static int gfs_open(struct dr_fs *fs, struct ut_err *err)
 	struct gfs_priv *p;
 	struct dr_blockdev *top = fs->bd;
 	uint64_t offset = 0;
+	const struct dr_lv *lv = dr_lvm_lv_of(top);
 
 	while (top->parent) {
 		offset += top->slice_off;
@@ -128,11 +182,55 @@ static int gfs_open(struct dr_fs *fs, struct ut_err *err)
 		return ut_err_set(err, "%s: a %s filesystem on a differencing %s disk cannot be read through libguestfs (qemu ignores the parent); convert the chain to one image first",
 				  top->path, fs->info.type, top->ops->name);
 	p = ut_calloc(1, sizeof(*p));
+	if (lv)
+		p->lv_dev = ut_asprintf("/dev/%s/%s", lv->vg, lv->name);
 	p->offset = offset;
 	p->image = ut_strdup(top->path);
 	p->format = ut_strdup(top->ops->name);
 	fs->priv = p;
 	return 0;
+}
+
+/* The options fstab gave this mount (a subvolume, vfat modes) after ours. */
+static char *with_view_options(const struct dr_fs *fs, const char *base)
+{
+	if (!fs->mount_options)
+		return ut_strdup(base);
+	return ut_asprintf("%s,%s", base, fs->mount_options);
+}
+
+/* guestfs_launch's own error is a generic "see the debug log"; the first
+ * error raised (qemu's complaint, a missing kernel) says what went wrong. */
+static void keep_first_error(guestfs_h *g, void *opaque, const char *msg)
+{
+	struct gfs_priv *p = opaque;
+	const char *generic = strstr(msg, " This usually means");
+
+	(void)g;
+	if (p->first_error)
+		return;
+	p->first_error = generic ? ut_strndup(msg, (size_t)(generic - msg)) : ut_strdup(msg);
+}
+
+/*
+ * An appliance that does not start: one line naming the disk, libguestfs'
+ * own reason (its last line, which says what failed), and the usual cure
+ * where there is no usable KVM.
+ */
+static void launch_error(struct dr_fs *fs, struct ut_err *err)
+{
+	struct gfs_priv *p = fs->priv;
+	char *msg = ut_strdup(p->first_error ? p->first_error : gfs_error(p)), *q;
+	size_t l = strlen(msg);
+
+	while (l && (msg[l - 1] == '\n' || msg[l - 1] == ' '))
+		msg[--l] = '\0';
+	for (q = msg; *q; q++)
+		if (*q == '\n' || *q == '\r' || *q == '\t')
+			*q = ' ';
+	ut_err_set(err, "%s: %s: the libguestfs appliance did not start: %.300s (without usable KVM, try LIBGUESTFS_BACKEND_SETTINGS=force_tcg)",
+		   p->image, fs->info.type, msg);
+	free(msg);
 }
 
 /* ---- dirty logs ---------------------------------------------------------- */
@@ -173,7 +271,7 @@ static int launch(struct dr_fs *fs, struct ut_err *err)
 {
 	struct gfs_priv *p = fs->priv;
 	struct guestfs_partition_list *pl = NULL;
-	char **parts = NULL, *dev = NULL;
+	char **parts = NULL, *dev = NULL, *all_opts = NULL;
 	const char *opts;
 	size_t i;
 	int ret = -1;
@@ -186,7 +284,7 @@ static int launch(struct dr_fs *fs, struct ut_err *err)
 			return ut_err_set(err, "%s: %s: cannot create a libguestfs handle",
 					  fs->bd->path, fs->info.type);
 		/* Library code does not print: errors come back in err. */
-		guestfs_set_error_handler(p->g, NULL, NULL);
+		guestfs_set_error_handler(p->g, keep_first_error, p);
 	}
 	if (guestfs_add_drive_opts(p->g, p->image, GUESTFS_ADD_DRIVE_OPTS_READONLY, 1,
 				   GUESTFS_ADD_DRIVE_OPTS_FORMAT, p->format, -1) < 0) {
@@ -195,13 +293,14 @@ static int launch(struct dr_fs *fs, struct ut_err *err)
 		goto out;
 	}
 	if (guestfs_launch(p->g) < 0) {
-		/* Said in these words so that callers (and tests) can tell a
-		 * machine without a working appliance from a bad image. */
-		ut_err_set(err, "%s: %s: the libguestfs appliance did not start: %s",
-			   fs->bd->path, fs->info.type, gfs_error(p));
+		/* "appliance did not start": callers (and tests) tell a machine
+		 * without a working appliance from a bad image by it. */
+		launch_error(fs, err);
 		goto out;
 	}
-	if (p->offset == 0) {
+	if (p->lv_dev) {
+		dev = ut_strdup(p->lv_dev);
+	} else if (p->offset == 0) {
 		dev = ut_strdup("/dev/sda");
 	} else {
 		pl = guestfs_part_list(p->g, "/dev/sda");
@@ -227,7 +326,7 @@ static int launch(struct dr_fs *fs, struct ut_err *err)
 			goto out;
 		}
 	}
-	opts = log_mount_options(fs);
+	opts = all_opts = with_view_options(fs, log_mount_options(fs));
 	if (guestfs_mount_options(p->g, opts, dev, "/") < 0) {
 		ut_err_set(err, "%s: %s: cannot mount %s in the appliance: %s", fs->bd->path,
 			   fs->info.type, dev, gfs_error(p));
@@ -243,6 +342,7 @@ out:
 		free(parts);
 	}
 	guestfs_free_partition_list(pl);
+	free(all_opts);
 	free(dev);
 	return ret;
 }
@@ -264,6 +364,8 @@ static void gfs_close(struct dr_fs *fs)
 	free(p->paths);
 	free(p->image);
 	free(p->format);
+	free(p->lv_dev);
+	free(p->first_error);
 	free(p);
 	fs->priv = NULL;
 }

@@ -14,7 +14,7 @@ build_pkgs=(
     build-essential cmake pkg-config
     libext2fs-dev libarchive-dev libzstd-dev zlib1g-dev libisal-dev libssl-dev libcmocka-dev
     libsqlite3-dev librpm-dev libdb5.3-dev libguestfs-dev libvirt-dev libjansson-dev
-    debootstrap e2fsprogs fdisk qemu-utils xfsprogs dosfstools jq zstd attr libcap2-bin fuse3
+    debootstrap e2fsprogs fdisk qemu-utils xfsprogs dosfstools mtools lvm2 btrfs-progs jq zstd attr libcap2-bin fuse3
     uuid-runtime mount qemu-system-common openssl
 )
 # The peers, and the tools the tests call (each test skips, exit 77, when its tool is missing).

@@ -186,6 +186,32 @@ int dr_fs_extents(struct dr_fs *fs, uint64_t src_b,
 /* Reads a small regular file of this filesystem into b (b->cap bounds it). */
 int dr_fs_read_path(struct dr_fs *fs, const char *path, struct ut_buf *b, struct ut_err *err);
 
+/* ---- LVM2 --------------------------------------------------------------- */
+
+/* A logical volume as the VG's text metadata describes it. */
+struct dr_lv {
+	char vg[128];
+	char name[128];
+	char uuid[40];
+	uint64_t size;          /* bytes */
+	char type[32];          /* "linear", "striped", "thin", "thin-pool", "raid1"... */
+	char unsupported[160];  /* "" when vm2oci reads it, else why not */
+};
+
+struct dr_lvm;
+
+/* Reads the PV labels and VG metadata on pvs (volumes sniffed as
+ * LVM2_member; devices without a label are passed over) in-process. The
+ * devices are borrowed and must outlive the result. */
+int dr_lvm_read(struct dr_blockdev *const *pvs, size_t npvs, struct dr_lvm **out,
+		struct ut_err *err);
+size_t dr_lvm_count(const struct dr_lvm *l);
+const struct dr_lv *dr_lvm_lv(const struct dr_lvm *l, size_t i);
+/* LV i as a read-only block device (linear or striped only; otherwise an
+ * error naming why). It borrows l, which must outlive it. */
+int dr_lvm_open(struct dr_lvm *l, size_t i, struct dr_blockdev **out, struct ut_err *err);
+void dr_lvm_free(struct dr_lvm *l);
+
 /*
  * ext2/3/4 only, for the block strategy: the libext2fs handle (an
  * ext2_filsys) of an open filesystem, NULL for other backends; borrowed
@@ -206,8 +232,10 @@ int dr_fs_ext2_walk_from(struct dr_fs *fs, uint64_t ino, const char *path, int r
 struct dr_mount {
 	char *mountpoint;   /* "" for /, "boot", "var", ... (tree-relative) */
 	char *spec;         /* as fstab says: "UUID=...", "/dev/sda5", ... */
-	int partition;      /* partition number, 0 when the disk has none */
+	int partition;      /* partition number, 0 when the disk has none or an LV */
 	struct dr_fs_info fs;
+	char *lv;           /* "VG/LV" when on a logical volume, else NULL */
+	char *options;      /* what vm2oci mounts with ("subvol=@home"), or NULL */
 };
 
 struct dr_os_info {
@@ -235,6 +263,14 @@ struct dr_disk_options {
 	 * disk (with a warning) instead of replaying it; see DR_FS_NO_REPLAY. */
 	int no_replay;
 	struct ut_progress progress;
+	/* Mount points ("/srv/data") to leave out although fstab mounts them.
+	 * Without them, an fstab entry for a local filesystem that cannot be
+	 * read makes dr_disk_open fail, naming the mount point, the device
+	 * and why: an image never silently lacks a mount. */
+	const char *const *skip_mounts;
+	size_t nskip_mounts;
+	/* For a report (inspect): an unreadable mount is a warning instead. */
+	int lenient_mounts;
 };
 
 /* Opens the image, reads the partition table, finds the root filesystem
@@ -243,6 +279,13 @@ struct dr_disk_options {
 int dr_disk_open(const char *path, const struct dr_disk_options *opt, struct dr_disk **out,
 		 struct ut_err *err);
 void dr_disk_free(struct dr_disk *d);
+/* The mount points left out by skip_mounts ("/srv/data"), in fstab order. */
+const char *const *dr_disk_skipped_mounts(const struct dr_disk *d, size_t *n);
+/* The LVM logical volumes found, and the filesystem on each (type "" when
+ * none was recognised). */
+size_t dr_disk_lv_count(const struct dr_disk *d);
+const struct dr_lv *dr_disk_lv(const struct dr_disk *d, size_t i);
+const struct dr_fs_info *dr_disk_lv_fs(const struct dr_disk *d, size_t i);
 
 struct dr_blockdev *dr_disk_blockdev(struct dr_disk *d);
 const char *dr_disk_scheme(const struct dr_disk *d);

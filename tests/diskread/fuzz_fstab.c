@@ -55,7 +55,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	char *text = ut_strndup((const char *)data, size);
 	size_t i, k;
 
-	add_mount(d, "", "", 1);
+	add_mount(d, "", "", 1, NULL);
 	parse_fstab(d, 1, text);
 	sort_mounts(d);
 	if (!d->nmounts || d->mounts[0].mountpoint[0] || d->mount_vol[0] != 1)

@@ -787,8 +787,24 @@ static void test_guest_mbr_logical_and_garbage_fstab(void **state)
 		   s3 * 512, 8 * MiB, img);
 		free(starts);
 	}
-	if (dr_disk_open(img, NULL, &d, &err) < 0)
-		fail_msg("%s", err.msg);
+	/* The mount rule: the first local mount that cannot be read (here an
+	 * LV on no disk) fails the open, naming it; left out on request, the
+	 * open goes on and records what it left out. */
+	assert_int_equal(dr_disk_open(img, NULL, &d, &err), -1);
+	assert_non_null(strstr(err.msg, "/home (/dev/mapper/vg-home) cannot be mounted"));
+	{
+		static const char *const skip[] = { "/home", "/data", "/nine/" };
+		struct dr_disk_options opt = { .skip_mounts = skip, .nskip_mounts = 3 };
+		const char *const *sk;
+
+		if (dr_disk_open(img, &opt, &d, &err) < 0)
+			fail_msg("%s", err.msg);
+		sk = dr_disk_skipped_mounts(d, &n);
+		assert_int_equal(n, 3);
+		assert_string_equal(sk[0], "/home");
+		assert_string_equal(sk[1], "/data");
+		assert_string_equal(sk[2], "/nine");
+	}
 	assert_string_equal(dr_disk_scheme(d), "mbr");
 	m = dr_disk_mounts(d, &n);
 	for (i = 0; i < n; i++)
@@ -956,6 +972,52 @@ static void test_guest_xfs_home_guestfs(void **state)
 	free(rimg);
 	free(ximg);
 	free(mnt);
+}
+
+/* FAT and exFAT (an EFI system partition, a USB stick): type, the serial
+ * fstab's UUID=XXXX-XXXX names and the label, as blkid reads them. */
+static void test_fat_probe_like_blkid(void **state)
+{
+	static const struct {
+		const char *mkfs, *type;
+	} cases[] = {
+		{ "mkfs.vfat -F 32 -i 5646a0b1 -n ESP", "vfat" },
+		{ "mkfs.vfat -F 16 -i 00c0ffee -n SMALL16", "vfat" },
+		{ "mkfs.vfat -F 12 -i 12345678", "vfat" },
+		{ "mkfs.exfat -L EXF", "exfat" },
+	};
+	size_t i;
+
+	(void)state;
+	if (!tu_have("blkid"))
+		skip();
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char *img = tpath("fat.img"), *want_uuid, *want_label;
+		const char *tool = cases[i].mkfs;
+		struct dr_blockdev *bd;
+		struct dr_fs *fs;
+		const struct dr_fs_info *info;
+		struct ut_err err = { { 0 } };
+
+		if (!strncmp(tool, "mkfs.exfat", 10) && !tu_have("mkfs.exfat"))
+			continue;
+		SH("rm -f '%s' && truncate -s 40M '%s' && %s '%s' >/dev/null", img, img, tool, img);
+		want_uuid = tu_sh_out("blkid -p -s UUID -o value '%s' | tr -d '\\n'", img);
+		want_label = tu_sh_out("blkid -p -s LABEL -o value '%s' | tr -d '\\n'", img);
+		assert_int_equal(dr_blockdev_open(img, "raw", &bd, &err), 0);
+		/* open only: libguestfs launches on first use, not here */
+		assert_int_equal(dr_fs_open(bd, &fs, &err), 0);
+		info = dr_fs_info(fs);
+		assert_string_equal(info->type, cases[i].type);
+		assert_string_equal(info->uuid, want_uuid);
+		if (strcmp(cases[i].type, "exfat")) /* exFAT's label is in its root dir */
+			assert_string_equal(info->label, want_label);
+		dr_fs_free(fs);
+		dr_blockdev_free(bd);
+		free(want_uuid);
+		free(want_label);
+		free(img);
+	}
 }
 
 /* ---- bad inputs --------------------------------------------------------- */
@@ -1206,6 +1268,7 @@ int main(void)
 		cmocka_unit_test(test_guest_bare),
 		cmocka_unit_test(test_guest_rhel_fallbacks),
 		cmocka_unit_test(test_guest_xfs_home_guestfs),
+		cmocka_unit_test(test_fat_probe_like_blkid),
 		cmocka_unit_test(test_no_root),
 		cmocka_unit_test(test_corrupt_ext4),
 		cmocka_unit_test(test_fixture_debian),
