@@ -14,9 +14,11 @@
 #include <unistd.h>
 
 #include "diskread.h"
+#include "dr_internal.h"
 
 static char *path;
 
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	unsigned char buf[4096];
