@@ -187,7 +187,7 @@ static void virt_diff_paths(const char *csv_path, const char *out_path, const ch
  * of both disks) names: added, deleted and changed paths alike. */
 static void test_diff_agrees_with_virt_diff(void **state)
 {
-	char csv[4096], vpaths[4096], vadded[4096];
+	char csv[4096], vpaths[4096], vadded[4096], *summary;
 
 	(void)state;
 	if (!tu_have("virt-diff") || getenv("VM2OCI_SKIP_SLOW")) {
@@ -221,9 +221,11 @@ static void test_diff_agrees_with_virt_diff(void **state)
 			       "comm -23 %s %s/ours.paths > %s/missing-in-ours; "
 			       "test ! -s %s/missing-in-ours || { cat %s/missing-in-ours; false; }",
 			       vpaths, tmp, vadded, tmp, tmp, tmp, tmp), 0);
-	print_message("%s", tu_sh_out("echo \"ours: $(wc -l < %s/ours.paths) paths, virt-diff: "
-				      "$(wc -l < %s) ($(comm -13 %s/ours.paths %s | wc -l) changed rows not in ours)\"",
-				      tmp, vpaths, tmp, vpaths));
+	summary = tu_sh_out("echo \"ours: $(wc -l < %s/ours.paths) paths, virt-diff: "
+			    "$(wc -l < %s) ($(comm -13 %s/ours.paths %s | wc -l) changed rows not in ours)\"",
+			    tmp, vpaths, tmp, vpaths);
+	print_message("%s", summary);
+	free(summary);
 	assert_int_equal(tu_sh("test $(wc -l < %s) -gt 20", vpaths), 0);
 }
 
