@@ -10,6 +10,8 @@
  */
 #include "img_internal.h"
 
+#include <time.h>
+
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -330,6 +332,13 @@ void img_tree_cache_trim(const char *dir, uint64_t cap)
 		size_t len = strlen(de->d_name);
 		struct stat st;
 
+		if (strstr(de->d_name, ".tree.tmp-") &&
+		    fstatat(fd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(st.st_mode) &&
+		    st.st_mtime < time(NULL) - 3600) {
+			/* A killed run's half-written cache file: nobody writes for an hour. */
+			unlinkat(fd, de->d_name, 0);
+			continue;
+		}
 		if (len < 6 || strcmp(de->d_name + len - 5, ".tree") ||
 		    fstatat(fd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISREG(st.st_mode))
 			continue;

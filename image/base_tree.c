@@ -622,6 +622,22 @@ int img_tree_builder_apply(struct img_tree_builder *tb, const struct img_layer_i
 	    check_sum(&ls->tar_h, in->diff_id, path, "config's diff_id", err) < 0)
 		goto out;
 
+	if (tb->t->n == 1 && !tb->t->v[0].path[0]) {
+		/* Nothing below but the root (the first layer): the layer is the
+		 * tree, which spares a second copy of every entry. The merge would
+		 * keep the root below unless the layer has its own. */
+		if (!img_pmap_get(&map, "", &idx)) {
+			ut_tree_take(layer, &tb->t->v[0]);
+			tb->t->n = 0;
+		}
+		ut_tree_sort(layer);
+		add_parents(layer);
+		ut_tree_free(tb->t);
+		tb->t = layer;
+		layer = NULL;
+		rc = 0;
+		goto out;
+	}
 	/* What this layer hides below it. */
 	for (i = 0; i < whiteouts.n; i++)
 		strset_add(&gone, whiteouts.v[i]);
@@ -716,13 +732,45 @@ static int put_bytes(struct ut_buf *b, const void *p, size_t n)
 	return ut_buf_add(b, p, n, NULL);
 }
 
+/* Writes b out and empties it. */
+static int flush_chunk(int fd, struct ut_buf *b)
+{
+	const unsigned char *p = b->data;
+	size_t n = b->len;
+
+	while (n) {
+		ssize_t w = write(fd, p, n);
+
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0)
+			return -1;
+		p += w;
+		n -= (size_t)w;
+	}
+	ut_buf_reset(b);
+	return 0;
+}
+
+/*
+ * The file is written as it is encoded, a chunk at a time, under a temporary
+ * name renamed into place: encoding a million entries whole would hold one
+ * more copy of the tree in memory. A killed run's temporary is removed by
+ * img_tree_cache_trim once it is stale.
+ */
 int img_tree_save(const struct ut_tree *t, const char *path, struct ut_err *err)
 {
+	char *tmp = ut_asprintf("%s.tmp-XXXXXX", path);
 	struct ut_buf b;
 	size_t i, k;
-	int rc;
+	int fd, rc = -1;
 
 	ut_buf_init(&b, 0);
+	fd = mkstemp(tmp);
+	if (fd < 0) {
+		ut_err_set(err, "%s: %s", tmp, strerror(errno));
+		goto out;
+	}
 	ut_buf_add(&b, CACHE_MAGIC, 8, NULL);
 	put_u64(&b, t->n);
 	for (i = 0; i < t->n; i++) {
@@ -749,9 +797,25 @@ int img_tree_save(const struct ut_tree *t, const char *path, struct ut_err *err)
 		put_u32(&b, e->nlink);
 		put_u32(&b, (uint32_t)e->has_digest);
 		ut_buf_add(&b, e->digest, UT_SHA256_LEN, NULL);
+		if (b.len >= (1u << 20) && flush_chunk(fd, &b) < 0)
+			break;
 	}
-	rc = img_write_file_atomic(path, b.data, b.len, err);
+	if (i < t->n || flush_chunk(fd, &b) < 0 || close(fd) < 0) {
+		ut_err_set(err, "%s: %s", tmp, strerror(errno));
+		if (i < t->n)
+			close(fd);
+		unlink(tmp);
+		goto out;
+	}
+	if (rename(tmp, path) < 0) {
+		ut_err_set(err, "%s: %s", path, strerror(errno));
+		unlink(tmp);
+		goto out;
+	}
+	rc = 0;
+out:
 	ut_buf_release(&b);
+	free(tmp);
 	return rc;
 }
 
