@@ -735,19 +735,8 @@ static int put_bytes(struct ut_buf *b, const void *p, size_t n)
 /* Writes b out and empties it. */
 static int flush_chunk(int fd, struct ut_buf *b)
 {
-	const unsigned char *p = b->data;
-	size_t n = b->len;
-
-	while (n) {
-		ssize_t w = write(fd, p, n);
-
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w < 0)
-			return -1;
-		p += w;
-		n -= (size_t)w;
-	}
+	if (img_write_all(fd, b->data, b->len) < 0)
+		return -1;
 	ut_buf_reset(b);
 	return 0;
 }

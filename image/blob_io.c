@@ -37,7 +37,7 @@ void img_temp_untrack(const char *path)
 		temp_hooks->untrack(path);
 }
 
-static int write_all(int fd, const void *data, size_t len)
+int img_write_all(int fd, const void *data, size_t len)
 {
 	const unsigned char *p = data;
 
@@ -109,7 +109,7 @@ static int write_rename_at(int dirfd, const char *prefix, const char *name, cons
 
 	if (fd < 0)
 		return -1;
-	if (write_all(fd, data, len) < 0 || fsync(fd) < 0 ||
+	if (img_write_all(fd, data, len) < 0 || fsync(fd) < 0 ||
 	    renameat(dirfd, tmp_name, dirfd, name) < 0) {
 		ut_err_set(err, "%s: %s", shown, strerror(errno));
 		unlinkat(dirfd, tmp_name, 0);

@@ -40,6 +40,8 @@ void img_pgzip_free(struct img_pgzip *g);
  * the hex digest. An existing blob of that name is kept, a symlink refused. */
 int img_put_blob_file(int dirfd, const char *shown_dir, const void *data, size_t len,
 		      char hex_out[UT_SHA256_HEX], struct ut_err *err);
+/* write(2) until all of data is written (EINTR retried); -1 with errno. */
+int img_write_all(int fd, const void *data, size_t len);
 /* Writes a whole file under a temporary name beside path, then renames. */
 int img_write_file_atomic(const char *path, const void *data, size_t len, struct ut_err *err);
 int img_write_file_at(int dirfd, const char *name, const char *shown_dir, const void *data,
