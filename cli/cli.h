@@ -15,6 +15,7 @@ int cmd_verify(int argc, char **argv);
 int cmd_packages(int argc, char **argv);
 int cmd_compare(int argc, char **argv);
 int cmd_domains(int argc, char **argv);
+int cmd_batch(int argc, char **argv);
 
 /* Prints "vm2oci: <msg>" on stderr, one line; returns 1 (or 2 for usage). */
 int cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -228,6 +229,9 @@ struct cli_job_options {
 	/* NULL: walk the disk before opening the base. block, file or auto:
 	 * the base first, then the VM's tree by cli_vm_tree. */
 	const char *strategy;
+	/* the guest's other disks (dr_disk_options.more_disks) */
+	const struct dr_disk_ref *more_disks;
+	size_t nmore_disks;
 };
 
 /* Open base + open disk + both trees + diff + layer plan, with each phase's
@@ -275,5 +279,50 @@ void cli_skip_release(struct cli_skip *s);
 void *cli_skipped_json(const struct dr_disk *d);
 /* The label value for the disk's skipped mounts; NULL when none (heap). */
 char *cli_skipped_label(const struct dr_disk *d);
+
+/* ---- convert's job, shared with batch (cmd_convert.c) ------------------- */
+
+#include "fsdiff.h"
+#include "image.h"
+
+struct dr_disk_ref;
+
+/* The guest's other disks named on a command line (paths, formats probed):
+ * a heap array of n (NULL when n is 0) the caller frees; argv's strings. */
+struct dr_disk_ref *cli_more_disks(char **argv, size_t n);
+
+/* What one conversion is asked: convert's command line, or a batch's domain. */
+struct convert_opts {
+	const char *disk, *out, *base, *tag, *format, *base_format;
+	const char *dockerfile;
+	const char *strategy; /* block, file or auto */
+	int docker_archive, json, quiet, packages_layer, no_replay, rename_whiteouts;
+	struct img_layer_options layer;
+	struct fsd_options diff;
+	const char **masks;
+	size_t nmasks;
+	struct cli_disk_policy policy;
+	struct cli_skip skip;     /* --skip-mount */
+	const struct dr_disk_ref *more_disks; /* the guest's other disks */
+	size_t nmore_disks;
+	/* the manifest's annotations: (key, value) pairs, nannotations pairs */
+	const char *const *annotations;
+	size_t nannotations;
+};
+
+/* What a conversion made, for a batch's record. */
+struct convert_result {
+	char manifest_digest[80];
+	char strategy[8];         /* block or file */
+	char strategy_reason[512];
+	uint64_t top_layer_bytes; /* the diff layer's blob (the whole VM's on scratch) */
+	double seconds;
+};
+
+/* o's disks into one image tagged o->tag in layout (open, borrowed; its
+ * index.json gets the tag): the phases of `vm2oci convert` without its
+ * report. Errors are printed (cli_error) and give -1. */
+int cli_convert_into(struct convert_opts *o, struct img_layout *layout,
+		     struct cli_progress *prog, struct convert_result *res);
 
 #endif
