@@ -1,9 +1,10 @@
 /*
  * test_e2e_batch.c - `vm2oci batch` on libvirt's test driver: the fleet of
- * tests/virt/fleet.h plus a domain whose /var is on its second disk and two
- * names that map to one tag. Every shut-off domain converted and verified
- * against its disks, the live ones refused by name, the network and the
- * corrupt disk failed alone; the base stored once; a rerun redoes nothing;
+ * tests/virt/fleet.h plus a domain whose /var is on its second disk, that
+ * disk alone (no root) and two names that map to one tag. Every shut-off
+ * domain converted and verified against its disks, the live ones refused by
+ * name, the network disk, the corrupt disk and the rootless one failed
+ * alone; the base stored once; a rerun redoes nothing;
  * kill -9 during `-j 2`, then a rerun, leaves a layout the peers (skopeo,
  * umoci) read and finishes the rest; a plan file converts one entry.
  */
@@ -45,6 +46,10 @@ static void make_split(FILE *f)
 	snprintf(var, sizeof(var), "%s/split/var.qcow2", fl.dir);
 	fleet_file_disk(f, "raw", path, "vda", NULL);
 	fleet_file_disk(f, "qcow2", var, "vdb", NULL);
+	fleet_domain_close(f);
+	/* its /var disk alone: readable, but no root: the worker fails */
+	fleet_domain_open(f, "var-only", 5);
+	fleet_file_disk(f, "qcow2", var, "vda", NULL);
 	fleet_domain_close(f);
 }
 
@@ -158,7 +163,9 @@ static void test_fleet(void **state)
 	assert_string_equal(jq(json1, ".domains[] | select(.domain == \"broken\") | .result + \" \" + (.reason | test(\"bad-l1.qcow2\") | tostring)"),
 			    "failed true");
 	assert_string_equal(jq(json1, ".totals | [.domains, .converted, .up_to_date, .refused, .failed] | map(tostring) | join(\" \")"),
-			    "14 9 0 3 2");
+			    "15 9 0 3 3");
+	assert_string_equal(jq(json1, ".domains[] | select(.domain == \"var-only\") | .result + \" \" + (.reason | test(\"no Linux root filesystem found\") | tostring)"),
+			    "failed true");
 	/* The clash: the valid name keeps its tag, the other is suffixed. */
 	assert_string_equal(jq(json1, ".domains[] | select(.domain == \"web-app\") | .tag"), "web-app");
 	assert_string_equal(jq(json1, ".domains[] | select(.domain == \"web app\") | .tag + \" \" + .tag_note"),
