@@ -166,11 +166,13 @@ int batch_write_plan(FILE *f, const struct batch_domain *doms, size_t n, const c
 
 	for (i = 0; i < n; i++) {
 		const struct batch_domain *d = &doms[i];
-		json_t *line, *disks = json_array(), *allow = json_array();
+		json_t *line, *disks, *allow;
 		char *s;
 
 		if (d->result != BATCH_PENDING)
 			continue;
+		disks = json_array();
+		allow = json_array();
 		for (k = 0; k < d->ndisks; k++)
 			json_array_append_new(disks, json_pack("{s:o, s:s, s:o}", "target",
 				opt_string(d->disks[k].target), "path", d->disks[k].path,
