@@ -3,7 +3,8 @@
 #
 # vm2oci batch over a fleet of N (default 4) clones of the fixture template on
 # libvirt's test driver (no daemon), each a copy of the fixture clone.qcow2
-# (its backing file, template.qcow2, beside it as a symlink):
+# (its backing file, template.qcow2, beside it as a symlink), shut off
+# (the test driver's runstate 5):
 #   1. the whole fleet with -j 1 against -j 2 (wall, peak RSS), into a fresh
 #      layout each run, and the fleet's dedup figure (bytes in blobs/ against
 #      the sum of the images' own bytes);
@@ -32,6 +33,7 @@ ln -sfn "$fx/template.qcow2" "$work/template.qcow2"
         [ -f "$work/clone-$i.qcow2" ] || cp --sparse=always "$fx/clone.qcow2" "$work/clone-$i.qcow2"
         cat <<EOF
   <domain type="test"><name>clone-$i</name><memory>131072</memory><os><type>hvm</type></os>
+    <test:runstate xmlns:test="http://libvirt.org/schemas/domain/test/1.0">5</test:runstate>
     <devices><disk type="file" device="disk"><driver name="qemu" type="qcow2"/><source file="$work/clone-$i.qcow2"/><target dev="vda" bus="virtio"/></disk></devices>
   </domain>
 EOF
