@@ -148,8 +148,10 @@ static void check_up_to_date(struct batch_opts *o, struct batch_domain *doms, si
 		}
 		r = img_layout_tag_info(o->out, d->tag, BATCH_ANN_IDENTITY, &info, &err);
 		if (r < 0) {
-			d->result = BATCH_FAILED;
-			d->reason = ut_strdup(err.msg);
+			/* a tag that cannot be read is made again */
+			d->warnings = ut_realloc(d->warnings, (d->nwarnings + 1) * sizeof(*d->warnings));
+			d->warnings[d->nwarnings++] = ut_asprintf("its tag could not be read, so it is converted again: %s",
+								  err.msg);
 		} else if (r > 0 && info.annotation && !strcmp(info.annotation, d->identity)) {
 			d->result = BATCH_UP_TO_DATE;
 			d->reason = ut_asprintf("its tag holds an image of these disks (%s)",
