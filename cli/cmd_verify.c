@@ -183,9 +183,8 @@ int cmd_verify(int argc, char **argv)
 	if (cli_base_parse(argv[optind], &kind, &rest, &err) < 0 ||
 	    (kind != CLI_BASE_OCI && kind != CLI_BASE_DOCKER_ARCHIVE))
 		return cli_usage_error("verify", "IMAGE must be oci:DIR[:TAG] or docker-archive:FILE");
-	more = cli_more_disks(argv + optind + 2, (size_t)(argc - optind - 2));
-	dopt.more_disks = more;
 	dopt.nmore_disks = (size_t)(argc - optind - 2);
+	dopt.more_disks = more = cli_more_disks(argv + optind + 2, dopt.nmore_disks);
 	cli_progress_init(&prog, quiet || json);
 	dopt.progress = cli_progress_hook(&prog);
 
