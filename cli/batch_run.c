@@ -83,8 +83,9 @@ static void worker(const struct batch_run *run, struct batch_domain *d, pid_t pa
 	int rc = 1;
 
 	/* A killed batch takes its workers with it: no conversion goes on
-	 * unseen after a kill -9 of the batch. */
-	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	 * unseen after a kill -9 of the batch. SIGTERM, so that the worker's
+	 * handler (cli/signals.c) removes its temporaries first. */
+	prctl(PR_SET_PDEATHSIG, SIGTERM);
 	if (getppid() != parent)
 		_exit(1);
 	if (dup2(fileno(d->errf), STDERR_FILENO) < 0)
