@@ -199,6 +199,10 @@ static void test_fleet(void **state)
 			       layout), 0);
 	assert_int_equal(tu_sh("jq -e '.domains[] | select(.domain == \"split-var\") | .disks | length == 2' '%s' > /dev/null", json1), 0);
 	verify_tags(layout, json1);
+	/* inspect sees the same plan: /var on disk 2 */
+	assert_string_equal(tu_kept(tu_sh_out("'%s' inspect --json '%s/split/root.raw' '%s/split/var.qcow2' | "
+					      "jq -r '.mounts[] | .mountpoint + \" \" + (.disk | tostring)'", bin, fl.dir, fl.dir)),
+			    "/ 1\n/var 2");
 	/* Without its second disk the split guest does not verify. */
 	assert_int_not_equal(tu_sh("'%s' verify --quiet 'oci:%s:split-var' '%s/split/root.raw' 2>/dev/null",
 				   bin, layout, fl.dir), 0);
