@@ -276,4 +276,25 @@ void *cli_skipped_json(const struct dr_disk *d);
 /* The label value for the disk's skipped mounts; NULL when none (heap). */
 char *cli_skipped_label(const struct dr_disk *d);
 
+/* ---- the guest's start-up configuration (services.c) -------------------- */
+
+struct rt_info;
+
+/* convert's --service NAME and --init systemd. */
+struct cli_runtime_opts {
+	const char *service;
+	int init_systemd;
+	int quiet;
+};
+/* inspect's "init", "services", "users", "groups", "runtime_warnings". */
+void cli_runtime_json(json_t *root, const struct rt_info *info);
+void cli_runtime_print(const struct rt_info *info);
+/* The image's command, user, workdir, env, ports (and stop signal) from the
+ * guest's start-up configuration: --init systemd, --service NAME, or with
+ * neither and no command from the base, the only network service when
+ * there is exactly one (else a note naming them). 0, or -1 after printing
+ * the error. */
+int cli_runtime_config(struct img_config *c, const struct ut_tree *vm, const char *disk,
+		       const struct cli_runtime_opts *o);
+
 #endif

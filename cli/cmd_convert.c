@@ -83,6 +83,18 @@ static const char convert_usage[] =
 	"                         without it a local mount that cannot be read fails\n"
 	"                         the conversion. The image's config lists what was\n"
 	"                         left out in the label org.vm2oci.skipped-mounts\n"
+	"      --service NAME     the image runs this service of the guest in the\n"
+	"                         foreground as its unit or init script would (its\n"
+	"                         ExecStart, or the daemon's own foreground form:\n"
+	"                         apache2 -DFOREGROUND, nginx -g 'daemon off;', sshd\n"
+	"                         -D...), with its User, WorkingDirectory, environment\n"
+	"                         and ports (vm2oci inspect lists the services).\n"
+	"                         Without it and without a command from the base, the\n"
+	"                         guest's only network service runs when it has\n"
+	"                         exactly one; else its init, and the choices are named\n"
+	"      --init systemd     the image runs the guest's systemd as PID 1 with its\n"
+	"                         enabled services (podman --systemd=always; StopSignal\n"
+	"                         SIGRTMIN+3, env container=oci, every port exposed)\n"
 	"      --json             print a summary as JSON on stdout\n"
 	"  -q, --quiet            no progress on stderr\n"
 	CLI_DISK_POLICY_USAGE;
@@ -98,6 +110,7 @@ struct convert_opts {
 	size_t nmasks;
 	struct cli_disk_policy policy;
 	struct cli_skip skip;     /* --skip-mount */
+	struct cli_runtime_opts runtime; /* --service, --init */
 };
 
 /* One layer of the image: its blob and what it holds. */
@@ -143,7 +156,8 @@ static void guest_defaults(struct img_config *c, struct ut_tree *vm, const struc
 
 	if (!c->ncmd && !c->nentrypoint) {
 		for (i = 0; i < sizeof(inits) / sizeof(inits[0]); i++) {
-			if (ut_tree_find(vm, inits[i])) {
+			/* Through the guest's links: /sbin is usr/sbin on a merged-/usr guest. */
+			if (ut_tree_resolve(vm, inits[i], 1, NULL)) {
 				char *cmd = ut_asprintf("/%s", inits[i]);
 
 				img_config_add_cmd(c, cmd);
@@ -446,6 +460,9 @@ static int convert_commit(struct convert *cv)
 	int rc = -1;
 
 	img_config_set_platform(&cv->config, os->arch[0] ? os->arch : "amd64", "linux");
+	o->runtime.quiet = o->quiet || o->json;
+	if (cli_runtime_config(&cv->config, cv->job.vm, o->disk, &o->runtime) < 0)
+		return -1;
 	guest_defaults(&cv->config, cv->job.vm, os);
 	if (cv->renamed)
 		img_config_add_label(&cv->config, "org.vm2oci.renamed-whiteout-names", cv->renamed);
@@ -586,7 +603,7 @@ int cmd_convert(int argc, char **argv)
 {
 	enum { OPT_LEVEL = 256, OPT_THREADS, OPT_BASE_FORMAT, OPT_OUTPUT_FORMAT, OPT_TRUST_MTIME,
 	       OPT_MASK_XATTR, OPT_JSON, OPT_PACKAGES_LAYER, OPT_DOCKERFILE, OPT_NO_REPLAY,
-	       OPT_RENAME_WH, OPT_STRATEGY, OPT_SKIP_MOUNT };
+	       OPT_RENAME_WH, OPT_STRATEGY, OPT_SKIP_MOUNT, OPT_SERVICE, OPT_INIT };
 	static const struct option longopts[] = {
 		{ "output", required_argument, NULL, 'o' },
 		{ "base", required_argument, NULL, 'b' },
@@ -606,6 +623,8 @@ int cmd_convert(int argc, char **argv)
 		{ "rename-whiteout-names", no_argument, NULL, OPT_RENAME_WH },
 		{ "skip-mount", required_argument, NULL, OPT_SKIP_MOUNT },
 		{ "strategy", required_argument, NULL, OPT_STRATEGY },
+		{ "service", required_argument, NULL, OPT_SERVICE },
+		{ "init", required_argument, NULL, OPT_INIT },
 		{ "quiet", no_argument, NULL, 'q' },
 		CLI_DISK_POLICY_LONGOPTS,
 		{ "help", no_argument, NULL, 'h' },
@@ -665,6 +684,12 @@ int cmd_convert(int argc, char **argv)
 				return cli_usage_error("convert", "--strategy takes block, file or auto, not '%s'", optarg);
 			o.strategy = optarg;
 			break;
+		case OPT_SERVICE: o.runtime.service = optarg; break;
+		case OPT_INIT:
+			if (strcmp(optarg, "systemd"))
+				return cli_usage_error("convert", "--init takes systemd, not '%s'", optarg);
+			o.runtime.init_systemd = 1;
+			break;
 		case 'q': o.quiet = 1; break;
 		case 'h': fputs(convert_usage, stdout); return 0;
 		default:
@@ -680,6 +705,8 @@ int cmd_convert(int argc, char **argv)
 				       o.layer.level);
 	if (!o.out)
 		return cli_usage_error("convert", "-o OUT is required");
+	if (o.runtime.service && o.runtime.init_systemd)
+		return cli_usage_error("convert", "--service and --init systemd exclude each other");
 	o.disk = argv[optind];
 	o.diff.mask_xattrs = o.masks;
 	o.diff.nmask_xattrs = o.nmasks;

@@ -1,0 +1,239 @@
+/*
+ * services.c - the guest's start-up configuration (runtime/) on inspect's
+ * output, and as the image's command for convert --service / --init.
+ */
+#include "cli.h"
+#include "image.h"
+#include "runtime.h"
+
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static json_t *strv_json(char *const *v, size_t n)
+{
+	json_t *a = json_array();
+
+	for (size_t i = 0; i < n; i++)
+		json_array_append_new(a, cli_json_name(v[i]));
+	return a;
+}
+
+static void set_opt(json_t *o, const char *key, const char *s)
+{
+	if (s)
+		cli_json_set_name(o, key, s);
+	else
+		json_object_set_new(o, key, json_null());
+}
+
+static json_t *service_json(const struct rt_service *s)
+{
+	json_t *o = json_object(), *ports = json_array();
+
+	cli_json_set_name(o, "name", s->name);
+	set_opt(o, "unit", s->unit);
+	json_object_set_new(o, "init", json_string(rt_init_name(s->init)));
+	json_object_set_new(o, "enabled", json_boolean(s->enabled));
+	json_object_set_new(o, "at_boot", json_boolean(s->at_boot));
+	if (s->masked)
+		json_object_set_new(o, "masked", json_true());
+	set_opt(o, "type", s->type);
+	json_object_set_new(o, "exec", strv_json(s->exec, s->nexec));
+	set_opt(o, "user", s->user);
+	set_opt(o, "group", s->group);
+	set_opt(o, "workdir", s->workdir);
+	json_object_set_new(o, "env", strv_json(s->env, s->nenv));
+	for (size_t i = 0; i < s->nports; i++) {
+		json_t *p = json_pack("{s:i, s:s, s:s}", "port", s->ports[i].port, "proto",
+				      s->ports[i].proto, "source", s->ports[i].source);
+
+		set_opt(p, "file", s->ports[i].file);
+		json_array_append_new(ports, p);
+	}
+	json_object_set_new(o, "ports", ports);
+	if (s->naliases)
+		json_object_set_new(o, "aliases", strv_json(s->aliases, s->naliases));
+	set_opt(o, "source", s->path);
+	return o;
+}
+
+void cli_runtime_json(json_t *root, const struct rt_info *info)
+{
+	json_t *init = json_object(), *svcs = json_array(), *users = json_array(),
+	       *groups = json_array();
+
+	json_object_set_new(init, "system", json_string(rt_init_name(info->init)));
+	set_opt(init, "path", info->init_path);
+	set_opt(init, "default", info->default_target);
+	json_object_set_new(root, "init", init);
+	for (size_t i = 0; i < info->nservices; i++)
+		json_array_append_new(svcs, service_json(&info->services[i]));
+	json_object_set_new(root, "services", svcs);
+	for (size_t i = 0; i < info->nusers; i++) {
+		const struct rt_user *u = &info->users[i];
+		json_t *o = json_object();
+
+		cli_json_set_name(o, "name", u->name);
+		json_object_set_new(o, "uid", json_integer(u->uid));
+		json_object_set_new(o, "gid", json_integer(u->gid));
+		cli_json_set_name(o, "gecos", u->gecos);
+		cli_json_set_name(o, "home", u->home);
+		cli_json_set_name(o, "shell", u->shell);
+		json_array_append_new(users, o);
+	}
+	json_object_set_new(root, "users", users);
+	for (size_t i = 0; i < info->ngroups; i++) {
+		const struct rt_group *g = &info->groups[i];
+		json_t *o = json_object();
+
+		cli_json_set_name(o, "name", g->name);
+		json_object_set_new(o, "gid", json_integer(g->gid));
+		json_object_set_new(o, "members", strv_json(g->members, g->nmembers));
+		json_array_append_new(groups, o);
+	}
+	json_object_set_new(root, "groups", groups);
+	json_object_set_new(root, "runtime_warnings", strv_json(info->warnings, info->nwarnings));
+}
+
+void cli_runtime_print(const struct rt_info *info)
+{
+	printf("init:        %s", rt_init_name(info->init));
+	if (info->init_path)
+		printf(" (%s)", cli_name(info->init_path));
+	if (info->default_target)
+		printf(", default %s", cli_name(info->default_target));
+	putchar('\n');
+	printf("services:\n");
+	for (size_t i = 0; i < info->nservices; i++) {
+		const struct rt_service *s = &info->services[i];
+
+		printf("  %-20s %-8s %-7s", cli_name(s->name),
+		       s->masked ? "masked" : s->enabled ? "enabled" : "disabled",
+		       s->at_boot ? "boot" : "-");
+		for (size_t k = 0; k < s->nports; k++)
+			printf(" %u/%s(%s)", s->ports[k].port, s->ports[k].proto, s->ports[k].source);
+		if (s->user)
+			printf(" user=%s", cli_name(s->user));
+		if (s->workdir)
+			printf(" cwd=%s", cli_name(s->workdir));
+		if (s->nexec) {
+			printf(" :");
+			for (size_t k = 0; k < s->nexec; k++)
+				printf(" %s", cli_name(s->exec[k]));
+		}
+		putchar('\n');
+	}
+	printf("users:      ");
+	for (size_t i = 0; i < info->nusers; i++)
+		printf(" %s(%u)", cli_name(info->users[i].name), info->users[i].uid);
+	printf("\ngroups:     ");
+	for (size_t i = 0; i < info->ngroups; i++)
+		printf(" %s(%u)", cli_name(info->groups[i].name), info->groups[i].gid);
+	putchar('\n');
+	for (size_t i = 0; i < info->nwarnings; i++)
+		printf("warning:     %s\n", cli_name(info->warnings[i]));
+}
+
+static void apply(struct img_config *c, const struct rt_command *cmd)
+{
+	img_config_set_command(c, cmd->argv, cmd->argc);
+	if (cmd->user)
+		img_config_set_user(c, cmd->user);
+	if (cmd->workdir)
+		img_config_set_working_dir(c, cmd->workdir);
+	for (size_t i = 0; i < cmd->nenv; i++)
+		img_config_set_env(c, cmd->env[i]);
+	for (size_t i = 0; i < cmd->nports; i++)
+		img_config_add_exposed_port(c, cmd->ports[i]);
+	if (cmd->stop_signal)
+		img_config_set_stop_signal(c, cmd->stop_signal);
+}
+
+/* "a, b, c" of the network services (heap). */
+static char *service_names(const struct rt_service *const *v, size_t n)
+{
+	struct ut_buf b;
+
+	ut_buf_init(&b, 0);
+	ut_buf_grow(&b, 1, NULL);
+	for (size_t i = 0; i < n; i++)
+		ut_buf_addf(&b, NULL, "%s%s", i ? ", " : "", cli_name(v[i]->name));
+	return ut_buf_detach(&b, NULL);
+}
+
+int cli_runtime_config(struct img_config *c, const struct ut_tree *vm, const char *disk,
+		       const struct cli_runtime_opts *o)
+{
+	struct ut_err err = { { 0 } };
+	struct rt_info *info = NULL;
+	struct rt_command cmd = { 0 };
+	const struct rt_service *s = NULL, *net[8];
+	size_t nnet;
+	int rc = -1;
+
+	if (rt_read(vm, &info, &err) < 0)
+		return cli_error_at(disk, &err), -1;
+	if (o->init_systemd) {
+		if (rt_systemd_command(info, &cmd, &err) < 0) {
+			cli_error_at(disk, &err);
+			goto out;
+		}
+	} else if (o->service) {
+		s = rt_find_service(vm, info, o->service, &err);
+		if (!s) {
+			nnet = rt_network_services(info, net, 8);
+			char *names = service_names(net, nnet < 8 ? nnet : 8);
+
+			if (err.msg[0])
+				cli_error_at(disk, &err);
+			else
+				cli_error("%s: --service %s: the guest has no such service (%s: %s)", disk,
+					  cli_name(o->service), nnet ? "network services" : "none with a port",
+					  nnet ? names : "inspect lists them all");
+			free(names);
+			goto out;
+		}
+		if (rt_service_command(vm, info, s, &cmd, &err) < 0) {
+			cli_error_at(disk, &err);
+			goto out;
+		}
+	} else {
+		/* Neither: a base's own command stays; else the only network
+		 * service runs, and with several the guest's init (as before). */
+		if (c->ncmd || c->nentrypoint) {
+			rc = 0;
+			goto out;
+		}
+		nnet = rt_network_services(info, net, 8);
+		if (nnet == 1 && rt_service_command(vm, info, net[0], &cmd, &err) == 0) {
+			s = net[0];
+		} else {
+			if (nnet > 1 && !o->quiet) {
+				char *names = service_names(net, nnet < 8 ? nnet : 8);
+
+				fprintf(stderr, "vm2oci: %zu network services (%s%s): the image runs the "
+					"guest's init; --service NAME runs one of them, --init systemd "
+					"all\n", nnet, names, nnet > 8 ? ", ..." : "");
+				free(names);
+			} else if (nnet == 1 && !o->quiet) {
+				fprintf(stderr, "vm2oci: warning: %s: not run: %s\n", cli_name(net[0]->name),
+					cli_name(err.msg));
+			}
+			rc = 0;
+			goto out;
+		}
+	}
+	apply(c, &cmd);
+	if (!o->quiet)
+		fprintf(stderr, "vm2oci: the image runs %s%s%s: %s\n", s ? "service " : "",
+			s ? cli_name(s->name) : "systemd", !s || o->service ? "" :
+			" (the guest's only network service; --service NAME picks another)",
+			cli_name(cmd.how));
+	rc = 0;
+out:
+	rt_command_release(&cmd);
+	rt_info_free(info);
+	return rc;
+}
