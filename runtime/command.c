@@ -147,9 +147,10 @@ int rt_service_command(const struct ut_tree *t, const struct rt_info *info,
 		push_unique(&dirs, s->runtime_dirs[i]);
 	for (i = 0; d && i < 2 && d->dirs[i]; i++)
 		push_unique(&dirs, d->dirs[i]);
-	/* Only root can make folders under /run; a service of another user
-	 * gets none (systemd would have made them for it). */
-	if (dirs.n && is_root(s->user))
+	/* Only root can make folders under /run (a service of another user
+	 * gets none: systemd would have made them for it), and only a guest
+	 * with a shell. */
+	if (dirs.n && is_root(s->user) && rt_exists(t, "bin/sh"))
 		wrap_mkdir(&argv, &dirs);
 	for (i = 0; i < s->nports; i++) {
 		char *p = ut_asprintf("%u/%s", s->ports[i].port, s->ports[i].proto);
