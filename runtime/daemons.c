@@ -159,7 +159,10 @@ struct line_ctx {
 	int skip_depth; /* apache: inside <IfModule> blocks of modules not loaded */
 	int depth;
 	int in_section; /* ini files: inside the daemon's own section */
+	int includes;   /* sshd: Include lines followed (a file may include itself) */
 };
+
+#define MAX_INCLUDES 16
 
 /* ---- sshd ----------------------------------------------------------------- */
 
@@ -178,7 +181,7 @@ static void sshd_line(char *l, void *vc)
 		   (v[0] == '[' || strchr(v, ':') == strrchr(v, ':'))) {
 		c->found = 1;
 		rt_port_add(c->s, rt_listen_port(v), "tcp", "config", c->path);
-	} else if ((v = directive(l, "Include"))) {
+	} else if ((v = directive(l, "Include")) && c->includes++ < MAX_INCLUDES) {
 		char *inc = v[0] == '/' ? ut_strdup(v + 1) : ut_asprintf("etc/ssh/%s", v);
 
 		each_file(c->t, inc, sshd_conf, c->s, c);

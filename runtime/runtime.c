@@ -223,7 +223,8 @@ int rt_read(const struct ut_tree *t, struct rt_info **out, struct ut_err *err)
 		rt_info_free(info);
 		return -1;
 	}
-	qsort(info->services, info->nservices, sizeof(*info->services), cmp_service);
+	if (info->nservices)
+		qsort(info->services, info->nservices, sizeof(*info->services), cmp_service);
 	*out = info;
 	return 0;
 }

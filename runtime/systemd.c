@@ -16,8 +16,9 @@ static const char *const unit_dirs[] = {
 	"etc/systemd/system", "lib/systemd/system", "usr/lib/systemd/system",
 };
 #define NDIRS (sizeof(unit_dirs) / sizeof(unit_dirs[0]))
-/* Bounds what a hostile tree can make the dependency walk visit. */
+/* Bound what a hostile tree can make the dependency walk visit and queue. */
 #define MAX_UNITS 4096
+#define MAX_QUEUE 65536
 
 static int has_suffix(const char *s, const char *suffix)
 {
@@ -146,7 +147,8 @@ static int unit_text(const struct ut_tree *t, const struct unit_loc *loc, const 
 			free(dir);
 		}
 	}
-	qsort(dropins.v, dropins.n, sizeof(*dropins.v), cmp_base);
+	if (dropins.n)
+		qsort(dropins.v, dropins.n, sizeof(*dropins.v), cmp_base);
 	for (size_t i = 0; i < dropins.n; i++) {
 		if (rt_read_text(t, dropins.v[i], &b, &err) == 1)
 			rt_unit_parse(u, (char *)b.data);
@@ -388,6 +390,11 @@ static void boot_units(const struct ut_tree *t, struct rt_info *info, struct rt_
 	for (size_t i = 0; i < queue.n && reached->n < MAX_UNITS; i++) {
 		struct unit_loc loc;
 
+		if (queue.n > MAX_QUEUE) {
+			rt_warn(info, "more than %d unit dependencies: the boot walk stopped there",
+				MAX_QUEUE);
+			break;
+		}
 		if (unit_locate(t, queue.v[i], &loc) == 1 && !loc.masked &&
 		    !rt_strv_has(reached, loc.canon)) {
 			rt_strv_push(reached, loc.canon);

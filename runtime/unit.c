@@ -89,7 +89,8 @@ int rt_list_sorted(const struct ut_tree *t, const char *path, struct rt_strv *na
 	r = ut_tree_list_dir(t, path, &names->v, &names->n, &err);
 	if (r <= 0)
 		return 0;
-	qsort(names->v, names->n, sizeof(*names->v), cmp_str);
+	if (names->n)
+		qsort(names->v, names->n, sizeof(*names->v), cmp_str);
 	return 1;
 }
 

@@ -38,7 +38,9 @@ const struct ut_entry *ut_tree_resolve(const struct ut_tree *t, const char *path
 		len--;
 	dir = ut_strndup(path, len);
 	base = ut_path_base(dir);
-	if (follow_last || !*base || !strcmp(base, ".") || !strcmp(base, "..")) {
+	/* A trailing slash makes the last component a directory: followed, as lstat(2) does. */
+	if (follow_last || len != strlen(path) || !*base || !strcmp(base, ".") ||
+	    !strcmp(base, "..")) {
 		if (ut_guest_resolve(path, tree_lookup, (void *)t, &rel, err) == 1)
 			e = ut_tree_find(t, rel);
 		goto out;
@@ -47,7 +49,7 @@ const struct ut_entry *ut_tree_resolve(const struct ut_tree *t, const char *path
 	boff = (size_t)(base - dir);
 	dir[ut_path_parent_len(dir)] = '\0';
 	if (ut_guest_resolve(dir, tree_lookup, (void *)t, &rel, err) == 1) {
-		full = ut_asprintf("%s%s%.*s", rel, rel[0] ? "/" : "", (int)(len - boff), path + boff);
+		full = ut_asprintf("%s%s%s", rel, rel[0] ? "/" : "", path + boff);
 		e = ut_tree_find(t, full);
 		free(full);
 	}
