@@ -285,7 +285,12 @@ struct cli_runtime_opts {
 	const char *service;
 	int init_systemd;
 	int quiet;
+	/* Set by cli_runtime_config (heap, freed by cli_runtime_release): what
+	 * the image runs ("apache2", "systemd") and where that came from;
+	 * NULL when the command was left as it was. */
+	char *runs, *how;
 };
+void cli_runtime_release(struct cli_runtime_opts *o);
 /* inspect's "init", "services", "users", "groups", "runtime_warnings". */
 void cli_runtime_json(json_t *root, const struct rt_info *info);
 void cli_runtime_print(const struct rt_info *info);
@@ -295,6 +300,6 @@ void cli_runtime_print(const struct rt_info *info);
  * there is exactly one (else a note naming them). 0, or -1 after printing
  * the error. */
 int cli_runtime_config(struct img_config *c, const struct ut_tree *vm, const char *disk,
-		       const struct cli_runtime_opts *o);
+		       struct cli_runtime_opts *o);
 
 #endif

@@ -545,6 +545,14 @@ static void convert_report(const struct convert *cv)
 		json_object_set_new(root, "diff", stats_json(fsd_result_stats(j->diff)));
 	if (cv->vdb)
 		json_object_set_new(root, "packages", packages_json(cv));
+	if (o->runtime.runs) {
+		/* Guest names: escaped like every name from the guest. */
+		json_t *runs = json_object();
+
+		cli_json_set_name(runs, "what", o->runtime.runs);
+		cli_json_set_name(runs, "how", o->runtime.how);
+		json_object_set_new(root, "runs", runs);
+	}
 	json_dumpf(root, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
 	fputc('\n', stdout);
 	json_decref(root);
@@ -712,6 +720,7 @@ int cmd_convert(int argc, char **argv)
 	o.diff.nmask_xattrs = o.nmasks;
 	cli_progress_init(&prog, o.quiet || o.json);
 	rc = run_convert(&o, &prog);
+	cli_runtime_release(&o.runtime);
 	free(o.masks);
 	cli_skip_release(&o.skip);
 	return rc;

@@ -163,8 +163,15 @@ static char *service_names(const struct rt_service *const *v, size_t n)
 	return ut_buf_detach(&b, NULL);
 }
 
+void cli_runtime_release(struct cli_runtime_opts *o)
+{
+	free(o->runs);
+	free(o->how);
+	o->runs = o->how = NULL;
+}
+
 int cli_runtime_config(struct img_config *c, const struct ut_tree *vm, const char *disk,
-		       const struct cli_runtime_opts *o)
+		       struct cli_runtime_opts *o)
 {
 	struct ut_err err = { { 0 } };
 	struct rt_info *info = NULL;
@@ -226,6 +233,8 @@ int cli_runtime_config(struct img_config *c, const struct ut_tree *vm, const cha
 		}
 	}
 	apply(c, &cmd);
+	o->runs = ut_strdup(s ? s->name : "systemd");
+	o->how = ut_strdup(cmd.how);
 	if (!o->quiet)
 		fprintf(stderr, "vm2oci: the image runs %s%s%s: %s\n", s ? "service " : "",
 			s ? cli_name(s->name) : "systemd", !s || o->service ? "" :

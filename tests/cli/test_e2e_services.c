@@ -162,8 +162,9 @@ static int config_check(const char *layout, const char *tag, const char *filter)
 static void test_convert_service_config(void **state)
 {
 	(void)state;
-	assert_int_equal(tu_sh("%s convert %s -o %s/img --tag webapp --service webapp --quiet", bin,
-			       services, tmp), 0);
+	assert_int_equal(tu_sh("%s convert %s -o %s/img --tag webapp --service webapp --json | jq -e "
+			       "'.runs == {\"what\": \"webapp\", \"how\": \"ExecStart of "
+			       "/etc/systemd/system/webapp.service\"}' >/dev/null", bin, services, tmp), 0);
 	assert_int_equal(config_check("img", "webapp", ".config | .User == \"webapp:webapp\" and "
 			 ".WorkingDir == \"/srv/webapp\" and .Cmd == [\"/bin/busybox\", \"httpd\", "
 			 "\"-f\", \"-p\", \"8080\", \"-h\", \"/srv/webapp/www\"] and (.Env | "
