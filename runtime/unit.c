@@ -113,6 +113,31 @@ static char *trim(char *s)
 	return s;
 }
 
+/* A logical line: [Section] or Key=Value. */
+static void unit_line(struct rt_unit *u, char **section, char *s)
+{
+	char *eq;
+
+	s = trim(s);
+	if (*s == '[') {
+		char *close = strchr(s, ']');
+
+		if (close) {
+			free(*section);
+			*section = ut_strndup(s + 1, (size_t)(close - s - 1));
+		}
+	} else if ((eq = strchr(s, '='))) {
+		struct rt_kv *kv;
+
+		*eq = '\0';
+		u->kv = ut_realloc(u->kv, (u->n + 1) * sizeof(*u->kv));
+		kv = &u->kv[u->n++];
+		kv->section = ut_strdup(*section);
+		kv->key = ut_strdup(trim(s));
+		kv->value = ut_strdup(trim(eq + 1));
+	}
+}
+
 void rt_unit_parse(struct rt_unit *u, const char *text)
 {
 	struct ut_buf line;
@@ -120,16 +145,16 @@ void rt_unit_parse(struct rt_unit *u, const char *text)
 	const char *p = text;
 
 	ut_buf_init(&line, 0);
-	while (*p) {
-		size_t l = strcspn(p, "\n");
-		char *s, *eq;
-		int more;
-
-		{
+	ut_buf_grow(&line, 1, NULL);
+	/* Physical lines are joined into line while they end in a backslash. */
+	while (*p || line.len) {
+		if (*p) {
+			size_t l = strcspn(p, "\n");
 			char *raw = ut_strndup(p, l), *r = trim(raw);
+			int more;
 
 			p += l + (p[l] == '\n');
-			/* A comment line inside a continuation is skipped, not ended. */
+			/* A comment line, also inside a continuation: skipped. */
 			if (*r == '#' || *r == ';') {
 				free(raw);
 				continue;
@@ -139,27 +164,10 @@ void rt_unit_parse(struct rt_unit *u, const char *text)
 				r[strlen(r) - 1] = ' ';
 			ut_buf_addstr(&line, r, NULL);
 			free(raw);
+			if (more && *p)
+				continue;
 		}
-		if (more && *p)
-			continue;
-		s = line.len ? trim((char *)line.data) : (char *)"";
-		if (*s == '[') {
-			char *close = strchr(s, ']');
-
-			if (close) {
-				free(section);
-				section = ut_strndup(s + 1, (size_t)(close - s - 1));
-			}
-		} else if ((eq = strchr(s, '='))) {
-			struct rt_kv *kv;
-
-			*eq = '\0';
-			u->kv = ut_realloc(u->kv, (u->n + 1) * sizeof(*u->kv));
-			kv = &u->kv[u->n++];
-			kv->section = ut_strdup(section);
-			kv->key = ut_strdup(trim(s));
-			kv->value = ut_strdup(trim(eq + 1));
-		}
+		unit_line(u, &section, (char *)line.data);
 		ut_buf_reset(&line);
 	}
 	free(section);

@@ -42,6 +42,10 @@ static void test_unit_parse(void **state)
 	free(list.v);
 	assert_null(rt_unit_get(&u, "Service", "User"));
 	assert_null(rt_unit_get(&u, "Unit", "ExecStart"));
+	/* A drop-in appends; a continuation may end the file, after a comment. */
+	rt_unit_parse(&u, "[Service]\nUser=web\nExecStart=/bin/b \\\n#c\n");
+	assert_string_equal(rt_unit_get(&u, "Service", "User"), "web");
+	assert_string_equal(rt_unit_get(&u, "Service", "ExecStart"), "/bin/b");
 	rt_unit_release(&u);
 }
 
