@@ -6,8 +6,9 @@
  * --state=enabled` for the systemd guest, the runlevel links themselves for
  * the OpenRC and SysV trees. convert --service / --init systemd are checked
  * in the image's config. Built with PODMAN_RUNS (test_e2e_services_podman,
- * slow): the images run under podman and serve the VM's pages, and under
- * --init systemd the VM's web services are active.
+ * slow): the images run under podman and serve the VM's pages, under
+ * --init systemd the VM's web services are active, and the sample VM's only
+ * network service (sshd) runs without --service.
  */
 #include "testutil.h"
 
@@ -221,7 +222,7 @@ static void test_convert_service_errors(void **state)
 #define PODMAN_RUN PODMAN " run -d --ulimit nofile=20000:20000 --ulimit nproc=4096:4096"
 
 static char *link_path;          /* podman names an image by its lowercase path */
-static char containers[4][80];   /* stopped by id in teardown, also after a failure */
+static char containers[8][80];   /* stopped by id in teardown, also after a failure */
 static size_t ncontainers;
 
 static int free_port(void)
@@ -343,6 +344,29 @@ static void test_podman_systemd_starts_services(void **state)
 	free(active);
 }
 
+/* The sample VM has one network service, sshd: without --service the image
+ * runs it (RuntimeDirectory=sshd made first), and it greets on port 22. */
+static void test_podman_runs_the_only_network_service(void **state)
+{
+	char *sample = tu_fixture_path("debian-gpt.qcow2"), opts[64], *banner;
+	int port = free_port();
+
+	(void)state;
+	if (!sample)
+		tu_skip_case("debian-gpt.qcow2 missing (fixtures/make-fixtures.sh)");
+	assert_int_equal(tu_sh("%s convert %s -o %s/img --tag sample --json | jq -e '.runs.what == "
+			       "\"ssh\"' >/dev/null", bin, sample, tmp), 0);
+	snprintf(opts, sizeof(opts), "-p 127.0.0.1:%d:22", port);
+	run_container(opts, "sample");
+	banner = tu_sh_out("for i in $(seq 1 40); do b=$(timeout 5 bash -c 'exec 3<>/dev/tcp/127.0.0.1/%d "
+			   "&& head -c 8 <&3' 2>/dev/null) && test -n \"$b\" && break; sleep 0.5; done; "
+			   "echo \"$b\"", port);
+	print_message("port %d: %s", port, banner);
+	assert_string_equal(banner, "SSH-2.0-\n");
+	free(banner);
+	free(sample);
+}
+
 #endif
 
 static int teardown(void **state)
@@ -369,6 +393,7 @@ int main(void)
 		cmocka_unit_test(test_podman_runs_webapp),
 		cmocka_unit_test(test_podman_runs_apache2),
 		cmocka_unit_test(test_podman_systemd_starts_services),
+		cmocka_unit_test(test_podman_runs_the_only_network_service),
 	};
 
 	(void)teardown;
