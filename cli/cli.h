@@ -280,26 +280,32 @@ char *cli_skipped_label(const struct dr_disk *d);
 
 struct rt_info;
 
-/* convert's --service NAME and --init systemd. */
+struct rt_command;
+
+/* convert's --service NAME and --init systemd, and what they give. */
 struct cli_runtime_opts {
 	const char *service;
 	int init_systemd;
 	int quiet;
-	/* Set by cli_runtime_config (heap, freed by cli_runtime_release): what
-	 * the image runs ("apache2", "systemd") and where that came from;
-	 * NULL when the command was left as it was. */
-	char *runs, *how;
+	/* Filled by cli_runtime_plan (freed by cli_runtime_release): */
+	struct rt_command *cmd; /* NULL: the image keeps its command */
+	int automatic;          /* cmd is the only network service's, not asked for */
+	char *runs;             /* what cmd runs ("apache2", "systemd"); NULL after an
+				 * apply that left the command as it was */
+	char *note;             /* why no service was picked, for the user */
 };
-void cli_runtime_release(struct cli_runtime_opts *o);
 /* inspect's "init", "services", "users", "groups", "runtime_warnings". */
 void cli_runtime_json(json_t *root, const struct rt_info *info);
 void cli_runtime_print(const struct rt_info *info);
-/* The image's command, user, workdir, env, ports (and stop signal) from the
- * guest's start-up configuration: --init systemd, --service NAME, or with
- * neither and no command from the base, the only network service when
- * there is exactly one (else a note naming them). 0, or -1 after printing
- * the error. */
-int cli_runtime_config(struct img_config *c, const struct ut_tree *vm, const char *disk,
-		       struct cli_runtime_opts *o);
+/* Reads the guest's start-up configuration from vm and plans the image's
+ * command: --init systemd, --service NAME, or with neither the only network
+ * service when there is exactly one. Before any layer is written, so a
+ * wrong NAME fails at once. 0, or -1 after printing the error. */
+int cli_runtime_plan(const struct ut_tree *vm, const char *disk, struct cli_runtime_opts *o);
+/* The plan into c (command, user, workdir, env, ports, stop signal); an
+ * automatic pick yields to the base's own command. Says what it did on
+ * stderr unless quiet. */
+void cli_runtime_apply(struct img_config *c, struct cli_runtime_opts *o);
+void cli_runtime_release(struct cli_runtime_opts *o);
 
 #endif

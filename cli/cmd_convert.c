@@ -10,6 +10,7 @@
 #include "fsdiff.h"
 #include "image.h"
 #include "packages.h"
+#include "runtime.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -302,6 +303,9 @@ static int convert_read(struct convert *cv)
 
 	if (cli_job_open(&cv->job, &cv->jo, &cv->hook) < 0)
 		return -1;
+	o->runtime.quiet = o->quiet || o->json;
+	if (cli_runtime_plan(cv->job.vm, o->disk, &o->runtime) < 0)
+		return -1;
 	if (!o->quiet && !o->json && (cv->job.base.disk || strcmp(o->strategy, "auto")))
 		fprintf(stderr, "vm2oci: strategy %s: %s\n", cv->job.strategy.used,
 			cv->job.strategy.reason);
@@ -460,9 +464,7 @@ static int convert_commit(struct convert *cv)
 	int rc = -1;
 
 	img_config_set_platform(&cv->config, os->arch[0] ? os->arch : "amd64", "linux");
-	o->runtime.quiet = o->quiet || o->json;
-	if (cli_runtime_config(&cv->config, cv->job.vm, o->disk, &o->runtime) < 0)
-		return -1;
+	cli_runtime_apply(&cv->config, &o->runtime);
 	guest_defaults(&cv->config, cv->job.vm, os);
 	if (cv->renamed)
 		img_config_add_label(&cv->config, "org.vm2oci.renamed-whiteout-names", cv->renamed);
@@ -550,7 +552,7 @@ static void convert_report(const struct convert *cv)
 		json_t *runs = json_object();
 
 		cli_json_set_name(runs, "what", o->runtime.runs);
-		cli_json_set_name(runs, "how", o->runtime.how);
+		cli_json_set_name(runs, "how", o->runtime.cmd->how);
 		json_object_set_new(root, "runs", runs);
 	}
 	json_dumpf(root, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);

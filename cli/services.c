@@ -136,21 +136,6 @@ void cli_runtime_print(const struct rt_info *info)
 		printf("warning:     %s\n", cli_name(info->warnings[i]));
 }
 
-static void apply(struct img_config *c, const struct rt_command *cmd)
-{
-	img_config_set_command(c, cmd->argv, cmd->argc);
-	if (cmd->user)
-		img_config_set_user(c, cmd->user);
-	if (cmd->workdir)
-		img_config_set_working_dir(c, cmd->workdir);
-	for (size_t i = 0; i < cmd->nenv; i++)
-		img_config_set_env(c, cmd->env[i]);
-	for (size_t i = 0; i < cmd->nports; i++)
-		img_config_add_exposed_port(c, cmd->ports[i]);
-	if (cmd->stop_signal)
-		img_config_set_stop_signal(c, cmd->stop_signal);
-}
-
 /* "a, b, c" of the network services (heap). */
 static char *service_names(const struct rt_service *const *v, size_t n)
 {
@@ -165,84 +150,112 @@ static char *service_names(const struct rt_service *const *v, size_t n)
 
 void cli_runtime_release(struct cli_runtime_opts *o)
 {
+	if (o->cmd)
+		rt_command_release(o->cmd);
+	free(o->cmd);
 	free(o->runs);
-	free(o->how);
-	o->runs = o->how = NULL;
+	free(o->note);
+	o->cmd = NULL;
+	o->runs = o->note = NULL;
 }
 
-int cli_runtime_config(struct img_config *c, const struct ut_tree *vm, const char *disk,
-		       struct cli_runtime_opts *o)
+/* --service NAME: its command, or the error naming what there is. */
+static int plan_service(const struct ut_tree *vm, struct rt_info *info, const char *disk,
+			struct cli_runtime_opts *o, struct ut_err *err)
+{
+	const struct rt_service *s = rt_find_service(vm, info, o->service, err), *net[8];
+
+	if (!s) {
+		size_t nnet = rt_network_services(info, net, 8);
+		char *names = service_names(net, nnet < 8 ? nnet : 8);
+
+		if (!err->msg[0])
+			ut_err_set(err, "%s: --service %s: the guest has no such service (%s: %s)", disk,
+				   cli_name(o->service), nnet ? "network services" : "none with a port",
+				   nnet ? names : "inspect lists them all");
+		free(names);
+		return -1;
+	}
+	o->runs = ut_strdup(s->name);
+	return rt_service_command(vm, info, s, o->cmd, err);
+}
+
+/* Neither option: the only network service, else a note naming them. */
+static void plan_automatic(const struct ut_tree *vm, struct rt_info *info, struct cli_runtime_opts *o)
+{
+	const struct rt_service *net[8];
+	size_t nnet = rt_network_services(info, net, 8);
+	struct ut_err err = { { 0 } };
+	char *names;
+
+	if (nnet == 1 && rt_service_command(vm, info, net[0], o->cmd, &err) == 0) {
+		o->automatic = 1;
+		o->runs = ut_strdup(net[0]->name);
+		return;
+	}
+	if (nnet == 1) {
+		o->note = ut_asprintf("warning: %s: not run: %s", cli_name(net[0]->name),
+				      cli_name(err.msg));
+	} else if (nnet > 1) {
+		names = service_names(net, nnet < 8 ? nnet : 8);
+		o->note = ut_asprintf("%zu network services (%s%s): the image runs the guest's init; "
+				      "--service NAME runs one of them, --init systemd all", nnet,
+				      names, nnet > 8 ? ", ..." : "");
+		free(names);
+	}
+	free(o->cmd);
+	o->cmd = NULL;
+}
+
+int cli_runtime_plan(const struct ut_tree *vm, const char *disk, struct cli_runtime_opts *o)
 {
 	struct ut_err err = { { 0 } };
 	struct rt_info *info = NULL;
-	struct rt_command cmd = { 0 };
-	const struct rt_service *s = NULL, *net[8];
-	size_t nnet;
-	int rc = -1;
+	int rc = 0;
 
 	if (rt_read(vm, &info, &err) < 0)
 		return cli_error_at(disk, &err), -1;
+	o->cmd = ut_calloc(1, sizeof(*o->cmd));
 	if (o->init_systemd) {
-		if (rt_systemd_command(info, &cmd, &err) < 0) {
-			cli_error_at(disk, &err);
-			goto out;
-		}
+		o->runs = ut_strdup("systemd");
+		rc = rt_systemd_command(info, o->cmd, &err);
 	} else if (o->service) {
-		s = rt_find_service(vm, info, o->service, &err);
-		if (!s) {
-			nnet = rt_network_services(info, net, 8);
-			char *names = service_names(net, nnet < 8 ? nnet : 8);
-
-			if (err.msg[0])
-				cli_error_at(disk, &err);
-			else
-				cli_error("%s: --service %s: the guest has no such service (%s: %s)", disk,
-					  cli_name(o->service), nnet ? "network services" : "none with a port",
-					  nnet ? names : "inspect lists them all");
-			free(names);
-			goto out;
-		}
-		if (rt_service_command(vm, info, s, &cmd, &err) < 0) {
-			cli_error_at(disk, &err);
-			goto out;
-		}
+		rc = plan_service(vm, info, disk, o, &err);
 	} else {
-		/* Neither: a base's own command stays; else the only network
-		 * service runs, and with several the guest's init (as before). */
-		if (c->ncmd || c->nentrypoint) {
-			rc = 0;
-			goto out;
-		}
-		nnet = rt_network_services(info, net, 8);
-		if (nnet == 1 && rt_service_command(vm, info, net[0], &cmd, &err) == 0) {
-			s = net[0];
-		} else {
-			if (nnet > 1 && !o->quiet) {
-				char *names = service_names(net, nnet < 8 ? nnet : 8);
-
-				fprintf(stderr, "vm2oci: %zu network services (%s%s): the image runs the "
-					"guest's init; --service NAME runs one of them, --init systemd "
-					"all\n", nnet, names, nnet > 8 ? ", ..." : "");
-				free(names);
-			} else if (nnet == 1 && !o->quiet) {
-				fprintf(stderr, "vm2oci: warning: %s: not run: %s\n", cli_name(net[0]->name),
-					cli_name(err.msg));
-			}
-			rc = 0;
-			goto out;
-		}
+		plan_automatic(vm, info, o);
 	}
-	apply(c, &cmd);
-	o->runs = ut_strdup(s ? s->name : "systemd");
-	o->how = ut_strdup(cmd.how);
-	if (!o->quiet)
-		fprintf(stderr, "vm2oci: the image runs %s%s%s: %s\n", s ? "service " : "",
-			s ? cli_name(s->name) : "systemd", !s || o->service ? "" :
-			" (the guest's only network service; --service NAME picks another)",
-			cli_name(cmd.how));
-	rc = 0;
-out:
-	rt_command_release(&cmd);
+	if (rc < 0)
+		cli_error_at(disk, &err);
 	rt_info_free(info);
 	return rc;
+}
+
+void cli_runtime_apply(struct img_config *c, struct cli_runtime_opts *o)
+{
+	const struct rt_command *cmd = o->cmd;
+
+	/* An automatic pick yields to a command the base image has. */
+	if (!cmd || (o->automatic && (c->ncmd || c->nentrypoint))) {
+		if (o->note && !cmd && !o->quiet)
+			fprintf(stderr, "vm2oci: %s\n", o->note);
+		free(o->runs);
+		o->runs = NULL;
+		return;
+	}
+	img_config_set_command(c, cmd->argv, cmd->argc);
+	if (cmd->user)
+		img_config_set_user(c, cmd->user);
+	if (cmd->workdir)
+		img_config_set_working_dir(c, cmd->workdir);
+	for (size_t i = 0; i < cmd->nenv; i++)
+		img_config_set_env(c, cmd->env[i]);
+	for (size_t i = 0; i < cmd->nports; i++)
+		img_config_add_exposed_port(c, cmd->ports[i]);
+	if (cmd->stop_signal)
+		img_config_set_stop_signal(c, cmd->stop_signal);
+	if (!o->quiet)
+		fprintf(stderr, "vm2oci: the image runs %s%s%s: %s\n",
+			o->init_systemd ? "" : "service ", cli_name(o->runs),
+			o->automatic ? " (the guest's only network service; --service NAME picks "
+				       "another)" : "", cli_name(cmd->how));
 }
