@@ -126,7 +126,8 @@ int rt_service_command(const struct ut_tree *t, const struct rt_info *info,
 				  s->unit);
 	for (i = 0; i < s->nenv; i++)
 		rt_env_set(&env, s->env[i]);
-	if (s->nexec && !forking) {
+	/* A SysV script's daemon forks: only the table's form stays in front. */
+	if (s->nexec && !forking && s->init != RT_INIT_SYSV) {
 		for (i = 0; i < s->nexec; i++)
 			rt_strv_push(&argv, s->exec[i]);
 		if (self_forks && d)

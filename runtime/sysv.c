@@ -54,6 +54,35 @@ static void script_service(const struct ut_tree *t, struct rt_info *info, const 
 	s->init = init;
 }
 
+/* What a SysV script starts, when it says so in a plain assignment:
+ * DAEMON= with DAEMON_ARGS= or DAEMON_OPTS= (Debian's LSB scripts), exec=
+ * (Red Hat's). For inspect: the daemon forks, so a container runs the
+ * table's foreground form instead. */
+static void sysv_script(const struct ut_tree *t, struct rt_info *info, struct rt_service *s)
+{
+	static const char *const daemons[] = { "DAEMON", "exec" };
+	static const char *const args[] = { "DAEMON_ARGS", "DAEMON_OPTS" };
+	struct rt_strv vars = { 0 }, argv = { 0 };
+	struct ut_buf b = { 0 };
+	struct ut_err err = { { 0 } };
+	const char *v;
+
+	if (rt_read_text(t, s->path, &b, &err) == 1)
+		rt_shell_assignments((char *)b.data, &vars);
+	else
+		rt_warn(info, "%s: %s", s->path, err.msg[0] ? err.msg : "cannot be read");
+	for (size_t i = 0; i < 2 && !argv.n; i++)
+		if ((v = rt_env_get(&vars, daemons[i])) && v[0] == '/')
+			rt_strv_push(&argv, v);
+	for (size_t i = 0; argv.n && i < 2; i++)
+		if ((v = rt_env_get(&vars, args[i])))
+			rt_split_words(v, &argv);
+	s->exec = argv.v;
+	s->nexec = argv.n;
+	rt_strv_release(&vars);
+	ut_buf_release(&b);
+}
+
 /* Lists init.d's scripts as services of init. */
 static const char *scripts(const struct ut_tree *t, struct rt_info *info, enum rt_init init)
 {
@@ -121,8 +150,10 @@ int rt_sysv_read(const struct ut_tree *t, struct rt_info *info, struct ut_err *e
 		rt_strv_release(&links);
 	}
 	free(rcdir);
-	for (size_t i = 0; i < info->nservices; i++)
+	for (size_t i = 0; i < info->nservices; i++) {
+		sysv_script(t, info, &info->services[i]);
 		rt_daemon_ports(t, &info->services[i]);
+	}
 	return 0;
 }
 

@@ -21,7 +21,8 @@
  *            `systemctl is-enabled` says "enabled" to: a link to the unit (or
  *            to its template) in a .wants/ or .requires/ folder under /etc.
  *   SysV     /etc/inittab's default runlevel (initdefault), the S links of
- *            /etc/rc.d/rcN.d or /etc/rcN.d.
+ *            /etc/rc.d/rcN.d or /etc/rcN.d; the daemon a script names in
+ *            DAEMON= (with DAEMON_ARGS/DAEMON_OPTS) or exec=.
  *   OpenRC   /etc/runlevels/default (and boot, sysinit); command=,
  *            command_args=, command_user=, directory= of the init script.
  *   ports    socket units (source "socket"), the configuration of known

@@ -344,6 +344,8 @@ static void test_sysv_fixture(void **state)
 	assert_true(svc(g.info, "postgresql")->enabled);
 	assert_false(svc(g.info, "iptables")->enabled); /* K92 in rc3.d */
 	assert_false(svc(g.info, "crond")->enabled);    /* S90 only in rc5.d */
+	assert_int_equal(svc(g.info, "crond")->nexec, 1); /* its exec= */
+	assert_string_equal(svc(g.info, "crond")->exec[0], "/usr/sbin/crond");
 	s = svc(g.info, "httpd");
 	assert_true(s->enabled && has_port(s, 8082, "tcp", "config"));
 	assert_string_equal(s->ports[0].file, "etc/httpd/conf/httpd.conf");
