@@ -40,6 +40,8 @@ static json_t *service_json(const struct rt_service *s)
 	if (s->masked)
 		json_object_set_new(o, "masked", json_true());
 	set_opt(o, "type", s->type);
+	if (s->kill_signal)
+		cli_json_set_name(o, "kill_signal", s->kill_signal);
 	json_object_set_new(o, "exec", strv_json(s->exec, s->nexec));
 	set_opt(o, "user", s->user);
 	set_opt(o, "group", s->group);

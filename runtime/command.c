@@ -168,6 +168,9 @@ int rt_service_command(const struct ut_tree *t, const struct rt_info *info,
 	if (s->user)
 		out->user = s->group ? ut_asprintf("%s:%s", s->user, s->group) : ut_strdup(s->user);
 	out->workdir = s->workdir ? ut_strdup(s->workdir) : NULL;
+	/* How systemd stops it is how the container runtime should. */
+	if (s->kill_signal)
+		out->stop_signal = ut_strdup(s->kill_signal);
 	out->how = ut_strdup(how);
 	rt_strv_release(&dirs);
 	(void)info;

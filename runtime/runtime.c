@@ -49,6 +49,7 @@ void rt_service_release(struct rt_service *s)
 	free(s->unit);
 	free(s->path);
 	free(s->type);
+	free(s->kill_signal);
 	ut_strv_free(s->exec, s->nexec);
 	free(s->user);
 	free(s->group);

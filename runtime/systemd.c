@@ -225,6 +225,7 @@ static void service_settings(const struct ut_tree *t, struct rt_info *info, stru
 	char *wd;
 
 	s->type = get_spec(u, "Service", "Type", s->unit);
+	s->kill_signal = get_spec(u, "Service", "KillSignal", s->unit);
 	s->user = get_spec(u, "Service", "User", s->unit);
 	s->group = get_spec(u, "Service", "Group", s->unit);
 	rt_unit_list(u, "Service", "Environment", &list);

@@ -71,6 +71,7 @@ struct rt_service {
 	int masked;   /* systemd: linked to /dev/null */
 	int at_boot;  /* started from the default target or runlevel */
 	char *type;   /* systemd Type= ("simple", "forking", "notify"...), NULL when unset */
+	char *kill_signal; /* systemd KillSignal= ("SIGQUIT"), NULL when unset */
 	char **exec;  size_t nexec;  /* ExecStart (or command=), expanded; none when unknown */
 	char *user, *group, *workdir;
 	char **env;   size_t nenv;   /* "KEY=VALUE", in the order they apply (later wins) */
@@ -113,7 +114,8 @@ void rt_info_free(struct rt_info *info);
 /* The service called name ("apache2", "apache2.service", an alias such as
  * "sshd") among info's, else read from the guest's unit search path (a unit
  * that is neither enabled nor in /etc); NULL when the guest has none. The
- * result is borrowed from info (it may be appended to it). */
+ * result is borrowed from info, which it may be appended to: pointers into
+ * info->services taken before the call may move. */
 const struct rt_service *rt_find_service(const struct ut_tree *t, struct rt_info *info,
 					 const char *name, struct ut_err *err);
 
@@ -128,7 +130,7 @@ struct rt_command {
 	char *workdir;                  /* NULL: leave it */
 	char **env; size_t nenv;        /* "KEY=VALUE", later wins */
 	char **ports; size_t nports;    /* "8080/tcp" */
-	char *stop_signal;              /* NULL: the default */
+	char *stop_signal;              /* KillSignal= (systemd's SIGRTMIN+3); NULL: the default */
 	char *how;                      /* one line: where argv came from */
 };
 

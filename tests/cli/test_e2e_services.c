@@ -170,7 +170,7 @@ static void test_convert_service_config(void **state)
 			 ".WorkingDir == \"/srv/webapp\" and .Cmd == [\"/bin/busybox\", \"httpd\", "
 			 "\"-f\", \"-p\", \"8080\", \"-h\", \"/srv/webapp/www\"] and (.Env | "
 			 "index(\"GREETING=hello from the VM\")) != null and .ExposedPorts == "
-			 "{\"8080/tcp\": {}} and .Entrypoint == null"), 0);
+			 "{\"8080/tcp\": {}} and .Entrypoint == null and .StopSignal == \"SIGKILL\""), 0);
 	/* Without --service: three network services, none picked; the init stays. */
 	assert_int_equal(tu_sh("%s convert %s -o %s/img --tag auto 2>%s/auto.err >/dev/null", bin,
 			       services, tmp, tmp), 0);
