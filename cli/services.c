@@ -42,6 +42,8 @@ static json_t *service_json(const struct rt_service *s)
 	set_opt(o, "type", s->type);
 	if (s->kill_signal)
 		cli_json_set_name(o, "kill_signal", s->kill_signal);
+	if (s->starts)
+		cli_json_set_name(o, "starts", s->starts);
 	json_object_set_new(o, "exec", strv_json(s->exec, s->nexec));
 	set_opt(o, "user", s->user);
 	set_opt(o, "group", s->group);

@@ -50,6 +50,7 @@ void rt_service_release(struct rt_service *s)
 	free(s->path);
 	free(s->type);
 	free(s->kill_signal);
+	free(s->starts);
 	ut_strv_free(s->exec, s->nexec);
 	free(s->user);
 	free(s->group);

@@ -291,6 +291,15 @@ static void service_settings(const struct ut_tree *t, struct rt_info *info, stru
 
 static void socket_ports(struct rt_service *s, const struct rt_unit *u)
 {
+	const char *svc = rt_unit_get(u, "Socket", "Service"), *accept;
+	size_t stem = strlen(s->unit) - strlen(".socket");
+
+	accept = rt_unit_get(u, "Socket", "Accept");
+	if (svc)
+		s->starts = ut_strdup(svc);
+	else
+		s->starts = ut_asprintf("%.*s%s.service", (int)stem, s->unit,
+					accept && strchr("yYtT1", accept[0]) ? "@" : "");
 	static const char *const keys[][2] = {
 		{ "ListenStream", "tcp" }, { "ListenDatagram", "udp" },
 	};
@@ -490,13 +499,10 @@ int rt_systemd_read(const struct ut_tree *t, struct rt_info *info, struct ut_err
 	/* A socket's ports are its service's too: connections there reach it. */
 	for (size_t i = 0; i < info->nservices; i++) {
 		struct rt_service *sock = &info->services[i], *svc;
-		char *target;
 
-		if (!has_suffix(sock->unit, ".socket") || !sock->nports)
+		if (!sock->starts || !sock->nports)
 			continue;
-		target = ut_asprintf("%.*s.service", (int)(strlen(sock->unit) - 7), sock->unit);
-		svc = find_unit(info, target);
-		free(target);
+		svc = find_unit(info, sock->starts);
 		for (size_t k = 0; svc && k < sock->nports; k++)
 			rt_port_add(svc, sock->ports[k].port, sock->ports[k].proto, "socket",
 				    sock->path);

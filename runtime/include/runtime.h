@@ -72,6 +72,8 @@ struct rt_service {
 	int at_boot;  /* started from the default target or runlevel */
 	char *type;   /* systemd Type= ("simple", "forking", "notify"...), NULL when unset */
 	char *kill_signal; /* systemd KillSignal= ("SIGQUIT"), NULL when unset */
+	char *starts; /* a socket unit: the service it starts (Service=, or NAME.service,
+		       * NAME@.service with Accept=yes) */
 	char **exec;  size_t nexec;  /* ExecStart (or command=), expanded; none when unknown */
 	char *user, *group, *workdir;
 	char **env;   size_t nenv;   /* "KEY=VALUE", in the order they apply (later wins) */

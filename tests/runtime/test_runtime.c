@@ -262,6 +262,8 @@ static void test_systemd_fixture(void **state)
 	assert_non_null(strstr(err.msg, "masked"));
 	s = svc(g.info, "echo.socket");
 	assert_true(!s->enabled && has_port(s, 7777, "tcp", "socket"));
+	assert_string_equal(s->starts, "echo@.service"); /* Accept=yes: one instance a connection */
+	assert_true(has_port(svc(g.info, "echo@"), 7777, "tcp", "socket"));
 
 	/* Three network services: no single one to pick. */
 	{
