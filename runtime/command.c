@@ -109,6 +109,16 @@ static int is_root(const char *user)
 	return !user || !strcmp(user, "root") || !strcmp(user, "0");
 }
 
+static int known_user(const struct rt_info *info, const char *user)
+{
+	if (user[strspn(user, "0123456789")] == '\0')
+		return 1; /* a uid needs no entry */
+	for (size_t i = 0; i < info->nusers; i++)
+		if (!strcmp(info->users[i].name, user))
+			return 1;
+	return 0;
+}
+
 int rt_service_command(const struct ut_tree *t, const struct rt_info *info,
 		       const struct rt_service *s, struct rt_command *out, struct ut_err *err)
 {
@@ -124,6 +134,10 @@ int rt_service_command(const struct ut_tree *t, const struct rt_info *info,
 	if (s->masked)
 		return ut_err_set(err, "service %s is masked (its unit is a link to /dev/null)",
 				  s->unit);
+	/* A container resolves its user in the image's /etc/passwd only. */
+	if (s->user && !known_user(info, s->user))
+		return ut_err_set(err, "service %s: its user %s is not in the guest's /etc/passwd "
+				  "(DynamicUser=, or a directory service)", s->name, s->user);
 	for (i = 0; i < s->nenv; i++)
 		rt_env_set(&env, s->env[i]);
 	/* A SysV script's daemon forks: only the table's form stays in front. */
@@ -173,7 +187,6 @@ int rt_service_command(const struct ut_tree *t, const struct rt_info *info,
 		out->stop_signal = ut_strdup(s->kill_signal);
 	out->how = ut_strdup(how);
 	rt_strv_release(&dirs);
-	(void)info;
 	return 0;
 }
 

@@ -325,6 +325,19 @@ static void test_openrc_fixture(void **state)
 	assert_int_equal(s->nexec, 1); /* command_args="${SSHD_OPTS}", empty in conf.d */
 	assert_true(svc(g.info, "networking")->enabled); /* the boot runlevel */
 	assert_false(svc(g.info, "chronyd")->enabled);
+	{
+		/* A user the guest does not have: refused, not an image that cannot start. */
+		struct rt_service *n = (struct rt_service *)svc(g.info, "nginx");
+		char *saved = n->user;
+
+		n->user = "nobody-here";
+		assert_int_equal(rt_service_command(g.tree, g.info, n, &cmd, &err), -1);
+		assert_non_null(strstr(err.msg, "not in the guest's /etc/passwd"));
+		n->user = "4242";
+		assert_int_equal(rt_service_command(g.tree, g.info, n, &cmd, &err), 0);
+		rt_command_release(&cmd);
+		n->user = saved;
+	}
 	assert_int_equal(g.info->nusers, 3);
 	guest_close(&g);
 }
