@@ -182,12 +182,22 @@ static int str_cmp(const void *a, const void *b)
 	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
+/* Orders package indices by their reference (ctx: the refs), then index:
+ * the first holder of a duplicate keeps it. */
+static int ref_idx_cmp(const void *a, const void *b, void *ctx)
+{
+	char **refs = ctx;
+	size_t x = *(const size_t *)a, y = *(const size_t *)b;
+	int c = strcmp(refs[x], refs[y]);
+
+	return c ? c : (x > y) - (x < y);
+}
+
 static int sbom_init(struct sbom *s, const struct pkg_db *db, const struct pkg_graph *g,
 		     const struct pkg_sbom_options *o)
 {
 	int64_t newest = -1;
-	char **sorted;
-	size_t i;
+	size_t i, *order, *renamed = NULL, nrenamed = 0;
 
 	memset(s, 0, sizeof(*s));
 	s->db = db;
@@ -226,23 +236,30 @@ static int sbom_init(struct sbom *s, const struct pkg_db *db, const struct pkg_g
 		}
 		s->refs[i] = ut_buf_detach(&b, NULL);
 	}
-	sorted = ut_calloc(db->n + 1, sizeof(*sorted));
-	memcpy(sorted, s->refs, db->n * sizeof(*sorted));
+	/* Package indices by reference; each later holder of a name is
+	 * renamed by its index (the first keeps it). */
+	order = ut_calloc(db->n + 1, sizeof(*order));
+	for (i = 0; i < db->n; i++)
+		order[i] = i;
 	if (db->n > 1)
-		qsort(sorted, db->n, sizeof(*sorted), str_cmp);
-	for (i = 1; i < db->n; i++)
-		if (!strcmp(sorted[i], sorted[i - 1])) {
-			/* Rare: rename every later holder of the name by index. */
-			for (size_t k = 0, seen = 0; k < db->n; k++)
-				if (!strcmp(s->refs[k], sorted[i]) && seen++) {
-					char *r = ut_asprintf("%s%s%zu", s->refs[k],
-							      o->format == PKG_SBOM_SPDX ? "-" : "#", k);
+		qsort_r(order, db->n, sizeof(*order), ref_idx_cmp, s->refs);
+	for (i = 1; i < db->n; i++) {
+		size_t k = order[i];
 
-					free(s->refs[k]);
-					s->refs[k] = r;
-				}
-		}
-	free(sorted);
+		if (strcmp(s->refs[k], s->refs[order[i - 1]]))
+			continue;
+		renamed = ut_realloc(renamed, (nrenamed + 1) * sizeof(*renamed));
+		renamed[nrenamed++] = k;
+	}
+	for (i = 0; i < nrenamed; i++) {
+		size_t k = renamed[i];
+		char *r = ut_asprintf("%s%s%zu", s->refs[k], o->format == PKG_SBOM_SPDX ? "-" : "#", k);
+
+		free(s->refs[k]);
+		s->refs[k] = r;
+	}
+	free(renamed);
+	free(order);
 	return 0;
 }
 
