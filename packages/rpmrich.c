@@ -109,13 +109,20 @@ static int parse_term(const char **sp, int depth, struct cset *out, struct ut_er
 	if (*s == '(')
 		return *sp = s, parse_expr(sp, depth + 1, out, err);
 	n = word_len(s);
-	if (!n)
+	/* "name>=1.0" written without spaces: the operator ends the name. */
+	for (size_t i = 1; i < n; i++)
+		if (strchr("<>=", s[i])) {
+			n = i;
+			break;
+		}
+	if (!n || strchr("<>=", s[0]))
 		return ut_err_set(err, "rich dependency: a name expected at \"%.40s\"", s);
 	c.alts = ut_calloc(1, sizeof(*c.alts));
 	c.n = 1;
 	c.alts[0].name = ut_strndup(s, n);
 	s = skip_ws(s + n);
-	vn = word_len(s);
+	for (vn = 0; s[vn] && strchr("<>=", s[vn]); vn++)
+		;
 	if (word_is(s, vn, "<"))
 		rel = PKG_REL_LT;
 	else if (word_is(s, vn, "<="))

@@ -174,6 +174,8 @@ static void test_rich_parse(void **state)
 		{ "(a unless b else (c and d))", "?a; ?c; ?d" },
 		{ "((a and b) or c)", "a|b|c" },
 		{ "(  spaced   =  1  )", "spaced=1" },
+		{ "(tight>=1.0 or b<2)", "tight>=1.0|b<2" },
+		{ "(>= 1)", NULL },
 		{ "(a or b and c)", NULL },
 		{ "(a if b if c)", NULL },
 		{ "(a or)", NULL },
