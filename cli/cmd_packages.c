@@ -31,7 +31,7 @@ static const char packages_usage[] =
 	"  --format F  spdx-json or cyclonedx-json: every package of DISK as a bill\n"
 	"              of materials on stdout (SPDX 2.3 / CycloneDX 1.5: name,\n"
 	"              version, arch, supplier, source package, purl, licenses,\n"
-	"              dependencies, the OS; --base and --roots do not apply);\n"
+	"              dependencies, the OS; not with --base, --roots, --json);\n"
 	"              any other F is DISK's format: raw, qcow2, vmdk, vhdx, vhd,\n"
 	"              vdi or qed\n"
 	CLI_DISK_POLICY_USAGE;
@@ -188,6 +188,10 @@ int cmd_packages(int argc, char **argv)
 	}
 	if (optind + 1 != argc)
 		return cli_usage_error("packages", "expected one DISK");
+	if (sbom && (base_spec || want_roots || json))
+		return cli_usage_error("packages", "an SBOM lists every package: --base, --roots "
+				       "and --json do not go with --format %s",
+				       sbom == PKG_SBOM_SPDX ? "spdx-json" : "cyclonedx-json");
 	cli_disk_policy_apply(&policy, &dopt);
 	if (dr_disk_open(argv[optind], &dopt, &disk, &err) < 0 ||
 	    dr_disk_tree(disk, 0, &vm, &err) < 0 ||

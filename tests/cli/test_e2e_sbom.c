@@ -107,6 +107,10 @@ static void test_debian(void **state)
 	assert_int_equal(tu_sh("%s packages %s --format cyclonedx-json | sed 's/debian-gpt.raw/debian-gpt.qcow2/' | "
 			       "jq -S 'del(.serialNumber)' > %s/r.json && jq -S 'del(.serialNumber)' %s/d.cdx.json | "
 			       "cmp - %s/r.json", bin, raw, tmp, tmp, tmp), 0);
+	/* Options that do not go with an SBOM are refused, not ignored. */
+	assert_int_equal(tu_sh("%s packages %s --format spdx-json --roots >/dev/null 2>&1; test $? = 2 && "
+			       "%s convert %s --sbom spdx3 -o %s/never 2>/dev/null; test $? = 2 && "
+			       "test ! -e %s/never", bin, qcow, bin, qcow, tmp, tmp), 0);
 	free(raw);
 	free(qcow);
 }

@@ -420,6 +420,26 @@ static void test_sbom_apk(void **state)
 	free(b);
 	free(c);
 	pkg_db_free(db);
+	/* Guest bytes that are no UTF-8 keep their package, as valid JSON. */
+	write_str(root, "lib/apk/db/installed", "P:bad\xff\xfename\nV:1.0-r0\nm:X\x80 <x@y>\nL:M\xc3IT\n\n");
+	db = read_root(root);
+	for (int f = PKG_SBOM_SPDX; f <= PKG_SBOM_CYCLONEDX; f++) {
+		FILE *out;
+		char path[4200];
+
+		a = sbom(db, f, "alpine", "3");
+		snprintf(path, sizeof(path), "%s/bad.json", root);
+		out = fopen(path, "w");
+		assert_non_null(out);
+		fputs(a, out);
+		fclose(out);
+		assert_int_equal(tu_sh("python3 -c 'import json, sys; d = json.load(open(sys.argv[1])); "
+				       "assert \"bad\\ufffd\\ufffdname\" in json.dumps(d, ensure_ascii=False)' %s",
+				       path), 0);
+		assert_non_null(strstr(a, "pkg:apk/alpine/bad%FF%FEname@1.0-r0"));
+		free(a);
+	}
+	pkg_db_free(db);
 	tu_sh("rm -rf %s", root);
 	free(root);
 }
