@@ -499,7 +499,7 @@ static json_t *spdx_document(struct sbom *s)
 	json_object_set_new(os, "licenseConcluded", json_string("NOASSERTION"));
 	json_object_set_new(os, "licenseDeclared", json_string("NOASSERTION"));
 	json_object_set_new(os, "copyrightText", json_string("NOASSERTION"));
-	json_object_set_new(os, "primaryPackagePurpose", json_string("OPERATING-SYSTEM"));
+	json_object_set_new(os, "primaryPackagePurpose", json_string("OPERATING_SYSTEM"));
 	if (o->os_pretty && *o->os_pretty)
 		set_str(os, "description", o->os_pretty);
 	free(osname);

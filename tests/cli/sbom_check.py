@@ -148,7 +148,8 @@ SPDX_RELS = {
     "BUILD_TOOL_OF", "DEV_TOOL_OF", "TEST_OF", "TEST_TOOL_OF", "DOCUMENTATION_OF",
     "OPTIONAL_COMPONENT_OF", "METAFILE_OF", "PACKAGE_OF", "AMENDS", "PREREQUISITE_FOR",
     "HAS_PREREQUISITE", "REQUIREMENT_DESCRIPTION_FOR", "SPECIFICATION_FOR", "OTHER"}
-SPDX_PURPOSES = {"APPLICATION", "FRAMEWORK", "LIBRARY", "CONTAINER", "OPERATING-SYSTEM", "DEVICE",
+# As the SPDX 2.3 JSON schema spells them (the tag-value form has "OPERATING-SYSTEM").
+SPDX_PURPOSES = {"APPLICATION", "FRAMEWORK", "LIBRARY", "CONTAINER", "OPERATING_SYSTEM", "DEVICE",
                  "FIRMWARE", "SOURCE", "ARCHIVE", "FILE", "INSTALL", "OTHER"}
 SPDX_ID = re.compile(r"SPDXRef-[A-Za-z0-9.\-]+")
 TIME = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ")
@@ -250,7 +251,7 @@ def main():
         if sdir and os.path.exists(os.path.join(sdir, "spdx-schema.json")):
             validate(d, os.path.join(sdir, "spdx-schema.json"), [])
         for p in d.get("packages", []):
-            if p.get("primaryPackagePurpose") == "OPERATING-SYSTEM":
+            if p.get("primaryPackagePurpose") == "OPERATING_SYSTEM":
                 continue
             purls = [r["referenceLocator"] for r in p.get("externalRefs", []) if r.get("referenceType") == "purl"]
             if len(purls) != 1:

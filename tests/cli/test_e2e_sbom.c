@@ -214,7 +214,7 @@ static void test_convert_referrer(void **state)
 	assert_int_equal(tu_sh("jq -e '[.packages[] | select(.name == \"openssh-server\") | .annotations[0].comment] == "
 			       "[\"vm2oci.layers=packages\"] and [.packages[] | select(.name == \"dpkg\") | "
 			       ".annotations[0].comment] == [\"vm2oci.layers=base\"] and "
-			       "([.packages[] | select(.primaryPackagePurpose != \"OPERATING-SYSTEM\" and "
+			       "([.packages[] | select(.primaryPackagePurpose != \"OPERATING_SYSTEM\" and "
 			       "(.annotations | not))] | length) == 0' %s/att.spdx.json >/dev/null", tmp), 0);
 	n = tu_sh_out("jq -r '[.packages[].annotations[0].comment // empty] | group_by(.) | "
 		      "map(\"\\(.[0]): \\(length)\") | join(\", \")' %s/att.spdx.json", tmp);
