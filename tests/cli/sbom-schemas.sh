@@ -7,7 +7,9 @@
 # Cached in CACHE_PARENT/sbom-schemas-cdxgen-<version>/ (fetched once, written
 # under a temporary name and renamed); prints that directory. Never committed.
 # Exits non-zero with the reason when npm cannot fetch the package: the test
-# that needs the schemas then fails, it does not skip.
+# that needs the schemas then fails, it does not skip. No registry reachable
+# here ships the SPDX 2.3 JSON schema; an official spdx-schema.json (spdx-spec,
+# tag v2.3) put into that directory by hand is used by sbom_check.py too.
 set -eu
 version=12.8.4
 [ $# -eq 1 ] || { echo "usage: sbom-schemas.sh CACHE_PARENT" >&2; exit 2; }
