@@ -650,16 +650,31 @@ static json_t *cdx_document(struct sbom *s)
 	return doc;
 }
 
+/* Direct dependencies are few in a real system (Debian: under 100 a
+ * package), but a database where n packages provide and need one name has
+ * n * n of them: refused, not written out. */
+#define SBOM_MAX_RELATIONS ((size_t)4 << 20)
+
 int pkg_sbom_write(const struct pkg_db *db, const struct pkg_graph *g,
 		   const struct pkg_sbom_options *o, struct ut_buf *out, struct ut_err *err)
 {
 	struct sbom s;
 	json_t *doc;
 	char *text;
+	size_t i, total = 0;
 	int rc;
 
 	if (o->format != PKG_SBOM_SPDX && o->format != PKG_SBOM_CYCLONEDX)
 		return ut_err_set(err, "unknown SBOM format %d", (int)o->format);
+	for (i = 0; g && i < db->n && total <= SBOM_MAX_RELATIONS; i++) {
+		size_t *to;
+
+		total += pkg_graph_successors(g, i, &to);
+		free(to);
+	}
+	if (total > SBOM_MAX_RELATIONS)
+		return ut_err_set(err, "SBOM: more than %zu dependency relations among %zu packages",
+				  SBOM_MAX_RELATIONS, db->n);
 	sbom_init(&s, db, g, o);
 	doc = o->format == PKG_SBOM_SPDX ? spdx_document(&s) : cdx_document(&s);
 	text = json_dumps(doc, JSON_INDENT(2) | JSON_PRESERVE_ORDER);

@@ -444,6 +444,36 @@ static void test_sbom_apk(void **state)
 	free(root);
 }
 
+/* n packages that all provide and need one name: n * n relations, refused
+ * with a reason instead of a document of that size. */
+static void test_sbom_fan_out(void **state)
+{
+	struct pkg_sbom_options o = { .format = PKG_SBOM_CYCLONEDX };
+	struct ut_err err = { { 0 } };
+	struct pkg_graph *g = NULL;
+	struct pkg_db *db;
+	struct ut_buf b;
+	char *root;
+
+	(void)state;
+	root = tu_tmpdir();
+	assert_int_equal(tu_sh("mkdir -p %s/lib/apk/db && for i in $(seq 1 2100); do "
+			       "printf 'P:p%%s\nV:1-r0\np:virt\nD:virt\n\n' $i; done > "
+			       "%s/lib/apk/db/installed", root, root), 0);
+	db = read_root(root);
+	assert_int_equal(db->n, 2100);
+	assert_int_equal(pkg_graph_build(db, &g, &err), 0);
+	ut_buf_init(&b, 0);
+	assert_int_equal(pkg_sbom_write(db, g, &o, &b, &err), -1);
+	assert_non_null(strstr(err.msg, "dependency relations among 2100 packages"));
+	assert_int_equal(b.len, 0);
+	ut_buf_release(&b);
+	pkg_graph_free(g);
+	pkg_db_free(db);
+	tu_sh("rm -rf %s", root);
+	free(root);
+}
+
 static void test_purl_escaping(void **state)
 {
 	struct pkg_db *db;
@@ -482,6 +512,7 @@ int main(void)
 		cmocka_unit_test(test_rich_rpmdb),
 		cmocka_unit_test(test_pacman_mtree),
 		cmocka_unit_test(test_sbom_apk),
+		cmocka_unit_test(test_sbom_fan_out),
 		cmocka_unit_test(test_purl_escaping),
 	};
 	return cmocka_run_group_tests_name("packages: exactness and SBOM", tests, NULL, NULL);
