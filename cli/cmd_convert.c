@@ -134,6 +134,7 @@ struct convert {
 	int pkg_layer; /* index in layers, -1: none */
 	struct img_descriptor manifest;
 	struct img_descriptor sbom_manifest; /* the referrer, when --sbom */
+	char *sbom_tag;                      /* and its tag */
 	int wrote_dockerfile;
 	char *renamed; /* JSON map of guest names renamed away from ".wh." */
 	double t_layers, t_commit, t0;
@@ -450,7 +451,7 @@ static int convert_sbom(struct convert *cv, struct ut_err *err)
 				      .nitems = cv->job.nitems, .whole_vm = !cv->use_diff,
 				      .has_base = !cli_base_is_scratch(&cv->job.base),
 				      .layers = pl, .nlayers = cv->nlayers };
-	char *name = ut_asprintf("%s:%s", ut_path_base(cv->o->disk), cv->o->tag), *tag = NULL;
+	char *name = ut_asprintf("%s:%s", ut_path_base(cv->o->disk), cv->o->tag);
 	struct ut_buf b;
 	int rc = -1;
 
@@ -466,13 +467,12 @@ static int convert_sbom(struct convert *cv, struct ut_err *err)
 		goto out;
 	}
 	/* cosign's name for an image's SBOM, for tools without referrers. */
-	tag = ut_asprintf("sha256-%s.sbom", cv->manifest.digest + 7);
+	cv->sbom_tag = ut_asprintf("sha256-%s.sbom", cv->manifest.digest + 7);
 	rc = img_layout_add_referrer(cv->layout, &cv->manifest, pkg_sbom_media_type(cv->o->sbom),
-				     b.data, b.len, tag, &cv->sbom_manifest, err);
+				     b.data, b.len, cv->sbom_tag, &cv->sbom_manifest, err);
 out:
 	ut_buf_release(&b);
 	free(name);
-	free(tag);
 	free(pl);
 	return rc;
 }
@@ -575,10 +575,9 @@ static void convert_report(const struct convert *cv)
 	if (cv->vdb && (o->packages_layer || o->dockerfile))
 		json_object_set_new(root, "packages", packages_json(cv));
 	if (o->sbom)
-		json_object_set_new(root, "sbom", json_pack("{s:s, s:s, s:s, s:s++}", "artifact_type",
+		json_object_set_new(root, "sbom", json_pack("{s:s, s:s, s:s, s:s}", "artifact_type",
 			pkg_sbom_media_type(o->sbom), "manifest_digest", cv->sbom_manifest.digest,
-			"subject", cv->manifest.digest, "tag", "sha256-", cv->manifest.digest + 7,
-			".sbom"));
+			"subject", cv->manifest.digest, "tag", cv->sbom_tag));
 	json_dumpf(root, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
 	fputc('\n', stdout);
 	json_decref(root);
@@ -597,6 +596,7 @@ static void convert_release(struct convert *cv)
 	free(cv->layers);
 	free(cv->roots);
 	free(cv->renamed);
+	free(cv->sbom_tag);
 	ut_tree_free(cv->ptree);
 	pkg_db_free(cv->vdb);
 	pkg_db_free(cv->bdb);
