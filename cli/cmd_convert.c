@@ -349,6 +349,31 @@ static int tree_layer(struct convert *cv, const struct ut_tree *t, const char *r
 	return 0;
 }
 
+/* A disk:TEMPLATE base's one layer: from the template cache when it knows
+ * the layer (the blob linked in, or already in the layout), else written
+ * from the template's tree and kept there. */
+static int template_layer(struct convert *cv)
+{
+	struct cli_base *b = &cv->job.base;
+	struct img_layer_result res;
+	struct ut_err err = { { 0 } };
+	struct layer_rec *l;
+
+	if (!cli_tcache_layer(b->cache, &cv->o->layer, cv->layout, &res)) {
+		if (tree_layer(cv, b->tree, "base", "vm2oci: template disk",
+			       "the template's whole tree", &err) < 0)
+			return cli_base_error(b, &err), -1;
+		cli_tcache_put_layer(b->cache, &cv->o->layer, img_layout_blob_dir(cv->layout),
+				     &cv->layers[cv->nlayers - 1].res);
+		return 0;
+	}
+	l = layer_new(cv, "base");
+	l->res = res;
+	img_config_add_layer(&cv->config, res.diff_id, "vm2oci: template disk",
+			     "the template's whole tree");
+	return 0;
+}
+
 /* The base's layers, reused by digest; rootfs and disk bases get one made. */
 static int convert_base_layers(struct convert *cv)
 {
@@ -357,12 +382,8 @@ static int convert_base_layers(struct convert *cv)
 	const struct img_base_layer *bl;
 	size_t nbl, i;
 
-	if (!img) {
-		if (tree_layer(cv, cv->job.base.tree, "base", "vm2oci: template disk",
-			       "the template's whole tree", &err) < 0)
-			return cli_base_error(&cv->job.base, &err), -1;
-		return 0;
-	}
+	if (!img)
+		return template_layer(cv);
 	img_config_copy(&cv->config, img_base_config(img));
 	bl = img_base_layers(img, &nbl);
 	for (i = 0; i < nbl; i++) {
@@ -524,6 +545,8 @@ static void convert_report(const struct convert *cv)
 	json_object_set_new(root, "base", json_string(o->base));
 	json_object_set_new(root, "skipped_mounts", cli_skipped_json(j->disk));
 	json_object_set_new(root, "strategy", cli_strategy_json(&j->strategy, j->disk));
+	if (j->base.disk)
+		json_object_set_new(root, "template_cache", cli_tcache_json(j->base.cache));
 	if (j->diff)
 		json_object_set_new(root, "diff", stats_json(fsd_result_stats(j->diff)));
 	if (cv->vdb)
