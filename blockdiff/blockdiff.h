@@ -157,13 +157,17 @@ struct bd_delta {
 	uint64_t base_bytes, vm_bytes;
 	uint64_t zstd_bytes;  /* the VM file alone, zstd */
 	uint64_t delta_bytes; /* zstd with the base file as prefix (--patch-from) */
-	int skipped;          /* 1: over max_size, delta_bytes = zstd_bytes */
+	uint64_t rsync_bytes; /* librsync's delta against the base's signature, as
+			       * `rdiff signature` + `rdiff delta` write it */
+	int skipped;          /* 1: over max_size, delta_bytes = zstd_bytes,
+			       * rsync_bytes = vm_bytes */
 };
 
 /*
  * Sizes of the VM bytes compressed alone and with the base bytes as a
  * referenced prefix (ZSTD_CCtx_refPrefix, long-distance matching, a window
- * covering both), as `zstd --patch-from=BASE VM` does.
+ * covering both), as `zstd --patch-from=BASE VM` does, and of librsync's
+ * delta of VM against BASE's signature (rdiff's default arguments).
  */
 int bd_delta_buf(const void *base, size_t base_len, const void *vm, size_t vm_len,
 		 const struct bd_delta_options *opt, struct bd_delta *out, struct ut_err *err);
@@ -202,6 +206,7 @@ struct bd_analysis {
 	/* content-modified regular files (a hardlink set once): bytes, zstd
 	 * alone, zstd --patch-from the base's version, how many too large */
 	uint64_t modified, modified_bytes, modified_zstd, modified_delta, skipped;
+	uint64_t modified_rsync; /* their librsync deltas */
 	double t_extents, t_refine, t_map, t_blocks_zstd, t_delta;
 	struct ut_buf deltas;     /* with list_deltas: "delta   /path: ..." lines */
 };

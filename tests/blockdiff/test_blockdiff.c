@@ -3,7 +3,8 @@
  * sizes, on inputs made by the real tools: qemu-img/qemu-io overlays (with
  * `qemu-img map` as the oracle), raw copies patched with dd at known blocks,
  * ext4 images from mke2fs -d whose file blocks debugfs locates, xxhsum for
- * the hash and the zstd CLI's --patch-from for delta sizes.
+ * the hash, the zstd CLI's --patch-from for delta sizes and rdiff
+ * (signature, then delta) for the rsync-style delta sizes, byte for byte.
  */
 #include "blockdiff.h"
 #include "fsdiff.h"
@@ -559,6 +560,68 @@ static void test_delta(void **state)
 	ut_buf_release(&vm);
 }
 
+/* rsync-style deltas: librsync's size must be rdiff's delta file's size,
+ * exactly, on pairs that shift, append, truncate, rewrite and empty. */
+static void test_rsync_delta(void **state)
+{
+	static const char *const pairs[] = {
+		/* a block rewritten in place */
+		"head -c 3M /dev/urandom > b && cp b v && "
+		"dd if=/dev/urandom of=v bs=4096 seek=200 count=2 conv=notrunc status=none",
+		/* bytes inserted near the start: everything after shifts */
+		"head -c 1M /dev/urandom > b && { head -c 1000 b; echo inserted; tail -c +1001 b; } > v",
+		/* appended, and truncated */
+		"head -c 500K /dev/urandom > b && { cat b; head -c 70000 /dev/urandom; } > v",
+		"head -c 700K /dev/urandom > b && head -c 123457 b > v",
+		/* text with a few lines changed */
+		"seq 1 200000 > b && sed 's/^1234$/changed/; s/^99999$/x/' b > v",
+		/* empty on either side, and tiny */
+		": > b && head -c 10000 /dev/urandom > v",
+		"head -c 10000 /dev/urandom > b && : > v",
+		"printf abc > b && printf abd > v",
+	};
+	struct fx *f = *state;
+	size_t i;
+
+	need("rdiff");
+	for (i = 0; i < sizeof(pairs) / sizeof(pairs[0]); i++) {
+		struct ut_err err = { { 0 } };
+		struct ut_buf base, vm;
+		struct bd_delta d, d2;
+		char path[4096], *out;
+		unsigned long long want;
+
+		assert_int_equal(tu_sh("cd '%s' && rm -f b v sig delta && %s && rdiff signature b sig && "
+				       "rdiff delta sig v delta", f->dir, pairs[i]), 0);
+		out = tu_sh_out("stat -c %%s '%s/delta'", f->dir);
+		want = strtoull(out, NULL, 10);
+		free(out);
+		ut_buf_init(&base, 0);
+		ut_buf_init(&vm, 0);
+		snprintf(path, sizeof(path), "%s/b", f->dir);
+		assert_int_equal(ut_read_host_file(path, &base, &err), 0);
+		snprintf(path, sizeof(path), "%s/v", f->dir);
+		assert_int_equal(ut_read_host_file(path, &vm, &err), 0);
+		assert_int_equal(bd_delta_buf(base.data ? (void *)base.data : "", base.len,
+					      vm.data ? (void *)vm.data : "", vm.len, NULL, &d, &err), 0);
+		if (d.rsync_bytes != want)
+			fail_msg("pair %zu (%s): librsync %llu bytes, rdiff %llu", i, pairs[i],
+				 (unsigned long long)d.rsync_bytes, want);
+		/* The same streamed through content sources. */
+		{
+			struct mem_src bs = { base.data, base.len }, vs = { vm.data, vm.len };
+			struct ut_content bsrc = { &mem_ops, &bs }, vsrc = { &mem_ops, &vs };
+			struct ut_entry be = { .path = "b", .type = UT_REG, .size = base.len };
+			struct ut_entry ve = { .path = "v", .type = UT_REG, .size = vm.len };
+
+			assert_int_equal(bd_delta_entry(&bsrc, &be, &vsrc, &ve, NULL, &d2, &err), 0);
+			assert_int_equal(d2.rsync_bytes, want);
+		}
+		ut_buf_release(&base);
+		ut_buf_release(&vm);
+	}
+}
+
 static void test_extents_zstd(void **state)
 {
 	struct fx *f = *state;
@@ -600,6 +663,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_mapping, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_analyse, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_delta, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_rsync_delta, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_extents_zstd, setup, teardown),
 	};
 
