@@ -20,15 +20,12 @@
 #include "fsdiff.h"
 #include "image.h"
 
-#include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 static const char compare_usage[] =
 	"usage: vm2oci compare BASE DISK [options]\n"
@@ -518,27 +515,16 @@ static void chart_svg(const struct compare *cp, struct ut_buf *b)
 /* The chart at path, whole or not at all. */
 static int write_chart(const struct compare *cp, const char *path)
 {
-	char *tmp = ut_asprintf("%s.tmp-XXXXXX", path);
+	struct ut_err err = { { 0 } };
 	struct ut_buf b;
-	int fd, rc = -1;
+	int rc;
 
 	ut_buf_init(&b, 0);
 	chart_svg(cp, &b);
-	fd = mkstemp(tmp);
-	if (fd < 0) {
-		cli_error("%s: %s", path, strerror(errno));
-		goto out;
-	}
-	if (ut_write_all(fd, b.data, b.len) < 0 || fchmod(fd, 0644) < 0 || close(fd) < 0 ||
-	    rename(tmp, path) < 0) {
-		cli_error("%s: %s", path, strerror(errno));
-		unlink(tmp);
-		goto out;
-	}
-	rc = 0;
-out:
+	rc = ut_write_file_atomic(path, b.data, b.len, 0644, &err);
+	if (rc < 0)
+		cli_error("%s", err.msg);
 	ut_buf_release(&b);
-	free(tmp);
 	return rc;
 }
 

@@ -74,21 +74,6 @@ static char *part(const struct cli_tcache *c, const char *name)
 	return ut_asprintf("%s/%s", c->dir, name);
 }
 
-/* Writes data to path through a temporary name; a cache is best effort. */
-static void put_file(const char *path, const void *data, size_t len)
-{
-	char *tmp = ut_asprintf("%s.tmp-XXXXXX", path);
-	int fd = mkstemp(tmp);
-
-	if (fd >= 0) {
-		int ok = ut_write_all(fd, data, len) == 0;
-
-		if (close(fd) < 0 || !ok || rename(tmp, path) < 0)
-			unlink(tmp);
-	}
-	free(tmp);
-}
-
 static int same_file_text(const char *path, const char *text)
 {
 	struct ut_buf b;
@@ -148,7 +133,8 @@ struct cli_tcache *cli_tcache_open(struct dr_disk *d, int no_replay)
 			cli_tcache_free(c);
 			return NULL;
 		}
-		put_file(id_path, c->identity, strlen(c->identity));
+		/* A cache is best effort: a part not written is a miss next time. */
+		ut_write_file_atomic(id_path, c->identity, strlen(c->identity), 0644, NULL);
 	}
 	/* Used now: the last to be evicted. */
 	utimensat(AT_FDCWD, c->dir, NULL, 0);
@@ -305,7 +291,7 @@ void cli_tcache_put_layer(struct cli_tcache *c, const struct img_layer_options *
 			  res->blob.media_type, (unsigned long long)res->blob.size,
 			  (unsigned long long)res->tar_bytes, (unsigned long long)res->entries,
 			  (unsigned long long)res->content_bytes);
-	put_file(path, rec, strlen(rec));
+	ut_write_file_atomic(path, rec, strlen(rec), 0644, NULL);
 	free(rec);
 	free(path);
 	free(name);

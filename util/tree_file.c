@@ -1,6 +1,7 @@
 /*
- * tree_file.c - a tree saved to a file and loaded back: the image module's
- * cache of base trees by layer digest and the CLI's template cache.
+ * tree_file.c - files written whole or not at all, and a tree saved to a
+ * file and loaded back: the image module's cache of base trees by layer
+ * digest and the CLI's template cache.
  *
  * Format: "VM2OCIT2", u64 count, then per entry fixed-width little-endian
  * fields and length-prefixed strings, src_a/src_b included (a disk tree's
@@ -13,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #define TREE_MAGIC "VM2OCIT2"
@@ -34,6 +36,23 @@ int ut_write_all(int fd, const void *data, size_t len)
 		len -= (size_t)n;
 	}
 	return 0;
+}
+
+int ut_write_file_atomic(const char *path, const void *data, size_t len, unsigned mode,
+			 struct ut_err *err)
+{
+	char *tmp = ut_asprintf("%s.tmp-XXXXXX", path);
+	int fd = mkstemp(tmp), rc = 0;
+
+	if (fd < 0) {
+		rc = ut_err_set(err, "%s: %s", tmp, strerror(errno));
+	} else if (ut_write_all(fd, data, len) < 0 || fchmod(fd, mode) < 0 || close(fd) < 0 ||
+		   rename(tmp, path) < 0) {
+		rc = ut_err_set(err, "%s: %s", path, strerror(errno));
+		unlink(tmp);
+	}
+	free(tmp);
+	return rc;
 }
 
 static int put_u32(struct ut_buf *b, uint32_t v)

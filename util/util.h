@@ -73,6 +73,10 @@ int ut_buf_add_json_string(struct ut_buf *b, const char *s, struct ut_err *err);
 int ut_read_host_file(const char *path, struct ut_buf *b, struct ut_err *err);
 /* write(2) until all of data is written (EINTR retried); -1 with errno. */
 int ut_write_all(int fd, const void *data, size_t len);
+/* data as the file at path, whole or not at all: written to
+ * PATH.tmp-XXXXXX, given mode, renamed over path. */
+int ut_write_file_atomic(const char *path, const void *data, size_t len, unsigned mode,
+			 struct ut_err *err);
 /* The same from an open descriptor; name is the file in messages. */
 int ut_read_fd(int fd, const char *name, struct ut_buf *b, struct ut_err *err);
 /* Removes a host path and, when it is a directory, everything below it

@@ -352,6 +352,70 @@ static void map_case(const char *dir, const char *base_name, const char *vm_name
 	dr_disk_free(d);
 }
 
+/* The template's SHA-256 block index: dd-patched blocks of a copy are what
+ * it finds, a short last block included; saved and loaded whole, and a
+ * truncated or foreign file is refused. */
+static void test_hash_index(void **state)
+{
+	struct fx *f = *state;
+	struct ut_err err = { { 0 } };
+	struct dr_blockdev *a, *b;
+	struct bd_hash_set set = { 0 }, back;
+	struct bd_extents x;
+	char path[4096];
+	static const struct bd_range want[] = {
+		{ 5 * 4096, 4096 },
+		{ 200 * 4096, 3 * 4096 },
+		{ 1024 * 4096, 100 }, /* the short last block */
+	};
+
+	assert_int_equal(tu_sh("cd '%s' && head -c %d /dev/urandom > a.raw && cp a.raw b.raw && "
+			       "dd if=/dev/urandom of=b.raw bs=4096 seek=5 count=1 conv=notrunc status=none && "
+			       "dd if=/dev/urandom of=b.raw bs=4096 seek=200 count=3 conv=notrunc status=none && "
+			       "printf y | dd of=b.raw bs=1 seek=%d conv=notrunc status=none",
+			       f->dir, 1024 * 4096 + 100, 1024 * 4096 + 50), 0);
+	a = open_bd(f->dir, "a.raw");
+	b = open_bd(f->dir, "b.raw");
+	set.v = calloc(1, sizeof(*set.v));
+	set.n = 1;
+	assert_int_equal(bd_hash_index_build(a, 4096, dr_blockdev_size(a), 4096, NULL, &set.v[0], &err), 0);
+	assert_int_equal(set.v[0].n, 1025);
+	bd_extents_init(&x);
+	assert_int_equal(bd_hash_index_diff(&set.v[0], b, NULL, &x, &err), 0);
+	assert_ranges(&x, want, 3);
+	bd_extents_release(&x);
+	/* Its own bytes: nothing differs. */
+	bd_extents_init(&x);
+	assert_int_equal(bd_hash_index_diff(&set.v[0], a, NULL, &x, &err), 0);
+	assert_int_equal(x.n, 0);
+	bd_extents_release(&x);
+
+	snprintf(path, sizeof(path), "%s/index", f->dir);
+	assert_int_equal(bd_hash_set_save(&set, path, &err), 0);
+	assert_int_equal(bd_hash_set_load(path, &back, &err), 0);
+	assert_int_equal(back.n, 1);
+	assert_int_equal(back.v[0].off, 4096);
+	assert_int_equal(back.v[0].size, set.v[0].size);
+	assert_memory_equal(back.v[0].h, set.v[0].h, set.v[0].n * UT_SHA256_LEN);
+	bd_hash_set_release(&back);
+	assert_int_equal(tu_sh("truncate -s -1 '%s'", path), 0);
+	assert_true(bd_hash_set_load(path, &back, &err) < 0);
+	assert_non_null(strstr(err.msg, "truncated or corrupt"));
+	assert_int_equal(tu_sh("printf 'VM2OCIT2........' > '%s'", path), 0);
+	assert_true(bd_hash_set_load(path, &back, &err) < 0);
+	assert_non_null(strstr(err.msg, "not a block-hash index"));
+	/* Another size is an error, not a guess. */
+	dr_blockdev_free(b);
+	assert_int_equal(tu_sh("cd '%s' && head -c 8192 a.raw > c.raw", f->dir), 0);
+	b = open_bd(f->dir, "c.raw");
+	bd_extents_init(&x);
+	assert_true(bd_hash_index_diff(&set.v[0], b, NULL, &x, &err) < 0);
+	bd_extents_release(&x);
+	bd_hash_set_release(&set);
+	dr_blockdev_free(a);
+	dr_blockdev_free(b);
+}
+
 static void test_mapping(void **state)
 {
 	struct fx *f = *state;
@@ -660,6 +724,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_hash64, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_lineage, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_hashes, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_hash_index, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_mapping, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_analyse, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_delta, setup, teardown),
