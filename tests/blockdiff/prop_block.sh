@@ -201,6 +201,17 @@ expect_cache "hit hit hit" "rebuilt" || fail=1
 touch "$work/template.qcow2"
 check_pair "$ov" "$work/template.qcow2" "touched template" || fail=1
 expect_cache "miss miss miss" "touched template" || fail=1
+# Bounded: past VM2OCI_TEMPLATE_CACHE_MAX the least recently used templates
+# go (the old identity, the vmdk template), never the one in use.
+before=$(find "$VM2OCI_CACHE/templates" -mindepth 1 -maxdepth 1 -type d | wc -l)
+VM2OCI_TEMPLATE_CACHE_MAX=1 "$vm2oci" convert "$ov" -b "disk:$work/template.qcow2" -o "$work/o-t" -c gzip --max-file-size 4G --json -q >"$work/block.json"
+rm -rf "$work/o-t"
+after=$(find "$VM2OCI_CACHE/templates" -mindepth 1 -maxdepth 1 -type d | wc -l)
+if [ "$before" -ge 2 ] && [ "$after" = 1 ] && [ -d "$(jq -r .template_cache.dir "$work/block.json")" ]; then
+    echo "ok cache bound: $before templates, 1 after a run with a 1-byte cap"
+else
+    echo "FAIL cache bound: $before templates before, $after after"; fail=1
+fi
 
 # Refusals: block falls back to file, saying why, when it cannot be exact.
 refused() { # DISK BASE PATTERN NAME
