@@ -188,7 +188,8 @@ int cli_tcache_layer(struct cli_tcache *c, const struct img_layer_options *o,
 /* Keeps the record of the layer just written into blob_dir, and its blob. */
 void cli_tcache_put_layer(struct cli_tcache *c, const struct img_layer_options *o,
 			  const char *blob_dir, const struct img_layer_result *res);
-/* {"enabled", "dir", "tree", "hashes", "layer"}: hit, miss or rebuilt. */
+/* {"enabled", "dir", "tree", "hashes", "layer"}: hit, miss or rebuilt
+ * (hashes: unused when the disk had lineage). */
 json_t *cli_tcache_json(const struct cli_tcache *c);
 /* The cap in bytes, and removing the least recently used templates past it
  * (never c's own). */

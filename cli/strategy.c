@@ -38,13 +38,20 @@ int cli_vm_tree(const char *requested, struct cli_base *base, struct dr_disk *di
 			 "the block strategy needs a disk:TEMPLATE base to find changed blocks against");
 	} else {
 		struct bd_hash_set hashes;
-		int r;
+		int r, depth;
 
 		if (cli_base_tree(base, err) < 0)
 			return ut_err_prefix(err, "base %s: ", base->spec);
-		cli_tcache_hashes(base->cache, &hashes);
-		r = bd_block_tree(base->disk, base->tree, disk, &hashes, vm, &s->block, s->reason,
-				  sizeof(s->reason), err);
+		/* The template's block index only for a disk without lineage. */
+		r = bd_lineage_find(dr_disk_blockdev(disk),
+				    dr_blockdev_path(dr_disk_blockdev(base->disk)), &depth, err);
+		if (r < 0)
+			return -1;
+		memset(&hashes, 0, sizeof(hashes));
+		if (!r)
+			cli_tcache_hashes(base->cache, &hashes);
+		r = bd_block_tree(base->disk, base->tree, disk, r ? NULL : &hashes, vm, &s->block,
+				  s->reason, sizeof(s->reason), err);
 		if (r > 0)
 			cli_tcache_put_hashes(base->cache, &hashes);
 		bd_hash_set_release(&hashes);

@@ -37,7 +37,9 @@ struct cli_tcache {
 	char *dir;      /* ROOT/KEY */
 	char *root;
 	char *identity;
-	const char *tree, *hashes, *layer; /* "hit", "miss", "rebuilt" (corrupt) */
+	/* "hit", "miss", "rebuilt" (corrupt or not fitting); hashes "unused"
+	 * when the disk had lineage */
+	const char *tree, *hashes, *layer;
 	int warned;
 };
 
@@ -59,6 +61,11 @@ static int identify_file(const char *path, struct ut_buf *b, struct ut_err *err)
 		ut_err_set(err, "%s: %s", real, strerror(errno));
 		close(fd);
 		return -1;
+	}
+	/* A device's bytes change without its size or mtime: no identity. */
+	if (!S_ISREG(st.st_mode)) {
+		close(fd);
+		return ut_err_set(err, "%s: not a regular file", real);
 	}
 	close(fd);
 	ut_sha256_buf(head, (size_t)n, h);
@@ -118,7 +125,8 @@ struct cli_tcache *cli_tcache_open(struct dr_disk *d, int no_replay)
 	c->root = ut_strdup(root);
 	c->dir = ut_asprintf("%s/%s", root, hex);
 	c->identity = ut_buf_detach(&b, NULL);
-	c->tree = c->hashes = c->layer = "miss";
+	c->tree = c->layer = "miss";
+	c->hashes = "unused";
 	id_path = part(c, "identity");
 	if (mkdir(c->dir, 0755) < 0 && errno != EEXIST) {
 		free(id_path);
@@ -189,6 +197,7 @@ void cli_tcache_hashes(struct cli_tcache *c, struct bd_hash_set *s)
 	memset(s, 0, sizeof(*s));
 	if (!c)
 		return;
+	c->hashes = "miss";
 	path = part(c, "hashes");
 	if (stat(path, &st) == 0) {
 		if (bd_hash_set_load(path, s, &err) == 0) {

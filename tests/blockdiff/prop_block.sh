@@ -200,7 +200,7 @@ expect_cache "hit hit hit" "rebuilt" || fail=1
 # A template changed in place (its mtime) is a miss, never a stale hit.
 touch "$work/template.qcow2"
 check_pair "$ov" "$work/template.qcow2" "touched template" || fail=1
-expect_cache "miss miss miss" "touched template" || fail=1
+expect_cache "miss unused miss" "touched template" || fail=1
 # Bounded: past VM2OCI_TEMPLATE_CACHE_MAX the least recently used templates
 # go (the old identity, the vmdk template), never the one in use.
 before=$(find "$VM2OCI_CACHE/templates" -mindepth 1 -maxdepth 1 -type d | wc -l)
