@@ -29,38 +29,71 @@ static void index_init(struct bd_hash_index *x, uint64_t off, uint64_t size, uin
 	x->n = (size + block - 1) / block;
 }
 
+/* Whether [off, off + len) of bd reads as zeros the image holds itself (a
+ * hole, an unallocated cluster of a disk without backing file): its bytes
+ * need no reading. Any doubt (an error) says no. */
+static int zero_run(struct dr_blockdev *bd, uint64_t off, uint64_t len)
+{
+	uint64_t end = off + len, pnum;
+	int allocated, in_backing;
+
+	while (off < end) {
+		if (dr_blockdev_block_status(bd, off, end - off, &pnum, &allocated, &in_backing,
+					     NULL) < 0 || allocated || in_backing)
+			return 0;
+		off += pnum;
+	}
+	return 1;
+}
+
+static int sha256(EVP_MD_CTX *c, const void *data, size_t len, unsigned char *h)
+{
+	return EVP_DigestInit_ex(c, EVP_sha256(), NULL) && EVP_DigestUpdate(c, data, len) &&
+	       EVP_DigestFinal_ex(c, h, NULL);
+}
+
 /*
  * Reads [0, size) of bd a chunk at a time and calls fn for each block's
- * digest. block is a power of two no larger than CHUNK.
+ * digest. block is a power of two no larger than CHUNK. A chunk the image
+ * holds as zeros is neither read nor hashed again: its blocks get the digest
+ * of a zero block.
  */
 static int hash_blocks(struct dr_blockdev *bd, uint64_t size, uint64_t block,
 		       const struct ut_progress *p,
 		       int (*fn)(void *ctx, uint64_t i, const unsigned char *h), void *ctx,
 		       struct ut_err *err)
 {
-	unsigned char *buf = ut_malloc(CHUNK), h[UT_SHA256_LEN];
+	unsigned char *buf = ut_calloc(1, CHUNK), h[UT_SHA256_LEN], zero[UT_SHA256_LEN];
+	/* buf starts zeroed: the digest of a zero block is taken from it. */
 	EVP_MD_CTX *c = EVP_MD_CTX_new();
 	uint64_t pos = 0, i = 0;
 	int rc = -1;
 
-	if (!c) {
-		ut_err_set(err, "out of memory");
+	if (!c || !sha256(c, buf, (size_t)block, zero)) {
+		ut_err_set(err, "%s: SHA-256 failed", dr_blockdev_path(bd));
 		goto out;
 	}
 	while (pos < size) {
 		size_t len = size - pos < CHUNK ? (size_t)(size - pos) : CHUNK, k;
+		int zeros = zero_run(bd, pos, len);
 
-		if (dr_blockdev_pread(bd, buf, len, pos, err) < 0)
+		if (!zeros && dr_blockdev_pread(bd, buf, len, pos, err) < 0)
 			goto out;
 		for (k = 0; k < len; k += block, i++) {
 			size_t bl = len - k < block ? len - k : (size_t)block;
+			const unsigned char *d = h;
 
-			if (!EVP_DigestInit_ex(c, EVP_sha256(), NULL) ||
-			    !EVP_DigestUpdate(c, buf + k, bl) || !EVP_DigestFinal_ex(c, h, NULL)) {
-				ut_err_set(err, "%s: SHA-256 failed", dr_blockdev_path(bd));
-				goto out;
+			if (zeros && bl == block) {
+				d = zero;
+			} else {
+				if (zeros) /* a short last block of zeros */
+					memset(buf + k, 0, bl);
+				if (!sha256(c, buf + k, bl, h)) {
+					ut_err_set(err, "%s: SHA-256 failed", dr_blockdev_path(bd));
+					goto out;
+				}
 			}
-			if (fn(ctx, i, h) < 0)
+			if (fn(ctx, i, d) < 0)
 				goto out;
 		}
 		pos += len;

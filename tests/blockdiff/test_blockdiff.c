@@ -414,6 +414,40 @@ static void test_hash_index(void **state)
 	bd_hash_set_release(&set);
 	dr_blockdev_free(a);
 	dr_blockdev_free(b);
+
+	/* Zeros an image holds itself (qcow2 clusters never written) are not
+	 * read: their digests must be those of the bytes read from a raw copy
+	 * written in full. */
+	if (tu_have("qemu-img")) {
+		struct bd_hash_index ri, qi;
+
+		assert_int_equal(tu_sh("cd '%s' && rm -f s.raw && truncate -s 9M s.raw && "
+				       "head -c 5000 /dev/urandom | dd of=s.raw bs=1 seek=%d conv=notrunc status=none && "
+				       "qemu-img convert -f raw -O qcow2 s.raw s.qcow2 && "
+				       "cp s.raw full.raw && dd if=/dev/zero of=full.raw bs=1M count=9 conv=notrunc status=none",
+				       f->dir, 6 * 1024 * 1024 + 10), 0);
+		a = open_bd(f->dir, "s.raw");
+		b = open_bd(f->dir, "s.qcow2");
+		assert_int_equal(bd_hash_index_build(a, 0, dr_blockdev_size(a), 4096, NULL, &ri, &err), 0);
+		assert_int_equal(bd_hash_index_build(b, 0, dr_blockdev_size(b), 4096, NULL, &qi, &err), 0);
+		assert_int_equal(ri.n, qi.n);
+		assert_memory_equal(ri.h, qi.h, ri.n * UT_SHA256_LEN);
+		bd_extents_init(&x);
+		assert_int_equal(bd_hash_index_diff(&qi, a, NULL, &x, &err), 0);
+		assert_int_equal(x.n, 0);
+		bd_extents_release(&x);
+		dr_blockdev_free(a);
+		/* All zeros, written out: only the 5000 bytes' blocks differ. */
+		a = open_bd(f->dir, "full.raw");
+		bd_extents_init(&x);
+		assert_int_equal(bd_hash_index_diff(&qi, a, NULL, &x, &err), 0);
+		assert_int_equal(x.bytes, 2 * 4096);
+		bd_extents_release(&x);
+		bd_hash_index_release(&ri);
+		bd_hash_index_release(&qi);
+		dr_blockdev_free(a);
+		dr_blockdev_free(b);
+	}
 }
 
 static void test_mapping(void **state)
