@@ -33,8 +33,10 @@ bench_pair "vm2oci compare" "$cmp" "vm2oci diff --no-layer-sizes" "$dif" "$runs"
 (cd "$fx" && "$bin" compare disk:template.qcow2 clone.qcow2 --max-file-size 2G --quiet)
 echo
 (cd "$fx" && "$bin" compare disk:template.qcow2 clone.qcow2 --max-file-size 2G --quiet --json \
-    --chart "$chart") | jq -r '(.strategies[] | [.strategy, .changed_files, .bytes_read,
+    --chart "$chart") >"$chart.json"
+jq -r '.strategies[] | [.strategy, .changed_files, .bytes_read, (.seconds_to_find_changes * 100 | round / 100),
         (.seconds * 100 | round / 100), .layer_bytes.zstd, .delta_bytes.zstd_patch_from,
-        .delta_bytes.rsync] | map(tostring) | join("\t")), .verdict' |
-    column -t -s $'\t' -N "strategy,changed files,bytes read,seconds,layer zstd,patch-from,rsync" -l 7
+        .delta_bytes.rsync] | map(tostring) | join("\t")' "$chart.json" |
+    column -t -s $'\t' -N "strategy,changed files,bytes read,find s,with layers s,layer zstd,patch-from,rsync"
+jq -r .verdict "$chart.json"
 echo "chart: $chart"
