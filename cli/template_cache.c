@@ -237,7 +237,10 @@ int cli_tcache_layer(struct cli_tcache *c, const struct img_layer_options *o,
 {
 	char *name, *path, *blob = NULL, hex[UT_SHA256_HEX + 8];
 	struct ut_buf b;
-	unsigned long long size, tar_bytes, entries, content;
+	unsigned long long size, tar_bytes, entries, content, ino;
+	long long sec;
+	long nsec;
+	struct stat st;
 	int rc = 0;
 
 	if (!c)
@@ -248,8 +251,9 @@ int cli_tcache_layer(struct cli_tcache *c, const struct img_layer_options *o,
 	memset(res, 0, sizeof(*res));
 	if (ut_read_host_file(path, &b, NULL) < 0)
 		goto out;
-	if (sscanf((char *)b.data, "%71s %71s %95s %llu %llu %llu %llu", res->blob.digest,
-		   res->diff_id, res->blob.media_type, &size, &tar_bytes, &entries, &content) != 7 ||
+	if (sscanf((char *)b.data, "%71s %71s %95s %llu %llu %llu %llu %llu %lld.%ld",
+		   res->blob.digest, res->diff_id, res->blob.media_type, &size, &tar_bytes, &entries,
+		   &content, &ino, &sec, &nsec) != 10 ||
 	    strncmp(res->blob.digest, "sha256:", 7) || strlen(res->blob.digest) != 71) {
 		struct ut_err err;
 
@@ -264,6 +268,18 @@ int cli_tcache_layer(struct cli_tcache *c, const struct img_layer_options *o,
 	res->content_bytes = content;
 	snprintf(hex, sizeof(hex), "blob-%s", res->blob.digest + 7);
 	blob = part(c, hex);
+	/* The blob is trusted by its name, as a layout's are: the stamp taken
+	 * when it was cached (inode, mtime) catches one written over since. */
+	if (stat(blob, &st) == 0 && (st.st_ino != ino || st.st_mtim.tv_sec != sec ||
+				     st.st_mtim.tv_nsec != nsec)) {
+		struct ut_err err;
+
+		ut_err_set(&err, "%s: changed since it was cached", blob);
+		corrupt(c, &err);
+		c->layer = "rebuilt";
+		unlink(blob);
+		goto out;
+	}
 	/* The layout may hold the blob already (img_layout_import_blob then
 	 * leaves it); else the cache's copy, linked when it can be. */
 	rc = img_layout_import_blob(l, blob, &res->blob, NULL) == 0;
@@ -283,6 +299,7 @@ void cli_tcache_put_layer(struct cli_tcache *c, const struct img_layer_options *
 			  const char *blob_dir, const struct img_layer_result *res)
 {
 	char *name, *path, *rec, *src, *dst, *tmp;
+	struct stat st;
 
 	if (!c || strncmp(res->blob.digest, "sha256:", 7))
 		return;
@@ -294,12 +311,15 @@ void cli_tcache_put_layer(struct cli_tcache *c, const struct img_layer_options *
 	unlink(tmp);
 	if (link(src, tmp) == 0 && rename(tmp, dst) < 0)
 		unlink(tmp);
+	if (stat(dst, &st) < 0)
+		memset(&st, 0, sizeof(st));
 	name = layer_name(o);
 	path = part(c, name);
-	rec = ut_asprintf("%s %s %s %llu %llu %llu %llu\n", res->blob.digest, res->diff_id,
-			  res->blob.media_type, (unsigned long long)res->blob.size,
+	rec = ut_asprintf("%s %s %s %llu %llu %llu %llu %llu %lld.%09ld\n", res->blob.digest,
+			  res->diff_id, res->blob.media_type, (unsigned long long)res->blob.size,
 			  (unsigned long long)res->tar_bytes, (unsigned long long)res->entries,
-			  (unsigned long long)res->content_bytes);
+			  (unsigned long long)res->content_bytes, (unsigned long long)st.st_ino,
+			  (long long)st.st_mtim.tv_sec, st.st_mtim.tv_nsec);
 	ut_write_file_atomic(path, rec, strlen(rec), 0644, NULL);
 	free(rec);
 	free(path);

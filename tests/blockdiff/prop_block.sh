@@ -197,6 +197,11 @@ fi
 expect_cache "rebuilt rebuilt hit" "after corruption" || fail=1
 check_pair "$work/full.raw" "$work/template.qcow2" "full raw copy, rebuilt cache" || fail=1
 expect_cache "hit hit hit" "rebuilt" || fail=1
+# A cached blob written over since (its mtime moved): said, rebuilt, the same layer.
+touch "$VM2OCI_CACHE"/templates/*/blob-*
+check_pair "$work/full.raw" "$work/template.qcow2" "full raw copy, blob touched" 2>"$work/warn.txt" || fail=1
+grep -q 'changed since it was cached' "$work/warn.txt" || { echo "FAIL blob touched: no warning"; fail=1; }
+expect_cache "hit hit rebuilt" "blob touched" || fail=1
 # A template changed in place (its mtime) is a miss, never a stale hit.
 touch "$work/template.qcow2"
 check_pair "$ov" "$work/template.qcow2" "touched template" || fail=1
