@@ -572,7 +572,7 @@ static void convert_report(const struct convert *cv)
 	const struct convert_opts *o = cv->o;
 	const struct cli_job *j = &cv->job;
 	const struct img_layer_result *top = &cv->layers[cv->nlayers - 1].res;
-	double total = ut_now() - cv->t0, read_s = 0, comp_s = 0;
+	double total = ut_now() - cv->t0, read_s = 0, comp_s = 0, hash_s = 0;
 	json_t *root, *jl, *secs;
 	size_t i;
 
@@ -590,10 +590,11 @@ static void convert_report(const struct convert *cv)
 		json_array_append_new(jl, layer_json(cv->layers[i].role, &cv->layers[i].res));
 		read_s += cv->layers[i].res.seconds_read;
 		comp_s += cv->layers[i].res.seconds_compress;
+		hash_s += cv->layers[i].res.seconds_hash;
 	}
-	secs = json_pack("{s:f, s:f, s:f, s:f, s:f, s:f, s:f, s:f}", "open", j->t_open, "walk",
+	secs = json_pack("{s:f, s:f, s:f, s:f, s:f, s:f, s:f, s:f, s:f}", "open", j->t_open, "walk",
 			 j->t_walk, "base", j->t_base, "diff", j->t_diff, "read", read_s,
-			 "compress", comp_s, "write", cv->t_commit, "total", total);
+			 "compress", comp_s, "hash", hash_s, "write", cv->t_commit, "total", total);
 	root = json_pack("{s:s, s:s, s:s, s:s, s:{s:s, s:s, s:I}, s:I, s:o, s:o}",
 			 "output", o->out, "output_format",
 			 o->docker_archive ? "docker-archive" : "oci", "tag", o->tag,

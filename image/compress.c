@@ -24,6 +24,10 @@
 /* Blob bytes between two writeback kicks: the kernel writes the blob out
  * while we compress, so the fsync at the end has little left to wait for. */
 #define WRITEBACK_STEP (8u << 20)
+/* Zero stretches of the blob this long, at this alignment in the file, are
+ * left as holes: an uncompressed layer of a sparse file is mostly zeros,
+ * which the kernel then neither copies nor writes out. */
+#define HOLE_STEP (64u << 10)
 
 struct img_zout {
 	enum img_compress c;
@@ -69,23 +73,53 @@ const char *img_layer_media_type(enum img_compress c)
 	return "application/vnd.oci.image.layer.v1.tar";
 }
 
-static int emit(void *ctx, const void *p, size_t n, struct ut_err *err)
+static int put(struct img_zout *z, const unsigned char *s, size_t n, uint64_t off,
+	       struct ut_err *err)
 {
-	struct img_zout *z = ctx;
-	const unsigned char *s = p;
-
-	ut_sha256_update(&z->h, p, n);
-	z->size += n;
 	while (n) {
-		ssize_t w = write(z->fd, s, n);
+		ssize_t w = pwrite(z->fd, s, n, (off_t)off);
 
 		if (w < 0 && errno == EINTR)
 			continue;
 		if (w < 0)
 			return ut_err_set(err, "writing blob: %s", strerror(errno));
 		s += w;
+		off += (uint64_t)w;
 		n -= (size_t)w;
 	}
+	return 0;
+}
+
+static int all_zero(const unsigned char *p, size_t n)
+{
+	return n && !p[0] && !memcmp(p, p + 1, n - 1);
+}
+
+/* Writes the bytes after the blob's first z->size, skipping whole aligned
+ * HOLE_STEPs of zeros; img_zout_finish sets the file's size. */
+static int emit(void *ctx, const void *p, size_t n, struct ut_err *err)
+{
+	struct img_zout *z = ctx;
+	const unsigned char *s = p;
+	size_t done = 0, at = 0; /* s[done..at) is waiting to be written */
+
+	if (z->c != IMG_COMPRESS_NONE)
+		ut_sha256_update(&z->h, p, n);
+	while (at < n) {
+		size_t step = HOLE_STEP - (size_t)((z->size + at) % HOLE_STEP);
+
+		if (step > n - at)
+			step = n - at;
+		if (step == HOLE_STEP && all_zero(s + at, step)) {
+			if (put(z, s + done, at - done, z->size + done, err) < 0)
+				return -1;
+			done = at + step;
+		}
+		at += step;
+	}
+	if (put(z, s + done, n - done, z->size + done, err) < 0)
+		return -1;
+	z->size += n;
 	if (z->size - z->written_back >= WRITEBACK_STEP) {
 		/* Asynchronous (no WAIT flags); a filesystem without it just waits
 		 * for the fsync. */
@@ -184,7 +218,11 @@ int img_zout_finish(struct img_zout *z, unsigned char digest[UT_SHA256_LEN], uin
 		return -1;
 	if (z->c == IMG_COMPRESS_GZIP && img_pgzip_finish(z->gz, err) < 0)
 		return -1;
-	ut_sha256_final(&z->h, digest);
+	/* The file ends where the blob does, also after a trailing hole. */
+	if (ftruncate(z->fd, (off_t)z->size) < 0)
+		return ut_err_set(err, "writing blob: %s", strerror(errno));
+	if (z->c != IMG_COMPRESS_NONE)
+		ut_sha256_final(&z->h, digest);
 	*size = z->size;
 	return 0;
 }

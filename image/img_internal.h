@@ -11,7 +11,10 @@
 /* Bounds for JSON documents read from images we did not write. */
 #define IMG_JSON_MAX (16u << 20)
 
-/* A compressor that hashes and writes its output to fd. */
+/* A compressor that hashes and writes its output to fd. Uncompressed
+ * (IMG_COMPRESS_NONE) the output is the input, which the caller hashes
+ * already: img_zout_finish then leaves digest alone. All-zero stretches of the
+ * output become holes in fd (the file reads the same). */
 struct img_zout;
 
 int img_zout_new(enum img_compress c, int level, int threads, int fd, struct img_zout **out,
@@ -37,11 +40,12 @@ void img_pgzip_free(struct img_pgzip *g);
 
 /*
  * A bounded queue of nslots buffers of cap bytes between one producer thread
- * and one consumer thread (chunkq.c). The producer takes the next free slot
- * with img_chunkq_fill (blocking while all are in use), fills data/len/tag/
- * flags and hands it over with img_chunkq_push; the consumer takes slots in
- * the same order with img_chunkq_pop and gives them back with
- * img_chunkq_release. img_chunkq_fail (either side) wakes both and makes
+ * and nconsumers consumer threads (chunkq.c). The producer takes the next
+ * free slot with img_chunkq_fill (blocking while all are in use), fills
+ * data/len/tag/flags and hands it over with img_chunkq_push; each consumer
+ * (numbered 0..nconsumers-1) takes every slot in the same order with
+ * img_chunkq_pop, reads it without changing it, and gives it back with
+ * img_chunkq_release; a slot is free again once all have given it back. img_chunkq_fail (either side) wakes both and makes
  * every later fill/pop return NULL; img_chunkq_error copies the first
  * reason given and returns -1 once failed.
  */
@@ -53,13 +57,13 @@ struct img_chunk {
 	unsigned flags;
 };
 struct img_chunkq;
-struct img_chunkq *img_chunkq_new(size_t nslots, size_t cap);
+struct img_chunkq *img_chunkq_new(size_t nslots, size_t cap, size_t nconsumers);
 void img_chunkq_free(struct img_chunkq *q);
 size_t img_chunkq_cap(const struct img_chunkq *q);
 struct img_chunk *img_chunkq_fill(struct img_chunkq *q);
 void img_chunkq_push(struct img_chunkq *q);
-struct img_chunk *img_chunkq_pop(struct img_chunkq *q);
-void img_chunkq_release(struct img_chunkq *q);
+struct img_chunk *img_chunkq_pop(struct img_chunkq *q, size_t consumer);
+void img_chunkq_release(struct img_chunkq *q, size_t consumer);
 void img_chunkq_fail(struct img_chunkq *q, const struct ut_err *err);
 int img_chunkq_error(struct img_chunkq *q, struct ut_err *err);
 

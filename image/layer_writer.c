@@ -3,12 +3,15 @@
  * the tar (the diff_id) -> compressor -> sha256 of the blob (its digest) ->
  * a temporary file in the blob folder, renamed to its digest at the end.
  *
- * Three stages overlap, joined by bounded queues (chunkq.c), so a layer takes
+ * Four stages overlap, joined by bounded queues (chunkq.c), so a layer takes
  * about as long as its slowest stage instead of the sum: an optional reader
  * thread reads file content ahead (img_layer_read_ahead), the caller's thread
- * frames the tar, and a sink thread hashes the tar and feeds the compressor
- * (whose own workers compress: zstd's, pgzip's). The bytes are the same as
- * one thread doing it all: each stage sees the same stream in the same order.
+ * frames the tar, and two sink threads take the same tar chunks: one hashes
+ * them (the diff_id; the tar's sha256 is the most expensive single stage, so
+ * it gets a core of its own), the other feeds the compressor (whose own
+ * workers compress: zstd's, pgzip's) and writes the blob. The bytes are the
+ * same as one thread doing it all: each stage sees the same stream in the
+ * same order.
  *
  * Plain pax rather than pax_restricted: restricted mode drops the
  * nanoseconds of mtime unless some other field forces an extended header.
@@ -57,6 +60,18 @@ struct read_ahead {
 	double t_read;
 };
 
+/* The sink's consumers of the tar chunks, in their chunkq order. */
+enum { SINK_COMPRESS, SINK_HASH, SINK_N };
+
+struct sink_thread {
+	struct img_layer_writer *w;
+	size_t consumer;
+	pthread_t thread;
+	int started;
+	double busy; /* seconds spent on chunks, the rest was waiting */
+	struct ut_err err;
+};
+
 struct img_layer_writer {
 	struct archive *a;
 	char *blob_dir;
@@ -65,18 +80,17 @@ struct img_layer_writer {
 	struct img_zout *z;
 	struct ut_sha256 tar_hash;
 	uint64_t tar_bytes, entries, content_bytes;
-	double t_read, t_compress;
+	double t_read, t_compress, t_hash;
 	struct img_layer_options opt;
 	struct ut_err werr; /* set by the write callback */
 	int werr_set;
 	struct link_map links;
 	unsigned char *buf;
-	/* The sink: tar bytes -> sha256 (diff_id) -> compressor, on its thread. */
+	/* The sink: tar bytes -> sha256 (diff_id) and -> compressor -> blob, on
+	 * a thread each, both reading every chunk of sinkq. */
 	struct img_chunkq *sinkq;
 	struct img_chunk *sink_cur; /* the slot lw_write is filling */
-	pthread_t sink_thread;
-	int sink_started;
-	int hash_tar; /* 0 without compression: the blob is the tar, one digest */
+	struct sink_thread sink[SINK_N];
 	struct read_ahead *ra;
 };
 
@@ -106,36 +120,53 @@ static void leave_c(locale_t old)
 		uselocale(old);
 }
 
-/* The sink thread: every chunk of tar through the diff_id hash and the
- * compressor, until the chunk marked last or a failure. */
+/* A sink thread: every chunk of tar through its stage (the diff_id hash or
+ * the compressor), until the chunk marked last or a failure. */
 static void *sink_main(void *arg)
 {
-	struct img_layer_writer *w = arg;
-	struct ut_err err = { { 0 } };
+	struct sink_thread *t = arg;
+	struct img_layer_writer *w = t->w;
 
 	for (;;) {
-		struct img_chunk *c = img_chunkq_pop(w->sinkq);
+		struct img_chunk *c = img_chunkq_pop(w->sinkq, t->consumer);
 		double t0 = ut_now();
 		unsigned flags;
 		int rc = 0;
 
 		if (!c)
 			break;
-		if (w->hash_tar)
+		if (t->consumer == SINK_HASH)
 			ut_sha256_update(&w->tar_hash, c->data, c->len);
-		if (c->len)
-			rc = img_zout_write(w->z, c->data, c->len, &err);
+		else if (c->len)
+			rc = img_zout_write(w->z, c->data, c->len, &t->err);
 		flags = c->flags;
-		w->t_compress += ut_now() - t0;
-		img_chunkq_release(w->sinkq);
+		t->busy += ut_now() - t0;
+		img_chunkq_release(w->sinkq, t->consumer);
 		if (rc < 0) {
-			img_chunkq_fail(w->sinkq, &err);
+			img_chunkq_fail(w->sinkq, &t->err);
 			break;
 		}
 		if (flags & IMG_CHUNK_END)
 			break;
 	}
 	return NULL;
+}
+
+static int sink_start(struct img_layer_writer *w, const char *blob_dir, struct ut_err *err)
+{
+	size_t k;
+
+	for (k = 0; k < SINK_N; k++) {
+		struct sink_thread *t = &w->sink[k];
+
+		t->w = w;
+		t->consumer = k;
+		if (pthread_create(&t->thread, NULL, sink_main, t))
+			return ut_err_set(err, "%s: cannot start the layer's %s thread", blob_dir,
+					  k == SINK_HASH ? "hashing" : "compression");
+		t->started = 1;
+	}
+	return 0;
 }
 
 static int sink_failed(struct img_layer_writer *w)
@@ -149,7 +180,9 @@ static int sink_failed(struct img_layer_writer *w)
 /* Stops the sink: after the last chunk (end) or at once (a failure). */
 static int sink_stop(struct img_layer_writer *w, int end)
 {
-	if (!w->sink_started)
+	size_t k;
+
+	if (!w->sink[0].started)
 		return 0;
 	if (end) {
 		if (!w->sink_cur)
@@ -162,8 +195,13 @@ static int sink_stop(struct img_layer_writer *w, int end)
 	} else {
 		img_chunkq_fail(w->sinkq, NULL);
 	}
-	pthread_join(w->sink_thread, NULL);
-	w->sink_started = 0;
+	for (k = 0; k < SINK_N; k++)
+		if (w->sink[k].started) {
+			pthread_join(w->sink[k].thread, NULL);
+			w->sink[k].started = 0;
+		}
+	w->t_compress = w->sink[SINK_COMPRESS].busy;
+	w->t_hash = w->sink[SINK_HASH].busy;
 	return end && img_chunkq_error(w->sinkq, NULL) < 0 ? sink_failed(w) : 0;
 }
 
@@ -371,7 +409,7 @@ int img_layer_read_ahead(struct img_layer_writer *w, const struct ut_entry *cons
 	if (w->ra)
 		return ut_err_set(err, "a layer reads ahead once");
 	ra = ut_calloc(1, sizeof(*ra));
-	ra->q = img_chunkq_new(QUEUE_SLOTS, CHUNK);
+	ra->q = img_chunkq_new(QUEUE_SLOTS, CHUNK, 1);
 	ra->entries = entries;
 	ra->n = n;
 	if (src)
@@ -436,13 +474,9 @@ static int writer_new(const char *blob_dir, const struct img_layer_options *opt,
 	}
 	if (img_zout_new(w->opt.compress, w->opt.level, w->opt.threads, w->fd, &w->z, err) < 0)
 		goto fail;
-	w->hash_tar = w->opt.compress != IMG_COMPRESS_NONE;
-	w->sinkq = img_chunkq_new(QUEUE_SLOTS, CHUNK);
-	if (pthread_create(&w->sink_thread, NULL, sink_main, w)) {
-		ut_err_set(err, "%s: cannot start the layer's compression thread", blob_dir);
+	w->sinkq = img_chunkq_new(QUEUE_SLOTS, CHUNK, SINK_N);
+	if (sink_start(w, blob_dir, err) < 0)
 		goto fail;
-	}
-	w->sink_started = 1;
 	w->buf = ut_malloc(CHUNK);
 	w->a = archive_write_new();
 	if (!w->a || archive_write_set_format_pax(w->a) != ARCHIVE_OK ||
@@ -495,7 +529,7 @@ static int take_read_ahead(struct content_ctx *c, struct ut_err *err)
 	struct img_chunkq *q = c->w->ra->q;
 
 	for (;;) {
-		struct img_chunk *ch = img_chunkq_pop(q);
+		struct img_chunk *ch = img_chunkq_pop(q, 0);
 		unsigned flags;
 		int rc = 0;
 
@@ -505,14 +539,14 @@ static int take_read_ahead(struct content_ctx *c, struct ut_err *err)
 			return -1;
 		}
 		if (ch->tag != c->e) {
-			img_chunkq_release(q);
+			img_chunkq_release(q, 0);
 			return ut_err_set(err, "%s: the layer's entries came in another order than "
 					  "announced to img_layer_read_ahead", c->e->path);
 		}
 		if (ch->len)
 			rc = write_chunk(c, ch->data, ch->len, err);
 		flags = ch->flags;
-		img_chunkq_release(q);
+		img_chunkq_release(q, 0);
 		if (rc < 0)
 			return -1;
 		if (flags & IMG_CHUNK_END)
@@ -741,10 +775,10 @@ static int layer_finish(struct img_layer_writer *w, struct img_layer_result *res
 		goto out;
 	}
 	w->t_compress += ut_now() - t0;
-	if (w->hash_tar)
-		ut_sha256_final(&w->tar_hash, tar_digest);
-	else
-		memcpy(tar_digest, digest, sizeof(tar_digest));
+	ut_sha256_final(&w->tar_hash, tar_digest);
+	/* Uncompressed, the blob is the tar: the compressor did not hash it again. */
+	if (w->opt.compress == IMG_COMPRESS_NONE)
+		memcpy(digest, tar_digest, sizeof(digest));
 	ut_hex(digest, UT_SHA256_LEN, hex);
 	final = ut_asprintf("%s/%s", w->blob_dir, hex);
 	if (rename(w->tmp_path, final) < 0) {
@@ -767,6 +801,7 @@ static int layer_finish(struct img_layer_writer *w, struct img_layer_result *res
 	res->content_bytes = w->content_bytes;
 	res->seconds_read = w->t_read;
 	res->seconds_compress = w->t_compress;
+	res->seconds_hash = w->t_hash;
 	rc = 0;
 out:
 	free(final);

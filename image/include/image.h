@@ -88,7 +88,8 @@ struct img_layer_result {
 	uint64_t entries;
 	uint64_t content_bytes;    /* file bytes read from the source */
 	double seconds_read;       /* time spent reading content */
-	double seconds_compress;   /* time spent compressing and hashing */
+	double seconds_compress;   /* time spent compressing and writing the blob */
+	double seconds_hash;       /* time spent hashing the tar (the diff_id) */
 };
 
 /* Starts a layer whose blob will land in blob_dir (a blobs/sha256 folder). */

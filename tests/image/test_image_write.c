@@ -299,6 +299,62 @@ static void test_read_ahead(void **state)
 	mem_free(&src);
 }
 
+/*
+ * An uncompressed layer of a mostly-zero file (a sparse disk file, as the
+ * tar carries it) is written with holes where whole aligned 64 KiB runs are
+ * zero: the blob reads back byte for byte (sha256sum, tar -xO), its size is
+ * exact after a trailing zero run, and it takes far fewer disk blocks than
+ * bytes.
+ */
+static void test_sparse_blob(void **state)
+{
+	struct mem_src src = { 0 };
+	struct ut_tree *t = ut_tree_new();
+	size_t big = 8u << 20;
+	unsigned char *data = calloc(1, big);
+	struct img_layer_result r;
+	struct ut_err err = { "" };
+	char *dir = ut_asprintf("%s/sparse", tmp), *blob, *s;
+	unsigned char d[UT_SHA256_LEN];
+	char hex[UT_SHA256_HEX];
+	long long blocks;
+
+	(void)state;
+	t->content.ops = &mem_ops;
+	t->content.ctx = &src;
+	add_e(t, "", UT_DIR, 0755, 0, 1700000000, 0);
+	/* Data at the start, in the middle and none at the end. */
+	memset(data, 'a', 1000);
+	memset(data + (3u << 20) + 12345, 'b', 70000);
+	add_file(t, &src, "disk.img", data, big, 0644);
+	assert_int_equal(tu_sh("mkdir -p '%s'", dir), 0);
+	assert_int_equal(write_tree_layer(dir, IMG_COMPRESS_NONE, t, &r, &err), 0);
+	blob = ut_asprintf("%s/%s", dir, r.blob.digest + 7);
+	s = tu_sh_out("sha256sum < '%s'", blob);
+	assert_true(!strncmp(s, r.blob.digest + 7, 64));
+	free(s);
+	s = tu_sh_out("stat -c %%s '%s'", blob);
+	assert_int_equal(strtoull(s, NULL, 10), r.tar_bytes);
+	free(s);
+	/* Every 64 KiB-aligned run of zeros is a hole: about 7.8 MiB of 8. */
+	s = tu_sh_out("stat -c %%b '%s'", blob);
+	blocks = strtoll(s, NULL, 10);
+	free(s);
+	fprintf(stderr, "sparse blob: %llu bytes in %lld blocks of 512\n",
+		(unsigned long long)r.tar_bytes, blocks);
+	assert_true(blocks * 512 < (long long)(1u << 20));
+	ut_sha256_buf(data, big, d);
+	ut_hex(d, UT_SHA256_LEN, hex);
+	s = tu_sh_out("tar -xOf '%s' disk.img | sha256sum", blob);
+	assert_true(!strncmp(s, hex, 64));
+	free(s);
+	free(blob);
+	free(dir);
+	free(data);
+	ut_tree_free(t);
+	mem_free(&src);
+}
+
 /* oci-image-tool refuses a ref whose manifest another ref also names, and
  * zstd layers: validate one tag in a copy whose index lists only it. */
 static void validate_tag(const char *dir, const char *tag)
@@ -897,6 +953,7 @@ int main(void)
 		cmocka_unit_test(test_layer_peers),
 		cmocka_unit_test(test_determinism),
 		cmocka_unit_test(test_read_ahead),
+		cmocka_unit_test(test_sparse_blob),
 		cmocka_unit_test(test_two_tags),
 		cmocka_unit_test(test_shared_writers),
 		cmocka_unit_test(test_failure_cleanup),
