@@ -10,8 +10,9 @@
 #   pigz -1 -p N (N = the cores); for --compress none, the read alone;
 #   the research log's pipeline: qemu-img convert to raw, loop mount, rsync -aAX
 #   --compare-dest=<the base's rootfs, unpacked beforehand and not timed>, tar | gzip.
-# Then each convert once more under GNU time: peak RSS must stay at or under 200 MiB
-# (exit 1 otherwise). Prints the ratios (<1: vm2oci is faster). Needs root (loop mount),
+# With VM2OCI_BEFORE=another vm2oci binary (an older build), each convert is also timed
+# side by side against that one's. Then each convert once more under GNU time: peak RSS
+# must stay at or under 200 MiB (exit 1 otherwise). Prints the ratios (<1: vm2oci is faster). Needs root (loop mount),
 # umoci, rsync, zstd, igzip (isal), pigz, jq, GNU time.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -36,7 +37,7 @@ trap '$gm umount "$work/m" 2>/dev/null || true; rm -rf "$work"' EXIT
 mkdir "$work/base" && cp -a "$fx/base-oci/." "$work/base/"
 umoci raw unpack --image "$work/base:minbase-deleting" "$work/base-rootfs" >/dev/null
 base=oci:$work/base:minbase-deleting
-conv() { echo "rm -rf $work/out-$1 && $bin convert --max-file-size 2G $disk --base $base -o $work/out-$1 --compress $1 --quiet"; }
+conv() { echo "rm -rf $work/out-$1 && ${2:-$bin} convert --max-file-size 2G $disk --base $base -o $work/out-$1 --compress $1 --quiet"; }
 
 # The diff tar every floor compresses: vm2oci's uncompressed diff layer.
 eval "$(conv none)"
@@ -58,6 +59,13 @@ seed="qemu-img convert -O raw $disk $work/c.raw && $gm mount $work/c.raw $work/m
  && rsync -aAX --compare-dest=$work/base-rootfs/ $work/m/ $work/d/ && tar -C $work/d --numeric-owner -cf - . | gzip > $work/d.tar.gz; rc=\$?; \
  $gm umount $work/m; rm -rf $work/c.raw $work/d $work/d.tar.gz; exit \$rc"
 bench_pair "vm2oci convert (gzip)" "$(conv gzip)" "research log's pipeline (gzip)" "$seed" "$runs"
+
+if [ -n "${VM2OCI_BEFORE:-}" ]; then
+    for c in zstd gzip none; do
+        bench_pair "vm2oci convert ($c)" "$(conv "$c")" "before: $(basename "$VM2OCI_BEFORE") ($c)" \
+            "$(conv "$c" "$VM2OCI_BEFORE")" "$runs"
+    done
+fi
 
 # Peak memory: bounded queues, not whole files.
 status=0
