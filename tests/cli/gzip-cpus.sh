@@ -13,7 +13,8 @@ for t in qemu-x86_64 mke2fs jq; do
     command -v "$t" >/dev/null || { echo "SKIP: $t is not installed"; exit 77; }
 done
 [ "$(uname -m)" = x86_64 ] || { echo "SKIP: not an x86-64 host"; exit 77; }
-qemu-x86_64 -cpu qemu64 "$bin" --help >/dev/null 2>&1 ||
+! ldd "$bin" 2>/dev/null | grep -q libasan || { echo "SKIP: $bin is an ASan build (qemu-user cannot map its shadow)"; exit 77; }
+timeout 30 qemu-x86_64 -cpu qemu64 "$bin" --help >/dev/null 2>&1 ||
     { echo "SKIP: $bin does not run under qemu-x86_64 (an ASan build?)"; exit 77; }
 work=$(mktemp -d "${TMPDIR:-/tmp}/vm2oci-gzcpu-XXXXXX")
 trap 'rm -rf "$work"' EXIT
