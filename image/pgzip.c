@@ -188,8 +188,8 @@ static int deflate_portable(struct pgz_job *j, struct libdeflate_compressor *c)
 	return 0;
 }
 
-/* Returns the job's new state; a worker sets it under the lock. */
-/* ldc: the calling thread's libdeflate compressor, made on first use. */
+/* Returns the job's new state; a worker sets it under the lock. ldc: the
+ * calling thread's libdeflate compressor, made on first use. */
 static enum job_state compress_job(struct img_pgzip *g, struct pgz_job *j,
 				   struct libdeflate_compressor **ldc)
 {
