@@ -26,6 +26,7 @@ struct rule {
 	unsigned anchored : 1, dir_only : 1, wild : 1, wild2 : 1, wild2_prefix : 1,
 		wild3 : 1;
 	size_t slashes;  /* as rsync counts them: the leading one included */
+	size_t lit;      /* anchored: pat's literal start, a quick reject */
 	uint64_t files, bytes;
 };
 
@@ -93,6 +94,8 @@ int fsd_filter_add(struct fsd_filter *f, enum fsd_rule_action action, const char
 		r.wild2_prefix = ss == r.pat && !r.anchored; /* rsync looks before the '/' */
 		r.wild3 = ss && len >= 3 && !strcmp(r.pat + len - 3, "***");
 	}
+	if (r.anchored && !r.wild3)
+		r.lit = strcspn(r.pat, "*?[\\");
 	r.group = ut_strdup(group ? group : "");
 	f->v = ut_realloc(f->v, (f->n + 1) * sizeof(*f->v));
 	f->v[f->n++] = r;
@@ -375,6 +378,8 @@ static int rule_matches(const struct rule *r, const char *path, size_t len, int 
 	long where;
 
 	if (r->dir_only && !is_dir)
+		return 0;
+	if (r->lit && strncmp(path, r->pat, r->lit))
 		return 0;
 	if (!r->slashes && !r->wild2) {
 		const char *s = strrchr(path, '/');
