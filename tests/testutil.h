@@ -323,4 +323,30 @@ out:
 	return rc;
 }
 
+/*
+ * The same on a base image: the disk's listing less what the rules leave
+ * out (tu_expected_listing), plus what the base itself has where the rules
+ * exclude (judged by rsync on the base's listing the same way): convert
+ * leaves those paths out of the comparison, so the base's files there stay
+ * in the image and no whiteout hides them. base_listing: tree_listing of the
+ * base unpacked by a peer. Returns 0 on success.
+ */
+static inline int tu_expected_listing_on_base(const char *tmp, const char *listing,
+					      const char *base_listing, const char *layout,
+					      const char *tag, const char *out)
+{
+	char kept[4096];
+
+	snprintf(kept, sizeof(kept), "%s/base.kept", tmp);
+	if (tu_expected_listing(tmp, listing, layout, tag, out) != 0 ||
+	    tu_expected_listing(tmp, base_listing, layout, tag, kept) != 0)
+		return -1;
+	/* The base's lines whose path the rules took, merged in path order
+	 * (C order of whole lines is path order: a tab sorts before '/'). */
+	return tu_sh("cut -f1 %s > %s.paths && "
+		     "awk -F'\\t' 'NR == FNR { k[$1] = 1; next } !($1 in k)' %s.paths %s > %s.taken && "
+		     "LC_ALL=C sort %s %s.taken > %s.merged && mv %s.merged %s",
+		     kept, kept, kept, base_listing, kept, out, kept, out, out, out) == 0 ? 0 : -1;
+}
+
 #endif
