@@ -299,7 +299,8 @@ enum { CLI_OPT_EXCLUDE = 0x1100, CLI_OPT_INCLUDE, CLI_OPT_FILTER_FROM, CLI_OPT_K
 	"      --include PATTERN  keep what PATTERN matches: the first matching rule wins,\n"  \
 	"                         and the user's rules come before the defaults\n"              \
 	"      --filter-from FILE rules from FILE, \"- PATTERN\" / \"+ PATTERN\" lines (as\n"   \
-	"                         rsync's --filter='. FILE'; '#' and ';' start comments)\n"    \
+	"                         rsync's --filter='. FILE'; '#' and ';' start comments;\n"    \
+	"                         vm2oci's own \"= PATTERN\" keeps a file but empty)\n"       \
 	"      --keep-kernel      keep the VM's kernel and boot files (/boot contents,\n"      \
 	"                         modules, headers, /vmlinuz, /initrd.img)\n"                  \
 	"      --no-default-excludes\n"                                                         \
@@ -307,7 +308,8 @@ enum { CLI_OPT_EXCLUDE = 0x1100, CLI_OPT_INCLUDE, CLI_OPT_FILTER_FROM, CLI_OPT_K
 	"                         files, swap files (/swapfile, fstab's), what /proc /sys\n"   \
 	"                         /run /tmp hold, apt/yum/dnf caches, and has an empty\n"     \
 	"                         /etc/machine-id. Each rule's entries and bytes are\n"        \
-	"                         reported; the label org.vm2oci.excludes records the rules\n"
+	"                         reported; the label org.vm2oci.excludes records the rules.\n" \
+	"                         A base image's own files where a rule excludes stay\n"
 
 /* The exclusion options of one command line. */
 struct cli_excludes {

@@ -55,6 +55,21 @@ static void image_skipped(const struct img_base *img, char **value)
 	*value = v ? ut_strdup(v) : NULL;
 }
 
+/* What convert left out is not missing: the rules the image's label
+ * records, on both sides (the image's excluded paths may be its base's own
+ * files); the disk's files an "=" rule names compared emptied. */
+static int verify_exclude(const struct img_base *img, const char *name, struct ut_tree *itree,
+			  struct ut_tree *vm, struct fsd_filter **filter)
+{
+	struct ut_err err = { { 0 } };
+
+	if (cli_excludes_from_image(img_base_config(img), filter, &err) < 0)
+		return cli_error("%s: %s", name, err.msg), -1;
+	fsd_filter_tree(*filter, itree, FSD_FILTER_EXCLUDE);
+	fsd_filter_tree(*filter, vm, FSD_FILTER_EXCLUDE | FSD_FILTER_EMPTY);
+	return 0;
+}
+
 static void what_string(unsigned what, char *buf, size_t len)
 {
 	static const struct { unsigned bit; const char *name; } names[] = {
@@ -211,14 +226,8 @@ int cmd_verify(int argc, char **argv)
 		cli_error_at(argv[optind + 1], &err);
 		goto out;
 	}
-	/* What convert left out is not missing: the same rules on both sides
-	 * (the image's excluded paths may be its base's own files). */
-	if (cli_excludes_from_image(img_base_config(img), &filter, &err) < 0) {
-		cli_error("%s: %s", argv[optind], err.msg);
+	if (verify_exclude(img, argv[optind], itree, vm, &filter) < 0)
 		goto out;
-	}
-	fsd_filter_tree(filter, itree, FSD_FILTER_EXCLUDE);
-	fsd_filter_tree(filter, vm, FSD_FILTER_EXCLUDE | FSD_FILTER_EMPTY);
 	fopt.progress = dopt.progress;
 	/* convert refuses a guest name OCI reads as a whiteout unless told to
 	 * rename it, so a disk with such names can only match an image that
@@ -237,14 +246,13 @@ int cmd_verify(int argc, char **argv)
 	jdiffs = json_array();
 	count = list_differences(diff, max, json ? jdiffs : NULL, &shown);
 	if (json) {
-		json_t *root = json_pack("{s:s, s:s, s:b, s:I, s:I, s:I, s:o, s:o, s:I, s:f}",
-					 "image", argv[optind], "disk", argv[optind + 1],
-					 "identical", count == 0, "entries_image",
-					 (json_int_t)itree->n, "entries_disk", (json_int_t)vm->n,
-					 "differences", (json_int_t)count, "list", jdiffs,
-					 "skipped_mounts", cli_skipped_json(disk), "exclude_rules",
-					 (json_int_t)fsd_filter_count(filter), "seconds",
-					 ut_now() - t0);
+		json_t *root = json_pack("{s:s, s:s, s:b, s:I, s:I, s:I, s:o, s:o, s:I, s:f}", "image",
+					 argv[optind], "disk", argv[optind + 1], "identical",
+					 count == 0, "entries_image", (json_int_t)itree->n,
+					 "entries_disk", (json_int_t)vm->n, "differences",
+					 (json_int_t)count, "list", jdiffs, "skipped_mounts",
+					 cli_skipped_json(disk), "exclude_rules",
+					 (json_int_t)fsd_filter_count(filter), "seconds", ut_now() - t0);
 
 		jdiffs = NULL;
 		json_dumpf(root, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
