@@ -253,6 +253,27 @@ int cli_job_diff(struct cli_job *j, const struct cli_job_options *o, const struc
 int cli_job_run(struct cli_job *j, const struct cli_job_options *o, struct ut_progress *prog);
 void cli_job_release(struct cli_job *j);
 
+/* ---- bill of materials (sbom_out.c) ------------------------------------ */
+
+struct pkg_sbom_layer;
+/* Where an image's files come from, for the SBOM's per-package layers: a
+ * file is in the diff layer when the plan writes it, else in the packages
+ * layer when that tree has it, else in the base (has_base); whole_vm: the
+ * image is the VM's whole tree in one layer ("vm"). All borrowed. */
+struct cli_sbom_layers {
+	const struct ut_tree *vm;
+	const struct fsd_layer_item *items;
+	size_t nitems;
+	const struct ut_tree *packages; /* NULL: no packages layer */
+	int has_base, whole_vm;
+	const struct pkg_sbom_layer *layers; /* the image's layers: role, digest */
+	size_t nlayers;
+};
+/* db as an SBOM (format: enum pkg_sbom_format) into out, the OS from
+ * disk's os-release; layers NULL for no layer information. */
+int cli_sbom_write(const struct pkg_db *db, struct dr_disk *disk, const char *name, int format,
+		   const struct cli_sbom_layers *layers, struct ut_buf *out, struct ut_err *err);
+
 /* ---- mounts left out (cli/mounts.c) ------------------------------------- */
 
 struct dr_disk_options;
@@ -311,15 +332,17 @@ enum { CLI_OPT_EXCLUDE = 0x1100, CLI_OPT_INCLUDE, CLI_OPT_FILTER_FROM, CLI_OPT_K
 	"                         reported; the label org.vm2oci.excludes records the rules.\n" \
 	"                         A base image's own files where a rule excludes stay\n"
 
-/* The exclusion options of one command line. */
+/* The exclusion options of one command line (strings borrowed from argv). */
+#define CLI_MAX_USER_RULES 64
 struct cli_excludes {
-	struct fsd_filter *user; /* --exclude, --include, --filter-from, in order */
+	int kind[CLI_MAX_USER_RULES];        /* CLI_OPT_EXCLUDE, _INCLUDE, _FILTER_FROM */
+	const char *arg[CLI_MAX_USER_RULES]; /* in command-line order */
+	size_t n;
 	int keep_kernel, no_defaults;
 };
 /* getopt's c for cmd: 0 when handled, else the exit code of a usage error
  * (a bad pattern, an unreadable or malformed --filter-from file). */
 int cli_excludes_option(struct cli_excludes *x, int c, const char *arg, const char *cmd);
-void cli_excludes_release(struct cli_excludes *x);
 /* The rules of a conversion: the user's, then the defaults (without the
  * kernel's with keep_kernel), then the swap files vm's /etc/fstab names.
  * *out NULL when there are none. */
@@ -339,5 +362,37 @@ void cli_excludes_totals(const struct fsd_filter *f, uint64_t *files, uint64_t *
 void cli_excludes_print(const struct fsd_filter *f);
 /* {"entries", "bytes", "rules": [{action, group, entries, bytes, pattern}]} */
 json_t *cli_excludes_json(const struct fsd_filter *f);
+
+/* ---- the guest's start-up configuration (services.c) -------------------- */
+
+struct rt_info;
+
+struct rt_command;
+
+/* convert's --service NAME and --init systemd, and what they give. */
+struct cli_runtime_opts {
+	const char *service;
+	int init_systemd;
+	int quiet;
+	/* Filled by cli_runtime_plan (freed by cli_runtime_release): */
+	struct rt_command *cmd; /* NULL: the image keeps its command */
+	int automatic;          /* cmd is the only network service's, not asked for */
+	char *runs;             /* what cmd runs ("apache2", "systemd"); NULL after an
+				 * apply that left the command as it was */
+	char *note;             /* why no service was picked, for the user */
+};
+/* inspect's "init", "services", "users", "groups", "runtime_warnings". */
+void cli_runtime_json(json_t *root, const struct rt_info *info);
+void cli_runtime_print(const struct rt_info *info);
+/* Reads the guest's start-up configuration from vm and plans the image's
+ * command: --init systemd, --service NAME, or with neither the only network
+ * service when there is exactly one. Before any layer is written, so a
+ * wrong NAME fails at once. 0, or -1 after printing the error. */
+int cli_runtime_plan(const struct ut_tree *vm, const char *disk, struct cli_runtime_opts *o);
+/* The plan into c (command, user, workdir, env, ports, stop signal); an
+ * automatic pick yields to the base's own command. Says what it did on
+ * stderr unless quiet. */
+void cli_runtime_apply(struct img_config *c, struct cli_runtime_opts *o);
+void cli_runtime_release(struct cli_runtime_opts *o);
 
 #endif

@@ -10,6 +10,7 @@
 #include "fsdiff.h"
 #include "image.h"
 #include "packages.h"
+#include "runtime.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -84,6 +85,24 @@ static const char convert_usage[] =
 	"                         the conversion. The image's config lists what was\n"
 	"                         left out in the label org.vm2oci.skipped-mounts\n"
 	CLI_EXCLUDES_USAGE
+	"      --sbom F           attach a bill of materials of the VM's packages,\n"
+	"                         spdx (SPDX 2.3 JSON) or cyclonedx (CycloneDX 1.5\n"
+	"                         JSON), to the image as an OCI 1.1 referrer: an\n"
+	"                         artifact manifest whose subject is the image,\n"
+	"                         listed in index.json; each package names the\n"
+	"                         layers (base, packages, diff) its files are in\n"
+	"      --service NAME     the image runs this service of the guest in the\n"
+	"                         foreground as its unit or init script would (its\n"
+	"                         ExecStart, or the daemon's own foreground form:\n"
+	"                         apache2 -DFOREGROUND, nginx -g 'daemon off;', sshd\n"
+	"                         -D...), with its User, WorkingDirectory, environment\n"
+	"                         and ports (vm2oci inspect lists the services).\n"
+	"                         Without it and without a command from the base, the\n"
+	"                         guest's only network service runs when it has\n"
+	"                         exactly one; else its init, and the choices are named\n"
+	"      --init systemd     the image runs the guest's systemd as PID 1 with its\n"
+	"                         enabled services (podman --systemd=always; StopSignal\n"
+	"                         SIGRTMIN+3, env container=oci, every port exposed)\n"
 	"      --json             print a summary as JSON on stdout\n"
 	"  -q, --quiet            no progress on stderr\n"
 	CLI_DISK_POLICY_USAGE;
@@ -93,6 +112,7 @@ struct convert_opts {
 	const char *dockerfile;
 	const char *strategy; /* block, file or auto */
 	int docker_archive, json, quiet, packages_layer, no_replay, rename_whiteouts;
+	int sbom; /* enum pkg_sbom_format, 0: none */
 	struct img_layer_options layer;
 	struct fsd_options diff;
 	const char **masks;
@@ -100,6 +120,7 @@ struct convert_opts {
 	struct cli_disk_policy policy;
 	struct cli_skip skip;     /* --skip-mount */
 	struct cli_excludes excludes;
+	struct cli_runtime_opts runtime; /* --service, --init */
 };
 
 /* One layer of the image: its blob and what it holds. */
@@ -128,6 +149,8 @@ struct convert {
 	size_t nlayers;
 	int pkg_layer; /* index in layers, -1: none */
 	struct img_descriptor manifest;
+	struct img_descriptor sbom_manifest; /* the referrer, when --sbom */
+	char *sbom_tag;                      /* and its tag */
 	int wrote_dockerfile;
 	char *renamed; /* JSON map of guest names renamed away from ".wh." */
 	struct fsd_filter *filter; /* what the image leaves out; NULL: nothing */
@@ -146,7 +169,8 @@ static void guest_defaults(struct img_config *c, struct ut_tree *vm, const struc
 
 	if (!c->ncmd && !c->nentrypoint) {
 		for (i = 0; i < sizeof(inits) / sizeof(inits[0]); i++) {
-			if (ut_tree_find(vm, inits[i])) {
+			/* Through the guest's links: /sbin is usr/sbin on a merged-/usr guest. */
+			if (ut_tree_resolve(vm, inits[i], 1, NULL)) {
 				char *cmd = ut_asprintf("/%s", inits[i]);
 
 				img_config_add_cmd(c, cmd);
@@ -317,6 +341,9 @@ static int convert_read(struct convert *cv)
 
 	if (cli_job_open(&cv->job, &cv->jo, &cv->hook) < 0)
 		return -1;
+	o->runtime.quiet = o->quiet || o->json;
+	if (cli_runtime_plan(cv->job.vm, o->disk, &o->runtime) < 0)
+		return -1;
 	if (!o->quiet && !o->json && (cv->job.base.disk || strcmp(o->strategy, "auto")))
 		fprintf(stderr, "vm2oci: strategy %s: %s\n", cv->job.strategy.used,
 			cv->job.strategy.reason);
@@ -329,6 +356,8 @@ static int convert_read(struct convert *cv)
 	cv->use_diff = !cli_base_is_scratch(&cv->job.base) || want_pkgs;
 	if (want_pkgs && convert_packages(cv) < 0)
 		return -1;
+	if (o->sbom && !cv->vdb && cli_tree_pkg_db(cv->job.vm, o->disk, &cv->vdb, &err) < 0)
+		return cli_error("--sbom: %s", err.msg), -1;
 	if (!cv->use_diff)
 		return 0;
 	o->diff.progress = cv->hook;
@@ -463,6 +492,40 @@ static void docker_repo_tag(const struct convert_opts *o, char **out)
 	*out = repo_tag;
 }
 
+/* The SBOM of the VM's packages as a referrer of the image just added. */
+static int convert_sbom(struct convert *cv, struct ut_err *err)
+{
+	struct pkg_sbom_layer *pl = ut_calloc(cv->nlayers + 1, sizeof(*pl));
+	struct cli_sbom_layers sl = { .vm = cv->job.vm, .items = cv->job.items,
+				      .nitems = cv->job.nitems, .whole_vm = !cv->use_diff,
+				      .has_base = !cli_base_is_scratch(&cv->job.base),
+				      .layers = pl, .nlayers = cv->nlayers };
+	char *name = ut_asprintf("%s:%s", ut_path_base(cv->o->disk), cv->o->tag);
+	struct ut_buf b;
+	int rc = -1;
+
+	ut_buf_init(&b, 0);
+	if (cv->pkg_layer >= 0)
+		sl.packages = cv->ptree;
+	for (size_t i = 0; i < cv->nlayers; i++) {
+		pl[i].role = cv->layers[i].role;
+		pl[i].digest = cv->layers[i].res.blob.digest;
+	}
+	if (cli_sbom_write(cv->vdb, cv->job.disk, name, cv->o->sbom, &sl, &b, err) < 0) {
+		ut_err_prefix(err, "%s: SBOM: ", cv->o->disk);
+		goto out;
+	}
+	/* cosign's name for an image's SBOM, for tools without referrers. */
+	cv->sbom_tag = ut_asprintf("sha256-%s.sbom", cv->manifest.digest + 7);
+	rc = img_layout_add_referrer(cv->layout, &cv->manifest, pkg_sbom_media_type(cv->o->sbom),
+				     b.data, b.len, cv->sbom_tag, &cv->sbom_manifest, err);
+out:
+	ut_buf_release(&b);
+	free(name);
+	free(pl);
+	return rc;
+}
+
 /* The config, the Dockerfile (before anything is committed: a failure after
  * the commit would leave an image behind with exit 1), the manifest, the
  * tag, index.json last; then the docker-archive. */
@@ -477,6 +540,7 @@ static int convert_commit(struct convert *cv)
 	int rc = -1;
 
 	img_config_set_platform(&cv->config, os->arch[0] ? os->arch : "amd64", "linux");
+	cli_runtime_apply(&cv->config, &o->runtime);
 	guest_defaults(&cv->config, cv->job.vm, os);
 	if (cv->renamed)
 		img_config_add_label(&cv->config, "org.vm2oci.renamed-whiteout-names", cv->renamed);
@@ -506,6 +570,7 @@ static int convert_commit(struct convert *cv)
 		blobs[i] = cv->layers[i].res.blob;
 	if (img_layout_add_image(cv->layout, &cv->config, blobs, cv->nlayers, o->tag,
 				 &cv->manifest, &err) < 0 ||
+	    (o->sbom && convert_sbom(cv, &err) < 0) ||
 	    img_layout_commit(cv->layout, &err) < 0) {
 		cli_error("%s", err.msg);
 		goto out;
@@ -565,8 +630,20 @@ static void convert_report(const struct convert *cv)
 	json_object_set_new(root, "excluded", cli_excludes_json(cv->filter));
 	if (j->diff)
 		json_object_set_new(root, "diff", stats_json(fsd_result_stats(j->diff)));
-	if (cv->vdb)
+	if (cv->vdb && (o->packages_layer || o->dockerfile))
 		json_object_set_new(root, "packages", packages_json(cv));
+	if (o->sbom)
+		json_object_set_new(root, "sbom", json_pack("{s:s, s:s, s:s, s:s}", "artifact_type",
+			pkg_sbom_media_type(o->sbom), "manifest_digest", cv->sbom_manifest.digest,
+			"subject", cv->manifest.digest, "tag", cv->sbom_tag));
+	if (o->runtime.runs) {
+		/* Guest names: escaped like every name from the guest. */
+		json_t *runs = json_object();
+
+		cli_json_set_name(runs, "what", o->runtime.runs);
+		cli_json_set_name(runs, "how", o->runtime.cmd->how);
+		json_object_set_new(root, "runs", runs);
+	}
 	json_dumpf(root, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
 	fputc('\n', stdout);
 	json_decref(root);
@@ -586,6 +663,7 @@ static void convert_release(struct convert *cv)
 	free(cv->roots);
 	free(cv->renamed);
 	fsd_filter_free(cv->filter);
+	free(cv->sbom_tag);
 	ut_tree_free(cv->ptree);
 	pkg_db_free(cv->vdb);
 	pkg_db_free(cv->bdb);
@@ -626,7 +704,7 @@ int cmd_convert(int argc, char **argv)
 {
 	enum { OPT_LEVEL = 256, OPT_THREADS, OPT_BASE_FORMAT, OPT_OUTPUT_FORMAT, OPT_TRUST_MTIME,
 	       OPT_MASK_XATTR, OPT_JSON, OPT_PACKAGES_LAYER, OPT_DOCKERFILE, OPT_NO_REPLAY,
-	       OPT_RENAME_WH, OPT_STRATEGY, OPT_SKIP_MOUNT };
+	       OPT_RENAME_WH, OPT_STRATEGY, OPT_SKIP_MOUNT, OPT_SBOM, OPT_SERVICE, OPT_INIT };
 	static const struct option longopts[] = {
 		{ "output", required_argument, NULL, 'o' },
 		{ "base", required_argument, NULL, 'b' },
@@ -646,6 +724,9 @@ int cmd_convert(int argc, char **argv)
 		{ "rename-whiteout-names", no_argument, NULL, OPT_RENAME_WH },
 		{ "skip-mount", required_argument, NULL, OPT_SKIP_MOUNT },
 		{ "strategy", required_argument, NULL, OPT_STRATEGY },
+		{ "sbom", required_argument, NULL, OPT_SBOM },
+		{ "service", required_argument, NULL, OPT_SERVICE },
+		{ "init", required_argument, NULL, OPT_INIT },
 		{ "quiet", no_argument, NULL, 'q' },
 		CLI_DISK_POLICY_LONGOPTS,
 		CLI_EXCLUDES_LONGOPTS,
@@ -706,6 +787,16 @@ int cmd_convert(int argc, char **argv)
 				return cli_usage_error("convert", "--strategy takes block, file or auto, not '%s'", optarg);
 			o.strategy = optarg;
 			break;
+		case OPT_SERVICE: o.runtime.service = optarg; break;
+		case OPT_INIT:
+			if (strcmp(optarg, "systemd"))
+				return cli_usage_error("convert", "--init takes systemd, not '%s'", optarg);
+			o.runtime.init_systemd = 1;
+			break;
+		case OPT_SBOM:
+			if ((o.sbom = pkg_sbom_format_parse(optarg)) < 0)
+				return cli_usage_error("convert", "--sbom takes spdx or cyclonedx, not '%s'", optarg);
+			break;
 		case 'q': o.quiet = 1; break;
 		case 'h': fputs(convert_usage, stdout); return 0;
 		case CLI_OPT_EXCLUDE:
@@ -713,10 +804,8 @@ int cmd_convert(int argc, char **argv)
 		case CLI_OPT_FILTER_FROM:
 		case CLI_OPT_KEEP_KERNEL:
 		case CLI_OPT_NO_DEFAULT_EXCLUDES:
-			if ((rc = cli_excludes_option(&o.excludes, c, optarg, "convert"))) {
-				cli_excludes_release(&o.excludes);
+			if ((rc = cli_excludes_option(&o.excludes, c, optarg, "convert")))
 				return rc;
-			}
 			break;
 		default:
 			if ((rc = cli_disk_policy_option(&o.policy, c, optarg, "convert")))
@@ -731,13 +820,17 @@ int cmd_convert(int argc, char **argv)
 				       o.layer.level);
 	if (!o.out)
 		return cli_usage_error("convert", "-o OUT is required");
+	if (o.sbom && o.docker_archive)
+		return cli_usage_error("convert", "--sbom needs an OCI layout (a docker-archive holds no referrers)");
+	if (o.runtime.service && o.runtime.init_systemd)
+		return cli_usage_error("convert", "--service and --init systemd exclude each other");
 	o.disk = argv[optind];
 	o.diff.mask_xattrs = o.masks;
 	o.diff.nmask_xattrs = o.nmasks;
 	cli_progress_init(&prog, o.quiet || o.json);
 	rc = run_convert(&o, &prog);
+	cli_runtime_release(&o.runtime);
 	free(o.masks);
 	cli_skip_release(&o.skip);
-	cli_excludes_release(&o.excludes);
 	return rc;
 }

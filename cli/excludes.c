@@ -17,30 +17,48 @@
 #define FILTER_FILE_MAX (1u << 20)
 #define FSTAB_MAX (1u << 20)
 
+/* One --exclude, --include or --filter-from, appended to f; the message of a
+ * bad one in err. */
+static int add_user_rule(struct fsd_filter *f, int kind, const char *arg, struct ut_err *err)
+{
+	struct ut_buf b;
+	int rc;
+
+	if (kind != CLI_OPT_FILTER_FROM)
+		return fsd_filter_add(f, kind == CLI_OPT_EXCLUDE ? FSD_RULE_EXCLUDE : FSD_RULE_INCLUDE,
+				      arg, "user", err);
+	ut_buf_init(&b, FILTER_FILE_MAX);
+	rc = ut_read_host_file(arg, &b, err) < 0 ? -1 :
+		fsd_filter_parse(f, (const char *)b.data, b.len, "user", err);
+	ut_buf_release(&b);
+	return rc;
+}
+
 int cli_excludes_option(struct cli_excludes *x, int c, const char *arg, const char *cmd)
 {
+	static const char *const names[] = { "exclude", "include", "filter-from" };
 	struct ut_err err = { { 0 } };
-	struct ut_buf b;
-	int rc = 0;
+	struct fsd_filter *check;
+	int bad;
 
-	if (!x->user)
-		x->user = fsd_filter_new();
 	switch (c) {
 	case CLI_OPT_EXCLUDE:
 	case CLI_OPT_INCLUDE:
-		if (fsd_filter_add(x->user, c == CLI_OPT_EXCLUDE ? FSD_RULE_EXCLUDE : FSD_RULE_INCLUDE,
-				   arg, "user", &err) < 0)
-			return cli_usage_error(cmd, "--%s %s: %s",
-					       c == CLI_OPT_EXCLUDE ? "exclude" : "include",
-					       cli_name(arg), err.msg);
-		return 0;
 	case CLI_OPT_FILTER_FROM:
-		ut_buf_init(&b, FILTER_FILE_MAX);
-		if (ut_read_host_file(arg, &b, &err) < 0 ||
-		    fsd_filter_parse(x->user, (const char *)b.data, b.len, "user", &err) < 0)
-			rc = cli_usage_error(cmd, "--filter-from %s: %s", cli_name(arg), err.msg);
-		ut_buf_release(&b);
-		return rc;
+		if (x->n == CLI_MAX_USER_RULES)
+			return cli_usage_error(cmd, "at most %d --exclude, --include and --filter-from options",
+					       CLI_MAX_USER_RULES);
+		/* Checked now, so that a bad rule is a usage error before any
+		 * disk is opened; read again, in order, by cli_excludes_build. */
+		check = fsd_filter_new();
+		bad = add_user_rule(check, c, arg, &err) < 0;
+		fsd_filter_free(check);
+		if (bad)
+			return cli_usage_error(cmd, "--%s %s: %s", names[c - CLI_OPT_EXCLUDE],
+					       cli_name(arg), err.msg);
+		x->kind[x->n] = c;
+		x->arg[x->n++] = arg;
+		return 0;
 	case CLI_OPT_KEEP_KERNEL:
 		x->keep_kernel = 1;
 		return 0;
@@ -49,12 +67,6 @@ int cli_excludes_option(struct cli_excludes *x, int c, const char *arg, const ch
 		return 0;
 	}
 	return cli_usage_error(cmd, "unknown option");
-}
-
-void cli_excludes_release(struct cli_excludes *x)
-{
-	fsd_filter_free(x->user);
-	x->user = NULL;
 }
 
 /* fstab's octal escapes (\040 for a space) decoded, in place. */
@@ -139,17 +151,17 @@ int cli_excludes_build(const struct cli_excludes *x, const struct ut_tree *vm,
 		       struct fsd_filter **out, struct ut_err *err)
 {
 	struct fsd_filter *f = fsd_filter_new();
-	char *user = x->user ? fsd_filter_text(x->user) : NULL;
+	size_t i;
 
 	*out = NULL;
 	/* The user's rules first: rsync's first match wins, so --include can
 	 * keep what a default would take. */
-	if (user && fsd_filter_parse(f, user, strlen(user), "user", err) < 0) {
-		free(user);
-		fsd_filter_free(f);
-		return -1;
+	for (i = 0; i < x->n; i++) {
+		if (add_user_rule(f, x->kind[i], x->arg[i], err) < 0) {
+			fsd_filter_free(f);
+			return ut_err_prefix(err, "%s: ", x->arg[i]);
+		}
 	}
-	free(user);
 	if (!x->no_defaults) {
 		fsd_filter_add_defaults(f, FSD_GROUP_ALL & ~(x->keep_kernel ? FSD_GROUP_KERNEL : 0u));
 		if (add_swap_files(f, vm, err) < 0) {

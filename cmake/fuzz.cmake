@@ -28,7 +28,7 @@ endfunction()
 # packages: every package database reader.
 get_target_property(_vm2oci_pkg_sources vm2oci_packages SOURCES)
 vm2oci_add_fuzzer(fuzz_packages HARNESS packages/fuzz_packages.c MODULE packages
-  SOURCES ${_vm2oci_pkg_sources} LIBS PkgConfig::SQLITE)
+  SOURCES ${_vm2oci_pkg_sources} LIBS PkgConfig::SQLITE PkgConfig::ZLIB PkgConfig::JANSSON)
 
 # diskread:
 #   fuzz_blockdev    raw, qcow2, vmdk, vhdx, vpc, vdi, qed images
@@ -74,3 +74,9 @@ foreach(_pair "fuzz_tar_layer;seeds-tar" "fuzz_oci_json;seeds-json")
     "d=$(mktemp -d) && \"$0\" -max_total_time=30 -timeout=20 \"$d\" \"$1\"; rc=$?; rm -rf \"$d\"; exit $rc"
     $<TARGET_FILE:${_t}> ${_vm2oci_img_seeds}/${_s})
 endforeach()
+
+# runtime: unit files, drop-ins, environment files, init scripts, inittab,
+# daemon configurations, passwd and group, as small guest trees in memory.
+get_target_property(_vm2oci_rt_sources vm2oci_runtime SOURCES)
+vm2oci_add_fuzzer(fuzz_runtime HARNESS runtime/fuzz_runtime.c MODULE runtime
+  SOURCES ${_vm2oci_rt_sources})
