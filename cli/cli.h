@@ -327,7 +327,8 @@ enum { CLI_OPT_EXCLUDE = 0x1100, CLI_OPT_INCLUDE, CLI_OPT_FILTER_FROM, CLI_OPT_K
 	"      --no-default-excludes\n"                                                         \
 	"                         no default rules; by default the image lacks the kernel\n"   \
 	"                         files, swap files (/swapfile, fstab's), what /proc /sys\n"   \
-	"                         /run /tmp hold, apt/yum/dnf caches, and has an empty\n"     \
+	"                         /tmp hold, /run's files (its folders stay), apt/yum/dnf\n"  \
+	"                         caches, and has an empty\n"                                  \
 	"                         /etc/machine-id. Each rule's entries and bytes are\n"        \
 	"                         reported; the label org.vm2oci.excludes records the rules.\n" \
 	"                         A base image's own files where a rule excludes stay\n"

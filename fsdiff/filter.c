@@ -171,7 +171,8 @@ void fsd_filter_rule(const struct fsd_filter *f, size_t i, struct fsd_rule_info 
 /*
  * What a VM has that its image should not: the VM's kernel and boot files
  * (a container runs on the host's kernel), swap, what a running system puts
- * in its volatile folders (the folders stay: software expects them), the
+ * in its volatile folders (the folders stay: software expects them; /run
+ * keeps its subfolders too, empty), the
  * package managers' download caches (the packages are installed), and the
  * machine's identity (systemd's machine-id(5): an image carries an empty
  * /etc/machine-id, filled at first boot, and a file to bind-mount over).
@@ -194,7 +195,10 @@ static const struct {
 	{ FSD_GROUP_SWAP, '-', "/swapfile" },
 	{ FSD_GROUP_VOLATILE, '-', "/proc/*" },
 	{ FSD_GROUP_VOLATILE, '-', "/sys/*" },
-	{ FSD_GROUP_VOLATILE, '-', "/run/*" },
+	/* /run's folders stay, empty: /var/lock points at /run/lock, and a
+	 * daemon's start-up (mkdir -p /var/lock/apache2) needs it there. */
+	{ FSD_GROUP_VOLATILE, '+', "/run/**/" },
+	{ FSD_GROUP_VOLATILE, '-', "/run/**" },
 	{ FSD_GROUP_VOLATILE, '-', "/tmp/*" },
 	{ FSD_GROUP_CACHES, '-', "/var/cache/apt/archives/*.deb" },
 	{ FSD_GROUP_CACHES, '-', "/var/cache/apt/archives/partial/*" },

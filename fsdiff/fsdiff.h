@@ -176,7 +176,7 @@ int fsd_filter_parse(struct fsd_filter *f, const char *text, size_t len, const c
 enum {
 	FSD_GROUP_KERNEL = 1 << 0,   /* /boot contents, modules, headers, /vmlinuz, /initrd.img */
 	FSD_GROUP_SWAP = 1 << 1,     /* /swapfile (fstab's swap files are the caller's) */
-	FSD_GROUP_VOLATILE = 1 << 2, /* what /proc /sys /run /tmp hold */
+	FSD_GROUP_VOLATILE = 1 << 2, /* what /proc /sys /tmp hold, /run's files */
 	FSD_GROUP_CACHES = 1 << 3,   /* apt archives and .bin caches, yum, dnf */
 	FSD_GROUP_MACHINE_ID = 1 << 4, /* /etc/machine-id emptied */
 	FSD_GROUP_ALL = (1 << 5) - 1,
