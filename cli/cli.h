@@ -15,6 +15,7 @@ int cmd_verify(int argc, char **argv);
 int cmd_packages(int argc, char **argv);
 int cmd_compare(int argc, char **argv);
 int cmd_domains(int argc, char **argv);
+int cmd_batch(int argc, char **argv);
 
 /* Prints "vm2oci: <msg>" on stderr, one line; returns 1 (or 2 for usage). */
 int cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -120,12 +121,15 @@ int cli_base_parse(const char *spec, enum cli_base_kind *kind, const char **arg,
  * composed here, since image knows nothing of disks: its whole tree becomes
  * one reproducible layer, so every clone of one template shares it.
  */
+struct cli_tcache;
+
 struct cli_base {
 	char *spec;
 	enum cli_base_kind kind;
 	const char *arg;        /* spec after its prefix */
 	struct img_base *img;   /* NULL for disk: */
 	struct dr_disk *disk;   /* disk: bases */
+	struct cli_tcache *cache; /* disk: bases, unless caching is off */
 	struct ut_tree *tree;   /* filled by cli_base_tree */
 };
 
@@ -144,11 +148,54 @@ void cli_base_release(struct cli_base *b);
 /* The directory vm2oci caches base indexes in (created on demand), or NULL
  * when caching is off (VM2OCI_CACHE=off). Borrowed, static storage. */
 const char *cli_cache_dir(void);
+/* The same for another part of the cache (ROOT/name); static storage that
+ * the next call reuses. */
+const char *cli_cache_subdir(const char *name);
 
 /* ---- strategy (strategy.c) ------------------------------------------- */
 
 #include "blockdiff.h"
 #include <jansson.h>
+
+/* ---- the template cache (template_cache.c) ------------------------------ */
+
+/*
+ * What a disk:TEMPLATE base costs once, kept under cli_cache_subdir
+ * ("templates")/KEY for later clones of the same template: its tree with
+ * digests, its block-hash index, its base layer (record and blob). KEY is the
+ * SHA-256 of the template's identity (real path, size, mtime, inode and head
+ * digest of every file of its chain, no_replay, the file-size limit), which
+ * is also stored and compared before use. Parts that do not load are said
+ * once on stderr and rebuilt; the whole is bounded by
+ * VM2OCI_TEMPLATE_CACHE_MAX (bytes, K/M/G; default 8 GiB), least recently
+ * used templates out first.
+ */
+struct img_layout;
+/* NULL when caching is off or the template has no identity (a device). */
+struct cli_tcache *cli_tcache_open(struct dr_disk *d, int no_replay);
+void cli_tcache_free(struct cli_tcache *c);
+/* d's tree with digests: the cached one (reading content from d), else
+ * walked and cached. c may be NULL. */
+int cli_tcache_tree(struct cli_tcache *c, struct dr_disk *d, struct ut_tree **out,
+		    struct ut_err *err);
+/* The cached block-hash index (an empty set when none), and keeping a
+ * (re)built one. */
+void cli_tcache_hashes(struct cli_tcache *c, struct bd_hash_set *s);
+void cli_tcache_put_hashes(struct cli_tcache *c, const struct bd_hash_set *s);
+/* The base layer written with o: 1 when the cache knows it and its blob is
+ * (now) in l, with *res filled; else 0. */
+int cli_tcache_layer(struct cli_tcache *c, const struct img_layer_options *o,
+		     struct img_layout *l, struct img_layer_result *res);
+/* Keeps the record of the layer just written into blob_dir, and its blob. */
+void cli_tcache_put_layer(struct cli_tcache *c, const struct img_layer_options *o,
+			  const char *blob_dir, const struct img_layer_result *res);
+/* {"enabled", "dir", "tree", "hashes", "layer"}: hit, miss or rebuilt
+ * (hashes: unused when the disk had lineage). */
+json_t *cli_tcache_json(const struct cli_tcache *c);
+/* The cap in bytes, and removing the least recently used templates past it
+ * (never c's own). */
+uint64_t cli_tcache_cap(void);
+void cli_tcache_trim(const struct cli_tcache *c);
 
 struct cli_strategy {
 	const char *requested; /* block, file or auto */
@@ -228,6 +275,9 @@ struct cli_job_options {
 	/* NULL: walk the disk before opening the base. block, file or auto:
 	 * the base first, then the VM's tree by cli_vm_tree. */
 	const char *strategy;
+	/* the guest's other disks (dr_disk_options.more_disks) */
+	const struct dr_disk_ref *more_disks;
+	size_t nmore_disks;
 };
 
 /* Open base + open disk + both trees + diff + layer plan, with each phase's
@@ -395,5 +445,53 @@ int cli_runtime_plan(const struct ut_tree *vm, const char *disk, struct cli_runt
  * stderr unless quiet. */
 void cli_runtime_apply(struct img_config *c, struct cli_runtime_opts *o);
 void cli_runtime_release(struct cli_runtime_opts *o);
+
+/* ---- convert's job, shared with batch (cmd_convert.c) ------------------- */
+
+#include "fsdiff.h"
+#include "image.h"
+
+struct dr_disk_ref;
+
+/* The guest's other disks named on a command line (paths, formats probed):
+ * a heap array of n (NULL when n is 0) the caller frees; argv's strings. */
+struct dr_disk_ref *cli_more_disks(char **argv, size_t n);
+
+/* What one conversion is asked: convert's command line, or a batch's domain. */
+struct convert_opts {
+	const char *disk, *out, *base, *tag, *format, *base_format;
+	const char *dockerfile;
+	const char *strategy; /* block, file or auto */
+	int docker_archive, json, quiet, packages_layer, no_replay, rename_whiteouts;
+	int sbom; /* enum pkg_sbom_format, 0: none */
+	struct img_layer_options layer;
+	struct fsd_options diff;
+	const char **masks;
+	size_t nmasks;
+	struct cli_disk_policy policy;
+	struct cli_skip skip;     /* --skip-mount */
+	struct cli_excludes excludes; /* --exclude... (zero: the default rules) */
+	struct cli_runtime_opts runtime; /* --service, --init */
+	const struct dr_disk_ref *more_disks; /* the guest's other disks */
+	size_t nmore_disks;
+	/* the manifest's annotations: (key, value) pairs, nannotations pairs */
+	const char *const *annotations;
+	size_t nannotations;
+};
+
+/* What a conversion made, for a batch's record. */
+struct convert_result {
+	char manifest_digest[80];
+	char strategy[8];         /* block or file */
+	char strategy_reason[512];
+	uint64_t top_layer_bytes; /* the diff layer's blob (the whole VM's on scratch) */
+	double seconds;
+};
+
+/* o's disks into one image tagged o->tag in layout (open, borrowed; its
+ * index.json gets the tag): the phases of `vm2oci convert` without its
+ * report. Errors are printed (cli_error) and give -1. */
+int cli_convert_into(struct convert_opts *o, struct img_layout *layout,
+		     struct cli_progress *prog, struct convert_result *res);
 
 #endif

@@ -22,14 +22,16 @@
 #include <unistd.h>
 
 static const char convert_usage[] =
-	"usage: vm2oci convert DISK -o OUT [options]\n"
+	"usage: vm2oci convert DISK [MORE_DISK...] -o OUT [options]\n"
 	"\n"
 	"Converts a powered-off VM disk into an OCI image: the base image's own\n"
 	"layers (reused by digest), then one layer holding exactly what the VM has\n"
-	"beyond the base, whiteouts included. The disk is opened read-only and\n"
-	"nothing from the guest is run. OUT is written atomically: a new layout is\n"
-	"built under a temporary name and renamed; an existing layout gets the new\n"
-	"tag, its index.json replaced last.\n"
+	"beyond the base, whiteouts included. MORE_DISKs are the guest's other\n"
+	"disks in its order (vdb, vdc...): its fstab mounts from them too. The\n"
+	"disks are opened read-only and nothing from the guest is run. OUT is\n"
+	"written atomically: a new layout is built under a temporary name and\n"
+	"renamed; an existing layout gets the new tag, its index.json replaced\n"
+	"last (other writers into it meanwhile keep theirs).\n"
 	"\n"
 	"  -o, --output OUT       OCI image layout directory (or a docker-archive\n"
 	"                         file with --output-format docker-archive)\n"
@@ -45,7 +47,8 @@ static const char convert_usage[] =
 	"                         1-3 ISA-L igzip, about 0.5-1 GB/s a core (default 1);\n"
 	"                         4-9 zlib, about 40 MB/s a core at 6 and 9-10%\n"
 	"                         smaller. gzip output is one member whatever --threads\n"
-	"      --threads N        compression threads (default: all cores)\n"
+	"      --threads N        compression threads (default: all cores); reading\n"
+	"                         the disk and hashing run in threads of their own\n"
 	"  -f, --format F         the disk's format, skipping the probe: raw, qcow2, vmdk,\n"
 	"                         vhdx, vhd (vpc), vdi, qed\n"
 	"      --base-format F    the same for a disk: base\n"
@@ -55,9 +58,13 @@ static const char convert_usage[] =
 	"      --strategy S       how to find what the VM changed: file (walk and\n"
 	"                         compare every file), block (map the blocks changed\n"
 	"                         since a disk:TEMPLATE base, from the qcow2 or vmdk\n"
-	"                         backing chain, to files; the same layer, reading only\n"
-	"                         what changed; falls back to file, saying why, when\n"
-	"                         it cannot be exact), auto (default: block when it can)\n"
+	"                         backing chain, or for a full copy the blocks whose\n"
+	"                         SHA-256 differs from the template's, to files; the\n"
+	"                         same layer, reading only what changed; falls back to\n"
+	"                         file, saying why, when it cannot be exact), auto\n"
+	"                         (default: block when it can). A disk:TEMPLATE's tree,\n"
+	"                         block index and base layer are cached for its next\n"
+	"                         clones ($VM2OCI_CACHE/templates; off: VM2OCI_CACHE=off)\n"
 	"      --output-format F  oci (default) or docker-archive\n"
 	"      --trust-mtime      same size and mtime means same content (rsync's\n"
 	"                         quick check) instead of comparing digests\n"
@@ -106,22 +113,6 @@ static const char convert_usage[] =
 	"      --json             print a summary as JSON on stdout\n"
 	"  -q, --quiet            no progress on stderr\n"
 	CLI_DISK_POLICY_USAGE;
-
-struct convert_opts {
-	const char *disk, *out, *base, *tag, *format, *base_format;
-	const char *dockerfile;
-	const char *strategy; /* block, file or auto */
-	int docker_archive, json, quiet, packages_layer, no_replay, rename_whiteouts;
-	int sbom; /* enum pkg_sbom_format, 0: none */
-	struct img_layer_options layer;
-	struct fsd_options diff;
-	const char **masks;
-	size_t nmasks;
-	struct cli_disk_policy policy;
-	struct cli_skip skip;     /* --skip-mount */
-	struct cli_excludes excludes;
-	struct cli_runtime_opts runtime; /* --service, --init */
-};
 
 /* One layer of the image: its blob and what it holds. */
 struct layer_rec {
@@ -336,7 +327,8 @@ static int convert_read(struct convert *cv)
 	cv->jo = (struct cli_job_options){ .disk = o->disk, .disk_format = o->format,
 		.base = o->base, .base_format = o->base_format, .no_base_tree = !want_pkgs,
 		.warn = !o->quiet, .no_replay = o->no_replay, .policy = &o->policy,
-		.diff = &o->diff, .strategy = o->strategy, .skip = &o->skip };
+		.diff = &o->diff, .strategy = o->strategy, .skip = &o->skip,
+		.more_disks = o->more_disks, .nmore_disks = o->nmore_disks };
 	struct ut_err err = { { 0 } };
 
 	if (cli_job_open(&cv->job, &cv->jo, &cv->hook) < 0)
@@ -409,6 +401,31 @@ static int tree_layer(struct convert *cv, const struct ut_tree *t, const char *r
 	return 0;
 }
 
+/* A disk:TEMPLATE base's one layer: from the template cache when it knows
+ * the layer (the blob linked in, or already in the layout), else written
+ * from the template's tree and kept there. */
+static int template_layer(struct convert *cv)
+{
+	struct cli_base *b = &cv->job.base;
+	struct img_layer_result res;
+	struct ut_err err = { { 0 } };
+	struct layer_rec *l;
+
+	if (!cli_tcache_layer(b->cache, &cv->o->layer, cv->layout, &res)) {
+		if (tree_layer(cv, b->tree, "base", "vm2oci: template disk",
+			       "the template's whole tree", &err) < 0)
+			return cli_base_error(b, &err), -1;
+		cli_tcache_put_layer(b->cache, &cv->o->layer, img_layout_blob_dir(cv->layout),
+				     &cv->layers[cv->nlayers - 1].res);
+		return 0;
+	}
+	l = layer_new(cv, "base");
+	l->res = res;
+	img_config_add_layer(&cv->config, res.diff_id, "vm2oci: template disk",
+			     "the template's whole tree");
+	return 0;
+}
+
 /* The base's layers, reused by digest; rootfs and disk bases get one made. */
 static int convert_base_layers(struct convert *cv)
 {
@@ -417,12 +434,8 @@ static int convert_base_layers(struct convert *cv)
 	const struct img_base_layer *bl;
 	size_t nbl, i;
 
-	if (!img) {
-		if (tree_layer(cv, cv->job.base.tree, "base", "vm2oci: template disk",
-			       "the template's whole tree", &err) < 0)
-			return cli_base_error(&cv->job.base, &err), -1;
-		return 0;
-	}
+	if (!img)
+		return template_layer(cv);
 	img_config_copy(&cv->config, img_base_config(img));
 	bl = img_base_layers(img, &nbl);
 	for (i = 0; i < nbl; i++) {
@@ -568,8 +581,9 @@ static int convert_commit(struct convert *cv)
 	blobs = ut_calloc(cv->nlayers, sizeof(*blobs));
 	for (i = 0; i < cv->nlayers; i++)
 		blobs[i] = cv->layers[i].res.blob;
-	if (img_layout_add_image(cv->layout, &cv->config, blobs, cv->nlayers, o->tag,
-				 &cv->manifest, &err) < 0 ||
+	if (img_layout_add_image_annotated(cv->layout, &cv->config, blobs, cv->nlayers, o->tag,
+					   o->annotations, o->nannotations, &cv->manifest,
+					   &err) < 0 ||
 	    (o->sbom && convert_sbom(cv, &err) < 0) ||
 	    img_layout_commit(cv->layout, &err) < 0) {
 		cli_error("%s", err.msg);
@@ -628,6 +642,8 @@ static void convert_report(const struct convert *cv)
 	json_object_set_new(root, "skipped_mounts", cli_skipped_json(j->disk));
 	json_object_set_new(root, "strategy", cli_strategy_json(&j->strategy, j->disk));
 	json_object_set_new(root, "excluded", cli_excludes_json(cv->filter));
+	if (j->base.disk)
+		json_object_set_new(root, "template_cache", cli_tcache_json(j->base.cache));
 	if (j->diff)
 		json_object_set_new(root, "diff", stats_json(fsd_result_stats(j->diff)));
 	if (cv->vdb && (o->packages_layer || o->dockerfile))
@@ -670,25 +686,61 @@ static void convert_release(struct convert *cv)
 	cli_job_release(&cv->job);
 }
 
+/* The disks to one image in cv->layout (opened here when NULL), tagged. */
+static int convert_image(struct convert *cv)
+{
+	double mark;
+
+	if (convert_read(cv) < 0 || (!cv->layout && convert_open_layout(cv) < 0))
+		return -1;
+	mark = ut_now();
+	cv->o->layer.progress = cv->hook;
+	if (convert_base_layers(cv) < 0 || convert_own_layers(cv) < 0)
+		return -1;
+	cv->t_layers = ut_now() - mark;
+	mark = ut_now();
+	if (convert_commit(cv) < 0)
+		return -1;
+	cv->t_commit = ut_now() - mark;
+	return 0;
+}
+
+int cli_convert_into(struct convert_opts *o, struct img_layout *layout,
+		     struct cli_progress *prog, struct convert_result *res)
+{
+	struct convert cv = { .o = o, .pkg_layer = -1, .t0 = ut_now(), .layout = layout };
+	const struct img_layer_result *top;
+	int rc = -1;
+
+	memset(res, 0, sizeof(*res));
+	cv.config.created = -1;
+	cv.hook = cli_progress_hook(prog);
+	if (convert_image(&cv) < 0)
+		goto out;
+	top = &cv.layers[cv.nlayers - 1].res;
+	snprintf(res->manifest_digest, sizeof(res->manifest_digest), "%s", cv.manifest.digest);
+	snprintf(res->strategy, sizeof(res->strategy), "%s", cv.job.strategy.used);
+	snprintf(res->strategy_reason, sizeof(res->strategy_reason), "%s",
+		 cv.job.strategy.reason);
+	res->top_layer_bytes = top->blob.size;
+	res->seconds = ut_now() - cv.t0;
+	rc = 0;
+out:
+	cli_progress_done(prog);
+	cv.layout = NULL; /* the caller's */
+	convert_release(&cv);
+	return rc;
+}
+
 static int run_convert(struct convert_opts *o, struct cli_progress *prog)
 {
 	struct convert cv = { .o = o, .pkg_layer = -1, .t0 = ut_now() };
 	int rc = 1;
-	double mark;
 
 	cv.config.created = -1;
 	cv.hook = cli_progress_hook(prog);
-	if (convert_read(&cv) < 0 || convert_open_layout(&cv) < 0)
+	if (convert_image(&cv) < 0)
 		goto out;
-	mark = ut_now();
-	o->layer.progress = cv.hook;
-	if (convert_base_layers(&cv) < 0 || convert_own_layers(&cv) < 0)
-		goto out;
-	cv.t_layers = ut_now() - mark;
-	mark = ut_now();
-	if (convert_commit(&cv) < 0)
-		goto out;
-	cv.t_commit = ut_now() - mark;
 	cli_progress_done(prog);
 	convert_report(&cv);
 	rc = 0;
@@ -813,8 +865,8 @@ int cmd_convert(int argc, char **argv)
 			break;
 		}
 	}
-	if (optind + 1 != argc)
-		return cli_usage_error("convert", "expected one DISK");
+	if (optind >= argc)
+		return cli_usage_error("convert", "expected DISK");
 	if (o.layer.compress == IMG_COMPRESS_GZIP && o.layer.level > 9)
 		return cli_usage_error("convert", "--level takes 1 to 9 with gzip, not %d",
 				       o.layer.level);
@@ -825,12 +877,15 @@ int cmd_convert(int argc, char **argv)
 	if (o.runtime.service && o.runtime.init_systemd)
 		return cli_usage_error("convert", "--service and --init systemd exclude each other");
 	o.disk = argv[optind];
+	o.more_disks = cli_more_disks(argv + optind + 1, (size_t)(argc - optind - 1));
+	o.nmore_disks = (size_t)(argc - optind - 1);
 	o.diff.mask_xattrs = o.masks;
 	o.diff.nmask_xattrs = o.nmasks;
 	cli_progress_init(&prog, o.quiet || o.json);
 	rc = run_convert(&o, &prog);
 	cli_runtime_release(&o.runtime);
 	free(o.masks);
+	free((void *)o.more_disks);
 	cli_skip_release(&o.skip);
 	return rc;
 }
