@@ -43,10 +43,14 @@ static const char convert_usage[] =
 	"                           disk:FILE            a template VM disk\n"
 	"  -t, --tag TAG          tag in the layout (default: latest)\n"
 	"  -c, --compress C       zstd (default), gzip or none\n"
-	"      --level N          compression level. zstd 1-19 (default 3). gzip 1-9:\n"
-	"                         1-3 ISA-L igzip, about 0.5-1 GB/s a core (default 1);\n"
-	"                         4-9 zlib, about 40 MB/s a core at 6 and 9-10%\n"
-	"                         smaller. gzip output is one member whatever --threads\n"
+	"      --level N          compression level. zstd 1-19 (default 3). gzip 1-9\n"
+	"                         (libdeflate; default 1, about 100-150 MB/s a core; 6:\n"
+	"                         6% smaller for 1.5x the CPU; 9: 7%, 3x): one member,\n"
+	"                         the same bytes whatever --threads and on every CPU\n"
+	"      --gzip-fast        gzip by ISA-L igzip, levels 1-3: fastest (about\n"
+	"                         0.5-1 GB/s a core at 1), but its bytes depend on the\n"
+	"                         CPU (C, SSE4.2, AVX2, AVX-512 code paths differ), so\n"
+	"                         another machine may not reproduce the layer's digest\n"
 	"      --threads N        compression threads (default: all cores); reading\n"
 	"                         the disk and hashing run in threads of their own\n"
 	"  -f, --format F         the disk's format, skipping the probe: raw, qcow2, vmdk,\n"
@@ -91,6 +95,7 @@ static const char convert_usage[] =
 	"                         without it a local mount that cannot be read fails\n"
 	"                         the conversion. The image's config lists what was\n"
 	"                         left out in the label org.vm2oci.skipped-mounts\n"
+	CLI_EXCLUDES_USAGE
 	"      --sbom F           attach a bill of materials of the VM's packages,\n"
 	"                         spdx (SPDX 2.3 JSON) or cyclonedx (CycloneDX 1.5\n"
 	"                         JSON), to the image as an OCI 1.1 referrer: an\n"
@@ -143,6 +148,7 @@ struct convert {
 	char *sbom_tag;                      /* and its tag */
 	int wrote_dockerfile;
 	char *renamed; /* JSON map of guest names renamed away from ".wh." */
+	struct fsd_filter *filter; /* what the image leaves out; NULL: nothing */
 	double t_layers, t_commit, t0;
 };
 
@@ -290,6 +296,32 @@ out:
 	return rc;
 }
 
+/*
+ * The exclusions, applied to the trees before anything reads them, so that
+ * the packages layer, the diff (either strategy's tree) and a scratch
+ * image's whole-tree layer all lack the same paths. The base's excluded
+ * paths leave its tree too: out of the comparison, they give no whiteout,
+ * and the base's own files there stay (rsync's exclude without
+ * --delete-excluded). A disk: base is a VM's tree like the disk's: its
+ * layer gets the same rules, machine-id included.
+ */
+static int convert_exclude(struct convert *cv)
+{
+	struct ut_err err = { { 0 } };
+	struct ut_tree *base = cv->job.base.tree;
+
+	if (cli_excludes_build(&cv->o->excludes, cv->job.vm, &cv->filter, &err) < 0)
+		return cli_error_at(cv->o->disk, &err), -1;
+	fsd_filter_tree(cv->filter, cv->job.vm,
+			FSD_FILTER_EXCLUDE | FSD_FILTER_EMPTY | FSD_FILTER_COUNT);
+	if (base)
+		fsd_filter_tree(cv->filter, base,
+				FSD_FILTER_EXCLUDE | (cv->job.base.disk ? FSD_FILTER_EMPTY : 0));
+	if (!cv->o->quiet && !cv->o->json)
+		cli_excludes_print(cv->filter);
+	return 0;
+}
+
 /* The trees, the packages, the diff. */
 static int convert_read(struct convert *cv)
 {
@@ -311,6 +343,8 @@ static int convert_read(struct convert *cv)
 	if (!o->quiet && !o->json && (cv->job.base.disk || strcmp(o->strategy, "auto")))
 		fprintf(stderr, "vm2oci: strategy %s: %s\n", cv->job.strategy.used,
 			cv->job.strategy.reason);
+	if (convert_exclude(cv) < 0)
+		return -1;
 	if (cli_whiteout_names(cv->job.vm, o->disk, cv->job.base.disk ? cv->job.base.tree : NULL,
 			       o->rename_whiteouts, &o->layer.escape_whiteout_names, &cv->renamed,
 			       &err) < 0)
@@ -528,6 +562,13 @@ static int convert_commit(struct convert *cv)
 	if (cv->renamed)
 		img_config_add_label(&cv->config, "org.vm2oci.renamed-whiteout-names", cv->renamed);
 	{
+		char *rules = cli_excludes_label(cv->filter);
+
+		if (rules)
+			img_config_add_label(&cv->config, CLI_EXCLUDES_LABEL, rules);
+		free(rules);
+	}
+	{
 		char *kv = cli_skipped_label(cv->job.disk);
 
 		if (kv)
@@ -605,6 +646,7 @@ static void convert_report(const struct convert *cv)
 	json_object_set_new(root, "base", json_string(o->base));
 	json_object_set_new(root, "skipped_mounts", cli_skipped_json(j->disk));
 	json_object_set_new(root, "strategy", cli_strategy_json(&j->strategy, j->disk));
+	json_object_set_new(root, "excluded", cli_excludes_json(cv->filter));
 	if (j->base.disk)
 		json_object_set_new(root, "template_cache", cli_tcache_json(j->base.cache));
 	if (j->diff)
@@ -641,6 +683,7 @@ static void convert_release(struct convert *cv)
 	free(cv->layers);
 	free(cv->roots);
 	free(cv->renamed);
+	fsd_filter_free(cv->filter);
 	free(cv->sbom_tag);
 	ut_tree_free(cv->ptree);
 	pkg_db_free(cv->vdb);
@@ -718,13 +761,15 @@ int cmd_convert(int argc, char **argv)
 {
 	enum { OPT_LEVEL = 256, OPT_THREADS, OPT_BASE_FORMAT, OPT_OUTPUT_FORMAT, OPT_TRUST_MTIME,
 	       OPT_MASK_XATTR, OPT_JSON, OPT_PACKAGES_LAYER, OPT_DOCKERFILE, OPT_NO_REPLAY,
-	       OPT_RENAME_WH, OPT_STRATEGY, OPT_SKIP_MOUNT, OPT_SBOM, OPT_SERVICE, OPT_INIT };
+	       OPT_RENAME_WH, OPT_STRATEGY, OPT_SKIP_MOUNT, OPT_SBOM, OPT_SERVICE, OPT_INIT,
+	       OPT_GZIP_FAST };
 	static const struct option longopts[] = {
 		{ "output", required_argument, NULL, 'o' },
 		{ "base", required_argument, NULL, 'b' },
 		{ "tag", required_argument, NULL, 't' },
 		{ "compress", required_argument, NULL, 'c' },
 		{ "level", required_argument, NULL, OPT_LEVEL },
+		{ "gzip-fast", no_argument, NULL, OPT_GZIP_FAST },
 		{ "threads", required_argument, NULL, OPT_THREADS },
 		{ "format", required_argument, NULL, 'f' },
 		{ "base-format", required_argument, NULL, OPT_BASE_FORMAT },
@@ -743,6 +788,7 @@ int cmd_convert(int argc, char **argv)
 		{ "init", required_argument, NULL, OPT_INIT },
 		{ "quiet", no_argument, NULL, 'q' },
 		CLI_DISK_POLICY_LONGOPTS,
+		CLI_EXCLUDES_LONGOPTS,
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -771,6 +817,7 @@ int cmd_convert(int argc, char **argv)
 				return rc;
 			o.layer.level = (int)num;
 			break;
+		case OPT_GZIP_FAST: o.layer.gzip_fast = 1; break;
 		case OPT_THREADS:
 			if (cli_parse_long("convert", "--threads", optarg, 0, 256, &num, &rc) < 0)
 				return rc;
@@ -812,6 +859,14 @@ int cmd_convert(int argc, char **argv)
 			break;
 		case 'q': o.quiet = 1; break;
 		case 'h': fputs(convert_usage, stdout); return 0;
+		case CLI_OPT_EXCLUDE:
+		case CLI_OPT_INCLUDE:
+		case CLI_OPT_FILTER_FROM:
+		case CLI_OPT_KEEP_KERNEL:
+		case CLI_OPT_NO_DEFAULT_EXCLUDES:
+			if ((rc = cli_excludes_option(&o.excludes, c, optarg, "convert")))
+				return rc;
+			break;
 		default:
 			if ((rc = cli_disk_policy_option(&o.policy, c, optarg, "convert")))
 				return rc;
@@ -822,6 +877,11 @@ int cmd_convert(int argc, char **argv)
 		return cli_usage_error("convert", "expected DISK");
 	if (o.layer.compress == IMG_COMPRESS_GZIP && o.layer.level > 9)
 		return cli_usage_error("convert", "--level takes 1 to 9 with gzip, not %d",
+				       o.layer.level);
+	if (o.layer.gzip_fast && o.layer.compress != IMG_COMPRESS_GZIP)
+		return cli_usage_error("convert", "--gzip-fast needs --compress gzip");
+	if (o.layer.gzip_fast && o.layer.level > 3)
+		return cli_usage_error("convert", "--level takes 1 to 3 with --gzip-fast, not %d",
 				       o.layer.level);
 	if (!o.out)
 		return cli_usage_error("convert", "-o OUT is required");
