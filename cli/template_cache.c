@@ -350,11 +350,16 @@ void cli_tcache_put_layer(struct cli_tcache *c, const struct img_layer_options *
 	dst = ut_asprintf("%s/blob-%s", c->dir, res->blob.digest + 7);
 	/* Blobs are immutable: a hardlink shares the inode the layout has. A
 	 * cache on another filesystem keeps the record only. */
-	unlink(tmp);
-	if (link(src, tmp) == 0 && rename(tmp, dst) < 0)
+	/* A blob already kept (another record with the same bytes, e.g. rules
+	 * that matched nothing) stays: replacing it would move the inode the
+	 * other record's stamp names. */
+	if (stat(dst, &st) < 0) {
 		unlink(tmp);
-	if (stat(dst, &st) < 0)
-		memset(&st, 0, sizeof(st));
+		if (link(src, tmp) == 0 && rename(tmp, dst) < 0)
+			unlink(tmp);
+		if (stat(dst, &st) < 0)
+			memset(&st, 0, sizeof(st));
+	}
 	name = layer_name(o, rules);
 	path = part(c, name);
 	rec = ut_asprintf("%s %s %s %llu %llu %llu %llu %llu %lld.%09ld\n", res->blob.digest,
