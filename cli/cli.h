@@ -15,6 +15,7 @@ int cmd_verify(int argc, char **argv);
 int cmd_packages(int argc, char **argv);
 int cmd_compare(int argc, char **argv);
 int cmd_domains(int argc, char **argv);
+int cmd_push(int argc, char **argv);
 
 /* Prints "vm2oci: <msg>" on stderr, one line; returns 1 (or 2 for usage). */
 int cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -45,6 +46,9 @@ int cli_error_at(const char *file, const struct ut_err *err);
  * through *rc). Returns 0 or -1. */
 int cli_parse_long(const char *cmd, const char *opt, const char *arg, long min, long max,
 		   long *out, int *rc);
+
+/* "64M" -> 67108864: binary K/M/G/T suffixes; 0 on a malformed or zero size. */
+uint64_t cli_parse_size(const char *arg);
 
 /* Progress on a terminal: phase, bytes, rate; silent when stderr is not a
  * tty or when quiet. */
@@ -277,3 +281,49 @@ void *cli_skipped_json(const struct dr_disk *d);
 char *cli_skipped_label(const struct dr_disk *d);
 
 #endif
+
+/* ---- pushing to a registry (push.c) -------------------------------------- */
+
+enum { CLI_OPT_CREDS = 0x2000, CLI_OPT_AUTHFILE, CLI_OPT_TLS_VERIFY, CLI_OPT_CERT_DIR,
+       CLI_OPT_CHUNK_SIZE, CLI_OPT_RETRIES, CLI_OPT_MOUNT_FROM };
+/* The longopts of the registry options, shared by push and convert --push. */
+#define CLI_PUSH_LONGOPTS                                                          \
+	{ "creds", required_argument, NULL, CLI_OPT_CREDS },                       \
+	{ "authfile", required_argument, NULL, CLI_OPT_AUTHFILE },                 \
+	{ "tls-verify", optional_argument, NULL, CLI_OPT_TLS_VERIFY },             \
+	{ "cert-dir", required_argument, NULL, CLI_OPT_CERT_DIR },                 \
+	{ "chunk-size", required_argument, NULL, CLI_OPT_CHUNK_SIZE },             \
+	{ "retries", required_argument, NULL, CLI_OPT_RETRIES },                   \
+	{ "mount-from", required_argument, NULL, CLI_OPT_MOUNT_FROM }
+#define CLI_PUSH_USAGE                                                                       \
+	"  --creds USER:PASS     registry credentials (default: the auth files:\n"                \
+	"                        $REGISTRY_AUTH_FILE, $XDG_RUNTIME_DIR/containers/auth.json,\n"   \
+	"                        ~/.docker/config.json)\n"                                        \
+	"  --authfile FILE       read credentials from this auth file only\n"                     \
+	"  --tls-verify=false    do not verify TLS, and allow plain http (default: true)\n"       \
+	"  --cert-dir DIR        *.crt CAs, NAME.cert + NAME.key client certificate (default:\n"  \
+	"                        /etc/containers/certs.d/HOST, /etc/docker/certs.d/HOST)\n"       \
+	"  --chunk-size N        blobs above N go in PATCH chunks of N (K/M/G; default 32M)\n"    \
+	"  --retries N           retries on 5xx and dropped connections (default 3)\n"            \
+	"  --mount-from REPO     a repository of the same registry to mount blobs from\n"         \
+	"                        (repeatable; the image's base.name annotation is one too)\n"
+
+#define CLI_MAX_MOUNT_FROM 16
+struct cli_push_opts {
+	const char *creds, *authfile, *cert_dir;
+	int tls_verify;
+	uint64_t chunk_size;
+	int retries;
+	const char *mount_from[CLI_MAX_MOUNT_FROM];
+	size_t nmount_from;
+};
+void cli_push_opts_init(struct cli_push_opts *p);
+/* getopt's c for cmd: 0 when it was a push option, else the exit code of
+ * the usage error. */
+int cli_push_option(struct cli_push_opts *p, int c, const char *arg, const char *cmd);
+/* Pushes the image tagged tag in the OCI layout dir to dst (docker://...);
+ * prints the error itself. *summary (may be NULL) gets the --json object. */
+int cli_push(const struct cli_push_opts *p, const char *dir, const char *tag, const char *dst,
+	     struct cli_progress *prog, json_t **summary);
+/* Checks a docker:// reference early (before a conversion): usage error. */
+int cli_push_check_ref(const char *cmd, const char *dst);

@@ -1,0 +1,82 @@
+#!/usr/bin/env bash
+# tests/lib/registry.sh start DIR [--tls] [--auth USER:PASS]
+# tests/lib/registry.sh stop DIR
+#
+# A private docker-registry (Debian's package: the CNCF distribution registry) for the tests
+# and benches: 127.0.0.1 on a free port, storage, config, log and pid under DIR. --tls makes a
+# self-signed certificate for 127.0.0.1/localhost (DIR/ca/ca.crt, a --cert-dir) with openssl;
+# --auth adds htpasswd Basic auth (bcrypt, htpasswd -B). start prints the port and returns once
+# GET /v2/ answers; a registry that does not start fails with its log. stop kills it by its pid.
+set -euo pipefail
+
+die() { printf 'registry.sh: %s\n' "$*" >&2; exit 1; }
+
+free_port() {
+    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+start() {
+    local dir=$1 tls=0 auth="" port scheme=http i
+    shift
+    while [ $# -gt 0 ]; do
+        case $1 in
+            --tls) tls=1 ;;
+            --auth) auth=$2; shift ;;
+            *) die "unknown argument '$1'" ;;
+        esac
+        shift
+    done
+    command -v docker-registry >/dev/null || die "docker-registry is not installed (install-deps.sh --peers)"
+    mkdir -p "$dir/storage"
+    port=$(free_port)
+    {
+        printf 'version: 0.1\nlog:\n  level: info\n  accesslog:\n    disabled: false\n'
+        printf 'storage:\n  filesystem:\n    rootdirectory: %s/storage\n  delete:\n    enabled: true\n' "$dir"
+        printf 'http:\n  addr: 127.0.0.1:%s\n  secret: vm2oci-test-secret\n' "$port"
+        if [ "$tls" = 1 ]; then
+            mkdir -p "$dir/ca"
+            openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=127.0.0.1 \
+                -addext 'subjectAltName=IP:127.0.0.1,DNS:localhost' \
+                -keyout "$dir/key.pem" -out "$dir/ca/ca.crt" 2>/dev/null || die "openssl failed"
+            printf '  tls:\n    certificate: %s/ca/ca.crt\n    key: %s/key.pem\n' "$dir" "$dir"
+            scheme=https
+        fi
+        if [ -n "$auth" ]; then
+            htpasswd -B -b -c "$dir/htpasswd" "${auth%%:*}" "${auth#*:}" 2>/dev/null || die "htpasswd failed"
+            printf 'auth:\n  htpasswd:\n    realm: vm2oci-test\n    path: %s/htpasswd\n' "$dir"
+        fi
+    } > "$dir/config.yml"
+    setsid docker-registry serve "$dir/config.yml" > "$dir/registry.log" 2>&1 < /dev/null &
+    echo $! > "$dir/pid"
+    echo "$port" > "$dir/port"
+    for i in $(seq 100); do
+        if curl -sk -o /dev/null -w '%{http_code}' "$scheme://127.0.0.1:$port/v2/" 2>/dev/null | grep -qE '^(200|401)$'; then
+            echo "$port"
+            return 0
+        fi
+        kill -0 "$(cat "$dir/pid")" 2>/dev/null || break
+        sleep 0.1
+    done
+    cat "$dir/registry.log" >&2
+    stop "$dir"
+    die "docker-registry did not answer on 127.0.0.1:$port (its log is above)"
+}
+
+stop() {
+    local dir=$1 pid i
+    [ -f "$dir/pid" ] || return 0
+    pid=$(cat "$dir/pid")
+    kill "$pid" 2>/dev/null || true
+    for i in $(seq 50); do
+        kill -0 "$pid" 2>/dev/null || break
+        sleep 0.1
+    done
+    kill -9 "$pid" 2>/dev/null || true
+    rm -f "$dir/pid"
+}
+
+case ${1:-} in
+    start) shift; start "$@" ;;
+    stop) stop "$2" ;;
+    *) sed -n '2,9s/^# \{0,1\}//p' "$0"; exit 2 ;;
+esac
