@@ -322,8 +322,9 @@ void cli_push_opts_init(struct cli_push_opts *p);
  * the usage error. */
 int cli_push_option(struct cli_push_opts *p, int c, const char *arg, const char *cmd);
 /* Pushes the image tagged tag in the OCI layout dir to dst (docker://...);
- * prints the error itself. *summary (may be NULL) gets the --json object. */
+ * prints the error itself. *summary (may be NULL) gets the --json object;
+ * else a line on stderr says what was sent, unless quiet. */
 int cli_push(const struct cli_push_opts *p, const char *dir, const char *tag, const char *dst,
-	     struct cli_progress *prog, json_t **summary);
+	     struct cli_progress *prog, int quiet, json_t **summary);
 /* Checks a docker:// reference early (before a conversion): usage error. */
 int cli_push_check_ref(const char *cmd, const char *dst);

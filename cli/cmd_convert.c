@@ -22,6 +22,7 @@
 
 static const char convert_usage[] =
 	"usage: vm2oci convert DISK -o OUT [options]\n"
+	"       vm2oci convert DISK [-o OUT] --push docker://HOST[:PORT]/REPO[:TAG] [options]\n"
 	"\n"
 	"Converts a powered-off VM disk into an OCI image: the base image's own\n"
 	"layers (reused by digest), then one layer holding exactly what the VM has\n"
@@ -85,7 +86,11 @@ static const char convert_usage[] =
 	"                         left out in the label org.vm2oci.skipped-mounts\n"
 	"      --json             print a summary as JSON on stdout\n"
 	"  -q, --quiet            no progress on stderr\n"
-	CLI_DISK_POLICY_USAGE;
+	CLI_DISK_POLICY_USAGE
+	"  --push REF            then push the image to a registry (docker://HOST[:PORT]/\n"
+	"                        REPO[:TAG]; see 'vm2oci push --help'); without -o the\n"
+	"                        layout is a temporary one, removed after the push\n"
+	CLI_PUSH_USAGE;
 
 struct convert_opts {
 	const char *disk, *out, *base, *tag, *format, *base_format;
@@ -98,6 +103,8 @@ struct convert_opts {
 	size_t nmasks;
 	struct cli_disk_policy policy;
 	struct cli_skip skip;     /* --skip-mount */
+	const char *push;         /* --push docker://... */
+	struct cli_push_opts push_opts;
 };
 
 /* One layer of the image: its blob and what it holds. */
@@ -129,6 +136,7 @@ struct convert {
 	int wrote_dockerfile;
 	char *renamed; /* JSON map of guest names renamed away from ".wh." */
 	double t_layers, t_commit, t0;
+	json_t *push; /* --push's summary for --json */
 };
 
 /* The image's command: the base's when it has one, else the guest's init,
@@ -528,6 +536,8 @@ static void convert_report(const struct convert *cv)
 		json_object_set_new(root, "diff", stats_json(fsd_result_stats(j->diff)));
 	if (cv->vdb)
 		json_object_set_new(root, "packages", packages_json(cv));
+	if (cv->push)
+		json_object_set(root, "push", cv->push);
 	json_dumpf(root, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
 	fputc('\n', stdout);
 	json_decref(root);
@@ -546,6 +556,7 @@ static void convert_release(struct convert *cv)
 	free(cv->layers);
 	free(cv->roots);
 	free(cv->renamed);
+	json_decref(cv->push);
 	ut_tree_free(cv->ptree);
 	pkg_db_free(cv->vdb);
 	pkg_db_free(cv->bdb);
@@ -572,6 +583,11 @@ static int run_convert(struct convert_opts *o, struct cli_progress *prog)
 		goto out;
 	cv.t_commit = ut_now() - mark;
 	cli_progress_done(prog);
+	/* the local image is whole before the push begins: a failed push
+	 * leaves it (and no tag in the registry) */
+	if (o->push && cli_push(&o->push_opts, cv.layout_dir, o->tag, o->push, prog, o->quiet,
+				o->json ? &cv.push : NULL))
+		goto out;
 	convert_report(&cv);
 	rc = 0;
 out:
@@ -586,7 +602,7 @@ int cmd_convert(int argc, char **argv)
 {
 	enum { OPT_LEVEL = 256, OPT_THREADS, OPT_BASE_FORMAT, OPT_OUTPUT_FORMAT, OPT_TRUST_MTIME,
 	       OPT_MASK_XATTR, OPT_JSON, OPT_PACKAGES_LAYER, OPT_DOCKERFILE, OPT_NO_REPLAY,
-	       OPT_RENAME_WH, OPT_STRATEGY, OPT_SKIP_MOUNT };
+	       OPT_RENAME_WH, OPT_STRATEGY, OPT_SKIP_MOUNT, OPT_PUSH };
 	static const struct option longopts[] = {
 		{ "output", required_argument, NULL, 'o' },
 		{ "base", required_argument, NULL, 'b' },
@@ -608,11 +624,14 @@ int cmd_convert(int argc, char **argv)
 		{ "strategy", required_argument, NULL, OPT_STRATEGY },
 		{ "quiet", no_argument, NULL, 'q' },
 		CLI_DISK_POLICY_LONGOPTS,
+		{ "push", required_argument, NULL, OPT_PUSH },
+		CLI_PUSH_LONGOPTS,
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct convert_opts o = { 0 };
 	struct cli_progress prog;
+	char *scratch = NULL;
 	long num;
 	int c, rc;
 
@@ -621,6 +640,7 @@ int cmd_convert(int argc, char **argv)
 	o.strategy = "auto";
 	o.layer.compress = IMG_COMPRESS_ZSTD;
 	o.diff.move_min_size = 1 << 20;
+	cli_push_opts_init(&o.push_opts);
 	while ((c = getopt_long(argc, argv, "ho:b:t:c:f:q", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'o': o.out = optarg; break;
@@ -667,9 +687,14 @@ int cmd_convert(int argc, char **argv)
 			break;
 		case 'q': o.quiet = 1; break;
 		case 'h': fputs(convert_usage, stdout); return 0;
+		case OPT_PUSH: o.push = optarg; break;
 		default:
-			if ((rc = cli_disk_policy_option(&o.policy, c, optarg, "convert")))
+			if (c >= CLI_OPT_CREDS && c <= CLI_OPT_MOUNT_FROM) {
+				if ((rc = cli_push_option(&o.push_opts, c, optarg, "convert")))
+					return rc;
+			} else if ((rc = cli_disk_policy_option(&o.policy, c, optarg, "convert"))) {
 				return rc;
+			}
 			break;
 		}
 	}
@@ -678,13 +703,32 @@ int cmd_convert(int argc, char **argv)
 	if (o.layer.compress == IMG_COMPRESS_GZIP && o.layer.level > 9)
 		return cli_usage_error("convert", "--level takes 1 to 9 with gzip, not %d",
 				       o.layer.level);
-	if (!o.out)
-		return cli_usage_error("convert", "-o OUT is required");
+	if (o.push && (rc = cli_push_check_ref("convert", o.push)))
+		return rc;
+	if (!o.out && !o.push)
+		return cli_usage_error("convert", "-o OUT (or --push REF) is required");
+	if (!o.out) {
+		/* --push alone: the layout lives only until it is pushed */
+		scratch = ut_asprintf("%s/vm2oci-push-XXXXXX", cli_tmpdir() ? cli_tmpdir() : "/tmp");
+		if (!mkdtemp(scratch)) {
+			rc = cli_error("%s: %s", scratch, strerror(errno));
+			free(scratch);
+			return rc;
+		}
+		cli_temp_track(scratch);
+		o.out = ut_asprintf("%s/oci", scratch);
+	}
 	o.disk = argv[optind];
 	o.diff.mask_xattrs = o.masks;
 	o.diff.nmask_xattrs = o.nmasks;
 	cli_progress_init(&prog, o.quiet || o.json);
 	rc = run_convert(&o, &prog);
+	if (scratch) {
+		ut_rm_rf(scratch);
+		cli_temp_untrack(scratch);
+		free((char *)o.out);
+		free(scratch);
+	}
 	free(o.masks);
 	cli_skip_release(&o.skip);
 	return rc;

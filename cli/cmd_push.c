@@ -123,7 +123,7 @@ static json_t *stats_json(const struct reg_push_stats *st, const char *dst)
 }
 
 int cli_push(const struct cli_push_opts *p, const char *dir, const char *tag, const char *dst,
-	     struct cli_progress *prog, json_t **summary)
+	     struct cli_progress *prog, int quiet, json_t **summary)
 {
 	struct reg_options ro = { 0 };
 	struct reg_push_stats st = { 0 };
@@ -171,7 +171,7 @@ int cli_push(const struct cli_push_opts *p, const char *dir, const char *tag, co
 	if (summary) {
 		*summary = stats_json(&st, dst);
 		json_object_set_new(*summary, "seconds", json_real(ut_now() - t0));
-	} else {
+	} else if (!quiet) {
 		char sent[32];
 
 		fprintf(stderr, "vm2oci: pushed %s (%s): %" PRIu64 " blob%s uploaded (%s), %" PRIu64
@@ -243,7 +243,7 @@ int cmd_push(int argc, char **argv)
 	if ((rc = cli_push_check_ref("push", argv[optind + 1])))
 		goto out;
 	cli_progress_init(&prog, quiet || json);
-	rc = cli_push(&p, dir, tag, argv[optind + 1], &prog, json ? &summary : NULL);
+	rc = cli_push(&p, dir, tag, argv[optind + 1], &prog, quiet, json ? &summary : NULL);
 	if (!rc && summary) {
 		json_dumpf(summary, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
 		fputc('\n', stdout);

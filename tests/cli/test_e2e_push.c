@@ -1,0 +1,253 @@
+/*
+ * test_e2e_push.c - vm2oci push and convert --push against Debian's
+ * docker-registry (the CNCF distribution registry), started by the test
+ * through tests/lib/registry.sh on 127.0.0.1 with a free port and a private
+ * storage directory: once plain HTTP, once TLS (a self-signed certificate)
+ * with htpasswd Basic auth (bcrypt). skopeo is the oracle: the manifest it
+ * reads back has the local digest, and what it copies back has the local
+ * blobs. A second push sends no blob byte; a clone pushed to another
+ * repository mounts the template's layer; errors are one line naming the
+ * registry and the repository, and leave no tag. Both registries are
+ * stopped by pid at the end (also at exit, when the setup failed).
+ */
+#include "testkeep.h"
+
+#define USER "alice"
+#define PASS "s3cret-pw"
+
+static const char *bin, *src;
+static char *dir, *fx;
+static char plain[64], secure[64]; /* 127.0.0.1:PORT */
+static char tdigest[80], cdigest[80];
+
+static void stop_all(void)
+{
+	if (!dir)
+		return;
+	tu_sh("'%s/tests/lib/registry.sh' stop '%s/plain'; '%s/tests/lib/registry.sh' stop '%s/tls'",
+	      src, dir, src, dir);
+}
+
+static void start(const char *sub, const char *args, char *hostport)
+{
+	char *port = tu_kept(tu_sh_out("'%s/tests/lib/registry.sh' start '%s/%s' %s", src, dir, sub, args));
+
+	if (!*port)
+		fail_msg("docker-registry (%s) did not start; its log is above", sub);
+	snprintf(hostport, 64, "127.0.0.1:%s", port);
+}
+
+/* The digest index.json gives a tag of a layout. */
+static void layout_digest(const char *layout, const char *tag, char *out)
+{
+	char *d = tu_kept(tu_sh_out("jq -r '.manifests[] | select(.annotations[\"org.opencontainers.image.ref.name\"] == \"%s\") | .digest' '%s/index.json'",
+				    tag, layout));
+
+	assert_int_equal(strlen(d), 71);
+	strcpy(out, d);
+}
+
+static int setup(void **state)
+{
+	src = getenv("VM2OCI_SOURCE_DIR");
+	bin = getenv("VM2OCI_BINARY");
+	if (!src || !bin)
+		tu_skip("VM2OCI_BINARY and VM2OCI_SOURCE_DIR must be set (ctest sets them)");
+	if (getuid() != 0)
+		tu_skip("the clone's conversion reads disks as root");
+	if (!tu_have("docker-registry") || !tu_have("skopeo") || !tu_have("htpasswd") ||
+	    !tu_have("jq") || !tu_have("openssl") || !tu_have("curl"))
+		tu_skip("docker-registry, skopeo, htpasswd (apache2-utils), jq, openssl or curl "
+			"missing (scripts/install-deps.sh --peers)");
+	fx = tu_fixture("template.qcow2");
+	*strrchr(fx, '/') = '\0';
+	tu_fixture("clone.qcow2");
+	dir = tu_tmpdir();
+	atexit(stop_all);
+	start("plain", "", plain);
+	start("tls", "--tls --auth " USER ":" PASS, secure);
+	/* the template alone, and the clone on it: they share the first layer */
+	if (tu_sh("'%s' convert '%s/template.qcow2' -o '%s/l' --tag template -q", bin, fx, dir) ||
+	    tu_sh("'%s' convert '%s/clone.qcow2' --base 'disk:%s/template.qcow2' -o '%s/l' --tag clone "
+		  "--max-file-size 2G -q", bin, fx, fx, dir))
+		fail_msg("converting the template and the clone failed");
+	layout_digest(tu_kept(tu_sh_out("printf %%s/l '%s'", dir)), "template", tdigest);
+	layout_digest(tu_kept(tu_sh_out("printf %%s/l '%s'", dir)), "clone", cdigest);
+	(void)state;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	(void)state;
+	stop_all();
+	tu_sh("rm -rf '%s'", dir);
+	free(dir);
+	free(fx);
+	dir = NULL;
+	tu_kept_free();
+	return 0;
+}
+
+/* jq's answer on a push's --json saved as name. */
+static long jq_num(const char *name, const char *expr)
+{
+	return atol(tu_kept(tu_sh_out("jq -r '%s' '%s/%s'", expr, dir, name)));
+}
+
+/* Chunked (--chunk-size 4M: PATCH with Content-Range), then skopeo reads the
+ * manifest back with the local digest. */
+static void test_push_plain(void **state)
+{
+	long bytes;
+
+	(void)state;
+	assert_int_equal(tu_sh("'%s' push 'oci:%s/l:template' docker://%s/fleet/template:v1 --tls-verify=false "
+			       "--chunk-size 4M --json > '%s/p1.json'", bin, dir, plain, dir), 0);
+	bytes = atol(tu_kept(tu_sh_out("cd '%s/l/blobs/sha256' && jq -r '.layers[].size, .config.size' %s | paste -sd+ | bc",
+				       dir, tdigest + 7)));
+	assert_int_equal(jq_num("p1.json", ".blobs.pushed"), 2);
+	assert_int_equal(jq_num("p1.json", ".blob_bytes_sent"), bytes);
+	assert_string_equal(tu_kept(tu_sh_out("jq -r .digest '%s/p1.json'", dir)), tdigest);
+	assert_string_equal(tu_kept(tu_sh_out("skopeo inspect --raw --tls-verify=false docker://%s/fleet/template:v1 | sha256sum | cut -d' ' -f1",
+					      plain)), tdigest + 7);
+	/* the 61 MB layer went in chunks */
+	assert_true(atoi(tu_kept(tu_sh_out("grep -c '\"PATCH /v2/fleet/template/blobs/uploads/' '%s/plain/registry.log'", dir))) >= 10);
+}
+
+static void test_second_push_sends_nothing(void **state)
+{
+	(void)state;
+	assert_int_equal(tu_sh("'%s' push 'oci:%s/l:template' docker://%s/fleet/template:v1 --tls-verify=false "
+			       "--json > '%s/p2.json'", bin, dir, plain, dir), 0);
+	assert_int_equal(jq_num("p2.json", ".blob_bytes_sent"), 0);
+	assert_int_equal(jq_num("p2.json", ".blobs.skipped"), 2);
+	assert_int_equal(jq_num("p2.json", ".blobs.pushed"), 0);
+}
+
+/* skopeo copy back: the same manifest digest and the same blob bytes. */
+static void test_copy_back(void **state)
+{
+	(void)state;
+	assert_int_equal(tu_sh("skopeo copy -q --src-tls-verify=false docker://%s/fleet/template:v1 'oci:%s/back:v1'",
+			       plain, dir), 0);
+	assert_string_equal(tu_kept(tu_sh_out("jq -r '.manifests[0].digest' '%s/back/index.json'", dir)), tdigest);
+	assert_int_equal(tu_sh("cd '%s/back/blobs/sha256' && for b in *; do cmp -s \"$b\" '%s/l/blobs/sha256/'\"$b\" || exit 1; done",
+			       dir, dir), 0);
+}
+
+/* convert --push without -o: the clone into another repository mounts the
+ * template's layer instead of uploading it; the registry stores it once,
+ * and no temporary layout is left. */
+static void test_clone_mounts_base(void **state)
+{
+	char *layer = tu_kept(tu_sh_out("jq -r '.layers[0].digest' '%s/l/blobs/sha256/%s'", dir, cdigest + 7));
+	long unique;
+
+	(void)state;
+	tu_sh("mkdir -p '%s/tmp'", dir);
+	assert_int_equal(tu_sh("TMPDIR='%s/tmp' '%s' convert '%s/clone.qcow2' --base 'disk:%s/template.qcow2' --max-file-size 2G "
+			       "--push docker://%s/fleet/clone:v1 --mount-from fleet/template --tls-verify=false --json > '%s/c.json'",
+			       dir, bin, fx, fx, plain, dir), 0);
+	assert_string_equal(tu_kept(tu_sh_out("jq -r .push.digest '%s/c.json'", dir)), cdigest);
+	assert_int_equal(jq_num("c.json", ".push.blobs.mounted"), 1);
+	assert_int_equal(jq_num("c.json", ".push.blobs.pushed"), 2);
+	assert_true(jq_num("c.json", ".push.blob_bytes_sent") <
+		    jq_num("c.json", ".push.blob_bytes_total") - 60000000);
+	assert_int_equal(tu_sh("grep -q 'POST /v2/fleet/clone/blobs/uploads/?mount=%s&from=fleet' '%s/plain/registry.log'",
+			       layer, dir), 0);
+	assert_int_equal(tu_sh("test -f '%s/plain/storage/docker/registry/v2/repositories/fleet/clone/_layers/sha256/%s/link'",
+			       dir, layer + 7), 0);
+	assert_string_equal(tu_kept(tu_sh_out("ls -A '%s/tmp'", dir)), "");
+	/* storage: the template's layer once, plus what the clone adds */
+	unique = atol(tu_kept(tu_sh_out("cd '%s/l/blobs/sha256' && cat $(jq -r '.layers[].digest, .config.digest' %s %s | sort -u | cut -c8-) %s %s | wc -c",
+					dir, tdigest + 7, cdigest + 7, tdigest + 7, cdigest + 7)));
+	assert_true(atol(tu_kept(tu_sh_out("find '%s/plain/storage/docker/registry/v2/blobs' -type f -name data -printf '%%s\\n' | paste -sd+ | bc",
+					   dir))) <= unique);
+	assert_string_equal(tu_kept(tu_sh_out("skopeo inspect --raw --tls-verify=false docker://%s/fleet/clone:v1 | sha256sum | cut -d' ' -f1",
+					      plain)), cdigest + 7);
+}
+
+/* TLS verified against --cert-dir, Basic auth from --creds, --authfile and
+ * $REGISTRY_AUTH_FILE. */
+static void test_tls_basic_auth(void **state)
+{
+	(void)state;
+	assert_int_equal(tu_sh("'%s' push -q 'oci:%s/l:template' docker://%s/fleet/template:v1 --cert-dir '%s/tls/ca' "
+			       "--creds " USER ":" PASS " --json > '%s/t1.json'", bin, dir, secure, dir, dir), 0);
+	assert_int_equal(jq_num("t1.json", ".blobs.pushed"), 2);
+	assert_string_equal(tu_kept(tu_sh_out("skopeo inspect --raw --cert-dir '%s/tls/ca' --creds " USER ":" PASS
+					      " docker://%s/fleet/template:v1 | sha256sum | cut -d' ' -f1", dir, secure)),
+			    tdigest + 7);
+	tu_sh("printf '{\"auths\": {\"%s\": {\"auth\": \"%%s\"}}}' $(printf %%s " USER ":" PASS " | base64) > '%s/auth.json'",
+	      secure, dir);
+	assert_int_equal(tu_sh("'%s' push 'oci:%s/l:template' docker://%s/fleet/template:v1 --cert-dir '%s/tls/ca' "
+			       "--authfile '%s/auth.json' --json > '%s/t2.json'", bin, dir, secure, dir, dir, dir), 0);
+	assert_int_equal(jq_num("t2.json", ".blobs.skipped"), 2);
+	assert_int_equal(tu_sh("REGISTRY_AUTH_FILE='%s/auth.json' '%s' push -q 'oci:%s/l:template' docker://%s/fleet/t2:v1 "
+			       "--cert-dir '%s/tls/ca'", dir, bin, dir, secure, dir), 0);
+}
+
+/* Exit 1 and one line on stderr that contains every word of want. */
+static void one_line_error(const char *cmd, const char *want1, const char *want2)
+{
+	char *errf = tu_kept(tu_sh_out("printf %%s/err '%s'", dir));
+
+	assert_int_equal(tu_sh("%s 2> '%s'", cmd, errf), 1);
+	tu_sh("cat '%s' >&2", errf);
+	assert_string_equal(tu_kept(tu_sh_out("wc -l < '%s'", errf)), "1");
+	assert_int_equal(tu_sh("grep -qF -- '%s' '%s' && grep -qF -- '%s' '%s'", want1, errf, want2, errf), 0);
+}
+
+static void test_errors(void **state)
+{
+	char cmd[8192], want[128];
+	char *free_port = tu_kept(tu_sh_out("python3 -c 'import socket; s=socket.socket(); s.bind((\"127.0.0.1\", 0)); print(s.getsockname()[1])'"));
+
+	(void)state;
+	snprintf(want, sizeof(want), "registry %s, repository fleet/x:", secure);
+	snprintf(cmd, sizeof(cmd), "'%s' push 'oci:%s/l:template' docker://%s/fleet/x:v1 --cert-dir '%s/tls/ca' --creds " USER ":wrong",
+		 bin, dir, secure, dir);
+	one_line_error(cmd, want, "401");
+	snprintf(cmd, sizeof(cmd), "HOME='%s' XDG_RUNTIME_DIR='%s' '%s' push 'oci:%s/l:template' docker://%s/fleet/x:v1 --cert-dir '%s/tls/ca'",
+		 dir, dir, bin, dir, secure, dir);
+	one_line_error(cmd, want, "401");
+	snprintf(cmd, sizeof(cmd), "'%s' push 'oci:%s/l:template' docker://%s/fleet/x:v1 --creds " USER ":" PASS, bin, dir, secure);
+	one_line_error(cmd, want, "certificate");
+	snprintf(want, sizeof(want), "registry 127.0.0.1:%s, repository fleet/x:", free_port);
+	snprintf(cmd, sizeof(cmd), "'%s' push 'oci:%s/l:template' docker://127.0.0.1:%s/fleet/x:v1 --tls-verify=false --retries 1",
+		 bin, dir, free_port);
+	one_line_error(cmd, want, "connect");
+}
+
+/* A layer whose bytes are not its digest: the registry refuses it, and the
+ * tag is never put. */
+static void test_nothing_half_tagged(void **state)
+{
+	char cmd[8192], want[128];
+	char *layer = tu_kept(tu_sh_out("jq -r '.layers[0].digest' '%s/l/blobs/sha256/%s' | cut -c8-", dir, tdigest + 7));
+
+	(void)state;
+	assert_int_equal(tu_sh("cp -r '%s/l' '%s/bad' && rm '%s/bad/blobs/sha256/%s' && cp '%s/l/blobs/sha256/%s' '%s/bad/blobs/sha256/%s' && "
+			       "printf 'X' | dd of='%s/bad/blobs/sha256/%s' bs=1 seek=1000000 conv=notrunc status=none",
+			       dir, dir, dir, layer, dir, layer, dir, layer, dir, layer), 0);
+	snprintf(want, sizeof(want), "registry %s, repository fleet/bad:", plain);
+	snprintf(cmd, sizeof(cmd), "'%s' push 'oci:%s/bad:template' docker://%s/fleet/bad:v1 --tls-verify=false", bin, dir, plain);
+	one_line_error(cmd, want, "DIGEST_INVALID");
+	assert_int_not_equal(tu_sh("skopeo inspect --raw --tls-verify=false docker://%s/fleet/bad:v1 > /dev/null 2>&1", plain), 0);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_push_plain),
+		cmocka_unit_test(test_second_push_sends_nothing),
+		cmocka_unit_test(test_copy_back),
+		cmocka_unit_test(test_clone_mounts_base),
+		cmocka_unit_test(test_tls_basic_auth),
+		cmocka_unit_test(test_errors),
+		cmocka_unit_test(test_nothing_half_tagged),
+	};
+
+	return cmocka_run_group_tests_name("vm2oci push to docker-registry", tests, setup, teardown);
+}
