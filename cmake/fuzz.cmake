@@ -70,3 +70,9 @@ foreach(_pair "fuzz_tar_layer;seeds-tar" "fuzz_oci_json;seeds-json")
     "d=$(mktemp -d) && \"$0\" -max_total_time=30 -timeout=20 \"$d\" \"$1\"; rc=$?; rm -rf \"$d\"; exit $rc"
     $<TARGET_FILE:${_t}> ${_vm2oci_img_seeds}/${_s})
 endforeach()
+
+# registry: WWW-Authenticate challenges, token answers, auth files, error
+# bodies, manifests and references (fuzz_registry_replay replays the seeds).
+get_target_property(_vm2oci_reg_sources vm2oci_registry SOURCES)
+vm2oci_add_fuzzer(fuzz_registry HARNESS registry/fuzz_registry.c MODULE registry
+  SOURCES ${_vm2oci_reg_sources} LIBS PkgConfig::CURL PkgConfig::JANSSON)

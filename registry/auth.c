@@ -36,7 +36,7 @@ static int param_value(const char **p, const char *end, struct ut_buf *v, struct
 	} else {
 		const char *t = s;
 
-		while (s < end && (is_tchar((unsigned char)*s) || *s == '/' || *s == '='))
+		while (s < end && (is_tchar((unsigned char)*s) || (*s && strchr("/=:", *s))))
 			s++;
 		if (ut_buf_add(v, t, (size_t)(s - t), err) < 0)
 			return -1;
