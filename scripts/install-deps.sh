@@ -13,7 +13,7 @@ log() { printf 'install-deps.sh: %s\n' "$*" >&2; }
 build_pkgs=(
     build-essential cmake pkg-config
     libext2fs-dev libarchive-dev libzstd-dev zlib1g-dev libisal-dev libssl-dev libcmocka-dev
-    libsqlite3-dev librpm-dev libdb5.3-dev libguestfs-dev libvirt-dev libjansson-dev
+    libsqlite3-dev librpm-dev libdb5.3-dev libguestfs-dev libvirt-dev libjansson-dev libcurl4-openssl-dev
     debootstrap e2fsprogs fdisk qemu-utils xfsprogs dosfstools mtools lvm2 btrfs-progs jq zstd attr libcap2-bin fuse3
     uuid-runtime mount qemu-system-common openssl
 )
@@ -23,6 +23,7 @@ peer_pkgs=(
     golang-github-knqyf263-go-rpmdb-dev qemu-system-x86 uidmap
     acl rsync sqlite3 db5.3-util libxml2-utils xxhash python3 time
     libvirt-daemon-system libvirt-clients
+    docker-registry apache2-utils curl bc slurm-wlm munge
 )
 
 pkgs=("${build_pkgs[@]}")

@@ -1,0 +1,77 @@
+#!/usr/bin/env bash
+# tests/cli/test_slurm_push.sh - vm2oci fleets through Slurm, pushing to a registry.
+#
+# Starts docker-registry (tests/lib/registry.sh) and a one-node Slurm cluster
+# (tests/lib/slurm-one-node.sh), then:
+#   srun:   `srun vm2oci convert template.qcow2 --push docker://127.0.0.1:PORT/fleet/template`
+#   array:  `sbatch --wait --array=0-1 contrib/slurm/convert-array.sbatch`, two fixture disks on
+#           the template (debian-gpt.qcow2 and clone.qcow2), each mounting the template's layer
+# and checks every tag in the registry with skopeo (the manifest digest), `vm2oci verify` of
+# each image copied back against its disk, the mounts in the registry's log, and that the
+# registry stores no more than the unique blobs. Daemons are stopped by pid at the end, also
+# on failure; a daemon that does not start fails the test with its log (never a skip).
+# ctest runs it (label slow); env: VM2OCI_BINARY, VM2OCI_SOURCE_DIR, VM2OCI_FIXTURES.
+set -euo pipefail
+
+fail() { printf 'FAIL: %s\n' "$*" >&2; exit 1; }
+skip() { printf 'SKIP: %s\n' "$*" >&2; exit 77; }
+
+bin=${VM2OCI_BINARY:?} src=${VM2OCI_SOURCE_DIR:?} fx=${VM2OCI_FIXTURES:-}
+[ "$(id -u)" -eq 0 ] || skip "Slurm's daemons and the disks need root"
+for t in docker-registry skopeo jq munged slurmctld slurmd srun sbatch; do
+    command -v "$t" >/dev/null || skip "$t is not installed (scripts/install-deps.sh --peers)"
+done
+[ -f "$fx/template.qcow2" ] && [ -f "$fx/clone.qcow2" ] && [ -f "$fx/debian-gpt.qcow2" ] \
+    || skip "fixtures missing (set VM2OCI_FIXTURES to the output of fixtures/make-fixtures.sh)"
+
+dir=$(mktemp -d "${TMPDIR:-/tmp}/vm2oci-slurm-XXXXXX")
+cleanup() {
+    "$src/tests/lib/slurm-one-node.sh" stop "$dir/slurm" || true
+    "$src/tests/lib/registry.sh" stop "$dir/registry" || true
+    rm -rf "$dir"
+}
+trap cleanup EXIT
+
+port=$("$src/tests/lib/registry.sh" start "$dir/registry") || fail "docker-registry did not start"
+reg=127.0.0.1:$port
+SLURM_CONF=$("$src/tests/lib/slurm-one-node.sh" start "$dir/slurm") || fail "the Slurm cluster did not start"
+export SLURM_CONF
+push_opts=(--tls-verify=false)
+
+# srun: one task, the template.
+srun --nodes=1 --ntasks-per-node=1 "$bin" convert "$fx/template.qcow2" -q \
+    --push "docker://$reg/fleet/template:v1" "${push_opts[@]}" \
+    || fail "srun vm2oci convert --push failed"
+
+# the array: two VMs on the template, one a task
+printf '%s gpt --base disk:%s --mount-from fleet/template\n' "$fx/debian-gpt.qcow2" "$fx/template.qcow2" > "$dir/list"
+printf '%s clone --base disk:%s --max-file-size 2G --mount-from fleet/template\n' "$fx/clone.qcow2" "$fx/template.qcow2" >> "$dir/list"
+VM2OCI=$bin TAG=v1 sbatch --wait --array=0-1 -o "$dir/task-%a.log" \
+    "$src/contrib/slurm/convert-array.sbatch" "$dir/list" "docker://$reg/fleet" "${push_opts[@]}" \
+    || { cat "$dir"/task-*.log >&2; fail "sbatch --wait --array failed"; }
+
+# every tag: pulled back, its digest the registry's, verified against its disk
+declare -A disk=([template]=template.qcow2 [gpt]=debian-gpt.qcow2 [clone]=clone.qcow2)
+for name in template gpt clone; do
+    ref=docker://$reg/fleet/$name:v1
+    skopeo copy -q --src-tls-verify=false "$ref" "oci:$dir/pulled-$name:v1" || fail "skopeo copy $ref"
+    want=$(jq -r '.manifests[0].digest' "$dir/pulled-$name/index.json")
+    got=sha256:$(skopeo inspect --raw --tls-verify=false "$ref" | sha256sum | cut -d' ' -f1)
+    [ "$want" = "$got" ] || fail "$ref: registry digest $got, pulled $want"
+    "$bin" verify "oci:$dir/pulled-$name:v1" "$fx/${disk[$name]}" --max-file-size 2G > "$dir/verify-$name.txt" \
+        || { cat "$dir/verify-$name.txt" >&2; fail "vm2oci verify of $ref against ${disk[$name]}"; }
+    printf 'ok %s %s\n' "$ref" "$want"
+done
+
+# the template's layer was mounted into both, not uploaded again
+base=$(jq -r '.layers[0].digest' "$dir/pulled-template/blobs/sha256/$(jq -r '.manifests[0].digest' "$dir/pulled-template/index.json" | cut -c8-)")
+for name in gpt clone; do
+    grep -q "POST /v2/fleet/$name/blobs/uploads/?mount=$base&from=fleet" "$dir/registry/registry.log" \
+        || fail "fleet/$name did not mount the template's layer $base"
+done
+# storage: each unique blob once
+unique=$(for d in "$dir"/pulled-*/blobs/sha256; do ls "$d"; done | sort -u | while read -r b; do
+    stat -c %s "$(ls "$dir"/pulled-*/blobs/sha256/"$b" | head -n 1)"; done | paste -sd+ | bc)
+stored=$(find "$dir/registry/storage/docker/registry/v2/blobs" -type f -name data -printf '%s\n' | paste -sd+ | bc)
+[ "$stored" -le "$unique" ] || fail "the registry stores $stored bytes of blobs, more than the $unique unique"
+printf 'ok registry stores %s bytes of blobs, the unique blobs are %s\n' "$stored" "$unique"
