@@ -189,12 +189,37 @@ out:
 	return rc;
 }
 
-/* One try at sending b into the session at *location: one PUT, or PATCH
- * chunks then an empty PUT. 1 when the registry failed in a way worth a
- * new session, 0 done, -1 error. */
-static int upload_once(struct reg_client *c, const struct reg_blob *b, int fd, char **location,
-		       struct ut_err *err)
+/* Where an interrupted chunked upload stands: GET of the session gives
+ * "Range: 0-LAST" (distribution writes 0-0 for an empty session too, so
+ * that resumes from 0; a wrong guess ends in a 416 and a new session). */
+static int upload_offset(struct reg_client *c, char **location, uint64_t *off)
 {
+	struct reg_response r = { 0 };
+	unsigned long long first, last;
+	int rc = -1;
+
+	if (reg_http_do(c->http, "GET", *location, NULL, &r, NULL) == 0 && r.status == 204 &&
+	    r.range && sscanf(r.range, "%llu-%llu", &first, &last) == 2 && first == 0) {
+		*off = last ? last + 1 : 0;
+		if (r.location) {
+			free(*location);
+			*location = r.location;
+			r.location = NULL;
+		}
+		rc = 0;
+	}
+	reg_response_release(&r);
+	return rc;
+}
+
+/* One try at sending b into the session at *location: one PUT, or PATCH
+ * chunks then an empty PUT; a chunk that fails is sent again from where
+ * the session stands (as often as --retries allows). 1 when the registry
+ * failed in a way worth a new session, 0 done, -1 error. */
+static int upload_once(struct reg_client *c, const struct reg_blob *b, int fd, char **location,
+		       struct reg_push_stats *st, struct ut_err *err)
+{
+	int resumes = 0;
 	struct reg_response r = { 0 };
 	struct reg_body body = { .fd = fd, .content_type = "application/octet-stream" };
 	char what[128], phase[32], *url = NULL;
@@ -213,11 +238,17 @@ static int upload_once(struct reg_client *c, const struct reg_blob *b, int fd, c
 			snprintf(range, sizeof(range), "%llu-%llu", (unsigned long long)off,
 				 (unsigned long long)(off + body.len - 1));
 			body.content_range = range;
-			if (reg_http_do(c->http, "PATCH", *location, &body, &r, err) < 0)
-				goto retry;
-			if (r.status != 202 || !r.location) {
-				if (r.status >= 500 || r.status == 429)
+			if (reg_http_do(c->http, "PATCH", *location, &body, &r, err) < 0 ||
+			    r.status >= 500 || r.status == 429) {
+				if (resumes++ >= c->opt.retries)
 					goto retry;
+				st->retries++;
+				usleep((useconds_t)(250000u << (resumes < 6 ? resumes : 6)));
+				if (upload_offset(c, location, &off) < 0 || off > b->size)
+					goto retry;
+				continue;
+			}
+			if (r.status != 202 || !r.location) {
 				reg_http_fail_status(c->http, &r, err, what);
 				goto out;
 			}
@@ -251,9 +282,7 @@ static int upload_once(struct reg_client *c, const struct reg_blob *b, int fd, c
 	rc = 0;
 	goto out;
 retry:
-	if (!r.status)
-		ut_err_prefix(err, "%s: ", what);
-	else
+	if (r.status) /* else err says why no answer came */
 		reg_http_fail_status(c->http, &r, err, what);
 	rc = 1;
 out:
@@ -274,7 +303,7 @@ static int upload(struct reg_client *c, const struct reg_image *img, const struc
 			rc = -1;
 			break;
 		}
-		rc = upload_once(c, b, fd, location, err);
+		rc = upload_once(c, b, fd, location, st, err);
 		if (rc <= 0 || attempt >= c->opt.retries)
 			break;
 		st->retries++;

@@ -7,8 +7,10 @@
  * reads back has the local digest, and what it copies back has the local
  * blobs. A second push sends no blob byte; a clone pushed to another
  * repository mounts the template's layer; errors are one line naming the
- * registry and the repository, and leave no tag. Both registries are
- * stopped by pid at the end (also at exit, when the setup failed).
+ * registry and the repository, and leave no tag. Retries are tested through
+ * tests/lib/flaky-proxy.py, which answers some requests 503 and drops others.
+ * The registries and proxies are stopped by pid at the end (also at exit,
+ * when the setup failed).
  */
 #include "testkeep.h"
 
@@ -24,6 +26,7 @@ static void stop_all(void)
 {
 	if (!dir)
 		return;
+	tu_sh("for p in '%s'/proxy*.pid; do [ -f \"$p\" ] && kill $(cat \"$p\") && rm -f \"$p\"; done; true", dir);
 	tu_sh("'%s/tests/lib/registry.sh' stop '%s/plain'; '%s/tests/lib/registry.sh' stop '%s/tls'",
 	      src, dir, src, dir);
 }
@@ -237,6 +240,47 @@ static void test_nothing_half_tagged(void **state)
 	assert_int_not_equal(tu_sh("skopeo inspect --raw --tls-verify=false docker://%s/fleet/bad:v1 > /dev/null 2>&1", plain), 0);
 }
 
+/* A proxy in front of the plain registry failing request k*every for k in
+ * 1..faults (503, dropped, 503, ...); returns its port. */
+static char *flaky_proxy(const char *name, int every, int faults)
+{
+	char *port;
+	int i;
+
+	tu_sh("python3 '%s/tests/lib/flaky-proxy.py' %s '%s/%s.port' %d %d 2> '%s/%s.log' & echo $! > '%s/%s.pid'",
+	      src, strchr(plain, ':') + 1, dir, name, every, faults, dir, name, dir, name);
+	for (i = 0; i < 100 && tu_sh("test -s '%s/%s.port'", dir, name); i++)
+		usleep(100 * 1000);
+	port = tu_kept(tu_sh_out("cat '%s/%s.port'", dir, name));
+	if (!*port)
+		fail_msg("flaky-proxy.py did not start");
+	return port;
+}
+
+/* 503s and dropped connections: requests retried with backoff, a chunk
+ * resent from where the upload session stands; the image arrives whole.
+ * A registry that keeps failing: one line, exit 1. */
+static void test_retries(void **state)
+{
+	char cmd[8192], want[128];
+	char *port = flaky_proxy("proxy", 3, 4), *bad;
+
+	(void)state;
+	assert_int_equal(tu_sh("'%s' push 'oci:%s/l:template' docker://127.0.0.1:%s/fleet/flaky:v1 --tls-verify=false "
+			       "--chunk-size 8M --json > '%s/r.json'", bin, dir, port, dir), 0);
+	tu_sh("cut -c1-100 '%s/proxy.log' >&2", dir);
+	assert_string_equal(tu_kept(tu_sh_out("grep -c ': 503$' '%s/proxy.log'", dir)), "2");
+	assert_string_equal(tu_kept(tu_sh_out("grep -c ': dropped$' '%s/proxy.log'", dir)), "2");
+	assert_true(jq_num("r.json", ".retries") >= 4);
+	assert_string_equal(tu_kept(tu_sh_out("skopeo inspect --raw --tls-verify=false docker://%s/fleet/flaky:v1 | sha256sum | cut -d' ' -f1",
+					      plain)), tdigest + 7);
+	bad = flaky_proxy("proxy-bad", 1, 1000);
+	snprintf(want, sizeof(want), "registry 127.0.0.1:%s, repository fleet/x:", bad);
+	snprintf(cmd, sizeof(cmd), "'%s' push 'oci:%s/l:template' docker://127.0.0.1:%s/fleet/x:v1 --tls-verify=false --retries 2",
+		 bin, dir, bad);
+	one_line_error(cmd, want, "HTTP 503");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -247,6 +291,7 @@ int main(void)
 		cmocka_unit_test(test_tls_basic_auth),
 		cmocka_unit_test(test_errors),
 		cmocka_unit_test(test_nothing_half_tagged),
+		cmocka_unit_test(test_retries),
 	};
 
 	return cmocka_run_group_tests_name("vm2oci push to docker-registry", tests, setup, teardown);
