@@ -321,10 +321,12 @@ void cli_push_opts_init(struct cli_push_opts *p);
 /* getopt's c for cmd: 0 when it was a push option, else the exit code of
  * the usage error. */
 int cli_push_option(struct cli_push_opts *p, int c, const char *arg, const char *cmd);
-/* Pushes the image tagged tag in the OCI layout dir to dst (docker://...);
- * prints the error itself. *summary (may be NULL) gets the --json object;
- * else a line on stderr says what was sent, unless quiet. */
-int cli_push(const struct cli_push_opts *p, const char *dir, const char *tag, const char *dst,
-	     struct cli_progress *prog, int quiet, json_t **summary);
+/* Pushes the image tagged tag in the OCI layout dir to each of dsts
+ * (docker://...) in turn, through one client; prints the error itself.
+ * *summary (may be NULL) gets the --json object (an array of them for
+ * several dsts); else a line on stderr says what was sent, unless quiet. */
+int cli_push(const struct cli_push_opts *p, const char *dir, const char *tag,
+	     const char *const *dsts, size_t ndsts, struct cli_progress *prog, int quiet,
+	     json_t **summary);
 /* Checks a docker:// reference early (before a conversion): usage error. */
 int cli_push_check_ref(const char *cmd, const char *dst);

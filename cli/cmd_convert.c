@@ -585,7 +585,7 @@ static int run_convert(struct convert_opts *o, struct cli_progress *prog)
 	cli_progress_done(prog);
 	/* the local image is whole before the push begins: a failed push
 	 * leaves it (and no tag in the registry) */
-	if (o->push && cli_push(&o->push_opts, cv.layout_dir, o->tag, o->push, prog, o->quiet,
+	if (o->push && cli_push(&o->push_opts, cv.layout_dir, o->tag, &o->push, 1, prog, o->quiet,
 				o->json ? &cv.push : NULL))
 		goto out;
 	convert_report(&cv);

@@ -16,14 +16,17 @@
 #include <sys/stat.h>
 
 static const char push_usage[] =
-	"usage: vm2oci push oci:DIR[:TAG] docker://HOST[:PORT]/REPO[:TAG] [options]\n"
+	"usage: vm2oci push oci:DIR[:TAG] docker://HOST[:PORT]/REPO[:TAG]... [options]\n"
 	"\n"
 	"Pushes an image of an OCI layout to a registry (OCI distribution API): each\n"
 	"blob is checked with HEAD first and skipped when the registry has it,\n"
 	"mounted from another repository of the registry when one is known to hold\n"
 	"it (--mount-from, or where this run pushed it), else uploaded; the manifest\n"
 	"is put last, so a failed push leaves no tag. Auth: anonymous, Basic, or the\n"
-	"Bearer token flow of the registry's WWW-Authenticate.\n"
+	"Bearer token flow of the registry's WWW-Authenticate. Several destinations\n"
+	"are pushed in turn by one client, which mounts into each later repository\n"
+	"what it put in an earlier one of the same registry; --json then prints an\n"
+	"array, one summary each.\n"
 	"\n"
 	CLI_PUSH_USAGE
 	"      --json            print a summary as JSON on stdout\n"
@@ -122,21 +125,33 @@ static json_t *stats_json(const struct reg_push_stats *st, const char *dst)
 			 (json_int_t)st->manifests_put, "retries", (json_int_t)st->retries);
 }
 
-int cli_push(const struct cli_push_opts *p, const char *dir, const char *tag, const char *dst,
-	     struct cli_progress *prog, int quiet, json_t **summary)
+static void report_line(const char *dst, const struct reg_push_stats *st)
+{
+	char sent[32];
+
+	fprintf(stderr, "vm2oci: pushed %s (%s): %" PRIu64 " blob%s uploaded (%s), %" PRIu64
+		" mounted, %" PRIu64 " already there\n", dst, st->digest, st->blobs_pushed,
+		st->blobs_pushed == 1 ? "" : "s", ut_human_size(st->blob_bytes_sent, sent, sizeof(sent)),
+		st->blobs_mounted, st->blobs_skipped);
+}
+
+int cli_push(const struct cli_push_opts *p, const char *dir, const char *tag,
+	     const char *const *dsts, size_t ndsts, struct cli_progress *prog, int quiet,
+	     json_t **summary)
 {
 	struct reg_options ro = { 0 };
-	struct reg_push_stats st = { 0 };
 	struct reg_client *client = NULL;
-	struct reg_ref ref = { 0 };
+	struct reg_ref *refs = ut_calloc(ndsts, sizeof(*refs));
 	struct ut_err err;
 	char *files[4] = { NULL }, *certs = NULL;
-	size_t i, nfiles;
-	double t0 = ut_now();
+	size_t i, nfiles = 0;
 	int rc = 1;
 
-	if (reg_ref_parse(dst, &ref, &err) < 0)
-		return cli_error("%s", err.msg);
+	for (i = 0; i < ndsts; i++)
+		if (reg_ref_parse(dsts[i], &refs[i], &err) < 0) {
+			cli_error("%s", err.msg);
+			goto out;
+		}
 	nfiles = auth_files(p, files, 4);
 	ro.creds = p->creds;
 	ro.auth_files = (const char *const *)files;
@@ -145,10 +160,10 @@ int cli_push(const struct cli_push_opts *p, const char *dir, const char *tag, co
 	ro.cert_dir = p->cert_dir;
 	if (!ro.cert_dir) {
 		/* as containers/image: the registry's own folder of certificates */
-		certs = ut_asprintf("/etc/containers/certs.d/%s", ref.host);
+		certs = ut_asprintf("/etc/containers/certs.d/%s", refs[0].host);
 		if (!is_dir(certs)) {
 			free(certs);
-			certs = ut_asprintf("/etc/docker/certs.d/%s", ref.host);
+			certs = ut_asprintf("/etc/docker/certs.d/%s", refs[0].host);
 		}
 		if (is_dir(certs))
 			ro.cert_dir = certs;
@@ -159,30 +174,44 @@ int cli_push(const struct cli_push_opts *p, const char *dir, const char *tag, co
 	ro.nmount_from = p->nmount_from;
 	if (prog)
 		ro.progress = cli_progress_hook(prog);
-	if (reg_client_new(&ro, &client, &err) < 0 ||
-	    reg_push_layout(client, dir, tag, &ref, &st, &err) < 0) {
-		if (prog)
-			cli_progress_done(prog);
+	if (reg_client_new(&ro, &client, &err) < 0) {
 		cli_error("push: %s", err.msg);
 		goto out;
 	}
-	if (prog)
-		cli_progress_done(prog);
-	if (summary) {
-		*summary = stats_json(&st, dst);
-		json_object_set_new(*summary, "seconds", json_real(ut_now() - t0));
-	} else if (!quiet) {
-		char sent[32];
+	if (summary)
+		*summary = ndsts == 1 ? NULL : json_array();
+	/* one client: a blob put in one repository is mounted into the next */
+	for (i = 0; i < ndsts; i++) {
+		struct reg_push_stats st = { 0 };
+		double t0 = ut_now();
+		json_t *one;
 
-		fprintf(stderr, "vm2oci: pushed %s (%s): %" PRIu64 " blob%s uploaded (%s), %" PRIu64
-			" mounted, %" PRIu64 " already there\n", dst, st.digest, st.blobs_pushed,
-			st.blobs_pushed == 1 ? "" : "s", ut_human_size(st.blob_bytes_sent, sent, sizeof(sent)),
-			st.blobs_mounted, st.blobs_skipped);
+		if (reg_push_layout(client, dir, tag, &refs[i], &st, &err) < 0) {
+			if (prog)
+				cli_progress_done(prog);
+			cli_error("push: %s", err.msg);
+			goto out;
+		}
+		if (prog)
+			cli_progress_done(prog);
+		if (!summary) {
+			if (!quiet)
+				report_line(dsts[i], &st);
+			continue;
+		}
+		one = stats_json(&st, dsts[i]);
+		json_object_set_new(one, "seconds", json_real(ut_now() - t0));
+		if (*summary)
+			json_array_append_new(*summary, one);
+		else
+			*summary = one;
 	}
 	rc = 0;
 out:
 	reg_client_free(client);
-	reg_ref_release(&ref);
+	for (i = 0; i < ndsts; i++)
+		reg_ref_release(&refs[i]);
+	free(refs);
 	for (i = 0; i < nfiles; i++)
 		free(files[i]);
 	free(certs);
@@ -222,7 +251,7 @@ int cmd_push(int argc, char **argv)
 	struct cli_progress prog;
 	json_t *summary = NULL;
 	char *dir = NULL, *tag = NULL;
-	int c, rc, json = 0, quiet = 0;
+	int c, i, rc, json = 0, quiet = 0;
 
 	cli_push_opts_init(&p);
 	while ((c = getopt_long(argc, argv, "hq", longopts, NULL)) != -1) {
@@ -236,14 +265,16 @@ int cmd_push(int argc, char **argv)
 				return rc;
 		}
 	}
-	if (optind + 2 != argc)
-		return cli_usage_error("push", "expected oci:DIR[:TAG] and docker://HOST/REPO[:TAG]");
+	if (optind + 2 > argc)
+		return cli_usage_error("push", "expected oci:DIR[:TAG] and docker://HOST/REPO[:TAG]...");
 	if (split_source(argv[optind], &dir, &tag) < 0)
 		return cli_usage_error("push", "the source is oci:DIR[:TAG], not '%s'", argv[optind]);
-	if ((rc = cli_push_check_ref("push", argv[optind + 1])))
-		goto out;
+	for (i = optind + 1; i < argc; i++)
+		if ((rc = cli_push_check_ref("push", argv[i])))
+			goto out;
 	cli_progress_init(&prog, quiet || json);
-	rc = cli_push(&p, dir, tag, argv[optind + 1], &prog, quiet, json ? &summary : NULL);
+	rc = cli_push(&p, dir, tag, (const char *const *)argv + optind + 1, (size_t)(argc - optind - 1),
+		      &prog, quiet, json ? &summary : NULL);
 	if (!rc && summary) {
 		json_dumpf(summary, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
 		fputc('\n', stdout);

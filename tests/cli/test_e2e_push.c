@@ -128,6 +128,20 @@ static void test_second_push_sends_nothing(void **state)
 	assert_int_equal(jq_num("p2.json", ".blobs.pushed"), 0);
 }
 
+/* Several destinations, one process: what went into the first repository
+ * is mounted into the second (the client remembers where it put each blob). */
+static void test_one_process_mounts(void **state)
+{
+	(void)state;
+	assert_int_equal(tu_sh("'%s' push 'oci:%s/l:template' docker://%s/one/a:v1 docker://%s/one/b:v1 "
+			       "--tls-verify=false --json > '%s/m.json'", bin, dir, plain, plain, dir), 0);
+	assert_int_equal(jq_num("m.json", ".[0].blobs.pushed"), 2);
+	assert_int_equal(jq_num("m.json", ".[1].blobs.mounted"), 2);
+	assert_int_equal(jq_num("m.json", ".[1].blob_bytes_sent"), 0);
+	assert_string_equal(tu_kept(tu_sh_out("skopeo inspect --raw --tls-verify=false docker://%s/one/b:v1 | sha256sum | cut -d' ' -f1",
+					      plain)), tdigest + 7);
+}
+
 /* skopeo copy back: the same manifest digest and the same blob bytes. */
 static void test_copy_back(void **state)
 {
@@ -286,6 +300,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_push_plain),
 		cmocka_unit_test(test_second_push_sends_nothing),
+		cmocka_unit_test(test_one_process_mounts),
 		cmocka_unit_test(test_copy_back),
 		cmocka_unit_test(test_clone_mounts_base),
 		cmocka_unit_test(test_tls_basic_auth),
