@@ -104,8 +104,7 @@ int reg_http_fail_status(struct reg_http *h, const struct reg_response *r, struc
 		ut_buf_addstr(&text, "", NULL);
 	rc = reg_http_fail(h, err, "%s: HTTP %ld %s%s%s%s", what, r->status, status_text(r->status),
 			   text.len ? ": " : "", text.len ? (char *)text.data : "",
-			   r->status == 401 && h->cred_source ? (h->scheme == AUTH_BEARER ?
-				   " (token refused for these credentials)" : " (wrong credentials?)") :
+			   r->status == 401 && h->cred_source ? " (wrong credentials?)" :
 			   r->status == 401 ? " (no credentials: --creds or an auth file)" : "");
 	ut_buf_release(&text);
 	return rc;
@@ -554,6 +553,13 @@ static int fetch_token(struct reg_http *h, struct ut_err *err)
 	if (perform_retry(h, "GET", (char *)url.data, NULL, &r, 1, err) < 0)
 		goto out;
 	h->scheme = AUTH_BEARER;
+	if (r.status == 401) {
+		reg_http_fail(h, err, "token server %.200s: HTTP 401 Unauthorized: %s%s", h->ch.realm,
+			      h->cred_source ? "refused the credentials from " :
+			      "wants credentials (--creds USER:PASS, or an auth file)",
+			      h->cred_source ? h->cred_source : "");
+		goto out;
+	}
 	if (r.status != 200) {
 		reg_http_fail_status(h, &r, err, "token server");
 		goto out;

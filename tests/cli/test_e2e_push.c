@@ -3,7 +3,8 @@
  * docker-registry (the CNCF distribution registry), started by the test
  * through tests/lib/registry.sh on 127.0.0.1 with a free port and a private
  * storage directory: once plain HTTP, once TLS (a self-signed certificate)
- * with htpasswd Basic auth (bcrypt). skopeo is the oracle: the manifest it
+ * with htpasswd Basic auth (bcrypt), once with the Bearer token flow
+ * (tests/lib/token-server.py signs the JWTs). skopeo is the oracle: the manifest it
  * reads back has the local digest, and what it copies back has the local
  * blobs. A second push sends no blob byte; a clone pushed to another
  * repository mounts the template's layer; errors are one line naming the
@@ -19,7 +20,7 @@
 
 static const char *bin, *src;
 static char *dir, *fx;
-static char plain[64], secure[64]; /* 127.0.0.1:PORT */
+static char plain[64], secure[64], bearer[64]; /* 127.0.0.1:PORT */
 static char tdigest[80], cdigest[80];
 
 static void stop_all(void)
@@ -27,8 +28,7 @@ static void stop_all(void)
 	if (!dir)
 		return;
 	tu_sh("for p in '%s'/proxy*.pid; do [ -f \"$p\" ] && kill $(cat \"$p\") && rm -f \"$p\"; done; true", dir);
-	tu_sh("'%s/tests/lib/registry.sh' stop '%s/plain'; '%s/tests/lib/registry.sh' stop '%s/tls'",
-	      src, dir, src, dir);
+	tu_sh("for r in plain tls token; do '%s/tests/lib/registry.sh' stop '%s/'$r; done", src, dir);
 }
 
 static void start(const char *sub, const char *args, char *hostport)
@@ -69,6 +69,7 @@ static int setup(void **state)
 	atexit(stop_all);
 	start("plain", "", plain);
 	start("tls", "--tls --auth " USER ":" PASS, secure);
+	start("token", "--token " USER ":" PASS, bearer);
 	/* the template alone, and the clone on it: they share the first layer */
 	if (tu_sh("'%s' convert '%s/template.qcow2' -o '%s/l' --tag template -q", bin, fx, dir) ||
 	    tu_sh("'%s' convert '%s/clone.qcow2' --base 'disk:%s/template.qcow2' -o '%s/l' --tag clone "
@@ -216,6 +217,30 @@ static void one_line_error(const char *cmd, const char *want1, const char *want2
 	assert_int_equal(tu_sh("grep -qF -- '%s' '%s' && grep -qF -- '%s' '%s'", want1, errf, want2, errf), 0);
 }
 
+/* The Bearer flow: a token for the repository, with pull on the mount
+ * source; refused credentials and none at all are one line each. */
+static void test_bearer_token(void **state)
+{
+	char cmd[8192], want[128];
+
+	(void)state;
+	assert_int_equal(tu_sh("'%s' push 'oci:%s/l:template' docker://%s/tok/a:v1 docker://%s/tok/b:v1 --tls-verify=false "
+			       "--creds " USER ":" PASS " --json > '%s/b.json'", bin, dir, bearer, bearer, dir), 0);
+	assert_int_equal(jq_num("b.json", ".[0].blobs.pushed"), 2);
+	assert_int_equal(jq_num("b.json", ".[1].blobs.mounted"), 2);
+	assert_int_equal(tu_sh("grep -q 'scope=repository:tok/b:pull,push repository:tok/a:pull auth=ok' '%s/token/token.log'",
+			       dir), 0);
+	assert_string_equal(tu_kept(tu_sh_out("skopeo inspect --raw --tls-verify=false --creds " USER ":" PASS
+					      " docker://%s/tok/b:v1 | sha256sum | cut -d' ' -f1", bearer)), tdigest + 7);
+	snprintf(want, sizeof(want), "registry %s, repository tok/c:", bearer);
+	snprintf(cmd, sizeof(cmd), "'%s' push 'oci:%s/l:template' docker://%s/tok/c:v1 --tls-verify=false --creds " USER ":nope",
+		 bin, dir, bearer);
+	one_line_error(cmd, want, "refused the credentials from --creds");
+	snprintf(cmd, sizeof(cmd), "HOME='%s' XDG_RUNTIME_DIR='%s' '%s' push 'oci:%s/l:template' docker://%s/tok/c:v1 --tls-verify=false",
+		 dir, dir, bin, dir, bearer);
+	one_line_error(cmd, want, "HTTP 401");
+}
+
 static void test_errors(void **state)
 {
 	char cmd[8192], want[128];
@@ -304,6 +329,7 @@ int main(void)
 		cmocka_unit_test(test_copy_back),
 		cmocka_unit_test(test_clone_mounts_base),
 		cmocka_unit_test(test_tls_basic_auth),
+		cmocka_unit_test(test_bearer_token),
 		cmocka_unit_test(test_errors),
 		cmocka_unit_test(test_nothing_half_tagged),
 		cmocka_unit_test(test_retries),

@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
-# tests/lib/registry.sh start DIR [--tls] [--auth USER:PASS]
+# tests/lib/registry.sh start DIR [--tls] [--auth USER:PASS | --token USER:PASS]
 # tests/lib/registry.sh stop DIR
 #
 # A private docker-registry (Debian's package: the CNCF distribution registry) for the tests
 # and benches: 127.0.0.1 on a free port, storage, config, log and pid under DIR. --tls makes a
 # self-signed certificate for 127.0.0.1/localhost (DIR/ca/ca.crt, a --cert-dir) with openssl;
-# --auth adds htpasswd Basic auth (bcrypt, htpasswd -B). start prints the port and returns once
-# GET /v2/ answers; a registry that does not start fails with its log. stop kills it by its pid.
+# --auth adds htpasswd Basic auth (bcrypt, htpasswd -B); --token the Bearer flow instead: a token
+# server (tests/lib/token-server.py, its port in DIR/token-port) granting tokens to USER:PASS. start
+# prints the port and returns once GET /v2/ answers; a registry that does not start fails with
+# its log. stop kills the registry (and the token server) by pid.
 set -euo pipefail
 
 die() { printf 'registry.sh: %s\n' "$*" >&2; exit 1; }
@@ -16,12 +18,13 @@ free_port() {
 }
 
 start() {
-    local dir=$1 tls=0 auth="" port scheme=http i
+    local dir=$1 tls=0 auth="" token="" port scheme=http i
     shift
     while [ $# -gt 0 ]; do
         case $1 in
             --tls) tls=1 ;;
             --auth) auth=$2; shift ;;
+            --token) token=$2; shift ;;
             *) die "unknown argument '$1'" ;;
         esac
         shift
@@ -29,6 +32,15 @@ start() {
     command -v docker-registry >/dev/null || die "docker-registry is not installed (install-deps.sh --peers)"
     mkdir -p "$dir/storage"
     port=$(free_port)
+    if [ -n "$token" ]; then
+        openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=vm2oci-token \
+            -keyout "$dir/token.key" -out "$dir/token.crt" 2>/dev/null || die "openssl failed"
+        rm -f "$dir/token-port"
+        setsid python3 "$(dirname "$0")/token-server.py" "$dir" "$token" > /dev/null 2> "$dir/token.log" < /dev/null &
+        echo $! > "$dir/token.pid"
+        for i in $(seq 50); do [ -s "$dir/token-port" ] && break; sleep 0.1; done
+        [ -s "$dir/token-port" ] || { cat "$dir/token.log" >&2; stop "$dir"; die "the token server did not start"; }
+    fi
     {
         printf 'version: 0.1\nlog:\n  level: info\n  accesslog:\n    disabled: false\n'
         printf 'storage:\n  filesystem:\n    rootdirectory: %s/storage\n  delete:\n    enabled: true\n' "$dir"
@@ -44,6 +56,10 @@ start() {
         if [ -n "$auth" ]; then
             htpasswd -B -b -c "$dir/htpasswd" "${auth%%:*}" "${auth#*:}" 2>/dev/null || die "htpasswd failed"
             printf 'auth:\n  htpasswd:\n    realm: vm2oci-test\n    path: %s/htpasswd\n' "$dir"
+        fi
+        if [ -n "$token" ]; then
+            printf 'auth:\n  token:\n    realm: http://127.0.0.1:%s/token\n    service: vm2oci-test\n' "$(cat "$dir/token-port")"
+            printf '    issuer: vm2oci-test-issuer\n    rootcertbundle: %s/token.crt\n' "$dir"
         fi
     } > "$dir/config.yml"
     setsid docker-registry serve "$dir/config.yml" > "$dir/registry.log" 2>&1 < /dev/null &
@@ -64,6 +80,10 @@ start() {
 
 stop() {
     local dir=$1 pid i
+    if [ -f "$dir/token.pid" ]; then
+        kill "$(cat "$dir/token.pid")" 2>/dev/null || true
+        rm -f "$dir/token.pid"
+    fi
     [ -f "$dir/pid" ] || return 0
     pid=$(cat "$dir/pid")
     kill "$pid" 2>/dev/null || true
