@@ -64,7 +64,7 @@ static int setup(void **state)
 			"missing (scripts/install-deps.sh --peers)");
 	fx = tu_fixture("template.qcow2");
 	*strrchr(fx, '/') = '\0';
-	tu_fixture("clone.qcow2");
+	free(tu_fixture("clone.qcow2"));
 	dir = tu_tmpdir();
 	atexit(stop_all);
 	start("plain", "", plain);
