@@ -295,18 +295,18 @@ enum { CLI_OPT_CREDS = 0x2000, CLI_OPT_AUTHFILE, CLI_OPT_TLS_VERIFY, CLI_OPT_CER
 	{ "chunk-size", required_argument, NULL, CLI_OPT_CHUNK_SIZE },             \
 	{ "retries", required_argument, NULL, CLI_OPT_RETRIES },                   \
 	{ "mount-from", required_argument, NULL, CLI_OPT_MOUNT_FROM }
-#define CLI_PUSH_USAGE                                                                       \
-	"  --creds USER:PASS     registry credentials (default: the auth files:\n"                \
-	"                        $REGISTRY_AUTH_FILE, $XDG_RUNTIME_DIR/containers/auth.json,\n"   \
-	"                        ~/.docker/config.json)\n"                                        \
-	"  --authfile FILE       read credentials from this auth file only\n"                     \
-	"  --tls-verify=false    do not verify TLS, and allow plain http (default: true)\n"       \
-	"  --cert-dir DIR        *.crt CAs, NAME.cert + NAME.key client certificate (default:\n"  \
-	"                        /etc/containers/certs.d/HOST, /etc/docker/certs.d/HOST)\n"       \
-	"  --chunk-size N        blobs above N go in PATCH chunks of N (K/M/G; default 32M)\n"    \
-	"  --retries N           retries on 5xx and dropped connections (default 3)\n"            \
-	"  --mount-from REPO     a repository of the same registry to mount blobs from\n"         \
-	"                        (repeatable; the image's base.name annotation is one too)\n"
+#define CLI_PUSH_USAGE                                                                 \
+	"  --creds USER:PASS   registry credentials (default: the first auth file that\n"  \
+	"                      names the registry: $REGISTRY_AUTH_FILE,\n"                  \
+	"                      $XDG_RUNTIME_DIR/containers/auth.json, ~/.docker/config.json)\n" \
+	"  --authfile FILE     read credentials from this auth file only\n"               \
+	"  --tls-verify=false  do not verify TLS, and allow plain http (default: true)\n" \
+	"  --cert-dir DIR      *.crt CAs and a NAME.cert + NAME.key client pair (default:\n" \
+	"                      /etc/containers/certs.d/HOST, /etc/docker/certs.d/HOST)\n" \
+	"  --chunk-size N      blobs above N go in PATCH chunks of N (K/M/G; default 32M)\n" \
+	"  --retries N         retries on 5xx and dropped connections (default 3)\n"      \
+	"  --mount-from REPO   a repository of the same registry to mount blobs from\n"   \
+	"                      (repeatable; the image's base.name annotation is one too)\n"
 
 #define CLI_MAX_MOUNT_FROM 16
 struct cli_push_opts {

@@ -87,9 +87,9 @@ static const char convert_usage[] =
 	"      --json             print a summary as JSON on stdout\n"
 	"  -q, --quiet            no progress on stderr\n"
 	CLI_DISK_POLICY_USAGE
-	"  --push REF            then push the image to a registry (docker://HOST[:PORT]/\n"
-	"                        REPO[:TAG]; see 'vm2oci push --help'); without -o the\n"
-	"                        layout is a temporary one, removed after the push\n"
+	"  --push REF          then push the image to a registry (docker://HOST[:PORT]/\n"
+	"                      REPO[:TAG]; see 'vm2oci push --help'); without -o the\n"
+	"                      layout is a temporary one, removed after the push\n"
 	CLI_PUSH_USAGE;
 
 struct convert_opts {

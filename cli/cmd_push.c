@@ -29,8 +29,8 @@ static const char push_usage[] =
 	"array, one summary each.\n"
 	"\n"
 	CLI_PUSH_USAGE
-	"      --json            print a summary as JSON on stdout\n"
-	"  -q, --quiet           no progress on stderr\n";
+	"  --json              print a summary as JSON on stdout\n"
+	"  -q, --quiet         no progress on stderr\n";
 
 void cli_push_opts_init(struct cli_push_opts *p)
 {

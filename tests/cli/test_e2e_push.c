@@ -143,6 +143,33 @@ static void test_one_process_mounts(void **state)
 					      plain)), tdigest + 7);
 }
 
+/* An image index (tests/image/make_multi.sh: the clone as linux/arm64, the
+ * template as linux/amd64): each platform manifest put by digest, the index
+ * last under the tag; the registry serves the index and both children. */
+static void test_index(void **state)
+{
+	char *idx;
+
+	(void)state;
+	assert_int_equal(tu_sh("mkdir '%s/ren' && cp -a '%s/l/blobs' '%s/l/oci-layout' '%s/ren/' && "
+			       "jq '.manifests[].annotations[\"org.opencontainers.image.ref.name\"] |= "
+			       "(if . == \"template\" then \"base\" elif . == \"clone\" then \"two\" else . end)' "
+			       "'%s/l/index.json' > '%s/ren/index.json' && sh '%s/tests/image/make_multi.sh' '%s/ren' '%s/multi' '%s/flat'",
+			       dir, dir, dir, dir, dir, dir, src, dir, dir, dir), 0);
+	idx = tu_kept(tu_sh_out("jq -r '.manifests[0].digest' '%s/multi/index.json'", dir));
+	assert_int_equal(tu_sh("'%s' push 'oci:%s/multi:multi' docker://%s/fleet/multi:v1 --tls-verify=false --json > '%s/i.json'",
+			       bin, dir, plain, dir), 0);
+	assert_int_equal(jq_num("i.json", ".manifests_put"), 3);
+	assert_string_equal(tu_kept(tu_sh_out("jq -r .media_type '%s/i.json'", dir)),
+			    "application/vnd.oci.image.index.v1+json");
+	assert_string_equal(tu_kept(tu_sh_out("skopeo inspect --raw --tls-verify=false docker://%s/fleet/multi:v1 | sha256sum | cut -d' ' -f1",
+					      plain)), idx + 7);
+	assert_string_equal(tu_kept(tu_sh_out("skopeo inspect --raw --tls-verify=false docker://%s/fleet/multi@%s | sha256sum | cut -d' ' -f1",
+					      plain, cdigest)), cdigest + 7);
+	assert_string_equal(tu_kept(tu_sh_out("skopeo inspect --raw --tls-verify=false docker://%s/fleet/multi@%s | sha256sum | cut -d' ' -f1",
+					      plain, tdigest)), tdigest + 7);
+}
+
 /* skopeo copy back: the same manifest digest and the same blob bytes. */
 static void test_copy_back(void **state)
 {
@@ -328,6 +355,7 @@ int main(void)
 		cmocka_unit_test(test_one_process_mounts),
 		cmocka_unit_test(test_copy_back),
 		cmocka_unit_test(test_clone_mounts_base),
+		cmocka_unit_test(test_index), /* after the storage count */
 		cmocka_unit_test(test_tls_basic_auth),
 		cmocka_unit_test(test_bearer_token),
 		cmocka_unit_test(test_errors),
