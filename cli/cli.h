@@ -257,6 +257,27 @@ int cli_job_diff(struct cli_job *j, const struct cli_job_options *o, const struc
 int cli_job_run(struct cli_job *j, const struct cli_job_options *o, struct ut_progress *prog);
 void cli_job_release(struct cli_job *j);
 
+/* ---- bill of materials (sbom_out.c) ------------------------------------ */
+
+struct pkg_sbom_layer;
+/* Where an image's files come from, for the SBOM's per-package layers: a
+ * file is in the diff layer when the plan writes it, else in the packages
+ * layer when that tree has it, else in the base (has_base); whole_vm: the
+ * image is the VM's whole tree in one layer ("vm"). All borrowed. */
+struct cli_sbom_layers {
+	const struct ut_tree *vm;
+	const struct fsd_layer_item *items;
+	size_t nitems;
+	const struct ut_tree *packages; /* NULL: no packages layer */
+	int has_base, whole_vm;
+	const struct pkg_sbom_layer *layers; /* the image's layers: role, digest */
+	size_t nlayers;
+};
+/* db as an SBOM (format: enum pkg_sbom_format) into out, the OS from
+ * disk's os-release; layers NULL for no layer information. */
+int cli_sbom_write(const struct pkg_db *db, struct dr_disk *disk, const char *name, int format,
+		   const struct cli_sbom_layers *layers, struct ut_buf *out, struct ut_err *err);
+
 /* ---- mounts left out (cli/mounts.c) ------------------------------------- */
 
 struct dr_disk_options;

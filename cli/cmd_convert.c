@@ -84,6 +84,12 @@ static const char convert_usage[] =
 	"                         without it a local mount that cannot be read fails\n"
 	"                         the conversion. The image's config lists what was\n"
 	"                         left out in the label org.vm2oci.skipped-mounts\n"
+	"      --sbom F           attach a bill of materials of the VM's packages,\n"
+	"                         spdx (SPDX 2.3 JSON) or cyclonedx (CycloneDX 1.5\n"
+	"                         JSON), to the image as an OCI 1.1 referrer: an\n"
+	"                         artifact manifest whose subject is the image,\n"
+	"                         listed in index.json; each package names the\n"
+	"                         layers (base, packages, diff) its files are in\n"
 	"      --json             print a summary as JSON on stdout\n"
 	"  -q, --quiet            no progress on stderr\n"
 	CLI_DISK_POLICY_USAGE
@@ -97,6 +103,7 @@ struct convert_opts {
 	const char *dockerfile;
 	const char *strategy; /* block, file or auto */
 	int docker_archive, json, quiet, packages_layer, no_replay, rename_whiteouts;
+	int sbom; /* enum pkg_sbom_format, 0: none */
 	struct img_layer_options layer;
 	struct fsd_options diff;
 	const char **masks;
@@ -133,6 +140,8 @@ struct convert {
 	size_t nlayers;
 	int pkg_layer; /* index in layers, -1: none */
 	struct img_descriptor manifest;
+	struct img_descriptor sbom_manifest; /* the referrer, when --sbom */
+	char *sbom_tag;                      /* and its tag */
 	int wrote_dockerfile;
 	char *renamed; /* JSON map of guest names renamed away from ".wh." */
 	double t_layers, t_commit, t0;
@@ -306,6 +315,8 @@ static int convert_read(struct convert *cv)
 	cv->use_diff = !cli_base_is_scratch(&cv->job.base) || want_pkgs;
 	if (want_pkgs && convert_packages(cv) < 0)
 		return -1;
+	if (o->sbom && !cv->vdb && cli_tree_pkg_db(cv->job.vm, o->disk, &cv->vdb, &err) < 0)
+		return cli_error("--sbom: %s", err.msg), -1;
 	if (!cv->use_diff)
 		return 0;
 	o->diff.progress = cv->hook;
@@ -440,6 +451,40 @@ static void docker_repo_tag(const struct convert_opts *o, char **out)
 	*out = repo_tag;
 }
 
+/* The SBOM of the VM's packages as a referrer of the image just added. */
+static int convert_sbom(struct convert *cv, struct ut_err *err)
+{
+	struct pkg_sbom_layer *pl = ut_calloc(cv->nlayers + 1, sizeof(*pl));
+	struct cli_sbom_layers sl = { .vm = cv->job.vm, .items = cv->job.items,
+				      .nitems = cv->job.nitems, .whole_vm = !cv->use_diff,
+				      .has_base = !cli_base_is_scratch(&cv->job.base),
+				      .layers = pl, .nlayers = cv->nlayers };
+	char *name = ut_asprintf("%s:%s", ut_path_base(cv->o->disk), cv->o->tag);
+	struct ut_buf b;
+	int rc = -1;
+
+	ut_buf_init(&b, 0);
+	if (cv->pkg_layer >= 0)
+		sl.packages = cv->ptree;
+	for (size_t i = 0; i < cv->nlayers; i++) {
+		pl[i].role = cv->layers[i].role;
+		pl[i].digest = cv->layers[i].res.blob.digest;
+	}
+	if (cli_sbom_write(cv->vdb, cv->job.disk, name, cv->o->sbom, &sl, &b, err) < 0) {
+		ut_err_prefix(err, "%s: SBOM: ", cv->o->disk);
+		goto out;
+	}
+	/* cosign's name for an image's SBOM, for tools without referrers. */
+	cv->sbom_tag = ut_asprintf("sha256-%s.sbom", cv->manifest.digest + 7);
+	rc = img_layout_add_referrer(cv->layout, &cv->manifest, pkg_sbom_media_type(cv->o->sbom),
+				     b.data, b.len, cv->sbom_tag, &cv->sbom_manifest, err);
+out:
+	ut_buf_release(&b);
+	free(name);
+	free(pl);
+	return rc;
+}
+
 /* The config, the Dockerfile (before anything is committed: a failure after
  * the commit would leave an image behind with exit 1), the manifest, the
  * tag, index.json last; then the docker-archive. */
@@ -476,6 +521,7 @@ static int convert_commit(struct convert *cv)
 		blobs[i] = cv->layers[i].res.blob;
 	if (img_layout_add_image(cv->layout, &cv->config, blobs, cv->nlayers, o->tag,
 				 &cv->manifest, &err) < 0 ||
+	    (o->sbom && convert_sbom(cv, &err) < 0) ||
 	    img_layout_commit(cv->layout, &err) < 0) {
 		cli_error("%s", err.msg);
 		goto out;
@@ -534,8 +580,12 @@ static void convert_report(const struct convert *cv)
 	json_object_set_new(root, "strategy", cli_strategy_json(&j->strategy, j->disk));
 	if (j->diff)
 		json_object_set_new(root, "diff", stats_json(fsd_result_stats(j->diff)));
-	if (cv->vdb)
+	if (cv->vdb && (o->packages_layer || o->dockerfile))
 		json_object_set_new(root, "packages", packages_json(cv));
+	if (o->sbom)
+		json_object_set_new(root, "sbom", json_pack("{s:s, s:s, s:s, s:s}", "artifact_type",
+			pkg_sbom_media_type(o->sbom), "manifest_digest", cv->sbom_manifest.digest,
+			"subject", cv->manifest.digest, "tag", cv->sbom_tag));
 	if (cv->push)
 		json_object_set(root, "push", cv->push);
 	json_dumpf(root, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
@@ -557,6 +607,7 @@ static void convert_release(struct convert *cv)
 	free(cv->roots);
 	free(cv->renamed);
 	json_decref(cv->push);
+	free(cv->sbom_tag);
 	ut_tree_free(cv->ptree);
 	pkg_db_free(cv->vdb);
 	pkg_db_free(cv->bdb);
@@ -602,7 +653,7 @@ int cmd_convert(int argc, char **argv)
 {
 	enum { OPT_LEVEL = 256, OPT_THREADS, OPT_BASE_FORMAT, OPT_OUTPUT_FORMAT, OPT_TRUST_MTIME,
 	       OPT_MASK_XATTR, OPT_JSON, OPT_PACKAGES_LAYER, OPT_DOCKERFILE, OPT_NO_REPLAY,
-	       OPT_RENAME_WH, OPT_STRATEGY, OPT_SKIP_MOUNT, OPT_PUSH };
+	       OPT_RENAME_WH, OPT_STRATEGY, OPT_SKIP_MOUNT, OPT_SBOM, OPT_PUSH };
 	static const struct option longopts[] = {
 		{ "output", required_argument, NULL, 'o' },
 		{ "base", required_argument, NULL, 'b' },
@@ -622,6 +673,7 @@ int cmd_convert(int argc, char **argv)
 		{ "rename-whiteout-names", no_argument, NULL, OPT_RENAME_WH },
 		{ "skip-mount", required_argument, NULL, OPT_SKIP_MOUNT },
 		{ "strategy", required_argument, NULL, OPT_STRATEGY },
+		{ "sbom", required_argument, NULL, OPT_SBOM },
 		{ "quiet", no_argument, NULL, 'q' },
 		CLI_DISK_POLICY_LONGOPTS,
 		{ "push", required_argument, NULL, OPT_PUSH },
@@ -685,6 +737,10 @@ int cmd_convert(int argc, char **argv)
 				return cli_usage_error("convert", "--strategy takes block, file or auto, not '%s'", optarg);
 			o.strategy = optarg;
 			break;
+		case OPT_SBOM:
+			if ((o.sbom = pkg_sbom_format_parse(optarg)) < 0)
+				return cli_usage_error("convert", "--sbom takes spdx or cyclonedx, not '%s'", optarg);
+			break;
 		case 'q': o.quiet = 1; break;
 		case 'h': fputs(convert_usage, stdout); return 0;
 		case OPT_PUSH: o.push = optarg; break;
@@ -718,6 +774,8 @@ int cmd_convert(int argc, char **argv)
 		cli_temp_track(scratch);
 		o.out = ut_asprintf("%s/oci", scratch);
 	}
+	if (o.sbom && o.docker_archive)
+		return cli_usage_error("convert", "--sbom needs an OCI layout (a docker-archive holds no referrers)");
 	o.disk = argv[optind];
 	o.diff.mask_xattrs = o.masks;
 	o.diff.nmask_xattrs = o.nmasks;

@@ -28,7 +28,12 @@ static const char packages_usage[] =
 	"              strongly connected components); lists the cycles and where\n"
 	"              the package manager's manual marks disagree\n"
 	"  --json      JSON on stdout: {\"packages\": [{\"name\", \"version\", \"arch\", ...}]}\n"
-	"  --format F  DISK's format: raw, qcow2, vmdk, vhdx, vhd, vdi or qed\n"
+	"  --format F  spdx-json or cyclonedx-json: every package of DISK as a bill\n"
+	"              of materials on stdout (SPDX 2.3 / CycloneDX 1.5: name,\n"
+	"              version, arch, supplier, source package, purl, licenses,\n"
+	"              dependencies, the OS; not with --base, --roots, --json);\n"
+	"              any other F is DISK's format: raw, qcow2, vmdk, vhdx, vhd,\n"
+	"              vdi or qed\n"
 	CLI_DISK_POLICY_USAGE;
 
 static json_t *pkg_json(const struct pkg *p)
@@ -161,14 +166,19 @@ int cmd_packages(int argc, char **argv)
 	struct cli_base base;
 	const char *base_spec = NULL;
 	json_t *root = NULL, *list;
-	int want_roots = 0, json = 0, have_base = 0, c, rc = 1;
+	int want_roots = 0, json = 0, have_base = 0, c, rc = 1, sbom = 0;
 
 	while ((c = getopt_long(argc, argv, "hb:f:", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'b': base_spec = optarg; break;
 		case 'r': want_roots = 1; break;
 		case 'j': json = 1; break;
-		case 'f': dopt.format = optarg; break;
+		case 'f':
+			/* The SBOM formats share --format with the disk's: no
+			 * disk format is named like one. */
+			if ((sbom = pkg_sbom_format_parse(optarg)) < 0)
+				sbom = 0, dopt.format = optarg;
+			break;
 		case 'h': fputs(packages_usage, stdout); return 0;
 		default:
 			if ((c = cli_disk_policy_option(&policy, c, optarg, "packages")))
@@ -178,11 +188,30 @@ int cmd_packages(int argc, char **argv)
 	}
 	if (optind + 1 != argc)
 		return cli_usage_error("packages", "expected one DISK");
+	if (sbom && (base_spec || want_roots || json))
+		return cli_usage_error("packages", "an SBOM lists every package: --base, --roots "
+				       "and --json do not go with --format %s",
+				       sbom == PKG_SBOM_SPDX ? "spdx-json" : "cyclonedx-json");
 	cli_disk_policy_apply(&policy, &dopt);
 	if (dr_disk_open(argv[optind], &dopt, &disk, &err) < 0 ||
 	    dr_disk_tree(disk, 0, &vm, &err) < 0 ||
 	    cli_tree_pkg_db(vm, argv[optind], &db, &err) < 0) {
 		cli_error("%s", err.msg);
+		goto out;
+	}
+	if (sbom) {
+		struct ut_buf b;
+
+		ut_buf_init(&b, 0);
+		if (cli_sbom_write(db, disk, ut_path_base(argv[optind]), sbom, NULL, &b, &err) < 0) {
+			ut_buf_release(&b);
+			cli_error("%s: %s", argv[optind], err.msg);
+			goto out;
+		}
+		rc = fwrite(b.data, 1, b.len, stdout) == b.len && fflush(stdout) == 0 ? 0 : 1;
+		ut_buf_release(&b);
+		if (rc)
+			cli_error("stdout: write failed");
 		goto out;
 	}
 	if (base_spec) {

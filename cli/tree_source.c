@@ -87,9 +87,22 @@ static int tree_list_dir(void *ctx, const char *path, char ***names, size_t *n,
 	return 1;
 }
 
+static int tree_mtime(void *ctx, const char *path, int64_t *sec, struct ut_err *err)
+{
+	const struct ut_entry *e;
+
+	err->msg[0] = '\0';
+	e = cli_tree_resolve(ctx, path, err);
+	if (!e)
+		return err->msg[0] ? -1 : 0;
+	*sec = e->mtime_sec;
+	return 1;
+}
+
 static const struct pkg_source_ops tree_source_ops = {
 	.read_file = tree_read_file,
 	.list_dir = tree_list_dir,
+	.mtime = tree_mtime,
 	.close = NULL,
 };
 

@@ -28,7 +28,7 @@ endfunction()
 # packages: every package database reader.
 get_target_property(_vm2oci_pkg_sources vm2oci_packages SOURCES)
 vm2oci_add_fuzzer(fuzz_packages HARNESS packages/fuzz_packages.c MODULE packages
-  SOURCES ${_vm2oci_pkg_sources} LIBS PkgConfig::SQLITE)
+  SOURCES ${_vm2oci_pkg_sources} LIBS PkgConfig::SQLITE PkgConfig::ZLIB PkgConfig::JANSSON)
 
 # diskread:
 #   fuzz_blockdev    raw, qcow2, vmdk, vhdx, vpc, vdi, qed images

@@ -78,7 +78,8 @@ static json_t *pick(const char *where, json_t *manifests, const char *tag, struc
 	json_array_foreach(manifests, i, m) {
 		const char *ref = img_json_str(json_object_get(m, "annotations"), REF_NAME);
 
-		if (!json_is_object(m))
+		/* A referrer (an SBOM, a signature) is no image to build on. */
+		if (!json_is_object(m) || json_object_get(m, "artifactType"))
 			continue;
 		if (tag && (!ref || strcmp(ref, tag)))
 			continue;

@@ -19,6 +19,7 @@
 #define MT_INDEX "application/vnd.oci.image.index.v1+json"
 #define MT_MANIFEST "application/vnd.oci.image.manifest.v1+json"
 #define MT_CONFIG "application/vnd.oci.image.config.v1+json"
+#define MT_EMPTY "application/vnd.oci.empty.v1+json"
 #define REF_NAME "org.opencontainers.image.ref.name"
 
 struct img_layout {
@@ -298,12 +299,53 @@ static json_t *descriptor_json(const struct img_descriptor *d)
 			 "size", (json_int_t)d->size);
 }
 
+static const char *ref_of(json_t *m);
+
+/* A manifest's JSON as a blob. */
+static int put_manifest(struct img_layout *l, json_t *man, struct img_descriptor *md,
+			struct ut_err *err)
+{
+	struct ut_buf b;
+	int rc;
+
+	ut_buf_init(&b, 0);
+	rc = img_json_dump(man, &b, err);
+	if (rc == 0)
+		rc = img_layout_put_blob(l, b.data, b.len, MT_MANIFEST, md, err);
+	ut_buf_release(&b);
+	return rc;
+}
+
+/* Lists md in index.json, tagged tag (may be NULL), with artifact_type
+ * when it is a referrer. A tag names one manifest: an old one of that name
+ * goes; so does a referrer listed before. */
+static void index_add(struct img_layout *l, const struct img_descriptor *md, const char *tag,
+		      const char *artifact_type)
+{
+	json_t *m;
+
+	for (size_t i = json_array_size(l->manifests); i-- > 0;) {
+		json_t *e = json_array_get(l->manifests, i);
+		const char *d = json_string_value(json_object_get(e, "digest"));
+
+		if ((tag && !strcmp(ref_of(e), tag)) ||
+		    (artifact_type && d && !strcmp(d, md->digest)))
+			json_array_remove(l->manifests, i);
+	}
+	m = descriptor_json(md);
+	if (artifact_type)
+		json_object_set_new(m, "artifactType", json_string(artifact_type));
+	if (tag)
+		json_object_set_new(m, "annotations", json_pack("{s:s}", REF_NAME, tag));
+	json_array_append_new(l->manifests, m);
+}
+
 int img_layout_add_image(struct img_layout *l, const struct img_config *config,
 			 const struct img_descriptor *layers, size_t nlayers, const char *tag,
 			 struct img_descriptor *manifest_out, struct ut_err *err)
 {
 	struct img_descriptor cd, md;
-	json_t *man = NULL, *jl, *m;
+	json_t *man = NULL, *jl;
 	struct ut_buf b;
 	size_t i;
 	int rc = -1;
@@ -324,27 +366,43 @@ int img_layout_add_image(struct img_layout *l, const struct img_config *config,
 		json_array_append_new(jl, descriptor_json(&layers[i]));
 	man = json_pack("{s:i, s:s, s:o, s:o}", "schemaVersion", 2, "mediaType", MT_MANIFEST,
 			"config", descriptor_json(&cd), "layers", jl);
-	ut_buf_reset(&b);
-	if (img_json_dump(man, &b, err) < 0 ||
-	    img_layout_put_blob(l, b.data, b.len, MT_MANIFEST, &md, err) < 0)
+	if (put_manifest(l, man, &md, err) < 0)
 		goto out;
-	/* A tag names one image: the new one replaces an old of that name. */
-	for (i = json_array_size(l->manifests); i-- > 0;) {
-		json_t *ann = json_object_get(json_array_get(l->manifests, i), "annotations");
-		json_t *ref = json_object_get(ann, REF_NAME);
-
-		if (json_is_string(ref) && !strcmp(json_string_value(ref), tag))
-			json_array_remove(l->manifests, i);
-	}
-	m = descriptor_json(&md);
-	json_object_set_new(m, "annotations", json_pack("{s:s}", REF_NAME, tag));
-	json_array_append_new(l->manifests, m);
+	index_add(l, &md, tag, NULL);
 	if (manifest_out)
 		*manifest_out = md;
 	rc = 0;
 out:
 	json_decref(man);
 	ut_buf_release(&b);
+	return rc;
+}
+
+int img_layout_add_referrer(struct img_layout *l, const struct img_descriptor *subject,
+			    const char *artifact_type, const void *data, size_t len, const char *tag,
+			    struct img_descriptor *manifest_out, struct ut_err *err)
+{
+	static const char empty[] = "{}";
+	struct img_descriptor cd, bd, md;
+	json_t *man = NULL;
+	int rc = -1;
+
+	if (img_layout_put_blob(l, empty, sizeof(empty) - 1, MT_EMPTY, &cd, err) < 0 ||
+	    img_layout_put_blob(l, data, len, artifact_type, &bd, err) < 0)
+		goto out;
+	man = json_pack("{s:i, s:s, s:s, s:o, s:[o], s:o}", "schemaVersion", 2, "mediaType",
+			MT_MANIFEST, "artifactType", artifact_type, "config", descriptor_json(&cd),
+			"layers", descriptor_json(&bd), "subject", descriptor_json(subject));
+	if (put_manifest(l, man, &md, err) < 0)
+		goto out;
+	/* Listed with its artifactType, as the image-layout spec lets an index
+	 * carry referrers. */
+	index_add(l, &md, tag, artifact_type);
+	if (manifest_out)
+		*manifest_out = md;
+	rc = 0;
+out:
+	json_decref(man);
 	return rc;
 }
 

@@ -203,6 +203,9 @@ int pkg_db_read_apk(const struct pkg_source *src, struct pkg_db **out, struct ut
 	rc = -1;
 	db = pkg_db_new("apk");
 	db->db_path = ut_strdup(path);
+	/* apk records no install time; the database's mtime is the last one. */
+	if (pkg_src_mtime(src, path, &db->db_mtime, err) < 0)
+		goto out;
 	while (pos < b.len) {
 		const char *s = (const char *)b.data + pos;
 		const char *nl = memchr(s, '\n', b.len - pos);
@@ -260,6 +263,17 @@ int pkg_db_read_apk(const struct pkg_source *src, struct pkg_db **out, struct ut
 			break;
 		case 'D':
 			each_word(v, vl, p, 0);
+			break;
+		case 'm':
+			free(p->supplier);
+			p->supplier = ut_strndup(v, vl);
+			break;
+		case 'o':
+			free(p->source);
+			p->source = ut_strndup(v, vl);
+			break;
+		case 'L':
+			pkg_add_license(p, v, vl);
 			break;
 		case 'p':
 			each_word(v, vl, p, 1);

@@ -445,6 +445,45 @@ static int status_installed(const struct field *f)
 	       !strncmp(w[2], "installed", 9);
 }
 
+/*
+ * The License: fields of a machine-readable usr/share/doc/<pkg>/copyright
+ * (DEP-5: its first stanza has Format:), the short name on each field's
+ * first line. A file in another form, or one that does not parse, gives no
+ * licenses: it is documentation, not the database.
+ */
+static void read_copyright(const struct pkg_source *src, struct pkg *p)
+{
+	char *path = ut_asprintf("usr/share/doc/%s/copyright", p->name);
+	struct stanza *st = ut_malloc(sizeof(*st));
+	size_t pos = 0, line = 0, i;
+	struct ut_err ignored = { { 0 } };
+	struct ut_buf b;
+	int first = 1;
+
+	ut_buf_init(&b, 0);
+	/* Unreadable (a directory, a link loop) is as good as missing. */
+	if (pkg_src_read(src, path, &b, PKG_TEXT_FILE_CAP, &ignored) <= 0)
+		goto out;
+	while (next_stanza((const char *)b.data, b.len, &pos, &line, st, &ignored) > 0) {
+		if (first && !get(st, "Format"))
+			break;
+		first = 0;
+		for (i = 0; i < st->n; i++) {
+			const struct field *f = &st->f[i];
+			const char *nl;
+
+			if (f->nlen != 7 || strncasecmp(f->name, "License", 7))
+				continue;
+			nl = memchr(f->val, '\n', f->vlen);
+			pkg_add_license(p, f->val, nl ? (size_t)(nl - f->val) : f->vlen);
+		}
+	}
+out:
+	ut_buf_release(&b);
+	free(st);
+	free(path);
+}
+
 static int read_extended_states(const struct pkg_source *src, struct pkg_db *db,
 				struct ut_err *err)
 {
@@ -502,6 +541,8 @@ int pkg_db_read_dpkg(const struct pkg_source *src, struct pkg_db **out, struct u
 	rc = -1;
 	db = pkg_db_new("deb");
 	db->db_path = ut_strdup(path);
+	if (pkg_src_mtime(src, path, &db->db_mtime, err) < 0)
+		goto out;
 	for (;;) {
 		const struct field *f;
 		struct pkg *p;
@@ -532,6 +573,14 @@ int pkg_db_read_dpkg(const struct pkg_source *src, struct pkg_db **out, struct u
 			pkg_split_evr(p->display_version, &p->epoch, &p->version, &p->release);
 		}
 		p->multiarch_same = field_is(get(st, "Multi-Arch"), "same");
+		if ((f = get(st, "Maintainer")))
+			p->supplier = trimdup(f->val, f->vlen);
+		if ((f = get(st, "Source"))) {
+			/* "name" or "name (version)" when the versions differ */
+			const char *paren = memchr(f->val, '(', f->vlen);
+
+			p->source = trimdup(f->val, paren ? (size_t)(paren - f->val) : f->vlen);
+		}
 		if (((f = get(st, "Depends")) && parse_depends(p, f, PKG_DEP_DEPENDS, err) < 0) ||
 		    ((f = get(st, "Pre-Depends")) &&
 		     parse_depends(p, f, PKG_DEP_PRE_DEPENDS, err) < 0) ||
@@ -551,11 +600,22 @@ int pkg_db_read_dpkg(const struct pkg_source *src, struct pkg_db **out, struct u
 		/* dpkg names a Multi-Arch: same package's files "pkg:arch". */
 		nm = ut_asprintf("%s:%s", p->name, p->arch ? p->arch : "");
 		r = p->arch ? read_info(src, p, nm, cf, ncf, err) : 0;
-		free(nm);
-		if (r == 0)
+		if (r == 0) {
+			free(nm);
+			nm = ut_strdup(p->name);
 			r = read_info(src, p, p->name, cf, ncf, err);
+		}
+		if (r > 0) {
+			/* dpkg writes the .list when it unpacks: the install time. */
+			char *lp = ut_asprintf(DPKG_DIR "/info/%s.list", nm);
+
+			r = pkg_src_mtime(src, lp, &p->install_time, err);
+			free(lp);
+		}
+		free(nm);
 		if (r < 0)
 			goto out;
+		read_copyright(src, p);
 	}
 	/* dpkg's own architecture is the native one. */
 	for (i = 0; i < db->n; i++)

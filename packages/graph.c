@@ -348,6 +348,11 @@ static void resolve(struct pkg_graph *g, const struct prov *pv, size_t npv, stru
 		nfound += db->v[i].ndeps;
 	}
 	found = ut_calloc(nfound + 1, 1);
+	/* A rich dependency's if/unless branch may rightly be missing. */
+	for (i = 0; i < db->n; i++)
+		for (j = 0; j < db->v[i].ndeps; j++)
+			if (db->v[i].deps[j].conditional)
+				found[dep_base[i] + j] = 1;
 	for (i = 0; i < db->n; i++) {
 		const struct pkg *p = &db->v[i];
 		int farch = *p->arch && strcmp(p->arch, "all");

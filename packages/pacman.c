@@ -102,6 +102,21 @@ static int desc_field(struct pkg *p, const char *sec, const char *v, size_t vl,
 		add_rel(p, v, vl, 0);
 	} else if (!strcmp(sec, "%PROVIDES%")) {
 		add_rel(p, v, vl, 1);
+	} else if (!strcmp(sec, "%PACKAGER%")) {
+		free(p->supplier);
+		p->supplier = ut_strndup(v, vl);
+	} else if (!strcmp(sec, "%BASE%")) {
+		free(p->source);
+		p->source = ut_strndup(v, vl);
+	} else if (!strcmp(sec, "%LICENSE%")) {
+		pkg_add_license(p, v, vl);
+	} else if (!strcmp(sec, "%INSTALLDATE%")) {
+		char *e, *t = ut_strndup(v, vl);
+		long long when = strtoll(t, &e, 10);
+
+		if (e != t && !*e && when >= 0)
+			p->install_time = when;
+		free(t);
 	} else if (!strcmp(sec, "%REASON%")) {
 		p->manual = !(vl == 1 && v[0] == '1');
 	}
@@ -188,6 +203,15 @@ int pkg_db_read_pacman(const struct pkg_source *src, struct pkg_db **out, struct
 		if (r < 0)
 			goto out;
 		if (r > 0 && each_section(&b, p, files_field, err) < 0) {
+			ut_err_prefix(err, "%s: ", path);
+			goto out;
+		}
+		free(path);
+		path = ut_asprintf(LOCAL "/%s/mtree", names[i]);
+		r = pkg_src_read(src, path, &b, PKG_TEXT_FILE_CAP, err);
+		if (r < 0)
+			goto out;
+		if (r > 0 && pkg_pacman_mtree_apply(b.data, b.len, p, err) < 0) {
 			ut_err_prefix(err, "%s: ", path);
 			goto out;
 		}

@@ -16,6 +16,7 @@ struct pkg_db *pkg_db_new(const char *format)
 	struct pkg_db *db = ut_calloc(1, sizeof(*db));
 
 	snprintf(db->format, sizeof(db->format), "%s", format);
+	db->db_mtime = -1;
 	return db;
 }
 
@@ -31,7 +32,27 @@ struct pkg *pkg_db_add(struct pkg_db *db, struct ut_err *err)
 	memset(p, 0, sizeof(*p));
 	p->epoch = -1;
 	p->manual = -1;
+	p->install_time = -1;
 	return p;
+}
+
+void pkg_add_license(struct pkg *p, const char *s, size_t len)
+{
+	size_t i;
+
+	while (len && (*s == ' ' || *s == '\t'))
+		s++, len--;
+	while (len && (s[len - 1] == ' ' || s[len - 1] == '\t' || s[len - 1] == '\r'))
+		len--;
+	if (!len)
+		return;
+	for (i = 0; i < p->nlicenses; i++)
+		if (strlen(p->licenses[i]) == len && !memcmp(p->licenses[i], s, len))
+			return;
+	if (pkg_need_grow(p->nlicenses))
+		p->licenses = ut_realloc(p->licenses,
+					 (p->nlicenses ? p->nlicenses * 2 : 1) * sizeof(*p->licenses));
+	p->licenses[p->nlicenses++] = ut_strndup(s, len);
 }
 
 struct pkg_dep *pkg_add_dep(struct pkg *p, enum pkg_dep_kind kind)
@@ -182,6 +203,11 @@ void pkg_release(struct pkg *p)
 	free(p->release);
 	free(p->arch);
 	free(p->display_version);
+	free(p->supplier);
+	free(p->source);
+	for (i = 0; i < p->nlicenses; i++)
+		free(p->licenses[i]);
+	free(p->licenses);
 	for (i = 0; i < p->ndeps; i++) {
 		for (j = 0; j < p->deps[i].nalts; j++) {
 			free(p->deps[i].alts[j].name);
@@ -476,6 +502,8 @@ int pkg_vercmp_str(const char *format, const char *a, const char *b)
 
 	if (!strcmp(format, "deb"))
 		return pkg_dpkg_vercmp(a, b);
+	if (!strcmp(format, "apk"))
+		return pkg_apk_vercmp(a, b);
 	pkg_split_evr(a, &ea, &va, &ra);
 	pkg_split_evr(b, &eb, &vb, &rb);
 	c = evr_cmp(ea, va, ra, eb, vb, rb);
@@ -490,6 +518,8 @@ int pkg_vercmp(const char *format, const struct pkg *a, const struct pkg *b)
 {
 	if (!strcmp(format, "deb"))
 		return pkg_dpkg_vercmp(a->display_version, b->display_version);
+	if (!strcmp(format, "apk"))
+		return pkg_apk_vercmp(a->display_version, b->display_version);
 	return evr_cmp(a->epoch, a->version, a->release, b->epoch, b->version, b->release);
 }
 

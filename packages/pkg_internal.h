@@ -23,6 +23,8 @@ struct pkg_dep *pkg_add_dep(struct pkg *p, enum pkg_dep_kind kind);
 void pkg_dep_add_alt(struct pkg_dep *d, char *name, char *archq, enum pkg_rel rel,
 		     char *version); /* takes the strings */
 void pkg_add_provide(struct pkg *p, char *name, enum pkg_rel rel, char *version);
+/* Appends a license name (trimmed), unless empty or already there. */
+void pkg_add_license(struct pkg *p, const char *s, size_t len);
 /* takes path */
 struct pkg_file *pkg_add_file(struct pkg *p, char *path);
 
@@ -37,6 +39,10 @@ int pkg_src_read(const struct pkg_source *src, const char *path, struct ut_buf *
 int pkg_src_list(const struct pkg_source *src, const char *path, char ***names, size_t *n,
 		 struct ut_err *err);
 void pkg_free_names(char **names, size_t n);
+/* The mtime of a guest file: 1 with *sec, 0 when missing or the source
+ * cannot tell, -1 on error. */
+int pkg_src_mtime(const struct pkg_source *src, const char *path, int64_t *sec,
+		  struct ut_err *err);
 
 /* Splits "[epoch:]version[-release]" at the last '-' (and first ':'). */
 void pkg_split_evr(const char *evr, int64_t *epoch, char **version, char **release);

@@ -140,6 +140,23 @@ out:
 	return rc;
 }
 
+static int dir_mtime(void *ctx, const char *path, int64_t *sec, struct ut_err *err)
+{
+	struct dir_ctx *c = ctx;
+	char *rel = NULL;
+	struct stat st;
+	int rc = dir_resolve(c, path, &rel, err);
+
+	if (rc > 0) {
+		if (fstatat(c->rootfd, rel, &st, AT_SYMLINK_NOFOLLOW) < 0)
+			rc = errno == ENOENT ? 0 : ut_err_set(err, "%s: %s", path, strerror(errno));
+		else
+			*sec = (int64_t)st.st_mtime;
+	}
+	free(rel);
+	return rc;
+}
+
 static void dir_close(void *ctx)
 {
 	struct dir_ctx *c = ctx;
@@ -155,6 +172,7 @@ static void dir_close(void *ctx)
 static const struct pkg_source_ops dir_ops = {
 	.read_file = dir_read_file,
 	.list_dir = dir_list_dir,
+	.mtime = dir_mtime,
 	.close = dir_close,
 };
 
@@ -222,6 +240,19 @@ int pkg_src_list(const struct pkg_source *src, const char *path, char ***names, 
 	if (!src->ops->list_dir)
 		return ut_err_set(err, "%s: source cannot list directories", path);
 	rc = src->ops->list_dir(src->ctx, path, names, n, err);
+	if (rc < 0)
+		return ut_err_prefix(err, "%s: ", path);
+	return rc;
+}
+
+int pkg_src_mtime(const struct pkg_source *src, const char *path, int64_t *sec,
+		  struct ut_err *err)
+{
+	int rc;
+
+	if (!src->ops->mtime)
+		return 0;
+	rc = src->ops->mtime(src->ctx, path, sec, err);
 	if (rc < 0)
 		return ut_err_prefix(err, "%s: ", path);
 	return rc;

@@ -29,10 +29,15 @@ enum {
 	TAG_VERSION = 1001,
 	TAG_RELEASE = 1002,
 	TAG_EPOCH = 1003,
+	TAG_INSTALLTIME = 1008,
+	TAG_VENDOR = 1011,
+	TAG_LICENSE = 1014,
+	TAG_PACKAGER = 1015,
 	TAG_ARCH = 1022,
 	TAG_OLDFILENAMES = 1027,
 	TAG_FILEDIGESTS = 1035,
 	TAG_FILEFLAGS = 1037,
+	TAG_SOURCERPM = 1044,
 	TAG_PROVIDENAME = 1047,
 	TAG_REQUIREFLAGS = 1048,
 	TAG_REQUIRENAME = 1049,
@@ -206,10 +211,14 @@ static int get_deps(const struct hdr *h, struct pkg *p, uint32_t tname, uint32_t
 					rel != PKG_REL_ANY ? ut_strdup(v) : NULL);
 			continue;
 		}
-		/* rpmlib() features and rich (boolean) dependencies name no
-		 * installed package. */
-		if ((f & SENSE_RPMLIB) || !strncmp(names[i], "rpmlib(", 7) || names[i][0] == '(')
+		/* rpmlib() features name no installed package. */
+		if ((f & SENSE_RPMLIB) || !strncmp(names[i], "rpmlib(", 7))
 			continue;
+		if (names[i][0] == '(') {
+			if (pkg_rpm_rich_parse(names[i], p, err) < 0)
+				goto out;
+			continue;
+		}
 		pkg_dep_add_alt(pkg_add_dep(p, PKG_DEP_DEPENDS), ut_strdup(names[i]), NULL, rel,
 				rel != PKG_REL_ANY ? ut_strdup(v) : NULL);
 	}
@@ -312,6 +321,52 @@ out:
 	return rc;
 }
 
+/* "bash-4.2.46-34.el7.src.rpm" -> "bash": the name before version-release. */
+static char *srpm_name(const char *srpm)
+{
+	size_t n = strlen(srpm);
+	int dashes = 0;
+
+	if (n > 8 && !strcmp(srpm + n - 8, ".src.rpm"))
+		n -= 8;
+	else if (n > 10 && !strcmp(srpm + n - 10, ".nosrc.rpm"))
+		n -= 10;
+	while (n > 0 && dashes < 2)
+		if (srpm[--n] == '-')
+			dashes++;
+	return dashes == 2 && n ? ut_strndup(srpm, n) : ut_strdup(srpm);
+}
+
+/* Vendor (else Packager), License, the source rpm's name. */
+static int get_bom_fields(const struct hdr *h, struct pkg *p, struct ut_err *err)
+{
+	char *lic, *srpm;
+	int rc;
+
+	p->supplier = get_string1(h, TAG_VENDOR, err, &rc);
+	if (rc < 0)
+		return -1;
+	if (!p->supplier || !*p->supplier) {
+		free(p->supplier);
+		p->supplier = get_string1(h, TAG_PACKAGER, err, &rc);
+		if (rc < 0)
+			return -1;
+	}
+	lic = get_string1(h, TAG_LICENSE, err, &rc);
+	if (rc < 0)
+		return -1;
+	if (lic)
+		pkg_add_license(p, lic, strlen(lic));
+	free(lic);
+	srpm = get_string1(h, TAG_SOURCERPM, err, &rc);
+	if (rc < 0)
+		return -1;
+	if (srpm && *srpm)
+		p->source = srpm_name(srpm);
+	free(srpm);
+	return 0;
+}
+
 int pkg_rpm_header_parse(const void *blob, size_t len, struct pkg *p, struct ut_err *err)
 {
 	const unsigned char *b = blob;
@@ -355,6 +410,15 @@ int pkg_rpm_header_parse(const void *blob, size_t len, struct pkg *p, struct ut_
 	if (ne)
 		p->epoch = ep[0];
 	free(ep);
+	ep = NULL;
+	p->install_time = -1;
+	if (get_int32(&h, TAG_INSTALLTIME, &ep, &ne, err) < 0)
+		goto bad;
+	if (ne)
+		p->install_time = ep[0];
+	free(ep);
+	if (get_bom_fields(&h, p, err) < 0)
+		goto bad;
 	if (!p->version)
 		p->version = ut_strdup("");
 	if (!p->release)

@@ -23,8 +23,12 @@ peer_pkgs=(
     golang-github-knqyf263-go-rpmdb-dev qemu-system-x86 uidmap
     acl rsync sqlite3 db5.3-util libxml2-utils xxhash python3 time
     libvirt-daemon-system libvirt-clients
+    python3-jsonschema libarchive-tools
     docker-registry apache2-utils curl bc slurm-wlm munge
 )
+# The SBOM tests take the official CycloneDX schema from an npm package; nodejs
+# from another source may bring its own npm, which Debian's would conflict with.
+command -v npm >/dev/null || peer_pkgs+=(npm)
 
 pkgs=("${build_pkgs[@]}")
 for arg in "$@"; do

@@ -174,6 +174,20 @@ int img_layout_import_blob(struct img_layout *l, const char *src_path,
 int img_layout_add_image(struct img_layout *l, const struct img_config *config,
 			 const struct img_descriptor *layers, size_t nlayers, const char *tag,
 			 struct img_descriptor *manifest_out, struct ut_err *err);
+/*
+ * An OCI 1.1 referrer of subject (an image manifest of this layout): the
+ * blob data (of media type artifact_type, e.g. application/spdx+json), an
+ * image manifest with that artifactType, the empty config
+ * (application/vnd.oci.empty.v1+json, "{}"), the blob as its one layer and
+ * subject; listed in index.json with its artifactType, where referrer-aware
+ * tools and a push find it, and tagged tag unless NULL (tools without the
+ * referrers API find "sha256-<subject hex>.sbom" as cosign names it); an
+ * entry of that tag or digest listed before is replaced. Tagless oci: bases
+ * skip referrers. manifest_out may be NULL.
+ */
+int img_layout_add_referrer(struct img_layout *l, const struct img_descriptor *subject,
+			    const char *artifact_type, const void *data, size_t len, const char *tag,
+			    struct img_descriptor *manifest_out, struct ut_err *err);
 /* Writes index.json and oci-layout, renames a new layout into place. */
 int img_layout_commit(struct img_layout *l, struct ut_err *err);
 /* Frees l; without commit, removes whatever a new layout had written. */

@@ -11,7 +11,7 @@
  *           4.16+), Packages (BerkeleyDB hash or btree); the header blobs
  *           they hold are parsed by our own reader, not by librpm
  *   apk     lib/apk/db/installed, etc/apk/world (the manual set)
- *   pacman  var/lib/pacman/local/<name>-<ver>-<rel>/{desc,files}
+ *   pacman  var/lib/pacman/local/<name>-<ver>-<rel>/{desc,files,mtree}
  *
  * The guest is reached through struct pkg_source, a small vtable: the CLI
  * backs it by a disk, tests and rootfs: bases by a host directory.
@@ -22,8 +22,10 @@
  * What counts as installed: dpkg stanzas whose Status is "<want> ok
  * installed" (half-installed, unpacked, config-files... are left out, as
  * are reinstreq ones); every rpm header, the gpg-pubkey ones too (as rpm -qa
- * lists them; marked is_key); every apk and pacman entry. Not read: pacman's mtree (per-file digests), rpm rich
- * (boolean) dependencies, apk's "~" fuzzy constraints (taken as any).
+ * lists them; marked is_key); every apk and pacman entry. rpm rich (boolean)
+ * dependencies are read as groups (see struct pkg_dep); pacman's mtree
+ * (gzip) gives its files' sha256. Not read: apk's "~" fuzzy constraints
+ * (taken as any).
  *
  * Conventions as in util.h: 0 on success, negative on failure with the
  * reason in *err; every _free() accepts NULL. The structs below are filled
@@ -57,6 +59,10 @@ struct pkg_source_ops {
 	 * frees. 1 / 0 (missing) / -1 as above. */
 	int (*list_dir)(void *ctx, const char *path, char ***names, size_t *n,
 			struct ut_err *err);
+	/* Optional (may be NULL): the modification time of a file, in seconds
+	 * since the epoch. 1 / 0 (missing) / -1 as above. dpkg records no
+	 * install time but the mtime of info/<pkg>.list. */
+	int (*mtime)(void *ctx, const char *path, int64_t *sec, struct ut_err *err);
 	/* Optional (may be NULL): releases ctx. */
 	void (*close)(void *ctx);
 };
@@ -99,9 +105,21 @@ enum pkg_dep_kind {
 	PKG_DEP_PRE_DEPENDS, /* dpkg Pre-Depends */
 };
 
-/* A group of alternatives ("a | b"): satisfied when any one is. */
+/*
+ * A group of alternatives ("a | b"): satisfied when any one is.
+ *
+ * rpm rich (boolean) dependencies become groups too, as an
+ * over-approximation that keeps every package a rich dependency can need
+ * reachable (so subset roots stay complete): "(a and b)" is two groups;
+ * "(a or b)" and "(a with b)" one group with every operand's alternatives
+ * (edges to each installed one); "(a without b)" the groups of a; the
+ * branches of "(a if b [else c])" and "(a unless b [else c])" are groups
+ * marked conditional: edges to what is installed, never "unresolved",
+ * since the condition may not hold.
+ */
 struct pkg_dep {
 	enum pkg_dep_kind kind;
+	int conditional; /* rich if/unless branch: unresolved is not an error */
 	struct pkg_dep_alt *alts;
 	size_t nalts;
 };
@@ -158,6 +176,19 @@ struct pkg {
 	int manual;
 	struct pkg_file *files; /* in database order */
 	size_t nfiles;
+	/* For a bill of materials; NULL (or -1) when the database has none.
+	 * supplier: dpkg Maintainer, rpm Vendor (else Packager), apk m:, pacman
+	 * %PACKAGER%. source: the source package's name (dpkg Source, rpm
+	 * SOURCERPM, apk o:, pacman %BASE%). licenses: as the package states
+	 * them (rpm License, apk L:, pacman %LICENSE%, the License: fields of a
+	 * dpkg machine-readable usr/share/doc/<pkg>/copyright), in order, no
+	 * duplicates. install_time: rpm INSTALLTIME, pacman %INSTALLDATE%, the
+	 * mtime of dpkg's info/<pkg>.list (when the source has mtime). */
+	char *supplier;
+	char *source;
+	char **licenses;
+	size_t nlicenses;
+	int64_t install_time;
 };
 
 struct pkg_db {
@@ -165,6 +196,9 @@ struct pkg_db {
 	char *db_path;      /* guest path of the database that was read */
 	struct pkg *v;      /* sorted by name, then arch, then version */
 	size_t n;
+	/* mtime of the database file (apk's installed, dpkg's status), -1
+	 * when unknown: the last install when packages record none. */
+	int64_t db_mtime;
 };
 
 /*
@@ -185,13 +219,20 @@ const struct pkg *pkg_db_find(const struct pkg_db *db, const char *name, const c
 /*
  * Version comparison in the format's own algorithm: dpkg's (epoch,
  * upstream, revision; '~' sorts before everything) for "deb", rpmvercmp
- * (epoch, version, release; '~' and '^') for "rpm", "pacman" and "apk".
- * Returns <0, 0, >0.
+ * (epoch, version, release; '~' and '^') for "rpm" and "pacman", apk's
+ * (digits, a letter, _alpha.._p suffixes, ~hash, -rN; a number with a
+ * leading zero compared as a string) for "apk". Returns <0, 0, >0.
  */
 int pkg_vercmp(const char *format, const struct pkg *a, const struct pkg *b);
 /* The same on version strings as the format writes them: dpkg
  * "[epoch:]upstream[-revision]", rpm "[epoch:]version[-release]". */
 int pkg_vercmp_str(const char *format, const char *a, const char *b);
+/* apk's comparison of two whole versions ("1.2.3_rc1-r0"). Versions apk
+ * would call invalid compare as apk-tools does: equal up to the token
+ * that breaks the grammar, then by token kind. */
+int pkg_apk_vercmp(const char *a, const char *b);
+/* 1 when v follows apk's version grammar. */
+int pkg_apk_version_valid(const char *v);
 
 /* ---- difference against a base ------------------------------------------ */
 
@@ -290,11 +331,72 @@ size_t pkg_graph_cycles(const struct pkg_graph *g, const size_t **comps);
 int pkg_graph_manual_diff(const struct pkg_graph *g, size_t **manual_not_root, size_t *n1,
 			  size_t **root_not_manual, size_t *n2, struct ut_err *err);
 
+/* ---- bill of materials (sbom.c) ----------------------------------------- */
+
+enum pkg_sbom_format {
+	PKG_SBOM_SPDX = 1,  /* SPDX 2.3 JSON */
+	PKG_SBOM_CYCLONEDX, /* CycloneDX 1.5 JSON */
+};
+
+/* "spdx", "spdx-json", "cyclonedx", "cyclonedx-json" -> the format; -1. */
+int pkg_sbom_format_parse(const char *s);
+/* application/spdx+json, application/vnd.cyclonedx+json. */
+const char *pkg_sbom_media_type(enum pkg_sbom_format f);
+
+/* Which image layer the guest file path (as the package lists it) comes
+ * from: a role ("base", "packages", "diff", "vm"), or NULL when it is in
+ * none or is no regular file. The string must outlive the write. */
+typedef const char *(*pkg_sbom_layer_fn)(void *ctx, const char *path);
+
+/* An image layer named in the document (role and blob digest). */
+struct pkg_sbom_layer {
+	const char *role;
+	const char *digest;
+};
+
+struct pkg_sbom_options {
+	enum pkg_sbom_format format;
+	const char *name;           /* what the document is about: image or disk */
+	const char *tool_version;   /* "0.1.0" */
+	/* The guest's os-release: ID ("debian"), VERSION_ID ("12"),
+	 * PRETTY_NAME; NULL or "" when unknown. ID is the purl namespace and,
+	 * with VERSION_ID, its distro qualifier ("debian-12"). */
+	const char *os_id, *os_version_id, *os_pretty;
+	pkg_sbom_layer_fn layer_of; /* NULL: no layer information */
+	void *layer_ctx;
+	const struct pkg_sbom_layer *layers;
+	size_t nlayers;
+};
+
+/*
+ * db's packages as an SBOM into out (appended): every package with name,
+ * version, arch, supplier, source package, purl, licenses, the layers its
+ * files sit in, and its DEPENDS_ON / dependsOn edges from g (the direct
+ * successors; provider groups resolved to packages); the OS as a package
+ * (SPDX) or an operating-system component (CycloneDX) that contains them.
+ * Deterministic: the same db and options give the same bytes; the time is
+ * the newest package install time (else db_mtime, else 0), never the
+ * clock, and the ids are derived from the content.
+ */
+int pkg_sbom_write(const struct pkg_db *db, const struct pkg_graph *g,
+		   const struct pkg_sbom_options *o, struct ut_buf *out, struct ut_err *err);
+/* The package URL of p ("pkg:deb/debian/bash@5.2.15-2%2Bb2?arch=amd64&distro=debian-12");
+ * malloc'd. */
+char *pkg_purl(const struct pkg_db *db, const struct pkg *p, const char *os_id,
+	       const char *os_version_id);
+
 /* ---- low-level readers (exposed for tests and fuzzing) ------------------ */
 
 /* Parses an rpm header blob as the rpmdb stores it (no lead, no magic:
  * be32 index count, be32 data length, index, data) into p. */
 int pkg_rpm_header_parse(const void *blob, size_t len, struct pkg *p, struct ut_err *err);
+/* Parses one rpm rich (boolean) dependency "(a or (b >= 1 and c))" into
+ * p's dependency groups (as described at struct pkg_dep). -1 with the
+ * reason when it is malformed or nests deeper than 64. */
+int pkg_rpm_rich_parse(const char *s, struct pkg *p, struct ut_err *err);
+/* Reads a pacman mtree (gzip'd or plain) into the sha256 digests of p's
+ * files (those it lists as regular files). */
+int pkg_pacman_mtree_apply(const void *data, size_t len, struct pkg *p, struct ut_err *err);
 /* Releases what a struct pkg owns (not p itself). */
 void pkg_release(struct pkg *p);
 
