@@ -349,5 +349,8 @@ int cli_push_option(struct cli_push_opts *p, int c, const char *arg, const char 
 int cli_push(const struct cli_push_opts *p, const char *dir, const char *tag,
 	     const char *const *dsts, size_t ndsts, struct cli_progress *prog, int quiet,
 	     json_t **summary);
+/* dst (a valid docker:// reference) with its tag or digest replaced by tag
+ * (heap), NULL if dst does not parse. */
+char *cli_push_ref_with_tag(const char *dst, const char *tag);
 /* Checks a docker:// reference early (before a conversion): usage error. */
 int cli_push_check_ref(const char *cmd, const char *dst);

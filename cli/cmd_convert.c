@@ -111,6 +111,7 @@ struct convert_opts {
 	struct cli_disk_policy policy;
 	struct cli_skip skip;     /* --skip-mount */
 	const char *push;         /* --push docker://... */
+	int scratch_out;          /* out is a temporary layout (--push without -o) */
 	struct cli_push_opts push_opts;
 };
 
@@ -552,9 +553,11 @@ static void convert_report(const struct convert *cv)
 
 	if (!o->json) {
 		if (!o->quiet)
-			fprintf(stderr, "vm2oci: wrote %s:%s (%s), %zu layer%s, top layer %s: %" PRIu64
+			fprintf(stderr, "vm2oci: %s %s%s%s (%s), %zu layer%s, top layer %s: %" PRIu64
 				" bytes (%" PRIu64 " uncompressed, %" PRIu64 " entries) in %.1f s\n",
-				o->out, o->tag, cv->manifest.digest, cv->nlayers,
+				o->scratch_out ? "converted" : "wrote",
+				o->scratch_out ? o->push : o->out, o->scratch_out ? "" : ":",
+				o->scratch_out ? "" : o->tag, cv->manifest.digest, cv->nlayers,
 				cv->nlayers == 1 ? "" : "s", top->blob.digest, top->blob.size,
 				top->tar_bytes, top->entries, total);
 		return;
@@ -614,6 +617,23 @@ static void convert_release(struct convert *cv)
 	cli_job_release(&cv->job);
 }
 
+/* The SBOM artifact after its subject, under its own tag in the same
+ * repository (registries without the referrers API find it by that tag). */
+static int convert_push_sbom(struct convert *cv, struct cli_progress *prog)
+{
+	const struct convert_opts *o = cv->o;
+	char *dst = cli_push_ref_with_tag(o->push, cv->sbom_tag);
+	json_t *summary = NULL;
+	int rc;
+
+	rc = cli_push(&o->push_opts, cv->layout_dir, cv->sbom_tag, (const char *const *)&dst, 1,
+		      prog, o->quiet, o->json ? &summary : NULL);
+	if (summary)
+		json_object_set_new(cv->push, "sbom", summary);
+	free(dst);
+	return rc;
+}
+
 static int run_convert(struct convert_opts *o, struct cli_progress *prog)
 {
 	struct convert cv = { .o = o, .pkg_layer = -1, .t0 = ut_now() };
@@ -636,8 +656,9 @@ static int run_convert(struct convert_opts *o, struct cli_progress *prog)
 	cli_progress_done(prog);
 	/* the local image is whole before the push begins: a failed push
 	 * leaves it (and no tag in the registry) */
-	if (o->push && cli_push(&o->push_opts, cv.layout_dir, o->tag, &o->push, 1, prog, o->quiet,
-				o->json ? &cv.push : NULL))
+	if (o->push && (cli_push(&o->push_opts, cv.layout_dir, o->tag, &o->push, 1, prog, o->quiet,
+				 o->json ? &cv.push : NULL) ||
+			(o->sbom && convert_push_sbom(&cv, prog))))
 		goto out;
 	convert_report(&cv);
 	rc = 0;
@@ -773,6 +794,7 @@ int cmd_convert(int argc, char **argv)
 		}
 		cli_temp_track(scratch);
 		o.out = ut_asprintf("%s/oci", scratch);
+		o.scratch_out = 1;
 	}
 	if (o.sbom && o.docker_archive)
 		return cli_usage_error("convert", "--sbom needs an OCI layout (a docker-archive holds no referrers)");

@@ -86,6 +86,18 @@ int cli_push_check_ref(const char *cmd, const char *dst)
 	return 0;
 }
 
+char *cli_push_ref_with_tag(const char *dst, const char *tag)
+{
+	struct reg_ref ref;
+	char *out;
+
+	if (reg_ref_parse(dst, &ref, NULL) < 0)
+		return NULL;
+	out = ut_asprintf("docker://%s/%s:%s", ref.host, ref.repo, tag);
+	reg_ref_release(&ref);
+	return out;
+}
+
 static int is_dir(const char *path)
 {
 	struct stat st;

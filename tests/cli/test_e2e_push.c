@@ -143,6 +143,21 @@ static void test_one_process_mounts(void **state)
 					      plain)), tdigest + 7);
 }
 
+/* convert --sbom --push: the SBOM artifact follows its subject, under the
+ * tag sha256-<subject hex>.sbom of the same repository. */
+static void test_sbom_follows(void **state)
+{
+	(void)state;
+	assert_int_equal(tu_sh("'%s' convert '%s/template.qcow2' --sbom spdx --push docker://%s/fleet/sbom:v1 "
+			       "--tls-verify=false --json > '%s/s.json'", bin, fx, plain, dir), 0);
+	assert_string_equal(tu_kept(tu_sh_out("jq -r .push.digest '%s/s.json'", dir)), tdigest);
+	assert_string_equal(tu_kept(tu_sh_out("skopeo inspect --raw --tls-verify=false docker://%s/fleet/sbom:sha256-%s.sbom | jq -r '.artifactType + \" \" + .subject.digest'",
+					      plain, tdigest + 7)),
+			    tu_kept(tu_sh_out("printf 'application/spdx+json %%s' %s", tdigest)));
+	assert_string_equal(tu_kept(tu_sh_out("jq -r .push.sbom.digest '%s/s.json'", dir)),
+			    tu_kept(tu_sh_out("jq -r .sbom.manifest_digest '%s/s.json'", dir)));
+}
+
 /* An image index (tests/image/make_multi.sh: the clone as linux/arm64, the
  * template as linux/amd64): each platform manifest put by digest, the index
  * last under the tag; the registry serves the index and both children. */
@@ -356,6 +371,7 @@ int main(void)
 		cmocka_unit_test(test_copy_back),
 		cmocka_unit_test(test_clone_mounts_base),
 		cmocka_unit_test(test_index), /* after the storage count */
+		cmocka_unit_test(test_sbom_follows),
 		cmocka_unit_test(test_tls_basic_auth),
 		cmocka_unit_test(test_bearer_token),
 		cmocka_unit_test(test_errors),
