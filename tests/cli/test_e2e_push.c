@@ -2,8 +2,8 @@
  * test_e2e_push.c - vm2oci push and convert --push against Debian's
  * docker-registry (the CNCF distribution registry), started by the test
  * through tests/lib/registry.sh on 127.0.0.1 with a free port and a private
- * storage directory: once plain HTTP, once TLS (a self-signed certificate)
- * with htpasswd Basic auth (bcrypt), once with the Bearer token flow
+ * storage directory: once plain HTTP, once TLS (a self-signed certificate,
+ * and a client certificate required) with htpasswd Basic auth (bcrypt), once with the Bearer token flow
  * (tests/lib/token-server.py signs the JWTs). skopeo is the oracle: the manifest it
  * reads back has the local digest, and what it copies back has the local
  * blobs. A second push sends no blob byte; a clone pushed to another
@@ -68,7 +68,7 @@ static int setup(void **state)
 	dir = tu_tmpdir();
 	atexit(stop_all);
 	start("plain", "", plain);
-	start("tls", "--tls --auth " USER ":" PASS, secure);
+	start("tls", "--tls --mtls --auth " USER ":" PASS, secure);
 	start("token", "--token " USER ":" PASS, bearer);
 	/* the template alone, and the clone on it: they share the first layer */
 	if (tu_sh("'%s' convert '%s/template.qcow2' -o '%s/l' --tag template -q", bin, fx, dir) ||
@@ -228,8 +228,9 @@ static void test_clone_mounts_base(void **state)
 					      plain)), cdigest + 7);
 }
 
-/* TLS verified against --cert-dir, Basic auth from --creds, --authfile and
- * $REGISTRY_AUTH_FILE. */
+/* TLS verified against --cert-dir (which also holds the client's
+ * certificate the registry requires), Basic auth from --creds, --authfile
+ * and $REGISTRY_AUTH_FILE. */
 static void test_tls_basic_auth(void **state)
 {
 	(void)state;
@@ -298,6 +299,10 @@ static void test_errors(void **state)
 	one_line_error(cmd, want, "401");
 	snprintf(cmd, sizeof(cmd), "'%s' push 'oci:%s/l:template' docker://%s/fleet/x:v1 --creds " USER ":" PASS, bin, dir, secure);
 	one_line_error(cmd, want, "certificate");
+	/* the server's CA but no client certificate: the handshake fails */
+	snprintf(cmd, sizeof(cmd), "'%s' push 'oci:%s/l:template' docker://%s/fleet/x:v1 --cert-dir '%s/tls/ca-only' --creds " USER ":" PASS,
+		 bin, dir, secure, dir);
+	one_line_error(cmd, want, "GET https://");
 	snprintf(want, sizeof(want), "registry 127.0.0.1:%s, repository fleet/x:", free_port);
 	snprintf(cmd, sizeof(cmd), "'%s' push 'oci:%s/l:template' docker://127.0.0.1:%s/fleet/x:v1 --tls-verify=false --retries 1",
 		 bin, dir, free_port);

@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
-# tests/lib/registry.sh start DIR [--tls] [--auth USER:PASS | --token USER:PASS]
+# tests/lib/registry.sh start DIR [--tls [--mtls]] [--auth USER:PASS | --token USER:PASS]
 # tests/lib/registry.sh stop DIR
 #
 # A private docker-registry (Debian's package: the CNCF distribution registry) for the tests
 # and benches: 127.0.0.1 on a free port, storage, config, log and pid under DIR. --tls makes a
 # self-signed certificate for 127.0.0.1/localhost (DIR/ca/ca.crt, a --cert-dir) with openssl;
+# --mtls also requires a client certificate signed by a CA of its own (DIR/ca/client.cert and
+# client.key, as skopeo's --cert-dir holds them; DIR/ca-only/ has the server's CA alone);
 # --auth adds htpasswd Basic auth (bcrypt, htpasswd -B); --token the Bearer flow instead: a token
 # server (tests/lib/token-server.py, its port in DIR/token-port) granting tokens to USER:PASS. start
 # prints the port and returns once GET /v2/ answers; a registry that does not start fails with
@@ -18,11 +20,12 @@ free_port() {
 }
 
 start() {
-    local dir=$1 tls=0 auth="" token="" port scheme=http i
+    local dir=$1 tls=0 mtls=0 auth="" token="" port scheme=http i
     shift
     while [ $# -gt 0 ]; do
         case $1 in
             --tls) tls=1 ;;
+            --mtls) mtls=1 ;;
             --auth) auth=$2; shift ;;
             --token) token=$2; shift ;;
             *) die "unknown argument '$1'" ;;
@@ -51,6 +54,17 @@ start() {
                 -addext 'subjectAltName=IP:127.0.0.1,DNS:localhost' \
                 -keyout "$dir/key.pem" -out "$dir/ca/ca.crt" 2>/dev/null || die "openssl failed"
             printf '  tls:\n    certificate: %s/ca/ca.crt\n    key: %s/key.pem\n' "$dir" "$dir"
+            mkdir -p "$dir/ca-only"
+            cp "$dir/ca/ca.crt" "$dir/ca-only/"
+            if [ "$mtls" = 1 ]; then
+                openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=vm2oci-client-ca \
+                    -keyout "$dir/clientca.key" -out "$dir/clientca.crt" 2>/dev/null &&
+                openssl req -newkey rsa:2048 -nodes -subj /CN=vm2oci-client \
+                    -keyout "$dir/ca/client.key" -out "$dir/client.csr" 2>/dev/null &&
+                openssl x509 -req -in "$dir/client.csr" -CA "$dir/clientca.crt" -CAkey "$dir/clientca.key" \
+                    -CAcreateserial -days 2 -out "$dir/ca/client.cert" 2>/dev/null || die "openssl (client) failed"
+                printf '    clientcas:\n      - %s/clientca.crt\n' "$dir"
+            fi
             scheme=https
         fi
         if [ -n "$auth" ]; then
@@ -62,11 +76,13 @@ start() {
             printf '    issuer: vm2oci-test-issuer\n    rootcertbundle: %s/token.crt\n' "$dir"
         fi
     } > "$dir/config.yml"
+    local client=()
+    [ "$mtls" = 1 ] && client=(--cert "$dir/ca/client.cert" --key "$dir/ca/client.key")
     setsid docker-registry serve "$dir/config.yml" > "$dir/registry.log" 2>&1 < /dev/null &
     echo $! > "$dir/pid"
     echo "$port" > "$dir/port"
     for i in $(seq 100); do
-        if curl -sk -o /dev/null -w '%{http_code}' "$scheme://127.0.0.1:$port/v2/" 2>/dev/null | grep -qE '^(200|401)$'; then
+        if curl -sk "${client[@]}" -o /dev/null -w '%{http_code}' "$scheme://127.0.0.1:$port/v2/" 2>/dev/null | grep -qE '^(200|401)$'; then
             echo "$port"
             return 0
         fi
