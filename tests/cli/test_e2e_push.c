@@ -143,6 +143,24 @@ static void test_one_process_mounts(void **state)
 					      plain)), tdigest + 7);
 }
 
+/* A manifest whose org.opencontainers.image.base.name names a repository
+ * of the same registry: its blobs are mounted from there, no --mount-from. */
+static void test_base_annotation_mounts(void **state)
+{
+	(void)state;
+	assert_int_equal(tu_sh("mkdir -p '%s/ann/blobs' && cp -a '%s/l/blobs/sha256' '%s/ann/blobs/' && cp '%s/l/oci-layout' '%s/ann/' && "
+			       "jq -c '.annotations = {\"org.opencontainers.image.base.name\": \"docker://%s/fleet/template:v1\"}' "
+			       "'%s/l/blobs/sha256/%s' > '%s/ann/m' && d=$(sha256sum < '%s/ann/m' | cut -d' ' -f1) && "
+			       "mv '%s/ann/m' '%s/ann/blobs/sha256/'$d && "
+			       "printf '{\"schemaVersion\":2,\"manifests\":[{\"mediaType\":\"application/vnd.oci.image.manifest.v1+json\",\"digest\":\"sha256:%%s\",\"size\":%%s}]}' "
+			       "$d $(stat -c %%s '%s/ann/blobs/sha256/'$d) > '%s/ann/index.json'",
+			       dir, dir, dir, dir, dir, plain, dir, tdigest + 7, dir, dir, dir, dir, dir, dir), 0);
+	assert_int_equal(tu_sh("'%s' push 'oci:%s/ann' docker://%s/fleet/annotated:v1 --tls-verify=false --json > '%s/a.json'",
+			       bin, dir, plain, dir), 0);
+	assert_int_equal(jq_num("a.json", ".blobs.mounted"), 2);
+	assert_int_equal(jq_num("a.json", ".blob_bytes_sent"), 0);
+}
+
 /* convert --sbom --push: the SBOM artifact follows its subject, under the
  * tag sha256-<subject hex>.sbom of the same repository. */
 static void test_sbom_follows(void **state)
@@ -377,6 +395,7 @@ int main(void)
 		cmocka_unit_test(test_clone_mounts_base),
 		cmocka_unit_test(test_index), /* after the storage count */
 		cmocka_unit_test(test_sbom_follows),
+		cmocka_unit_test(test_base_annotation_mounts),
 		cmocka_unit_test(test_tls_basic_auth),
 		cmocka_unit_test(test_bearer_token),
 		cmocka_unit_test(test_errors),
