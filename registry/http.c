@@ -27,9 +27,10 @@ struct reg_http {
 	const char *cred_source; /* where user/pass came from, for messages */
 	char *cred_file;         /* the auth file that had them */
 	enum auth_scheme scheme;
+	const char *auth_origin; /* the token realm's origin while fetching a token */
 	struct reg_challenge ch;
 	char *token;
-	char **pull, *pull_one; /* scopes: repositories to pull from */
+	char **pull; /* scopes: repositories to pull from */
 	size_t npull;
 	struct ut_buf ca;           /* CA bundle when cert_dir adds some */
 	char *client_cert, *client_key;
@@ -188,8 +189,6 @@ struct reg_http *reg_http_new(const struct reg_options *opt, struct ut_err *err)
 
 static void forget_target(struct reg_http *h)
 {
-	size_t i;
-
 	free(h->host);
 	free(h->repo);
 	free(h->base);
@@ -198,12 +197,7 @@ static void forget_target(struct reg_http *h)
 	free(h->cred_file);
 	free(h->token);
 	reg_challenge_release(&h->ch);
-	for (i = 0; i < h->npull; i++)
-		free(h->pull[i]);
-	free(h->pull);
 	h->host = h->repo = h->base = h->user = h->pass = h->cred_file = h->token = NULL;
-	h->pull = NULL;
-	h->npull = 0;
 	h->cred_source = NULL;
 	h->scheme = AUTH_NONE;
 }
@@ -213,12 +207,24 @@ void reg_http_free(struct reg_http *h)
 	if (!h)
 		return;
 	forget_target(h);
+	reg_http_clear_pull_scopes(h);
 	ut_buf_release(&h->ca);
 	free(h->client_cert);
 	free(h->client_key);
 	if (h->curl)
 		curl_easy_cleanup(h->curl);
 	free(h);
+}
+
+void reg_http_clear_pull_scopes(struct reg_http *h)
+{
+	size_t i;
+
+	for (i = 0; i < h->npull; i++)
+		free(h->pull[i]);
+	free(h->pull);
+	h->pull = NULL;
+	h->npull = 0;
 }
 
 void reg_http_add_pull_scope(struct reg_http *h, const char *repo)
@@ -351,6 +357,13 @@ static char *full_url(struct reg_http *h, const char *url)
 	return ut_asprintf("%s%s", h->base, url);
 }
 
+int reg_same_origin(const char *url, const char *origin)
+{
+	size_t n = origin ? strlen(origin) : 0;
+
+	return n && !strncmp(url, origin, n) && (url[n] == '\0' || url[n] == '/' || url[n] == '?');
+}
+
 static CURLcode perform(struct reg_http *h, const char *method, const char *url,
 			const struct reg_body *body, struct reg_response *r, int auth)
 {
@@ -389,6 +402,10 @@ static CURLcode perform(struct reg_http *h, const char *method, const char *url,
 		curl_easy_setopt(c, CURLOPT_SSLCERT, h->client_cert);
 		curl_easy_setopt(c, CURLOPT_SSLKEY, h->client_key);
 	}
+	/* credentials and tokens go to the registry's own origin only, never
+	 * to another host a Location header names */
+	if (auth && !reg_same_origin(u, h->auth_origin ? h->auth_origin : h->base))
+		auth = 0;
 	if (auth && h->scheme == AUTH_BASIC && h->user) {
 		curl_easy_setopt(c, CURLOPT_HTTPAUTH, (long)CURLAUTH_BASIC);
 		curl_easy_setopt(c, CURLOPT_USERNAME, h->user);
@@ -526,15 +543,14 @@ static int add_scope(CURL *c, struct ut_buf *q, const char *scope)
 static int fetch_token(struct reg_http *h, struct ut_err *err)
 {
 	struct reg_response r = { 0 };
-	struct ut_buf url, creds;
-	char *svc = NULL, *scope;
+	struct ut_buf url;
+	char *svc = NULL, *scope, *origin = NULL;
 	size_t i;
 	int rc = -1;
 
-	if (!h->ch.realm || strncmp(h->ch.realm, "http", 4))
+	if (!h->ch.realm || (strncmp(h->ch.realm, "https://", 8) && strncmp(h->ch.realm, "http://", 7)))
 		return reg_http_fail(h, err, "Bearer challenge without an http(s) realm");
 	ut_buf_init(&url, 0);
-	ut_buf_init(&creds, 0);
 	svc = h->ch.service ? curl_easy_escape(h->curl, h->ch.service, 0) : NULL;
 	ut_buf_addf(&url, NULL, "%s%sservice=%s", h->ch.realm, strchr(h->ch.realm, '?') ? "&" : "?",
 		    svc ? svc : "");
@@ -550,8 +566,13 @@ static int fetch_token(struct reg_http *h, struct ut_err *err)
 		add_scope(h->curl, &url, h->ch.scope);
 	/* Basic towards the token server only; the registry gets the token. */
 	h->scheme = h->user ? AUTH_BASIC : AUTH_NONE;
-	if (perform_retry(h, "GET", (char *)url.data, NULL, &r, 1, err) < 0)
+	origin = ut_strndup(h->ch.realm, strcspn(h->ch.realm + 8, "/?#") + 8);
+	h->auth_origin = origin;
+	rc = perform_retry(h, "GET", (char *)url.data, NULL, &r, 1, err);
+	h->auth_origin = NULL;
+	if (rc < 0)
 		goto out;
+	rc = -1;
 	h->scheme = AUTH_BEARER;
 	if (r.status == 401) {
 		reg_http_fail(h, err, "token server %.200s: HTTP 401 Unauthorized: %s%s", h->ch.realm,
@@ -573,9 +594,9 @@ static int fetch_token(struct reg_http *h, struct ut_err *err)
 	rc = 0;
 out:
 	h->scheme = AUTH_BEARER;
+	free(origin);
 	curl_free(svc);
 	ut_buf_release(&url);
-	ut_buf_release(&creds);
 	reg_response_release(&r);
 	return rc;
 }
@@ -641,15 +662,9 @@ static int find_credentials(struct reg_http *h, struct ut_err *err)
 int reg_http_connect(struct reg_http *h, const char *host, const char *repo, struct ut_err *err)
 {
 	struct reg_response r = { 0 };
-	char **pull = h->pull;
-	size_t npull = h->npull;
 	int rc = -1;
 
-	h->pull = NULL;
-	h->npull = 0;
 	forget_target(h);
-	h->pull = pull;
-	h->npull = npull;
 	h->host = ut_strdup(host);
 	h->repo = ut_strdup(repo);
 	if (find_credentials(h, err) < 0)

@@ -118,6 +118,7 @@ static void collect_sources(struct reg_client *c, const struct reg_image *img)
 	size_t i;
 
 	clear_sources(c);
+	reg_http_clear_pull_scopes(c->http);
 	for (i = 0; i < c->opt.nmount_from; i++)
 		add_source(c, c->opt.mount_from[i]);
 	for (i = 0; i <= img->nchildren; i++) {

@@ -83,6 +83,11 @@ int reg_manifest_parse(struct reg_manifest *m, struct ut_err *err);
 
 /* ---- HTTP (http.c) ------------------------------------------------------- */
 
+/* url is origin itself or below it ("https://h:1" covers "https://h:1/v2/",
+ * not "https://h:10/..." or "https://h:1@evil/..."): where credentials and
+ * tokens may go. */
+int reg_same_origin(const char *url, const char *origin);
+
 struct reg_http;
 
 struct reg_response {
@@ -107,6 +112,8 @@ void reg_http_free(struct reg_http *h);
  * tls is off and https does not answer), the auth challenge, the
  * credentials. Names them in every later error. */
 int reg_http_connect(struct reg_http *h, const char *host, const char *repo, struct ut_err *err);
+/* Forgets the mount sources of an earlier push. */
+void reg_http_clear_pull_scopes(struct reg_http *h);
 /* Adds a repository the token must allow pulling from (a mount source). */
 void reg_http_add_pull_scope(struct reg_http *h, const char *repo);
 /* One request to url (absolute, or a path on the registry), authenticated,

@@ -189,6 +189,22 @@ static void test_error_text(void **state)
 	ut_buf_release(&out);
 }
 
+/* Credentials go to the registry's origin only, not to a host a Location
+ * header names. */
+static void test_same_origin(void **state)
+{
+	(void)state;
+	assert_true(reg_same_origin("https://h:1/v2/a/blobs/uploads/x?_state=y", "https://h:1"));
+	assert_true(reg_same_origin("https://h:1", "https://h:1"));
+	assert_true(reg_same_origin("https://h:1?x", "https://h:1"));
+	assert_false(reg_same_origin("https://h:10/v2/", "https://h:1"));
+	assert_false(reg_same_origin("https://h:1@evil.example/v2/", "https://h:1"));
+	assert_false(reg_same_origin("https://h:1.evil.example/", "https://h:1"));
+	assert_false(reg_same_origin("http://h:1/v2/", "https://h:1"));
+	assert_false(reg_same_origin("https://s3.example/bucket", "https://h:1"));
+	assert_false(reg_same_origin("https://h:1/", NULL));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -198,6 +214,7 @@ int main(void)
 		cmocka_unit_test(test_auth_file),
 		cmocka_unit_test(test_base64),
 		cmocka_unit_test(test_error_text),
+		cmocka_unit_test(test_same_origin),
 	};
 
 	return cmocka_run_group_tests_name("registry parsers", tests, NULL, NULL);
