@@ -301,6 +301,38 @@ void *cli_skipped_json(const struct dr_disk *d);
 /* The label value for the disk's skipped mounts; NULL when none (heap). */
 char *cli_skipped_label(const struct dr_disk *d);
 
+/* ---- the guest's start-up configuration (services.c) -------------------- */
+
+struct rt_info;
+
+struct rt_command;
+
+/* convert's --service NAME and --init systemd, and what they give. */
+struct cli_runtime_opts {
+	const char *service;
+	int init_systemd;
+	int quiet;
+	/* Filled by cli_runtime_plan (freed by cli_runtime_release): */
+	struct rt_command *cmd; /* NULL: the image keeps its command */
+	int automatic;          /* cmd is the only network service's, not asked for */
+	char *runs;             /* what cmd runs ("apache2", "systemd"); NULL after an
+				 * apply that left the command as it was */
+	char *note;             /* why no service was picked, for the user */
+};
+/* inspect's "init", "services", "users", "groups", "runtime_warnings". */
+void cli_runtime_json(json_t *root, const struct rt_info *info);
+void cli_runtime_print(const struct rt_info *info);
+/* Reads the guest's start-up configuration from vm and plans the image's
+ * command: --init systemd, --service NAME, or with neither the only network
+ * service when there is exactly one. Before any layer is written, so a
+ * wrong NAME fails at once. 0, or -1 after printing the error. */
+int cli_runtime_plan(const struct ut_tree *vm, const char *disk, struct cli_runtime_opts *o);
+/* The plan into c (command, user, workdir, env, ports, stop signal); an
+ * automatic pick yields to the base's own command. Says what it did on
+ * stderr unless quiet. */
+void cli_runtime_apply(struct img_config *c, struct cli_runtime_opts *o);
+void cli_runtime_release(struct cli_runtime_opts *o);
+
 #endif
 
 /* ---- pushing to a registry (push.c) -------------------------------------- */

@@ -10,6 +10,7 @@
 #include "fsdiff.h"
 #include "image.h"
 #include "packages.h"
+#include "runtime.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -90,6 +91,18 @@ static const char convert_usage[] =
 	"                         artifact manifest whose subject is the image,\n"
 	"                         listed in index.json; each package names the\n"
 	"                         layers (base, packages, diff) its files are in\n"
+	"      --service NAME     the image runs this service of the guest in the\n"
+	"                         foreground as its unit or init script would (its\n"
+	"                         ExecStart, or the daemon's own foreground form:\n"
+	"                         apache2 -DFOREGROUND, nginx -g 'daemon off;', sshd\n"
+	"                         -D...), with its User, WorkingDirectory, environment\n"
+	"                         and ports (vm2oci inspect lists the services).\n"
+	"                         Without it and without a command from the base, the\n"
+	"                         guest's only network service runs when it has\n"
+	"                         exactly one; else its init, and the choices are named\n"
+	"      --init systemd     the image runs the guest's systemd as PID 1 with its\n"
+	"                         enabled services (podman --systemd=always; StopSignal\n"
+	"                         SIGRTMIN+3, env container=oci, every port exposed)\n"
 	"      --json             print a summary as JSON on stdout\n"
 	"  -q, --quiet            no progress on stderr\n"
 	CLI_DISK_POLICY_USAGE
@@ -113,6 +126,7 @@ struct convert_opts {
 	const char *push;         /* --push docker://... */
 	int scratch_out;          /* out is a temporary layout (--push without -o) */
 	struct cli_push_opts push_opts;
+	struct cli_runtime_opts runtime; /* --service, --init */
 };
 
 /* One layer of the image: its blob and what it holds. */
@@ -161,7 +175,8 @@ static void guest_defaults(struct img_config *c, struct ut_tree *vm, const struc
 
 	if (!c->ncmd && !c->nentrypoint) {
 		for (i = 0; i < sizeof(inits) / sizeof(inits[0]); i++) {
-			if (ut_tree_find(vm, inits[i])) {
+			/* Through the guest's links: /sbin is usr/sbin on a merged-/usr guest. */
+			if (ut_tree_resolve(vm, inits[i], 1, NULL)) {
 				char *cmd = ut_asprintf("/%s", inits[i]);
 
 				img_config_add_cmd(c, cmd);
@@ -305,6 +320,9 @@ static int convert_read(struct convert *cv)
 	struct ut_err err = { { 0 } };
 
 	if (cli_job_open(&cv->job, &cv->jo, &cv->hook) < 0)
+		return -1;
+	o->runtime.quiet = o->quiet || o->json;
+	if (cli_runtime_plan(cv->job.vm, o->disk, &o->runtime) < 0)
 		return -1;
 	if (!o->quiet && !o->json && (cv->job.base.disk || strcmp(o->strategy, "auto")))
 		fprintf(stderr, "vm2oci: strategy %s: %s\n", cv->job.strategy.used,
@@ -500,6 +518,7 @@ static int convert_commit(struct convert *cv)
 	int rc = -1;
 
 	img_config_set_platform(&cv->config, os->arch[0] ? os->arch : "amd64", "linux");
+	cli_runtime_apply(&cv->config, &o->runtime);
 	guest_defaults(&cv->config, cv->job.vm, os);
 	if (cv->renamed)
 		img_config_add_label(&cv->config, "org.vm2oci.renamed-whiteout-names", cv->renamed);
@@ -589,6 +608,14 @@ static void convert_report(const struct convert *cv)
 		json_object_set_new(root, "sbom", json_pack("{s:s, s:s, s:s, s:s}", "artifact_type",
 			pkg_sbom_media_type(o->sbom), "manifest_digest", cv->sbom_manifest.digest,
 			"subject", cv->manifest.digest, "tag", cv->sbom_tag));
+	if (o->runtime.runs) {
+		/* Guest names: escaped like every name from the guest. */
+		json_t *runs = json_object();
+
+		cli_json_set_name(runs, "what", o->runtime.runs);
+		cli_json_set_name(runs, "how", o->runtime.cmd->how);
+		json_object_set_new(root, "runs", runs);
+	}
 	if (cv->push)
 		json_object_set(root, "push", cv->push);
 	json_dumpf(root, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
@@ -674,7 +701,7 @@ int cmd_convert(int argc, char **argv)
 {
 	enum { OPT_LEVEL = 256, OPT_THREADS, OPT_BASE_FORMAT, OPT_OUTPUT_FORMAT, OPT_TRUST_MTIME,
 	       OPT_MASK_XATTR, OPT_JSON, OPT_PACKAGES_LAYER, OPT_DOCKERFILE, OPT_NO_REPLAY,
-	       OPT_RENAME_WH, OPT_STRATEGY, OPT_SKIP_MOUNT, OPT_SBOM, OPT_PUSH };
+	       OPT_RENAME_WH, OPT_STRATEGY, OPT_SKIP_MOUNT, OPT_SBOM, OPT_SERVICE, OPT_INIT, OPT_PUSH };
 	static const struct option longopts[] = {
 		{ "output", required_argument, NULL, 'o' },
 		{ "base", required_argument, NULL, 'b' },
@@ -695,6 +722,8 @@ int cmd_convert(int argc, char **argv)
 		{ "skip-mount", required_argument, NULL, OPT_SKIP_MOUNT },
 		{ "strategy", required_argument, NULL, OPT_STRATEGY },
 		{ "sbom", required_argument, NULL, OPT_SBOM },
+		{ "service", required_argument, NULL, OPT_SERVICE },
+		{ "init", required_argument, NULL, OPT_INIT },
 		{ "quiet", no_argument, NULL, 'q' },
 		CLI_DISK_POLICY_LONGOPTS,
 		{ "push", required_argument, NULL, OPT_PUSH },
@@ -758,6 +787,12 @@ int cmd_convert(int argc, char **argv)
 				return cli_usage_error("convert", "--strategy takes block, file or auto, not '%s'", optarg);
 			o.strategy = optarg;
 			break;
+		case OPT_SERVICE: o.runtime.service = optarg; break;
+		case OPT_INIT:
+			if (strcmp(optarg, "systemd"))
+				return cli_usage_error("convert", "--init takes systemd, not '%s'", optarg);
+			o.runtime.init_systemd = 1;
+			break;
 		case OPT_SBOM:
 			if ((o.sbom = pkg_sbom_format_parse(optarg)) < 0)
 				return cli_usage_error("convert", "--sbom takes spdx or cyclonedx, not '%s'", optarg);
@@ -798,11 +833,14 @@ int cmd_convert(int argc, char **argv)
 	}
 	if (o.sbom && o.docker_archive)
 		return cli_usage_error("convert", "--sbom needs an OCI layout (a docker-archive holds no referrers)");
+	if (o.runtime.service && o.runtime.init_systemd)
+		return cli_usage_error("convert", "--service and --init systemd exclude each other");
 	o.disk = argv[optind];
 	o.diff.mask_xattrs = o.masks;
 	o.diff.nmask_xattrs = o.nmasks;
 	cli_progress_init(&prog, o.quiet || o.json);
 	rc = run_convert(&o, &prog);
+	cli_runtime_release(&o.runtime);
 	if (scratch) {
 		ut_rm_rf(scratch);
 		cli_temp_untrack(scratch);

@@ -3,6 +3,7 @@
  */
 #include "cli.h"
 #include "diskread.h"
+#include "runtime.h"
 
 #include <getopt.h>
 #include <inttypes.h>
@@ -17,8 +18,10 @@ static const char inspect_usage[] =
 	"Shows the disk's format and size, its partition table, the filesystem on\n"
 	"each partition (type, label, UUID), the mount plan read from the guest's\n"
 	"/etc/fstab, and the operating system (distribution, version, hostname,\n"
-	"architecture, package format). Nothing is written and nothing from the\n"
-	"guest is run.\n"
+	"architecture, package format), the init system with its services (what\n"
+	"each runs, as whom, where, with which environment, on which ports, whether\n"
+	"enabled), users and groups. Nothing is written and nothing from the guest\n"
+	"is run.\n"
 	"\n"
 	"  --format F  skip probing: raw, qcow2, vmdk, vhdx, vhd, vdi or qed\n"
 	"  --json      one JSON object on stdout\n"
@@ -50,7 +53,7 @@ static char *link_rule(const struct dr_file_link *l)
 	return ut_strdup("?");
 }
 
-static int print_json(struct dr_disk *d, const char *path)
+static int print_json(struct dr_disk *d, const char *path, const struct rt_info *rt)
 {
 	struct dr_blockdev *bd = dr_disk_blockdev(d);
 	const struct dr_partition *parts;
@@ -169,6 +172,8 @@ static int print_json(struct dr_disk *d, const char *path)
 		}
 		json_object_set_new(root, "named_files", links);
 	}
+	if (rt)
+		cli_runtime_json(root, rt);
 	{
 		size_t nw, k;
 		const char *const *w = dr_disk_warnings(d, &nw);
@@ -184,7 +189,7 @@ static int print_json(struct dr_disk *d, const char *path)
 	return 0;
 }
 
-static void print_text(struct dr_disk *d, const char *path)
+static void print_text(struct dr_disk *d, const char *path, const struct rt_info *rt)
 {
 	struct dr_blockdev *bd = dr_disk_blockdev(d);
 	const struct dr_partition *parts;
@@ -253,6 +258,8 @@ static void print_text(struct dr_disk *d, const char *path)
 	printf("hostname:    %s\n", cli_name(os->hostname));
 	printf("arch:        %s\n", cli_name(os->arch));
 	printf("packages:    %s\n", os->package_format[0] ? os->package_format : "unknown");
+	if (rt)
+		cli_runtime_print(rt);
 	{
 		size_t nw, k;
 		const char *const *w = dr_disk_warnings(d, &nw);
@@ -277,6 +284,8 @@ int cmd_inspect(int argc, char **argv)
 	struct cli_skip skip = { 0 };
 	struct cli_disk_policy policy = { { 0 } };
 	struct dr_disk *d = NULL;
+	struct ut_tree *tree = NULL;
+	struct rt_info *rt = NULL;
 	struct ut_err err = { { 0 } };
 	int json = 0, c;
 
@@ -300,10 +309,16 @@ int cmd_inspect(int argc, char **argv)
 		cli_skip_release(&skip);
 		return cli_error("%s", err.msg);
 	}
+	/* Services and users are read from the assembled tree, as convert sees it. */
+	if (dr_disk_tree(d, 0, &tree, &err) < 0 || rt_read(tree, &rt, &err) < 0)
+		fprintf(stderr, "vm2oci: warning: %s: services not read: %s\n", cli_name(argv[optind]),
+			cli_name(err.msg));
 	if (json)
-		print_json(d, argv[optind]);
+		print_json(d, argv[optind], rt);
 	else
-		print_text(d, argv[optind]);
+		print_text(d, argv[optind], rt);
+	rt_info_free(rt);
+	ut_tree_free(tree);
 	dr_disk_free(d);
 	cli_skip_release(&skip);
 	return 0;

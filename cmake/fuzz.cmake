@@ -71,6 +71,12 @@ foreach(_pair "fuzz_tar_layer;seeds-tar" "fuzz_oci_json;seeds-json")
     $<TARGET_FILE:${_t}> ${_vm2oci_img_seeds}/${_s})
 endforeach()
 
+# runtime: unit files, drop-ins, environment files, init scripts, inittab,
+# daemon configurations, passwd and group, as small guest trees in memory.
+get_target_property(_vm2oci_rt_sources vm2oci_runtime SOURCES)
+vm2oci_add_fuzzer(fuzz_runtime HARNESS runtime/fuzz_runtime.c MODULE runtime
+  SOURCES ${_vm2oci_rt_sources})
+
 # registry: WWW-Authenticate challenges, token answers, auth files, error
 # bodies, manifests and references (fuzz_registry_replay replays the seeds).
 get_target_property(_vm2oci_reg_sources vm2oci_registry SOURCES)

@@ -53,6 +53,7 @@ void img_config_release(struct img_config *c)
 	strv_free(c->entrypoint, c->nentrypoint);
 	free(c->working_dir);
 	free(c->user);
+	free(c->stop_signal);
 	strv_free(c->labels_kv, c->nlabels);
 	strv_free(c->exposed_ports, c->nexposed);
 	strv_free(c->diff_ids, c->ndiff_ids);
@@ -77,6 +78,7 @@ void img_config_copy(struct img_config *dst, const struct img_config *src)
 	dst->entrypoint = strv_copy(src->entrypoint, dst->nentrypoint = src->nentrypoint);
 	dst->working_dir = str_copy(src->working_dir);
 	dst->user = str_copy(src->user);
+	dst->stop_signal = str_copy(src->stop_signal);
 	dst->labels_kv = strv_copy(src->labels_kv, dst->nlabels = src->nlabels);
 	dst->exposed_ports = strv_copy(src->exposed_ports, dst->nexposed = src->nexposed);
 	dst->diff_ids = strv_copy(src->diff_ids, dst->ndiff_ids = src->ndiff_ids);
@@ -155,7 +157,8 @@ int img_config_to_json(const struct img_config *c, struct ut_buf *out, struct ut
 	    set_strv(cfg, "Cmd", c->cmd, c->ncmd, err) < 0 ||
 	    set_strv(cfg, "Entrypoint", c->entrypoint, c->nentrypoint, err) < 0 ||
 	    set_str(cfg, "WorkingDir", c->working_dir, err) < 0 ||
-	    set_str(cfg, "User", c->user, err) < 0)
+	    set_str(cfg, "User", c->user, err) < 0 ||
+	    set_str(cfg, "StopSignal", c->stop_signal, err) < 0)
 		goto out;
 	if (c->nlabels) {
 		o = json_object();
@@ -313,6 +316,7 @@ int img_config_from_json(const char *json, size_t len, struct img_config *c,
 		c->entrypoint = get_strv(cfg, "Entrypoint", &c->nentrypoint);
 		c->working_dir = get_str(cfg, "WorkingDir");
 		c->user = get_str(cfg, "User");
+		c->stop_signal = get_str(cfg, "StopSignal");
 		o = json_object_get(cfg, "Labels");
 		if (json_is_object(o) && (n = json_object_size(o))) {
 			c->labels_kv = ut_calloc(n, sizeof(char *));
@@ -387,4 +391,54 @@ void img_config_set_platform(struct img_config *c, const char *architecture, con
 	c->architecture = ut_strdup(architecture);
 	free(c->os);
 	c->os = ut_strdup(os);
+}
+
+void img_config_set_command(struct img_config *c, char *const *argv, size_t n)
+{
+	strv_free(c->cmd, c->ncmd);
+	c->cmd = strv_copy(argv, c->ncmd = n);
+	strv_free(c->entrypoint, c->nentrypoint);
+	c->entrypoint = NULL;
+	c->nentrypoint = 0;
+}
+
+static void replace_str(char **field, const char *s)
+{
+	free(*field);
+	*field = str_copy(s);
+}
+
+void img_config_set_user(struct img_config *c, const char *user)
+{
+	replace_str(&c->user, user);
+}
+
+void img_config_set_working_dir(struct img_config *c, const char *dir)
+{
+	replace_str(&c->working_dir, dir);
+}
+
+void img_config_set_stop_signal(struct img_config *c, const char *signal)
+{
+	replace_str(&c->stop_signal, signal);
+}
+
+void img_config_set_env(struct img_config *c, const char *kv)
+{
+	size_t kl = strcspn(kv, "=");
+
+	for (size_t i = 0; i < c->nenv; i++)
+		if (c->env[i] && !strncmp(c->env[i], kv, kl) && c->env[i][kl] == '=') {
+			replace_str(&c->env[i], kv);
+			return;
+		}
+	strv_push(&c->env, &c->nenv, kv);
+}
+
+void img_config_add_exposed_port(struct img_config *c, const char *port)
+{
+	for (size_t i = 0; i < c->nexposed; i++)
+		if (c->exposed_ports[i] && !strcmp(c->exposed_ports[i], port))
+			return;
+	strv_push(&c->exposed_ports, &c->nexposed, port);
 }

@@ -22,6 +22,7 @@ step "build with sanitizers"
 scripts/build.sh --asan
 step "fixtures (build/fixtures)"
 fixtures/make-fixtures.sh build/fixtures
+fixtures/make-services.sh build/fixtures
 fixtures/make-layouts.sh build/fixtures
 fixtures/make-bases.sh build/fixtures
 fixtures/make-dirty.sh build/fixtures

@@ -276,6 +276,24 @@ typedef int (*ut_guest_lookup_fn)(void *ctx, const char *rel, enum ut_ftype *typ
 int ut_guest_resolve(const char *path, ut_guest_lookup_fn lookup, void *ctx, char **out,
 		     struct ut_err *err);
 
+/* ---- reading a walked guest tree (guest_tree.c) ------------------------ */
+
+/* The entry path names in t (sorted), every symlink followed inside the
+ * guest (the last component too unless !follow_last); NULL when missing
+ * (err set only on a real error, such as a link loop; err may be NULL). */
+const struct ut_entry *ut_tree_resolve(const struct ut_tree *t, const char *path, int follow_last,
+				       struct ut_err *err);
+/* A regular file's whole content appended to b (b->cap bounds it): 1, 0
+ * when missing, -1 with err (not a regular file, too big, a read error). */
+int ut_tree_read_file(const struct ut_tree *t, const char *path, struct ut_buf *b,
+		      struct ut_err *err);
+/* The names in a directory (symlinks followed), in tree order; *names is a
+ * malloc'd array of malloc'd strings (ut_strv_free). 1 / 0 / -1 as above. */
+int ut_tree_list_dir(const struct ut_tree *t, const char *path, char ***names, size_t *n,
+		     struct ut_err *err);
+/* Frees n strings and the array; NULL is fine. */
+void ut_strv_free(char **v, size_t n);
+
 /* ---- names from the guest ------------------------------------------------ */
 
 /* Length of the valid UTF-8 sequence at p (1 to 4), or 0 when the bytes there

@@ -132,6 +132,7 @@ struct img_config {
 	char **entrypoint; size_t nentrypoint;
 	char *working_dir;
 	char *user;
+	char *stop_signal;  /* "SIGRTMIN+3"; NULL: the runtime's default */
 	char **labels_kv; size_t nlabels; /* "key=value" */
 	char **exposed_ports; size_t nexposed; /* "22/tcp" */
 	char **diff_ids; size_t ndiff_ids;     /* "sha256:..." */
@@ -147,6 +148,16 @@ void img_config_add_layer(struct img_config *c, const char *diff_id, const char 
 			  const char *comment /* may be NULL */);
 void img_config_add_label(struct img_config *c, const char *key, const char *value);
 void img_config_add_cmd(struct img_config *c, const char *arg);
+/* Replaces Cmd with argv and drops the Entrypoint (argv is the whole command). */
+void img_config_set_command(struct img_config *c, char *const *argv, size_t n);
+/* Replace a field; NULL clears it. */
+void img_config_set_user(struct img_config *c, const char *user);
+void img_config_set_working_dir(struct img_config *c, const char *dir);
+void img_config_set_stop_signal(struct img_config *c, const char *signal);
+/* "KEY=VALUE": replaces KEY's earlier value in Env, else appends. */
+void img_config_set_env(struct img_config *c, const char *kv);
+/* "8080/tcp", once. */
+void img_config_add_exposed_port(struct img_config *c, const char *port);
 void img_config_set_platform(struct img_config *c, const char *architecture, const char *os);
 /* Serialises canonically (fixed key order) so equal configs hash equal. */
 int img_config_to_json(const struct img_config *c, struct ut_buf *out, struct ut_err *err);

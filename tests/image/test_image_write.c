@@ -549,6 +549,45 @@ static void test_config_edits(void **state)
 	img_config_release(&c);
 }
 
+/* The run settings convert --service / --init set, and their round trip. */
+static void test_config_run_settings(void **state)
+{
+	struct img_config c = { 0 }, back;
+	struct ut_buf a;
+	struct ut_err err = { "" };
+	char *argv[] = { "/usr/sbin/apache2", "-DFOREGROUND" };
+
+	(void)state;
+	c.created = -1;
+	img_config_add_cmd(&c, "bash");
+	c.entrypoint = ut_calloc(1, sizeof(char *));
+	c.entrypoint[c.nentrypoint++] = ut_strdup("/docker-entrypoint.sh");
+	img_config_set_env(&c, "PATH=/usr/bin");
+	img_config_set_command(&c, argv, 2); /* the whole command: no entrypoint left */
+	img_config_set_user(&c, "webapp:webapp");
+	img_config_set_working_dir(&c, "/srv/webapp");
+	img_config_set_env(&c, "A=1");
+	img_config_set_env(&c, "PATH=/bin"); /* replaces, in place */
+	img_config_add_exposed_port(&c, "80/tcp");
+	img_config_add_exposed_port(&c, "80/tcp");
+	img_config_set_stop_signal(&c, "SIGRTMIN+3");
+	ut_buf_init(&a, 0);
+	assert_int_equal(img_config_to_json(&c, &a, &err), 0);
+	assert_string_equal((char *)a.data,
+		"{\"architecture\":\"amd64\",\"config\":{\"Cmd\":[\"/usr/sbin/apache2\",\"-DFOREGROUND\"],"
+		"\"Env\":[\"PATH=/bin\",\"A=1\"],\"ExposedPorts\":{\"80/tcp\":{}},"
+		"\"StopSignal\":\"SIGRTMIN+3\",\"User\":\"webapp:webapp\",\"WorkingDir\":\"/srv/webapp\"},"
+		"\"os\":\"linux\",\"rootfs\":{\"diff_ids\":[],\"type\":\"layers\"}}");
+	assert_int_equal(img_config_from_json((char *)a.data, a.len, &back, &err), 0);
+	assert_string_equal(back.stop_signal, "SIGRTMIN+3");
+	assert_int_equal(back.nentrypoint, 0);
+	img_config_release(&back);
+	ut_buf_release(&a);
+	img_config_set_stop_signal(&c, NULL);
+	assert_null(c.stop_signal);
+	img_config_release(&c);
+}
+
 /* What the writer writes, the reader reads back: every field of every entry. */
 static void test_roundtrip(void **state)
 {
@@ -731,6 +770,7 @@ int main(void)
 		cmocka_unit_test(test_docker_archive),
 		cmocka_unit_test(test_config_json),
 		cmocka_unit_test(test_config_edits),
+		cmocka_unit_test(test_config_run_settings),
 		cmocka_unit_test(test_roundtrip),
 		cmocka_unit_test(test_corruption),
 		cmocka_unit_test(test_import_copy),

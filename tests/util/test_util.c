@@ -257,6 +257,53 @@ static int count_chunk(void *ctx, const void *data, size_t n, struct ut_err *err
 	return 0;
 }
 
+/* ut_tree_resolve / _list_dir: a merged-/usr guest (lib -> usr/lib), a leaf
+ * link taken as itself or followed, an absolute link that stays in the tree. */
+static void test_tree_resolve(void **state)
+{
+	struct ut_tree *t = ut_tree_new();
+	const struct ut_entry *e;
+	struct ut_err err = { { 0 } };
+	char **names;
+	size_t n;
+	static const struct { const char *path; enum ut_ftype type; const char *link; } v[] = {
+		{ "", UT_DIR, NULL }, { "etc", UT_DIR, NULL }, { "lib", UT_LNK, "usr/lib" },
+		{ "usr", UT_DIR, NULL }, { "usr/lib", UT_DIR, NULL }, { "usr/lib/a.service", UT_REG, NULL },
+		{ "usr/lib/b.service", UT_LNK, "/lib/a.service" }, { "etc/masked", UT_LNK, "/dev/null" },
+		{ "etc/up", UT_LNK, "../../../../usr/lib" },
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(v) / sizeof(v[0]); i++) {
+		struct ut_entry *x = ut_tree_add(t, v[i].path);
+
+		x->type = (uint8_t)v[i].type;
+		if (v[i].link)
+			x->link = ut_strdup(v[i].link);
+	}
+	ut_tree_sort(t);
+	e = ut_tree_resolve(t, "/lib/b.service", 0, &err);
+	assert_non_null(e);
+	assert_string_equal(e->path, "usr/lib/b.service");
+	assert_int_equal(e->type, UT_LNK);
+	e = ut_tree_resolve(t, "lib/b.service", 1, &err);
+	assert_string_equal(e->path, "usr/lib/a.service");
+	e = ut_tree_resolve(t, "/etc/masked", 0, &err);
+	assert_string_equal(e->link, "/dev/null");
+	assert_null(ut_tree_resolve(t, "/etc/masked", 1, &err)); /* no /dev in the tree */
+	e = ut_tree_resolve(t, "lib", 0, NULL);
+	assert_int_equal(e->type, UT_LNK);
+	e = ut_tree_resolve(t, "lib/", 0, NULL); /* a trailing slash follows it (lstat(2)) */
+	assert_string_equal(e->path, "usr/lib");
+	assert_int_equal(ut_tree_list_dir(t, "etc/up", &names, &n, &err), 1);
+	assert_int_equal(n, 2);
+	ut_strv_free(names, n);
+	assert_int_equal(ut_tree_list_dir(t, "nope", &names, &n, &err), 0);
+	assert_int_equal(ut_tree_list_dir(t, "lib/a.service", &names, &n, &err), -1);
+	assert_non_null(strstr(err.msg, "not a directory"));
+	ut_tree_free(t);
+}
+
 static void test_content_stream(void **state)
 {
 	struct mem_file f = { "hello, content", 14, 0, 4 };
@@ -502,6 +549,7 @@ int main(void)
 		cmocka_unit_test(test_path_helpers),
 		cmocka_unit_test(test_link_counts),
 		cmocka_unit_test(test_guest_resolve),
+		cmocka_unit_test(test_tree_resolve),
 		cmocka_unit_test(test_content_stream),
 		cmocka_unit_test(test_rm_rf),
 		cmocka_unit_test(test_human_size),
