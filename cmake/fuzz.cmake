@@ -82,3 +82,6 @@ vm2oci_add_fuzzer(fuzz_runtime HARNESS runtime/fuzz_runtime.c MODULE runtime
 get_target_property(_vm2oci_reg_sources vm2oci_registry SOURCES)
 vm2oci_add_fuzzer(fuzz_registry HARNESS registry/fuzz_registry.c MODULE registry
   SOURCES ${_vm2oci_reg_sources} LIBS PkgConfig::CURL PkgConfig::JANSSON)
+add_test(NAME fuzz_registry_smoke COMMAND sh -c
+  "d=$(mktemp -d) && \"$0\" -max_total_time=30 -timeout=20 \"$d\" \"$1\"; rc=$?; rm -rf \"$d\"; exit $rc"
+  $<TARGET_FILE:fuzz_registry> ${CMAKE_SOURCE_DIR}/tests/registry/fuzz-seeds)
