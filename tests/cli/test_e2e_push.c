@@ -247,8 +247,9 @@ static void test_clone_mounts_base(void **state)
 }
 
 /* TLS verified against --cert-dir (which also holds the client's
- * certificate the registry requires), Basic auth from --creds, --authfile
- * and $REGISTRY_AUTH_FILE. */
+ * certificate the registry requires), Basic auth from --creds, --authfile,
+ * $REGISTRY_AUTH_FILE, $XDG_RUNTIME_DIR/containers/auth.json and
+ * ~/.docker/config.json. */
 static void test_tls_basic_auth(void **state)
 {
 	(void)state;
@@ -264,6 +265,13 @@ static void test_tls_basic_auth(void **state)
 			       "--authfile '%s/auth.json' --json > '%s/t2.json'", bin, dir, secure, dir, dir, dir), 0);
 	assert_int_equal(jq_num("t2.json", ".blobs.skipped"), 2);
 	assert_int_equal(tu_sh("REGISTRY_AUTH_FILE='%s/auth.json' '%s' push -q 'oci:%s/l:template' docker://%s/fleet/t2:v1 "
+			       "--cert-dir '%s/tls/ca'", dir, bin, dir, secure, dir), 0);
+	/* where podman and docker keep them */
+	assert_int_equal(tu_sh("mkdir -p '%s/xdg/containers' '%s/home/.docker' && cp '%s/auth.json' '%s/xdg/containers/auth.json' && "
+			       "cp '%s/auth.json' '%s/home/.docker/config.json'", dir, dir, dir, dir, dir, dir), 0);
+	assert_int_equal(tu_sh("HOME=/nonexistent XDG_RUNTIME_DIR='%s/xdg' '%s' push -q 'oci:%s/l:template' docker://%s/fleet/t3:v1 "
+			       "--cert-dir '%s/tls/ca'", dir, bin, dir, secure, dir), 0);
+	assert_int_equal(tu_sh("HOME='%s/home' XDG_RUNTIME_DIR=/nonexistent '%s' push -q 'oci:%s/l:template' docker://%s/fleet/t4:v1 "
 			       "--cert-dir '%s/tls/ca'", dir, bin, dir, secure, dir), 0);
 }
 
