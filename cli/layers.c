@@ -19,25 +19,31 @@ int cli_write_plan_layer(const char *blob_dir, const struct img_layer_options *o
 	struct img_layer_options o = { 0 };
 	const struct ut_entry **v = ut_malloc((n ? n : 1) * sizeof(*v));
 	size_t i;
+	int ret = -1;
 
 	if (opt)
 		o = *opt;
 	for (i = 0; i < n; i++)
 		v[i] = items[i].whiteout ? NULL : items[i].entry;
 	o.planned_bytes = img_layer_planned_bytes(v, n);
-	free(v);
 	if (img_layer_writer_new(blob_dir, &o, &w, err) < 0)
-		return -1;
+		goto out;
+	if (img_layer_read_ahead(w, v, n, &vm->content, err) < 0)
+		goto fail;
 	for (i = 0; i < n; i++) {
 		int rc = items[i].whiteout ? img_layer_add_whiteout(w, items[i].path, err)
 					   : img_layer_add(w, items[i].entry, &vm->content, err);
 
-		if (rc < 0) {
-			img_layer_abort(w);
-			return -1;
-		}
+		if (rc < 0)
+			goto fail;
 	}
-	return img_layer_finish(w, res, err);
+	ret = img_layer_finish(w, res, err);
+	goto out;
+fail:
+	img_layer_abort(w);
+out:
+	free(v);
+	return ret;
 }
 
 int cli_layer_sizes(const struct fsd_layer_item *items, size_t n, struct ut_tree *vm,

@@ -12,6 +12,7 @@
 #include "img_internal.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -20,12 +21,16 @@
 #include <zstd.h>
 
 #define ZOUT_BUF (1u << 20)
+/* Blob bytes between two writeback kicks: the kernel writes the blob out
+ * while we compress, so the fsync at the end has little left to wait for. */
+#define WRITEBACK_STEP (8u << 20)
 
 struct img_zout {
 	enum img_compress c;
 	int fd;
 	struct ut_sha256 h;
 	uint64_t size;
+	uint64_t written_back; /* blob bytes already handed to writeback */
 	unsigned char *buf;
 	ZSTD_CCtx *zc;
 	struct img_pgzip *gz;
@@ -80,6 +85,13 @@ static int emit(void *ctx, const void *p, size_t n, struct ut_err *err)
 			return ut_err_set(err, "writing blob: %s", strerror(errno));
 		s += w;
 		n -= (size_t)w;
+	}
+	if (z->size - z->written_back >= WRITEBACK_STEP) {
+		/* Asynchronous (no WAIT flags); a filesystem without it just waits
+		 * for the fsync. */
+		sync_file_range(z->fd, (off64_t)z->written_back, (off64_t)(z->size - z->written_back),
+				SYNC_FILE_RANGE_WRITE);
+		z->written_back = z->size;
 	}
 	return 0;
 }

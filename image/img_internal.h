@@ -35,6 +35,34 @@ int img_pgzip_write(struct img_pgzip *g, const void *buf, size_t len, struct ut_
 int img_pgzip_finish(struct img_pgzip *g, struct ut_err *err);
 void img_pgzip_free(struct img_pgzip *g);
 
+/*
+ * A bounded queue of nslots buffers of cap bytes between one producer thread
+ * and one consumer thread (chunkq.c). The producer takes the next free slot
+ * with img_chunkq_fill (blocking while all are in use), fills data/len/tag/
+ * flags and hands it over with img_chunkq_push; the consumer takes slots in
+ * the same order with img_chunkq_pop and gives them back with
+ * img_chunkq_release. img_chunkq_fail (either side) wakes both and makes
+ * every later fill/pop return NULL; img_chunkq_error copies the first
+ * reason given and returns -1 once failed.
+ */
+#define IMG_CHUNK_END 1u /* the last chunk of a file or of the stream */
+struct img_chunk {
+	unsigned char *data;
+	size_t len;
+	const void *tag; /* what the bytes belong to (an entry), producer's choice */
+	unsigned flags;
+};
+struct img_chunkq;
+struct img_chunkq *img_chunkq_new(size_t nslots, size_t cap);
+void img_chunkq_free(struct img_chunkq *q);
+size_t img_chunkq_cap(const struct img_chunkq *q);
+struct img_chunk *img_chunkq_fill(struct img_chunkq *q);
+void img_chunkq_push(struct img_chunkq *q);
+struct img_chunk *img_chunkq_pop(struct img_chunkq *q);
+void img_chunkq_release(struct img_chunkq *q);
+void img_chunkq_fail(struct img_chunkq *q, const struct ut_err *err);
+int img_chunkq_error(struct img_chunkq *q, struct ut_err *err);
+
 /* Writes data to a fresh temporary file in the blob folder dirfd (shown_dir
  * in messages) and renames it to <sha256 hex> (fsync first); hex_out gets
  * the hex digest. An existing blob of that name is kept, a symlink refused. */

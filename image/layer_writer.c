@@ -3,6 +3,13 @@
  * the tar (the diff_id) -> compressor -> sha256 of the blob (its digest) ->
  * a temporary file in the blob folder, renamed to its digest at the end.
  *
+ * Three stages overlap, joined by bounded queues (chunkq.c), so a layer takes
+ * about as long as its slowest stage instead of the sum: an optional reader
+ * thread reads file content ahead (img_layer_read_ahead), the caller's thread
+ * frames the tar, and a sink thread hashes the tar and feeds the compressor
+ * (whose own workers compress: zstd's, pgzip's). The bytes are the same as
+ * one thread doing it all: each stage sees the same stream in the same order.
+ *
  * Plain pax rather than pax_restricted: restricted mode drops the
  * nanoseconds of mtime unless some other field forces an extended header.
  * Neither mode writes atime/ctime unless the entry has them, and we never
@@ -25,11 +32,29 @@
 #include <archive_entry.h>
 
 #define CHUNK (1u << 20)
+/* Buffers in each queue: 8 MiB between two stages, enough to ride out a
+ * stall of either without growing with the layer. */
+#define QUEUE_SLOTS 8
 
 /* link_id -> first path written, open addressing. */
 struct link_slot {
 	uint64_t id;
 	char *path;
+};
+
+struct link_map {
+	struct link_slot *v;
+	size_t n, alloc;
+};
+
+/* The reader thread of img_layer_read_ahead. */
+struct read_ahead {
+	struct img_chunkq *q;
+	const struct ut_entry *const *entries;
+	size_t n;
+	struct ut_content src;
+	pthread_t thread;
+	double t_read;
 };
 
 struct img_layer_writer {
@@ -44,9 +69,15 @@ struct img_layer_writer {
 	struct img_layer_options opt;
 	struct ut_err werr; /* set by the write callback */
 	int werr_set;
-	struct link_slot *links;
-	size_t nlinks, alinks;
+	struct link_map links;
 	unsigned char *buf;
+	/* The sink: tar bytes -> sha256 (diff_id) -> compressor, on its thread. */
+	struct img_chunkq *sinkq;
+	struct img_chunk *sink_cur; /* the slot lw_write is filling */
+	pthread_t sink_thread;
+	int sink_started;
+	int hash_tar; /* 0 without compression: the blob is the tar, one digest */
+	struct read_ahead *ra;
 };
 
 /*
@@ -75,21 +106,93 @@ static void leave_c(locale_t old)
 		uselocale(old);
 }
 
+/* The sink thread: every chunk of tar through the diff_id hash and the
+ * compressor, until the chunk marked last or a failure. */
+static void *sink_main(void *arg)
+{
+	struct img_layer_writer *w = arg;
+	struct ut_err err = { { 0 } };
+
+	for (;;) {
+		struct img_chunk *c = img_chunkq_pop(w->sinkq);
+		double t0 = ut_now();
+		unsigned flags;
+		int rc = 0;
+
+		if (!c)
+			break;
+		if (w->hash_tar)
+			ut_sha256_update(&w->tar_hash, c->data, c->len);
+		if (c->len)
+			rc = img_zout_write(w->z, c->data, c->len, &err);
+		flags = c->flags;
+		w->t_compress += ut_now() - t0;
+		img_chunkq_release(w->sinkq);
+		if (rc < 0) {
+			img_chunkq_fail(w->sinkq, &err);
+			break;
+		}
+		if (flags & IMG_CHUNK_END)
+			break;
+	}
+	return NULL;
+}
+
+static int sink_failed(struct img_layer_writer *w)
+{
+	if (img_chunkq_error(w->sinkq, &w->werr) < 0 && !w->werr.msg[0])
+		ut_err_set(&w->werr, "the layer's compressor stopped");
+	w->werr_set = 1;
+	return -1;
+}
+
+/* Stops the sink: after the last chunk (end) or at once (a failure). */
+static int sink_stop(struct img_layer_writer *w, int end)
+{
+	if (!w->sink_started)
+		return 0;
+	if (end) {
+		if (!w->sink_cur)
+			w->sink_cur = img_chunkq_fill(w->sinkq);
+		if (w->sink_cur) {
+			w->sink_cur->flags = IMG_CHUNK_END;
+			img_chunkq_push(w->sinkq);
+			w->sink_cur = NULL;
+		}
+	} else {
+		img_chunkq_fail(w->sinkq, NULL);
+	}
+	pthread_join(w->sink_thread, NULL);
+	w->sink_started = 0;
+	return end && img_chunkq_error(w->sinkq, NULL) < 0 ? sink_failed(w) : 0;
+}
+
 static ssize_t lw_write(struct archive *a, void *ctx, const void *buf, size_t len)
 {
 	struct img_layer_writer *w = ctx;
-	double t0 = ut_now();
-	int rc;
+	const unsigned char *p = buf;
+	size_t left = len, cap = img_chunkq_cap(w->sinkq);
 
-	ut_sha256_update(&w->tar_hash, buf, len);
-	w->tar_bytes += len;
-	rc = img_zout_write(w->z, buf, len, &w->werr);
-	w->t_compress += ut_now() - t0;
-	if (rc < 0) {
-		w->werr_set = 1;
-		archive_set_error(a, EIO, "%s", w->werr.msg);
-		return -1;
+	while (left) {
+		struct img_chunk *c = w->sink_cur;
+		size_t n;
+
+		if (!c && !(c = w->sink_cur = img_chunkq_fill(w->sinkq))) {
+			sink_failed(w);
+			archive_set_error(a, EIO, "%s", w->werr.msg);
+			return -1;
+		}
+		n = cap - c->len < left ? cap - c->len : left;
+		memcpy(c->data + c->len, p, n);
+		c->len += n;
+		p += n;
+		left -= n;
+		if (c->len == cap) {
+			img_chunkq_push(w->sinkq);
+			w->sink_cur = NULL;
+		}
 	}
+	w->tar_bytes += len;
 	return (ssize_t)len;
 }
 
@@ -101,54 +204,196 @@ static uint64_t mix(uint64_t x)
 	return x;
 }
 
-static struct link_slot *link_find(struct img_layer_writer *w, uint64_t id)
+/* A source's error names the entry unless the source already did. */
+static void name_path(const struct ut_entry *e, struct ut_err *err)
+{
+	if (err && !strstr(err->msg, e->path))
+		ut_err_prefix(err, "%s: ", e->path);
+}
+
+static struct link_slot *link_find(const struct link_map *m, uint64_t id)
 {
 	size_t i;
 
-	if (!w->alinks)
+	if (!m->alloc)
 		return NULL;
-	for (i = mix(id) & (w->alinks - 1);; i = (i + 1) & (w->alinks - 1)) {
-		if (w->links[i].id == id)
-			return &w->links[i];
-		if (!w->links[i].id)
+	for (i = mix(id) & (m->alloc - 1);; i = (i + 1) & (m->alloc - 1)) {
+		if (m->v[i].id == id)
+			return &m->v[i];
+		if (!m->v[i].id)
 			return NULL;
 	}
 }
 
-static void link_put(struct img_layer_writer *w, uint64_t id, const char *path)
+static void link_put(struct link_map *m, uint64_t id, const char *path)
 {
 	size_t i;
 
-	if ((w->nlinks + 1) * 2 > w->alinks) {
-		struct link_slot *old = w->links;
-		size_t n = w->alinks;
+	if ((m->n + 1) * 2 > m->alloc) {
+		struct link_slot *old = m->v;
+		size_t n = m->alloc;
 
-		w->alinks = n ? n * 2 : 64;
-		w->links = ut_calloc(w->alinks, sizeof(*w->links));
-		w->nlinks = 0;
+		m->alloc = n ? n * 2 : 64;
+		m->v = ut_calloc(m->alloc, sizeof(*m->v));
+		m->n = 0;
 		for (i = 0; i < n; i++)
 			if (old[i].id)
-				link_put(w, old[i].id, old[i].path);
+				link_put(m, old[i].id, old[i].path);
 		free(old);
-		w->nlinks = 0;
-		for (i = 0; i < w->alinks; i++)
-			w->nlinks += w->links[i].id != 0;
 	}
-	for (i = mix(id) & (w->alinks - 1); w->links[i].id; i = (i + 1) & (w->alinks - 1))
+	for (i = mix(id) & (m->alloc - 1); m->v[i].id; i = (i + 1) & (m->alloc - 1))
 		;
-	w->links[i].id = id;
-	w->links[i].path = (char *)path;
-	w->nlinks++;
+	m->v[i].id = id;
+	m->v[i].path = (char *)path;
+	m->n++;
+}
+
+static void link_map_release(struct link_map *m)
+{
+	size_t i;
+
+	for (i = 0; i < m->alloc; i++)
+		free(m->v[i].path);
+	free(m->v);
+	memset(m, 0, sizeof(*m));
+}
+
+/* ---- reading ahead --------------------------------------------------------- */
+
+/*
+ * Whether the writer will read e's content, decided the way layer_add does:
+ * a regular file with bytes, unless an earlier entry of its hardlink set
+ * (any type but directory and socket, as layer_add records them) came first.
+ */
+static int ra_wants(struct link_map *seen, const struct ut_entry *e)
+{
+	if (!e || !e->path[0] || e->type == UT_DIR || e->type == UT_SOCK)
+		return 0;
+	if (e->link_id) {
+		if (link_find(seen, e->link_id))
+			return 0;
+		link_put(seen, e->link_id, NULL);
+	}
+	return e->type == UT_REG && e->size > 0;
+}
+
+/* One file into the queue: its chunks, then an empty one marked last. The
+ * same checks as ut_content_stream: exactly e->size bytes. */
+static int ra_file(struct read_ahead *ra, const struct ut_entry *e, struct ut_err *err)
+{
+	void *h = NULL;
+	uint64_t total = 0;
+	int rc = -1;
+
+	if (!ra->src.ops)
+		return ut_err_set(err, "%s: no content source to read it from", e->path);
+	if (ra->src.ops->open(ra->src.ctx, e, &h, err) < 0)
+		return -1;
+	for (;;) {
+		struct img_chunk *c = img_chunkq_fill(ra->q);
+		double t0 = ut_now();
+		ssize_t n;
+
+		if (!c) {
+			rc = 1; /* stopped by the writer */
+			goto out;
+		}
+		n = ra->src.ops->read(ra->src.ctx, h, c->data, img_chunkq_cap(ra->q), err);
+		ra->t_read += ut_now() - t0;
+		if (n < 0)
+			goto out;
+		if ((uint64_t)n > e->size - total) {
+			ut_err_set(err, "%s: content is longer than its size %llu", e->path,
+				   (unsigned long long)e->size);
+			goto out;
+		}
+		if (!n && total != e->size) {
+			ut_err_set(err, "%s: read %llu bytes, expected %llu", e->path,
+				   (unsigned long long)total, (unsigned long long)e->size);
+			goto out;
+		}
+		total += (uint64_t)n;
+		c->len = (size_t)n;
+		c->tag = e;
+		c->flags = n ? 0 : IMG_CHUNK_END;
+		img_chunkq_push(ra->q);
+		if (!n)
+			break;
+	}
+	rc = 0;
+out:
+	ra->src.ops->close(ra->src.ctx, h);
+	return rc;
+}
+
+static void *ra_main(void *arg)
+{
+	struct read_ahead *ra = arg;
+	struct link_map seen = { 0 };
+	struct ut_err err = { { 0 } };
+	size_t i;
+
+	for (i = 0; i < ra->n; i++) {
+		int rc;
+
+		if (!ra_wants(&seen, ra->entries[i]))
+			continue;
+		rc = ra_file(ra, ra->entries[i], &err);
+		if (rc > 0)
+			break;
+		if (rc < 0) {
+			name_path(ra->entries[i], &err);
+			img_chunkq_fail(ra->q, &err);
+			break;
+		}
+	}
+	link_map_release(&seen);
+	return NULL;
+}
+
+static void ra_stop(struct img_layer_writer *w)
+{
+	if (!w->ra)
+		return;
+	img_chunkq_fail(w->ra->q, NULL);
+	pthread_join(w->ra->thread, NULL);
+	w->t_read = w->ra->t_read;
+	img_chunkq_free(w->ra->q);
+	free(w->ra);
+	w->ra = NULL;
+}
+
+int img_layer_read_ahead(struct img_layer_writer *w, const struct ut_entry *const *entries,
+			 size_t n, const struct ut_content *src, struct ut_err *err)
+{
+	struct read_ahead *ra;
+
+	if (w->ra)
+		return ut_err_set(err, "a layer reads ahead once");
+	ra = ut_calloc(1, sizeof(*ra));
+	ra->q = img_chunkq_new(QUEUE_SLOTS, CHUNK);
+	ra->entries = entries;
+	ra->n = n;
+	if (src)
+		ra->src = *src;
+	if (pthread_create(&ra->thread, NULL, ra_main, ra)) {
+		img_chunkq_free(ra->q);
+		free(ra);
+		return ut_err_set(err, "cannot start the layer's reading thread");
+	}
+	w->ra = ra;
+	return 0;
 }
 
 static void writer_free_c(struct img_layer_writer *w)
 {
-	size_t i;
-
 	if (!w)
 		return;
+	ra_stop(w);
+	sink_stop(w, 0);
 	if (w->a)
 		archive_write_free(w->a);
+	img_chunkq_free(w->sinkq);
 	img_zout_free(w->z);
 	if (w->fd >= 0)
 		close(w->fd);
@@ -159,9 +404,7 @@ static void writer_free_c(struct img_layer_writer *w)
 	free(w->tmp_path);
 	free(w->blob_dir);
 	ut_sha256_release(&w->tar_hash);
-	for (i = 0; i < w->alinks; i++)
-		free(w->links[i].path);
-	free(w->links);
+	link_map_release(&w->links);
 	free(w->buf);
 	free(w);
 }
@@ -193,6 +436,13 @@ static int writer_new(const char *blob_dir, const struct img_layer_options *opt,
 	}
 	if (img_zout_new(w->opt.compress, w->opt.level, w->opt.threads, w->fd, &w->z, err) < 0)
 		goto fail;
+	w->hash_tar = w->opt.compress != IMG_COMPRESS_NONE;
+	w->sinkq = img_chunkq_new(QUEUE_SLOTS, CHUNK);
+	if (pthread_create(&w->sink_thread, NULL, sink_main, w)) {
+		ut_err_set(err, "%s: cannot start the layer's compression thread", blob_dir);
+		goto fail;
+	}
+	w->sink_started = 1;
 	w->buf = ut_malloc(CHUNK);
 	w->a = archive_write_new();
 	if (!w->a || archive_write_set_format_pax(w->a) != ARCHIVE_OK ||
@@ -219,13 +469,6 @@ static int archive_fail(struct img_layer_writer *w, const char *path, struct ut_
 	return ut_err_set(err, "%s: tar: %s", path, archive_error_string(w->a));
 }
 
-/* A source's error names the entry unless the source already did. */
-static void name_path(const struct ut_entry *e, struct ut_err *err)
-{
-	if (err && !strstr(err->msg, e->path))
-		ut_err_prefix(err, "%s: ", e->path);
-}
-
 struct content_ctx {
 	struct img_layer_writer *w;
 	const struct ut_entry *e;
@@ -246,6 +489,37 @@ static int write_chunk(void *ctx, const void *data, size_t n, struct ut_err *err
 	return 0;
 }
 
+/* e's bytes from the reading thread: its chunks in order, up to the last. */
+static int take_read_ahead(struct content_ctx *c, struct ut_err *err)
+{
+	struct img_chunkq *q = c->w->ra->q;
+
+	for (;;) {
+		struct img_chunk *ch = img_chunkq_pop(q);
+		unsigned flags;
+		int rc = 0;
+
+		if (!ch) {
+			if (img_chunkq_error(q, err) < 0 && err && !err->msg[0])
+				ut_err_set(err, "%s: reading stopped", c->e->path);
+			return -1;
+		}
+		if (ch->tag != c->e) {
+			img_chunkq_release(q);
+			return ut_err_set(err, "%s: the layer's entries came in another order than "
+					  "announced to img_layer_read_ahead", c->e->path);
+		}
+		if (ch->len)
+			rc = write_chunk(c, ch->data, ch->len, err);
+		flags = ch->flags;
+		img_chunkq_release(q);
+		if (rc < 0)
+			return -1;
+		if (flags & IMG_CHUNK_END)
+			return 0;
+	}
+}
+
 static int write_content(struct img_layer_writer *w, const struct ut_entry *e,
 			 const struct ut_content *src, struct ut_err *err)
 {
@@ -255,6 +529,8 @@ static int write_content(struct img_layer_writer *w, const struct ut_entry *e,
 
 	if (!e->size)
 		return 0;
+	if (w->ra)
+		return take_read_ahead(&c, err);
 	t0 = ut_now();
 	rc = ut_content_stream(src, e, w->buf, CHUNK, write_chunk, &c, err);
 	w->t_read += ut_now() - t0 - c.t_write;
@@ -331,7 +607,7 @@ static int layer_add(struct img_layer_writer *w, const struct ut_entry *e,
 		goto out;
 	}
 	if (e->link_id && e->type != UT_DIR)
-		ls = link_find(w, e->link_id);
+		ls = link_find(&w->links, e->link_id);
 
 	ae = archive_entry_new2(w->a);
 	archive_entry_set_pathname(ae, name);
@@ -366,7 +642,7 @@ static int layer_add(struct img_layer_writer *w, const struct ut_entry *e,
 		goto out;
 	}
 	if (e->link_id && !ls && e->type != UT_DIR)
-		link_put(w, e->link_id, ut_strdup(name));
+		link_put(&w->links, e->link_id, ut_strdup(name));
 	w->entries++;
 	rc = 0;
 	goto out;
@@ -452,6 +728,11 @@ static int layer_finish(struct img_layer_writer *w, struct img_layer_result *res
 		archive_fail(w, w->blob_dir, err);
 		goto out;
 	}
+	ra_stop(w);
+	if (sink_stop(w, 1) < 0) {
+		archive_fail(w, w->blob_dir, err);
+		goto out;
+	}
 	t0 = ut_now();
 	if (img_zout_finish(w->z, digest, &size, err) < 0)
 		goto out;
@@ -460,7 +741,10 @@ static int layer_finish(struct img_layer_writer *w, struct img_layer_result *res
 		goto out;
 	}
 	w->t_compress += ut_now() - t0;
-	ut_sha256_final(&w->tar_hash, tar_digest);
+	if (w->hash_tar)
+		ut_sha256_final(&w->tar_hash, tar_digest);
+	else
+		memcpy(tar_digest, digest, sizeof(tar_digest));
 	ut_hex(digest, UT_SHA256_LEN, hex);
 	final = ut_asprintf("%s/%s", w->blob_dir, hex);
 	if (rename(w->tmp_path, final) < 0) {
@@ -576,6 +860,7 @@ int img_layer_write_tree(const char *blob_dir, const struct img_layer_options *o
 	struct img_layer_options o = { 0 };
 	const struct ut_entry **v;
 	size_t i;
+	int rc = -1;
 
 	if (opt)
 		o = *opt;
@@ -583,16 +868,21 @@ int img_layer_write_tree(const char *blob_dir, const struct img_layer_options *o
 	for (i = 0; i < t->n; i++)
 		v[i] = &t->v[i];
 	o.planned_bytes = img_layer_planned_bytes(v, t->n);
-	free(v);
 	if (img_layer_writer_new(blob_dir, &o, &w, err) < 0)
-		return -1;
+		goto out;
+	if (img_layer_read_ahead(w, v, t->n, &t->content, err) < 0)
+		goto fail;
 	for (i = 0; i < t->n; i++) {
 		if (!t->v[i].path[0])
 			continue;
-		if (img_layer_add(w, &t->v[i], &t->content, err) < 0) {
-			img_layer_abort(w);
-			return -1;
-		}
+		if (img_layer_add(w, &t->v[i], &t->content, err) < 0)
+			goto fail;
 	}
-	return img_layer_finish(w, res, err);
+	rc = img_layer_finish(w, res, err);
+	goto out;
+fail:
+	img_layer_abort(w);
+out:
+	free(v);
+	return rc;
 }

@@ -55,6 +55,7 @@ struct img_pgzip {
 	uint32_t crc;
 	uint64_t total;
 	int header_done;
+	int slot_open;            /* slot(filled) is being filled by the caller */
 };
 
 static struct pgz_job *slot(struct img_pgzip *g, uint64_t seq)
@@ -125,14 +126,15 @@ out:
 	return rc;
 }
 
-static void compress_job(struct img_pgzip *g, struct pgz_job *j)
+/* Returns the job's new state; a worker sets it under the lock. */
+static enum job_state compress_job(struct img_pgzip *g, struct pgz_job *j)
 {
 	int rc;
 
 	j->out_len = 0;
 	j->crc = crc32_gzip_refl(0, j->in + PGZ_DICT, j->len);
 	rc = g->level <= 3 ? deflate_isal(j, g->level) : deflate_zlib(j, g->level);
-	j->state = rc < 0 ? JOB_FAILED : JOB_DONE;
+	return rc < 0 ? JOB_FAILED : JOB_DONE;
 }
 
 static void *worker(void *arg)
@@ -142,6 +144,7 @@ static void *worker(void *arg)
 	pthread_mutex_lock(&g->mu);
 	for (;;) {
 		struct pgz_job *j;
+		enum job_state st;
 
 		while (!g->stop && g->next_run == g->filled)
 			pthread_cond_wait(&g->work, &g->mu);
@@ -150,8 +153,9 @@ static void *worker(void *arg)
 		j = slot(g, g->next_run++);
 		j->state = JOB_RUNNING;
 		pthread_mutex_unlock(&g->mu);
-		compress_job(g, j);
+		st = compress_job(g, j);
 		pthread_mutex_lock(&g->mu);
+		j->state = st;
 		pthread_cond_broadcast(&g->done);
 	}
 	pthread_mutex_unlock(&g->mu);
@@ -189,7 +193,9 @@ static int filling(struct img_pgzip *g, struct pgz_job **out, struct ut_err *err
 {
 	struct pgz_job *j = slot(g, g->filled);
 
-	if (j->state == JOB_FILLING) {
+	/* Only the caller's thread fills, so it asks its own flag: the slot's
+	 * state may be a worker's to write while the ring is full. */
+	if (g->slot_open) {
 		*out = j;
 		return 0;
 	}
@@ -201,6 +207,7 @@ static int filling(struct img_pgzip *g, struct pgz_job **out, struct ut_err *err
 	j->len = 0;
 	j->last = 0;
 	j->state = JOB_FILLING;
+	g->slot_open = 1;
 	*out = j;
 	return 0;
 }
@@ -213,8 +220,9 @@ static void submit(struct img_pgzip *g, struct pgz_job *j)
 	memmove(g->dict, g->dict + keep, PGZ_DICT - keep);
 	memcpy(g->dict + PGZ_DICT - keep, j->in + PGZ_DICT + j->len - keep, keep);
 	g->dict_len = g->dict_len + keep > PGZ_DICT ? PGZ_DICT : g->dict_len + keep;
+	g->slot_open = 0;
 	if (!g->nthreads) {
-		compress_job(g, j);
+		j->state = compress_job(g, j);
 		g->filled++;
 		g->next_run++;
 		return;

@@ -22,7 +22,7 @@ peer_pkgs=(
     podman runc skopeo umoci oci-image-tool libguestfs-tools linux-image-amd64 rpm
     golang-github-knqyf263-go-rpmdb-dev qemu-system-x86 uidmap
     acl rsync sqlite3 db5.3-util libxml2-utils xxhash python3 time curl systemd
-    libvirt-daemon-system libvirt-clients
+    libvirt-daemon-system libvirt-clients isal pigz qemu-user
     python3-jsonschema libarchive-tools
     docker-registry apache2-utils curl bc slurm-wlm munge
 )

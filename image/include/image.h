@@ -9,7 +9,9 @@
  *   struct img_layer_writer  one layer: pax tar (libarchive) -> sha256 of the
  *                            tar (diff_id) -> zstd/gzip/none -> sha256 of the
  *                            blob (digest) -> a temporary blob file, renamed
- *                            into blobs/sha256/ on finish.
+ *                            into blobs/sha256/ on finish. Reading content,
+ *                            tar framing and hashing + compressing run in
+ *                            their own threads, joined by bounded queues.
  *   struct img_layout        an OCI image layout directory being written:
  *                            blobs go in as they are finished, index.json is
  *                            written last, and a new layout is built under a
@@ -101,6 +103,19 @@ int img_layer_writer_new(const char *blob_dir, const struct img_layer_options *o
  */
 int img_layer_add(struct img_layer_writer *w, const struct ut_entry *e,
 		  const struct ut_content *src, struct ut_err *err);
+/*
+ * Reads ahead: a thread of w reads the content of the regular files among
+ * entries (NULL items skipped; later links of a hardlink set are not read),
+ * in this order, through src, at most 8 MiB ahead of the tar, so reading the
+ * source overlaps framing, hashing and compressing. The caller then adds
+ * exactly these entries, in this order, with img_layer_add (the src argument
+ * is then unused; whiteouts and opaque markers in between are fine); another
+ * order is an error. entries, the entries and src's context are borrowed,
+ * and src is used by that thread alone, until img_layer_finish or
+ * img_layer_abort. At most once per writer.
+ */
+int img_layer_read_ahead(struct img_layer_writer *w, const struct ut_entry *const *entries,
+			 size_t n, const struct ut_content *src, struct ut_err *err);
 /* A ".wh.<name>" whiteout deleting path, and the opaque-directory marker
  * ".wh..wh..opq" inside dir. */
 int img_layer_add_whiteout(struct img_layer_writer *w, const char *path, struct ut_err *err);
