@@ -218,7 +218,8 @@ int bd_extents_lineage(struct dr_blockdev *disk, int depth, struct bd_extents *o
 		/* Past a lower layer's end (a grown disk), the upper layer's
 		 * status has said it already. */
 	}
-	qsort(all.v, all.n, sizeof(*all.v), cmp_range);
+	if (all.n) /* an overlay with nothing written: no array, and qsort wants one */
+		qsort(all.v, all.n, sizeof(*all.v), cmp_range);
 	for (size_t k = 0; k < all.n; k++)
 		bd_extents_add(out, all.v[k].off, all.v[k].len);
 	out->method = BD_LINEAGE;

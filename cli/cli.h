@@ -15,6 +15,7 @@ int cmd_verify(int argc, char **argv);
 int cmd_packages(int argc, char **argv);
 int cmd_compare(int argc, char **argv);
 int cmd_domains(int argc, char **argv);
+int cmd_batch(int argc, char **argv);
 int cmd_push(int argc, char **argv);
 
 /* Prints "vm2oci: <msg>" on stderr, one line; returns 1 (or 2 for usage). */
@@ -232,6 +233,9 @@ struct cli_job_options {
 	/* NULL: walk the disk before opening the base. block, file or auto:
 	 * the base first, then the VM's tree by cli_vm_tree. */
 	const char *strategy;
+	/* the guest's other disks (dr_disk_options.more_disks) */
+	const struct dr_disk_ref *more_disks;
+	size_t nmore_disks;
 };
 
 /* Open base + open disk + both trees + diff + layer plan, with each phase's
@@ -333,9 +337,7 @@ int cli_runtime_plan(const struct ut_tree *vm, const char *disk, struct cli_runt
 void cli_runtime_apply(struct img_config *c, struct cli_runtime_opts *o);
 void cli_runtime_release(struct cli_runtime_opts *o);
 
-#endif
-
-/* ---- pushing to a registry (push.c) -------------------------------------- */
+/* ---- pushing to a registry (cmd_push.c) ----------------------------------- */
 
 enum { CLI_OPT_CREDS = 0x2000, CLI_OPT_AUTHFILE, CLI_OPT_TLS_VERIFY, CLI_OPT_CERT_DIR,
        CLI_OPT_CHUNK_SIZE, CLI_OPT_RETRIES, CLI_OPT_MOUNT_FROM };
@@ -386,3 +388,55 @@ int cli_push(const struct cli_push_opts *p, const char *dir, const char *tag,
 char *cli_push_ref_with_tag(const char *dst, const char *tag);
 /* Checks a docker:// reference early (before a conversion): usage error. */
 int cli_push_check_ref(const char *cmd, const char *dst);
+/* ---- convert's job, shared with batch (cmd_convert.c) ------------------- */
+
+#include "fsdiff.h"
+#include "image.h"
+
+struct dr_disk_ref;
+
+/* The guest's other disks named on a command line (paths, formats probed):
+ * a heap array of n (NULL when n is 0) the caller frees; argv's strings. */
+struct dr_disk_ref *cli_more_disks(char **argv, size_t n);
+
+/* What one conversion is asked: convert's command line, or a batch's domain. */
+struct convert_opts {
+	const char *disk, *out, *base, *tag, *format, *base_format;
+	const char *dockerfile;
+	const char *strategy; /* block, file or auto */
+	int docker_archive, json, quiet, packages_layer, no_replay, rename_whiteouts;
+	int sbom; /* enum pkg_sbom_format, 0: none */
+	struct img_layer_options layer;
+	struct fsd_options diff;
+	const char **masks;
+	size_t nmasks;
+	struct cli_disk_policy policy;
+	struct cli_skip skip;     /* --skip-mount */
+	struct cli_runtime_opts runtime; /* --service, --init */
+	const char *push;         /* --push docker://... (convert only) */
+	int scratch_out;          /* out is a temporary layout (--push without -o) */
+	struct cli_push_opts push_opts;
+	const struct dr_disk_ref *more_disks; /* the guest's other disks */
+	size_t nmore_disks;
+	/* the manifest's annotations: (key, value) pairs, nannotations pairs */
+	const char *const *annotations;
+	size_t nannotations;
+};
+
+/* What a conversion made, for a batch's record. */
+struct convert_result {
+	char manifest_digest[80];
+	char strategy[8];         /* block or file */
+	char strategy_reason[512];
+	uint64_t top_layer_bytes; /* the diff layer's blob (the whole VM's on scratch) */
+	double seconds;
+};
+
+/* o's disks into one image tagged o->tag in layout (open, borrowed; its
+ * index.json gets the tag): the phases of `vm2oci convert` without its
+ * report. Errors are printed (cli_error) and give -1. */
+int cli_convert_into(struct convert_opts *o, struct img_layout *layout,
+		     struct cli_progress *prog, struct convert_result *res);
+
+#endif
+

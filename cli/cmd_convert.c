@@ -22,15 +22,18 @@
 #include <unistd.h>
 
 static const char convert_usage[] =
-	"usage: vm2oci convert DISK -o OUT [options]\n"
-	"       vm2oci convert DISK [-o OUT] --push docker://HOST[:PORT]/REPO[:TAG] [options]\n"
+	"usage: vm2oci convert DISK [MORE_DISK...] -o OUT [options]\n"
+	"       vm2oci convert DISK [MORE_DISK...] [-o OUT] --push docker://HOST[:PORT]/REPO[:TAG]\n"
+	"              [options]\n"
 	"\n"
 	"Converts a powered-off VM disk into an OCI image: the base image's own\n"
 	"layers (reused by digest), then one layer holding exactly what the VM has\n"
-	"beyond the base, whiteouts included. The disk is opened read-only and\n"
-	"nothing from the guest is run. OUT is written atomically: a new layout is\n"
-	"built under a temporary name and renamed; an existing layout gets the new\n"
-	"tag, its index.json replaced last.\n"
+	"beyond the base, whiteouts included. MORE_DISKs are the guest's other\n"
+	"disks in its order (vdb, vdc...): its fstab mounts from them too. The\n"
+	"disks are opened read-only and nothing from the guest is run. OUT is\n"
+	"written atomically: a new layout is built under a temporary name and\n"
+	"renamed; an existing layout gets the new tag, its index.json replaced\n"
+	"last (other writers into it meanwhile keep theirs).\n"
 	"\n"
 	"  -o, --output OUT       OCI image layout directory (or a docker-archive\n"
 	"                         file with --output-format docker-archive)\n"
@@ -111,24 +114,6 @@ static const char convert_usage[] =
 	"                      REPO[:TAG]; see 'vm2oci push --help'); without -o the\n"
 	"                      layout is a temporary one, removed after the push\n"
 	CLI_PUSH_USAGE;
-
-struct convert_opts {
-	const char *disk, *out, *base, *tag, *format, *base_format;
-	const char *dockerfile;
-	const char *strategy; /* block, file or auto */
-	int docker_archive, json, quiet, packages_layer, no_replay, rename_whiteouts;
-	int sbom; /* enum pkg_sbom_format, 0: none */
-	struct img_layer_options layer;
-	struct fsd_options diff;
-	const char **masks;
-	size_t nmasks;
-	struct cli_disk_policy policy;
-	struct cli_skip skip;     /* --skip-mount */
-	const char *push;         /* --push docker://... */
-	int scratch_out;          /* out is a temporary layout (--push without -o) */
-	struct cli_push_opts push_opts;
-	struct cli_runtime_opts runtime; /* --service, --init */
-};
 
 /* One layer of the image: its blob and what it holds. */
 struct layer_rec {
@@ -317,7 +302,8 @@ static int convert_read(struct convert *cv)
 	cv->jo = (struct cli_job_options){ .disk = o->disk, .disk_format = o->format,
 		.base = o->base, .base_format = o->base_format, .no_base_tree = !want_pkgs,
 		.warn = !o->quiet, .no_replay = o->no_replay, .policy = &o->policy,
-		.diff = &o->diff, .strategy = o->strategy, .skip = &o->skip };
+		.diff = &o->diff, .strategy = o->strategy, .skip = &o->skip,
+		.more_disks = o->more_disks, .nmore_disks = o->nmore_disks };
 	struct ut_err err = { { 0 } };
 
 	if (cli_job_open(&cv->job, &cv->jo, &cv->hook) < 0)
@@ -540,8 +526,9 @@ static int convert_commit(struct convert *cv)
 	blobs = ut_calloc(cv->nlayers, sizeof(*blobs));
 	for (i = 0; i < cv->nlayers; i++)
 		blobs[i] = cv->layers[i].res.blob;
-	if (img_layout_add_image(cv->layout, &cv->config, blobs, cv->nlayers, o->tag,
-				 &cv->manifest, &err) < 0 ||
+	if (img_layout_add_image_annotated(cv->layout, &cv->config, blobs, cv->nlayers, o->tag,
+					   o->annotations, o->nannotations, &cv->manifest,
+					   &err) < 0 ||
 	    (o->sbom && convert_sbom(cv, &err) < 0) ||
 	    img_layout_commit(cv->layout, &err) < 0) {
 		cli_error("%s", err.msg);
@@ -662,25 +649,61 @@ static int convert_push_sbom(struct convert *cv, struct cli_progress *prog)
 	return rc;
 }
 
+/* The disks to one image in cv->layout (opened here when NULL), tagged. */
+static int convert_image(struct convert *cv)
+{
+	double mark;
+
+	if (convert_read(cv) < 0 || (!cv->layout && convert_open_layout(cv) < 0))
+		return -1;
+	mark = ut_now();
+	cv->o->layer.progress = cv->hook;
+	if (convert_base_layers(cv) < 0 || convert_own_layers(cv) < 0)
+		return -1;
+	cv->t_layers = ut_now() - mark;
+	mark = ut_now();
+	if (convert_commit(cv) < 0)
+		return -1;
+	cv->t_commit = ut_now() - mark;
+	return 0;
+}
+
+int cli_convert_into(struct convert_opts *o, struct img_layout *layout,
+		     struct cli_progress *prog, struct convert_result *res)
+{
+	struct convert cv = { .o = o, .pkg_layer = -1, .t0 = ut_now(), .layout = layout };
+	const struct img_layer_result *top;
+	int rc = -1;
+
+	memset(res, 0, sizeof(*res));
+	cv.config.created = -1;
+	cv.hook = cli_progress_hook(prog);
+	if (convert_image(&cv) < 0)
+		goto out;
+	top = &cv.layers[cv.nlayers - 1].res;
+	snprintf(res->manifest_digest, sizeof(res->manifest_digest), "%s", cv.manifest.digest);
+	snprintf(res->strategy, sizeof(res->strategy), "%s", cv.job.strategy.used);
+	snprintf(res->strategy_reason, sizeof(res->strategy_reason), "%s",
+		 cv.job.strategy.reason);
+	res->top_layer_bytes = top->blob.size;
+	res->seconds = ut_now() - cv.t0;
+	rc = 0;
+out:
+	cli_progress_done(prog);
+	cv.layout = NULL; /* the caller's */
+	convert_release(&cv);
+	return rc;
+}
+
 static int run_convert(struct convert_opts *o, struct cli_progress *prog)
 {
 	struct convert cv = { .o = o, .pkg_layer = -1, .t0 = ut_now() };
 	int rc = 1;
-	double mark;
 
 	cv.config.created = -1;
 	cv.hook = cli_progress_hook(prog);
-	if (convert_read(&cv) < 0 || convert_open_layout(&cv) < 0)
+	if (convert_image(&cv) < 0)
 		goto out;
-	mark = ut_now();
-	o->layer.progress = cv.hook;
-	if (convert_base_layers(&cv) < 0 || convert_own_layers(&cv) < 0)
-		goto out;
-	cv.t_layers = ut_now() - mark;
-	mark = ut_now();
-	if (convert_commit(&cv) < 0)
-		goto out;
-	cv.t_commit = ut_now() - mark;
 	cli_progress_done(prog);
 	/* the local image is whole before the push begins: a failed push
 	 * leaves it (and no tag in the registry) */
@@ -811,8 +834,8 @@ int cmd_convert(int argc, char **argv)
 			break;
 		}
 	}
-	if (optind + 1 != argc)
-		return cli_usage_error("convert", "expected one DISK");
+	if (optind >= argc)
+		return cli_usage_error("convert", "expected DISK");
 	if (o.layer.compress == IMG_COMPRESS_GZIP && o.layer.level > 9)
 		return cli_usage_error("convert", "--level takes 1 to 9 with gzip, not %d",
 				       o.layer.level);
@@ -837,6 +860,8 @@ int cmd_convert(int argc, char **argv)
 	if (o.runtime.service && o.runtime.init_systemd)
 		return cli_usage_error("convert", "--service and --init systemd exclude each other");
 	o.disk = argv[optind];
+	o.more_disks = cli_more_disks(argv + optind + 1, (size_t)(argc - optind - 1));
+	o.nmore_disks = (size_t)(argc - optind - 1);
 	o.diff.mask_xattrs = o.masks;
 	o.diff.nmask_xattrs = o.nmasks;
 	cli_progress_init(&prog, o.quiet || o.json);
@@ -849,6 +874,7 @@ int cmd_convert(int argc, char **argv)
 		free(scratch);
 	}
 	free(o.masks);
+	free((void *)o.more_disks);
 	cli_skip_release(&o.skip);
 	return rc;
 }

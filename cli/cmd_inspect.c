@@ -13,7 +13,8 @@
 #include <string.h>
 
 static const char inspect_usage[] =
-	"usage: vm2oci inspect DISK [--format F] [--json] [--no-replay] [--skip-mount PATH]...\n"
+	"usage: vm2oci inspect DISK [MORE_DISK...] [--format F] [--json] [--no-replay]\n"
+	"                      [--skip-mount PATH]...\n"
 	"\n"
 	"Shows the disk's format and size, its partition table, the filesystem on\n"
 	"each partition (type, label, UUID), the mount plan read from the guest's\n"
@@ -21,7 +22,8 @@ static const char inspect_usage[] =
 	"architecture, package format), the init system with its services (what\n"
 	"each runs, as whom, where, with which environment, on which ports, whether\n"
 	"enabled), users and groups. Nothing is written and nothing from the guest\n"
-	"is run.\n"
+	"is run. MORE_DISKs are the guest's other disks in its order (vdb, vdc...):\n"
+	"the mount plan resolves fstab lines on them too.\n"
 	"\n"
 	"  --format F  skip probing: raw, qcow2, vmdk, vhdx, vhd, vdi or qed\n"
 	"  --json      one JSON object on stdout\n"
@@ -90,6 +92,8 @@ static int print_json(struct dr_disk *d, const char *path, const struct rt_info 
 		cli_json_set_name(m, "mountpoint", mp);
 		cli_json_set_name(m, "spec", mounts[i].spec ? mounts[i].spec : "");
 		json_object_set_new(m, "partition", json_integer(mounts[i].partition));
+		if (dr_disk_count(d) > 1) /* which of DISK MORE_DISK..., from 1 */
+			json_object_set_new(m, "disk", json_integer(mounts[i].disk + 1));
 		json_object_set_new(m, "filesystem", fs_json(&mounts[i].fs));
 		if (mounts[i].lv)
 			cli_json_set_name(m, "lv", mounts[i].lv);
@@ -242,11 +246,15 @@ static void print_text(struct dr_disk *d, const char *path, const struct rt_info
 	}
 	printf("mounts:\n");
 	mounts = dr_disk_mounts(d, &n);
-	for (i = 0; i < n; i++)
-		printf("  /%-10s %-8s %s%s%s\n", cli_name(mounts[i].mountpoint),
+	for (i = 0; i < n; i++) {
+		printf("  /%-10s %-8s %s%s%s", cli_name(mounts[i].mountpoint),
 		       cli_name(mounts[i].fs.type), mounts[i].spec ? cli_name(mounts[i].spec) : "",
 		       mounts[i].options ? " " : "",
 		       mounts[i].options ? cli_name(mounts[i].options) : "");
+		if (mounts[i].disk)
+			printf(" (disk %d)", mounts[i].disk + 1);
+		putchar('\n');
+	}
 	{
 		const char *const *sk = dr_disk_skipped_mounts(d, &n);
 
@@ -284,6 +292,7 @@ int cmd_inspect(int argc, char **argv)
 	struct cli_skip skip = { 0 };
 	struct cli_disk_policy policy = { { 0 } };
 	struct dr_disk *d = NULL;
+	struct dr_disk_ref *more = NULL;
 	struct ut_tree *tree = NULL;
 	struct rt_info *rt = NULL;
 	struct ut_err err = { { 0 } };
@@ -302,11 +311,14 @@ int cmd_inspect(int argc, char **argv)
 			break;
 		}
 	}
-	if (optind + 1 != argc)
-		return cli_usage_error("inspect", "expected one DISK");
+	if (optind >= argc)
+		return cli_usage_error("inspect", "expected DISK");
 	cli_disk_policy_apply(&policy, &opt);
+	opt.nmore_disks = (size_t)(argc - optind - 1);
+	opt.more_disks = more = cli_more_disks(argv + optind + 1, opt.nmore_disks);
 	if (dr_disk_open(argv[optind], &opt, &d, &err) < 0) {
 		cli_skip_release(&skip);
+		free(more);
 		return cli_error("%s", err.msg);
 	}
 	/* Services and users are read from the assembled tree, as convert sees it. */
@@ -321,5 +333,6 @@ int cmd_inspect(int argc, char **argv)
 	ut_tree_free(tree);
 	dr_disk_free(d);
 	cli_skip_release(&skip);
+	free(more);
 	return 0;
 }

@@ -21,7 +21,7 @@
 #include <string.h>
 
 static const char verify_usage[] =
-	"usage: vm2oci verify IMAGE DISK [--format F] [--json] [--max N] [--no-replay]\n"
+	"usage: vm2oci verify IMAGE DISK [MORE_DISK...] [--format F] [--json] [--max N] [--no-replay]\n"
 	"                    [--allow-skipped]\n"
 	"\n"
 	"Applies IMAGE's layers in order and compares the resulting tree with DISK's,\n"
@@ -31,6 +31,7 @@ static const char verify_usage[] =
 	"otherwise.\n"
 	"\n"
 	"  IMAGE       oci:DIR[:TAG] or docker-archive:FILE\n"
+	"  MORE_DISK   the guest's other disks, in its order (vdb, vdc...)\n"
 	"  --format F  DISK's format: raw, qcow2, vmdk, vhdx, vhd, vdi or qed (default: probe)\n"
 	"  --json      a JSON report on stdout\n"
 	"  --max N     list at most N differences (default 50; the count is exact)\n"
@@ -147,6 +148,7 @@ int cmd_verify(int argc, char **argv)
 	struct ut_err err = { { 0 } };
 	struct img_base *img = NULL;
 	struct dr_disk *disk = NULL;
+	struct dr_disk_ref *more = NULL;
 	struct ut_tree *itree = NULL, *vm = NULL;
 	struct fsd_result *diff = NULL;
 	struct cli_progress prog;
@@ -176,11 +178,13 @@ int cmd_verify(int argc, char **argv)
 			break;
 		}
 	}
-	if (optind + 2 != argc)
+	if (optind + 2 > argc)
 		return cli_usage_error("verify", "expected IMAGE and DISK");
 	if (cli_base_parse(argv[optind], &kind, &rest, &err) < 0 ||
 	    (kind != CLI_BASE_OCI && kind != CLI_BASE_DOCKER_ARCHIVE))
 		return cli_usage_error("verify", "IMAGE must be oci:DIR[:TAG] or docker-archive:FILE");
+	dopt.nmore_disks = (size_t)(argc - optind - 2);
+	dopt.more_disks = more = cli_more_disks(argv + optind + 2, dopt.nmore_disks);
 	cli_progress_init(&prog, quiet || json);
 	dopt.progress = cli_progress_hook(&prog);
 
@@ -257,5 +261,6 @@ out:
 	dr_disk_free(disk);
 	cli_skip_release(&skip);
 	free(skipped);
+	free(more);
 	return rc;
 }

@@ -52,6 +52,8 @@ int cli_job_open(struct cli_job *j, const struct cli_job_options *o, struct ut_p
 		dopt.skip_mounts = o->skip->paths;
 		dopt.nskip_mounts = o->skip->n;
 	}
+	dopt.more_disks = o->more_disks;
+	dopt.nmore_disks = o->nmore_disks;
 	if (dr_disk_open(o->disk, &dopt, &j->disk, &err) < 0)
 		return cli_error_at(o->disk, &err), -1;
 	j->t_open = ut_now() - mark;
@@ -64,6 +66,8 @@ int cli_job_open(struct cli_job *j, const struct cli_job_options *o, struct ut_p
 	/* --skip-mount is about DISK, not a disk: base. */
 	dopt.skip_mounts = NULL;
 	dopt.nskip_mounts = 0;
+	dopt.more_disks = NULL;
+	dopt.nmore_disks = 0;
 	if (cli_base_open(o->base, o->base_format, &dopt, &j->base, &err) < 0)
 		return cli_base_error(&j->base, &err), -1;
 	if (!o->no_base_tree || !cli_base_is_scratch(&j->base)) {

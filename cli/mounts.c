@@ -50,3 +50,13 @@ char *cli_skipped_label(const struct dr_disk *d)
 		ut_buf_addf(&b, NULL, "%s%s", i ? "," : "", sk[i]);
 	return (char *)ut_buf_detach(&b, NULL);
 }
+
+struct dr_disk_ref *cli_more_disks(char **argv, size_t n)
+{
+	struct dr_disk_ref *refs = n ? ut_calloc(n, sizeof(*refs)) : NULL;
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		refs[i].path = argv[i];
+	return refs;
+}

@@ -18,6 +18,10 @@ int cli_vm_tree(const char *requested, struct cli_base *base, struct dr_disk *di
 	s->used = "file";
 	if (!strcmp(requested, "file")) {
 		snprintf(s->reason, sizeof(s->reason), "asked for");
+	} else if (dr_disk_count(disk) > 1) {
+		snprintf(s->reason, sizeof(s->reason),
+			 "the guest has %zu disks: the block strategy follows one disk's backing chain",
+			 dr_disk_count(disk));
 	} else if (!base->disk) {
 		snprintf(s->reason, sizeof(s->reason),
 			 "the block strategy needs a disk:TEMPLATE base to find changed blocks against");

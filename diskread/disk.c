@@ -29,6 +29,15 @@ struct vol {
 	char *open_error;            /* why fs is NULL although readable */
 	size_t lv;                   /* index in d->lvm, for an LV */
 	int is_lv;
+	size_t disk;                 /* 0: d->bd; k: d->more[k - 1] */
+};
+
+/* One of the guest's other disks (dr_disk_options.more_disks). */
+struct more_disk {
+	struct dr_blockdev *bd;
+	struct dr_partition *parts;
+	size_t nparts;
+	const char *scheme;
 };
 
 /* An fstab line for a local filesystem that cannot be read. */
@@ -45,6 +54,8 @@ struct dr_disk {
 	struct dr_partition *parts;
 	size_t nparts;
 	struct dr_fs_info *part_fs;  /* per partition, same order */
+	struct more_disk *more;      /* the guest's other disks */
+	size_t nmore;
 	struct vol *vols;
 	size_t nvols;
 	struct dr_mount *mounts;
@@ -119,7 +130,15 @@ static void sniff(struct dr_blockdev *bd, struct dr_fs_info *info)
 
 static void vol_where(const struct dr_disk *d, const struct vol *v, char *out, size_t len)
 {
-	if (v->is_lv)
+	if (v->disk && !v->is_lv) {
+		const char *path = dr_blockdev_path(d->more[v->disk - 1].bd);
+
+		if (v->partno)
+			snprintf(out, len, "partition %d of disk %zu (%s)", v->partno, v->disk + 1,
+				 path);
+		else
+			snprintf(out, len, "disk %zu (%s)", v->disk + 1, path);
+	} else if (v->is_lv)
 		snprintf(out, len, "LV %s/%s", dr_lvm_lv(d->lvm, v->lv)->vg,
 			 dr_lvm_lv(d->lvm, v->lv)->name);
 	else if (v->partno)
@@ -340,6 +359,7 @@ static long resolve_spec(struct dr_disk *d, const char *spec)
 	size_t i, k;
 	const char *val = NULL;
 	int kind = -1, num = -1;
+	size_t disk = 0; /* which disk a kernel name is on */
 
 	for (k = 0; k < sizeof(tags) / sizeof(tags[0]); k++) {
 		size_t l = strlen(tags[k].prefix);
@@ -403,8 +423,9 @@ static long resolve_spec(struct dr_disk *d, const char *spec)
 				return (long)i;
 		}
 	}
-	/* Kernel names of the first disk's partitions: sda5, vda1, xvda2,
-	 * hda1, nvme0n1p2, mmcblk0p1. The guest saw one disk: this one. */
+	/* Kernel names of partitions: sda5, vda1, xvda2, hda1, nvme0n1p2,
+	 * mmcblk0p1. The letter is the disk in the guest's order (a: the
+	 * first, b: the first of more_disks); vdb alone is that whole disk. */
 	{
 		static const char *const dev_prefixes[] = { "/dev/sd", "/dev/vd", "/dev/hd",
 							    "/dev/xvd" };
@@ -415,10 +436,20 @@ static long resolve_spec(struct dr_disk *d, const char *spec)
 
 			if (!strncmp(spec, dev_prefixes[k], l) && islower((unsigned char)spec[l])) {
 				p = spec + l;
+				disk = (size_t)(*p - 'a');
 				while (islower((unsigned char)*p))
 					p++;
+				if (p - (spec + l) > 1)
+					disk = 0; /* sdaa...: not told apart */
 				break;
 			}
+		}
+		if (p && !*p && disk && disk <= d->nmore) {
+			for (i = 0; i < d->nvols; i++)
+				if (d->vols[i].disk == disk && !d->vols[i].partno &&
+				    !d->vols[i].is_lv)
+					return (long)i;
+			return -1;
 		}
 		if (!p && (!strncmp(spec, "/dev/nvme", 9) || !strncmp(spec, "/dev/mmcblk", 11))) {
 			const char *q = strrchr(spec, 'p');
@@ -431,7 +462,7 @@ static long resolve_spec(struct dr_disk *d, const char *spec)
 	}
 	if (num > 0) {
 		for (i = 0; i < d->nvols; i++)
-			if (d->vols[i].partno == num)
+			if (d->vols[i].partno == num && d->vols[i].disk == disk)
 				return (long)i;
 	}
 	return -1;
@@ -545,6 +576,7 @@ static void add_mount(struct dr_disk *d, const char *mp, const char *spec, size_
 	}
 	m->spec = ut_strdup(spec);
 	m->partition = v->partno;
+	m->disk = (int)v->disk;
 	m->fs = v->info;
 	m->lv = v->is_lv ? ut_asprintf("%s/%s", dr_lvm_lv(d->lvm, v->lv)->vg,
 				       dr_lvm_lv(d->lvm, v->lv)->name) : NULL;
@@ -1282,6 +1314,70 @@ static void release_unused_appliances(struct dr_disk *d)
 	}
 }
 
+/* Disk k's volumes (0: the first disk, k: more_disks[k - 1]): its
+ * partitions, or the whole disk when it has no table. */
+static int add_disk_vols(struct dr_disk *d, size_t k, struct dr_blockdev *bd,
+			 struct dr_partition *parts, size_t nparts, struct ut_err *err)
+{
+	size_t i;
+
+	if (!nparts) {
+		struct vol *v = new_vol(d);
+
+		v->bd = bd;
+		v->disk = k;
+	}
+	for (i = 0; i < nparts; i++) {
+		struct vol *v;
+
+		if (parts[i].extended)
+			continue;
+		v = new_vol(d);
+		v->partno = parts[i].number;
+		v->part = &parts[i];
+		v->disk = k;
+		if (dr_blockdev_slice(bd, parts[i].start, parts[i].size, &v->bd, err) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+static int add_more_disk(struct dr_disk *d, size_t k, struct ut_err *err)
+{
+	const struct dr_disk_ref *ref = &d->opt.more_disks[k - 1];
+	struct more_disk *m = &d->more[k - 1];
+
+	if (dr_blockdev_open_policy(ref->path, ref->format, &d->opt.policy, &m->bd, err) < 0 ||
+	    dr_partitions_read(m->bd, &m->parts, &m->nparts, &m->scheme, err) < 0)
+		return -1;
+	return add_disk_vols(d, k, m->bd, m->parts, m->nparts, err);
+}
+
+/* A disk of the guest none of whose volumes is mounted is worth a line:
+ * the domain names it, the image has nothing of it. */
+static void warn_unmounted_disks(struct dr_disk *d)
+{
+	size_t k, i, m;
+
+	for (k = 1; k <= d->nmore; k++) {
+		int used = 0;
+
+		for (m = 0; m < d->nmounts && !used; m++) {
+			const struct vol *v = &d->vols[d->mount_vol[m]];
+
+			if (v->disk == k)
+				used = 1;
+			/* an LV counts for every disk holding one of its PVs */
+			for (i = 0; v->is_lv && i < d->nvols && !used; i++)
+				used = d->vols[i].disk == k &&
+				       !strcmp(d->vols[i].info.type, "LVM2_member");
+		}
+		if (!used)
+			warn(d, "disk %zu (%s): the guest's fstab mounts nothing on it", k + 1,
+			     dr_blockdev_path(d->more[k - 1].bd));
+	}
+}
+
 int dr_disk_open(const char *path, const struct dr_disk_options *opt, struct dr_disk **out,
 		 struct ut_err *err)
 {
@@ -1300,19 +1396,13 @@ int dr_disk_open(const char *path, const struct dr_disk_options *opt, struct dr_
 	if (dr_partitions_read(d->bd, &d->parts, &d->nparts, &d->scheme, err) < 0)
 		goto fail;
 	d->part_fs = ut_calloc(d->nparts ? d->nparts : 1, sizeof(*d->part_fs));
-	if (!d->nparts)
-		new_vol(d)->bd = d->bd;
-	for (i = 0; i < d->nparts; i++) {
-		struct vol *v;
-
-		if (d->parts[i].extended)
-			continue;
-		v = new_vol(d);
-		v->partno = d->parts[i].number;
-		v->part = &d->parts[i];
-		if (dr_blockdev_slice(d->bd, d->parts[i].start, d->parts[i].size, &v->bd, err) < 0)
+	if (add_disk_vols(d, 0, d->bd, d->parts, d->nparts, err) < 0)
+		goto fail;
+	d->nmore = d->opt.nmore_disks;
+	d->more = ut_calloc(d->nmore ? d->nmore : 1, sizeof(*d->more));
+	for (i = 1; i <= d->nmore; i++)
+		if (add_more_disk(d, i, err) < 0)
 			goto fail;
-	}
 	for (i = 0; i < d->nvols; i++) {
 		ut_progress_update(&d->opt.progress, "probe", i, d->nvols);
 		if (probe_vol(d, &d->vols[i], err) < 0)
@@ -1351,6 +1441,7 @@ int dr_disk_open(const char *path, const struct dr_disk_options *opt, struct dr_
 	if (open_mount_fs(d, err) < 0)
 		goto fail;
 	release_unused_appliances(d);
+	warn_unmounted_disks(d);
 	read_os(d);
 	tell_fs_notes(d);
 	ut_buf_release(&fstab);
@@ -1375,10 +1466,16 @@ void dr_disk_free(struct dr_disk *d)
 	}
 	for (i = 0; i < d->nvols; i++) {
 		dr_fs_free(d->vols[i].fs);
-		if (d->vols[i].bd != d->bd)
+		if (d->vols[i].part || d->vols[i].is_lv) /* a slice or an LV: its own */
 			dr_blockdev_free(d->vols[i].bd);
 		free(d->vols[i].open_error);
 	}
+	/* after the volumes: their slices borrow these */
+	for (i = 0; i < d->nmore; i++) {
+		free(d->more[i].parts);
+		dr_blockdev_free(d->more[i].bd);
+	}
+	free(d->more);
 	for (i = 0; i < d->nproblems; i++) {
 		free(d->problems[i].mountpoint);
 		free(d->problems[i].spec);
@@ -1400,6 +1497,11 @@ void dr_disk_free(struct dr_disk *d)
 	dr_lvm_free(d->lvm);
 	dr_blockdev_free(d->bd);
 	free(d);
+}
+
+size_t dr_disk_count(const struct dr_disk *d)
+{
+	return 1 + d->nmore;
 }
 
 struct dr_blockdev *dr_disk_blockdev(struct dr_disk *d)
@@ -1482,6 +1584,8 @@ struct dr_fs *dr_disk_mount_fs(struct dr_disk *d, size_t i, uint64_t *offset, ui
 	if (i >= d->nmounts)
 		return NULL;
 	v = &d->vols[d->mount_vol[i]];
+	if (v->disk || (v->is_lv && d->nmore))
+		return NULL; /* not (surely) on the first disk: no place on it */
 	if (v->is_lv && dr_lvm_linear_offset(v->bd, &off) < 0)
 		return NULL;
 	if (v->part)

@@ -4,6 +4,15 @@
  * A new layout is built as DIR.tmp-XXXXXX and renamed to DIR on commit; an
  * existing one gets its blobs renamed in as they are finished and its
  * index.json replaced last, so readers see either the old or the new index.
+ *
+ * Several writers may share an existing layout (a batch's workers): each
+ * holds a shared flock on the layout directory while it writes (blobs are
+ * content-addressed and renamed in whole, so two writers of one blob write
+ * the same bytes), and only the read-modify-write of index.json is
+ * serialised, by an exclusive flock on blobs/sha256: the index is re-read
+ * under it and this writer's tags put in. What killed writers left is
+ * removed only by a writer that finds no other one (the exclusive lock on
+ * the directory, tried without waiting).
  */
 #include "img_internal.h"
 
@@ -15,6 +24,7 @@
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <dirent.h>
 
 #define MT_INDEX "application/vnd.oci.image.index.v1+json"
 #define MT_MANIFEST "application/vnd.oci.image.manifest.v1+json"
@@ -26,17 +36,44 @@ struct img_layout {
 	char *dir;      /* where the layout ends up */
 	char *work;     /* where it is written now (dir, or its temp name) */
 	char *blob_dir; /* work/blobs/sha256 */
-	int dirfd;      /* work, flock()ed while l lives: the layout lock */
-	int blobfd;     /* work/blobs/sha256 */
+	int dirfd;      /* work, flock()ed shared while l lives: a writer is here */
+	int blobfd;     /* work/blobs/sha256, flock()ed exclusive around index.json */
 	int is_new, committed;
 	json_t *index;     /* index.json as read (its other fields are kept) */
 	json_t *manifests; /* index.json's manifests */
+	json_t *added;     /* the manifests this handle tagged, to put in at commit */
 };
+
+/* index.json, read again: its manifests into l (at open, and at commit
+ * under the index lock, since another writer may have added tags). */
+static int read_index(struct img_layout *l, struct ut_err *err)
+{
+	char *shown = ut_asprintf("%s/index.json", l->dir);
+	json_t *j = img_json_load_at(l->dirfd, "index.json", shown, err), *m;
+	int rc = -1;
+
+	if (!j)
+		goto out;
+	m = json_object_get(j, "manifests");
+	if (!json_is_object(j) || (m && !json_is_array(m))) {
+		ut_err_set(err, "%s: not an image index", shown);
+		goto out;
+	}
+	json_decref(l->manifests);
+	json_decref(l->index);
+	l->manifests = m ? json_incref(m) : json_array();
+	l->index = json_incref(j);
+	rc = 0;
+out:
+	json_decref(j);
+	free(shown);
+	return rc;
+}
 
 static int check_layout(struct img_layout *l, struct ut_err *err)
 {
 	char *shown = ut_asprintf("%s/oci-layout", l->dir);
-	json_t *j = img_json_load_at(l->dirfd, "oci-layout", shown, err), *m;
+	json_t *j = img_json_load_at(l->dirfd, "oci-layout", shown, err);
 	int rc = -1;
 
 	if (!j) {
@@ -47,20 +84,7 @@ static int check_layout(struct img_layout *l, struct ut_err *err)
 		ut_err_set(err, "%s: no imageLayoutVersion", shown);
 		goto out;
 	}
-	json_decref(j);
-	free(shown);
-	shown = ut_asprintf("%s/index.json", l->dir);
-	j = img_json_load_at(l->dirfd, "index.json", shown, err);
-	if (!j)
-		goto out;
-	m = json_object_get(j, "manifests");
-	if (!json_is_object(j) || (m && !json_is_array(m))) {
-		ut_err_set(err, "%s: not an image index", shown);
-		goto out;
-	}
-	l->manifests = m ? json_incref(m) : json_array();
-	l->index = json_incref(j);
-	rc = 0;
+	rc = read_index(l, err);
 out:
 	json_decref(j);
 	free(shown);
@@ -103,9 +127,11 @@ int img_layout_open(const char *dir, struct img_layout **out, struct ut_err *err
 {
 	struct img_layout *l = ut_calloc(1, sizeof(*l));
 	struct stat st;
+	int alone;
 
 	l->dir = ut_strdup(dir);
 	l->dirfd = l->blobfd = -1;
+	l->added = json_array();
 	if (stat(dir, &st) == 0) {
 		if (!S_ISDIR(st.st_mode)) {
 			ut_err_set(err, "%s: exists and is not a directory", dir);
@@ -113,15 +139,23 @@ int img_layout_open(const char *dir, struct img_layout **out, struct ut_err *err
 		}
 		l->work = ut_strdup(dir);
 		l->dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-		/* One writer at a time per layout (a batch of conversions into
-		 * one layout queues here). */
-		if (l->dirfd < 0 || flock(l->dirfd, LOCK_EX) < 0) {
+		if (l->dirfd < 0) {
+			ut_err_set(err, "%s: %s", dir, strerror(errno));
+			goto fail;
+		}
+		/* Alone here: what killed writers left can go. Else another
+		 * writer's temporaries are live: leave them. */
+		alone = flock(l->dirfd, LOCK_EX | LOCK_NB) == 0;
+		if (!alone && flock(l->dirfd, LOCK_SH) < 0) {
 			ut_err_set(err, "%s: %s", dir, strerror(errno));
 			goto fail;
 		}
 		if (check_layout(l, err) < 0 || open_blob_dirs(l, err) < 0)
 			goto fail;
-		remove_stale_inside(l);
+		if (alone) {
+			remove_stale_inside(l);
+			flock(l->dirfd, LOCK_SH); /* let other writers in */
+		}
 	} else {
 		if (errno != ENOENT) {
 			ut_err_set(err, "%s: %s", dir, strerror(errno));
@@ -316,33 +350,51 @@ static int put_manifest(struct img_layout *l, json_t *man, struct img_descriptor
 	return rc;
 }
 
+/* Takes out of manifests what m replaces: the entry of its tag (a tag names
+ * one manifest), and a referrer listed before under its digest. */
+static void index_drop(json_t *manifests, json_t *m)
+{
+	const char *tag = ref_of(m), *digest = json_string_value(json_object_get(m, "digest"));
+	int referrer = json_object_get(m, "artifactType") != NULL;
+
+	for (size_t i = json_array_size(manifests); i-- > 0;) {
+		json_t *e = json_array_get(manifests, i);
+		const char *d = json_string_value(json_object_get(e, "digest"));
+
+		if ((*tag && !strcmp(ref_of(e), tag)) || (referrer && d && digest && !strcmp(d, digest)))
+			json_array_remove(manifests, i);
+	}
+}
+
 /* Lists md in index.json, tagged tag (may be NULL), with artifact_type
- * when it is a referrer. A tag names one manifest: an old one of that name
- * goes; so does a referrer listed before. */
+ * when it is a referrer, and keeps it for the commit's merge. */
 static void index_add(struct img_layout *l, const struct img_descriptor *md, const char *tag,
 		      const char *artifact_type)
 {
-	json_t *m;
+	json_t *m = descriptor_json(md);
 
-	for (size_t i = json_array_size(l->manifests); i-- > 0;) {
-		json_t *e = json_array_get(l->manifests, i);
-		const char *d = json_string_value(json_object_get(e, "digest"));
-
-		if ((tag && !strcmp(ref_of(e), tag)) ||
-		    (artifact_type && d && !strcmp(d, md->digest)))
-			json_array_remove(l->manifests, i);
-	}
-	m = descriptor_json(md);
 	if (artifact_type)
 		json_object_set_new(m, "artifactType", json_string(artifact_type));
 	if (tag)
 		json_object_set_new(m, "annotations", json_pack("{s:s}", REF_NAME, tag));
-	json_array_append_new(l->manifests, m);
+	index_drop(l->manifests, m);
+	index_drop(l->added, m);
+	json_array_append(l->manifests, m);
+	json_array_append_new(l->added, m);
 }
 
 int img_layout_add_image(struct img_layout *l, const struct img_config *config,
 			 const struct img_descriptor *layers, size_t nlayers, const char *tag,
 			 struct img_descriptor *manifest_out, struct ut_err *err)
+{
+	return img_layout_add_image_annotated(l, config, layers, nlayers, tag, NULL, 0,
+					      manifest_out, err);
+}
+
+int img_layout_add_image_annotated(struct img_layout *l, const struct img_config *config,
+				   const struct img_descriptor *layers, size_t nlayers,
+				   const char *tag, const char *const *annotations, size_t nann,
+				   struct img_descriptor *manifest_out, struct ut_err *err)
 {
 	struct img_descriptor cd, md;
 	json_t *man = NULL, *jl;
@@ -366,6 +418,13 @@ int img_layout_add_image(struct img_layout *l, const struct img_config *config,
 		json_array_append_new(jl, descriptor_json(&layers[i]));
 	man = json_pack("{s:i, s:s, s:o, s:o}", "schemaVersion", 2, "mediaType", MT_MANIFEST,
 			"config", descriptor_json(&cd), "layers", jl);
+	if (nann) {
+		json_t *ann = json_object();
+
+		for (i = 0; i + 1 < 2 * nann; i += 2)
+			json_object_set_new(ann, annotations[i], json_string(annotations[i + 1]));
+		json_object_set_new(man, "annotations", ann);
+	}
 	if (put_manifest(l, man, &md, err) < 0)
 		goto out;
 	index_add(l, &md, tag, NULL);
@@ -426,14 +485,41 @@ static int manifest_cmp(const void *a, const void *b)
 	return strcmp(dx ? dx : "", dy ? dy : "");
 }
 
+/* Another writer's tags since open, with ours on top. Under the index lock. */
+static int merge_index(struct img_layout *l, struct ut_err *err)
+{
+	size_t i;
+
+	if (read_index(l, err) < 0)
+		return -1;
+	for (i = 0; i < json_array_size(l->added); i++) {
+		json_t *m = json_array_get(l->added, i);
+
+		index_drop(l->manifests, m);
+		json_array_append(l->manifests, m);
+	}
+	return 0;
+}
+
 int img_layout_commit(struct img_layout *l, struct ut_err *err)
 {
-	size_t i, n = json_array_size(l->manifests);
-	json_t **v = ut_calloc(n ? n : 1, sizeof(*v)), *sorted = json_array(), *index;
+	size_t i, n;
+	json_t **v = NULL, *sorted = json_array(), *index = NULL;
 	struct ut_buf b;
-	int rc = -1;
+	int rc = -1, locked = 0;
 
 	ut_buf_init(&b, 0);
+	if (!l->is_new) {
+		if (flock(l->blobfd, LOCK_EX) < 0) {
+			ut_err_set(err, "%s: %s", l->blob_dir, strerror(errno));
+			goto out;
+		}
+		locked = 1;
+		if (merge_index(l, err) < 0)
+			goto out;
+	}
+	n = json_array_size(l->manifests);
+	v = ut_calloc(n ? n : 1, sizeof(*v));
 	for (i = 0; i < n; i++)
 		v[i] = json_array_get(l->manifests, i);
 	qsort(v, n, sizeof(*v), manifest_cmp);
@@ -442,7 +528,7 @@ int img_layout_commit(struct img_layout *l, struct ut_err *err)
 	index = l->index ? json_deep_copy(l->index) : json_object();
 	json_object_set_new(index, "schemaVersion", json_integer(2));
 	json_object_set_new(index, "mediaType", json_string(MT_INDEX));
-	json_object_set_new(index, "manifests", sorted);
+	json_object_set(index, "manifests", sorted);
 	/* The blobs' names must be on disk before an index that names them. */
 	fsync(l->blobfd);
 	if (l->is_new) {
@@ -475,6 +561,9 @@ int img_layout_commit(struct img_layout *l, struct ut_err *err)
 	l->committed = 1;
 	rc = 0;
 out:
+	if (locked)
+		flock(l->blobfd, LOCK_UN);
+	json_decref(sorted);
 	free(v);
 	json_decref(index);
 	ut_buf_release(&b);
@@ -494,9 +583,113 @@ void img_layout_free(struct img_layout *l)
 	if (l->dirfd >= 0)
 		close(l->dirfd); /* and the lock with it */
 	json_decref(l->manifests);
+	json_decref(l->added);
 	json_decref(l->index);
 	free(l->dir);
 	free(l->work);
 	free(l->blob_dir);
 	free(l);
+}
+
+/* The manifest blob a descriptor names, parsed (bounded: a manifest is
+ * small, a hostile one is not read whole). */
+static json_t *load_manifest(int blobfd, const char *blob_dir, json_t *desc, struct ut_err *err)
+{
+	const char *digest = img_json_str(desc, "digest");
+	char hex[UT_SHA256_HEX], *shown;
+	struct ut_buf b;
+	json_t *j = NULL;
+
+	if (!digest || img_digest_hex(digest, hex) < 0)
+		return ut_err_set(err, "%s: a manifest with an unsupported digest", blob_dir), NULL;
+	shown = ut_asprintf("%s/%s", blob_dir, hex);
+	ut_buf_init(&b, 4 << 20);
+	if (img_read_regular(blobfd, hex, shown, &b, err) == 0)
+		j = img_json_parse(b.data, b.len, shown, err);
+	ut_buf_release(&b);
+	free(shown);
+	return j;
+}
+
+int img_layout_tag_info(const char *dir, const char *tag, const char *key,
+			struct img_tag_info *info, struct ut_err *err)
+{
+	struct img_layout l = { .dir = (char *)dir, .dirfd = -1, .blobfd = -1 };
+	json_t *man = NULL, *desc = NULL, *layers;
+	char *blob_dir = ut_asprintf("%s/blobs/sha256", dir);
+	const char *v;
+	size_t i;
+	int rc = -1;
+
+	memset(info, 0, sizeof(*info));
+	l.dirfd = img_open_dir_at(AT_FDCWD, dir, dir, err);
+	if (l.dirfd < 0 || read_index(&l, err) < 0)
+		goto out;
+	for (i = 0; i < json_array_size(l.manifests); i++)
+		if (!strcmp(ref_of(json_array_get(l.manifests, i)), tag))
+			desc = json_array_get(l.manifests, i); /* the last one wins */
+	if (!desc) {
+		rc = 0;
+		goto out;
+	}
+	l.blobfd = img_open_dir_at(AT_FDCWD, blob_dir, blob_dir, err);
+	if (l.blobfd < 0 || !(man = load_manifest(l.blobfd, blob_dir, desc, err)))
+		goto out;
+	snprintf(info->manifest.digest, sizeof(info->manifest.digest), "%s",
+		 img_json_str(desc, "digest"));
+	info->manifest.size = (uint64_t)json_integer_value(json_object_get(desc, "size"));
+	info->image_bytes = info->manifest.size +
+			    (uint64_t)json_integer_value(json_object_get(json_object_get(man, "config"),
+									 "size"));
+	layers = json_object_get(man, "layers");
+	for (i = 0; i < json_array_size(layers); i++)
+		info->image_bytes += (uint64_t)json_integer_value(
+			json_object_get(json_array_get(layers, i), "size"));
+	v = key ? img_json_str(json_object_get(man, "annotations"), key) : NULL;
+	info->annotation = v ? ut_strdup(v) : NULL;
+	rc = 1;
+out:
+	json_decref(man);
+	json_decref(l.manifests);
+	json_decref(l.index);
+	if (l.dirfd >= 0)
+		close(l.dirfd);
+	if (l.blobfd >= 0)
+		close(l.blobfd);
+	free(blob_dir);
+	return rc;
+}
+
+void img_tag_info_release(struct img_tag_info *info)
+{
+	free(info->annotation);
+	info->annotation = NULL;
+}
+
+int img_layout_blob_bytes(const char *dir, uint64_t *bytes, struct ut_err *err)
+{
+	char *blob_dir = ut_asprintf("%s/blobs/sha256", dir);
+	int fd = img_open_dir_at(AT_FDCWD, blob_dir, blob_dir, err);
+	DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+	struct dirent *de;
+	struct stat st;
+
+	*bytes = 0;
+	if (!d) {
+		if (fd >= 0) {
+			ut_err_set(err, "%s: %s", blob_dir, strerror(errno));
+			close(fd);
+		}
+		free(blob_dir);
+		return -1;
+	}
+	/* temporaries (dot names) are not stored blobs */
+	while ((de = readdir(d)))
+		if (de->d_name[0] != '.' &&
+		    fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+		    S_ISREG(st.st_mode))
+			*bytes += (uint64_t)st.st_size;
+	closedir(d);
+	free(blob_dir);
+	return 0;
 }

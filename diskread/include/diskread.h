@@ -233,6 +233,7 @@ struct dr_mount {
 	char *mountpoint;   /* "" for /, "boot", "var", ... (tree-relative) */
 	char *spec;         /* as fstab says: "UUID=...", "/dev/sda5", ... */
 	int partition;      /* partition number, 0 when the disk has none or an LV */
+	int disk;           /* which disk: 0 the first, 1 the first of more_disks, ... */
 	struct dr_fs_info fs;
 	char *lv;           /* "VG/LV" when on a logical volume, else NULL */
 	char *options;      /* what vm2oci mounts with ("subvol=@home"), or NULL */
@@ -248,6 +249,12 @@ struct dr_os_info {
 };
 
 struct dr_disk;
+
+/* One more disk of the same guest: its path and format (NULL: probe). */
+struct dr_disk_ref {
+	const char *path;
+	const char *format;
+};
 
 struct dr_disk_options {
 	const char *format; /* NULL: probe */
@@ -271,6 +278,13 @@ struct dr_disk_options {
 	size_t nskip_mounts;
 	/* For a report (inspect): an unreadable mount is a warning instead. */
 	int lenient_mounts;
+	/* The guest's other disks, in the guest's order (the second disk is
+	 * vdb/sdb, the third vdc/sdc...): their partitions, filesystems and LVM
+	 * volumes join the first disk's, so an fstab line on the root (UUID=,
+	 * LABEL=, /dev/vdb1, an LV spanning both) mounts them. Each is opened
+	 * with the same policy. Strings are borrowed for the open only. */
+	const struct dr_disk_ref *more_disks;
+	size_t nmore_disks;
 };
 
 /* Opens the image, reads the partition table, finds the root filesystem
@@ -279,6 +293,8 @@ struct dr_disk_options {
 int dr_disk_open(const char *path, const struct dr_disk_options *opt, struct dr_disk **out,
 		 struct ut_err *err);
 void dr_disk_free(struct dr_disk *d);
+/* How many disks the guest was opened from: 1 + more_disks. */
+size_t dr_disk_count(const struct dr_disk *d);
 /* The mount points left out by skip_mounts ("/srv/data"), in fstab order. */
 const char *const *dr_disk_skipped_mounts(const struct dr_disk *d, size_t *n);
 /* The LVM logical volumes found, and the filesystem on each (type "" when
@@ -297,7 +313,8 @@ const struct dr_mount *dr_disk_mounts(const struct dr_disk *d, size_t *n);
 const struct dr_os_info *dr_disk_os(const struct dr_disk *d);
 /*
  * Where mount i's filesystem lies (i < the n of dr_disk_mounts): its open
- * filesystem (NULL when it cannot be read) and its volume's byte offset and
+ * filesystem (NULL when it cannot be read, or when it lies on another disk
+ * than the first) and its volume's byte offset and
  * length on dr_disk_blockdev(d), so that the fs's extents (offsets on its
  * own blockdev) can be placed on the disk. offset and size may be NULL;
  * NULL is returned for an i out of range. Borrowed until dr_disk_free.

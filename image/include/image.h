@@ -214,10 +214,35 @@ int img_layout_add_image(struct img_layout *l, const struct img_config *config,
 int img_layout_add_referrer(struct img_layout *l, const struct img_descriptor *subject,
 			    const char *artifact_type, const void *data, size_t len, const char *tag,
 			    struct img_descriptor *manifest_out, struct ut_err *err);
-/* Writes index.json and oci-layout, renames a new layout into place. */
+/* img_layout_add_image with manifest annotations: nann (key, value) pairs,
+ * annotations[2i] the key, annotations[2i + 1] the value. */
+int img_layout_add_image_annotated(struct img_layout *l, const struct img_config *config,
+				   const struct img_descriptor *layers, size_t nlayers,
+				   const char *tag, const char *const *annotations, size_t nann,
+				   struct img_descriptor *manifest_out, struct ut_err *err);
+/* Writes index.json and oci-layout, renames a new layout into place. On an
+ * existing layout, index.json is re-read under an exclusive lock and this
+ * handle's tags put in, so concurrent writers into one layout each add
+ * theirs (their blobs are written without the lock). */
 int img_layout_commit(struct img_layout *l, struct ut_err *err);
 /* Frees l; without commit, removes whatever a new layout had written. */
 void img_layout_free(struct img_layout *l);
+
+/* What a layout's tag names, read without a lock (index.json is replaced
+ * whole): the manifest, the image's own bytes (manifest, config, layers) and
+ * the value of one manifest annotation (heap, NULL when absent). */
+struct img_tag_info {
+	struct img_descriptor manifest;
+	uint64_t image_bytes;
+	char *annotation;
+};
+/* 1 with info filled when DIR has tag, 0 when not, -1 on a bad layout. key
+ * may be NULL. Release info with img_tag_info_release. */
+int img_layout_tag_info(const char *dir, const char *tag, const char *key,
+			struct img_tag_info *info, struct ut_err *err);
+void img_tag_info_release(struct img_tag_info *info);
+/* The bytes stored in DIR's blobs (every blob once, temporaries not). */
+int img_layout_blob_bytes(const char *dir, uint64_t *bytes, struct ut_err *err);
 
 /* Writes a docker-archive (docker save / docker load) tar at path from an
  * OCI layout's image tag: manifest.json, <config hex>.json and one

@@ -285,6 +285,24 @@ static void test_table(void **state)
 			       bin, prefix), 0);
 }
 
+/* A small batch through the daemon: the clone converted (its backing file is
+ * outside its folder but declared in <backingStore>, so allowed) and
+ * verified, the domain with an rbd disk failed alone. */
+static void test_batch(void **state)
+{
+	char out[4200], json[4200];
+
+	snprintf(out, sizeof(out), "%s/batch-oci", dir);
+	snprintf(json, sizeof(json), "%s/batch.json", dir);
+	assert_int_equal(tu_sh("'%s' batch --connect " URI " --domain '%s-clone' --domain '%s-ceph' --base 'disk:%s' "
+			       "--max-file-size 2G -o '%s' -j 2 --json > '%s'", bin, prefix, prefix, tmpl, out, json),
+			 3);
+	assert_string_equal(tu_kept(tu_sh_out("jq -r '[.domains[] | .result + \" \" + (.strategy // \"-\")] | join(\",\")' '%s'", json)),
+			    "failed -,converted block");
+	assert_int_equal(tu_sh("'%s' verify --quiet --max-file-size 2G --backing-dir '%s' 'oci:%s:%s-clone' '%s/clone-a.qcow2' > /dev/null",
+			       bin, tmpl, out, prefix, dir), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -293,6 +311,7 @@ int main(void)
 		cmocka_unit_test(test_chain_network_cdrom),
 		cmocka_unit_test(test_volume),
 		cmocka_unit_test(test_table),
+		cmocka_unit_test(test_batch),
 	};
 
 	return cmocka_run_group_tests_name("vm2oci domains on libvirtd", tests, setup, teardown);

@@ -361,6 +361,73 @@ static void test_two_tags(void **state)
 	mem_free(&src);
 }
 
+/* Two writers in one layout at once (a batch's workers): neither waits for
+ * the other, each commit re-reads index.json and adds its own tag, the
+ * manifest carries its annotations, and tag_info reads them back. */
+static void test_shared_writers(void **state)
+{
+	struct mem_src src = { 0 };
+	struct ut_tree *t = make_tree(&src, 0);
+	struct img_layer_result r;
+	struct img_descriptor m0, m1, m2;
+	struct ut_err err = { "" };
+	struct img_layout *l1 = NULL, *l2 = NULL;
+	struct img_config cfg = { 0 };
+	struct img_tag_info info;
+	const char *ann[] = { "org.vm2oci.test.key", "value one" };
+	char *dir = ut_asprintf("%s/shared", tmp), *diff, *s, *cmd;
+	uint64_t stored;
+
+	assert_int_equal(write_image(dir, "first", IMG_COMPRESS_GZIP, t, &m0, &r, &err), 0);
+	assert_int_equal(img_layout_open(dir, &l1, &err), 0);
+	assert_int_equal(img_layout_open(dir, &l2, &err), 0); /* not blocked by l1 */
+	cfg.created = 1700000002;
+	cfg.architecture = strdup("amd64");
+	cfg.os = strdup("linux");
+	diff = strdup(r.diff_id);
+	cfg.diff_ids = &diff;
+	cfg.ndiff_ids = 1;
+	assert_int_equal(img_layout_add_image_annotated(l1, &cfg, &r.blob, 1, "one", ann, 1, &m1,
+							&err), 0);
+	cfg.created = 1700000003;
+	assert_int_equal(img_layout_add_image(l2, &cfg, &r.blob, 1, "two", &m2, &err), 0);
+	assert_int_equal(img_layout_commit(l2, &err), 0);
+	assert_int_equal(img_layout_commit(l1, &err), 0); /* keeps l2's "two" */
+	cfg.diff_ids = NULL;
+	cfg.ndiff_ids = 0;
+	free(diff);
+	img_config_release(&cfg);
+	img_layout_free(l1);
+	img_layout_free(l2);
+	cmd = ut_asprintf("jq -r '[.manifests[].annotations[\"org.opencontainers.image.ref.name\"]] | join(\",\")' '%s/index.json'", dir);
+	s = sh_line(cmd);
+	free(cmd);
+	assert_string_equal(s, "first,one,two");
+	free(s);
+	assert_int_equal(img_layout_tag_info(dir, "one", ann[0], &info, &err), 1);
+	assert_string_equal(info.manifest.digest, m1.digest);
+	assert_string_equal(info.annotation, "value one");
+	assert_true(info.image_bytes > r.blob.size + m1.size);
+	img_tag_info_release(&info);
+	assert_int_equal(img_layout_tag_info(dir, "two", ann[0], &info, &err), 1);
+	assert_null(info.annotation);
+	img_tag_info_release(&info);
+	assert_int_equal(img_layout_tag_info(dir, "three", NULL, &info, &err), 0);
+	/* the layer once, three configs, three manifests */
+	assert_int_equal(img_layout_blob_bytes(dir, &stored, &err), 0);
+	cmd = ut_asprintf("du -cb --apparent-size '%s'/blobs/sha256/* | tail -1 | cut -f1", dir);
+	s = sh_line(cmd);
+	free(cmd);
+	assert_int_equal(stored, strtoull(s, NULL, 10));
+	free(s);
+	if (tu_have("skopeo"))
+		assert_int_equal(tu_sh("skopeo inspect oci:%s:one | jq -e '.Digest == \"%s\"' >/dev/null",
+				       dir, m1.digest), 0);
+	free(dir);
+	ut_tree_free(t);
+	mem_free(&src);
+}
+
 /* A content source failing midway leaves no output and no temp dir. */
 static void test_failure_cleanup(void **state)
 {
@@ -831,6 +898,7 @@ int main(void)
 		cmocka_unit_test(test_determinism),
 		cmocka_unit_test(test_read_ahead),
 		cmocka_unit_test(test_two_tags),
+		cmocka_unit_test(test_shared_writers),
 		cmocka_unit_test(test_failure_cleanup),
 		cmocka_unit_test(test_whiteouts),
 		cmocka_unit_test(test_docker_archive),
