@@ -6,6 +6,10 @@
 #   srun:   `srun vm2oci convert template.qcow2 --push docker://127.0.0.1:PORT/fleet/template`
 #   array:  `sbatch --wait --array=0-1 contrib/slurm/convert-array.sbatch`, two fixture disks on
 #           the template (debian-gpt.qcow2 and clone.qcow2), each mounting the template's layer
+#   per host: `sbatch --wait contrib/slurm/per-host.sbatch` (srun vm2oci batch --push) on a
+#           libvirt test-driver hypervisor of two shut-off domains on those disks
+#   plan:   `vm2oci batch --plan-out`, then `sbatch --wait --array=0-1
+#           contrib/slurm/plan-array.sbatch` (batch --plan --push, one entry a task)
 # and checks every tag in the registry with skopeo (the manifest digest), `vm2oci verify` of
 # each image copied back against its disk, the mounts in the registry's log, and that the
 # registry stores no more than the unique blobs. Daemons are stopped by pid at the end, also
@@ -50,6 +54,37 @@ VM2OCI=$bin TAG=v1 sbatch --wait --array=0-1 -o "$dir/task-%a.log" \
     "$src/contrib/slurm/convert-array.sbatch" "$dir/list" "docker://$reg/fleet" "${push_opts[@]}" \
     || { cat "$dir"/task-*.log >&2; fail "sbatch --wait --array failed"; }
 
+# the batch modes: a hypervisor (libvirt's test driver) of two shut-off domains
+dom() {
+    printf '  <domain type="test"><name>%s</name><memory>131072</memory><os><type>hvm</type></os>\n' "$1"
+    printf '    <test:runstate xmlns:test="http://libvirt.org/schemas/domain/test/1.0">5</test:runstate>\n'
+    printf '    <devices><disk type="file" device="disk"><driver name="qemu" type="qcow2"/><source file="%s"/>' "$2"
+    printf '<target dev="vda" bus="virtio"/></disk></devices>\n  </domain>\n'
+}
+{ echo "<node>"; dom web-1 "$fx/debian-gpt.qcow2"; dom Web_2 "$fx/clone.qcow2"; echo "</node>"; } > "$dir/node.xml"
+batch_opts=(--base "disk:$fx/template.qcow2" --max-file-size 2G "${push_opts[@]}" -q)
+CONNECT=test:///$dir/node.xml OUT=$dir/hosts VM2OCI=$bin sbatch --wait -o "$dir/hosts.log" \
+    "$src/contrib/slurm/per-host.sbatch" "docker://$reg/fleet/hosts" "${batch_opts[@]}" \
+    || { cat "$dir/hosts.log" >&2; fail "sbatch per-host.sbatch (batch --push) failed"; }
+"$bin" batch --connect "test:///$dir/node.xml" --base "disk:$fx/template.qcow2" --plan-out "$dir/plan.jsonl" -q \
+    || fail "batch --plan-out"
+[ "$(wc -l < "$dir/plan.jsonl")" = 2 ] || fail "the plan has not two entries"
+OUT=$dir/planned VM2OCI=$bin sbatch --wait --array=0-1 -o "$dir/plan-%a.log" \
+    "$src/contrib/slurm/plan-array.sbatch" "$dir/plan.jsonl" "docker://$reg/fleet/plan" \
+    --max-file-size 2G "${push_opts[@]}" -q \
+    || { cat "$dir"/plan-*.log >&2; fail "sbatch --array plan-array.sbatch (batch --plan --push) failed"; }
+for repo in hosts plan; do
+    for tag in web-1 Web_2; do
+        got=$(skopeo inspect --raw --tls-verify=false "docker://$reg/fleet/$repo:$tag" | sha256sum | cut -d' ' -f1) \
+            || fail "fleet/$repo:$tag is not in the registry"
+        local_dir=$dir/hosts; [ "$repo" = plan ] && local_dir=$dir/planned
+        want=$(jq -r --arg t "$tag" '.manifests[] | select(.annotations["org.opencontainers.image.ref.name"] == $t) | .digest' \
+            "$local_dir/index.json")
+        [ "sha256:$got" = "$want" ] || fail "fleet/$repo:$tag: registry sha256:$got, local $want"
+        printf 'ok docker://%s/fleet/%s:%s %s\n' "$reg" "$repo" "$tag" "$want"
+    done
+done
+
 # every tag: pulled back, its digest the registry's, verified against its disk
 declare -A disk=([template]=template.qcow2 [gpt]=debian-gpt.qcow2 [clone]=clone.qcow2)
 for name in template gpt clone; do
@@ -69,9 +104,11 @@ for name in gpt clone; do
     grep -q "POST /v2/fleet/$name/blobs/uploads/?mount=$base&from=fleet" "$dir/registry/registry.log" \
         || fail "fleet/$name did not mount the template's layer $base"
 done
-# storage: each unique blob once
-unique=$(for d in "$dir"/pulled-*/blobs/sha256; do ls "$d"; done | sort -u | while read -r b; do
-    stat -c %s "$(ls "$dir"/pulled-*/blobs/sha256/"$b" | head -n 1)"; done | paste -sd+ | bc)
+# storage: each unique blob once (the layouts hold every blob pushed, manifests included)
+layouts=("$dir"/pulled-* "$dir/hosts" "$dir/planned")
+unique=$(for d in "${layouts[@]}"; do ls "$d/blobs/sha256"; done | sort -u | while read -r b; do
+    for d in "${layouts[@]}"; do [ -f "$d/blobs/sha256/$b" ] && stat -c %s "$d/blobs/sha256/$b" && break; done
+    done | paste -sd+ | bc)
 stored=$(find "$dir/registry/storage/docker/registry/v2/blobs" -type f -name data -printf '%s\n' | paste -sd+ | bc)
 [ "$stored" -le "$unique" ] || fail "the registry stores $stored bytes of blobs, more than the $unique unique"
 printf 'ok registry stores %s bytes of blobs, the unique blobs are %s\n' "$stored" "$unique"
