@@ -126,11 +126,13 @@ static int deltas(const struct ut_tree *base_tree, const struct ut_tree *vm,
 		a->modified_bytes += d.vm_bytes;
 		a->modified_zstd += d.zstd_bytes;
 		a->modified_delta += d.delta_bytes;
+		a->modified_rsync += d.rsync_bytes;
 		a->skipped += d.skipped;
 		if (opt->list_deltas)
 			ut_buf_addf(&a->deltas, NULL,
 				    "delta   /%s: %" PRIu64 " bytes, zstd %" PRIu64 ", patch-from %" PRIu64
-				    "%s\n", ch[i].vm->path, d.vm_bytes, d.zstd_bytes, d.delta_bytes,
+				    ", rsync %" PRIu64 "%s\n", ch[i].vm->path, d.vm_bytes, d.zstd_bytes,
+				    d.delta_bytes, d.rsync_bytes,
 				    d.skipped ? " (too large: no delta)" : "");
 	}
 	rc = 0;

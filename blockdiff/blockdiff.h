@@ -157,13 +157,17 @@ struct bd_delta {
 	uint64_t base_bytes, vm_bytes;
 	uint64_t zstd_bytes;  /* the VM file alone, zstd */
 	uint64_t delta_bytes; /* zstd with the base file as prefix (--patch-from) */
-	int skipped;          /* 1: over max_size, delta_bytes = zstd_bytes */
+	uint64_t rsync_bytes; /* librsync's delta against the base's signature, as
+			       * `rdiff signature` + `rdiff delta` write it */
+	int skipped;          /* 1: over max_size, delta_bytes = zstd_bytes,
+			       * rsync_bytes = vm_bytes */
 };
 
 /*
  * Sizes of the VM bytes compressed alone and with the base bytes as a
  * referenced prefix (ZSTD_CCtx_refPrefix, long-distance matching, a window
- * covering both), as `zstd --patch-from=BASE VM` does.
+ * covering both), as `zstd --patch-from=BASE VM` does, and of librsync's
+ * delta of VM against BASE's signature (rdiff's default arguments).
  */
 int bd_delta_buf(const void *base, size_t base_len, const void *vm, size_t vm_len,
 		 const struct bd_delta_options *opt, struct bd_delta *out, struct ut_err *err);
@@ -202,6 +206,7 @@ struct bd_analysis {
 	/* content-modified regular files (a hardlink set once): bytes, zstd
 	 * alone, zstd --patch-from the base's version, how many too large */
 	uint64_t modified, modified_bytes, modified_zstd, modified_delta, skipped;
+	uint64_t modified_rsync; /* their librsync deltas */
 	double t_extents, t_refine, t_map, t_blocks_zstd, t_delta;
 	struct ut_buf deltas;     /* with list_deltas: "delta   /path: ..." lines */
 };
@@ -224,32 +229,80 @@ void bd_analysis_release(struct bd_analysis *a);
  * "unchanged content, blocks rewritten" (no change). */
 const char *bd_file_level(const struct fsd_result *diff, const char *path);
 
+/* ---- block-hash indexes (blockhash.c) ----------------------------------- */
+
+/*
+ * SHA-256 of every block of one filesystem's device: what a full copy of a
+ * template is compared against, block for block, without reading the
+ * template again. off is where the filesystem lies on its disk (an identity
+ * check, not used to read).
+ */
+struct bd_hash_index {
+	uint64_t off, size, block; /* the device's size, its filesystem's block size */
+	uint64_t n;                /* blocks: size / block rounded up */
+	unsigned char *h;          /* n * UT_SHA256_LEN bytes */
+};
+
+/* One index per mount of a disk, in mount order. */
+struct bd_hash_set {
+	struct bd_hash_index *v;
+	size_t n;
+	int built; /* bd_block_tree (re)built it: worth saving */
+};
+
+/* Hashes [0, size) of bd in blocks of block bytes (a power of two,
+ * 512..4 MiB; the last block may be short). */
+int bd_hash_index_build(struct dr_blockdev *bd, uint64_t off, uint64_t size, uint64_t block,
+			const struct ut_progress *p, struct bd_hash_index *out, struct ut_err *err);
+/* Reads bd (x->size bytes, or an error) and appends to out the blocks whose
+ * SHA-256 differs from x's, as byte ranges of bd. */
+int bd_hash_index_diff(const struct bd_hash_index *x, struct dr_blockdev *bd,
+		       const struct ut_progress *p, struct bd_extents *out, struct ut_err *err);
+void bd_hash_index_release(struct bd_hash_index *x);
+void bd_hash_set_release(struct bd_hash_set *s);
+/* A set as one file (written under PATH.tmp-XXXXXX and renamed); loading
+ * checks every count against the file's length. */
+int bd_hash_set_save(const struct bd_hash_set *s, const char *path, struct ut_err *err);
+int bd_hash_set_load(const char *path, struct bd_hash_set *s, struct ut_err *err);
+
 /* ---- the block strategy ------------------------------------------------ */
 
 struct bd_block_stats {
-	int depth;              /* layers above the template */
+	const char *source;     /* "lineage" or "hashes" */
+	int depth;              /* lineage: layers above the template */
 	uint64_t lineage_bytes; /* ranges the layers above the template hold */
 	uint64_t changed_bytes; /* of those, filesystem blocks that differ */
+	uint64_t hashed_bytes;  /* hashes: the clone's bytes read and hashed */
+	uint64_t template_hashed_bytes; /* hashes: the template's, when its index
+					 * had to be built */
 	uint64_t dirty_inodes;  /* inodes that may differ (a superset) */
 	uint64_t dirty_paths;   /* template paths looked up again in the clone */
 	uint64_t entries_read;  /* clone entries read (re-read paths, new subtrees) */
 };
 
 /*
- * The clone's tree without walking it: disk's changed blocks since base (a
- * template in disk's qcow2 backing chain) mapped to the inodes that may have
- * changed, those paths and directories read again from disk, and base_tree's
- * entries (dr_disk_tree(base) with digests) for all the rest. fsd_diff of
- * base_tree and *out gives the changes, and the layer plan, that a full walk
- * of disk would; only dirty files are read. *out reads content from disk.
+ * The clone's tree without walking it: disk's changed blocks since base
+ * mapped to the inodes that may have changed, those paths and directories
+ * read again from disk, and base_tree's entries (dr_disk_tree(base) with
+ * digests) for all the rest. fsd_diff of base_tree and *out gives the
+ * changes, and the layer plan, that a full walk of disk would; only dirty
+ * files are read. *out reads content from disk.
+ *
+ * The changed blocks come from the first source that applies: LINEAGE, base
+ * in disk's qcow2 or vmdk backing chain (allocation tables only); HASHES,
+ * with hashes non-NULL, any disk with the template's partitions and
+ * filesystems: every block of disk's filesystems hashed and compared with
+ * the template's index in *hashes. An index that is missing or does not fit
+ * (mount count, offsets, sizes, block sizes) is built from base first and
+ * hashes->built set, so the caller can keep it.
  *
  * Returns 1 with *out; 0 when the block strategy cannot be exact, with the
  * reason in why (not ext2/3/4, a journal needing recovery, another UUID or
- * geometry, a moved partition, no lineage); -1 on error.
+ * geometry, a moved partition, no change source); -1 on error.
  */
 int bd_block_tree(struct dr_disk *base, const struct ut_tree *base_tree, struct dr_disk *disk,
-		  struct ut_tree **out, struct bd_block_stats *st, char *why, size_t why_len,
-		  struct ut_err *err);
+		  struct bd_hash_set *hashes, struct ut_tree **out, struct bd_block_stats *st,
+		  char *why, size_t why_len, struct ut_err *err);
 
 #ifdef __cplusplus
 }

@@ -43,7 +43,7 @@ struct brange {
 
 struct mnt {
 	const char *mountpoint;
-	struct dr_fs *cfs;
+	struct dr_fs *tfs, *cfs;
 	ext2_filsys t, c;
 	uint64_t vol;     /* src_a of its entries */
 	uint64_t id_high; /* link_id bits above the inode number */
@@ -539,6 +539,7 @@ static int check_pair(struct dr_disk *base, const struct ut_tree *bt, struct dr_
 		if (!root || dr_disk_entry_fs(base, root, NULL) != tfs)
 			return refuse(why, wl, "/%s: not in the template's tree", mp);
 		mv[i].mountpoint = mp;
+		mv[i].tfs = tfs;
 		mv[i].cfs = cfs;
 		mv[i].vol = root->src_a;
 		mv[i].id_high = root->link_id & ~INO_MASK;
@@ -567,19 +568,104 @@ static void mount_blocks(struct mnt *m, const struct bd_extents *x, uint64_t off
 	}
 }
 
+/*
+ * The template's index fits mount i when it covers the same device with the
+ * filesystem's block size; otherwise it is built again from the template.
+ */
+static int index_fits(const struct bd_hash_set *h, size_t nm, const struct mnt *mv,
+		      struct dr_disk *base)
+{
+	size_t i;
+
+	if (h->n != nm)
+		return 0;
+	for (i = 0; i < nm; i++) {
+		uint64_t off, size;
+
+		dr_disk_mount_fs(base, i, &off, &size);
+		if (h->v[i].off != off || h->v[i].size != size || h->v[i].block != mv[i].t->blocksize)
+			return 0;
+	}
+	return 1;
+}
+
+/* HASHES: each mount's blocks that differ from the template's index. */
+static int changed_by_hashes(struct job *j, struct dr_disk *base, struct bd_hash_set *h,
+			     struct ut_err *err)
+{
+	size_t i;
+
+	if (!index_fits(h, j->nm, j->m, base)) {
+		bd_hash_set_release(h);
+		h->v = ut_calloc(j->nm ? j->nm : 1, sizeof(*h->v));
+		for (i = 0; i < j->nm; i++, h->n++) {
+			uint64_t off, size;
+
+			dr_disk_mount_fs(base, i, &off, &size);
+			if (bd_hash_index_build(dr_fs_blockdev(j->m[i].tfs), off, size,
+						j->m[i].t->blocksize, NULL, &h->v[i], err) < 0)
+				return -1;
+			j->st->template_hashed_bytes += size;
+		}
+		h->built = 1;
+	}
+	for (i = 0; i < j->nm; i++) {
+		struct bd_extents x;
+		int r;
+
+		bd_extents_init(&x);
+		r = bd_hash_index_diff(&h->v[i], dr_fs_blockdev(j->m[i].cfs), NULL, &x, err);
+		if (r == 0) {
+			mount_blocks(&j->m[i], &x, 0, h->v[i].size);
+			j->st->hashed_bytes += h->v[i].size;
+			j->st->changed_bytes += x.bytes;
+		}
+		bd_extents_release(&x);
+		if (r < 0)
+			return -1;
+	}
+	return 0;
+}
+
+/* LINEAGE: the ranges the layers above the template hold, cut per mount. */
+static int changed_by_lineage(struct job *j, struct dr_blockdev *cbd, int depth,
+			      struct ut_err *err)
+{
+	struct bd_extents lin;
+	size_t i;
+
+	bd_extents_init(&lin);
+	j->st->depth = depth;
+	if (bd_extents_lineage(cbd, depth, &lin, err) < 0) {
+		bd_extents_release(&lin);
+		return -1;
+	}
+	/* Cluster-granular ranges as they are: refining them to filesystem
+	 * blocks would read every changed byte of both disks to spare a few
+	 * neighbours of changed blocks a second look (a superset is exact). */
+	j->st->lineage_bytes = lin.bytes;
+	j->st->changed_bytes = lin.bytes;
+	for (i = 0; i < j->nm; i++) {
+		uint64_t off, size;
+
+		dr_disk_mount_fs(j->disk, i, &off, &size);
+		mount_blocks(&j->m[i], &lin, off, size);
+	}
+	bd_extents_release(&lin);
+	return 0;
+}
+
 int bd_block_tree(struct dr_disk *base, const struct ut_tree *base_tree, struct dr_disk *disk,
-		  struct ut_tree **out, struct bd_block_stats *st, char *why, size_t why_len,
-		  struct ut_err *err)
+		  struct bd_hash_set *hashes, struct ut_tree **out, struct bd_block_stats *st,
+		  char *why, size_t why_len, struct ut_err *err)
 {
 	struct dr_blockdev *bbd = dr_disk_blockdev(base), *cbd = dr_disk_blockdev(disk);
-	struct bd_extents lin;
 	struct job j = { .base = base_tree, .disk = disk, .st = st, .err = err };
 	size_t nm = 0, i, k;
 	int depth = 0, rc = -1, r;
 
 	*out = NULL;
 	memset(st, 0, sizeof(*st));
-	bd_extents_init(&lin);
 	dr_disk_mounts(disk, &nm);
 	j.m = ut_calloc(nm ? nm : 1, sizeof(*j.m));
 	j.nm = nm;
@@ -591,24 +677,16 @@ int bd_block_tree(struct dr_disk *base, const struct ut_tree *base_tree, struct 
 	r = bd_lineage_find(cbd, dr_blockdev_path(bbd), &depth, err);
 	if (r < 0)
 		goto out;
-	if (!r) {
+	if (!r && !hashes) {
 		rc = refuse(why, why_len, "no change source: %s is not in the disk's backing chain",
 			    dr_blockdev_path(bbd));
 		goto out;
 	}
-	st->depth = depth;
-	if (bd_extents_lineage(cbd, depth, &lin, err) < 0)
+	st->source = r ? "lineage" : "hashes";
+	if (r ? changed_by_lineage(&j, cbd, depth, err) < 0
+	      : changed_by_hashes(&j, base, hashes, err) < 0)
 		goto out;
-	/* Cluster-granular ranges as they are: refining them to filesystem
-	 * blocks would read every changed byte of both disks to spare a few
-	 * neighbours of changed blocks a second look (a superset is exact). */
-	st->lineage_bytes = lin.bytes;
-	st->changed_bytes = lin.bytes;
 	for (i = 0; i < j.nm; i++) {
-		uint64_t off, size;
-
-		dr_disk_mount_fs(disk, i, &off, &size);
-		mount_blocks(&j.m[i], &lin, off, size);
 		dirty_inode_tables(&j.m[i], st);
 		if (j.m[i].nb && dirty_owners(&j.m[i], st, err) < 0)
 			goto out;
@@ -658,6 +736,5 @@ out:
 	free(j.m);
 	free(j.removed);
 	ut_tree_free(j.added);
-	bd_extents_release(&lin);
 	return rc;
 }

@@ -59,7 +59,10 @@ int cli_base_open(const char *spec, const char *format, const struct dr_disk_opt
 		opt.format = format;
 		opt.tmpdir = cli_tmpdir();
 
-		return dr_disk_open(b->arg, &opt, &b->disk, err);
+		if (dr_disk_open(b->arg, &opt, &b->disk, err) < 0)
+			return -1;
+		b->cache = cli_tcache_open(b->disk, opt.no_replay);
+		return 0;
 	}
 	if (img_base_open(spec, cli_tmpdir(), &b->img, err) < 0)
 		return -1;
@@ -92,7 +95,7 @@ int cli_base_tree(struct cli_base *b, struct ut_err *err)
 	if (b->tree)
 		return 0;
 	if (b->disk)
-		return dr_disk_tree(b->disk, 1, &b->tree, err);
+		return cli_tcache_tree(b->cache, b->disk, &b->tree, err);
 	if (cli_base_is_scratch(b)) {
 		b->tree = ut_tree_new();
 		ut_tree_add(b->tree, "")->type = UT_DIR;
@@ -104,6 +107,7 @@ int cli_base_tree(struct cli_base *b, struct ut_err *err)
 void cli_base_release(struct cli_base *b)
 {
 	ut_tree_free(b->tree);
+	cli_tcache_free(b->cache);
 	img_base_free(b->img);
 	dr_disk_free(b->disk);
 	free(b->spec);
@@ -112,17 +116,22 @@ void cli_base_release(struct cli_base *b)
 
 const char *cli_cache_dir(void)
 {
+	return cli_cache_subdir("base-index");
+}
+
+const char *cli_cache_subdir(const char *name)
+{
 	static char path[4096];
 	const char *env = getenv("VM2OCI_CACHE"), *xdg, *home;
 
 	if (env && !strcmp(env, "off"))
 		return NULL;
 	if (env && *env) {
-		snprintf(path, sizeof(path), "%s/base-index", env);
+		snprintf(path, sizeof(path), "%s/%s", env, name);
 	} else if ((xdg = getenv("XDG_CACHE_HOME")) && *xdg) {
-		snprintf(path, sizeof(path), "%s/vm2oci/base-index", xdg);
+		snprintf(path, sizeof(path), "%s/vm2oci/%s", xdg, name);
 	} else if ((home = getenv("HOME")) && *home) {
-		snprintf(path, sizeof(path), "%s/.cache/vm2oci/base-index", home);
+		snprintf(path, sizeof(path), "%s/.cache/vm2oci/%s", home, name);
 	} else {
 		return NULL;
 	}

@@ -125,12 +125,15 @@ int cli_base_parse(const char *spec, enum cli_base_kind *kind, const char **arg,
  * composed here, since image knows nothing of disks: its whole tree becomes
  * one reproducible layer, so every clone of one template shares it.
  */
+struct cli_tcache;
+
 struct cli_base {
 	char *spec;
 	enum cli_base_kind kind;
 	const char *arg;        /* spec after its prefix */
 	struct img_base *img;   /* NULL for disk: */
 	struct dr_disk *disk;   /* disk: bases */
+	struct cli_tcache *cache; /* disk: bases, unless caching is off */
 	struct ut_tree *tree;   /* filled by cli_base_tree */
 };
 
@@ -149,11 +152,54 @@ void cli_base_release(struct cli_base *b);
 /* The directory vm2oci caches base indexes in (created on demand), or NULL
  * when caching is off (VM2OCI_CACHE=off). Borrowed, static storage. */
 const char *cli_cache_dir(void);
+/* The same for another part of the cache (ROOT/name); static storage that
+ * the next call reuses. */
+const char *cli_cache_subdir(const char *name);
 
 /* ---- strategy (strategy.c) ------------------------------------------- */
 
 #include "blockdiff.h"
 #include <jansson.h>
+
+/* ---- the template cache (template_cache.c) ------------------------------ */
+
+/*
+ * What a disk:TEMPLATE base costs once, kept under cli_cache_subdir
+ * ("templates")/KEY for later clones of the same template: its tree with
+ * digests, its block-hash index, its base layer (record and blob). KEY is the
+ * SHA-256 of the template's identity (real path, size, mtime, inode and head
+ * digest of every file of its chain, no_replay, the file-size limit), which
+ * is also stored and compared before use. Parts that do not load are said
+ * once on stderr and rebuilt; the whole is bounded by
+ * VM2OCI_TEMPLATE_CACHE_MAX (bytes, K/M/G; default 8 GiB), least recently
+ * used templates out first.
+ */
+struct img_layout;
+/* NULL when caching is off or the template has no identity (a device). */
+struct cli_tcache *cli_tcache_open(struct dr_disk *d, int no_replay);
+void cli_tcache_free(struct cli_tcache *c);
+/* d's tree with digests: the cached one (reading content from d), else
+ * walked and cached. c may be NULL. */
+int cli_tcache_tree(struct cli_tcache *c, struct dr_disk *d, struct ut_tree **out,
+		    struct ut_err *err);
+/* The cached block-hash index (an empty set when none), and keeping a
+ * (re)built one. */
+void cli_tcache_hashes(struct cli_tcache *c, struct bd_hash_set *s);
+void cli_tcache_put_hashes(struct cli_tcache *c, const struct bd_hash_set *s);
+/* The base layer written with o: 1 when the cache knows it and its blob is
+ * (now) in l, with *res filled; else 0. */
+int cli_tcache_layer(struct cli_tcache *c, const struct img_layer_options *o,
+		     struct img_layout *l, struct img_layer_result *res);
+/* Keeps the record of the layer just written into blob_dir, and its blob. */
+void cli_tcache_put_layer(struct cli_tcache *c, const struct img_layer_options *o,
+			  const char *blob_dir, const struct img_layer_result *res);
+/* {"enabled", "dir", "tree", "hashes", "layer"}: hit, miss or rebuilt
+ * (hashes: unused when the disk had lineage). */
+json_t *cli_tcache_json(const struct cli_tcache *c);
+/* The cap in bytes, and removing the least recently used templates past it
+ * (never c's own). */
+uint64_t cli_tcache_cap(void);
+void cli_tcache_trim(const struct cli_tcache *c);
 
 struct cli_strategy {
 	const char *requested; /* block, file or auto */

@@ -8,6 +8,11 @@
  * they fall in, and how small zstd --patch-from deltas of the modified files
  * would be. OCI layers carry whole files, so the verdict says what a
  * delta-aware transport could save, never that a layer would shrink.
+ *
+ * Both strategies of convert are run side by side (with a disk: base): file
+ * (walk and compare every file) and block (the blocks changed since the
+ * template), each on its own open of DISK so the bytes it reads are its own;
+ * their layers must be the same blob. --chart draws the figures as SVG.
  */
 #include "blockdiff.h"
 #include "cli.h"
@@ -33,9 +38,16 @@ static const char compare_usage[] =
 	"               in, metadata, and zstd --patch-from deltas of modified files.\n"
 	"BASE is disk:FILE for both views; an image base (oci:, docker-archive:,\n"
 	"rootfs:, scratch) has no blocks, so only the file level is shown.\n"
+	"With a disk: base, convert's two strategies also run side by side, each\n"
+	"on its own open of DISK: file and block (see convert --strategy), with the\n"
+	"changed files, the bytes each read from DISK to find them, its seconds\n"
+	"(to find them, and with the layer written three times; the base's tree\n"
+	"is not counted), the layer's bytes and the per-file delta bytes (zstd\n"
+	"--patch-from, and librsync's rsync-style delta as rdiff makes it).\n"
 	"\n"
 	"  --hashes            compare block hashes even when lineage would do\n"
 	"  --list              list the files with changed blocks and the deltas\n"
+	"  --chart FILE.svg    also draw the strategies' figures as an SVG bar chart\n"
 	"  --format F          DISK's format: raw, qcow2, vmdk, vhdx, vhd, vdi or qed\n"
 	"  --json              JSON on stdout\n"
 	"  -q, --quiet         no progress on stderr\n"
@@ -97,6 +109,18 @@ static json_t *extents_json(const struct bd_extents *x)
 			 (json_int_t)x->bytes, "granule", (json_int_t)x->granule);
 }
 
+/* One strategy's run: what convert --strategy NAME would do. */
+struct strategy_run {
+	const char *name;    /* file or block */
+	const char *used;    /* what ran: block may fall back to file */
+	char reason[512];
+	uint64_t changed_files, bytes_read;
+	double seconds;      /* finding the changes and writing the layer 3 times */
+	double seconds_find; /* finding the changes: the tree and the diff */
+	struct img_layer_result sizes[3]; /* raw, gzip, zstd */
+	int ran;
+};
+
 /* What compare found, for printing. */
 struct compare {
 	const struct cli_job_options *jo;
@@ -104,7 +128,11 @@ struct compare {
 	const struct img_layer_result *sizes; /* raw, gzip, zstd */
 	const struct bd_analysis *bv;         /* NULL: BASE is not a disk */
 	double t_diff, t_file, t_block;
+	struct strategy_run runs[2];          /* file, block */
+	char verdict[1024];
 };
+
+static void print_strategies_text(const struct compare *cp);
 
 static json_t *block_json(const struct compare *cp)
 {
@@ -120,7 +148,7 @@ static json_t *block_json(const struct compare *cp)
 			"file_level", bd_file_level(cp->job->diff, f->path)));
 	}
 	return json_pack("{s:s, s:i, s:o, s:o, s:I, s:I, s:I, s:I, s:{s:I, s:I, s:I},"
-			 " s:I, s:I, s:{s:I, s:I, s:I, s:I, s:I}, s:o, s:f,"
+			 " s:I, s:I, s:{s:I, s:I, s:I, s:I, s:I, s:I}, s:o, s:f,"
 			 " s:{s:f, s:f, s:f, s:f, s:f}}",
 			 "method", bd_method_name(bv->alloc.method),
 			 "lineage_depth", bv->alloc.depth,
@@ -140,11 +168,44 @@ static json_t *block_json(const struct compare *cp)
 			 "bytes", (json_int_t)bv->modified_bytes,
 			 "zstd", (json_int_t)bv->modified_zstd,
 			 "patch_from", (json_int_t)bv->modified_delta,
+			 "rsync", (json_int_t)bv->modified_rsync,
 			 "no_delta_too_large", (json_int_t)bv->skipped,
 			 "files", files, "seconds", cp->t_block, "seconds_by_phase",
 			 "extents", bv->t_extents, "refine", bv->t_refine,
 			 "map", bv->t_map, "blocks_zstd", bv->t_blocks_zstd,
 			 "deltas", bv->t_delta);
+}
+
+static json_t *strategies_json(const struct compare *cp)
+{
+	json_t *a = json_array();
+	size_t i;
+
+	for (i = 0; i < 2; i++) {
+		const struct strategy_run *r = &cp->runs[i];
+		json_t *o;
+
+		if (!r->ran)
+			continue;
+		o = json_pack("{s:s, s:I, s:I, s:f, s:{s:I, s:I, s:I}}", "strategy", r->name,
+			      "changed_files", (json_int_t)r->changed_files, "bytes_read",
+			      (json_int_t)r->bytes_read, "seconds", r->seconds, "layer_bytes",
+			      "raw", (json_int_t)r->sizes[0].blob.size,
+			      "gzip", (json_int_t)r->sizes[1].blob.size,
+			      "zstd", (json_int_t)r->sizes[2].blob.size);
+		if (cp->bv)
+			json_object_set_new(o, "delta_bytes", json_pack("{s:I, s:I}",
+				"zstd_patch_from", (json_int_t)cp->bv->modified_delta,
+				"rsync", (json_int_t)cp->bv->modified_rsync));
+		else
+			json_object_set_new(o, "delta_bytes", json_null());
+		json_object_set_new(o, "seconds_to_find_changes", json_real(r->seconds_find));
+		json_object_set_new(o, "used", json_string(r->used));
+		json_object_set_new(o, "reason", json_string(r->reason));
+		json_object_set_new(o, "layer_digest", json_string(r->sizes[2].blob.digest));
+		json_array_append_new(a, o);
+	}
+	return a;
 }
 
 static void print_json(const struct compare *cp)
@@ -155,6 +216,8 @@ static void print_json(const struct compare *cp)
 
 	json_object_set_new(root, "base", json_string(cp->jo->base));
 	json_object_set_new(root, "disk", json_string(cp->jo->disk));
+	json_object_set_new(root, "strategies", strategies_json(cp));
+	json_object_set_new(root, "verdict", json_string(cp->verdict));
 	fl = json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:{s:I, s:I, s:I}, s:f}",
 		       "changed_files", (json_int_t)(s->added + s->modified),
 		       "added", (json_int_t)s->added, "modified", (json_int_t)s->modified,
@@ -241,6 +304,7 @@ static void print_text(const struct compare *cp, int list)
 	else
 		print_block_text(cp);
 	print_verdict(sizes, s, bv);
+	print_strategies_text(cp);
 	if (!list || !bv)
 		return;
 	for (i = 0; i < bv->map.nfiles; i++) {
@@ -253,11 +317,230 @@ static void print_text(const struct compare *cp, int list)
 		fputs((char *)bv->deltas.data, stdout);
 }
 
+/* ---- the strategies side by side ------------------------------------------ */
+
+/* Fills r from a job that ran strategy name (bytes read: before anything
+ * but the strategy read DISK) and writes its layer three times. */
+static int strategy_record(struct cli_job *job, const char *disk, const char *name,
+			   struct strategy_run *r)
+{
+	const struct fsd_stats *s = fsd_result_stats(job->diff);
+	struct ut_err err = { { 0 } };
+	double mark;
+
+	r->name = name;
+	r->used = job->strategy.used;
+	snprintf(r->reason, sizeof(r->reason), "%s", job->strategy.reason);
+	r->bytes_read = dr_blockdev_bytes_read(dr_disk_blockdev(job->disk));
+	r->changed_files = s->added + s->modified;
+	mark = ut_now();
+	if (cli_layer_sizes(job->items, job->nitems, job->vm, r->sizes, &err) < 0)
+		return cli_error_at(disk, &err), -1;
+	r->seconds_find = job->t_walk + job->t_diff;
+	r->seconds = r->seconds_find + (ut_now() - mark);
+	r->ran = 1;
+	return 0;
+}
+
+/* The block strategy on its own open of DISK. */
+static int run_block(const struct cli_job_options *jo0, struct strategy_run *r,
+		     struct ut_progress *prog)
+{
+	struct cli_job_options jo = *jo0;
+	struct fsd_options fopt = *jo0->diff;
+	struct cli_job job;
+	int rc = -1;
+
+	jo.diff = &fopt;
+	jo.strategy = "block";
+	if (cli_job_run(&job, &jo, prog) == 0)
+		rc = strategy_record(&job, jo.disk, "block", r);
+	cli_job_release(&job);
+	return rc;
+}
+
+static void human(uint64_t v, char *buf, size_t len)
+{
+	ut_human_size(v, buf, len);
+}
+
+/* One sentence a person can act on. Returns 0, or -1 when the strategies
+ * disagree (a bug: the layers must be the same blob). */
+static int make_verdict(struct compare *cp)
+{
+	const struct strategy_run *f = &cp->runs[0], *b = &cp->runs[1];
+	char h1[32], h2[32], h3[32], h4[32], h5[32];
+	double ratio;
+	size_t n;
+
+	if (!b->ran) {
+		snprintf(cp->verdict, sizeof(cp->verdict),
+			 "file strategy only: the block strategy needs a disk:TEMPLATE base (%s has no blocks)",
+			 cp->jo->base);
+		return 0;
+	}
+	if (strcmp(b->used, "block")) {
+		snprintf(cp->verdict, sizeof(cp->verdict),
+			 "block fell back to file (%s); both read the whole disk", b->reason);
+		return 0;
+	}
+	if (strcmp(f->sizes[2].blob.digest, b->sizes[2].blob.digest)) {
+		snprintf(cp->verdict, sizeof(cp->verdict),
+			 "the strategies gave different layers (file %s, block %s): a bug in vm2oci, the block layer must not be used",
+			 f->sizes[2].blob.digest, b->sizes[2].blob.digest);
+		return -1;
+	}
+	human(f->bytes_read, h1, sizeof(h1));
+	human(b->bytes_read, h2, sizeof(h2));
+	ratio = b->seconds_find > 0 ? f->seconds_find / b->seconds_find : 0.0;
+	n = (size_t)snprintf(cp->verdict, sizeof(cp->verdict),
+			     "block gives the same layer reading %.1fx fewer bytes (%s vs %s) and finds the changes %.1fx %s (%.2f s vs %.2f s)",
+			     b->bytes_read ? (double)f->bytes_read / (double)b->bytes_read : 0.0, h2,
+			     h1, ratio >= 1 || ratio == 0 ? ratio : 1 / ratio,
+			     ratio >= 1 ? "faster" : "slower", b->seconds_find, f->seconds_find);
+	if (cp->bv && cp->bv->modified && n < sizeof(cp->verdict)) {
+		human(cp->bv->modified_zstd, h3, sizeof(h3));
+		human(cp->bv->modified_delta, h4, sizeof(h4));
+		human(cp->bv->modified_rsync, h5, sizeof(h5));
+		snprintf(cp->verdict + n, sizeof(cp->verdict) - n,
+			 "; the %" PRIu64 " modified files weigh %s zstd whole, %s as zstd --patch-from deltas, %s as rsync deltas (OCI layers carry them whole)",
+			 cp->bv->modified, h3, h4, h5);
+	}
+	return 0;
+}
+
+static void print_strategies_text(const struct compare *cp)
+{
+	size_t i;
+
+	for (i = 0; i < 2; i++) {
+		const struct strategy_run *r = &cp->runs[i];
+		char h1[32], h2[32];
+
+		if (!r->ran)
+			continue;
+		human(r->bytes_read, h1, sizeof(h1));
+		human(r->sizes[2].blob.size, h2, sizeof(h2));
+		printf("STRATEGY     %-5s %" PRIu64 " changed files, read %s, %.2f s to find them "
+		       "(%.2f s with the layer written 3 times), layer %s zstd%s%s\n",
+		       r->name, r->changed_files, h1, r->seconds_find, r->seconds, h2,
+		       strcmp(r->name, r->used) ? ", fell back to file: " : "",
+		       strcmp(r->name, r->used) ? r->reason : "");
+	}
+	printf("STRATEGIES   %s\n", cp->verdict);
+}
+
+/* Text for SVG: escaped for a terminal first (no control bytes, valid
+ * UTF-8), then for XML. */
+static void svg_text(struct ut_buf *b, const char *s)
+{
+	for (s = cli_name(s); *s; s++) {
+		switch (*s) {
+		case '&': ut_buf_addf(b, NULL, "&amp;"); break;
+		case '<': ut_buf_addf(b, NULL, "&lt;"); break;
+		case '>': ut_buf_addf(b, NULL, "&gt;"); break;
+		case '"': ut_buf_addf(b, NULL, "&quot;"); break;
+		default: ut_buf_add(b, s, 1, NULL); break;
+		}
+	}
+}
+
+/*
+ * One row per figure, a bar per strategy scaled to the larger of the two,
+ * its value written at its end: which strategy wins, and by how much, is
+ * read at a glance without comparing numbers across rows of other units.
+ */
+static void chart_svg(const struct compare *cp, struct ut_buf *b)
+{
+	static const char *const colours[] = { "#4e79a7", "#f28e2b" };
+	const struct strategy_run *r = cp->runs;
+	struct {
+		const char *label;
+		double v[2];
+		int bytes;
+	} rows[6] = {
+		{ "changed files", { (double)r[0].changed_files, (double)r[1].changed_files }, 0 },
+		{ "bytes read from the disk", { (double)r[0].bytes_read, (double)r[1].bytes_read }, 1 },
+		{ "seconds to find the changes", { r[0].seconds_find, r[1].seconds_find }, 0 },
+		{ "layer (zstd)", { (double)r[0].sizes[2].blob.size, (double)r[1].sizes[2].blob.size }, 1 },
+		{ "deltas: zstd --patch-from", { 0, 0 }, 1 },
+		{ "deltas: rsync (librsync)", { 0, 0 }, 1 },
+	};
+	const int left = 230, width = 420, row_h = 64, top = 70;
+	size_t nrows = cp->bv ? 6 : 4, i, k;
+	int height = top + (int)nrows * row_h + 20;
+
+	if (cp->bv) {
+		rows[4].v[0] = rows[4].v[1] = (double)cp->bv->modified_delta;
+		rows[5].v[0] = rows[5].v[1] = (double)cp->bv->modified_rsync;
+	}
+	ut_buf_addf(b, NULL,
+		    "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
+		    "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"760\" height=\"%d\" "
+		    "viewBox=\"0 0 760 %d\" font-family=\"sans-serif\" font-size=\"13\">\n"
+		    "<rect width=\"760\" height=\"%d\" fill=\"white\"/>\n"
+		    "<text x=\"20\" y=\"26\" font-size=\"16\" font-weight=\"bold\">vm2oci compare: ",
+		    height, height, height);
+	svg_text(b, cp->jo->base);
+	ut_buf_addf(b, NULL, " &#8594; ");
+	svg_text(b, cp->jo->disk);
+	ut_buf_addf(b, NULL, "</text>\n");
+	for (k = 0; k < 2; k++)
+		if (r[k].ran)
+			ut_buf_addf(b, NULL,
+				    "<rect x=\"%d\" y=\"40\" width=\"14\" height=\"14\" fill=\"%s\"/>"
+				    "<text x=\"%d\" y=\"52\">%s strategy</text>\n",
+				    20 + (int)k * 160, colours[k], 40 + (int)k * 160, r[k].name);
+	for (i = 0; i < nrows; i++) {
+		int y = top + (int)i * row_h;
+		double max = rows[i].v[0] > rows[i].v[1] ? rows[i].v[0] : rows[i].v[1];
+
+		ut_buf_addf(b, NULL, "<text x=\"20\" y=\"%d\">%s</text>\n", y + 24, rows[i].label);
+		for (k = 0; k < 2; k++) {
+			double v = rows[i].v[k];
+			int w = max > 0 ? (int)(v / max * width + 0.5) : 0;
+			char val[32];
+
+			if (!r[k].ran)
+				continue;
+			if (rows[i].bytes)
+				human((uint64_t)v, val, sizeof(val));
+			else if (rows[i].v[k] != (double)(uint64_t)rows[i].v[k])
+				snprintf(val, sizeof(val), "%.2f", v);
+			else
+				snprintf(val, sizeof(val), "%.0f", v);
+			ut_buf_addf(b, NULL,
+				    "<rect x=\"%d\" y=\"%d\" width=\"%d\" height=\"22\" fill=\"%s\"/>"
+				    "<text x=\"%d\" y=\"%d\">%s</text>\n",
+				    left, y + 4 + (int)k * 26, w < 1 ? 1 : w, colours[k], left + (w < 1 ? 1 : w) + 6,
+				    y + 20 + (int)k * 26, val);
+		}
+	}
+	ut_buf_addf(b, NULL, "</svg>\n");
+}
+
+/* The chart at path, whole or not at all. */
+static int write_chart(const struct compare *cp, const char *path)
+{
+	struct ut_err err = { { 0 } };
+	struct ut_buf b;
+	int rc;
+
+	ut_buf_init(&b, 0);
+	chart_svg(cp, &b);
+	rc = ut_write_file_atomic(path, b.data, b.len, 0644, &err);
+	if (rc < 0)
+		cli_error("%s", err.msg);
+	ut_buf_release(&b);
+	return rc;
+}
+
 int cmd_compare(int argc, char **argv)
 {
-	enum { OPT_HASHES = 256, OPT_LIST, OPT_JSON };
+	enum { OPT_HASHES = 256, OPT_LIST, OPT_JSON, OPT_CHART };
 	static const struct option longopts[] = {
 		{ "hashes", no_argument, NULL, OPT_HASHES },
+		{ "chart", required_argument, NULL, OPT_CHART },
 		{ "list", no_argument, NULL, OPT_LIST },
 		{ "format", required_argument, NULL, 'f' },
 		{ "json", no_argument, NULL, OPT_JSON },
@@ -277,6 +560,7 @@ int cmd_compare(int argc, char **argv)
 	struct compare cp = { .jo = &jo, .job = &job, .sizes = sizes };
 	struct cli_progress prog;
 	int json = 0, quiet = 0, list = 0, c, rc = 1;
+	const char *chart = NULL;
 	double t0;
 
 	memset(sizes, 0, sizeof(sizes));
@@ -285,6 +569,7 @@ int cmd_compare(int argc, char **argv)
 		switch (c) {
 		case OPT_HASHES: bopt.force_hashes = 1; break;
 		case OPT_LIST: list = 1; break;
+		case OPT_CHART: chart = optarg; break;
 		case 'f': jo.disk_format = optarg; break;
 		case OPT_JSON: json = 1; break;
 		case 'q': quiet = 1; break;
@@ -300,6 +585,7 @@ int cmd_compare(int argc, char **argv)
 	jo.base = argv[optind];
 	jo.disk = argv[optind + 1];
 	jo.policy = &policy;
+	jo.strategy = "file"; /* the file level is the file strategy's run */
 	bopt.list_deltas = list && !json;
 	cli_progress_init(&prog, quiet || json);
 	bopt.progress = cli_progress_hook(&prog);
@@ -308,10 +594,9 @@ int cmd_compare(int argc, char **argv)
 	if (cli_job_run(&job, &jo, &bopt.progress) < 0)
 		goto out;
 	cp.t_diff = ut_now() - t0;
-	if (cli_layer_sizes(job.items, job.nitems, job.vm, sizes, &err) < 0) {
-		cli_error_at(jo.disk, &err);
+	if (strategy_record(&job, jo.disk, "file", &cp.runs[0]) < 0)
 		goto out;
-	}
+	memcpy(sizes, cp.runs[0].sizes, sizeof(sizes));
 	cp.t_file = ut_now() - t0;
 	if (job.base.disk) {
 		double t1 = ut_now();
@@ -323,13 +608,17 @@ int cmd_compare(int argc, char **argv)
 		}
 		cp.t_block = ut_now() - t1;
 		cp.bv = &bv;
+		if (run_block(&jo, &cp.runs[1], &bopt.progress) < 0)
+			goto out;
 	}
 	cli_progress_done(&prog);
+	rc = make_verdict(&cp) < 0;
+	if (chart && write_chart(&cp, chart) < 0)
+		rc = 1;
 	if (json)
 		print_json(&cp);
 	else
 		print_text(&cp, list);
-	rc = 0;
 out:
 	cli_progress_done(&prog);
 	bd_analysis_release(&bv);

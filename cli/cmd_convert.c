@@ -60,9 +60,13 @@ static const char convert_usage[] =
 	"      --strategy S       how to find what the VM changed: file (walk and\n"
 	"                         compare every file), block (map the blocks changed\n"
 	"                         since a disk:TEMPLATE base, from the qcow2 or vmdk\n"
-	"                         backing chain, to files; the same layer, reading only\n"
-	"                         what changed; falls back to file, saying why, when\n"
-	"                         it cannot be exact), auto (default: block when it can)\n"
+	"                         backing chain, or for a full copy the blocks whose\n"
+	"                         SHA-256 differs from the template's, to files; the\n"
+	"                         same layer, reading only what changed; falls back to\n"
+	"                         file, saying why, when it cannot be exact), auto\n"
+	"                         (default: block when it can). A disk:TEMPLATE's tree,\n"
+	"                         block index and base layer are cached for its next\n"
+	"                         clones ($VM2OCI_CACHE/templates; off: VM2OCI_CACHE=off)\n"
 	"      --output-format F  oci (default) or docker-archive\n"
 	"      --trust-mtime      same size and mtime means same content (rsync's\n"
 	"                         quick check) instead of comparing digests\n"
@@ -374,6 +378,31 @@ static int tree_layer(struct convert *cv, const struct ut_tree *t, const char *r
 	return 0;
 }
 
+/* A disk:TEMPLATE base's one layer: from the template cache when it knows
+ * the layer (the blob linked in, or already in the layout), else written
+ * from the template's tree and kept there. */
+static int template_layer(struct convert *cv)
+{
+	struct cli_base *b = &cv->job.base;
+	struct img_layer_result res;
+	struct ut_err err = { { 0 } };
+	struct layer_rec *l;
+
+	if (!cli_tcache_layer(b->cache, &cv->o->layer, cv->layout, &res)) {
+		if (tree_layer(cv, b->tree, "base", "vm2oci: template disk",
+			       "the template's whole tree", &err) < 0)
+			return cli_base_error(b, &err), -1;
+		cli_tcache_put_layer(b->cache, &cv->o->layer, img_layout_blob_dir(cv->layout),
+				     &cv->layers[cv->nlayers - 1].res);
+		return 0;
+	}
+	l = layer_new(cv, "base");
+	l->res = res;
+	img_config_add_layer(&cv->config, res.diff_id, "vm2oci: template disk",
+			     "the template's whole tree");
+	return 0;
+}
+
 /* The base's layers, reused by digest; rootfs and disk bases get one made. */
 static int convert_base_layers(struct convert *cv)
 {
@@ -382,12 +411,8 @@ static int convert_base_layers(struct convert *cv)
 	const struct img_base_layer *bl;
 	size_t nbl, i;
 
-	if (!img) {
-		if (tree_layer(cv, cv->job.base.tree, "base", "vm2oci: template disk",
-			       "the template's whole tree", &err) < 0)
-			return cli_base_error(&cv->job.base, &err), -1;
-		return 0;
-	}
+	if (!img)
+		return template_layer(cv);
 	img_config_copy(&cv->config, img_base_config(img));
 	bl = img_base_layers(img, &nbl);
 	for (i = 0; i < nbl; i++) {
@@ -588,6 +613,8 @@ static void convert_report(const struct convert *cv)
 	json_object_set_new(root, "base", json_string(o->base));
 	json_object_set_new(root, "skipped_mounts", cli_skipped_json(j->disk));
 	json_object_set_new(root, "strategy", cli_strategy_json(&j->strategy, j->disk));
+	if (j->base.disk)
+		json_object_set_new(root, "template_cache", cli_tcache_json(j->base.cache));
 	if (j->diff)
 		json_object_set_new(root, "diff", stats_json(fsd_result_stats(j->diff)));
 	if (cv->vdb && (o->packages_layer || o->dockerfile))

@@ -215,7 +215,7 @@ int img_base_tree(struct img_base *b, const char *cache_dir, struct ut_tree **ou
 			for (i = b->nlayers; i > 0; i--) {
 				char *p = cache_path(cache_dir, b, i);
 
-				if (img_tree_load(p, &t, NULL) == 0) {
+				if (ut_tree_load(p, &t, NULL) == 0) {
 					/* Used now: the last to be evicted. */
 					utimensat(AT_FDCWD, p, NULL, 0);
 					img_tree_builder_set(tb, t);
@@ -237,7 +237,7 @@ int img_base_tree(struct img_base *b, const char *cache_dir, struct ut_tree **ou
 				char *p = cache_path(cache_dir, b, i + 1);
 				struct ut_tree *snap = img_tree_builder_take(tb);
 
-				img_tree_save(snap, p, NULL);
+				ut_tree_save(snap, p, NULL);
 				img_tree_builder_set(tb, snap);
 				free(p);
 			}

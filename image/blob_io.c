@@ -39,19 +39,7 @@ void img_temp_untrack(const char *path)
 
 int img_write_all(int fd, const void *data, size_t len)
 {
-	const unsigned char *p = data;
-
-	while (len) {
-		ssize_t n = write(fd, p, len);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -1;
-		p += n;
-		len -= (size_t)n;
-	}
-	return 0;
+	return ut_write_all(fd, data, len);
 }
 
 int img_create_temp_at(int dirfd, const char *prefix, const char *shown_dir, char **path_out,

@@ -251,8 +251,5 @@ int img_base_is_dir(const struct img_base *b, const char **src);
 void img_temp_track(const char *path);
 void img_temp_untrack(const char *path);
 
-/* Binary tree cache files. */
-int img_tree_save(const struct ut_tree *t, const char *path, struct ut_err *err);
-int img_tree_load(const char *path, struct ut_tree **out, struct ut_err *err);
 
 #endif

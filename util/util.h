@@ -71,6 +71,12 @@ int ut_buf_add_json_string(struct ut_buf *b, const char *s, struct ut_err *err);
 
 /* Reads a whole host file (not a guest file) into b, at most b->cap bytes. */
 int ut_read_host_file(const char *path, struct ut_buf *b, struct ut_err *err);
+/* write(2) until all of data is written (EINTR retried); -1 with errno. */
+int ut_write_all(int fd, const void *data, size_t len);
+/* data as the file at path, whole or not at all: written to
+ * PATH.tmp-XXXXXX, given mode, renamed over path. */
+int ut_write_file_atomic(const char *path, const void *data, size_t len, unsigned mode,
+			 struct ut_err *err);
 /* The same from an open descriptor; name is the file in messages. */
 int ut_read_fd(int fd, const char *name, struct ut_buf *b, struct ut_err *err);
 /* Removes a host path and, when it is a directory, everything below it
@@ -250,6 +256,14 @@ size_t ut_tree_lower_bound(const struct ut_tree *t, const char *path);
 void ut_tree_remove(struct ut_tree *t, const char *path);
 /* Recomputes nlink from link_id (entries of one link set). */
 void ut_tree_count_links(struct ut_tree *t);
+/*
+ * A tree as a file (tree_file.c): every field of every entry, src_a/src_b and
+ * digests included, not the content source. Saved under PATH.tmp-XXXXXX and
+ * renamed; loading checks every length and fails on a truncated, foreign or
+ * corrupt file ("not a tree file", "truncated or corrupt tree file").
+ */
+int ut_tree_save(const struct ut_tree *t, const char *path, struct ut_err *err);
+int ut_tree_load(const char *path, struct ut_tree **out, struct ut_err *err);
 /* Digests every regular file that has none yet, through t->content. */
 int ut_tree_digest_all(struct ut_tree *t, struct ut_err *err);
 

@@ -10,6 +10,10 @@
 # block, and both must give the same diff layer (digest and diff_id).
 # With VM2OCI_FIXTURES set, clone.qcow2 on template.qcow2 is checked too
 # (--max-file-size 4G: its sparse 1 GiB file is larger than its filesystem).
+# Full copies of changed overlays (a standalone qcow2 and a raw file, no
+# backing chain) go through the block-hash index of the template; the template
+# cache (VM2OCI_CACHE in the work folder) must hit on later runs, give the same
+# layers, and a corrupt cache must be said once and rebuilt.
 # Root, /dev/fuse and qemu-storage-daemon are needed; otherwise exit 77.
 set -euo pipefail
 
@@ -25,6 +29,7 @@ for t in qemu-storage-daemon qemu-img mkfs.ext4 losetup setfattr jq; do
 done
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/prop_block.XXXXXX")
+export VM2OCI_CACHE=$work/cache
 loopdev= mnt=$work/mnt
 mkdir -p "$mnt"
 . "$(dirname "$0")/../../fixtures/overlay-lib.sh"
@@ -155,6 +160,64 @@ for ((it = 1; it <= 2; it++)); do
     check_pair "$work/delta.vmdk" "$work/template.vmdk" "vmdk delta $it" || fail=1
 done
 
+# Full copies: no backing chain, so the template's block-hash index.
+cache_state() { # the template cache's tree/hashes/layer states of the last block run
+    jq -r '.template_cache | "\(.tree) \(.hashes) \(.layer)"' "$work/block.json"
+}
+expect_cache() { # WANT NAME
+    local got
+    got=$(cache_state)
+    [ "$got" = "$1" ] && echo "ok cache $2: $got" || { echo "FAIL cache $2: $got, want $1"; return 1; }
+}
+ov=$work/clone.qcow2
+rm -f "$ov"
+qemu-img create -q -f qcow2 -F qcow2 -b "$work/template.qcow2" "$ov"
+overlay_mount "$ov" "$mnt" "$work"
+(cd "$mnt" && for ((k = 0; k < 5; k++)); do one_change 2>/dev/null || true; done)
+overlay_umount
+qemu-img convert -O qcow2 "$ov" "$work/full.qcow2"
+qemu-img convert -O raw "$ov" "$work/full.raw"
+check_pair "$work/full.qcow2" "$work/template.qcow2" "full qcow2 copy" || fail=1
+[ "$(jq -r .strategy.block.source "$work/block.json")" = hashes ] || { echo "FAIL full copy: not by hashes"; fail=1; }
+check_pair "$work/full.raw" "$work/template.qcow2" "full raw copy" || fail=1
+expect_cache "hit hit hit" "full raw copy, second use" || fail=1
+# A corrupt tree and index: said once, rebuilt, the same layer.
+for f in "$VM2OCI_CACHE"/templates/*/tree "$VM2OCI_CACHE"/templates/*/hashes; do
+    printf 'garbage' | dd of="$f" bs=1 seek=9 conv=notrunc status=none
+done
+"$vm2oci" convert "$work/full.raw" -b "disk:$work/template.qcow2" -o "$work/o-c" -c none --max-file-size 4G --strategy block --json -q >"$work/block.json" 2>"$work/warn.txt"
+rm -rf "$work/o-c"
+nwarn=$(grep -c 'warning: template cache' "$work/warn.txt" || true)
+if [ "$nwarn" = 1 ] && [ "$(cache_state)" = "rebuilt rebuilt hit" ] &&
+   [ "$(layer_of "$work/block.json" | cut -d' ' -f2-)" = "$(layer_of "$work/file.json" | cut -d' ' -f2-)" ]; then
+    echo "ok corrupt cache: $(cat "$work/warn.txt")"
+else
+    echo "FAIL corrupt cache: $nwarn warnings, $(cache_state)"; fail=1
+fi
+expect_cache "rebuilt rebuilt hit" "after corruption" || fail=1
+check_pair "$work/full.raw" "$work/template.qcow2" "full raw copy, rebuilt cache" || fail=1
+expect_cache "hit hit hit" "rebuilt" || fail=1
+# A cached blob written over since (its mtime moved): said, rebuilt, the same layer.
+touch "$VM2OCI_CACHE"/templates/*/blob-*
+check_pair "$work/full.raw" "$work/template.qcow2" "full raw copy, blob touched" 2>"$work/warn.txt" || fail=1
+grep -q 'changed since it was cached' "$work/warn.txt" || { echo "FAIL blob touched: no warning"; fail=1; }
+expect_cache "hit hit rebuilt" "blob touched" || fail=1
+# A template changed in place (its mtime) is a miss, never a stale hit.
+touch "$work/template.qcow2"
+check_pair "$ov" "$work/template.qcow2" "touched template" || fail=1
+expect_cache "miss unused miss" "touched template" || fail=1
+# Bounded: past VM2OCI_TEMPLATE_CACHE_MAX the least recently used templates
+# go (the old identity, the vmdk template), never the one in use.
+before=$(find "$VM2OCI_CACHE/templates" -mindepth 1 -maxdepth 1 -type d | wc -l)
+VM2OCI_TEMPLATE_CACHE_MAX=1 "$vm2oci" convert "$ov" -b "disk:$work/template.qcow2" -o "$work/o-t" -c gzip --max-file-size 4G --json -q >"$work/block.json"
+rm -rf "$work/o-t"
+after=$(find "$VM2OCI_CACHE/templates" -mindepth 1 -maxdepth 1 -type d | wc -l)
+if [ "$before" -ge 2 ] && [ "$after" = 1 ] && [ -d "$(jq -r .template_cache.dir "$work/block.json")" ]; then
+    echo "ok cache bound: $before templates, 1 after a run with a 1-byte cap"
+else
+    echo "FAIL cache bound: $before templates before, $after after"; fail=1
+fi
+
 # Refusals: block falls back to file, saying why, when it cannot be exact.
 refused() { # DISK BASE PATTERN NAME
     "$vm2oci" convert "$1" -b "$2" -o "$work/o-ref" -c none --strategy block --json -q >"$work/ref.json"
@@ -168,8 +231,6 @@ refused() { # DISK BASE PATTERN NAME
 }
 qemu-img create -q -f qcow2 -F qcow2 -b "$work/template.qcow2" "$work/clone.qcow2"
 refused "$work/clone.qcow2" scratch "disk:TEMPLATE" "scratch base" || fail=1
-qemu-img convert -O qcow2 "$work/template.qcow2" "$work/copy.qcow2"
-refused "$work/copy.qcow2" "disk:$work/template.qcow2" "not in the disk's backing chain" "full copy" || fail=1
 overlay_mount "$work/clone.qcow2" "$mnt" "$work"
 umount "$mnt"
 e2fsck -fy "$ov_loop" >/dev/null 2>&1 || true # tune2fs -U wants a checked fs

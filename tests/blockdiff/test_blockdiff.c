@@ -3,7 +3,8 @@
  * sizes, on inputs made by the real tools: qemu-img/qemu-io overlays (with
  * `qemu-img map` as the oracle), raw copies patched with dd at known blocks,
  * ext4 images from mke2fs -d whose file blocks debugfs locates, xxhsum for
- * the hash and the zstd CLI's --patch-from for delta sizes.
+ * the hash, the zstd CLI's --patch-from for delta sizes and rdiff
+ * (signature, then delta) for the rsync-style delta sizes, byte for byte.
  */
 #include "blockdiff.h"
 #include "fsdiff.h"
@@ -351,6 +352,104 @@ static void map_case(const char *dir, const char *base_name, const char *vm_name
 	dr_disk_free(d);
 }
 
+/* The template's SHA-256 block index: dd-patched blocks of a copy are what
+ * it finds, a short last block included; saved and loaded whole, and a
+ * truncated or foreign file is refused. */
+static void test_hash_index(void **state)
+{
+	struct fx *f = *state;
+	struct ut_err err = { { 0 } };
+	struct dr_blockdev *a, *b;
+	struct bd_hash_set set = { 0 }, back;
+	struct bd_extents x;
+	char path[4096];
+	static const struct bd_range want[] = {
+		{ 5 * 4096, 4096 },
+		{ 200 * 4096, 3 * 4096 },
+		{ 1024 * 4096, 100 }, /* the short last block */
+	};
+
+	assert_int_equal(tu_sh("cd '%s' && head -c %d /dev/urandom > a.raw && cp a.raw b.raw && "
+			       "dd if=/dev/urandom of=b.raw bs=4096 seek=5 count=1 conv=notrunc status=none && "
+			       "dd if=/dev/urandom of=b.raw bs=4096 seek=200 count=3 conv=notrunc status=none && "
+			       "printf y | dd of=b.raw bs=1 seek=%d conv=notrunc status=none",
+			       f->dir, 1024 * 4096 + 100, 1024 * 4096 + 50), 0);
+	a = open_bd(f->dir, "a.raw");
+	b = open_bd(f->dir, "b.raw");
+	set.v = calloc(1, sizeof(*set.v));
+	set.n = 1;
+	assert_int_equal(bd_hash_index_build(a, 4096, dr_blockdev_size(a), 4096, NULL, &set.v[0], &err), 0);
+	assert_int_equal(set.v[0].n, 1025);
+	bd_extents_init(&x);
+	assert_int_equal(bd_hash_index_diff(&set.v[0], b, NULL, &x, &err), 0);
+	assert_ranges(&x, want, 3);
+	bd_extents_release(&x);
+	/* Its own bytes: nothing differs. */
+	bd_extents_init(&x);
+	assert_int_equal(bd_hash_index_diff(&set.v[0], a, NULL, &x, &err), 0);
+	assert_int_equal(x.n, 0);
+	bd_extents_release(&x);
+
+	snprintf(path, sizeof(path), "%s/index", f->dir);
+	assert_int_equal(bd_hash_set_save(&set, path, &err), 0);
+	assert_int_equal(bd_hash_set_load(path, &back, &err), 0);
+	assert_int_equal(back.n, 1);
+	assert_int_equal(back.v[0].off, 4096);
+	assert_int_equal(back.v[0].size, set.v[0].size);
+	assert_memory_equal(back.v[0].h, set.v[0].h, set.v[0].n * UT_SHA256_LEN);
+	bd_hash_set_release(&back);
+	assert_int_equal(tu_sh("truncate -s -1 '%s'", path), 0);
+	assert_true(bd_hash_set_load(path, &back, &err) < 0);
+	assert_non_null(strstr(err.msg, "truncated or corrupt"));
+	assert_int_equal(tu_sh("printf 'VM2OCIT2........' > '%s'", path), 0);
+	assert_true(bd_hash_set_load(path, &back, &err) < 0);
+	assert_non_null(strstr(err.msg, "not a block-hash index"));
+	/* Another size is an error, not a guess. */
+	dr_blockdev_free(b);
+	assert_int_equal(tu_sh("cd '%s' && head -c 8192 a.raw > c.raw", f->dir), 0);
+	b = open_bd(f->dir, "c.raw");
+	bd_extents_init(&x);
+	assert_true(bd_hash_index_diff(&set.v[0], b, NULL, &x, &err) < 0);
+	bd_extents_release(&x);
+	bd_hash_set_release(&set);
+	dr_blockdev_free(a);
+	dr_blockdev_free(b);
+
+	/* Zeros an image holds itself (qcow2 clusters never written) are not
+	 * read: their digests must be those of the bytes read from a raw copy
+	 * written in full. */
+	if (tu_have("qemu-img")) {
+		struct bd_hash_index ri, qi;
+
+		assert_int_equal(tu_sh("cd '%s' && rm -f s.raw && truncate -s 9M s.raw && "
+				       "head -c 5000 /dev/urandom | dd of=s.raw bs=1 seek=%d conv=notrunc status=none && "
+				       "qemu-img convert -f raw -O qcow2 s.raw s.qcow2 && "
+				       "cp s.raw full.raw && dd if=/dev/zero of=full.raw bs=1M count=9 conv=notrunc status=none",
+				       f->dir, 6 * 1024 * 1024 + 10), 0);
+		a = open_bd(f->dir, "s.raw");
+		b = open_bd(f->dir, "s.qcow2");
+		assert_int_equal(bd_hash_index_build(a, 0, dr_blockdev_size(a), 4096, NULL, &ri, &err), 0);
+		assert_int_equal(bd_hash_index_build(b, 0, dr_blockdev_size(b), 4096, NULL, &qi, &err), 0);
+		assert_int_equal(ri.n, qi.n);
+		assert_memory_equal(ri.h, qi.h, ri.n * UT_SHA256_LEN);
+		bd_extents_init(&x);
+		assert_int_equal(bd_hash_index_diff(&qi, a, NULL, &x, &err), 0);
+		assert_int_equal(x.n, 0);
+		bd_extents_release(&x);
+		dr_blockdev_free(a);
+		/* All zeros, written out: only the 5000 bytes' blocks differ. */
+		a = open_bd(f->dir, "full.raw");
+		bd_extents_init(&x);
+		assert_int_equal(bd_hash_index_diff(&qi, a, NULL, &x, &err), 0);
+		assert_int_equal(x.bytes, 2 * 4096);
+		bd_extents_release(&x);
+		bd_hash_index_release(&ri);
+		bd_hash_index_release(&qi);
+		dr_blockdev_free(a);
+		dr_blockdev_free(b);
+	}
+}
+
 static void test_mapping(void **state)
 {
 	struct fx *f = *state;
@@ -559,6 +658,68 @@ static void test_delta(void **state)
 	ut_buf_release(&vm);
 }
 
+/* rsync-style deltas: librsync's size must be rdiff's delta file's size,
+ * exactly, on pairs that shift, append, truncate, rewrite and empty. */
+static void test_rsync_delta(void **state)
+{
+	static const char *const pairs[] = {
+		/* a block rewritten in place */
+		"head -c 3M /dev/urandom > b && cp b v && "
+		"dd if=/dev/urandom of=v bs=4096 seek=200 count=2 conv=notrunc status=none",
+		/* bytes inserted near the start: everything after shifts */
+		"head -c 1M /dev/urandom > b && { head -c 1000 b; echo inserted; tail -c +1001 b; } > v",
+		/* appended, and truncated */
+		"head -c 500K /dev/urandom > b && { cat b; head -c 70000 /dev/urandom; } > v",
+		"head -c 700K /dev/urandom > b && head -c 123457 b > v",
+		/* text with a few lines changed */
+		"seq 1 200000 > b && sed 's/^1234$/changed/; s/^99999$/x/' b > v",
+		/* empty on either side, and tiny */
+		": > b && head -c 10000 /dev/urandom > v",
+		"head -c 10000 /dev/urandom > b && : > v",
+		"printf abc > b && printf abd > v",
+	};
+	struct fx *f = *state;
+	size_t i;
+
+	need("rdiff");
+	for (i = 0; i < sizeof(pairs) / sizeof(pairs[0]); i++) {
+		struct ut_err err = { { 0 } };
+		struct ut_buf base, vm;
+		struct bd_delta d, d2;
+		char path[4096], *out;
+		unsigned long long want;
+
+		assert_int_equal(tu_sh("cd '%s' && rm -f b v sig delta && %s && rdiff signature b sig && "
+				       "rdiff delta sig v delta", f->dir, pairs[i]), 0);
+		out = tu_sh_out("stat -c %%s '%s/delta'", f->dir);
+		want = strtoull(out, NULL, 10);
+		free(out);
+		ut_buf_init(&base, 0);
+		ut_buf_init(&vm, 0);
+		snprintf(path, sizeof(path), "%s/b", f->dir);
+		assert_int_equal(ut_read_host_file(path, &base, &err), 0);
+		snprintf(path, sizeof(path), "%s/v", f->dir);
+		assert_int_equal(ut_read_host_file(path, &vm, &err), 0);
+		assert_int_equal(bd_delta_buf(base.data ? (void *)base.data : "", base.len,
+					      vm.data ? (void *)vm.data : "", vm.len, NULL, &d, &err), 0);
+		if (d.rsync_bytes != want)
+			fail_msg("pair %zu (%s): librsync %llu bytes, rdiff %llu", i, pairs[i],
+				 (unsigned long long)d.rsync_bytes, want);
+		/* The same streamed through content sources. */
+		{
+			struct mem_src bs = { base.data, base.len }, vs = { vm.data, vm.len };
+			struct ut_content bsrc = { &mem_ops, &bs }, vsrc = { &mem_ops, &vs };
+			struct ut_entry be = { .path = "b", .type = UT_REG, .size = base.len };
+			struct ut_entry ve = { .path = "v", .type = UT_REG, .size = vm.len };
+
+			assert_int_equal(bd_delta_entry(&bsrc, &be, &vsrc, &ve, NULL, &d2, &err), 0);
+			assert_int_equal(d2.rsync_bytes, want);
+		}
+		ut_buf_release(&base);
+		ut_buf_release(&vm);
+	}
+}
+
 static void test_extents_zstd(void **state)
 {
 	struct fx *f = *state;
@@ -597,9 +758,11 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_hash64, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_lineage, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_hashes, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_hash_index, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_mapping, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_analyse, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_delta, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_rsync_delta, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_extents_zstd, setup, teardown),
 	};
 

@@ -3,7 +3,10 @@
  * mke2fs -d with one file patched in place by dd at the blocks debugfs
  * names (the hashes method), an image base (no block view), and the
  * template/clone fixtures (the lineage method), whose files with changed
- * blocks must be files the file level changed too.
+ * blocks must be files the file level changed too. Both strategies side by
+ * side ("strategies": file and block, the same layer), the rsync-style
+ * delta sizes, and --chart, which xmllint must parse and rsvg-convert render
+ * to a PNG.
  */
 #include "testutil.h"
 
@@ -18,9 +21,21 @@ static const char *binary(void)
 	return b;
 }
 
+/* A template cache of the test's own: the user's is left alone, and the
+ * fixtures' folder is never written. */
+static char *cache_dir;
+
+static const char *cache(void)
+{
+	if (!cache_dir)
+		cache_dir = tu_tmpdir();
+	return cache_dir;
+}
+
 static json_t *run_json(const char *dir, const char *args)
 {
-	char *out = tu_sh_out("cd '%s' && '%s' compare %s --json -q", dir, binary(), args);
+	char *out = tu_sh_out("cd '%s' && VM2OCI_CACHE='%s' '%s' compare %s --json -q", dir,
+			      cache(), binary(), args);
 	json_error_t je;
 	json_t *j = json_loads(out, 0, &je);
 
@@ -41,6 +56,32 @@ static json_int_t jint(json_t *o, const char *path)
 	if (!json_is_integer(cur))
 		fail_msg("%s: not an integer", path);
 	return json_integer_value(cur);
+}
+
+/* The "strategies" array: file first, then block with the same layer. */
+static json_t *strategy(json_t *j, size_t i, const char *name)
+{
+	json_t *a = json_object_get(j, "strategies"), *s = json_array_get(a, i);
+
+	if (!s)
+		fail_msg("no strategy %zu in the JSON", i);
+	assert_string_equal(json_string_value(json_object_get(s, "strategy")), name);
+	return s;
+}
+
+static void assert_same_layer(json_t *j)
+{
+	json_t *f = strategy(j, 0, "file"), *b = strategy(j, 1, "block");
+
+	assert_string_equal(json_string_value(json_object_get(b, "used")), "block");
+	assert_string_equal(json_string_value(json_object_get(f, "layer_digest")),
+			    json_string_value(json_object_get(b, "layer_digest")));
+	assert_int_equal(jint(f, "changed_files"), jint(b, "changed_files"));
+	assert_int_equal(jint(f, "layer_bytes.zstd"), jint(b, "layer_bytes.zstd"));
+	assert_int_equal(jint(f, "layer_bytes.gzip"), jint(b, "layer_bytes.gzip"));
+	assert_int_equal(jint(f, "layer_bytes.raw"), jint(b, "layer_bytes.raw"));
+	assert_true(jint(f, "bytes_read") > 0 && jint(b, "bytes_read") > 0);
+	assert_non_null(strstr(json_string_value(json_object_get(j, "verdict")), "same layer"));
 }
 
 static void test_small_disks(void **state)
@@ -97,7 +138,39 @@ static void test_small_disks(void **state)
 	assert_int_equal(jint(bl, "modified_files.count"), 1);
 	assert_true(jint(bl, "modified_files.zstd") > 250000);
 	assert_true(jint(bl, "modified_files.patch_from") < 16384);
+	/* vm.img is a raw copy: the block strategy hashes it against the
+	 * template's index and gives the file strategy's layer. The rsync delta
+	 * is rdiff's size for the one pair (big.bin before and after). */
+	assert_same_layer(j);
+	assert_int_equal(jint(strategy(j, 1, "block"), "delta_bytes.rsync"),
+			 jint(bl, "modified_files.rsync"));
+	if (tu_have("rdiff") && tu_have("debugfs")) {
+		char *out = tu_sh_out("cd '%s' && debugfs -R 'dump /data/big.bin b.bin' base.img 2>/dev/null && "
+				      "debugfs -R 'dump /data/big.bin v.bin' vm.img 2>/dev/null && "
+				      "rdiff signature b.bin b.sig && rdiff delta b.sig v.bin b.delta && "
+				      "stat -c %%s b.delta", dir);
+
+		assert_int_equal(strtoll(out, NULL, 10), jint(bl, "modified_files.rsync"));
+		free(out);
+	}
 	json_decref(j);
+
+	/* --chart: an SVG that parses and renders. */
+	if (tu_have("xmllint") && tu_have("rsvg-convert")) {
+		char *out;
+
+		assert_int_equal(tu_sh("cd '%s' && VM2OCI_CACHE='%s' '%s' compare disk:base.img vm.img -q "
+				       "--chart chart.svg >/dev/null && xmllint --noout chart.svg && "
+				       "rsvg-convert chart.svg -o chart.png", dir, cache(), binary()), 0);
+		out = tu_sh_out("head -c 8 '%s/chart.png' | od -An -tx1 | tr -d ' \\n'", dir);
+		assert_string_equal(out, "89504e470d0a1a0a");
+		free(out);
+		out = tu_sh_out("grep -c '<rect' '%s/chart.svg'", dir);
+		assert_true(atoi(out) >= 12); /* background, legend, 2 bars x 6 rows */
+		free(out);
+	} else {
+		fprintf(stderr, "SKIP (part): xmllint or rsvg-convert is not installed\n");
+	}
 
 	/* An image base has no blocks: file level only, and it says so. */
 	j = run_json(dir, "scratch vm.img");
@@ -105,6 +178,9 @@ static void test_small_disks(void **state)
 	assert_non_null(strstr(json_string_value(json_object_get(j, "block_level_note")),
 			       "disk base"));
 	assert_true(jint(j, "file_level.layer_bytes.zstd") > 250000);
+	strategy(j, 0, "file");
+	assert_int_equal(json_array_size(json_object_get(j, "strategies")), 1);
+	assert_non_null(strstr(json_string_value(json_object_get(j, "verdict")), "disk:TEMPLATE"));
 	json_decref(j);
 
 	/* The text form has the three parts. */
@@ -116,6 +192,8 @@ static void test_small_disks(void **state)
 		assert_non_null(strstr(out, "BLOCK-LEVEL  method hashes"));
 		assert_non_null(strstr(out, "VERDICT"));
 		assert_non_null(strstr(out, "cannot carry deltas"));
+		assert_non_null(strstr(out, "STRATEGY     block"));
+		assert_non_null(strstr(out, "STRATEGIES   block gives the same layer"));
 		free(out);
 	}
 	assert_int_equal(tu_sh("'%s' compare onlyone >/dev/null 2>&1", binary()), 2);
@@ -177,6 +255,10 @@ static void test_fixtures(void **state)
 	assert_int_equal(jint(bl, "modified_files.count"), 3);
 	assert_true(jint(bl, "modified_files.patch_from") <= jint(bl, "modified_files.zstd"));
 	assert_int_equal(jint(bl, "bytes_outside_filesystems"), 0);
+	/* Lineage: block reads a small part of what file reads. */
+	assert_same_layer(j);
+	assert_true(jint(strategy(j, 1, "block"), "bytes_read") * 5 <
+		    jint(strategy(j, 0, "file"), "bytes_read"));
 
 	/* qemu's own map of the clone's top layer (depth 0) is what lineage
 	 * found, byte for byte. */
@@ -228,7 +310,10 @@ int main(void)
 		cmocka_unit_test(test_small_disks),
 		cmocka_unit_test(test_fixtures),
 	};
+	int rc = cmocka_run_group_tests_name("blockdiff: vm2oci compare", tests, NULL, NULL);
 
-	return cmocka_run_group_tests_name("blockdiff: vm2oci compare", tests, NULL, NULL);
-
+	if (cache_dir)
+		tu_sh("rm -rf '%s'", cache_dir);
+	free(cache_dir);
+	return rc;
 }

@@ -538,6 +538,71 @@ static void test_tree_sort_arena(void **state)
 	ut_tree_free(t);
 }
 
+/* A tree through a file and back: every field, src_a/src_b and digests
+ * included; a truncated file is refused. */
+static void test_tree_file(void **state)
+{
+	struct ut_tree *t = ut_tree_new(), *back = NULL;
+	struct ut_err err = { { 0 } };
+	struct ut_entry *e;
+	char dir[] = "/tmp/ut-tree-XXXXXX", path[64], cmd[128];
+	size_t i;
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/t", dir);
+	ut_tree_add(t, "")->type = UT_DIR;
+	e = ut_tree_add(t, "etc/passwd");
+	e->type = UT_REG;
+	e->size = 1234;
+	e->mode = 0644;
+	e->uid = 7;
+	e->gid = 8;
+	e->mtime_sec = -5;
+	e->mtime_nsec = 999999999;
+	e->link_id = (1ull << 48) | 42;
+	e->src_a = 3;
+	e->src_b = 0x123456789ull;
+	e->nlink = 2;
+	e->has_digest = 1;
+	memset(e->digest, 0xab, sizeof(e->digest));
+	ut_entry_add_xattr(e, "user.x", "v\0w", 3);
+	e = ut_tree_add(t, "etc/link");
+	e->type = UT_LNK;
+	e->link = ut_strdup("passwd");
+	ut_tree_sort(t);
+	assert_int_equal(ut_tree_save(t, path, &err), 0);
+	assert_int_equal(ut_tree_load(path, &back, &err), 0);
+	assert_int_equal(back->n, t->n);
+	for (i = 0; i < t->n; i++) {
+		const struct ut_entry *a = &t->v[i], *b = &back->v[i];
+
+		assert_string_equal(a->path, b->path);
+		assert_int_equal(a->type, b->type);
+		assert_int_equal(a->size, b->size);
+		assert_int_equal(a->mtime_sec, b->mtime_sec);
+		assert_int_equal(a->mtime_nsec, b->mtime_nsec);
+		assert_int_equal(a->link_id, b->link_id);
+		assert_int_equal(a->src_a, b->src_a);
+		assert_int_equal(a->src_b, b->src_b);
+		assert_int_equal(a->nlink, b->nlink);
+		assert_int_equal(a->nxattrs, b->nxattrs);
+		assert_int_equal(a->has_digest, b->has_digest);
+		assert_memory_equal(a->digest, b->digest, sizeof(a->digest));
+		assert_true(!a->link == !b->link);
+	}
+	ut_tree_free(back);
+	back = NULL;
+	snprintf(cmd, sizeof(cmd), "truncate -s -3 '%s'", path);
+	assert_int_equal(system(cmd), 0);
+	assert_true(ut_tree_load(path, &back, &err) < 0);
+	assert_non_null(strstr(err.msg, "truncated or corrupt"));
+	assert_null(back);
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	assert_int_equal(system(cmd), 0);
+	ut_tree_free(t);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -558,6 +623,7 @@ int main(void)
 		cmocka_unit_test(test_escape_name),
 		cmocka_unit_test(test_whiteout_names),
 		cmocka_unit_test(test_tree_sort_arena),
+		cmocka_unit_test(test_tree_file),
 	};
 	return cmocka_run_group_tests_name("util: buffers, trees, guest paths, content",
 					  tests, NULL, NULL);

@@ -67,7 +67,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	tb = img_tree_builder_new();
 	if (apply(tb, fd, size) == 0 && apply(tb, fd, size) == 0) {
 		t = img_tree_builder_take(tb);
-		if (img_tree_save(t, cache, &err) == 0 && img_tree_load(cache, &back, &err) == 0 &&
+		if (ut_tree_save(t, cache, &err) == 0 && ut_tree_load(cache, &back, &err) == 0 &&
 		    back->n != t->n)
 			abort(); /* the cache must give back what it was given */
 		unlink(cache);
