@@ -21,7 +21,7 @@
 static const char *bin, *src;
 static char *dir, *fx;
 static char plain[64], secure[64], bearer[64]; /* 127.0.0.1:PORT */
-static char tdigest[80], cdigest[80];
+static char tdigest[80], cdigest[80], gdigest[80];
 
 static void stop_all(void)
 {
@@ -67,16 +67,22 @@ static int setup(void **state)
 	free(tu_fixture("clone.qcow2"));
 	dir = tu_tmpdir();
 	atexit(stop_all);
+	/* a cache of our own: the machine's may hold trees other builds wrote */
+	tu_sh("mkdir -p '%s/cache'", dir);
+	setenv("VM2OCI_CACHE", tu_kept(tu_sh_out("printf %%s/cache '%s'", dir)), 1);
 	start("plain", "", plain);
 	start("tls", "--tls --mtls --auth " USER ":" PASS, secure);
 	start("token", "--token " USER ":" PASS, bearer);
-	/* the template alone, and the clone on it: they share the first layer */
+	/* the template alone; the GPT VM and the clone on it share their first layer */
 	if (tu_sh("'%s' convert '%s/template.qcow2' -o '%s/l' --tag template -q", bin, fx, dir) ||
+	    tu_sh("'%s' convert '%s/debian-gpt.qcow2' --base 'disk:%s/template.qcow2' -o '%s/l' --tag gpt -q",
+		  bin, fx, fx, dir) ||
 	    tu_sh("'%s' convert '%s/clone.qcow2' --base 'disk:%s/template.qcow2' -o '%s/l' --tag clone "
 		  "--max-file-size 2G -q", bin, fx, fx, dir))
-		fail_msg("converting the template and the clone failed");
+		fail_msg("converting the template, the GPT VM and the clone failed");
 	layout_digest(tu_kept(tu_sh_out("printf %%s/l '%s'", dir)), "template", tdigest);
 	layout_digest(tu_kept(tu_sh_out("printf %%s/l '%s'", dir)), "clone", cdigest);
+	layout_digest(tu_kept(tu_sh_out("printf %%s/l '%s'", dir)), "gpt", gdigest);
 	(void)state;
 	return 0;
 }
@@ -215,8 +221,9 @@ static void test_copy_back(void **state)
 }
 
 /* convert --push without -o: the clone into another repository mounts the
- * template's layer instead of uploading it; the registry stores it once,
- * and no temporary layout is left. */
+ * template's layer (which the GPT VM's image, pushed first, begins with)
+ * instead of uploading it; the registry stores it once, and no temporary
+ * layout is left. */
 static void test_clone_mounts_base(void **state)
 {
 	char *layer = tu_kept(tu_sh_out("jq -r '.layers[0].digest' '%s/l/blobs/sha256/%s'", dir, cdigest + 7));
@@ -224,22 +231,23 @@ static void test_clone_mounts_base(void **state)
 
 	(void)state;
 	tu_sh("mkdir -p '%s/tmp'", dir);
+	assert_int_equal(tu_sh("'%s' push -q 'oci:%s/l:gpt' docker://%s/fleet/gpt:v1 --tls-verify=false", bin, dir, plain), 0);
 	assert_int_equal(tu_sh("TMPDIR='%s/tmp' '%s' convert '%s/clone.qcow2' --base 'disk:%s/template.qcow2' --max-file-size 2G "
-			       "--push docker://%s/fleet/clone:v1 --mount-from fleet/template --tls-verify=false --json > '%s/c.json'",
+			       "--push docker://%s/fleet/clone:v1 --mount-from fleet/gpt --tls-verify=false --json > '%s/c.json'",
 			       dir, bin, fx, fx, plain, dir), 0);
 	assert_string_equal(tu_kept(tu_sh_out("jq -r .push.digest '%s/c.json'", dir)), cdigest);
 	assert_int_equal(jq_num("c.json", ".push.blobs.mounted"), 1);
 	assert_int_equal(jq_num("c.json", ".push.blobs.pushed"), 2);
 	assert_true(jq_num("c.json", ".push.blob_bytes_sent") <
 		    jq_num("c.json", ".push.blob_bytes_total") - 60000000);
-	assert_int_equal(tu_sh("grep -q 'POST /v2/fleet/clone/blobs/uploads/?mount=%s&from=fleet' '%s/plain/registry.log'",
+	assert_int_equal(tu_sh("grep -q 'POST /v2/fleet/clone/blobs/uploads/?mount=%s&from=fleet/gpt' '%s/plain/registry.log'",
 			       layer, dir), 0);
 	assert_int_equal(tu_sh("test -f '%s/plain/storage/docker/registry/v2/repositories/fleet/clone/_layers/sha256/%s/link'",
 			       dir, layer + 7), 0);
 	assert_string_equal(tu_kept(tu_sh_out("ls -A '%s/tmp'", dir)), "");
-	/* storage: the template's layer once, plus what the clone adds */
-	unique = atol(tu_kept(tu_sh_out("cd '%s/l/blobs/sha256' && cat $(jq -r '.layers[].digest, .config.digest' %s %s | sort -u | cut -c8-) %s %s | wc -c",
-					dir, tdigest + 7, cdigest + 7, tdigest + 7, cdigest + 7)));
+	/* storage: each layer once (the template's tree too), configs, manifests */
+	unique = atol(tu_kept(tu_sh_out("cd '%s/l/blobs/sha256' && cat $(jq -r '.layers[].digest, .config.digest' %s %s %s | sort -u | cut -c8-) %s %s %s | wc -c",
+					dir, tdigest + 7, cdigest + 7, gdigest + 7, tdigest + 7, cdigest + 7, gdigest + 7)));
 	assert_true(atol(tu_kept(tu_sh_out("find '%s/plain/storage/docker/registry/v2/blobs' -type f -name data -printf '%%s\\n' | paste -sd+ | bc",
 					   dir))) <= unique);
 	assert_string_equal(tu_kept(tu_sh_out("skopeo inspect --raw --tls-verify=false docker://%s/fleet/clone:v1 | sha256sum | cut -d' ' -f1",

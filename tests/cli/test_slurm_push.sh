@@ -3,9 +3,11 @@
 #
 # Starts docker-registry (tests/lib/registry.sh) and a one-node Slurm cluster
 # (tests/lib/slurm-one-node.sh), then:
-#   srun:   `srun vm2oci convert template.qcow2 --push docker://127.0.0.1:PORT/fleet/template`
+#   srun:   `srun vm2oci convert debian-gpt.qcow2 --base disk:template.qcow2 --push
+#           docker://127.0.0.1:PORT/fleet/gpt` (its first layer is the template's tree)
 #   array:  `sbatch --wait --array=0-1 contrib/slurm/convert-array.sbatch`, two fixture disks on
-#           the template (debian-gpt.qcow2 and clone.qcow2), each mounting the template's layer
+#           the template (clone.qcow2 and debian-mbr.raw), each mounting the template's layer
+#           from fleet/gpt
 #   per host: `sbatch --wait contrib/slurm/per-host.sbatch` (srun vm2oci batch --push) on a
 #           libvirt test-driver hypervisor of two shut-off domains on those disks
 #   plan:   `vm2oci batch --plan-out`, then `sbatch --wait --array=0-1
@@ -25,10 +27,12 @@ bin=${VM2OCI_BINARY:?} src=${VM2OCI_SOURCE_DIR:?} fx=${VM2OCI_FIXTURES:-}
 for t in docker-registry skopeo jq munged slurmctld slurmd srun sbatch; do
     command -v "$t" >/dev/null || skip "$t is not installed (scripts/install-deps.sh --peers)"
 done
-[ -f "$fx/template.qcow2" ] && [ -f "$fx/clone.qcow2" ] && [ -f "$fx/debian-gpt.qcow2" ] \
+[ -f "$fx/template.qcow2" ] && [ -f "$fx/clone.qcow2" ] && [ -f "$fx/debian-gpt.qcow2" ] && [ -f "$fx/debian-mbr.raw" ] \
     || skip "fixtures missing (set VM2OCI_FIXTURES to the output of fixtures/make-fixtures.sh)"
 
 dir=$(mktemp -d "${TMPDIR:-/tmp}/vm2oci-slurm-XXXXXX")
+# a cache of our own (the jobs inherit it): the machine's may hold trees other builds wrote
+export VM2OCI_CACHE=$dir/cache
 cleanup() {
     "$src/tests/lib/slurm-one-node.sh" stop "$dir/slurm" || true
     "$src/tests/lib/registry.sh" stop "$dir/registry" || true
@@ -42,14 +46,14 @@ SLURM_CONF=$("$src/tests/lib/slurm-one-node.sh" start "$dir/slurm") || fail "the
 export SLURM_CONF
 push_opts=(--tls-verify=false)
 
-# srun: one task, the template.
-srun --nodes=1 --ntasks-per-node=1 "$bin" convert "$fx/template.qcow2" -q \
-    --push "docker://$reg/fleet/template:v1" "${push_opts[@]}" \
+# srun: one task, a VM on the template.
+srun --nodes=1 --ntasks-per-node=1 "$bin" convert "$fx/debian-gpt.qcow2" --base "disk:$fx/template.qcow2" -q \
+    --push "docker://$reg/fleet/gpt:v1" "${push_opts[@]}" \
     || fail "srun vm2oci convert --push failed"
 
 # the array: two VMs on the template, one a task
-printf '%s gpt --base disk:%s --mount-from fleet/template\n' "$fx/debian-gpt.qcow2" "$fx/template.qcow2" > "$dir/list"
-printf '%s clone --base disk:%s --max-file-size 2G --mount-from fleet/template\n' "$fx/clone.qcow2" "$fx/template.qcow2" >> "$dir/list"
+printf '%s clone --base disk:%s --max-file-size 2G --mount-from fleet/gpt\n' "$fx/clone.qcow2" "$fx/template.qcow2" > "$dir/list"
+printf '%s mbr --base disk:%s --mount-from fleet/gpt\n' "$fx/debian-mbr.raw" "$fx/template.qcow2" >> "$dir/list"
 VM2OCI=$bin TAG=v1 sbatch --wait --array=0-1 -o "$dir/task-%a.log" \
     "$src/contrib/slurm/convert-array.sbatch" "$dir/list" "docker://$reg/fleet" "${push_opts[@]}" \
     || { cat "$dir"/task-*.log >&2; fail "sbatch --wait --array failed"; }
@@ -86,8 +90,8 @@ for repo in hosts plan; do
 done
 
 # every tag: pulled back, its digest the registry's, verified against its disk
-declare -A disk=([template]=template.qcow2 [gpt]=debian-gpt.qcow2 [clone]=clone.qcow2)
-for name in template gpt clone; do
+declare -A disk=([gpt]=debian-gpt.qcow2 [clone]=clone.qcow2 [mbr]=debian-mbr.raw)
+for name in gpt clone mbr; do
     ref=docker://$reg/fleet/$name:v1
     skopeo copy -q --src-tls-verify=false "$ref" "oci:$dir/pulled-$name:v1" || fail "skopeo copy $ref"
     want=$(jq -r '.manifests[0].digest' "$dir/pulled-$name/index.json")
@@ -99,8 +103,8 @@ for name in template gpt clone; do
 done
 
 # the template's layer was mounted into both, not uploaded again
-base=$(jq -r '.layers[0].digest' "$dir/pulled-template/blobs/sha256/$(jq -r '.manifests[0].digest' "$dir/pulled-template/index.json" | cut -c8-)")
-for name in gpt clone; do
+base=$(jq -r '.layers[0].digest' "$dir/pulled-gpt/blobs/sha256/$(jq -r '.manifests[0].digest' "$dir/pulled-gpt/index.json" | cut -c8-)")
+for name in clone mbr; do
     grep -q "POST /v2/fleet/$name/blobs/uploads/?mount=$base&from=fleet" "$dir/registry/registry.log" \
         || fail "fleet/$name did not mount the template's layer $base"
 done
