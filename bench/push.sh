@@ -18,6 +18,7 @@ runs=${2:-3}
 bin=${VM2OCI:-$top/build/cli/vm2oci}
 work=$(mktemp -d "${TMPDIR:-/tmp}/vm2oci-bench-XXXXXX")
 trap '"$top/tests/lib/registry.sh" stop "$work/registry" || true; rm -rf "$work"' EXIT
+export VM2OCI_CACHE=$work/cache   # a cache of its own
 
 port=$("$top/tests/lib/registry.sh" start "$work/registry")
 "$bin" convert "$fx/clone.qcow2" --base "disk:$fx/template.qcow2" --max-file-size 2G -o "$work/l" --tag clone -q
