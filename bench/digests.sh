@@ -8,6 +8,7 @@
 #   clone.qcow2 on disk:template.qcow2, and on oci:base-oci:minbase,
 #   docker-archive:base-docker.tar, rootfs:base-rootfs.tar;
 #   --packages-layer (scratch and oci base), --dockerfile (its text + tar);
+#   --keep-kernel, --no-default-excludes, user --exclude/--include rules;
 #   the --json summaries of convert, diff and compare, with timings, paths
 #   and other run-dependent values removed.
 # Per convert: manifest, config and layer digests (from the OCI layout) or the
@@ -73,6 +74,10 @@ convert() { # LABEL DISK [ARGS...]
     [ -f "$fx/base-docker.tar" ] && convert "docker-archive base" clone.qcow2 --base docker-archive:base-docker.tar
     [ -f "$fx/base-rootfs.tar" ] && convert "rootfs base" clone.qcow2 --base rootfs:base-rootfs.tar
     convert "scratch packages-layer" debian-gpt.qcow2 --packages-layer
+    convert "keep-kernel" debian-gpt.qcow2 --keep-kernel
+    convert "no-default-excludes" debian-gpt.qcow2 --no-default-excludes
+    convert "user excludes" clone.qcow2 --base disk:template.qcow2 --exclude '/usr/share/doc/' \
+        --include '/usr/share/man/man1/' --exclude '/usr/share/man/*'
     convert "trust-mtime mask-xattr" clone.qcow2 --base disk:template.qcow2 --trust-mtime \
         --mask-xattr security.selinux
 

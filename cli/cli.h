@@ -351,6 +351,73 @@ void *cli_skipped_json(const struct dr_disk *d);
 /* The label value for the disk's skipped mounts; NULL when none (heap). */
 char *cli_skipped_label(const struct dr_disk *d);
 
+/* ---- what convert leaves out (cli/excludes.c) ---------------------------- */
+
+struct fsd_filter;
+/* The config label that records the rules convert applied, as a filter
+ * file (one "- PATTERN" line each), so that verify applies them again unasked. */
+#define CLI_EXCLUDES_LABEL "org.vm2oci.excludes"
+
+enum { CLI_OPT_EXCLUDE = 0x1100, CLI_OPT_INCLUDE, CLI_OPT_FILTER_FROM, CLI_OPT_KEEP_KERNEL,
+       CLI_OPT_NO_DEFAULT_EXCLUDES };
+#define CLI_EXCLUDES_LONGOPTS                                                         \
+	{ "exclude", required_argument, NULL, CLI_OPT_EXCLUDE },                      \
+	{ "include", required_argument, NULL, CLI_OPT_INCLUDE },                      \
+	{ "filter-from", required_argument, NULL, CLI_OPT_FILTER_FROM },              \
+	{ "keep-kernel", no_argument, NULL, CLI_OPT_KEEP_KERNEL },                    \
+	{ "no-default-excludes", no_argument, NULL, CLI_OPT_NO_DEFAULT_EXCLUDES }
+#define CLI_EXCLUDES_USAGE                                                                    \
+	"      --exclude PATTERN  leave out what PATTERN matches (rsync's rules: a leading\n"   \
+	"                         '/' anchors at /, a trailing '/' matches folders only,\n"    \
+	"                         '*' '?' '[..]' stop at '/', '**' does not; an excluded\n"     \
+	"                         folder takes all below it). Repeatable, in order\n"           \
+	"      --include PATTERN  keep what PATTERN matches: the first matching rule wins,\n"  \
+	"                         and the user's rules come before the defaults\n"              \
+	"      --filter-from FILE rules from FILE, \"- PATTERN\" / \"+ PATTERN\" lines (as\n"   \
+	"                         rsync's --filter='. FILE'; '#' and ';' start comments;\n"    \
+	"                         vm2oci's own \"= PATTERN\" keeps a file but empty)\n"       \
+	"      --keep-kernel      keep the VM's kernel and boot files (/boot contents,\n"      \
+	"                         modules, headers, /vmlinuz, /initrd.img)\n"                  \
+	"      --no-default-excludes\n"                                                         \
+	"                         no default rules; by default the image lacks the kernel\n"   \
+	"                         files, swap files (/swapfile, fstab's), what /proc /sys\n"   \
+	"                         /tmp hold, /run's files (its folders stay), apt/yum/dnf\n"  \
+	"                         caches, and has an empty\n"                                  \
+	"                         /etc/machine-id. Each rule's entries and bytes are\n"        \
+	"                         reported; the label org.vm2oci.excludes records the rules.\n" \
+	"                         A base image's own files where a rule excludes stay\n"
+
+/* The exclusion options of one command line (strings borrowed from argv). */
+#define CLI_MAX_USER_RULES 64
+struct cli_excludes {
+	int kind[CLI_MAX_USER_RULES];        /* CLI_OPT_EXCLUDE, _INCLUDE, _FILTER_FROM */
+	const char *arg[CLI_MAX_USER_RULES]; /* in command-line order */
+	size_t n;
+	int keep_kernel, no_defaults;
+};
+/* getopt's c for cmd: 0 when handled, else the exit code of a usage error
+ * (a bad pattern, an unreadable or malformed --filter-from file). */
+int cli_excludes_option(struct cli_excludes *x, int c, const char *arg, const char *cmd);
+/* The rules of a conversion: the user's, then the defaults (without the
+ * kernel's with keep_kernel), then the swap files vm's /etc/fstab names.
+ * *out NULL when there are none. */
+int cli_excludes_build(const struct cli_excludes *x, const struct ut_tree *vm,
+		       struct fsd_filter **out, struct ut_err *err);
+/* The label's value for f (heap), NULL when f has no rules. */
+char *cli_excludes_label(const struct fsd_filter *f);
+struct img_config;
+/* The value of the config label key, borrowed from c; NULL when absent. */
+const char *cli_config_label(const struct img_config *c, const char *key);
+/* The rules an image's label records; *out NULL without the label. */
+int cli_excludes_from_image(const struct img_config *c, struct fsd_filter **out,
+			    struct ut_err *err);
+/* Totals of what the rules took (fsd_filter_tree with FSD_FILTER_COUNT). */
+void cli_excludes_totals(const struct fsd_filter *f, uint64_t *files, uint64_t *bytes);
+/* One line per rule that took something, and the total, on stderr. */
+void cli_excludes_print(const struct fsd_filter *f);
+/* {"entries", "bytes", "rules": [{action, group, entries, bytes, pattern}]} */
+json_t *cli_excludes_json(const struct fsd_filter *f);
+
 /* ---- the guest's start-up configuration (services.c) -------------------- */
 
 struct rt_info;
@@ -458,6 +525,7 @@ struct convert_opts {
 	size_t nmasks;
 	struct cli_disk_policy policy;
 	struct cli_skip skip;     /* --skip-mount */
+	struct cli_excludes excludes; /* --exclude... (zero: the default rules) */
 	struct cli_runtime_opts runtime; /* --service, --init */
 	const char *push;         /* --push docker://... (convert only) */
 	int scratch_out;          /* out is a temporary layout (--push without -o) */

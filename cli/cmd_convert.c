@@ -93,6 +93,7 @@ static const char convert_usage[] =
 	"                         without it a local mount that cannot be read fails\n"
 	"                         the conversion. The image's config lists what was\n"
 	"                         left out in the label org.vm2oci.skipped-mounts\n"
+	CLI_EXCLUDES_USAGE
 	"      --sbom F           attach a bill of materials of the VM's packages,\n"
 	"                         spdx (SPDX 2.3 JSON) or cyclonedx (CycloneDX 1.5\n"
 	"                         JSON), to the image as an OCI 1.1 referrer: an\n"
@@ -149,6 +150,7 @@ struct convert {
 	char *sbom_tag;                      /* and its tag */
 	int wrote_dockerfile;
 	char *renamed; /* JSON map of guest names renamed away from ".wh." */
+	struct fsd_filter *filter; /* what the image leaves out; NULL: nothing */
 	double t_layers, t_commit, t0;
 	json_t *push; /* --push's summary for --json */
 };
@@ -297,6 +299,32 @@ out:
 	return rc;
 }
 
+/*
+ * The exclusions, applied to the trees before anything reads them, so that
+ * the packages layer, the diff (either strategy's tree) and a scratch
+ * image's whole-tree layer all lack the same paths. The base's excluded
+ * paths leave its tree too: out of the comparison, they give no whiteout,
+ * and the base's own files there stay (rsync's exclude without
+ * --delete-excluded). A disk: base is a VM's tree like the disk's: its
+ * layer gets the same rules, machine-id included.
+ */
+static int convert_exclude(struct convert *cv)
+{
+	struct ut_err err = { { 0 } };
+	struct ut_tree *base = cv->job.base.tree;
+
+	if (cli_excludes_build(&cv->o->excludes, cv->job.vm, &cv->filter, &err) < 0)
+		return cli_error_at(cv->o->disk, &err), -1;
+	fsd_filter_tree(cv->filter, cv->job.vm,
+			FSD_FILTER_EXCLUDE | FSD_FILTER_EMPTY | FSD_FILTER_COUNT);
+	if (base)
+		fsd_filter_tree(cv->filter, base,
+				FSD_FILTER_EXCLUDE | (cv->job.base.disk ? FSD_FILTER_EMPTY : 0));
+	if (!cv->o->quiet && !cv->o->json)
+		cli_excludes_print(cv->filter);
+	return 0;
+}
+
 /* The trees, the packages, the diff. */
 static int convert_read(struct convert *cv)
 {
@@ -318,6 +346,8 @@ static int convert_read(struct convert *cv)
 	if (!o->quiet && !o->json && (cv->job.base.disk || strcmp(o->strategy, "auto")))
 		fprintf(stderr, "vm2oci: strategy %s: %s\n", cv->job.strategy.used,
 			cv->job.strategy.reason);
+	if (convert_exclude(cv) < 0)
+		return -1;
 	if (cli_whiteout_names(cv->job.vm, o->disk, cv->job.base.disk ? cv->job.base.tree : NULL,
 			       o->rename_whiteouts, &o->layer.escape_whiteout_names, &cv->renamed,
 			       &err) < 0)
@@ -535,6 +565,13 @@ static int convert_commit(struct convert *cv)
 	if (cv->renamed)
 		img_config_add_label(&cv->config, "org.vm2oci.renamed-whiteout-names", cv->renamed);
 	{
+		char *rules = cli_excludes_label(cv->filter);
+
+		if (rules)
+			img_config_add_label(&cv->config, CLI_EXCLUDES_LABEL, rules);
+		free(rules);
+	}
+	{
 		char *kv = cli_skipped_label(cv->job.disk);
 
 		if (kv)
@@ -613,6 +650,7 @@ static void convert_report(const struct convert *cv)
 	json_object_set_new(root, "base", json_string(o->base));
 	json_object_set_new(root, "skipped_mounts", cli_skipped_json(j->disk));
 	json_object_set_new(root, "strategy", cli_strategy_json(&j->strategy, j->disk));
+	json_object_set_new(root, "excluded", cli_excludes_json(cv->filter));
 	if (j->base.disk)
 		json_object_set_new(root, "template_cache", cli_tcache_json(j->base.cache));
 	if (j->diff)
@@ -652,6 +690,7 @@ static void convert_release(struct convert *cv)
 	free(cv->roots);
 	free(cv->renamed);
 	json_decref(cv->push);
+	fsd_filter_free(cv->filter);
 	free(cv->sbom_tag);
 	ut_tree_free(cv->ptree);
 	pkg_db_free(cv->vdb);
@@ -779,6 +818,7 @@ int cmd_convert(int argc, char **argv)
 		CLI_DISK_POLICY_LONGOPTS,
 		{ "push", required_argument, NULL, OPT_PUSH },
 		CLI_PUSH_LONGOPTS,
+		CLI_EXCLUDES_LONGOPTS,
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -851,6 +891,14 @@ int cmd_convert(int argc, char **argv)
 		case 'q': o.quiet = 1; break;
 		case 'h': fputs(convert_usage, stdout); return 0;
 		case OPT_PUSH: o.push = optarg; break;
+		case CLI_OPT_EXCLUDE:
+		case CLI_OPT_INCLUDE:
+		case CLI_OPT_FILTER_FROM:
+		case CLI_OPT_KEEP_KERNEL:
+		case CLI_OPT_NO_DEFAULT_EXCLUDES:
+			if ((rc = cli_excludes_option(&o.excludes, c, optarg, "convert")))
+				return rc;
+			break;
 		default:
 			if (c >= CLI_OPT_CREDS && c <= CLI_OPT_MOUNT_FROM) {
 				if ((rc = cli_push_option(&o.push_opts, c, optarg, "convert")))

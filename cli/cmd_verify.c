@@ -41,18 +41,34 @@ static const char verify_usage[] =
 	"              org.vm2oci.skipped-mounts) is compared without those mounts\n"
 	"              on the disk side too; without this, such an image never\n"
 	"              verifies: the disk is read whole, as the guest mounts it.\n"
+	"\n"
+	"The paths convert left out (the rules its label org.vm2oci.excludes records:\n"
+	"the defaults, --exclude, --include...) are left out of both sides, and the\n"
+	"disk's /etc/machine-id is compared emptied when a rule empties it; anything\n"
+	"else is compared.\n"
 	CLI_DISK_POLICY_USAGE;
 
 /* The mount points the image says convert left out (its config label). */
 static void image_skipped(const struct img_base *img, char **value)
 {
-	const struct img_config *c = img_base_config(img);
-	size_t i, l = strlen(CLI_SKIPPED_LABEL);
+	const char *v = cli_config_label(img_base_config(img), CLI_SKIPPED_LABEL);
 
-	*value = NULL;
-	for (i = 0; c && i < c->nlabels; i++)
-		if (!strncmp(c->labels_kv[i], CLI_SKIPPED_LABEL, l) && c->labels_kv[i][l] == '=')
-			*value = ut_strdup(c->labels_kv[i] + l + 1);
+	*value = v ? ut_strdup(v) : NULL;
+}
+
+/* What convert left out is not missing: the rules the image's label
+ * records, on both sides (the image's excluded paths may be its base's own
+ * files); the disk's files an "=" rule names compared emptied. */
+static int verify_exclude(const struct img_base *img, const char *name, struct ut_tree *itree,
+			  struct ut_tree *vm, struct fsd_filter **filter)
+{
+	struct ut_err err = { { 0 } };
+
+	if (cli_excludes_from_image(img_base_config(img), filter, &err) < 0)
+		return cli_error("%s: %s", name, err.msg), -1;
+	fsd_filter_tree(*filter, itree, FSD_FILTER_EXCLUDE);
+	fsd_filter_tree(*filter, vm, FSD_FILTER_EXCLUDE | FSD_FILTER_EMPTY);
+	return 0;
 }
 
 static void what_string(unsigned what, char *buf, size_t len)
@@ -151,6 +167,7 @@ int cmd_verify(int argc, char **argv)
 	struct dr_disk_ref *more = NULL;
 	struct ut_tree *itree = NULL, *vm = NULL;
 	struct fsd_result *diff = NULL;
+	struct fsd_filter *filter = NULL;
 	struct cli_progress prog;
 	json_t *jdiffs = NULL;
 	size_t i, shown = 0, count = 0;
@@ -213,6 +230,8 @@ int cmd_verify(int argc, char **argv)
 		cli_error_at(argv[optind + 1], &err);
 		goto out;
 	}
+	if (verify_exclude(img, argv[optind], itree, vm, &filter) < 0)
+		goto out;
 	fopt.progress = dopt.progress;
 	/* convert refuses a guest name OCI reads as a whiteout unless told to
 	 * rename it, so a disk with such names can only match an image that
@@ -231,21 +250,23 @@ int cmd_verify(int argc, char **argv)
 	jdiffs = json_array();
 	count = list_differences(diff, max, json ? jdiffs : NULL, &shown);
 	if (json) {
-		json_t *root = json_pack("{s:s, s:s, s:b, s:I, s:I, s:I, s:o, s:o, s:f}", "image",
+		json_t *root = json_pack("{s:s, s:s, s:b, s:I, s:I, s:I, s:o, s:o, s:I, s:f}", "image",
 					 argv[optind], "disk", argv[optind + 1], "identical",
 					 count == 0, "entries_image", (json_int_t)itree->n,
 					 "entries_disk", (json_int_t)vm->n, "differences",
 					 (json_int_t)count, "list", jdiffs, "skipped_mounts",
-					 cli_skipped_json(disk), "seconds", ut_now() - t0);
+					 cli_skipped_json(disk), "exclude_rules",
+					 (json_int_t)fsd_filter_count(filter), "seconds", ut_now() - t0);
 
 		jdiffs = NULL;
 		json_dumpf(root, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
 		fputc('\n', stdout);
 		json_decref(root);
 	} else if (count == 0) {
-		printf("identical: %s and %s (%zu entries, %" PRIu64 " files read)%s%s\n",
+		printf("identical: %s and %s (%zu entries, %" PRIu64 " files read)%s%s%s\n",
 		       argv[optind], argv[optind + 1], vm->n, fsd_result_stats(diff)->digested,
-		       skipped ? " without the skipped mounts " : "", skipped ? cli_name(skipped) : "");
+		       skipped ? " without the skipped mounts " : "", skipped ? cli_name(skipped) : "",
+		       filter ? " without the paths the image's exclude rules leave out" : "");
 	} else {
 		printf("%zu difference%s between %s and %s%s\n", count, count == 1 ? "" : "s",
 		       argv[optind], argv[optind + 1], shown < count ? " (list cut, see --max)" : "");
@@ -255,6 +276,7 @@ out:
 	cli_progress_done(&prog);
 	json_decref(jdiffs);
 	fsd_result_free(diff);
+	fsd_filter_free(filter);
 	ut_tree_free(itree);
 	ut_tree_free(vm);
 	img_base_free(img);

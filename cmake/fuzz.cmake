@@ -53,6 +53,10 @@ vm2oci_add_fuzzer(fuzz_journal HARNESS diskread/fuzz_journal.c MODULE diskread
 vm2oci_add_fuzzer(fuzz_lvm HARNESS diskread/fuzz_lvm.c MODULE diskread
   SOURCES lvm.c ${_vm2oci_dr_backends} LIBS PkgConfig::ZLIB PkgConfig::ZSTD)
 
+# fsdiff: fuzz_filter, the --filter-from / label parser and rsync's matching
+# over a tree (tests/fsdiff/fuzz-seeds/filter).
+vm2oci_add_fuzzer(fuzz_filter HARNESS fsdiff/fuzz_filter.c MODULE fsdiff SOURCES filter.c)
+
 # image: fuzz_tar_layer (the base layer reader and the tree cache) and
 # fuzz_oci_json (config, index and manifest parsers), each with a 30 s smoke
 # run in the suite; new inputs go to a scratch corpus, never into the seeds.

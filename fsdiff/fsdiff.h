@@ -139,6 +139,75 @@ struct fsd_layer_item {
 int fsd_layer_plan(const struct fsd_result *r, struct fsd_layer_item **items, size_t *n,
 		   struct ut_err *err);
 
+/* ---- filters: paths a layer leaves out (filter.c) ------------------------
+ *
+ * rsync's include/exclude rules, matched as rsync matches them (exclude.c,
+ * wildmatch.c): first match wins; "/" at the start anchors a pattern at the
+ * root, a trailing "/" matches directories only; '*' and '?' stop at '/',
+ * "**" does not, "dir/" + "***" is the directory and everything below it; a
+ * pattern without a slash matches the last component; `[...]` classes and
+ * backslash quoting as rsync's (named classes like [:alpha:] are refused).
+ * An excluded directory takes everything below it, whatever later rules say
+ * (rsync never descends into it). One addition of vm2oci's own: FSD_RULE_EMPTY
+ * keeps a regular file but with no content (how /etc/machine-id belongs in
+ * an image).
+ */
+enum fsd_rule_action {
+	FSD_RULE_INCLUDE = '+',
+	FSD_RULE_EXCLUDE = '-',
+	FSD_RULE_EMPTY = '=',
+};
+
+struct fsd_filter;
+
+struct fsd_filter *fsd_filter_new(void);
+void fsd_filter_free(struct fsd_filter *f);
+/* Appends a rule (pattern as rsync takes it: "/vmlinuz", "*.deb", "cache/");
+ * group names it in reports ("kernel", "user"). -1 for an empty pattern,
+ * one with a control character, or a named character class. */
+int fsd_filter_add(struct fsd_filter *f, enum fsd_rule_action action, const char *pattern,
+		   const char *group, struct ut_err *err);
+/* Appends the rules of a filter file: "+ PATTERN", "- PATTERN" or
+ * "= PATTERN" lines; blank lines and lines starting with '#' or ';' are
+ * skipped (rsync's --filter-from subset). The error names the line. */
+int fsd_filter_parse(struct fsd_filter *f, const char *text, size_t len, const char *group,
+		     struct ut_err *err);
+/* The default exclusions of a VM's tree, by group (FSD_GROUP_* bits). */
+enum {
+	FSD_GROUP_KERNEL = 1 << 0,   /* /boot contents, modules, headers, /vmlinuz, /initrd.img */
+	FSD_GROUP_SWAP = 1 << 1,     /* /swapfile (fstab's swap files are the caller's) */
+	FSD_GROUP_VOLATILE = 1 << 2, /* what /proc /sys /tmp hold, /run's files */
+	FSD_GROUP_CACHES = 1 << 3,   /* apt archives and .bin caches, yum, dnf */
+	FSD_GROUP_MACHINE_ID = 1 << 4, /* /etc/machine-id emptied */
+	FSD_GROUP_ALL = (1 << 5) - 1,
+};
+void fsd_filter_add_defaults(struct fsd_filter *f, unsigned groups);
+/* The rules as a filter file (one "A PATTERN" line each), heap. */
+char *fsd_filter_text(const struct fsd_filter *f);
+size_t fsd_filter_count(const struct fsd_filter *f); /* 0 for NULL */
+
+struct fsd_rule_info {
+	enum fsd_rule_action action;
+	const char *pattern, *group; /* borrowed from the filter */
+	uint64_t files, bytes;       /* what fsd_filter_tree took (FSD_FILTER_COUNT) */
+};
+void fsd_filter_rule(const struct fsd_filter *f, size_t i, struct fsd_rule_info *out);
+
+/* The index of the first rule matching path (relative: "etc/fstab"; never
+ * the root ""), or -1. Ancestors are not looked at. */
+int fsd_filter_match(const struct fsd_filter *f, const char *path, int is_dir);
+
+enum {
+	FSD_FILTER_EXCLUDE = 1 << 0, /* remove excluded entries (and all below them) */
+	FSD_FILTER_EMPTY = 1 << 1,   /* empty the files FSD_RULE_EMPTY matches */
+	FSD_FILTER_COUNT = 1 << 2,   /* add what was taken to each rule's counts */
+};
+/* Applies f to t in place (sorted here if it is not): each path is judged
+ * as rsync judges it in a walk, ancestors first (a directory the tree lacks
+ * is judged as one). An emptied file gets size 0, the empty digest and no
+ * link set. Counts are regular-file bytes, one per path. f NULL: nothing. */
+void fsd_filter_tree(struct fsd_filter *f, struct ut_tree *t, unsigned flags);
+
 #ifdef __cplusplus
 }
 #endif

@@ -194,4 +194,159 @@ static inline void tu_e2e_release(struct tu_e2e *e)
 	e->tmp = e->helper = NULL;
 }
 
+/* ---- what an image leaves out ------------------------------------------- */
+
+/* A tree_listing path back to its bytes (\\, \n, \t, \xHH). */
+static inline void tu_listing_unescape(const char *in, size_t len, char *out)
+{
+	size_t i, o = 0;
+
+	for (i = 0; i < len; i++) {
+		if (in[i] == '\\' && i + 1 < len) {
+			char c = in[++i];
+
+			if (c == 'n')
+				out[o++] = '\n';
+			else if (c == 't')
+				out[o++] = '\t';
+			else if (c == 'x' && i + 2 < len) {
+				char hex[3] = { in[i + 1], in[i + 2], 0 };
+
+				out[o++] = (char)strtol(hex, NULL, 16);
+				i += 2;
+			} else
+				out[o++] = c;
+		} else {
+			out[o++] = in[i];
+		}
+	}
+	out[o] = '\0';
+}
+
+/*
+ * What an image made from a disk must hold, as a listing: the disk's
+ * tree_listing less what the image's exclude rules (its config label
+ * org.vm2oci.excludes, read by jq) leave out, as rsync itself judges them,
+ * and the files a "= PATH" rule empties shown empty. rsync copies a
+ * skeleton of the listing (same paths and types, empty files) under the
+ * "+"/"-" rules; a listed path is kept when the copy has it. An image
+ * without the label gets the disk's listing unchanged. tmp: scratch folder.
+ * Returns 0 on success.
+ */
+static inline int tu_expected_listing(const char *tmp, const char *listing, const char *layout,
+				      const char *tag, const char *out)
+{
+	static const char empty_sha[] =
+		"e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+	char line[65536], path[16384], full[20000], rules[4096];
+	FILE *in, *o = NULL, *rf = NULL;
+	struct stat st;
+	int rc = -1;
+
+	snprintf(rules, sizeof(rules), "%s/excludes.rules", tmp);
+	if (tu_sh("m=$(jq -r --arg t %s '.manifests[] | select(.annotations[\"org.opencontainers.image.ref.name\"] == $t) | .digest' %s/index.json | cut -d: -f2) && "
+		  "c=$(jq -r .config.digest %s/blobs/sha256/$m | cut -d: -f2) && "
+		  "jq -r '.config.Labels[\"org.vm2oci.excludes\"] // empty' %s/blobs/sha256/$c > %s",
+		  tag, layout, layout, layout, rules) != 0)
+		return -1;
+	if (stat(rules, &st) == 0 && st.st_size == 0)
+		return tu_sh("cp %s %s", listing, out) == 0 ? 0 : -1;
+	if (tu_sh("rm -rf %s/skel %s/skel.copy && mkdir -p %s/skel && grep -v '^=' %s > %s.rsync || true",
+		  tmp, tmp, tmp, rules, rules) != 0)
+		return -1;
+	in = fopen(listing, "r");
+	if (!in)
+		return -1;
+	while (fgets(line, sizeof(line), in)) {
+		char *tab = strchr(line, '\t'), *type;
+
+		if (!tab)
+			goto out;
+		tu_listing_unescape(line, (size_t)(tab - line), path);
+		type = tab + 1;
+		snprintf(full, sizeof(full), "%s/skel/%s", tmp, path);
+		if (!strncmp(type, "dir\t", 4))
+			mkdir(full, 0755);
+		else if (!strncmp(type, "symlink\t", 8))
+			symlink("x", full);
+		else
+			fclose(fopen(full, "w"));
+	}
+	fclose(in);
+	if (tu_sh("rsync -a --filter='. %s.rsync' %s/skel/ %s/skel.copy/", rules, tmp, tmp) != 0)
+		return -1;
+	in = fopen(listing, "r");
+	o = fopen(out, "w");
+	rf = fopen(rules, "r");
+	if (!in || !o || !rf)
+		goto out;
+	while (fgets(line, sizeof(line), in)) {
+		char *tab = strchr(line, '\t'), rule[4096];
+		int emptied = 0;
+
+		tu_listing_unescape(line, (size_t)(tab - line), path);
+		snprintf(full, sizeof(full), "%s/skel.copy/%s", tmp, path);
+		if (lstat(full, &st) != 0)
+			continue;
+		/* "= /etc/machine-id": the oracle takes literal paths only. */
+		rewind(rf);
+		while (fgets(rule, sizeof(rule), rf))
+			if (rule[0] == '=' && rule[1] == ' ' && rule[2] == '/' &&
+			    !strncmp(rule + 3, path, strlen(path)) && rule[3 + strlen(path)] == '\n')
+				emptied = !strncmp(tab + 1, "file\t", 5);
+		if (emptied) {
+			/* path type mode uid gid size sha mtime xattrs group */
+			char *f[10], *save = NULL;
+			int k = 0;
+
+			line[strcspn(line, "\n")] = '\0';
+			for (char *t = strtok_r(line, "\t", &save); t && k < 10; t = strtok_r(NULL, "\t", &save))
+				f[k++] = t;
+			if (k < 9)
+				goto out;
+			/* emptied, it is an inode of its own */
+			fprintf(o, "%s\t%s\t%s\t%s\t%s\t0\t%s\t%s\t%s\t-\n", f[0], f[1], f[2], f[3], f[4],
+				empty_sha, f[7], f[8]);
+			continue;
+		}
+		fputs(line, o);
+	}
+	rc = 0;
+out:
+	if (in)
+		fclose(in);
+	if (o)
+		fclose(o);
+	if (rf)
+		fclose(rf);
+	tu_sh("rm -rf %s/skel %s/skel.copy", tmp, tmp);
+	return rc;
+}
+
+/*
+ * The same on a base image: the disk's listing less what the rules leave
+ * out (tu_expected_listing), plus what the base itself has where the rules
+ * exclude (judged by rsync on the base's listing the same way): convert
+ * leaves those paths out of the comparison, so the base's files there stay
+ * in the image and no whiteout hides them. base_listing: tree_listing of the
+ * base unpacked by a peer. Returns 0 on success.
+ */
+static inline int tu_expected_listing_on_base(const char *tmp, const char *listing,
+					      const char *base_listing, const char *layout,
+					      const char *tag, const char *out)
+{
+	char kept[4096];
+
+	snprintf(kept, sizeof(kept), "%s/base.kept", tmp);
+	if (tu_expected_listing(tmp, listing, layout, tag, out) != 0 ||
+	    tu_expected_listing(tmp, base_listing, layout, tag, kept) != 0)
+		return -1;
+	/* The base's lines whose path the rules took, merged in path order
+	 * (C order of whole lines is path order: a tab sorts before '/'). */
+	return tu_sh("cut -f1 %s > %s.paths && "
+		     "awk -F'\\t' 'NR == FNR { k[$1] = 1; next } !($1 in k)' %s.paths %s > %s.taken && "
+		     "LC_ALL=C sort %s %s.taken > %s.merged && mv %s.merged %s",
+		     kept, kept, kept, base_listing, kept, out, kept, out, out, out) == 0 ? 0 : -1;
+}
+
 #endif
