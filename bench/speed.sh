@@ -6,8 +6,9 @@
 # random bytes, 3000 small files) converted on the two-layer OCI base
 # FIXTURES/base-oci:minbase-deleting (fixtures/make-bases.sh), against
 #   the floor: reading the disk once (qemu-img convert -O raw) and then compressing the
-#   same diff tar once (vm2oci's own uncompressed diff layer): zstd -3 -T0, igzip -1 -T N,
-#   pigz -1 -p N (N = the cores); for --compress none, the read alone;
+#   same diff tar once (vm2oci's own uncompressed diff layer): zstd -3 -T0, igzip -1 -T N
+#   (for gzip and gzip --gzip-fast), pigz -1 -p N (N = the cores); for --compress none,
+#   the read alone;
 #   the research log's pipeline: qemu-img convert to raw, loop mount, rsync -aAX
 #   --compare-dest=<the base's rootfs, unpacked beforehand and not timed>, tar | gzip.
 # Then each convert once more under GNU time: peak RSS must stay at or under 200 MiB
@@ -50,6 +51,8 @@ read_disk="qemu-img convert -O raw $disk $work/r.raw && rm -f $work/r.raw"
 bench_pair "vm2oci convert (zstd)" "$(conv zstd)" "floor: read + zstd -3 -T0" \
     "$read_disk && zstd -q -3 -T0 -c $difftar > /dev/null" "$runs"
 bench_pair "vm2oci convert (gzip)" "$(conv gzip)" "floor: read + igzip -1 -T$ncpu" \
+    "$read_disk && igzip -1 -T $ncpu -c $difftar > /dev/null" "$runs"
+bench_pair "vm2oci convert (gzip --gzip-fast)" "$(conv gzip) --gzip-fast" "floor: read + igzip -1 -T$ncpu" \
     "$read_disk && igzip -1 -T $ncpu -c $difftar > /dev/null" "$runs"
 bench_pair "vm2oci convert (gzip)" "$(conv gzip)" "floor: read + pigz -1 -p$ncpu" \
     "$read_disk && pigz -1 -p $ncpu -c $difftar > /dev/null" "$runs"

@@ -4,7 +4,8 @@
  *
  * Both codecs are set up so the output depends on the input bytes only:
  * gzip (pgzip.c) gets a fixed header (mtime 0, no name, OS byte 255 as Go
- * writes it) and fixed blocks whatever the thread count,
+ * writes it) and fixed blocks whatever the thread count (and by default
+ * libdeflate, whose bytes do not depend on the CPU either),
  * and zstd always runs in its multi-threaded mode (nbWorkers >= 1), whose
  * output is the same for any worker count, so a blob made on a 2-core
  * laptop equals one made on a 64-core server.
@@ -96,10 +97,12 @@ static int emit(void *ctx, const void *p, size_t n, struct ut_err *err)
 	return 0;
 }
 
-int img_zout_new(enum img_compress c, int level, int threads, int fd, struct img_zout **out,
+int img_zout_new(const struct img_layer_options *opt, int fd, struct img_zout **out,
 		 struct ut_err *err)
 {
 	struct img_zout *z = ut_calloc(1, sizeof(*z));
+	enum img_compress c = opt->compress;
+	int level = opt->level, threads = opt->threads;
 	long ncpu;
 
 	z->c = c;
@@ -117,8 +120,8 @@ int img_zout_new(enum img_compress c, int level, int threads, int fd, struct img
 	case IMG_COMPRESS_NONE:
 		break;
 	case IMG_COMPRESS_GZIP:
-		if (img_pgzip_new(level > 0 ? level : IMG_GZIP_DEFAULT_LEVEL, threads, emit, z, &z->gz,
-				  err) < 0) {
+		if (img_pgzip_new(level > 0 ? level : IMG_GZIP_DEFAULT_LEVEL, opt->gzip_fast, threads,
+				  emit, z, &z->gz, err) < 0) {
 			img_zout_free(z);
 			return -1;
 		}

@@ -14,7 +14,7 @@
 /* A compressor that hashes and writes its output to fd. */
 struct img_zout;
 
-int img_zout_new(enum img_compress c, int level, int threads, int fd, struct img_zout **out,
+int img_zout_new(const struct img_layer_options *opt, int fd, struct img_zout **out,
 		 struct ut_err *err);
 int img_zout_write(struct img_zout *z, const void *buf, size_t len, struct ut_err *err);
 /* Flushes the stream; digest and size are those of the bytes written to fd. */
@@ -23,12 +23,13 @@ int img_zout_finish(struct img_zout *z, unsigned char digest[UT_SHA256_LEN], uin
 void img_zout_free(struct img_zout *z);
 
 /* Parallel gzip (pgzip.c): one gzip member whose bytes depend on the data and
- * the level only, never on the thread count. Levels 1-3: ISA-L; 4-9: zlib.
+ * the level only, never on the thread count. libdeflate, levels 1-9: the same
+ * bytes on every CPU; fast: ISA-L, levels 1-3, bytes that depend on the CPU.
  * threads <= 1 compresses in the caller. emit gets the output in order. */
 #define IMG_GZIP_DEFAULT_LEVEL 1
 typedef int (*img_pgzip_emit_fn)(void *ctx, const void *p, size_t n, struct ut_err *err);
 struct img_pgzip;
-int img_pgzip_new(int level, int threads, img_pgzip_emit_fn emit, void *ctx,
+int img_pgzip_new(int level, int fast, int threads, img_pgzip_emit_fn emit, void *ctx,
 		  struct img_pgzip **out, struct ut_err *err);
 int img_pgzip_write(struct img_pgzip *g, const void *buf, size_t len, struct ut_err *err);
 /* Compresses what is left and writes the trailer. */

@@ -434,7 +434,7 @@ static int writer_new(const char *blob_dir, const struct img_layer_options *opt,
 		ut_err_set(err, "sha256 unavailable");
 		goto fail;
 	}
-	if (img_zout_new(w->opt.compress, w->opt.level, w->opt.threads, w->fd, &w->z, err) < 0)
+	if (img_zout_new(&w->opt, w->fd, &w->z, err) < 0)
 		goto fail;
 	w->hash_tar = w->opt.compress != IMG_COMPRESS_NONE;
 	w->sinkq = img_chunkq_new(QUEUE_SLOTS, CHUNK);

@@ -1,16 +1,25 @@
 /*
  * pgzip.c - one standard gzip member, compressed on every core.
  *
- * pigz's method: the input is cut into fixed 1 MiB blocks; each block is
- * deflated on its own, primed with the 32 KiB before it as the dictionary,
- * and (except the last) ends in a sync flush, so it stops on a byte boundary
- * and the blocks concatenate into one deflate stream. The CRC-32s of the
- * blocks are joined with crc32_combine. Since a block's bytes depend only on
- * its data, its dictionary and the level, the output is the same for any
- * thread count, and gzip, Go and Python read it as the single member it is.
+ * pigz's method: the input is cut into fixed 1 MiB blocks, each deflated on
+ * its own; every block but the last ends on a byte boundary with an empty
+ * stored block (a sync flush), so the blocks concatenate into one deflate
+ * stream, and their CRC-32s are joined with crc32_combine. A block's bytes
+ * depend only on its data (and dictionary) and the level, so the output is
+ * the same for any thread count, and gzip, Go and Python read it as the
+ * single member it is.
  *
- * Levels 1-3 use ISA-L's igzip (about 1 GB/s a core; ratios near zlib's 3-4),
- * levels 4-9 zlib's deflate (tens of MB/s a core at 6, its usual ratios).
+ * Two engines:
+ *  - portable (the default, levels 1-9): libdeflate. Its compressor has no
+ *    CPU-specific code paths that choose matches, so a block gives the same
+ *    bytes on every CPU (for one libdeflate version). It has no preset
+ *    dictionary, so blocks are independent, and it always ends its output
+ *    with a final (BFINAL) block: zlib's inflate(Z_BLOCK) walks the block
+ *    boundaries to find that block's header, whose BFINAL bit is cleared,
+ *    and the stream's last bit, after which the empty stored block goes.
+ *  - fast (opt-in, levels 1-3): ISA-L's igzip, primed with the 32 KiB before
+ *    the block. Several times faster, but ISA-L picks its match finder by
+ *    CPUID (C, SSE4.2, AVX2, AVX-512), and those give other bytes.
  */
 #include "img_internal.h"
 
@@ -20,6 +29,7 @@
 
 #include <isa-l/crc.h>
 #include <isa-l/igzip_lib.h>
+#include <libdeflate.h>
 #include <zlib.h>
 
 #define PGZ_BLOCK (1u << 20)
@@ -39,6 +49,8 @@ struct pgz_job {
 
 struct img_pgzip {
 	int level;
+	int fast;                 /* ISA-L instead of libdeflate */
+	struct libdeflate_compressor *caller_ldc; /* for blocks the caller compresses */
 	img_pgzip_emit_fn emit;
 	void *ctx;
 	struct pgz_job *jobs;
@@ -101,45 +113,103 @@ out:
 	return rc;
 }
 
-static int deflate_zlib(struct pgz_job *j, int level)
+/*
+ * Where the final block of the raw deflate stream p[0..n) begins and where
+ * its end-of-block code ends, in bits from p's first byte. inflate() with
+ * Z_BLOCK stops after each block's end-of-block code, data_type then telling
+ * whether that block was the final one (64) and how many bits of the last
+ * byte it took are left (& 7). The bytes decoded, only counted, must be
+ * want_len, and nothing may follow but the final byte's padding.
+ */
+static int final_block_bits(const unsigned char *p, size_t n, size_t want_len,
+			    uint64_t *final_start, uint64_t *end)
 {
+	unsigned char sink[65536];
 	z_stream zs;
-	int rc = -1, zrc;
+	int zrc, have_end = 0, rc = -1;
 
 	memset(&zs, 0, sizeof(zs));
-	if (deflateInit2(&zs, level, Z_DEFLATED, -15, 8, Z_DEFAULT_STRATEGY) != Z_OK)
+	if (inflateInit2(&zs, -15) != Z_OK)
 		return -1;
-	if (j->dict_len &&
-	    deflateSetDictionary(&zs, j->in + PGZ_DICT - j->dict_len, (uInt)j->dict_len) != Z_OK)
-		goto out;
-	zs.next_in = j->in + PGZ_DICT;
-	zs.avail_in = (uInt)j->len;
-	zs.next_out = j->out;
-	zs.avail_out = PGZ_OUT;
-	zrc = deflate(&zs, j->last ? Z_FINISH : Z_SYNC_FLUSH);
-	j->out_len = (size_t)(zs.next_out - j->out);
-	if (j->last ? zrc != Z_STREAM_END : (zrc != Z_OK || zs.avail_in || !zs.avail_out))
+	zs.next_in = (unsigned char *)p;
+	zs.avail_in = (uInt)n;
+	*final_start = 0;
+	do {
+		zs.next_out = sink;
+		zs.avail_out = sizeof(sink);
+		zrc = inflate(&zs, Z_BLOCK);
+		if (zrc != Z_OK && zrc != Z_STREAM_END)
+			goto out;
+		if (zs.data_type & 128) {
+			uint64_t at = (uint64_t)(n - zs.avail_in) * 8 - (unsigned)(zs.data_type & 7);
+
+			if (zs.data_type & 64) {
+				*end = at;
+				have_end = 1;
+			} else {
+				*final_start = at;
+			}
+		}
+	} while (zrc != Z_STREAM_END);
+	if (!have_end || zs.avail_in || zs.total_out != want_len || (*end + 7) / 8 != n)
 		goto out;
 	rc = 0;
 out:
-	deflateEnd(&zs);
+	inflateEnd(&zs);
 	return rc;
 }
 
-/* Returns the job's new state; a worker sets it under the lock. */
-static enum job_state compress_job(struct img_pgzip *g, struct pgz_job *j)
+static int deflate_portable(struct pgz_job *j, struct libdeflate_compressor *c)
+{
+	uint64_t final_start, end;
+	size_t n;
+
+	/* 5 bytes spare for the sync flush; the same room for every block. */
+	n = libdeflate_deflate_compress(c, j->in + PGZ_DICT, j->len, j->out, PGZ_OUT - 5);
+	if (!n)
+		return -1;
+	j->out_len = n;
+	if (j->last)
+		return 0;
+	if (final_block_bits(j->out, n, j->len, &final_start, &end) < 0)
+		return -1;
+	j->out[final_start / 8] &= (unsigned char)~(1u << (final_start % 8));
+	/*
+	 * The empty stored block: 3 header bits of zeros from bit `end` on (the
+	 * last byte's padding if it has 3 bits to spare, else one more byte),
+	 * then on the next byte boundary LEN 0 and NLEN 0xffff.
+	 */
+	if (end % 8)
+		j->out[n - 1] &= (unsigned char)((1u << (end % 8)) - 1);
+	if (end % 8 == 0 || end % 8 > 5)
+		j->out[j->out_len++] = 0;
+	memcpy(j->out + j->out_len, "\0\0\377\377", 4);
+	j->out_len += 4;
+	return 0;
+}
+
+/* Returns the job's new state; a worker sets it under the lock. ldc: the
+ * calling thread's libdeflate compressor, made on first use. */
+static enum job_state compress_job(struct img_pgzip *g, struct pgz_job *j,
+				   struct libdeflate_compressor **ldc)
 {
 	int rc;
 
 	j->out_len = 0;
 	j->crc = crc32_gzip_refl(0, j->in + PGZ_DICT, j->len);
-	rc = g->level <= 3 ? deflate_isal(j, g->level) : deflate_zlib(j, g->level);
+	if (g->fast)
+		rc = deflate_isal(j, g->level);
+	else if (!*ldc && !(*ldc = libdeflate_alloc_compressor(g->level)))
+		rc = -1;
+	else
+		rc = deflate_portable(j, *ldc);
 	return rc < 0 ? JOB_FAILED : JOB_DONE;
 }
 
 static void *worker(void *arg)
 {
 	struct img_pgzip *g = arg;
+	struct libdeflate_compressor *ldc = NULL;
 
 	pthread_mutex_lock(&g->mu);
 	for (;;) {
@@ -153,12 +223,13 @@ static void *worker(void *arg)
 		j = slot(g, g->next_run++);
 		j->state = JOB_RUNNING;
 		pthread_mutex_unlock(&g->mu);
-		st = compress_job(g, j);
+		st = compress_job(g, j, &ldc);
 		pthread_mutex_lock(&g->mu);
 		j->state = st;
 		pthread_cond_broadcast(&g->done);
 	}
 	pthread_mutex_unlock(&g->mu);
+	libdeflate_free_compressor(ldc);
 	return NULL;
 }
 
@@ -222,7 +293,7 @@ static void submit(struct img_pgzip *g, struct pgz_job *j)
 	g->dict_len = g->dict_len + keep > PGZ_DICT ? PGZ_DICT : g->dict_len + keep;
 	g->slot_open = 0;
 	if (!g->nthreads) {
-		j->state = compress_job(g, j);
+		j->state = compress_job(g, j, &g->caller_ldc);
 		g->filled++;
 		g->next_run++;
 		return;
@@ -234,13 +305,14 @@ static void submit(struct img_pgzip *g, struct pgz_job *j)
 	pthread_mutex_unlock(&g->mu);
 }
 
-int img_pgzip_new(int level, int threads, img_pgzip_emit_fn emit, void *ctx,
+int img_pgzip_new(int level, int fast, int threads, img_pgzip_emit_fn emit, void *ctx,
 		  struct img_pgzip **out, struct ut_err *err)
 {
 	struct img_pgzip *g = ut_calloc(1, sizeof(*g));
 	size_t i;
 
-	g->level = level < 1 ? 1 : level > 9 ? 9 : level;
+	g->fast = fast;
+	g->level = level < 1 ? 1 : level > (fast ? 3 : 9) ? (fast ? 3 : 9) : level;
 	g->emit = emit;
 	g->ctx = ctx;
 	/* One thread compresses in the caller; more run beside it. */
@@ -334,5 +406,6 @@ void img_pgzip_free(struct img_pgzip *g)
 	}
 	free(g->jobs);
 	free(g->threads);
+	libdeflate_free_compressor(g->caller_ldc);
 	free(g);
 }

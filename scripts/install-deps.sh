@@ -12,7 +12,7 @@ log() { printf 'install-deps.sh: %s\n' "$*" >&2; }
 
 build_pkgs=(
     build-essential cmake pkg-config
-    libext2fs-dev libarchive-dev libzstd-dev zlib1g-dev libisal-dev libssl-dev libcmocka-dev
+    libext2fs-dev libarchive-dev libzstd-dev zlib1g-dev libisal-dev libdeflate-dev libssl-dev libcmocka-dev
     libsqlite3-dev librpm-dev libdb5.3-dev libguestfs-dev libvirt-dev libjansson-dev librsync-dev
     libcurl4-openssl-dev
     debootstrap e2fsprogs fdisk qemu-utils xfsprogs dosfstools mtools lvm2 btrfs-progs jq zstd attr libcap2-bin fuse3

@@ -62,7 +62,10 @@ struct img_layer_writer;
 
 struct img_layer_options {
 	enum img_compress compress;
-	int level;   /* 0: the codec's default (zstd 3, gzip 1: ISA-L) */
+	int level;   /* 0: the codec's default (zstd 3, gzip 1) */
+	/* gzip by ISA-L (levels 1-3), several times faster than the default
+	 * libdeflate, but its bytes depend on the CPU's instruction set. */
+	int gzip_fast;
 	int threads; /* zstd workers, gzip blocks in parallel; 0: one per core */
 	struct ut_progress progress;
 	/*

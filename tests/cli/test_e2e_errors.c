@@ -118,6 +118,9 @@ static void test_file_named_once(void **state)
 	assert_int_equal(tu_sh("%s convert %s -o %s/x --level 0 2>/dev/null", bin, p, tmp), 2);
 	assert_int_equal(tu_sh("%s convert %s -o %s/x --level 5x 2>/dev/null", bin, p, tmp), 2);
 	assert_int_equal(tu_sh("%s convert %s -o %s/x -c gzip --level 12 2>/dev/null", bin, p, tmp), 2);
+	assert_int_equal(tu_sh("%s convert %s -o %s/x --gzip-fast 2>/dev/null", bin, p, tmp), 2);
+	assert_int_equal(tu_sh("%s convert %s -o %s/x -c gzip --gzip-fast --level 4 2>/dev/null",
+			       bin, p, tmp), 2);
 	assert_int_equal(tu_sh("%s convert %s -o %s/x --threads -1 2>/dev/null", bin, p, tmp), 2);
 	assert_int_equal(tu_sh("%s verify oci:%s/x %s --max many 2>/dev/null", bin, tmp, p), 2);
 	assert_int_equal(tu_sh("ls -A %s | grep -q '^x'", tmp), 1);
