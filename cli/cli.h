@@ -186,13 +186,15 @@ int cli_tcache_tree(struct cli_tcache *c, struct dr_disk *d, struct ut_tree **ou
  * (re)built one. */
 void cli_tcache_hashes(struct cli_tcache *c, struct bd_hash_set *s);
 void cli_tcache_put_hashes(struct cli_tcache *c, const struct bd_hash_set *s);
-/* The base layer written with o: 1 when the cache knows it and its blob is
- * (now) in l, with *res filled; else 0. */
-int cli_tcache_layer(struct cli_tcache *c, const struct img_layer_options *o,
+/* The base layer written with o under the exclusion rules (their label
+ * text, NULL for none): 1 when the cache knows it and its blob is (now) in
+ * l, with *res filled; else 0. */
+int cli_tcache_layer(struct cli_tcache *c, const struct img_layer_options *o, const char *rules,
 		     struct img_layout *l, struct img_layer_result *res);
 /* Keeps the record of the layer just written into blob_dir, and its blob. */
 void cli_tcache_put_layer(struct cli_tcache *c, const struct img_layer_options *o,
-			  const char *blob_dir, const struct img_layer_result *res);
+			  const char *rules, const char *blob_dir,
+			  const struct img_layer_result *res);
 /* {"enabled", "dir", "tree", "hashes", "layer"}: hit, miss or rebuilt
  * (hashes: unused when the disk had lineage). */
 json_t *cli_tcache_json(const struct cli_tcache *c);

@@ -421,15 +421,23 @@ static int template_layer(struct convert *cv)
 	struct img_layer_result res;
 	struct ut_err err = { { 0 } };
 	struct layer_rec *l;
+	char *rules = cv->filter ? cli_excludes_label(cv->filter) : NULL;
+	int hit = cli_tcache_layer(b->cache, &cv->o->layer, rules, cv->layout, &res);
 
-	if (!cli_tcache_layer(b->cache, &cv->o->layer, cv->layout, &res)) {
-		if (tree_layer(cv, b->tree, "base", "vm2oci: template disk",
-			       "the template's whole tree", &err) < 0)
-			return cli_base_error(b, &err), -1;
-		cli_tcache_put_layer(b->cache, &cv->o->layer, img_layout_blob_dir(cv->layout),
-				     &cv->layers[cv->nlayers - 1].res);
-		return 0;
+	if (!hit) {
+		int rc = tree_layer(cv, b->tree, "base", "vm2oci: template disk",
+				    "the template's whole tree", &err);
+
+		if (rc < 0)
+			cli_base_error(b, &err);
+		else
+			cli_tcache_put_layer(b->cache, &cv->o->layer, rules,
+					     img_layout_blob_dir(cv->layout),
+					     &cv->layers[cv->nlayers - 1].res);
+		free(rules);
+		return rc < 0 ? -1 : 0;
 	}
+	free(rules);
 	l = layer_new(cv, "base");
 	l->res = res;
 	img_config_add_layer(&cv->config, res.diff_id, "vm2oci: template disk",

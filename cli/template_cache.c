@@ -6,7 +6,9 @@
  * One directory per template under the cache root, named by the SHA-256 of
  * the template's identity: the real path, size, mtime, inode and the
  * SHA-256 of the first 64 KiB of the top image and of every file its chain
- * names, with the options that change its tree. The identity is written in
+ * names, with the options that change its tree and the digest of the vm2oci
+ * executable (another build may derive other parts). A layer part is named
+ * by the options and exclusion rules its bytes depend on. The identity is written in
  * full beside the parts and compared before any part is used, so a
  * template changed in place (new mtime, new header) is a miss, never a stale
  * hit. Parts are written under temporary names and renamed; one that fails
@@ -28,7 +30,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#define IDENTITY_VERSION "vm2oci template cache 1"
+#define IDENTITY_VERSION "vm2oci template cache 2"
 #define HEAD_BYTES (64 * 1024)
 /* What the template cache keeps at most, unless VM2OCI_TEMPLATE_CACHE_MAX. */
 #define DEFAULT_CAP (8ull << 30)
@@ -93,6 +95,37 @@ static int same_file_text(const char *path, const char *text)
 	return same;
 }
 
+/* The SHA-256 of the running vm2oci: what it derives from a template (the
+ * tree, the layer's bytes) may change with the code, so another build never
+ * takes this build's parts. NULL when the executable cannot be read. */
+static const char *program_digest(void)
+{
+	static char hex[UT_SHA256_HEX];
+	unsigned char h[UT_SHA256_LEN], chunk[65536];
+	struct ut_sha256 sha;
+	ssize_t n;
+	int fd;
+
+	if (hex[0])
+		return hex;
+	fd = open("/proc/self/exe", O_RDONLY | O_CLOEXEC);
+	if (fd < 0 || ut_sha256_init(&sha) < 0) {
+		if (fd >= 0)
+			close(fd);
+		return NULL;
+	}
+	while ((n = read(fd, chunk, sizeof(chunk))) > 0 || (n < 0 && errno == EINTR))
+		if (n > 0)
+			ut_sha256_update(&sha, chunk, (size_t)n);
+	close(fd);
+	ut_sha256_final(&sha, h);
+	ut_sha256_release(&sha);
+	if (n < 0)
+		return NULL;
+	ut_hex(h, sizeof(h), hex);
+	return hex;
+}
+
 struct cli_tcache *cli_tcache_open(struct dr_disk *d, int no_replay)
 {
 	struct dr_blockdev *bd = dr_disk_blockdev(d);
@@ -104,11 +137,12 @@ struct cli_tcache *cli_tcache_open(struct dr_disk *d, int no_replay)
 	struct ut_buf b;
 	size_t n, i;
 
-	if (!root)
+	if (!root || !program_digest())
 		return NULL;
 	ut_buf_init(&b, 0);
-	ut_buf_addf(&b, NULL, "%s\nno_replay %d max_file_size %llu\n", IDENTITY_VERSION,
-		    no_replay, (unsigned long long)dr_disk_max_file_size(d));
+	ut_buf_addf(&b, NULL, "%s\nprogram %s\nno_replay %d max_file_size %llu\n",
+		    IDENTITY_VERSION, program_digest(), no_replay,
+		    (unsigned long long)dr_disk_max_file_size(d));
 	links = dr_blockdev_links(bd, &n);
 	if (identify_file(dr_blockdev_path(bd), &b, NULL) < 0) {
 		ut_buf_release(&b);
@@ -226,13 +260,20 @@ void cli_tcache_put_hashes(struct cli_tcache *c, const struct bd_hash_set *s)
 
 /* The layer's bytes depend on these options only (threads do not change
  * them). */
-static char *layer_name(const struct img_layer_options *o)
+static char *layer_name(const struct img_layer_options *o, const char *rules)
 {
-	return ut_asprintf("layer-%s-%d-%d", img_compress_name(o->compress), o->level,
-			   o->escape_whiteout_names);
+	unsigned char h[UT_SHA256_LEN];
+	char hex[UT_SHA256_HEX];
+
+	/* The exclusion rules decide which of the template's files the layer
+	 * holds, and --gzip-fast gives other bytes than the default engine. */
+	ut_sha256_buf(rules ? rules : "", rules ? strlen(rules) : 0, h);
+	ut_hex(h, sizeof(h), hex);
+	return ut_asprintf("layer-%s-%d-%d-%d-%.16s", img_compress_name(o->compress), o->level,
+			   o->escape_whiteout_names, o->gzip_fast, hex);
 }
 
-int cli_tcache_layer(struct cli_tcache *c, const struct img_layer_options *o,
+int cli_tcache_layer(struct cli_tcache *c, const struct img_layer_options *o, const char *rules,
 		     struct img_layout *l, struct img_layer_result *res)
 {
 	char *name, *path, *blob = NULL, hex[UT_SHA256_HEX + 8];
@@ -245,7 +286,7 @@ int cli_tcache_layer(struct cli_tcache *c, const struct img_layer_options *o,
 
 	if (!c)
 		return 0;
-	name = layer_name(o);
+	name = layer_name(o, rules);
 	path = part(c, name);
 	ut_buf_init(&b, 4096);
 	memset(res, 0, sizeof(*res));
@@ -296,7 +337,8 @@ out:
 }
 
 void cli_tcache_put_layer(struct cli_tcache *c, const struct img_layer_options *o,
-			  const char *blob_dir, const struct img_layer_result *res)
+			  const char *rules, const char *blob_dir,
+			  const struct img_layer_result *res)
 {
 	char *name, *path, *rec, *src, *dst, *tmp;
 	struct stat st;
@@ -308,12 +350,17 @@ void cli_tcache_put_layer(struct cli_tcache *c, const struct img_layer_options *
 	dst = ut_asprintf("%s/blob-%s", c->dir, res->blob.digest + 7);
 	/* Blobs are immutable: a hardlink shares the inode the layout has. A
 	 * cache on another filesystem keeps the record only. */
-	unlink(tmp);
-	if (link(src, tmp) == 0 && rename(tmp, dst) < 0)
+	/* A blob already kept (another record with the same bytes, e.g. rules
+	 * that matched nothing) stays: replacing it would move the inode the
+	 * other record's stamp names. */
+	if (stat(dst, &st) < 0) {
 		unlink(tmp);
-	if (stat(dst, &st) < 0)
-		memset(&st, 0, sizeof(st));
-	name = layer_name(o);
+		if (link(src, tmp) == 0 && rename(tmp, dst) < 0)
+			unlink(tmp);
+		if (stat(dst, &st) < 0)
+			memset(&st, 0, sizeof(st));
+	}
+	name = layer_name(o, rules);
 	path = part(c, name);
 	rec = ut_asprintf("%s %s %s %llu %llu %llu %llu %llu %lld.%09ld\n", res->blob.digest,
 			  res->diff_id, res->blob.media_type, (unsigned long long)res->blob.size,

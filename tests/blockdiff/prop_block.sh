@@ -217,6 +217,22 @@ if [ "$before" -ge 2 ] && [ "$after" = 1 ] && [ -d "$(jq -r .template_cache.dir 
 else
     echo "FAIL cache bound: $before templates before, $after after"; fail=1
 fi
+# The base layer's bytes depend on the exclusion rules and the gzip engine:
+# other rules or --gzip-fast never take a layer cached under the defaults,
+# and a cached layer equals the one an uncached run writes.
+base_of() { jq -r '.layers[] | select(.role == "base") | .digest' "$1"; }
+for extra in "" "--keep-kernel" "--compress gzip" "--compress gzip --gzip-fast" "--exclude /etc/motd" ""; do
+    # shellcheck disable=SC2086 # extra holds separate options
+    "$vm2oci" convert "$ov" -b "disk:$work/template.qcow2" -o "$work/o-x" --max-file-size 4G --json -q $extra >"$work/x1.json"
+    # shellcheck disable=SC2086
+    VM2OCI_CACHE=off "$vm2oci" convert "$ov" -b "disk:$work/template.qcow2" -o "$work/o-y" --max-file-size 4G --json -q $extra >"$work/x2.json"
+    rm -rf "$work/o-x" "$work/o-y"
+    if [ "$(base_of "$work/x1.json")" = "$(base_of "$work/x2.json")" ]; then
+        echo "ok cached base layer${extra:+ with $extra}: $(jq -r .template_cache.layer "$work/x1.json")"
+    else
+        echo "FAIL cached base layer${extra:+ with $extra}: $(base_of "$work/x1.json"), uncached $(base_of "$work/x2.json")"; fail=1
+    fi
+done
 
 # Refusals: block falls back to file, saying why, when it cannot be exact.
 refused() { # DISK BASE PATTERN NAME
