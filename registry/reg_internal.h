@@ -43,10 +43,6 @@ int reg_auth_file_lookup(const char *json, size_t len, const char *host, const c
  * 0 when the body held no error, 1 when it added some. */
 int reg_error_text(const char *json, size_t len, struct ut_buf *out);
 
-/* Standard base64 (padding optional): -1 on a bad character. */
-int reg_base64_decode(const char *in, size_t len, struct ut_buf *out, struct ut_err *err);
-char *reg_base64_encode(const void *data, size_t len);
-
 /* ---- the OCI layout being pushed (layout.c) ------------------------------ */
 
 struct reg_blob {

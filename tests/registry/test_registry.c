@@ -158,11 +158,11 @@ static void test_base64(void **state)
 
 	(void)state;
 	for (i = 0; i < 7; i++) {
-		char *e = reg_base64_encode(plain[i], strlen(plain[i]));
+		char *e = ut_base64_encode(plain[i], strlen(plain[i]));
 
 		assert_string_equal(e, coded[i]); /* RFC 4648's test vectors */
 		ut_buf_init(&b, 0);
-		assert_int_equal(reg_base64_decode(e, strlen(e), &b, NULL), 0);
+		assert_int_equal(ut_base64_decode(e, strlen(e), &b, NULL), 0);
 		assert_int_equal(b.len, strlen(plain[i]));
 		assert_memory_equal(b.len ? (char *)b.data : "", plain[i], b.len);
 		ut_buf_release(&b);
