@@ -70,6 +70,21 @@ static void domain_opts(const struct batch_run *run, const struct batch_domain *
 	o->nannotations = 2;
 }
 
+/* --push: the domain's image to REPO:TAG, before its line says done. */
+static int push_domain(const struct batch_run *run, const struct batch_domain *d)
+{
+	char *dst;
+	int rc;
+
+	if (!run->conv.push)
+		return 0;
+	dst = cli_push_ref_with_tag(run->conv.push, d->tag);
+	rc = cli_push(&run->conv.push_opts, run->out, d->tag, (const char *const *)&dst, 1, NULL,
+		      1, NULL);
+	free(dst);
+	return rc ? -1 : 0;
+}
+
 /* In the child: convert d, write the result line, exit. Never returns. */
 static void worker(const struct batch_run *run, struct batch_domain *d, pid_t parent)
 {
@@ -94,8 +109,7 @@ static void worker(const struct batch_run *run, struct batch_domain *d, pid_t pa
 	cli_progress_init(&prog, 1);
 	if (img_layout_open(run->out, &layout, &err) < 0) {
 		cli_error("%s", err.msg);
-	} else if (cli_convert_into(&o, layout, &prog, &res) == 0) {
-		/* hook: a later `batch --push` pushes d->tag from here */
+	} else if (cli_convert_into(&o, layout, &prog, &res) == 0 && push_domain(run, d) == 0) {
 		json_t *j = json_pack("{s:s, s:s, s:s, s:I, s:f}", "manifest_digest",
 				      res.manifest_digest, "strategy", res.strategy,
 				      "strategy_reason", res.strategy_reason, "top_layer_bytes",

@@ -16,6 +16,7 @@ int cmd_packages(int argc, char **argv);
 int cmd_compare(int argc, char **argv);
 int cmd_domains(int argc, char **argv);
 int cmd_batch(int argc, char **argv);
+int cmd_push(int argc, char **argv);
 
 /* Prints "vm2oci: <msg>" on stderr, one line; returns 1 (or 2 for usage). */
 int cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -46,6 +47,9 @@ int cli_error_at(const char *file, const struct ut_err *err);
  * through *rc). Returns 0 or -1. */
 int cli_parse_long(const char *cmd, const char *opt, const char *arg, long min, long max,
 		   long *out, int *rc);
+
+/* "64M" -> 67108864: binary K/M/G/T suffixes; 0 on a malformed or zero size. */
+uint64_t cli_parse_size(const char *arg);
 
 /* Progress on a terminal: phase, bytes, rate; silent when stderr is not a
  * tty or when quiet. */
@@ -448,6 +452,57 @@ int cli_runtime_plan(const struct ut_tree *vm, const char *disk, struct cli_runt
 void cli_runtime_apply(struct img_config *c, struct cli_runtime_opts *o);
 void cli_runtime_release(struct cli_runtime_opts *o);
 
+/* ---- pushing to a registry (cmd_push.c) ----------------------------------- */
+
+enum { CLI_OPT_CREDS = 0x2000, CLI_OPT_AUTHFILE, CLI_OPT_TLS_VERIFY, CLI_OPT_CERT_DIR,
+       CLI_OPT_CHUNK_SIZE, CLI_OPT_RETRIES, CLI_OPT_MOUNT_FROM };
+/* The longopts of the registry options, shared by push and convert --push. */
+#define CLI_PUSH_LONGOPTS                                                          \
+	{ "creds", required_argument, NULL, CLI_OPT_CREDS },                       \
+	{ "authfile", required_argument, NULL, CLI_OPT_AUTHFILE },                 \
+	{ "tls-verify", optional_argument, NULL, CLI_OPT_TLS_VERIFY },             \
+	{ "cert-dir", required_argument, NULL, CLI_OPT_CERT_DIR },                 \
+	{ "chunk-size", required_argument, NULL, CLI_OPT_CHUNK_SIZE },             \
+	{ "retries", required_argument, NULL, CLI_OPT_RETRIES },                   \
+	{ "mount-from", required_argument, NULL, CLI_OPT_MOUNT_FROM }
+#define CLI_PUSH_USAGE                                                                 \
+	"  --creds USER:PASS   registry credentials (default: the first auth file that\n"  \
+	"                      names the registry: $REGISTRY_AUTH_FILE,\n"                  \
+	"                      $XDG_RUNTIME_DIR/containers/auth.json, ~/.docker/config.json)\n" \
+	"  --authfile FILE     read credentials from this auth file only\n"               \
+	"  --tls-verify=false  do not verify TLS, and allow plain http (default: true)\n" \
+	"  --cert-dir DIR      *.crt CAs and a NAME.cert + NAME.key client pair (default:\n" \
+	"                      /etc/containers/certs.d/HOST, /etc/docker/certs.d/HOST)\n" \
+	"  --chunk-size N      blobs above N go in PATCH chunks of N (K/M/G; default 32M)\n" \
+	"  --retries N         retries on 5xx and dropped connections (default 3)\n"      \
+	"  --mount-from REPO   a repository of the same registry to mount blobs from\n"   \
+	"                      (repeatable; the image's base.name annotation is one too)\n"
+
+#define CLI_MAX_MOUNT_FROM 16
+struct cli_push_opts {
+	const char *creds, *authfile, *cert_dir;
+	int tls_verify;
+	uint64_t chunk_size;
+	int retries;
+	const char *mount_from[CLI_MAX_MOUNT_FROM];
+	size_t nmount_from;
+};
+void cli_push_opts_init(struct cli_push_opts *p);
+/* getopt's c for cmd: 0 when it was a push option, else the exit code of
+ * the usage error. */
+int cli_push_option(struct cli_push_opts *p, int c, const char *arg, const char *cmd);
+/* Pushes the image tagged tag in the OCI layout dir to each of dsts
+ * (docker://...) in turn, through one client; prints the error itself.
+ * *summary (may be NULL) gets the --json object (an array of them for
+ * several dsts); else a line on stderr says what was sent, unless quiet. */
+int cli_push(const struct cli_push_opts *p, const char *dir, const char *tag,
+	     const char *const *dsts, size_t ndsts, struct cli_progress *prog, int quiet,
+	     json_t **summary);
+/* dst (a valid docker:// reference) with its tag or digest replaced by tag
+ * (heap), NULL if dst does not parse. */
+char *cli_push_ref_with_tag(const char *dst, const char *tag);
+/* Checks a docker:// reference early (before a conversion): usage error. */
+int cli_push_check_ref(const char *cmd, const char *dst);
 /* ---- convert's job, shared with batch (cmd_convert.c) ------------------- */
 
 #include "fsdiff.h"
@@ -474,6 +529,9 @@ struct convert_opts {
 	struct cli_skip skip;     /* --skip-mount */
 	struct cli_excludes excludes; /* --exclude... (zero: the default rules) */
 	struct cli_runtime_opts runtime; /* --service, --init */
+	const char *push;         /* --push docker://... (convert only) */
+	int scratch_out;          /* out is a temporary layout (--push without -o) */
+	struct cli_push_opts push_opts;
 	const struct dr_disk_ref *more_disks; /* the guest's other disks */
 	size_t nmore_disks;
 	/* the manifest's annotations: (key, value) pairs, nannotations pairs */
@@ -497,3 +555,4 @@ int cli_convert_into(struct convert_opts *o, struct img_layout *layout,
 		     struct cli_progress *prog, struct convert_result *res);
 
 #endif
+

@@ -54,6 +54,11 @@ static const char batch_usage[] =
 	"                       else $SLURM_ARRAY_TASK_ID, else $JOB_COMPLETION_INDEX\n"
 	"      --json           per-domain records and fleet totals as JSON on stdout\n"
 	"  -q, --quiet          no progress lines\n"
+	"      --push docker://HOST[:PORT]/REPO\n"
+	"                       push each domain's image as REPO:TAG (its tag) as it\n"
+	"                       is done (a domain up to date is pushed too: only\n"
+	"                       HEADs when the registry has it); the registry options\n"
+	"                       are convert's (--creds, --tls-verify, --cert-dir...)\n"
 	CLI_DISK_POLICY_USAGE
 	"                      (backing files a domain's definition declares in\n"
 	"                      <backingStore> may always be read)\n"
@@ -159,6 +164,29 @@ static void check_up_to_date(struct batch_opts *o, struct batch_domain *doms, si
 		}
 		if (r > 0)
 			img_tag_info_release(&info);
+	}
+}
+
+/* --push: a domain whose tag is up to date goes to the registry too (a
+ * push of what the registry has is HEADs only); a failed push fails it. */
+static void push_up_to_date(struct batch_opts *o, struct batch_domain *doms, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		struct batch_domain *d = &doms[i];
+		char *dst;
+
+		if (d->result != BATCH_UP_TO_DATE)
+			continue;
+		dst = cli_push_ref_with_tag(o->run.conv.push, d->tag);
+		if (cli_push(&o->run.conv.push_opts, o->out, d->tag, (const char *const *)&dst, 1,
+			     NULL, 1, NULL)) {
+			d->result = BATCH_FAILED;
+			free(d->reason);
+			d->reason = ut_asprintf("up to date here, but the push to %s failed (see above)", dst);
+		}
+		free(dst);
 	}
 }
 
@@ -353,6 +381,8 @@ static int run_batch(struct batch_opts *o)
 		goto out;
 	}
 	check_up_to_date(o, doms, n);
+	if (o->run.conv.push)
+		push_up_to_date(o, doms, n);
 	if (batch_run_workers(&o->run, doms, n) < 0)
 		goto out;
 	t.seconds = ut_now() - t0;
@@ -373,7 +403,7 @@ out:
 int cmd_batch(int argc, char **argv)
 {
 	enum { OPT_STRATEGY = 256, OPT_COMPRESS, OPT_LEVEL, OPT_THREADS, OPT_PLAN_OUT, OPT_PLAN,
-	       OPT_INDEX, OPT_JSON };
+	       OPT_INDEX, OPT_JSON, OPT_PUSH };
 	static const struct option longopts[] = {
 		{ "connect", required_argument, NULL, 'c' },
 		{ "domain", required_argument, NULL, 'd' },
@@ -390,6 +420,8 @@ int cmd_batch(int argc, char **argv)
 		{ "json", no_argument, NULL, OPT_JSON },
 		{ "quiet", no_argument, NULL, 'q' },
 		CLI_DISK_POLICY_LONGOPTS,
+		{ "push", required_argument, NULL, OPT_PUSH },
+		CLI_PUSH_LONGOPTS,
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -404,6 +436,7 @@ int cmd_batch(int argc, char **argv)
 	cv->strategy = "auto";
 	cv->layer.compress = IMG_COMPRESS_ZSTD;
 	cv->diff.move_min_size = 1 << 20;
+	cli_push_opts_init(&cv->push_opts);
 	while ((c = getopt_long(argc, argv, "hc:d:o:b:j:q", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'c': o.uri = optarg; break;
@@ -452,8 +485,13 @@ int cmd_batch(int argc, char **argv)
 		case OPT_JSON: o.json = 1; break;
 		case 'q': o.quiet = 1; break;
 		case 'h': fputs(batch_usage, stdout); free(o.names); return 0;
+		case OPT_PUSH: cv->push = optarg; break;
 		default:
-			if ((rc = cli_disk_policy_option(&cv->policy, c, optarg, "batch")))
+			if (c >= CLI_OPT_CREDS && c <= CLI_OPT_MOUNT_FROM)
+				rc = cli_push_option(&cv->push_opts, c, optarg, "batch");
+			else
+				rc = cli_disk_policy_option(&cv->policy, c, optarg, "batch");
+			if (rc)
 				goto usage;
 			break;
 		}
@@ -467,6 +505,8 @@ int cmd_batch(int argc, char **argv)
 		rc = cli_usage_error("batch", "--plan takes no --connect, --domain or --plan-out");
 	else if (!o.plan_out && !o.out)
 		rc = cli_usage_error("batch", "-o DIR is required");
+	else if (cv->push && (rc = cli_push_check_ref("batch", cv->push)))
+		;
 	else if (cv->layer.compress == IMG_COMPRESS_GZIP && cv->layer.level > 9)
 		rc = cli_usage_error("batch", "--level takes 1 to 9 with gzip, not %d", cv->layer.level);
 	else

@@ -23,6 +23,8 @@
 
 static const char convert_usage[] =
 	"usage: vm2oci convert DISK [MORE_DISK...] -o OUT [options]\n"
+	"       vm2oci convert DISK [MORE_DISK...] [-o OUT] --push docker://HOST[:PORT]/REPO[:TAG]\n"
+	"              [options]\n"
 	"\n"
 	"Converts a powered-off VM disk into an OCI image: the base image's own\n"
 	"layers (reused by digest), then one layer holding exactly what the VM has\n"
@@ -116,7 +118,11 @@ static const char convert_usage[] =
 	"                         SIGRTMIN+3, env container=oci, every port exposed)\n"
 	"      --json             print a summary as JSON on stdout\n"
 	"  -q, --quiet            no progress on stderr\n"
-	CLI_DISK_POLICY_USAGE;
+	CLI_DISK_POLICY_USAGE
+	"  --push REF          then push the image to a registry (docker://HOST[:PORT]/\n"
+	"                      REPO[:TAG]; see 'vm2oci push --help'); without -o the\n"
+	"                      layout is a temporary one, removed after the push\n"
+	CLI_PUSH_USAGE;
 
 /* One layer of the image: its blob and what it holds. */
 struct layer_rec {
@@ -150,6 +156,7 @@ struct convert {
 	char *renamed; /* JSON map of guest names renamed away from ".wh." */
 	struct fsd_filter *filter; /* what the image leaves out; NULL: nothing */
 	double t_layers, t_commit, t0;
+	json_t *push; /* --push's summary for --json */
 };
 
 /* The image's command: the base's when it has one, else the guest's init,
@@ -627,9 +634,11 @@ static void convert_report(const struct convert *cv)
 
 	if (!o->json) {
 		if (!o->quiet)
-			fprintf(stderr, "vm2oci: wrote %s:%s (%s), %zu layer%s, top layer %s: %" PRIu64
+			fprintf(stderr, "vm2oci: %s %s%s%s (%s), %zu layer%s, top layer %s: %" PRIu64
 				" bytes (%" PRIu64 " uncompressed, %" PRIu64 " entries) in %.1f s\n",
-				o->out, o->tag, cv->manifest.digest, cv->nlayers,
+				o->scratch_out ? "converted" : "wrote",
+				o->scratch_out ? o->push : o->out, o->scratch_out ? "" : ":",
+				o->scratch_out ? "" : o->tag, cv->manifest.digest, cv->nlayers,
 				cv->nlayers == 1 ? "" : "s", top->blob.digest, top->blob.size,
 				top->tar_bytes, top->entries, total);
 		return;
@@ -673,6 +682,8 @@ static void convert_report(const struct convert *cv)
 		cli_json_set_name(runs, "how", o->runtime.cmd->how);
 		json_object_set_new(root, "runs", runs);
 	}
+	if (cv->push)
+		json_object_set(root, "push", cv->push);
 	json_dumpf(root, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
 	fputc('\n', stdout);
 	json_decref(root);
@@ -691,12 +702,30 @@ static void convert_release(struct convert *cv)
 	free(cv->layers);
 	free(cv->roots);
 	free(cv->renamed);
+	json_decref(cv->push);
 	fsd_filter_free(cv->filter);
 	free(cv->sbom_tag);
 	ut_tree_free(cv->ptree);
 	pkg_db_free(cv->vdb);
 	pkg_db_free(cv->bdb);
 	cli_job_release(&cv->job);
+}
+
+/* The SBOM artifact after its subject, under its own tag in the same
+ * repository (registries without the referrers API find it by that tag). */
+static int convert_push_sbom(struct convert *cv, struct cli_progress *prog)
+{
+	const struct convert_opts *o = cv->o;
+	char *dst = cli_push_ref_with_tag(o->push, cv->sbom_tag);
+	json_t *summary = NULL;
+	int rc;
+
+	rc = cli_push(&o->push_opts, cv->layout_dir, cv->sbom_tag, (const char *const *)&dst, 1,
+		      prog, o->quiet, o->json ? &summary : NULL);
+	if (summary)
+		json_object_set_new(cv->push, "sbom", summary);
+	free(dst);
+	return rc;
 }
 
 /* The disks to one image in cv->layout (opened here when NULL), tagged. */
@@ -755,6 +784,12 @@ static int run_convert(struct convert_opts *o, struct cli_progress *prog)
 	if (convert_image(&cv) < 0)
 		goto out;
 	cli_progress_done(prog);
+	/* the local image is whole before the push begins: a failed push
+	 * leaves it (and no tag in the registry) */
+	if (o->push && (cli_push(&o->push_opts, cv.layout_dir, o->tag, &o->push, 1, prog, o->quiet,
+				 o->json ? &cv.push : NULL) ||
+			(o->sbom && convert_push_sbom(&cv, prog))))
+		goto out;
 	convert_report(&cv);
 	rc = 0;
 out:
@@ -770,7 +805,7 @@ int cmd_convert(int argc, char **argv)
 	enum { OPT_LEVEL = 256, OPT_THREADS, OPT_BASE_FORMAT, OPT_OUTPUT_FORMAT, OPT_TRUST_MTIME,
 	       OPT_MASK_XATTR, OPT_JSON, OPT_PACKAGES_LAYER, OPT_DOCKERFILE, OPT_NO_REPLAY,
 	       OPT_RENAME_WH, OPT_STRATEGY, OPT_SKIP_MOUNT, OPT_SBOM, OPT_SERVICE, OPT_INIT,
-	       OPT_GZIP_FAST };
+	       OPT_GZIP_FAST, OPT_PUSH };
 	static const struct option longopts[] = {
 		{ "output", required_argument, NULL, 'o' },
 		{ "base", required_argument, NULL, 'b' },
@@ -796,12 +831,15 @@ int cmd_convert(int argc, char **argv)
 		{ "init", required_argument, NULL, OPT_INIT },
 		{ "quiet", no_argument, NULL, 'q' },
 		CLI_DISK_POLICY_LONGOPTS,
+		{ "push", required_argument, NULL, OPT_PUSH },
+		CLI_PUSH_LONGOPTS,
 		CLI_EXCLUDES_LONGOPTS,
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct convert_opts o = { 0 };
 	struct cli_progress prog;
+	char *scratch = NULL;
 	long num;
 	int c, rc;
 
@@ -810,6 +848,7 @@ int cmd_convert(int argc, char **argv)
 	o.strategy = "auto";
 	o.layer.compress = IMG_COMPRESS_ZSTD;
 	o.diff.move_min_size = 1 << 20;
+	cli_push_opts_init(&o.push_opts);
 	while ((c = getopt_long(argc, argv, "ho:b:t:c:f:q", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'o': o.out = optarg; break;
@@ -867,6 +906,7 @@ int cmd_convert(int argc, char **argv)
 			break;
 		case 'q': o.quiet = 1; break;
 		case 'h': fputs(convert_usage, stdout); return 0;
+		case OPT_PUSH: o.push = optarg; break;
 		case CLI_OPT_EXCLUDE:
 		case CLI_OPT_INCLUDE:
 		case CLI_OPT_FILTER_FROM:
@@ -876,8 +916,12 @@ int cmd_convert(int argc, char **argv)
 				return rc;
 			break;
 		default:
-			if ((rc = cli_disk_policy_option(&o.policy, c, optarg, "convert")))
+			if (c >= CLI_OPT_CREDS && c <= CLI_OPT_MOUNT_FROM) {
+				if ((rc = cli_push_option(&o.push_opts, c, optarg, "convert")))
+					return rc;
+			} else if ((rc = cli_disk_policy_option(&o.policy, c, optarg, "convert"))) {
 				return rc;
+			}
 			break;
 		}
 	}
@@ -891,8 +935,22 @@ int cmd_convert(int argc, char **argv)
 	if (o.layer.gzip_fast && o.layer.level > 3)
 		return cli_usage_error("convert", "--level takes 1 to 3 with --gzip-fast, not %d",
 				       o.layer.level);
-	if (!o.out)
-		return cli_usage_error("convert", "-o OUT is required");
+	if (o.push && (rc = cli_push_check_ref("convert", o.push)))
+		return rc;
+	if (!o.out && !o.push)
+		return cli_usage_error("convert", "-o OUT (or --push REF) is required");
+	if (!o.out) {
+		/* --push alone: the layout lives only until it is pushed */
+		scratch = ut_asprintf("%s/vm2oci-push-XXXXXX", cli_tmpdir() ? cli_tmpdir() : "/tmp");
+		if (!mkdtemp(scratch)) {
+			rc = cli_error("%s: %s", scratch, strerror(errno));
+			free(scratch);
+			return rc;
+		}
+		cli_temp_track(scratch);
+		o.out = ut_asprintf("%s/oci", scratch);
+		o.scratch_out = 1;
+	}
 	if (o.sbom && o.docker_archive)
 		return cli_usage_error("convert", "--sbom needs an OCI layout (a docker-archive holds no referrers)");
 	if (o.runtime.service && o.runtime.init_systemd)
@@ -905,6 +963,12 @@ int cmd_convert(int argc, char **argv)
 	cli_progress_init(&prog, o.quiet || o.json);
 	rc = run_convert(&o, &prog);
 	cli_runtime_release(&o.runtime);
+	if (scratch) {
+		ut_rm_rf(scratch);
+		cli_temp_untrack(scratch);
+		free((char *)o.out);
+		free(scratch);
+	}
 	free(o.masks);
 	free((void *)o.more_disks);
 	cli_skip_release(&o.skip);

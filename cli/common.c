@@ -87,7 +87,8 @@ void cli_progress_init(struct cli_progress *p, int quiet)
 /* Phases that count bytes; the others count files or steps. */
 static int counts_bytes(const char *phase)
 {
-	return !strcmp(phase, "layer") || !strcmp(phase, "hash blocks");
+	return !strcmp(phase, "layer") || !strcmp(phase, "hash blocks") ||
+	       !strncmp(phase, "push ", 5);
 }
 
 static void fmt_count(const char *phase, uint64_t n, char *out, size_t len)
@@ -161,8 +162,7 @@ const char *cli_tmpdir(void)
 	return tmp && *tmp ? tmp : NULL;
 }
 
-/* "64M" -> 67108864: binary K/M/G/T suffixes; 0 on a malformed or zero size. */
-static uint64_t parse_size(const char *arg)
+uint64_t cli_parse_size(const char *arg)
 {
 	static const char units[] = "KMGT";
 	unsigned long long v;
@@ -200,7 +200,7 @@ int cli_disk_policy_option(struct cli_disk_policy *p, int c, const char *arg, co
 		p->trust = 1;
 		return 0;
 	case CLI_OPT_MAX_FILE_SIZE:
-		p->max_file_size = parse_size(arg);
+		p->max_file_size = cli_parse_size(arg);
 		if (!p->max_file_size)
 			return cli_usage_error(cmd, "--max-file-size takes a size such as 4096, 64M or 2T, not '%s'",
 					       arg);

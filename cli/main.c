@@ -21,6 +21,7 @@ static const struct cli_command commands[] = {
 	{ "compare", cmd_compare, "file-level layer vs block-level changes and deltas, side by side" },
 	{ "domains", cmd_domains, "the domains a libvirt hypervisor knows, their state and disks" },
 	{ "batch", cmd_batch, "a hypervisor's shut-off domains into one shared OCI layout" },
+	{ "push", cmd_push, "push an OCI layout's image to a registry (docker://HOST/REPO:TAG)" },
 	{ "verify", cmd_verify, "prove that an image's layers give back the disk's tree" },
 	{ NULL, NULL, NULL },
 };

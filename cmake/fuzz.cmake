@@ -80,3 +80,12 @@ endforeach()
 get_target_property(_vm2oci_rt_sources vm2oci_runtime SOURCES)
 vm2oci_add_fuzzer(fuzz_runtime HARNESS runtime/fuzz_runtime.c MODULE runtime
   SOURCES ${_vm2oci_rt_sources})
+
+# registry: WWW-Authenticate challenges, token answers, auth files, error
+# bodies, manifests and references (fuzz_registry_replay replays the seeds).
+get_target_property(_vm2oci_reg_sources vm2oci_registry SOURCES)
+vm2oci_add_fuzzer(fuzz_registry HARNESS registry/fuzz_registry.c MODULE registry
+  SOURCES ${_vm2oci_reg_sources} LIBS PkgConfig::CURL PkgConfig::JANSSON)
+add_test(NAME fuzz_registry_smoke COMMAND sh -c
+  "d=$(mktemp -d) && \"$0\" -max_total_time=30 -timeout=20 \"$d\" \"$1\"; rc=$?; rm -rf \"$d\"; exit $rc"
+  $<TARGET_FILE:fuzz_registry> ${CMAKE_SOURCE_DIR}/tests/registry/fuzz-seeds)

@@ -11,59 +11,23 @@
 #include <stdlib.h>
 #include <string.h>
 
-static int b64val(int c)
-{
-	if (c >= 'A' && c <= 'Z')
-		return c - 'A';
-	if (c >= 'a' && c <= 'z')
-		return c - 'a' + 26;
-	if (c >= '0' && c <= '9')
-		return c - '0' + 52;
-	if (c == '+')
-		return 62;
-	if (c == '/')
-		return 63;
-	return -1;
-}
-
-/* Decodes base64 into out (at most max bytes); returns the length or -1. */
-static int b64dec(const char *s, size_t len, unsigned char *out, size_t max)
-{
-	uint32_t acc = 0;
-	size_t n = 0, i;
-	int bits = 0;
-
-	for (i = 0; i < len && s[i] != '='; i++) {
-		int v = b64val((unsigned char)s[i]);
-
-		if (v < 0)
-			return -1;
-		acc = acc << 6 | (uint32_t)v;
-		bits += 6;
-		if (bits >= 8) {
-			bits -= 8;
-			if (n >= max)
-				return -1;
-			out[n++] = (unsigned char)(acc >> bits);
-		}
-	}
-	return (int)n;
-}
-
 static void set_checksum(struct pkg_file *f, const char *s, size_t len)
 {
-	unsigned char bin[32];
 	char hex[65];
-	int n;
 
 	if (len > 2 && s[0] == 'Q' && (s[1] == '1' || s[1] == '2')) {
-		n = b64dec(s + 2, len - 2, bin, sizeof(bin));
+		struct ut_buf bin;
+		size_t n;
+
+		ut_buf_init(&bin, 32); /* a sha256 at most: longer is not a checksum */
+		n = ut_base64_decode(s + 2, len - 2, &bin, NULL) == 0 ? bin.len : 0;
 		if ((s[1] == '1' && n == 20) || (s[1] == '2' && n == 32)) {
-			ut_hex(bin, (size_t)n, hex);
+			ut_hex(bin.data, n, hex);
 			free(f->digest);
 			f->digest = ut_strdup(hex);
 			f->kind = n == 20 ? PKG_DIGEST_SHA1 : PKG_DIGEST_SHA256;
 		}
+		ut_buf_release(&bin);
 	} else if (len == 32) {
 		/* apk 1.x kept plain md5 in hex. */
 		size_t i;

@@ -14,6 +14,7 @@ build_pkgs=(
     build-essential cmake pkg-config
     libext2fs-dev libarchive-dev libzstd-dev zlib1g-dev libisal-dev libdeflate-dev libssl-dev libcmocka-dev
     libsqlite3-dev librpm-dev libdb5.3-dev libguestfs-dev libvirt-dev libjansson-dev librsync-dev
+    libcurl4-openssl-dev
     debootstrap e2fsprogs fdisk qemu-utils xfsprogs dosfstools mtools lvm2 btrfs-progs jq zstd attr libcap2-bin fuse3
     uuid-runtime mount qemu-system-common openssl
 )
@@ -24,6 +25,7 @@ peer_pkgs=(
     acl rsync sqlite3 db5.3-util libxml2-utils xxhash python3 time curl systemd rdiff librsvg2-bin
     libvirt-daemon-system libvirt-clients isal pigz qemu-user
     python3-jsonschema libarchive-tools
+    docker-registry apache2-utils curl bc slurm-wlm munge
 )
 # The SBOM tests take the official CycloneDX schema from an npm package; nodejs
 # from another source may bring its own npm, which Debian's would conflict with.

@@ -1014,3 +1014,75 @@ double ut_now(void)
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
+
+/* ---- base64 (RFC 4648, the standard alphabet) ---- */
+
+static int base64_value(int c)
+{
+	if (c >= 'A' && c <= 'Z')
+		return c - 'A';
+	if (c >= 'a' && c <= 'z')
+		return c - 'a' + 26;
+	if (c >= '0' && c <= '9')
+		return c - '0' + 52;
+	if (c == '+')
+		return 62;
+	if (c == '/')
+		return 63;
+	return -1;
+}
+
+int ut_base64_decode(const char *in, size_t len, struct ut_buf *out, struct ut_err *err)
+{
+	uint32_t acc = 0;
+	int bits = 0;
+	size_t i;
+
+	while (len && in[len - 1] == '=')
+		len--;
+	for (i = 0; i < len; i++) {
+		int v = base64_value((unsigned char)in[i]);
+		unsigned char byte;
+
+		if (v < 0)
+			return ut_err_set(err, "not base64 (byte 0x%02x)", (unsigned char)in[i]);
+		acc = (acc << 6) | (uint32_t)v;
+		bits += 6;
+		if (bits >= 8) {
+			bits -= 8;
+			byte = (unsigned char)(acc >> bits);
+			if (ut_buf_add(out, &byte, 1, err) < 0)
+				return -1;
+		}
+	}
+	return 0;
+}
+
+char *ut_base64_encode(const void *data, size_t len)
+{
+	static const char tab[] =
+		"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+	const unsigned char *p = data;
+	char *out = ut_malloc((len + 2) / 3 * 4 + 1), *o = out;
+	size_t i;
+
+	for (i = 0; i + 2 < len; i += 3) {
+		*o++ = tab[p[i] >> 2];
+		*o++ = tab[((p[i] & 3) << 4) | (p[i + 1] >> 4)];
+		*o++ = tab[((p[i + 1] & 15) << 2) | (p[i + 2] >> 6)];
+		*o++ = tab[p[i + 2] & 63];
+	}
+	if (i < len) {
+		*o++ = tab[p[i] >> 2];
+		if (i + 1 < len) {
+			*o++ = tab[((p[i] & 3) << 4) | (p[i + 1] >> 4)];
+			*o++ = tab[(p[i + 1] & 15) << 2];
+		} else {
+			*o++ = tab[(p[i] & 3) << 4];
+			*o++ = '=';
+		}
+		*o++ = '=';
+	}
+	*o = '\0';
+	return out;
+}

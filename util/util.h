@@ -99,6 +99,15 @@ char *ut_strdup(const char *s);
 char *ut_strndup(const char *s, size_t n);
 char *ut_asprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
+/* ---- base64 ------------------------------------------------------------- */
+
+/* Appends the bytes that in[0..len) (standard alphabet, '=' padding
+ * optional) stands for to out; -1 with err on a byte outside the alphabet
+ * or past out's cap. */
+int ut_base64_decode(const char *in, size_t len, struct ut_buf *out, struct ut_err *err);
+/* data as base64 with padding, NUL-terminated; the caller frees it. */
+char *ut_base64_encode(const void *data, size_t len);
+
 /* ---- sha256 ------------------------------------------------------------- */
 
 #define UT_SHA256_LEN 32
