@@ -129,9 +129,13 @@ static char *make_dirty(const char *name, const char *mkfs_opts, const char *mou
 	int r;
 
 	make_src(srcd);
-	SH("E2FSPROGS_FAKE_TIME=1700000000 mke2fs -q -F %s -d '%s' '%s' 32M", mkfs_opts, srcd,
-	   base);
-	SH("mkdir -p '%s' && mount -o loop,%s '%s' '%s'", mnt, mount_opts, base, mnt);
+	/* Inode tables zeroed by mke2fs, and noinit_itable: the kernel's lazy
+	 * init thread would otherwise write to the disk (and start journal
+	 * transactions) in the background, while the image is being copied. */
+	SH("E2FSPROGS_FAKE_TIME=1700000000 mke2fs -q -F %s -E lazy_itable_init=0 -d '%s' '%s' 32M",
+	   mkfs_opts, srcd, base);
+	SH("mkdir -p '%s' && mount -o loop,noinit_itable,%s '%s' '%s'", mnt, mount_opts, base,
+	   mnt);
 	for (r = 0; r < abs(rounds); r++) {
 		size_t i;
 
@@ -146,13 +150,19 @@ static char *make_dirty(const char *name, const char *mkfs_opts, const char *mou
 				   mnt, srcd, srcd);
 			SH("sh '%s' '%s'", script, mnt);
 		}
-		if (rounds < 0 && log_wrapped(base))
+		/* The orphan: open, unlinked, committed, copied while still open.
+		 * A wrapping variant copies every round and stops once the copy's
+		 * log wraps: the kernel checkpoints when it likes (sooner on a
+		 * loaded machine), so the live log wrapping before this last
+		 * commit says nothing about the copy. */
+		if (rounds > 0 && r + 1 < rounds)
+			continue;
+		SH("cd '%s' && exec 3<'%s/data/orphan' && rm -f '%s/data/orphan' && "
+		   "sync '%s/data' && cp --sparse=always '%s' '%s' && exec 3<&-",
+		   tmp, mnt, mnt, mnt, base, img);
+		if (rounds > 0 || log_wrapped(img))
 			break;
 	}
-	/* The orphan: open, unlinked, committed, copied while still open. */
-	SH("cd '%s' && exec 3<'%s/data/orphan' && rm -f '%s/data/orphan' && sync '%s/data' && "
-	   "cp --sparse=always '%s' '%s' && exec 3<&-",
-	   tmp, mnt, mnt, mnt, base, img);
 	SH("umount '%s'", mnt);
 	SH("dumpe2fs -h '%s' 2>/dev/null | grep -q needs_recovery", img);
 	free(base);
@@ -210,7 +220,7 @@ static void replay_vs_kernel(const char *img)
 	assert_non_null(kstale);
 	assert_int_equal(compare_trees(stale, "no-replay", kstale, "kernel-noload"), 0);
 	/* The stale state really is different: the test would catch no replay. */
-	assert_true(compare_trees(stale, "no-replay", kernel, "kernel") >= 10);
+	assert_true(compare_trees_verbose(stale, "no-replay", kernel, "kernel", 0) >= 10);
 	after = sha_of(img);
 	assert_string_equal(before, after);
 	ut_tree_free(ours);
