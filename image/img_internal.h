@@ -38,6 +38,9 @@ int img_pgzip_write(struct img_pgzip *g, const void *buf, size_t len, struct ut_
 /* Compresses what is left and writes the trailer. */
 int img_pgzip_finish(struct img_pgzip *g, struct ut_err *err);
 void img_pgzip_free(struct img_pgzip *g);
+/* Tests only: on (the default) copies the bytes of a full block of zeros
+ * made once; off compresses every block, to show both give the same bytes. */
+void img_pgzip_set_zero_memo(struct img_pgzip *g, int on);
 
 /*
  * A bounded queue of nslots buffers of cap bytes between one producer thread

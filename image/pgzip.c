@@ -20,6 +20,11 @@
  *  - fast (opt-in, levels 1-3): ISA-L's igzip, primed with the 32 KiB before
  *    the block. Several times faster, but ISA-L picks its match finder by
  *    CPUID (C, SSE4.2, AVX2, AVX-512), and those give other bytes.
+ *
+ * A full block of zeros (a VM's sparse files and zeroed space are mostly
+ * such blocks) is compressed once per stream and its bytes and CRC copied:
+ * with no dictionary (portable) or an all-zero one (fast), the engine's
+ * output for it depends on nothing else, so the stream is the same bytes.
  */
 #include "img_internal.h"
 
@@ -68,6 +73,13 @@ struct img_pgzip {
 	uint64_t total;
 	int header_done;
 	int slot_open;            /* slot(filled) is being filled by the caller */
+	/* The zero block's compressed bytes, made by the first job that needs
+	 * them (under mu); zero_state 0: not yet, 1: made, -1: failed. */
+	int zero_memo;            /* 0 only in tests: compress every block */
+	int zero_state;
+	unsigned char *zero_out;
+	size_t zero_out_len;
+	uint32_t zero_crc;
 };
 
 static struct pgz_job *slot(struct img_pgzip *g, uint64_t seq)
@@ -188,21 +200,72 @@ static int deflate_portable(struct pgz_job *j, struct libdeflate_compressor *c)
 	return 0;
 }
 
+static int all_zero(const unsigned char *p, size_t n)
+{
+	static const unsigned char z[16];
+
+	/* The first 16 bytes zero, then each byte equal to the one 16 before. */
+	return n < 16 ? !memcmp(p, z, n) : !memcmp(p, z, 16) && !memcmp(p, p + 16, n - 16);
+}
+
+/* A block the zero memo stands for: full, not the last, all zeros, and for
+ * the fast engine (primed with the bytes before) a whole dictionary of zeros. */
+static int is_zero_block(const struct img_pgzip *g, const struct pgz_job *j)
+{
+	if (!g->zero_memo || j->last || j->len != PGZ_BLOCK)
+		return 0;
+	if (g->fast && (j->dict_len != PGZ_DICT || !all_zero(j->in, PGZ_DICT)))
+		return 0;
+	return all_zero(j->in + PGZ_DICT, PGZ_BLOCK);
+}
+
+static int compress_block(struct img_pgzip *g, struct pgz_job *j,
+			  struct libdeflate_compressor **ldc)
+{
+	j->out_len = 0;
+	j->crc = crc32_gzip_refl(0, j->in + PGZ_DICT, j->len);
+	if (g->fast)
+		return deflate_isal(j, g->level);
+	if (!*ldc && !(*ldc = libdeflate_alloc_compressor(g->level)))
+		return -1;
+	return deflate_portable(j, *ldc);
+}
+
+/* Copies the zero block's bytes into j, compressing j itself (it is such a
+ * block) the first time. */
+static int zero_block(struct img_pgzip *g, struct pgz_job *j, struct libdeflate_compressor **ldc)
+{
+	int rc = 0;
+
+	pthread_mutex_lock(&g->mu);
+	if (!g->zero_state) {
+		rc = compress_block(g, j, ldc);
+		if (rc == 0) {
+			g->zero_out = ut_malloc(j->out_len);
+			memcpy(g->zero_out, j->out, j->out_len);
+			g->zero_out_len = j->out_len;
+			g->zero_crc = j->crc;
+		}
+		g->zero_state = rc == 0 ? 1 : -1;
+		pthread_mutex_unlock(&g->mu);
+		return rc;
+	}
+	pthread_mutex_unlock(&g->mu);
+	if (g->zero_state < 0)
+		return -1;
+	memcpy(j->out, g->zero_out, g->zero_out_len);
+	j->out_len = g->zero_out_len;
+	j->crc = g->zero_crc;
+	return 0;
+}
+
 /* Returns the job's new state; a worker sets it under the lock. ldc: the
  * calling thread's libdeflate compressor, made on first use. */
 static enum job_state compress_job(struct img_pgzip *g, struct pgz_job *j,
 				   struct libdeflate_compressor **ldc)
 {
-	int rc;
+	int rc = is_zero_block(g, j) ? zero_block(g, j, ldc) : compress_block(g, j, ldc);
 
-	j->out_len = 0;
-	j->crc = crc32_gzip_refl(0, j->in + PGZ_DICT, j->len);
-	if (g->fast)
-		rc = deflate_isal(j, g->level);
-	else if (!*ldc && !(*ldc = libdeflate_alloc_compressor(g->level)))
-		rc = -1;
-	else
-		rc = deflate_portable(j, *ldc);
 	return rc < 0 ? JOB_FAILED : JOB_DONE;
 }
 
@@ -315,6 +378,7 @@ int img_pgzip_new(int level, int fast, int threads, img_pgzip_emit_fn emit, void
 	g->level = level < 1 ? 1 : level > (fast ? 3 : 9) ? (fast ? 3 : 9) : level;
 	g->emit = emit;
 	g->ctx = ctx;
+	g->zero_memo = 1;
 	/* One thread compresses in the caller; more run beside it. */
 	g->nthreads = threads > 1 ? (threads > 64 ? 64 : threads) : 0;
 	g->njobs = g->nthreads ? 2 * (size_t)g->nthreads + 1 : 2;
@@ -381,6 +445,11 @@ int img_pgzip_finish(struct img_pgzip *g, struct ut_err *err)
 	return g->emit(g->ctx, trailer, sizeof(trailer), err);
 }
 
+void img_pgzip_set_zero_memo(struct img_pgzip *g, int on)
+{
+	g->zero_memo = on;
+}
+
 void img_pgzip_free(struct img_pgzip *g)
 {
 	size_t i;
@@ -406,6 +475,7 @@ void img_pgzip_free(struct img_pgzip *g)
 	}
 	free(g->jobs);
 	free(g->threads);
+	free(g->zero_out);
 	libdeflate_free_compressor(g->caller_ldc);
 	free(g);
 }

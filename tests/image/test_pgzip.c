@@ -35,9 +35,9 @@ static unsigned char *make_data(size_t len)
 	return d;
 }
 
-/* fast: ISA-L instead of libdeflate. */
-static void pgz(const unsigned char *d, size_t len, int level, int fast, int threads, size_t step,
-		struct ut_buf *out)
+/* fast: ISA-L instead of libdeflate; memo 0: compress every zero block. */
+static void pgz_memo(const unsigned char *d, size_t len, int level, int fast, int threads,
+		     size_t step, int memo, struct ut_buf *out)
 {
 	struct img_pgzip *g = NULL;
 	struct sink s;
@@ -46,6 +46,7 @@ static void pgz(const unsigned char *d, size_t len, int level, int fast, int thr
 
 	ut_buf_init(&s.b, 0);
 	assert_int_equal(img_pgzip_new(level, fast, threads, to_sink, &s, &g, &err), 0);
+	img_pgzip_set_zero_memo(g, memo);
 	while (off < len) {
 		size_t n = len - off < step ? len - off : step;
 
@@ -55,6 +56,12 @@ static void pgz(const unsigned char *d, size_t len, int level, int fast, int thr
 	assert_int_equal(img_pgzip_finish(g, &err), 0);
 	img_pgzip_free(g);
 	*out = s.b;
+}
+
+static void pgz(const unsigned char *d, size_t len, int level, int fast, int threads, size_t step,
+		struct ut_buf *out)
+{
+	pgz_memo(d, len, level, fast, threads, step, 1, out);
 }
 
 static void inflate_check(const struct ut_buf *gz, const unsigned char *d, size_t len)
@@ -153,9 +160,48 @@ static void test_other_readers(void **state)
 	free(tmp);
 }
 
+/*
+ * Full blocks of zeros are compressed once and copied: the stream must be the
+ * bytes that compressing each of them gives. Zeros start mid-block, fill
+ * whole blocks (the fast engine's first one primed with non-zero bytes, the
+ * next with zeros), stop short of a block, and end the stream.
+ */
+static void test_zero_memo_same_bytes(void **state)
+{
+	const size_t mib = 1u << 20, len = 9 * mib + 4321;
+	unsigned char *d = calloc(1, len);
+	static const struct {
+		int level, fast;
+	} engines[] = { { 1, 0 }, { 6, 0 }, { 1, 1 }, { 3, 1 } };
+	size_t i, li;
+
+	(void)state;
+	for (i = 0; i < mib + 300; i++)
+		d[i] = "zero blocks are compressed once "[i % 32];
+	for (i = 5 * mib + 7; i < 5 * mib + 70000; i++)
+		d[i] = (unsigned char)(i * 2654435761u >> 13);
+	for (li = 0; li < sizeof(engines) / sizeof(engines[0]); li++) {
+		struct ut_buf memo1, memo2, plain;
+
+		pgz_memo(d, len, engines[li].level, engines[li].fast, 1, 65536, 1, &memo1);
+		pgz_memo(d, len, engines[li].level, engines[li].fast, 2, 3 * mib, 1, &memo2);
+		pgz_memo(d, len, engines[li].level, engines[li].fast, 2, 65536, 0, &plain);
+		assert_int_equal(memo1.len, plain.len);
+		assert_memory_equal(memo1.data, plain.data, plain.len);
+		assert_int_equal(memo2.len, plain.len);
+		assert_memory_equal(memo2.data, plain.data, plain.len);
+		inflate_check(&memo1, d, len);
+		ut_buf_release(&memo1);
+		ut_buf_release(&memo2);
+		ut_buf_release(&plain);
+	}
+	free(d);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_zero_memo_same_bytes),
 		cmocka_unit_test(test_threads_do_not_change_bytes),
 		cmocka_unit_test(test_other_readers),
 	};
