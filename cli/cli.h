@@ -17,6 +17,7 @@ int cmd_compare(int argc, char **argv);
 int cmd_domains(int argc, char **argv);
 int cmd_batch(int argc, char **argv);
 int cmd_push(int argc, char **argv);
+int cmd_gc(int argc, char **argv);
 
 /* Prints "vm2oci: <msg>" on stderr, one line; returns 1 (or 2 for usage). */
 int cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

@@ -23,6 +23,7 @@ static const struct cli_command commands[] = {
 	{ "batch", cmd_batch, "a hypervisor's shut-off domains into one shared OCI layout" },
 	{ "push", cmd_push, "push an OCI layout's image to a registry (docker://HOST/REPO:TAG)" },
 	{ "verify", cmd_verify, "prove that an image's layers give back the disk's tree" },
+	{ "gc", cmd_gc, "remove a layout's unreferenced blobs and leftover temporary files" },
 	{ NULL, NULL, NULL },
 };
 

@@ -160,25 +160,66 @@ int img_put_blob_file(int dirfd, const char *shown_dir, const void *data, size_t
 	return rc;
 }
 
-/* Removes a temporary entry nobody holds; name is under dirfd. */
-static void remove_if_unheld(int dirfd, const char *name, const char *shown_dir)
+/* The bytes under a temporary folder (it is nobody's: no one writes there). */
+static uint64_t folder_bytes(int dirfd)
+{
+	DIR *d = fdopendir(dirfd);
+	struct dirent *de;
+	struct stat st;
+	uint64_t sum = 0;
+	int fd;
+
+	if (!d) {
+		close(dirfd);
+		return 0;
+	}
+	while ((de = readdir(d))) {
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, "..") ||
+		    fstatat(dirfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+			continue;
+		if (S_ISREG(st.st_mode))
+			sum += (uint64_t)st.st_size;
+		else if (S_ISDIR(st.st_mode) &&
+			 (fd = openat(dirfd, de->d_name,
+				      O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) >= 0)
+			sum += folder_bytes(fd);
+	}
+	closedir(d);
+	return sum;
+}
+
+/* Removes (unless dry_run) a temporary entry nobody holds, name under
+ * dirfd, and tells fn about it. */
+static void sweep_if_unheld(int dirfd, const char *name, const char *shown_dir, int dry_run,
+			    img_stale_fn fn, void *ctx)
 {
 	int fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+	struct stat st;
+	uint64_t bytes = 0;
 	char *p;
 
-	if (fd < 0) {
-		if (errno == ELOOP)
-			unlinkat(dirfd, name, 0); /* a symlink is nobody's temp file */
-		return;
-	}
-	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
-		close(fd);
-		return; /* a live run's */
-	}
 	p = ut_asprintf("%s/%s", shown_dir, name);
-	ut_rm_rf(p);
+	if (fd < 0) {
+		if (errno == ELOOP) { /* a symlink is nobody's temp file */
+			if (fn)
+				fn(ctx, p, 0);
+			if (!dry_run)
+				unlinkat(dirfd, name, 0);
+		}
+		goto out;
+	}
+	if (flock(fd, LOCK_EX | LOCK_NB) < 0)
+		goto out; /* a live run's */
+	if (fn && fstat(fd, &st) == 0)
+		bytes = S_ISDIR(st.st_mode) ? folder_bytes(dup(fd)) : (uint64_t)st.st_size;
+	if (fn)
+		fn(ctx, p, bytes);
+	if (!dry_run)
+		ut_rm_rf(p);
+out:
+	if (fd >= 0)
+		close(fd);
 	free(p);
-	close(fd);
 }
 
 /* pattern + six letters or digits, optionally + ".tmp-" + six more (a
@@ -198,8 +239,8 @@ static int temp_name(const char *name, const char *pattern)
 	return !strncmp(name + 6, ".tmp-", 5) && temp_name(name + 6, ".tmp-");
 }
 
-void img_remove_stale_at(int dirfd, const char *shown_dir, const char *const *patterns,
-			 size_t npatterns)
+void img_sweep_stale_at(int dirfd, const char *shown_dir, const char *const *patterns,
+			size_t npatterns, int dry_run, img_stale_fn fn, void *ctx)
 {
 	int fd = openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
@@ -214,10 +255,16 @@ void img_remove_stale_at(int dirfd, const char *shown_dir, const char *const *pa
 	while ((de = readdir(d)))
 		for (i = 0; i < npatterns; i++)
 			if (temp_name(de->d_name, patterns[i])) {
-				remove_if_unheld(dirfd, de->d_name, shown_dir);
+				sweep_if_unheld(dirfd, de->d_name, shown_dir, dry_run, fn, ctx);
 				break;
 			}
 	closedir(d);
+}
+
+void img_remove_stale_at(int dirfd, const char *shown_dir, const char *const *patterns,
+			 size_t npatterns)
+{
+	img_sweep_stale_at(dirfd, shown_dir, patterns, npatterns, 0, NULL, NULL);
 }
 
 void img_remove_stale(const char *out)

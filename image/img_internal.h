@@ -98,6 +98,15 @@ int img_create_temp_at(int dirfd, const char *prefix, const char *shown_dir, cha
 void img_remove_stale_at(int dirfd, const char *shown_dir, const char *const *patterns,
 			 size_t npatterns);
 void img_remove_stale(const char *out);
+/* img_remove_stale_at that tells fn (may be NULL) of each temporary it
+ * finds nobody holding, with its bytes (a folder's summed); with dry_run it
+ * removes nothing. path is borrowed for the call. */
+typedef void (*img_stale_fn)(void *ctx, const char *path, uint64_t bytes);
+void img_sweep_stale_at(int dirfd, const char *shown_dir, const char *const *patterns,
+			size_t npatterns, int dry_run, img_stale_fn fn, void *ctx);
+/* The manifest (or index) blob a descriptor names, parsed; bounded, since
+ * a manifest is small and a hostile one is not read whole. */
+json_t *img_load_manifest(int blobfd, const char *blob_dir, json_t *desc, struct ut_err *err);
 /* Serialises j canonically (sorted keys, compact). */
 int img_json_dump(json_t *j, struct ut_buf *out, struct ut_err *err);
 /* Loads a bounded JSON file (a regular file, not through a final symlink). */

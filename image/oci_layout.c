@@ -591,9 +591,7 @@ void img_layout_free(struct img_layout *l)
 	free(l);
 }
 
-/* The manifest blob a descriptor names, parsed (bounded: a manifest is
- * small, a hostile one is not read whole). */
-static json_t *load_manifest(int blobfd, const char *blob_dir, json_t *desc, struct ut_err *err)
+json_t *img_load_manifest(int blobfd, const char *blob_dir, json_t *desc, struct ut_err *err)
 {
 	const char *digest = img_json_str(desc, "digest");
 	char hex[UT_SHA256_HEX], *shown;
@@ -633,7 +631,7 @@ int img_layout_tag_info(const char *dir, const char *tag, const char *key,
 		goto out;
 	}
 	l.blobfd = img_open_dir_at(AT_FDCWD, blob_dir, blob_dir, err);
-	if (l.blobfd < 0 || !(man = load_manifest(l.blobfd, blob_dir, desc, err)))
+	if (l.blobfd < 0 || !(man = img_load_manifest(l.blobfd, blob_dir, desc, err)))
 		goto out;
 	snprintf(info->manifest.digest, sizeof(info->manifest.digest), "%s",
 		 img_json_str(desc, "digest"));

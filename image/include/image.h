@@ -248,6 +248,62 @@ void img_tag_info_release(struct img_tag_info *info);
 /* The bytes stored in DIR's blobs (every blob once, temporaries not). */
 int img_layout_blob_bytes(const char *dir, uint64_t *bytes, struct ut_err *err);
 
+/* ---- collecting a layout's garbage --------------------------------------- */
+
+/*
+ * img_layout_gc: the blobs of DIR that nothing in index.json reaches, and
+ * the temporaries killed writers left, removed. Marks from index.json:
+ * image manifests and (nested) image indexes, their configs, layers and
+ * blobs; a referrer (a manifest with a subject, such as the SBOM of
+ * img_layout_add_referrer) listed in the index is kept when its subject is
+ * kept, and when not (its image was replaced or removed) its entry is taken
+ * out of index.json and its blobs go too, as a registry's gc does. Then
+ * every blobs/sha256/<hex> not marked is removed, and the temporaries
+ * nobody holds: inside DIR (index.json.tmp-*, blobs/sha256/.tmp-*) and a
+ * new layout's DIR.tmp-* beside it.
+ *
+ * Holds DIR's exclusive lock for the whole run, so no writer is between
+ * writing a blob and naming it in index.json: a writer that is in DIR is
+ * waited for (wait_notice, when set, is called once first) or, with
+ * no_wait, gc fails saying so; a writer arriving meanwhile waits for gc.
+ * A blob named but missing (a descriptor with urls excepted), a manifest
+ * or index that does not parse, or a digest other than sha256 stops gc
+ * with one line naming it, before anything is removed.
+ */
+enum img_gc_kind {
+	IMG_GC_BLOB,     /* an unreferenced blob: name "sha256:<hex>" */
+	IMG_GC_TEMP,     /* a temporary file or folder: name its path */
+	IMG_GC_REFERRER, /* an index.json entry whose subject is gone: its digest */
+};
+
+struct img_gc_item {
+	enum img_gc_kind kind;
+	char *name;
+	uint64_t bytes; /* a referrer's: its manifest's size */
+};
+
+struct img_gc_options {
+	int dry_run; /* find and report, remove nothing (the lock is still held) */
+	int no_wait; /* a writer in DIR: fail instead of waiting */
+	void (*wait_notice)(void *ctx, const char *dir);
+	void *ctx;
+};
+
+struct img_gc_result {
+	size_t manifests;            /* image and referrer manifests kept */
+	uint64_t kept_blobs, kept_bytes;
+	uint64_t removed_blobs, removed_bytes;
+	uint64_t removed_temps, removed_temp_bytes;
+	uint64_t dropped_referrers;
+	struct img_gc_item *items;   /* what went (or would go), in that order */
+	size_t nitems;
+	double seconds_waited;       /* for other writers to leave */
+};
+
+int img_layout_gc(const char *dir, const struct img_gc_options *opt, struct img_gc_result *res,
+		  struct ut_err *err);
+void img_gc_result_release(struct img_gc_result *res);
+
 /* Writes a docker-archive (docker save / docker load) tar at path from an
  * OCI layout's image tag: manifest.json, <config hex>.json and one
  * <diff_id hex>.tar per layer. Layers are stored as plain tars: gzip and zstd
