@@ -5,6 +5,7 @@
 #     writers' temporaries are planted. The garbage is computed with jq from the manifests
 #     (the old image's and its SBOM's blobs no kept manifest names); gc --dry-run --json lists
 #     exactly it and removes nothing, gc removes exactly it and the temporaries;
+#     umoci gc, given the index gc left, keeps the same blobs;
 #  2. every remaining image is read by skopeo inspect, umoci unpack and oci-image-tool
 #     validate, `vm2oci verify` passes, and the kept image's SBOM is still its referrer;
 #  3. a writer in the layout: gc --no-wait refuses (exit 1), gc waits for it (a flock -s
@@ -74,6 +75,7 @@ jq -e '.dry_run and .removed.temporaries == 3 and .removed.referrers == 1' "$wor
 blobs | diff "$work/before" - || fail "gc --dry-run removed something"
 [ -e "$L.tmp-Qw3Er4" ] && [ -e "$L/index.json.tmp-Zz9Yy8" ] || fail "gc --dry-run removed a temporary"
 
+cp -a "$L" "$work/u"
 "$bin" gc "$L" --json >"$work/gc.json" || fail "gc"
 jq -r '.items[] | select(.kind == "blob") | .name' "$work/gc.json" | cut -d: -f2 | LC_ALL=C sort >"$work/got"
 diff "$work/want" "$work/got" || fail "gc reports other blobs than the replaced image's"
@@ -84,6 +86,14 @@ blobs | LC_ALL=C comm -23 "$work/before" - >"$work/gone"
 [ -z "$(sbom_hex "$old")" ] || fail "the replaced image's SBOM is still listed"
 echo "ok: gc removed exactly the $(wc -l <"$work/want") blobs of the replaced image" \
     "($(jq .removed.bytes "$work/gc.json") bytes), kept $(jq .kept.blobs "$work/gc.json")"
+# umoci gc as the second opinion: on the same layout with the index gc left (umoci keeps an
+# orphaned referrer listed in the index), it keeps the very same blobs.
+cp "$L/index.json" "$work/u/index.json" && rm -f "$work/u/blobs/sha256/".tmp-* # umoci takes them for blobs
+umoci gc --layout "$work/u" || fail "umoci gc"
+ls "$work/u/blobs/sha256" | LC_ALL=C sort | diff - <(ls "$L/blobs/sha256" | LC_ALL=C sort) ||
+    fail "umoci gc keeps other blobs than vm2oci gc"
+rm -rf "$work/u"
+echo "ok: umoci gc keeps the same blobs"
 
 # ---- 2. what is left, read by the peers ------------------------------------------------------
 for t in vm mbr; do
