@@ -112,8 +112,8 @@ static int mark_array(struct gc *g, json_t *arr, const char *from, int parse, in
  * What the manifest or index desc names (desc itself is marked by the
  * caller). An index's manifests are manifests or indexes in turn; a
  * manifest's config, layers and blobs (the old artifact manifest) are
- * leaves. *subject_out (when asked) gets the manifest's subject, borrowed
- * from man until the caller decrefs it: then the caller marks nothing.
+ * leaves. With subject_out, a manifest that has a subject (a referrer) is
+ * not marked: *subject_out gets the subject (a reference the caller drops).
  */
 static int mark_manifest(struct gc *g, json_t *desc, int depth, json_t **subject_out,
 			 struct ut_err *err)
