@@ -93,12 +93,18 @@ int batch_write_plan(FILE *f, const struct batch_domain *doms, size_t n, const c
 /*
  * The identity of d's image as a compact JSON string (heap): for every
  * image of each disk's chain, its path, size, mtime and the sha256 of its
- * first 64 KiB (the qcow2/vmdk header and tables), the base spec, and the
- * image options (cli_image_args; left out when there are none). A rerun
- * that finds the same string under the tag has nothing to redo.
+ * first 64 KiB (the qcow2/vmdk header and tables), the base spec, the
+ * image options (cli_image_args; left out when there are none) and
+ * rules_sha256 (batch_rules_sha256; NULL: none). A rerun that finds the same
+ * string under the tag has nothing to redo.
  */
 int batch_identity(const struct batch_domain *d, const char *base, const json_t *options,
-		   const struct dr_file_policy *policy, char **out, struct ut_err *err);
+		   const char *rules_sha256, const struct dr_file_policy *policy, char **out,
+		   struct ut_err *err);
+/* The sha256 (hex, heap) of the contents of x's --filter-from files in
+ * order, which the arguments name only by path; *out NULL when there are
+ * none. */
+int batch_rules_sha256(const struct cli_excludes *x, char **out, struct ut_err *err);
 /* Why an image of identity was is not one of now, one line (heap): "base
  * changed", "disks changed", "options changed: NOW, was WAS"; NULL when
  * they differ in nothing named. */

@@ -325,7 +325,8 @@ out:
 }
 
 int batch_identity(const struct batch_domain *d, const char *base, const json_t *options,
-		   const struct dr_file_policy *policy, char **out, struct ut_err *err)
+		   const char *rules_sha256, const struct dr_file_policy *policy, char **out,
+		   struct ut_err *err)
 {
 	json_t *id = json_pack("{s:s, s:[]}", "base", base, "disks");
 	size_t i, k, nl;
@@ -336,6 +337,8 @@ int batch_identity(const struct batch_domain *d, const char *base, const json_t 
 	 * the defaults stays what it was before options were recorded. */
 	if (json_array_size(options))
 		json_object_set_new(id, "options", json_deep_copy(options));
+	if (rules_sha256)
+		json_object_set_new(id, "filter_from_sha256", json_string(rules_sha256));
 	for (i = 0; i < d->ndisks; i++) {
 		struct dr_blockdev *bd = NULL;
 		const struct dr_file_link *links;
@@ -362,6 +365,37 @@ out:
 	return rc;
 }
 
+int batch_rules_sha256(const struct cli_excludes *x, char **out, struct ut_err *err)
+{
+	unsigned char sum[UT_SHA256_LEN];
+	struct ut_buf all, one;
+	size_t i;
+	int rc = 0;
+
+	*out = NULL;
+	ut_buf_init(&all, 0);
+	ut_buf_init(&one, 16u << 20);
+	for (i = 0; rc == 0 && i < x->n; i++) {
+		if (x->kind[i] != CLI_OPT_FILTER_FROM)
+			continue;
+		ut_buf_reset(&one);
+		rc = ut_read_host_file(x->arg[i], &one, err);
+		if (rc == 0) {
+			/* each file's digest, so that moving a line across files counts */
+			ut_sha256_buf(one.len ? (const void *)one.data : "", one.len, sum);
+			rc = ut_buf_add(&all, sum, sizeof(sum), err);
+		}
+	}
+	if (rc == 0 && all.len) {
+		ut_sha256_buf(all.data, all.len, sum);
+		*out = ut_malloc(UT_SHA256_HEX);
+		ut_hex(sum, UT_SHA256_LEN, *out);
+	}
+	ut_buf_release(&one);
+	ut_buf_release(&all);
+	return rc < 0 ? -1 : 0;
+}
+
 char *batch_identity_change(const char *was, const char *now)
 {
 	json_t *a = json_loads(was, 0, NULL), *b = json_loads(now, 0, NULL);
@@ -380,7 +414,9 @@ char *batch_identity_change(const char *was, const char *now)
 		reason = ut_asprintf("options changed: %s, was %s", tb, ta);
 		free(ta);
 		free(tb);
-	}
+	} else if (!json_equal(json_object_get(a, "filter_from_sha256"),
+			       json_object_get(b, "filter_from_sha256")))
+		reason = ut_strdup("options changed: the rules of its --filter-from files");
 	json_decref(a);
 	json_decref(b);
 	return reason;

@@ -86,6 +86,7 @@ struct batch_opts {
 	struct batch_run run;
 	json_t *options;      /* run.conv's image options (cli_image_args) */
 	json_t *plan_options; /* the plan line's: run.conv borrows its strings */
+	char *rules_sha256;   /* batch_rules_sha256 */
 };
 
 /* Keeps the selected domains (all when no --domain) and frees the others. */
@@ -156,7 +157,8 @@ static void check_up_to_date(struct batch_opts *o, struct batch_domain *doms, si
 			allow[pol.nallow + k] = d->allow[k];
 		pol.allow = allow;
 		pol.nallow += d->nallow;
-		r = batch_identity(d, o->run.conv.base, o->options, &pol, &d->identity, &err);
+		r = batch_identity(d, o->run.conv.base, o->options, o->rules_sha256, &pol,
+				   &d->identity, &err);
 		free(allow);
 		if (r < 0) {
 			d->result = BATCH_FAILED;
@@ -395,6 +397,10 @@ static int run_batch(struct batch_opts *o)
 	if (!o->run.conv.base)
 		o->run.conv.base = "scratch";
 	o->options = cli_image_args(&o->run.conv);
+	if (batch_rules_sha256(&o->run.conv.excludes, &o->rules_sha256, &err) < 0) {
+		cli_error("%s", err.msg);
+		goto out;
+	}
 	if (o->plan_out) {
 		FILE *f = fopen(o->plan_out, "w");
 
@@ -559,5 +565,6 @@ usage:
 	cli_image_release(cv);
 	json_decref(o.options);
 	json_decref(o.plan_options);
+	free(o.rules_sha256);
 	return rc;
 }

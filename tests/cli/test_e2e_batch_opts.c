@@ -12,7 +12,7 @@
 #include "virt/fleet.h"
 
 static struct fleet fl;
-static const char *bin;
+static const char *bin, *src;
 static char *fixtures, opts[8192];
 
 #define IMAGE_OPTS "--compress gzip --gzip-fast --sbom spdx"
@@ -25,8 +25,9 @@ static char *jq(const char *file, const char *filter)
 static int setup(void **state)
 {
 	bin = getenv("VM2OCI_BINARY");
-	if (!bin)
-		tu_skip("VM2OCI_BINARY not set");
+	src = getenv("VM2OCI_SOURCE_DIR");
+	if (!bin || !src)
+		tu_skip("VM2OCI_BINARY and VM2OCI_SOURCE_DIR must be set (ctest sets them)");
 	if (!tu_have("jq") || !tu_have("gzip"))
 		tu_skip("jq or gzip not found");
 	fleet_make(&fl);
@@ -38,6 +39,7 @@ static int setup(void **state)
 
 static int teardown(void **state)
 {
+	tu_sh("'%s/tests/lib/registry.sh' stop '%s/reg'", src, fl.dir);
 	tu_kept_free();
 	fleet_remove(&fl);
 	return 0;
@@ -151,12 +153,58 @@ static void test_bad_option(void **state)
 	assert_int_equal(tu_sh("test ! -e '%s'", layout), 0);
 }
 
+/*
+ * --filter-from's rules are its file's content: a changed file is a changed
+ * identity. --push with --sbom sends the image and its referrer (by its
+ * sha256-HEX.sbom tag) to docker-registry, also for a domain up to date.
+ */
+static void test_filter_from_and_push(void **state)
+{
+	char layout[4096], rules[4096], j[4096], reg[64], *port;
+	const char *m;
+
+	if (!tu_have("docker-registry") || !tu_have("skopeo"))
+		tu_skip("docker-registry or skopeo not found");
+	port = tu_kept(tu_sh_out("'%s/tests/lib/registry.sh' start '%s/reg'", src, fl.dir));
+	if (!*port)
+		fail_msg("docker-registry did not start; its log is above");
+	snprintf(reg, sizeof(reg), "127.0.0.1:%s", port);
+	snprintf(layout, sizeof(layout), "%s/pushed", fl.dir);
+	snprintf(rules, sizeof(rules), "%s/rules", fl.dir);
+	snprintf(j, sizeof(j), "%s/pushed.json", fl.dir);
+	assert_int_equal(tu_sh("printf -- '- /etc/motd\n' > '%s'", rules), 0);
+	assert_int_equal(tu_sh("'%s' batch %s --domain clone-c -o '%s' " IMAGE_OPTS " --filter-from '%s' --push 'docker://%s/fleet' --tls-verify=false --json > '%s'",
+			       bin, opts, layout, rules, reg, j), 0);
+	assert_string_equal(jq(j, ".domains[0].result"), "converted");
+	check_image(layout, "clone-c", "etc/motd", "etc/passwd");
+	m = jq(j, ".domains[0].manifest_digest");
+	assert_int_equal(tu_sh("test \"sha256:$(skopeo inspect --raw --tls-verify=false 'docker://%s/fleet:clone-c' | sha256sum | cut -d' ' -f1)\" = '%s'",
+			       reg, m), 0);
+	assert_int_equal(tu_sh("skopeo inspect --raw --tls-verify=false 'docker://%s/fleet:sha256-%s.sbom' | "
+			       "jq -e '.artifactType == \"application/spdx+json\" and .subject.digest == \"%s\"' > /dev/null",
+			       reg, m + 7, m), 0);
+
+	/* up to date: pushed again (HEADs), the SBOM too */
+	assert_int_equal(tu_sh("'%s' batch %s --domain clone-c -o '%s' " IMAGE_OPTS " --filter-from '%s' --push 'docker://%s/fleet' --tls-verify=false --json > '%s'",
+			       bin, opts, layout, rules, reg, j), 0);
+	assert_string_equal(jq(j, ".domains[0].result"), "up to date");
+
+	/* the same path, other rules */
+	assert_int_equal(tu_sh("printf -- '- /etc/issue\n' > '%s'", rules), 0);
+	assert_int_equal(tu_sh("'%s' batch %s --domain clone-c -o '%s' " IMAGE_OPTS " --filter-from '%s' --json > '%s'",
+			       bin, opts, layout, rules, j), 0);
+	assert_string_equal(jq(j, ".domains[0].result + \": \" + .domains[0].reason"),
+			    "converted: options changed: the rules of its --filter-from files");
+	check_image(layout, "clone-c", "etc/issue", "etc/motd");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_bad_option),
 		cmocka_unit_test(test_options_and_rerun),
 		cmocka_unit_test(test_plan),
+		cmocka_unit_test(test_filter_from_and_push),
 	};
 
 	return cmocka_run_group_tests_name("e2e_batch_opts", tests, setup, teardown);
