@@ -80,20 +80,35 @@ void batch_assign_tags(struct batch_domain *doms, size_t n);
  * failed when a disk is not readable or there is none. */
 int batch_from_libvirt(const char *uri, struct batch_domain **out, size_t *n,
 		       struct ut_err *err);
-/* Entry index (0-based line) of a plan file written by batch_write_plan. */
+/* Entry index (0-based line) of a plan file written by batch_write_plan;
+ * *options its "convert_options" (a new reference; NULL in a plan written
+ * before they were recorded). */
 int batch_from_plan(const char *path, long index, struct batch_domain **out, char **base,
-		    struct ut_err *err);
-/* One JSON line per pending domain into f. */
+		    json_t **options, struct ut_err *err);
+/* One JSON line per pending domain into f: domain, tag, disks, allow, base,
+ * strategy and convert_options (cli_image_args: the image options every
+ * entry is converted with). */
 int batch_write_plan(FILE *f, const struct batch_domain *doms, size_t n, const char *base,
-		     const char *strategy, struct ut_err *err);
+		     const char *strategy, const json_t *options, struct ut_err *err);
 /*
- * The identity of d's disks as a compact JSON string (heap): for every
+ * The identity of d's image as a compact JSON string (heap): for every
  * image of each disk's chain, its path, size, mtime and the sha256 of its
- * first 64 KiB (the qcow2/vmdk header and tables), and the base spec. A rerun
- * that finds the same string under the tag has nothing to redo.
+ * first 64 KiB (the qcow2/vmdk header and tables), the base spec, the
+ * image options (cli_image_args; left out when there are none) and
+ * rules_sha256 (batch_rules_sha256; NULL: none). A rerun that finds the same
+ * string under the tag has nothing to redo.
  */
-int batch_identity(const struct batch_domain *d, const char *base,
-		   const struct dr_file_policy *policy, char **out, struct ut_err *err);
+int batch_identity(const struct batch_domain *d, const char *base, const json_t *options,
+		   const char *rules_sha256, const struct dr_file_policy *policy, char **out,
+		   struct ut_err *err);
+/* The sha256 (hex, heap) of the contents of x's --filter-from files in
+ * order, which the arguments name only by path; *out NULL when there are
+ * none. */
+int batch_rules_sha256(const struct cli_excludes *x, char **out, struct ut_err *err);
+/* Why an image of identity was is not one of now, one line (heap): "base
+ * changed", "disks changed", "options changed: NOW, was WAS"; NULL when
+ * they differ in nothing named. */
+char *batch_identity_change(const char *was, const char *now);
 void batch_domain_release(struct batch_domain *d);
 const char *batch_result_name(enum batch_result r);
 
@@ -106,6 +121,9 @@ struct batch_run {
 	int progress;                /* a line per domain on stderr */
 };
 
+/* --push: the image tagged tag (manifest_digest) to REPO:TAG, then with
+ * --sbom its SBOM referrer under its own tag; prints its error. 0 or -1. */
+int batch_push_domain(const struct batch_run *run, const char *tag, const char *manifest_digest);
 /* Converts every pending domain of doms, jobs at a time, each in a worker
  * process, into run->out (which must exist: batch_layout_ensure). */
 int batch_run_workers(struct batch_run *run, struct batch_domain *doms, size_t n);

@@ -160,7 +160,7 @@ static json_t *opt_string(const char *s)
 }
 
 int batch_write_plan(FILE *f, const struct batch_domain *doms, size_t n, const char *base,
-		     const char *strategy, struct ut_err *err)
+		     const char *strategy, const json_t *options, struct ut_err *err)
 {
 	size_t i, k;
 
@@ -179,8 +179,9 @@ int batch_write_plan(FILE *f, const struct batch_domain *doms, size_t n, const c
 				"format", opt_string(d->disks[k].format)));
 		for (k = 0; k < d->nallow; k++)
 			json_array_append_new(allow, json_string(d->allow[k]));
-		line = json_pack("{s:s, s:s, s:o, s:o, s:s, s:s}", "domain", d->name, "tag", d->tag,
-				 "disks", disks, "allow", allow, "base", base, "strategy", strategy);
+		line = json_pack("{s:s, s:s, s:o, s:o, s:s, s:s, s:O}", "domain", d->name, "tag",
+				 d->tag, "disks", disks, "allow", allow, "base", base, "strategy",
+				 strategy, "convert_options", options);
 		s = line ? json_dumps(line, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
 		json_decref(line);
 		if (!s)
@@ -202,9 +203,11 @@ static char *json_dup(json_t *o, const char *key)
 }
 
 /* One plan line into d; -1 with err naming what is missing. */
-static int plan_entry(json_t *j, struct batch_domain *d, char **base, struct ut_err *err)
+static int plan_entry(json_t *j, struct batch_domain *d, char **base, json_t **options,
+		      struct ut_err *err)
 {
 	json_t *disks = json_object_get(j, "disks"), *allow = json_object_get(j, "allow");
+	json_t *opts = json_object_get(j, "convert_options");
 	size_t i;
 
 	d->name = json_dup(j, "domain");
@@ -213,6 +216,10 @@ static int plan_entry(json_t *j, struct batch_domain *d, char **base, struct ut_
 	*base = json_dup(j, "base");
 	if (!d->name || !d->tag || !is_valid_tag(d->tag) || !json_array_size(disks))
 		return ut_err_set(err, "needs \"domain\", a valid \"tag\" and \"disks\"");
+	/* a plan written before the options were recorded has none */
+	if (opts && !json_is_array(opts))
+		return ut_err_set(err, "\"convert_options\" is not an array");
+	*options = json_incref(opts);
 	d->disks = ut_calloc(json_array_size(disks), sizeof(*d->disks));
 	for (i = 0; i < json_array_size(disks); i++) {
 		json_t *k = json_array_get(disks, i);
@@ -234,7 +241,7 @@ static int plan_entry(json_t *j, struct batch_domain *d, char **base, struct ut_
 }
 
 int batch_from_plan(const char *path, long index, struct batch_domain **out, char **base,
-		    struct ut_err *err)
+		    json_t **options, struct ut_err *err)
 {
 	FILE *f = fopen(path, "r");
 	char *line = NULL;
@@ -245,6 +252,7 @@ int batch_from_plan(const char *path, long index, struct batch_domain **out, cha
 
 	*out = NULL;
 	*base = NULL;
+	*options = NULL;
 	if (!f)
 		return ut_err_set(err, "%s: %s", path, strerror(errno));
 	while ((len = getline(&line, &cap, f)) >= 0) {
@@ -261,7 +269,7 @@ int batch_from_plan(const char *path, long index, struct batch_domain **out, cha
 			goto out;
 		}
 		*out = ut_calloc(1, sizeof(**out));
-		rc = plan_entry(j, *out, base, err);
+		rc = plan_entry(j, *out, base, options, err);
 		json_decref(j);
 		if (rc < 0)
 			ut_err_prefix(err, "%s: line %ld: ", path, index + 1);
@@ -275,6 +283,10 @@ out:
 		batch_domain_release(*out);
 		free(*out);
 		*out = NULL;
+	}
+	if (rc < 0) {
+		json_decref(*options);
+		*options = NULL;
 	}
 	return rc;
 }
@@ -312,14 +324,21 @@ out:
 	return rc;
 }
 
-int batch_identity(const struct batch_domain *d, const char *base,
-		   const struct dr_file_policy *policy, char **out, struct ut_err *err)
+int batch_identity(const struct batch_domain *d, const char *base, const json_t *options,
+		   const char *rules_sha256, const struct dr_file_policy *policy, char **out,
+		   struct ut_err *err)
 {
 	json_t *id = json_pack("{s:s, s:[]}", "base", base, "disks");
 	size_t i, k, nl;
 	int rc = -1;
 
 	*out = NULL;
+	/* Left out when there are none: the identity of an image made with
+	 * the defaults stays what it was before options were recorded. */
+	if (json_array_size(options))
+		json_object_set_new(id, "options", json_deep_copy(options));
+	if (rules_sha256)
+		json_object_set_new(id, "filter_from_sha256", json_string(rules_sha256));
 	for (i = 0; i < d->ndisks; i++) {
 		struct dr_blockdev *bd = NULL;
 		const struct dr_file_link *links;
@@ -344,6 +363,63 @@ int batch_identity(const struct batch_domain *d, const char *base,
 out:
 	json_decref(id);
 	return rc;
+}
+
+int batch_rules_sha256(const struct cli_excludes *x, char **out, struct ut_err *err)
+{
+	unsigned char sum[UT_SHA256_LEN];
+	struct ut_buf all, one;
+	size_t i;
+	int rc = 0;
+
+	*out = NULL;
+	ut_buf_init(&all, 0);
+	ut_buf_init(&one, 16u << 20);
+	for (i = 0; rc == 0 && i < x->n; i++) {
+		if (x->kind[i] != CLI_OPT_FILTER_FROM)
+			continue;
+		ut_buf_reset(&one);
+		rc = ut_read_host_file(x->arg[i], &one, err);
+		if (rc == 0) {
+			/* each file's digest, so that moving a line across files counts */
+			ut_sha256_buf(one.len ? (const void *)one.data : "", one.len, sum);
+			rc = ut_buf_add(&all, sum, sizeof(sum), err);
+		}
+	}
+	if (rc == 0 && all.len) {
+		ut_sha256_buf(all.data, all.len, sum);
+		*out = ut_malloc(UT_SHA256_HEX);
+		ut_hex(sum, UT_SHA256_LEN, *out);
+	}
+	ut_buf_release(&one);
+	ut_buf_release(&all);
+	return rc < 0 ? -1 : 0;
+}
+
+char *batch_identity_change(const char *was, const char *now)
+{
+	json_t *a = json_loads(was, 0, NULL), *b = json_loads(now, 0, NULL);
+	json_t *oa = json_object_get(a, "options"), *ob = json_object_get(b, "options");
+	char *reason = NULL, *ta, *tb;
+
+	if (!json_is_object(a) || !json_is_object(b))
+		reason = ut_strdup("its tag holds an image without a batch identity");
+	else if (!json_equal(json_object_get(a, "base"), json_object_get(b, "base")))
+		reason = ut_strdup("base changed");
+	else if (!json_equal(json_object_get(a, "disks"), json_object_get(b, "disks")))
+		reason = ut_strdup("disks changed");
+	else if (!json_equal(oa, ob) && (json_array_size(oa) || json_array_size(ob))) {
+		ta = cli_image_args_text(oa);
+		tb = cli_image_args_text(ob);
+		reason = ut_asprintf("options changed: %s, was %s", tb, ta);
+		free(ta);
+		free(tb);
+	} else if (!json_equal(json_object_get(a, "filter_from_sha256"),
+			       json_object_get(b, "filter_from_sha256")))
+		reason = ut_strdup("options changed: the rules of its --filter-from files");
+	json_decref(a);
+	json_decref(b);
+	return reason;
 }
 
 void batch_domain_release(struct batch_domain *d)

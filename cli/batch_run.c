@@ -70,19 +70,32 @@ static void domain_opts(const struct batch_run *run, const struct batch_domain *
 	o->nannotations = 2;
 }
 
-/* --push: the domain's image to REPO:TAG, before its line says done. */
-static int push_domain(const struct batch_run *run, const struct batch_domain *d)
+static int push_tag(const struct batch_run *run, const char *tag)
 {
-	char *dst;
+	char *dst = cli_push_ref_with_tag(run->conv.push, tag);
+	int rc = cli_push(&run->conv.push_opts, run->out, tag, (const char *const *)&dst, 1, NULL,
+			  1, NULL);
+
+	free(dst);
+	return rc ? -1 : 0;
+}
+
+/* The SBOM after its subject, as convert --push does. */
+int batch_push_domain(const struct batch_run *run, const char *tag, const char *manifest_digest)
+{
+	char *sbom_tag;
 	int rc;
 
 	if (!run->conv.push)
 		return 0;
-	dst = cli_push_ref_with_tag(run->conv.push, d->tag);
-	rc = cli_push(&run->conv.push_opts, run->out, d->tag, (const char *const *)&dst, 1, NULL,
-		      1, NULL);
-	free(dst);
-	return rc ? -1 : 0;
+	if (push_tag(run, tag) < 0)
+		return -1;
+	if (!run->conv.sbom)
+		return 0;
+	sbom_tag = cli_sbom_tag(manifest_digest);
+	rc = push_tag(run, sbom_tag);
+	free(sbom_tag);
+	return rc;
 }
 
 /* In the child: convert d, write the result line, exit. Never returns. */
@@ -109,7 +122,8 @@ static void worker(const struct batch_run *run, struct batch_domain *d, pid_t pa
 	cli_progress_init(&prog, 1);
 	if (img_layout_open(run->out, &layout, &err) < 0) {
 		cli_error("%s", err.msg);
-	} else if (cli_convert_into(&o, layout, &prog, &res) == 0 && push_domain(run, d) == 0) {
+	} else if (cli_convert_into(&o, layout, &prog, &res) == 0 &&
+		   batch_push_domain(run, d->tag, res.manifest_digest) == 0) {
 		json_t *j = json_pack("{s:s, s:s, s:s, s:I, s:f}", "manifest_digest",
 				      res.manifest_digest, "strategy", res.strategy,
 				      "strategy_reason", res.strategy_reason, "top_layer_bytes",
@@ -207,9 +221,10 @@ static void progress_line(const struct batch_run *run, const struct batch_domain
 	if (!run->progress)
 		return;
 	if (d->result == BATCH_CONVERTED)
-		fprintf(stderr, "vm2oci: [%zu/%zu] %s: converted as %s in %.1f s (%s, top layer %llu bytes)\n",
+		fprintf(stderr, "vm2oci: [%zu/%zu] %s: converted as %s in %.1f s (%s, top layer %llu bytes)%s%s\n",
 			done, total, cli_name(d->name), d->tag, d->seconds, d->conv.strategy,
-			(unsigned long long)d->conv.top_layer_bytes);
+			(unsigned long long)d->conv.top_layer_bytes, d->reason ? ": " : "",
+			d->reason ? d->reason : "");
 	else
 		fprintf(stderr, "vm2oci: [%zu/%zu] %s: failed: %s\n", done, total,
 			cli_name(d->name), cli_name(d->reason));

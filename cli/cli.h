@@ -331,6 +331,10 @@ struct cli_sbom_layers {
 int cli_sbom_write(const struct pkg_db *db, struct dr_disk *disk, const char *name, int format,
 		   const struct cli_sbom_layers *layers, struct ut_buf *out, struct ut_err *err);
 
+/* The tag of an image's SBOM referrer in its layout and its repository:
+ * "sha256-HEX.sbom" for the image's manifest digest (heap). */
+char *cli_sbom_tag(const char *manifest_digest);
+
 /* ---- mounts left out (cli/mounts.c) ------------------------------------- */
 
 struct dr_disk_options;
@@ -420,6 +424,85 @@ void cli_excludes_totals(const struct fsd_filter *f, uint64_t *files, uint64_t *
 void cli_excludes_print(const struct fsd_filter *f);
 /* {"entries", "bytes", "rules": [{action, group, entries, bytes, pattern}]} */
 json_t *cli_excludes_json(const struct fsd_filter *f);
+
+/* ---- the options that shape an image (image_opts.c) --------------------- */
+
+/* convert's and batch's: parsed by one function, printed by one text. Each
+ * command lists --compress and --level itself (convert has -c). */
+enum { CLI_OPT_COMPRESS = 0x1200, CLI_OPT_LEVEL, CLI_OPT_GZIP_FAST, CLI_OPT_TRUST_MTIME,
+       CLI_OPT_MASK_XATTR, CLI_OPT_PACKAGES_LAYER, CLI_OPT_NO_REPLAY, CLI_OPT_RENAME_WH,
+       CLI_OPT_SKIP_MOUNT, CLI_OPT_SBOM, CLI_OPT_INIT };
+#define CLI_IMAGE_LONGOPTS                                                           \
+	{ "gzip-fast", no_argument, NULL, CLI_OPT_GZIP_FAST },                       \
+	{ "trust-mtime", no_argument, NULL, CLI_OPT_TRUST_MTIME },                   \
+	{ "mask-xattr", required_argument, NULL, CLI_OPT_MASK_XATTR },               \
+	{ "packages-layer", no_argument, NULL, CLI_OPT_PACKAGES_LAYER },             \
+	{ "no-replay", no_argument, NULL, CLI_OPT_NO_REPLAY },                       \
+	{ "rename-whiteout-names", no_argument, NULL, CLI_OPT_RENAME_WH },           \
+	{ "skip-mount", required_argument, NULL, CLI_OPT_SKIP_MOUNT },               \
+	{ "sbom", required_argument, NULL, CLI_OPT_SBOM },                           \
+	{ "init", required_argument, NULL, CLI_OPT_INIT }
+#define CLI_IMAGE_USAGE                                                                       \
+	"      --gzip-fast        gzip by ISA-L igzip, levels 1-3: fastest (about\n"            \
+	"                         0.5-1 GB/s a core at 1), but its bytes depend on the\n"       \
+	"                         CPU (C, SSE4.2, AVX2, AVX-512 code paths differ), so\n"        \
+	"                         another machine may not reproduce the layer's digest\n"       \
+	"      --no-replay        read a filesystem whose journal needs recovery (the VM\n"     \
+	"                         was not shut down cleanly) as it is on the disk, with\n"      \
+	"                         a warning, instead of replaying the journal in memory\n"     \
+	"      --trust-mtime      same size and mtime means same content (rsync's\n"           \
+	"                         quick check) instead of comparing digests\n"                 \
+	"      --mask-xattr NAME  ignore this xattr when comparing (repeatable),\n"           \
+	"                         e.g. security.selinux\n"                                      \
+	"      --packages-layer   put the files of the VM's packages that the base\n"          \
+	"                         lacks in a layer of their own, between the base and\n"       \
+	"                         the diff (only files still matching the digest the\n"        \
+	"                         package database recorded; the rest stays in the\n"          \
+	"                         diff), so VMs with one package set share it\n"              \
+	"      --rename-whiteout-names\n"                                                       \
+	"                         a guest file whose name begins with \".wh.\" (which\n"       \
+	"                         OCI reads as a deletion) is refused unless this is\n"        \
+	"                         given; then it is stored as \".vm2oci-esc..wh.NAME\"\n"       \
+	"                         and the label org.vm2oci.renamed-whiteout-names maps\n"      \
+	"                         each renamed path to its new name\n"                         \
+	"      --skip-mount PATH  leave out the guest's fstab mount at PATH (repeatable);\n"   \
+	"                         without it a local mount that cannot be read fails\n"        \
+	"                         the conversion. The image's config lists what was\n"         \
+	"                         left out in the label org.vm2oci.skipped-mounts\n"           \
+	CLI_EXCLUDES_USAGE                                                                     \
+	"      --sbom F           attach a bill of materials of the VM's packages,\n"          \
+	"                         spdx (SPDX 2.3 JSON) or cyclonedx (CycloneDX 1.5\n"          \
+	"                         JSON), to the image as an OCI 1.1 referrer: an\n"            \
+	"                         artifact manifest whose subject is the image,\n"             \
+	"                         listed in index.json; each package names the\n"             \
+	"                         layers (base, packages, diff) its files are in\n"           \
+	"      --init systemd     the image runs the guest's systemd as PID 1 with its\n"      \
+	"                         enabled services (podman --systemd=always; StopSignal\n"     \
+	"                         SIGRTMIN+3, env container=oci, every port exposed)\n"
+
+struct convert_opts;
+/* getopt's c for cmd: 1 when c is one of the options above, --compress,
+ * --level or CLI_EXCLUDES_LONGOPTS' (cli_is_image_option); then
+ * cli_image_option sets o from it and returns 0, or the exit code of a
+ * usage error. Strings are borrowed from arg. */
+int cli_is_image_option(int c);
+int cli_image_option(struct convert_opts *o, int c, const char *arg, const char *cmd);
+/* After the last option: the checks between them (--gzip-fast needs gzip,
+ * --level's range, --service against --init) and o->diff's xattr masks.
+ * 0 or the exit code. */
+int cli_image_finish(struct convert_opts *o, const char *cmd);
+/* o's image options as canonical arguments (a new JSON array of strings:
+ * defaults left out, a fixed order but the rules' own): equal options give
+ * an equal array. What a batch writes into its plan lines and records in
+ * its images' identity. */
+json_t *cli_image_args(const struct convert_opts *o);
+/* Such an array parsed into o (its strings borrowed: args must outlive o),
+ * then cli_image_finish. 0 or the exit code. */
+int cli_image_apply_args(struct convert_opts *o, const json_t *args, const char *cmd);
+/* The array as one line ("--exclude /x --sbom spdx"; "(none)"), heap. */
+char *cli_image_args_text(const json_t *args);
+/* What parsing allocated: masks, --skip-mount's list, the runtime plan. */
+void cli_image_release(struct convert_opts *o);
 
 /* ---- the guest's start-up configuration (services.c) -------------------- */
 

@@ -31,9 +31,10 @@ static const char batch_usage[] =
 	"consistent); a network disk, a corrupt disk or any failed conversion fails\n"
 	"that domain only. Blobs are shared: the base once, identical layers once.\n"
 	"Each image's manifest records its disks' identity (path, size, mtime,\n"
-	"digest of the header of every file of the chain) and the base: a rerun\n"
-	"keeps a tag whose disks have not changed, so a killed batch is finished by\n"
-	"running it again.\n"
+	"digest of the header of every file of the chain), the base and the image\n"
+	"options below: a rerun keeps a tag whose disks and options have not\n"
+	"changed, so a killed batch is finished by running it again; a domain made\n"
+	"again says why (\"options changed: ...\").\n"
 	"\n"
 	"  -c, --connect URI    libvirt URI (qemu:///system, test:///PATH/node.xml)\n"
 	"  -d, --domain NAME    only this domain (repeatable; default: all)\n"
@@ -48,10 +49,14 @@ static const char batch_usage[] =
 	"      --threads N      compression threads per worker (default: the cores\n"
 	"                       divided among the workers)\n"
 	"      --plan-out FILE  write one JSON line per domain to convert (domain,\n"
-	"                       tag, disks with path and format, base, strategy) and\n"
-	"                       convert nothing\n"
+	"                       tag, disks with path and format, base, strategy, and\n"
+	"                       convert_options: the image options below, --compress\n"
+	"                       and --level as arguments) and convert nothing\n"
 	"      --plan FILE      convert one entry of such a plan: --index I (from 0),\n"
-	"                       else $SLURM_ARRAY_TASK_ID, else $JOB_COMPLETION_INDEX\n"
+	"                       else $SLURM_ARRAY_TASK_ID, else $JOB_COMPLETION_INDEX.\n"
+	"                       The plan's convert_options apply; image options on\n"
+	"                       this command line must be none or the same (else a\n"
+	"                       usage error)\n"
 	"      --json           per-domain records and fleet totals as JSON on stdout\n"
 	"  -q, --quiet          no progress lines\n"
 	"      --push docker://HOST[:PORT]/REPO\n"
@@ -59,6 +64,11 @@ static const char batch_usage[] =
 	"                       is done (a domain up to date is pushed too: only\n"
 	"                       HEADs when the registry has it); the registry options\n"
 	"                       are convert's (--creds, --tls-verify, --cert-dir...)\n"
+	"\n"
+	"Image options, as convert's, for every domain (--service, --tag,\n"
+	"--output-format and --dockerfile are convert's only):\n"
+	CLI_IMAGE_USAGE
+	"\n"
 	CLI_DISK_POLICY_USAGE
 	"                      (backing files a domain's definition declares in\n"
 	"                      <backingStore> may always be read)\n"
@@ -74,6 +84,9 @@ struct batch_opts {
 	long index;   /* -1: from the environment */
 	int json, quiet;
 	struct batch_run run;
+	json_t *options;      /* run.conv's image options (cli_image_args) */
+	json_t *plan_options; /* the plan line's: run.conv borrows its strings */
+	char *rules_sha256;   /* batch_rules_sha256 */
 };
 
 /* Keeps the selected domains (all when no --domain) and frees the others. */
@@ -144,7 +157,8 @@ static void check_up_to_date(struct batch_opts *o, struct batch_domain *doms, si
 			allow[pol.nallow + k] = d->allow[k];
 		pol.allow = allow;
 		pol.nallow += d->nallow;
-		r = batch_identity(d, o->run.conv.base, &pol, &d->identity, &err);
+		r = batch_identity(d, o->run.conv.base, o->options, o->rules_sha256, &pol,
+				   &d->identity, &err);
 		free(allow);
 		if (r < 0) {
 			d->result = BATCH_FAILED;
@@ -161,6 +175,12 @@ static void check_up_to_date(struct batch_opts *o, struct batch_domain *doms, si
 			d->result = BATCH_UP_TO_DATE;
 			d->reason = ut_asprintf("its tag holds an image of these disks (%s)",
 						info.manifest.digest);
+			snprintf(d->conv.manifest_digest, sizeof(d->conv.manifest_digest), "%s",
+				 info.manifest.digest);
+		} else if (r > 0) {
+			/* made again: the record says why */
+			d->reason = batch_identity_change(info.annotation ? info.annotation : "",
+							  d->identity);
 		}
 		if (r > 0)
 			img_tag_info_release(&info);
@@ -175,18 +195,15 @@ static void push_up_to_date(struct batch_opts *o, struct batch_domain *doms, siz
 
 	for (i = 0; i < n; i++) {
 		struct batch_domain *d = &doms[i];
-		char *dst;
 
 		if (d->result != BATCH_UP_TO_DATE)
 			continue;
-		dst = cli_push_ref_with_tag(o->run.conv.push, d->tag);
-		if (cli_push(&o->run.conv.push_opts, o->out, d->tag, (const char *const *)&dst, 1,
-			     NULL, 1, NULL)) {
+		if (batch_push_domain(&o->run, d->tag, d->conv.manifest_digest) < 0) {
 			d->result = BATCH_FAILED;
 			free(d->reason);
-			d->reason = ut_asprintf("up to date here, but the push to %s failed (see above)", dst);
+			d->reason = ut_asprintf("up to date here, but the push to %s failed (see above)",
+						o->run.conv.push);
 		}
-		free(dst);
 	}
 }
 
@@ -253,6 +270,7 @@ static void print_json(const struct batch_opts *o, const struct batch_domain *do
 	json_object_set_new(root, "plan", o->plan ? json_string(o->plan) : json_null());
 	json_object_set_new(root, "output", json_string(o->out));
 	json_object_set_new(root, "base", json_string(o->run.conv.base));
+	json_object_set_new(root, "convert_options", json_incref(o->options));
 	json_object_set_new(root, "jobs", json_integer(o->run.jobs));
 	json_object_set_new(root, "domains", jd);
 	tot = json_pack("{s:I, s:I, s:I, s:I, s:I, s:o, s:I, s:I, s:f}", "domains", (json_int_t)n,
@@ -286,7 +304,7 @@ static void print_table(const struct batch_domain *doms, size_t n, const struct 
 		printf("%-24s %-12s %5zu %-8s %8s %14s  %s%s%s%s%s\n", cli_name(d->name),
 		       *d->state ? d->state : "-", d->ndisks, conv ? d->conv.strategy : "-", secs,
 		       bytes, batch_result_name(d->result), conv ? " as " : "", conv ? d->tag : "",
-		       d->reason && !conv ? ": " : "", d->reason && !conv ? cli_name(d->reason) : "");
+		       d->reason ? ": " : "", d->reason ? cli_name(d->reason) : "");
 		if (d->tag_note)
 			printf("%-24s   tag: %s\n", "", d->tag_note);
 	}
@@ -320,12 +338,35 @@ static void totals(const struct batch_opts *o, struct batch_domain *doms, size_t
 		cli_error("%s", err.msg);
 }
 
+/* The plan's image options into o->run.conv: the command line gives none,
+ * or the same. 0 or the exit code. */
+static int plan_image_options(struct batch_opts *o, const json_t *plan)
+{
+	json_t *cmdline = cli_image_args(&o->run.conv);
+	char *a, *b;
+	int rc = 0;
+
+	if (json_array_size(cmdline) && !json_equal(cmdline, plan)) {
+		a = cli_image_args_text(plan);
+		b = cli_image_args_text(cmdline);
+		rc = cli_usage_error("batch", "%s, entry %ld: the plan's image options are %s, the command line's %s: give them in one place",
+				     o->plan, o->index, a, b);
+		free(a);
+		free(b);
+	} else if (!json_array_size(cmdline)) {
+		rc = cli_image_apply_args(&o->run.conv, plan, "batch");
+	}
+	json_decref(cmdline);
+	return rc;
+}
+
 static int run_batch(struct batch_opts *o)
 {
 	struct batch_domain *doms = NULL;
 	struct ut_err err = { { 0 } };
 	struct totals t = { { 0 } };
 	char *plan_base = NULL;
+	json_t *plan_options = NULL;
 	size_t n = 0, i;
 	double t0 = ut_now();
 	int rc = 1;
@@ -335,11 +376,14 @@ static int run_batch(struct batch_opts *o)
 			rc = 2;
 			goto out;
 		}
-		if (batch_from_plan(o->plan, o->index, &doms, &plan_base, &err) < 0) {
+		if (batch_from_plan(o->plan, o->index, &doms, &plan_base, &plan_options, &err) < 0) {
 			cli_error("%s", err.msg);
 			goto out;
 		}
 		n = 1;
+		if (plan_options && (rc = plan_image_options(o, plan_options)))
+			goto out;
+		rc = 1;
 		if (!o->run.conv.base)
 			o->run.conv.base = plan_base ? plan_base : "scratch";
 	} else {
@@ -352,11 +396,16 @@ static int run_batch(struct batch_opts *o)
 	}
 	if (!o->run.conv.base)
 		o->run.conv.base = "scratch";
+	o->options = cli_image_args(&o->run.conv);
+	if (batch_rules_sha256(&o->run.conv.excludes, &o->rules_sha256, &err) < 0) {
+		cli_error("%s", err.msg);
+		goto out;
+	}
 	if (o->plan_out) {
 		FILE *f = fopen(o->plan_out, "w");
 
 		if (!f || batch_write_plan(f, doms, n, o->run.conv.base, o->run.conv.strategy,
-					   &err) < 0) {
+					   o->options, &err) < 0) {
 			cli_error("%s: %s", o->plan_out, f ? err.msg : strerror(errno));
 			if (f)
 				fclose(f);
@@ -397,13 +446,15 @@ out:
 		batch_domain_release(&doms[i]);
 	free(doms);
 	free(plan_base);
+	/* after run's options, whose strings it holds */
+	o->plan_options = plan_options;
 	return rc;
 }
 
 int cmd_batch(int argc, char **argv)
 {
-	enum { OPT_STRATEGY = 256, OPT_COMPRESS, OPT_LEVEL, OPT_THREADS, OPT_PLAN_OUT, OPT_PLAN,
-	       OPT_INDEX, OPT_JSON, OPT_PUSH };
+	enum { OPT_STRATEGY = 256, OPT_THREADS, OPT_PLAN_OUT, OPT_PLAN, OPT_INDEX, OPT_JSON,
+	       OPT_PUSH };
 	static const struct option longopts[] = {
 		{ "connect", required_argument, NULL, 'c' },
 		{ "domain", required_argument, NULL, 'd' },
@@ -411,8 +462,10 @@ int cmd_batch(int argc, char **argv)
 		{ "base", required_argument, NULL, 'b' },
 		{ "jobs", required_argument, NULL, 'j' },
 		{ "strategy", required_argument, NULL, OPT_STRATEGY },
-		{ "compress", required_argument, NULL, OPT_COMPRESS },
-		{ "level", required_argument, NULL, OPT_LEVEL },
+		{ "compress", required_argument, NULL, CLI_OPT_COMPRESS },
+		{ "level", required_argument, NULL, CLI_OPT_LEVEL },
+		CLI_IMAGE_LONGOPTS,
+		CLI_EXCLUDES_LONGOPTS,
 		{ "threads", required_argument, NULL, OPT_THREADS },
 		{ "plan-out", required_argument, NULL, OPT_PLAN_OUT },
 		{ "plan", required_argument, NULL, OPT_PLAN },
@@ -458,18 +511,6 @@ int cmd_batch(int argc, char **argv)
 			}
 			cv->strategy = optarg;
 			break;
-		case OPT_COMPRESS:
-			if ((rc = img_compress_parse(optarg)) < 0) {
-				rc = cli_usage_error("batch", "--compress takes zstd, gzip or none, not '%s'", optarg);
-				goto usage;
-			}
-			cv->layer.compress = rc;
-			break;
-		case OPT_LEVEL:
-			if (cli_parse_long("batch", "--level", optarg, 1, 19, &num, &rc) < 0)
-				goto usage;
-			cv->layer.level = (int)num;
-			break;
 		case OPT_THREADS:
 			if (cli_parse_long("batch", "--threads", optarg, 0, 256, &num, &rc) < 0)
 				goto usage;
@@ -484,10 +525,12 @@ int cmd_batch(int argc, char **argv)
 			break;
 		case OPT_JSON: o.json = 1; break;
 		case 'q': o.quiet = 1; break;
-		case 'h': fputs(batch_usage, stdout); free(o.names); return 0;
+		case 'h': fputs(batch_usage, stdout); rc = 0; goto usage;
 		case OPT_PUSH: cv->push = optarg; break;
 		default:
-			if (c >= CLI_OPT_CREDS && c <= CLI_OPT_MOUNT_FROM)
+			if (cli_is_image_option(c))
+				rc = cli_image_option(cv, c, optarg, "batch");
+			else if (c >= CLI_OPT_CREDS && c <= CLI_OPT_MOUNT_FROM)
 				rc = cli_push_option(&cv->push_opts, c, optarg, "batch");
 			else
 				rc = cli_disk_policy_option(&cv->policy, c, optarg, "batch");
@@ -507,10 +550,8 @@ int cmd_batch(int argc, char **argv)
 		rc = cli_usage_error("batch", "-o DIR is required");
 	else if (cv->push && (rc = cli_push_check_ref("batch", cv->push)))
 		;
-	else if (cv->layer.compress == IMG_COMPRESS_GZIP && cv->layer.level > 9)
-		rc = cli_usage_error("batch", "--level takes 1 to 9 with gzip, not %d", cv->layer.level);
 	else
-		rc = 0;
+		rc = cli_image_finish(cv, "batch");
 	if (rc)
 		goto usage;
 	/* The cores shared among the workers, unless told. */
@@ -521,5 +562,9 @@ int cmd_batch(int argc, char **argv)
 	rc = run_batch(&o);
 usage:
 	free(o.names);
+	cli_image_release(cv);
+	json_decref(o.options);
+	json_decref(o.plan_options);
+	free(o.rules_sha256);
 	return rc;
 }

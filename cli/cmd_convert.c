@@ -49,18 +49,11 @@ static const char convert_usage[] =
 	"                         (libdeflate; default 1, about 100-150 MB/s a core; 6:\n"
 	"                         6% smaller for 1.5x the CPU; 9: 7%, 3x): one member,\n"
 	"                         the same bytes whatever --threads and on every CPU\n"
-	"      --gzip-fast        gzip by ISA-L igzip, levels 1-3: fastest (about\n"
-	"                         0.5-1 GB/s a core at 1), but its bytes depend on the\n"
-	"                         CPU (C, SSE4.2, AVX2, AVX-512 code paths differ), so\n"
-	"                         another machine may not reproduce the layer's digest\n"
 	"      --threads N        compression threads (default: all cores); reading\n"
 	"                         the disk and hashing run in threads of their own\n"
 	"  -f, --format F         the disk's format, skipping the probe: raw, qcow2, vmdk,\n"
 	"                         vhdx, vhd (vpc), vdi, qed\n"
 	"      --base-format F    the same for a disk: base\n"
-	"      --no-replay        read a filesystem whose journal needs recovery (the VM\n"
-	"                         was not shut down cleanly) as it is on the disk, with\n"
-	"                         a warning, instead of replaying the journal in memory\n"
 	"      --strategy S       how to find what the VM changed: file (walk and\n"
 	"                         compare every file), block (map the blocks changed\n"
 	"                         since a disk:TEMPLATE base, from the qcow2 or vmdk\n"
@@ -72,38 +65,12 @@ static const char convert_usage[] =
 	"                         block index and base layer are cached for its next\n"
 	"                         clones ($VM2OCI_CACHE/templates; off: VM2OCI_CACHE=off)\n"
 	"      --output-format F  oci (default) or docker-archive\n"
-	"      --trust-mtime      same size and mtime means same content (rsync's\n"
-	"                         quick check) instead of comparing digests\n"
-	"      --mask-xattr NAME  ignore this xattr when comparing (repeatable),\n"
-	"                         e.g. security.selinux\n"
-	"      --packages-layer   put the files of the VM's packages that the base\n"
-	"                         lacks in a layer of their own, between the base and\n"
-	"                         the diff (only files still matching the digest the\n"
-	"                         package database recorded; the rest stays in the\n"
-	"                         diff), so VMs with one package set share it\n"
 	"      --dockerfile FILE  also write a Dockerfile that rebuilds the image\n"
 	"                         online (FROM the base, install the package roots at\n"
 	"                         their versions, remove what the VM deleted, ADD the\n"
 	"                         diff as FILE's sibling vm2oci-diff.tar); the diff is\n"
 	"                         then taken above the packages, so the image carries\n"
 	"                         the packages layer as with --packages-layer\n"
-	"      --rename-whiteout-names\n"
-	"                         a guest file whose name begins with \".wh.\" (which\n"
-	"                         OCI reads as a deletion) is refused unless this is\n"
-	"                         given; then it is stored as \".vm2oci-esc..wh.NAME\"\n"
-	"                         and the label org.vm2oci.renamed-whiteout-names maps\n"
-	"                         each renamed path to its new name\n"
-	"      --skip-mount PATH  leave out the guest's fstab mount at PATH (repeatable);\n"
-	"                         without it a local mount that cannot be read fails\n"
-	"                         the conversion. The image's config lists what was\n"
-	"                         left out in the label org.vm2oci.skipped-mounts\n"
-	CLI_EXCLUDES_USAGE
-	"      --sbom F           attach a bill of materials of the VM's packages,\n"
-	"                         spdx (SPDX 2.3 JSON) or cyclonedx (CycloneDX 1.5\n"
-	"                         JSON), to the image as an OCI 1.1 referrer: an\n"
-	"                         artifact manifest whose subject is the image,\n"
-	"                         listed in index.json; each package names the\n"
-	"                         layers (base, packages, diff) its files are in\n"
 	"      --service NAME     the image runs this service of the guest in the\n"
 	"                         foreground as its unit or init script would (its\n"
 	"                         ExecStart, or the daemon's own foreground form:\n"
@@ -113,9 +80,7 @@ static const char convert_usage[] =
 	"                         Without it and without a command from the base, the\n"
 	"                         guest's only network service runs when it has\n"
 	"                         exactly one; else its init, and the choices are named\n"
-	"      --init systemd     the image runs the guest's systemd as PID 1 with its\n"
-	"                         enabled services (podman --systemd=always; StopSignal\n"
-	"                         SIGRTMIN+3, env container=oci, every port exposed)\n"
+	CLI_IMAGE_USAGE
 	"      --json             print a summary as JSON on stdout\n"
 	"  -q, --quiet            no progress on stderr\n"
 	CLI_DISK_POLICY_USAGE
@@ -548,7 +513,7 @@ static int convert_sbom(struct convert *cv, struct ut_err *err)
 		goto out;
 	}
 	/* cosign's name for an image's SBOM, for tools without referrers. */
-	cv->sbom_tag = ut_asprintf("sha256-%s.sbom", cv->manifest.digest + 7);
+	cv->sbom_tag = cli_sbom_tag(cv->manifest.digest);
 	rc = img_layout_add_referrer(cv->layout, &cv->manifest, pkg_sbom_media_type(cv->o->sbom),
 				     b.data, b.len, cv->sbom_tag, &cv->sbom_manifest, err);
 out:
@@ -802,33 +767,23 @@ out:
 
 int cmd_convert(int argc, char **argv)
 {
-	enum { OPT_LEVEL = 256, OPT_THREADS, OPT_BASE_FORMAT, OPT_OUTPUT_FORMAT, OPT_TRUST_MTIME,
-	       OPT_MASK_XATTR, OPT_JSON, OPT_PACKAGES_LAYER, OPT_DOCKERFILE, OPT_NO_REPLAY,
-	       OPT_RENAME_WH, OPT_STRATEGY, OPT_SKIP_MOUNT, OPT_SBOM, OPT_SERVICE, OPT_INIT,
-	       OPT_GZIP_FAST, OPT_PUSH };
+	enum { OPT_THREADS = 256, OPT_BASE_FORMAT, OPT_OUTPUT_FORMAT, OPT_JSON, OPT_DOCKERFILE,
+	       OPT_STRATEGY, OPT_SERVICE, OPT_PUSH };
 	static const struct option longopts[] = {
 		{ "output", required_argument, NULL, 'o' },
 		{ "base", required_argument, NULL, 'b' },
 		{ "tag", required_argument, NULL, 't' },
 		{ "compress", required_argument, NULL, 'c' },
-		{ "level", required_argument, NULL, OPT_LEVEL },
-		{ "gzip-fast", no_argument, NULL, OPT_GZIP_FAST },
+		{ "level", required_argument, NULL, CLI_OPT_LEVEL },
+		CLI_IMAGE_LONGOPTS,
 		{ "threads", required_argument, NULL, OPT_THREADS },
 		{ "format", required_argument, NULL, 'f' },
 		{ "base-format", required_argument, NULL, OPT_BASE_FORMAT },
 		{ "output-format", required_argument, NULL, OPT_OUTPUT_FORMAT },
-		{ "trust-mtime", no_argument, NULL, OPT_TRUST_MTIME },
-		{ "mask-xattr", required_argument, NULL, OPT_MASK_XATTR },
 		{ "json", no_argument, NULL, OPT_JSON },
-		{ "packages-layer", no_argument, NULL, OPT_PACKAGES_LAYER },
 		{ "dockerfile", required_argument, NULL, OPT_DOCKERFILE },
-		{ "no-replay", no_argument, NULL, OPT_NO_REPLAY },
-		{ "rename-whiteout-names", no_argument, NULL, OPT_RENAME_WH },
-		{ "skip-mount", required_argument, NULL, OPT_SKIP_MOUNT },
 		{ "strategy", required_argument, NULL, OPT_STRATEGY },
-		{ "sbom", required_argument, NULL, OPT_SBOM },
 		{ "service", required_argument, NULL, OPT_SERVICE },
-		{ "init", required_argument, NULL, OPT_INIT },
 		{ "quiet", no_argument, NULL, 'q' },
 		CLI_DISK_POLICY_LONGOPTS,
 		{ "push", required_argument, NULL, OPT_PUSH },
@@ -855,16 +810,9 @@ int cmd_convert(int argc, char **argv)
 		case 'b': o.base = optarg; break;
 		case 't': o.tag = optarg; break;
 		case 'c':
-			if ((rc = img_compress_parse(optarg)) < 0)
-				return cli_usage_error("convert", "--compress takes zstd, gzip or none, not '%s'", optarg);
-			o.layer.compress = rc;
-			break;
-		case OPT_LEVEL:
-			if (cli_parse_long("convert", "--level", optarg, 1, 19, &num, &rc) < 0)
+			if ((rc = cli_image_option(&o, CLI_OPT_COMPRESS, optarg, "convert")))
 				return rc;
-			o.layer.level = (int)num;
 			break;
-		case OPT_GZIP_FAST: o.layer.gzip_fast = 1; break;
 		case OPT_THREADS:
 			if (cli_parse_long("convert", "--threads", optarg, 0, 256, &num, &rc) < 0)
 				return rc;
@@ -878,45 +826,22 @@ int cmd_convert(int argc, char **argv)
 			else if (strcmp(optarg, "oci"))
 				return cli_usage_error("convert", "--output-format takes oci or docker-archive, not '%s'", optarg);
 			break;
-		case OPT_TRUST_MTIME: o.diff.trust_mtime = 1; break;
-		case OPT_MASK_XATTR:
-			o.masks = ut_realloc(o.masks, (o.nmasks + 1) * sizeof(*o.masks));
-			o.masks[o.nmasks++] = optarg;
-			break;
 		case OPT_JSON: o.json = 1; break;
-		case OPT_PACKAGES_LAYER: o.packages_layer = 1; break;
 		case OPT_DOCKERFILE: o.dockerfile = optarg; break;
-		case OPT_NO_REPLAY: o.no_replay = 1; break;
-		case OPT_RENAME_WH: o.rename_whiteouts = 1; break;
-		case OPT_SKIP_MOUNT: cli_skip_add(&o.skip, NULL, optarg); break;
 		case OPT_STRATEGY:
 			if (strcmp(optarg, "block") && strcmp(optarg, "file") && strcmp(optarg, "auto"))
 				return cli_usage_error("convert", "--strategy takes block, file or auto, not '%s'", optarg);
 			o.strategy = optarg;
 			break;
 		case OPT_SERVICE: o.runtime.service = optarg; break;
-		case OPT_INIT:
-			if (strcmp(optarg, "systemd"))
-				return cli_usage_error("convert", "--init takes systemd, not '%s'", optarg);
-			o.runtime.init_systemd = 1;
-			break;
-		case OPT_SBOM:
-			if ((o.sbom = pkg_sbom_format_parse(optarg)) < 0)
-				return cli_usage_error("convert", "--sbom takes spdx or cyclonedx, not '%s'", optarg);
-			break;
 		case 'q': o.quiet = 1; break;
 		case 'h': fputs(convert_usage, stdout); return 0;
 		case OPT_PUSH: o.push = optarg; break;
-		case CLI_OPT_EXCLUDE:
-		case CLI_OPT_INCLUDE:
-		case CLI_OPT_FILTER_FROM:
-		case CLI_OPT_KEEP_KERNEL:
-		case CLI_OPT_NO_DEFAULT_EXCLUDES:
-			if ((rc = cli_excludes_option(&o.excludes, c, optarg, "convert")))
-				return rc;
-			break;
 		default:
-			if (c >= CLI_OPT_CREDS && c <= CLI_OPT_MOUNT_FROM) {
+			if (cli_is_image_option(c)) {
+				if ((rc = cli_image_option(&o, c, optarg, "convert")))
+					return rc;
+			} else if (c >= CLI_OPT_CREDS && c <= CLI_OPT_MOUNT_FROM) {
 				if ((rc = cli_push_option(&o.push_opts, c, optarg, "convert")))
 					return rc;
 			} else if ((rc = cli_disk_policy_option(&o.policy, c, optarg, "convert"))) {
@@ -927,14 +852,8 @@ int cmd_convert(int argc, char **argv)
 	}
 	if (optind >= argc)
 		return cli_usage_error("convert", "expected DISK");
-	if (o.layer.compress == IMG_COMPRESS_GZIP && o.layer.level > 9)
-		return cli_usage_error("convert", "--level takes 1 to 9 with gzip, not %d",
-				       o.layer.level);
-	if (o.layer.gzip_fast && o.layer.compress != IMG_COMPRESS_GZIP)
-		return cli_usage_error("convert", "--gzip-fast needs --compress gzip");
-	if (o.layer.gzip_fast && o.layer.level > 3)
-		return cli_usage_error("convert", "--level takes 1 to 3 with --gzip-fast, not %d",
-				       o.layer.level);
+	if ((rc = cli_image_finish(&o, "convert")))
+		return rc;
 	if (o.push && (rc = cli_push_check_ref("convert", o.push)))
 		return rc;
 	if (!o.out && !o.push)
@@ -953,24 +872,18 @@ int cmd_convert(int argc, char **argv)
 	}
 	if (o.sbom && o.docker_archive)
 		return cli_usage_error("convert", "--sbom needs an OCI layout (a docker-archive holds no referrers)");
-	if (o.runtime.service && o.runtime.init_systemd)
-		return cli_usage_error("convert", "--service and --init systemd exclude each other");
 	o.disk = argv[optind];
 	o.more_disks = cli_more_disks(argv + optind + 1, (size_t)(argc - optind - 1));
 	o.nmore_disks = (size_t)(argc - optind - 1);
-	o.diff.mask_xattrs = o.masks;
-	o.diff.nmask_xattrs = o.nmasks;
 	cli_progress_init(&prog, o.quiet || o.json);
 	rc = run_convert(&o, &prog);
-	cli_runtime_release(&o.runtime);
 	if (scratch) {
 		ut_rm_rf(scratch);
 		cli_temp_untrack(scratch);
 		free((char *)o.out);
 		free(scratch);
 	}
-	free(o.masks);
 	free((void *)o.more_disks);
-	cli_skip_release(&o.skip);
+	cli_image_release(&o);
 	return rc;
 }

@@ -74,3 +74,8 @@ int cli_sbom_write(const struct pkg_db *db, struct dr_disk *disk, const char *na
 	pkg_graph_free(g);
 	return rc;
 }
+
+char *cli_sbom_tag(const char *manifest_digest)
+{
+	return ut_asprintf("sha256-%s.sbom", manifest_digest + strlen("sha256:"));
+}
