@@ -64,6 +64,9 @@ static const char batch_usage[] =
 	"                       is done (a domain up to date is pushed too: only\n"
 	"                       HEADs when the registry has it); the registry options\n"
 	"                       are convert's (--creds, --tls-verify, --cert-dir...)\n"
+	"      --gc             then remove the layout's unreferenced blobs (a replaced\n"
+	"                       image's) and killed writers' temporaries, as `vm2oci gc\n"
+	"                       DIR` does (waiting for other writers in DIR)\n"
 	"\n"
 	"Image options, as convert's, for every domain (--service, --tag,\n"
 	"--output-format and --dockerfile are convert's only):\n"
@@ -82,7 +85,7 @@ struct batch_opts {
 	const char **names;
 	size_t nnames;
 	long index;   /* -1: from the environment */
-	int json, quiet;
+	int json, quiet, gc;
 	struct batch_run run;
 	json_t *options;      /* run.conv's image options (cli_image_args) */
 	json_t *plan_options; /* the plan line's: run.conv borrows its strings */
@@ -248,6 +251,8 @@ struct totals {
 	size_t count[BATCH_FAILED + 1];
 	uint64_t blob_bytes, image_bytes;
 	double seconds;
+	int gc_ran;
+	struct img_gc_result gc; /* --gc's */
 };
 
 static void print_json(const struct batch_opts *o, const struct batch_domain *doms, size_t n,
@@ -280,6 +285,13 @@ static void print_json(const struct batch_opts *o, const struct batch_domain *do
 			(json_int_t)t->count[BATCH_FAILED], "skipped", skipped, "blob_bytes",
 			(json_int_t)t->blob_bytes, "image_bytes_sum", (json_int_t)t->image_bytes,
 			"seconds", t->seconds);
+	json_object_set_new(tot, "gc", !t->gc_ran ? json_null() :
+		json_pack("{s:I, s:I, s:I, s:I, s:I}", "removed_blobs",
+			  (json_int_t)t->gc.removed_blobs, "removed_bytes",
+			  (json_int_t)t->gc.removed_bytes, "temporaries",
+			  (json_int_t)t->gc.removed_temps, "temporary_bytes",
+			  (json_int_t)t->gc.removed_temp_bytes, "referrers",
+			  (json_int_t)t->gc.dropped_referrers));
 	json_object_set_new(root, "totals", tot);
 	json_dumpf(root, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
 	fputc('\n', stdout);
@@ -313,6 +325,11 @@ static void print_table(const struct batch_domain *doms, size_t n, const struct 
 	       n, n == 1 ? "" : "s", t->count[BATCH_CONVERTED], t->count[BATCH_UP_TO_DATE],
 	       t->count[BATCH_REFUSED], t->count[BATCH_FAILED], t->blob_bytes, t->image_bytes,
 	       t->blob_bytes ? (double)t->image_bytes / (double)t->blob_bytes : 0.0, t->seconds);
+	if (t->gc_ran)
+		printf("gc: removed %" PRIu64 " unreferenced blobs (%" PRIu64 " bytes), %" PRIu64
+		       " temporaries, %" PRIu64 " referrers of replaced images\n",
+		       t->gc.removed_blobs, t->gc.removed_bytes, t->gc.removed_temps,
+		       t->gc.dropped_referrers);
 }
 
 /* Image sizes of the domains' tags and the layout's stored bytes. */
@@ -434,6 +451,11 @@ static int run_batch(struct batch_opts *o)
 		push_up_to_date(o, doms, n);
 	if (batch_run_workers(&o->run, doms, n) < 0)
 		goto out;
+	/* --gc: after the workers, before the totals count what blobs/ holds. */
+	if (o->gc && img_layout_gc(o->out, NULL, &t.gc, &err) < 0)
+		cli_error("%s", err.msg);
+	else
+		t.gc_ran = o->gc;
 	t.seconds = ut_now() - t0;
 	totals(o, doms, n, &t);
 	if (o->json)
@@ -441,7 +463,10 @@ static int run_batch(struct batch_opts *o)
 	else
 		print_table(doms, n, &t);
 	rc = t.count[BATCH_FAILED] || t.count[BATCH_REFUSED] ? BATCH_EXIT_SOME_FAILED : 0;
+	if (o->gc && !t.gc_ran)
+		rc = 1;
 out:
+	img_gc_result_release(&t.gc);
 	for (i = 0; i < n; i++)
 		batch_domain_release(&doms[i]);
 	free(doms);
@@ -454,7 +479,7 @@ out:
 int cmd_batch(int argc, char **argv)
 {
 	enum { OPT_STRATEGY = 256, OPT_THREADS, OPT_PLAN_OUT, OPT_PLAN, OPT_INDEX, OPT_JSON,
-	       OPT_PUSH };
+	       OPT_PUSH, OPT_GC };
 	static const struct option longopts[] = {
 		{ "connect", required_argument, NULL, 'c' },
 		{ "domain", required_argument, NULL, 'd' },
@@ -474,6 +499,7 @@ int cmd_batch(int argc, char **argv)
 		{ "quiet", no_argument, NULL, 'q' },
 		CLI_DISK_POLICY_LONGOPTS,
 		{ "push", required_argument, NULL, OPT_PUSH },
+		{ "gc", no_argument, NULL, OPT_GC },
 		CLI_PUSH_LONGOPTS,
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -527,6 +553,7 @@ int cmd_batch(int argc, char **argv)
 		case 'q': o.quiet = 1; break;
 		case 'h': fputs(batch_usage, stdout); rc = 0; goto usage;
 		case OPT_PUSH: cv->push = optarg; break;
+		case OPT_GC: o.gc = 1; break;
 		default:
 			if (cli_is_image_option(c))
 				rc = cli_image_option(cv, c, optarg, "batch");
@@ -548,6 +575,8 @@ int cmd_batch(int argc, char **argv)
 		rc = cli_usage_error("batch", "--plan takes no --connect, --domain or --plan-out");
 	else if (!o.plan_out && !o.out)
 		rc = cli_usage_error("batch", "-o DIR is required");
+	else if (o.gc && o.plan_out)
+		rc = cli_usage_error("batch", "--gc takes -o DIR, not --plan-out");
 	else if (cv->push && (rc = cli_push_check_ref("batch", cv->push)))
 		;
 	else

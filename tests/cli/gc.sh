@@ -11,7 +11,8 @@
 #  3. a writer in the layout: gc --no-wait refuses (exit 1), gc waits for it (a flock -s
 #     holder, then a real convert stopped with SIGSTOP inside the layout) and the writer's tag
 #     is whole afterwards;
-#  4. not a layout: exit 1, one line, nothing touched; no DIR: exit 2.
+#  4. batch --plan ... --gc re-makes a tag and removes the image it replaced;
+#  5. not a layout: exit 1, one line, nothing touched; no DIR: exit 2.
 # Needs $VM2OCI_FIXTURES (debian-gpt.qcow2, debian-mbr.raw, base-oci); exit 77 without.
 set -euo pipefail
 bin=${1:?usage: gc.sh VM2OCI}
@@ -145,7 +146,22 @@ skopeo inspect "oci:$L:w" >/dev/null || fail "the convert's tag w lost blobs"
 umoci unpack --rootless --image "$L:w" "$work/unpack-w" >/dev/null 2>&1 || fail "umoci unpack w"
 echo "ok: gc refused with --no-wait, waited ${waited}s for a lock holder and for a stopped convert, whose image is whole"
 
-# ---- 4. not a layout, usage --------------------------------------------------------------------
+# ---- 4. batch --gc: a plan entry re-makes tag vm (batch annotations: a new manifest) --------
+printf '{"domain":"d1","tag":"vm","disks":[{"target":"vda","path":"%s","format":"qcow2"}],"base":"%s"}\n' \
+    "$fx/debian-gpt.qcow2" "$base" >"$work/plan.jsonl"
+before_vm=$(tag_hex vm)
+"$bin" batch --plan "$work/plan.jsonl" --index 0 -o "$L" --compress gzip --gc --json >"$work/batch.json" ||
+    fail "batch --gc"
+after_vm=$(tag_hex vm)
+[ "$after_vm" != "$before_vm" ] || fail "batch did not replace tag vm"
+[ ! -e "$L/blobs/sha256/$before_vm" ] || fail "batch --gc kept the replaced manifest"
+jq -e '.totals.gc.removed_blobs >= 1 and .totals.gc.referrers == 1' "$work/batch.json" >/dev/null ||
+    fail "batch --gc totals: $(jq -c .totals.gc "$work/batch.json")"
+skopeo inspect "oci:$L:vm" >/dev/null && skopeo inspect "oci:$L:mbr" >/dev/null && skopeo inspect "oci:$L:w" >/dev/null ||
+    fail "an image lost blobs to batch --gc"
+echo "ok: batch --gc removed the replaced image's $(jq .totals.gc.removed_blobs "$work/batch.json") blobs"
+
+# ---- 5. not a layout, usage --------------------------------------------------------------------
 mkdir -p "$work/notlayout/blobs/sha256" && echo x >"$work/notlayout/blobs/sha256/$new"
 rc=0; "$bin" gc "$work/notlayout" 2>"$work/err" || rc=$?
 [ "$rc" = 1 ] && [ "$(wc -l <"$work/err")" = 1 ] && grep -q "not an OCI image layout" "$work/err" ||
