@@ -3,7 +3,8 @@
  * replaced image's unshared blobs go (the set computed here from the
  * manifests, not by gc), a dry run reports the same and removes nothing,
  * SBOM referrers follow their image, temporaries nobody holds go and a held
- * one stays, a missing blob or a bad manifest removes nothing, and a live
+ * one stays, an image reached through a nested index is kept (and goes with
+ * it), a missing blob or a bad manifest removes nothing, and a live
  * writer's unreferenced blob survives: gc waits for it (or refuses with
  * no_wait). The kept images are read by oci-image-tool and skopeo.
  */
@@ -287,6 +288,84 @@ static void test_gc_replaced(void **state)
 	mem_free(&src);
 }
 
+/*
+ * An image reached only through a nested image index (index.json -> index
+ * -> manifest) is kept whole; once the index is no longer listed, it goes
+ * with the index blob.
+ */
+static void test_gc_nested_index(void **state)
+{
+	struct mem_src src = { 0 };
+	struct ut_tree *base = make_tree(&src, 0), *top1, *top2;
+	struct img_descriptor m1, m2;
+	struct img_gc_result r;
+	struct ut_err err = { "" };
+	char *dir = ut_asprintf("%s/nested", tmp), *before, *after, *s, *want, *got, *idx;
+
+	(void)state;
+	top1 = one_file_tree(&src, "etc/one", "one\n");
+	top2 = one_file_tree(&src, "etc/two", "two\n");
+	write_two_layer_image(dir, "one", base, top1, 0, &m1, NULL, NULL);
+	write_two_layer_image(dir, "two", base, top2, 0, &m2, NULL, NULL);
+	/* an index blob naming two's manifest; index.json lists it (tag multi)
+	 * instead of two */
+	idx = tu_sh_out("cd '%s' && jq -c '{schemaVersion: 2, mediaType: "
+			"\"application/vnd.oci.image.index.v1+json\", manifests: [.manifests[] | "
+			"select(.annotations[\"org.opencontainers.image.ref.name\"] == \"two\") | "
+			"del(.annotations) | .platform = {architecture: \"amd64\", os: \"linux\"}]}' "
+			"index.json > idx && h=$(sha256sum idx | cut -c1-64) && mv idx blobs/sha256/$h && "
+			"jq -c --arg h $h --argjson n $(stat -c %%s blobs/sha256/$h) '.manifests |= "
+			"map(select(.annotations[\"org.opencontainers.image.ref.name\"] != \"two\")) + "
+			"[{mediaType: \"application/vnd.oci.image.index.v1+json\", digest: (\"sha256:\" + $h), "
+			"size: $n, annotations: {\"org.opencontainers.image.ref.name\": \"multi\"}}]' "
+			"index.json > i && mv i index.json && echo $h",
+			dir);
+	idx[strcspn(idx, "\n")] = '\0';
+	assert_int_equal(strlen(idx), 64);
+	before = blob_list(dir);
+	assert_int_equal(img_layout_gc(dir, NULL, &r, &err), 0);
+	assert_int_equal(r.removed_blobs, 0);
+	assert_int_equal(r.manifests, 2);
+	img_gc_result_release(&r);
+	after = blob_list(dir);
+	assert_string_equal(after, before);
+	free(after);
+	if (tu_have("skopeo"))
+		assert_int_equal(tu_sh("skopeo inspect oci:%s:multi | jq -e '.Digest == \"sha256:%s\"' "
+				       ">/dev/null", dir, idx), 0);
+	/* multi untagged: two's own blobs and the index go */
+	s = ut_asprintf("%s", m1.digest + 7);
+	got = closure(dir, s);
+	free(s);
+	s = ut_asprintf("%s", m2.digest + 7);
+	want = closure(dir, s);
+	free(s);
+	s = minus(want, got);
+	free(want);
+	want = ut_asprintf("%s%s\n", s, idx);
+	free(s);
+	s = sort_lines(want);
+	free(want);
+	want = s;
+	free(got);
+	assert_int_equal(tu_sh("cd '%s' && jq -c '.manifests |= map(select(.annotations[\"org.opencontainers.image.ref.name\"] != \"multi\"))' "
+			       "index.json > i && mv i index.json", dir), 0);
+	assert_int_equal(img_layout_gc(dir, NULL, &r, &err), 0);
+	got = items_of(&r, IMG_GC_BLOB);
+	assert_string_equal(got, want);
+	img_gc_result_release(&r);
+	validate(dir, "one");
+	free(got);
+	free(want);
+	free(before);
+	free(idx);
+	free(dir);
+	ut_tree_free(base);
+	ut_tree_free(top1);
+	ut_tree_free(top2);
+	mem_free(&src);
+}
+
 /* A layout gc must refuse: one line naming the culprit, nothing removed. */
 static void expect_refused(const char *dir, const char *needle)
 {
@@ -443,6 +522,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_gc_replaced),
+		cmocka_unit_test(test_gc_nested_index),
 		cmocka_unit_test(test_gc_refuses),
 		cmocka_unit_test(test_gc_waits_for_writer),
 	};
