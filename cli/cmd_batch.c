@@ -56,7 +56,8 @@ static const char batch_usage[] =
 	"                       else $SLURM_ARRAY_TASK_ID, else $JOB_COMPLETION_INDEX.\n"
 	"                       The plan's convert_options apply; image options on\n"
 	"                       this command line must be none or the same (else a\n"
-	"                       usage error)\n"
+	"                       usage error). Its base and strategy apply unless\n"
+	"                       --base or --strategy is given here\n"
 	"      --json           per-domain records and fleet totals as JSON on stdout\n"
 	"  -q, --quiet          no progress lines\n"
 	"      --push docker://HOST[:PORT]/REPO\n"
@@ -86,6 +87,7 @@ struct batch_opts {
 	size_t nnames;
 	long index;   /* -1: from the environment */
 	int json, quiet, gc;
+	int strategy_given;   /* --strategy on the command line: it beats the plan's */
 	struct batch_run run;
 	json_t *options;      /* run.conv's image options (cli_image_args) */
 	json_t *plan_options; /* the plan line's: run.conv borrows its strings */
@@ -382,7 +384,7 @@ static int run_batch(struct batch_opts *o)
 	struct batch_domain *doms = NULL;
 	struct ut_err err = { { 0 } };
 	struct totals t = { { 0 } };
-	char *plan_base = NULL;
+	char *plan_base = NULL, *plan_strategy = NULL;
 	json_t *plan_options = NULL;
 	size_t n = 0, i;
 	double t0 = ut_now();
@@ -393,7 +395,8 @@ static int run_batch(struct batch_opts *o)
 			rc = 2;
 			goto out;
 		}
-		if (batch_from_plan(o->plan, o->index, &doms, &plan_base, &plan_options, &err) < 0) {
+		if (batch_from_plan(o->plan, o->index, &doms, &plan_base, &plan_strategy,
+				    &plan_options, &err) < 0) {
 			cli_error("%s", err.msg);
 			goto out;
 		}
@@ -403,6 +406,8 @@ static int run_batch(struct batch_opts *o)
 		rc = 1;
 		if (!o->run.conv.base)
 			o->run.conv.base = plan_base ? plan_base : "scratch";
+		if (!o->strategy_given && plan_strategy)
+			o->run.conv.strategy = plan_strategy;
 	} else {
 		if (batch_from_libvirt(o->uri, &doms, &n, &err) < 0) {
 			cli_error("%s", err.msg);
@@ -471,6 +476,7 @@ out:
 		batch_domain_release(&doms[i]);
 	free(doms);
 	free(plan_base);
+	free(plan_strategy);
 	/* after run's options, whose strings it holds */
 	o->plan_options = plan_options;
 	return rc;
@@ -536,6 +542,7 @@ int cmd_batch(int argc, char **argv)
 				goto usage;
 			}
 			cv->strategy = optarg;
+			o.strategy_given = 1;
 			break;
 		case OPT_THREADS:
 			if (cli_parse_long("batch", "--threads", optarg, 0, 256, &num, &rc) < 0)
