@@ -251,12 +251,15 @@ struct bd_hash_set {
 };
 
 /* Hashes [0, size) of bd in blocks of block bytes (a power of two,
- * 512..4 MiB; the last block may be short). */
+ * 512..4 MiB; the last block may be short). bd is read by the calling
+ * thread alone; the hashing runs on threads threads (0: one per core, 1:
+ * in the caller), and the result is the same for any count. */
 int bd_hash_index_build(struct dr_blockdev *bd, uint64_t off, uint64_t size, uint64_t block,
-			const struct ut_progress *p, struct bd_hash_index *out, struct ut_err *err);
+			int threads, const struct ut_progress *p, struct bd_hash_index *out,
+			struct ut_err *err);
 /* Reads bd (x->size bytes, or an error) and appends to out the blocks whose
- * SHA-256 differs from x's, as byte ranges of bd. */
-int bd_hash_index_diff(const struct bd_hash_index *x, struct dr_blockdev *bd,
+ * SHA-256 differs from x's, as byte ranges of bd; threads as above. */
+int bd_hash_index_diff(const struct bd_hash_index *x, struct dr_blockdev *bd, int threads,
 		       const struct ut_progress *p, struct bd_extents *out, struct ut_err *err);
 void bd_hash_index_release(struct bd_hash_index *x);
 void bd_hash_set_release(struct bd_hash_set *s);
@@ -294,15 +297,16 @@ struct bd_block_stats {
  * filesystems: every block of disk's filesystems hashed and compared with
  * the template's index in *hashes. An index that is missing or does not fit
  * (mount count, offsets, sizes, block sizes) is built from base first and
- * hashes->built set, so the caller can keep it.
+ * hashes->built set, so the caller can keep it. threads: the hashing threads
+ * (bd_hash_index_build).
  *
  * Returns 1 with *out; 0 when the block strategy cannot be exact, with the
  * reason in why (not ext2/3/4, a journal needing recovery, another UUID or
  * geometry, a moved partition, no change source); -1 on error.
  */
 int bd_block_tree(struct dr_disk *base, const struct ut_tree *base_tree, struct dr_disk *disk,
-		  struct bd_hash_set *hashes, struct ut_tree **out, struct bd_block_stats *st,
-		  char *why, size_t why_len, struct ut_err *err);
+		  struct bd_hash_set *hashes, int threads, struct ut_tree **out,
+		  struct bd_block_stats *st, char *why, size_t why_len, struct ut_err *err);
 
 #ifdef __cplusplus
 }

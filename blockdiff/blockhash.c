@@ -12,12 +12,14 @@
 
 #include <errno.h>
 #include <openssl/evp.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #define CHUNK (4u << 20)
+#define MAX_WORKERS 64
 #define INDEX_MAGIC "VM2OCIH1"
 
 static void index_init(struct bd_hash_index *x, uint64_t off, uint64_t size, uint64_t block)
@@ -53,57 +55,195 @@ static int sha256(EVP_MD_CTX *c, const void *data, size_t len, unsigned char *h)
 }
 
 /*
- * Reads [0, size) of bd a chunk at a time and calls fn for each block's
- * digest. block is a power of two no larger than CHUNK. A chunk the image
- * holds as zeros is neither read nor hashed again: its blocks get the digest
- * of a zero block.
+ * The parallel hashing of hash_blocks. One thread (the caller) reads: the
+ * block device layer is not thread-safe. It fills a ring of chunk slots in
+ * disk order; workers hash whole chunks, each block's digest into its slot
+ * by index; the caller hands the digests to fn in chunk order. So what fn
+ * sees, and what the index and the changed set hold, is the same for any
+ * number of threads.
  */
-static int hash_blocks(struct dr_blockdev *bd, uint64_t size, uint64_t block,
+enum slot_state { SLOT_FREE, SLOT_FILLED, SLOT_HASHING, SLOT_DONE };
+
+struct slot {
+	enum slot_state state;
+	unsigned char *buf;  /* CHUNK bytes */
+	unsigned char *dig;  /* CHUNK / block digests */
+	size_t len;          /* bytes of the chunk */
+	int zeros;           /* held as zeros by the image: not read */
+	int failed;          /* SHA-256 failed */
+};
+
+struct hasher {
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	struct slot *s;
+	size_t nslots;
+	uint64_t next_hash; /* the chunk workers take next */
+	int stop;
+	size_t block;
+	const unsigned char *zero_block; /* block zero bytes */
+	const unsigned char *zero_digest;
+};
+
+/* The digests of one chunk's blocks. A chunk of zeros is not hashed again:
+ * its full blocks take the zero block's digest, a short last one is hashed
+ * from zeros. */
+static int hash_slot(EVP_MD_CTX *c, const struct hasher *hs, struct slot *s)
+{
+	size_t k, i;
+
+	for (k = 0, i = 0; k < s->len; k += hs->block, i++) {
+		size_t bl = s->len - k < hs->block ? s->len - k : hs->block;
+		unsigned char *d = s->dig + i * UT_SHA256_LEN;
+
+		if (s->zeros && bl == hs->block)
+			memcpy(d, hs->zero_digest, UT_SHA256_LEN);
+		else if (!sha256(c, s->zeros ? hs->zero_block : s->buf + k, bl, d))
+			return -1;
+	}
+	return 0;
+}
+
+static void *hash_worker(void *arg)
+{
+	struct hasher *hs = arg;
+	EVP_MD_CTX *c = EVP_MD_CTX_new();
+
+	pthread_mutex_lock(&hs->mu);
+	for (;;) {
+		struct slot *s = &hs->s[hs->next_hash % hs->nslots];
+
+		while (!hs->stop && s->state != SLOT_FILLED) {
+			pthread_cond_wait(&hs->cv, &hs->mu);
+			s = &hs->s[hs->next_hash % hs->nslots];
+		}
+		if (hs->stop)
+			break;
+		s->state = SLOT_HASHING;
+		hs->next_hash++;
+		pthread_mutex_unlock(&hs->mu);
+		s->failed = !c || hash_slot(c, hs, s) < 0;
+		pthread_mutex_lock(&hs->mu);
+		s->state = SLOT_DONE;
+		pthread_cond_broadcast(&hs->cv);
+	}
+	pthread_mutex_unlock(&hs->mu);
+	EVP_MD_CTX_free(c);
+	return NULL;
+}
+
+/* Hashing threads for threads (0: one per core); 1 hashes in the reader. */
+static size_t worker_count(int threads)
+{
+	long n = threads > 0 ? threads : sysconf(_SC_NPROCESSORS_ONLN);
+
+	return n > 1 ? (size_t)(n > MAX_WORKERS ? MAX_WORKERS : n) : 0;
+}
+
+/*
+ * Reads [0, size) of bd a chunk at a time and calls fn for each block's
+ * digest, in block order. block is a power of two no larger than CHUNK. A
+ * chunk the image holds as zeros is neither read nor hashed.
+ */
+static int hash_blocks(struct dr_blockdev *bd, uint64_t size, uint64_t block, int threads,
 		       const struct ut_progress *p,
 		       int (*fn)(void *ctx, uint64_t i, const unsigned char *h), void *ctx,
 		       struct ut_err *err)
 {
-	unsigned char *buf = ut_calloc(1, CHUNK), h[UT_SHA256_LEN], zero[UT_SHA256_LEN];
-	/* buf starts zeroed: the digest of a zero block is taken from it. */
+	struct hasher hs = { .block = (size_t)block };
+	unsigned char *zero_block = ut_calloc(1, (size_t)block), zero[UT_SHA256_LEN];
 	EVP_MD_CTX *c = EVP_MD_CTX_new();
-	uint64_t pos = 0, i = 0;
+	uint64_t nchunks = (size + CHUNK - 1) / CHUNK, nread = 0, nemit = 0, i = 0;
+	size_t nworkers = worker_count(threads), started = 0, k;
+	pthread_t *tid = NULL;
 	int rc = -1;
 
-	if (!c || !sha256(c, buf, (size_t)block, zero)) {
+	pthread_mutex_init(&hs.mu, NULL);
+	pthread_cond_init(&hs.cv, NULL);
+	hs.zero_block = zero_block;
+	hs.zero_digest = zero;
+	/* Enough slots that the reader runs ahead of every worker. */
+	hs.nslots = nworkers ? nworkers + 2 : 1;
+	hs.s = ut_calloc(hs.nslots, sizeof(*hs.s));
+	for (k = 0; k < hs.nslots; k++) {
+		hs.s[k].buf = ut_malloc(CHUNK);
+		hs.s[k].dig = ut_malloc(CHUNK / block * UT_SHA256_LEN);
+	}
+	if (!c || !sha256(c, zero_block, (size_t)block, zero)) {
 		ut_err_set(err, "%s: SHA-256 failed", dr_blockdev_path(bd));
 		goto out;
 	}
-	while (pos < size) {
-		size_t len = size - pos < CHUNK ? (size_t)(size - pos) : CHUNK, k;
-		int zeros = zero_run(bd, pos, len);
-
-		if (!zeros && dr_blockdev_pread(bd, buf, len, pos, err) < 0)
+	tid = ut_calloc(nworkers ? nworkers : 1, sizeof(*tid));
+	for (; started < nworkers; started++)
+		if (pthread_create(&tid[started], NULL, hash_worker, &hs)) {
+			ut_err_set(err, "%s: cannot start a hashing thread", dr_blockdev_path(bd));
 			goto out;
-		for (k = 0; k < len; k += block, i++) {
-			size_t bl = len - k < block ? len - k : (size_t)block;
-			const unsigned char *d = h;
-
-			if (zeros && bl == block) {
-				d = zero;
-			} else {
-				if (zeros) /* a short last block of zeros */
-					memset(buf + k, 0, bl);
-				if (!sha256(c, buf + k, bl, h)) {
-					ut_err_set(err, "%s: SHA-256 failed", dr_blockdev_path(bd));
-					goto out;
-				}
-			}
-			if (fn(ctx, i, d) < 0)
-				goto out;
 		}
-		pos += len;
+	while (nemit < nchunks) {
+		struct slot *s;
+
+		/* Read ahead while a slot is free, unless the next chunk to
+		 * hand on is already hashed. */
+		s = &hs.s[nread % hs.nslots];
+		pthread_mutex_lock(&hs.mu);
+		if (nread < nchunks && s->state == SLOT_FREE &&
+		    hs.s[nemit % hs.nslots].state != SLOT_DONE) {
+			uint64_t pos = nread * CHUNK;
+
+			pthread_mutex_unlock(&hs.mu);
+			s->len = size - pos < CHUNK ? (size_t)(size - pos) : CHUNK;
+			s->zeros = zero_run(bd, pos, s->len);
+			if (!s->zeros && dr_blockdev_pread(bd, s->buf, s->len, pos, err) < 0)
+				goto out;
+			if (!nworkers) {
+				s->failed = hash_slot(c, &hs, s) < 0;
+				s->state = SLOT_DONE;
+			} else {
+				pthread_mutex_lock(&hs.mu);
+				s->state = SLOT_FILLED;
+				pthread_cond_broadcast(&hs.cv);
+				pthread_mutex_unlock(&hs.mu);
+			}
+			nread++;
+			continue;
+		}
+		s = &hs.s[nemit % hs.nslots];
+		while (s->state != SLOT_DONE)
+			pthread_cond_wait(&hs.cv, &hs.mu);
+		pthread_mutex_unlock(&hs.mu);
+		if (s->failed) {
+			ut_err_set(err, "%s: SHA-256 failed", dr_blockdev_path(bd));
+			goto out;
+		}
+		for (k = 0; k < s->len; k += (size_t)block, i++)
+			if (fn(ctx, i, s->dig + k / block * UT_SHA256_LEN) < 0)
+				goto out;
+		pthread_mutex_lock(&hs.mu);
+		s->state = SLOT_FREE;
+		pthread_mutex_unlock(&hs.mu);
+		nemit++;
 		if (p)
-			ut_progress_update(p, "hashing blocks", pos, size);
+			ut_progress_update(p, "hashing blocks", nemit == nchunks ? size : nemit * CHUNK,
+					   size);
 	}
 	rc = 0;
 out:
+	pthread_mutex_lock(&hs.mu);
+	hs.stop = 1;
+	pthread_cond_broadcast(&hs.cv);
+	pthread_mutex_unlock(&hs.mu);
+	for (k = 0; k < started; k++)
+		pthread_join(tid[k], NULL);
+	for (k = 0; k < hs.nslots; k++) {
+		free(hs.s[k].buf);
+		free(hs.s[k].dig);
+	}
+	free(hs.s);
+	free(tid);
+	pthread_cond_destroy(&hs.cv);
+	pthread_mutex_destroy(&hs.mu);
 	EVP_MD_CTX_free(c);
-	free(buf);
+	free(zero_block);
 	return rc;
 }
 
@@ -124,7 +264,8 @@ static int store_cb(void *ctx, uint64_t i, const unsigned char *h)
 }
 
 int bd_hash_index_build(struct dr_blockdev *bd, uint64_t off, uint64_t size, uint64_t block,
-			const struct ut_progress *p, struct bd_hash_index *out, struct ut_err *err)
+			int threads, const struct ut_progress *p, struct bd_hash_index *out,
+			struct ut_err *err)
 {
 	index_init(out, off, size, block);
 	if (check_block(block, err) < 0)
@@ -134,7 +275,7 @@ int bd_hash_index_build(struct dr_blockdev *bd, uint64_t off, uint64_t size, uin
 				  dr_blockdev_path(bd), (unsigned long long)dr_blockdev_size(bd),
 				  (unsigned long long)size);
 	out->h = ut_malloc(out->n * UT_SHA256_LEN + 1);
-	if (hash_blocks(bd, size, block, p, store_cb, out, err) < 0) {
+	if (hash_blocks(bd, size, block, threads, p, store_cb, out, err) < 0) {
 		bd_hash_index_release(out);
 		return -1;
 	}
@@ -160,7 +301,7 @@ static int diff_cb(void *ctx, uint64_t i, const unsigned char *h)
 	return 0;
 }
 
-int bd_hash_index_diff(const struct bd_hash_index *x, struct dr_blockdev *bd,
+int bd_hash_index_diff(const struct bd_hash_index *x, struct dr_blockdev *bd, int threads,
 		       const struct ut_progress *p, struct bd_extents *out, struct ut_err *err)
 {
 	struct diff_ctx d = { .x = x, .out = out };
@@ -172,7 +313,7 @@ int bd_hash_index_diff(const struct bd_hash_index *x, struct dr_blockdev *bd,
 	out->method = BD_HASHES;
 	out->granule = x->block;
 	out->disk_size = x->size;
-	return hash_blocks(bd, x->size, x->block, p, diff_cb, &d, err);
+	return hash_blocks(bd, x->size, x->block, threads, p, diff_cb, &d, err);
 }
 
 void bd_hash_index_release(struct bd_hash_index *x)

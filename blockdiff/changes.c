@@ -65,6 +65,7 @@ struct job {
 	struct mnt *cur; /* the mount emit() adds entries for */
 	uint64_t max_file_size; /* for cur */
 	struct bd_block_stats *st;
+	int threads; /* for hashing */
 	struct ut_err *err;
 };
 
@@ -603,7 +604,8 @@ static int changed_by_hashes(struct job *j, struct dr_disk *base, struct bd_hash
 
 			dr_disk_mount_fs(base, i, &off, &size);
 			if (bd_hash_index_build(dr_fs_blockdev(j->m[i].tfs), off, size,
-						j->m[i].t->blocksize, NULL, &h->v[i], err) < 0)
+						j->m[i].t->blocksize, j->threads, NULL, &h->v[i],
+						err) < 0)
 				return -1;
 			j->st->template_hashed_bytes += size;
 		}
@@ -614,7 +616,8 @@ static int changed_by_hashes(struct job *j, struct dr_disk *base, struct bd_hash
 		int r;
 
 		bd_extents_init(&x);
-		r = bd_hash_index_diff(&h->v[i], dr_fs_blockdev(j->m[i].cfs), NULL, &x, err);
+		r = bd_hash_index_diff(&h->v[i], dr_fs_blockdev(j->m[i].cfs), j->threads, NULL, &x,
+				       err);
 		if (r == 0) {
 			mount_blocks(&j->m[i], &x, 0, h->v[i].size);
 			j->st->hashed_bytes += h->v[i].size;
@@ -656,11 +659,12 @@ static int changed_by_lineage(struct job *j, struct dr_blockdev *cbd, int depth,
 }
 
 int bd_block_tree(struct dr_disk *base, const struct ut_tree *base_tree, struct dr_disk *disk,
-		  struct bd_hash_set *hashes, struct ut_tree **out, struct bd_block_stats *st,
-		  char *why, size_t why_len, struct ut_err *err)
+		  struct bd_hash_set *hashes, int threads, struct ut_tree **out,
+		  struct bd_block_stats *st, char *why, size_t why_len, struct ut_err *err)
 {
 	struct dr_blockdev *bbd = dr_disk_blockdev(base), *cbd = dr_disk_blockdev(disk);
-	struct job j = { .base = base_tree, .disk = disk, .st = st, .err = err };
+	struct job j = { .base = base_tree, .disk = disk, .st = st, .threads = threads,
+			 .err = err };
 	size_t nm = 0, i, k;
 	int depth = 0, rc = -1, r;
 

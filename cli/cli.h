@@ -214,9 +214,9 @@ struct cli_strategy {
 /* The VM's tree by the requested strategy: block when it can be exact (the
  * base is a disk in disk's backing chain, ext filesystems of one geometry),
  * else a full walk, with the reason in s. Reads the base's tree first when
- * block is tried. */
+ * block is tried. threads: block hashing's (0: one per core). */
 int cli_vm_tree(const char *requested, struct cli_base *base, struct dr_disk *disk,
-		struct ut_tree **vm, struct cli_strategy *s, struct ut_err *err);
+		int threads, struct ut_tree **vm, struct cli_strategy *s, struct ut_err *err);
 /* What --json says about it, the disk's bytes read included. */
 json_t *cli_strategy_json(const struct cli_strategy *s, struct dr_disk *disk);
 
@@ -282,6 +282,7 @@ struct cli_job_options {
 	/* NULL: walk the disk before opening the base. block, file or auto:
 	 * the base first, then the VM's tree by cli_vm_tree. */
 	const char *strategy;
+	int threads; /* for hashing a full copy's blocks (convert's --threads; 0: all cores) */
 	/* the guest's other disks (dr_disk_options.more_disks) */
 	const struct dr_disk_ref *more_disks;
 	size_t nmore_disks;

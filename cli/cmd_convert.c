@@ -49,7 +49,8 @@ static const char convert_usage[] =
 	"                         (libdeflate; default 1, about 100-150 MB/s a core; 6:\n"
 	"                         6% smaller for 1.5x the CPU; 9: 7%, 3x): one member,\n"
 	"                         the same bytes whatever --threads and on every CPU\n"
-	"      --threads N        compression threads (default: all cores); reading\n"
+	"      --threads N        compression threads, and those hashing a full copy's\n"
+	"                         blocks for --strategy (default: all cores); reading\n"
 	"                         the disk and hashing run in threads of their own\n"
 	"  -f, --format F         the disk's format, skipping the probe: raw, qcow2, vmdk,\n"
 	"                         vhdx, vhd (vpc), vdi, qed\n"
@@ -303,7 +304,8 @@ static int convert_read(struct convert *cv)
 	cv->jo = (struct cli_job_options){ .disk = o->disk, .disk_format = o->format,
 		.base = o->base, .base_format = o->base_format, .no_base_tree = !want_pkgs,
 		.warn = !o->quiet, .no_replay = o->no_replay, .policy = &o->policy,
-		.diff = &o->diff, .strategy = o->strategy, .skip = &o->skip,
+		.diff = &o->diff, .strategy = o->strategy, .threads = o->layer.threads,
+		.skip = &o->skip,
 		.more_disks = o->more_disks, .nmore_disks = o->nmore_disks };
 	struct ut_err err = { { 0 } };
 

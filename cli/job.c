@@ -29,8 +29,8 @@ static int job_walk(struct cli_job *j, const struct cli_job_options *o, struct u
 	double mark = ut_now();
 
 	ut_progress_update(prog, "walking the disk", 0, 0);
-	if (cli_vm_tree(o->strategy ? o->strategy : "file", &j->base, j->disk, &j->vm,
-			&j->strategy, &err) < 0)
+	if (cli_vm_tree(o->strategy ? o->strategy : "file", &j->base, j->disk, o->threads,
+			&j->vm, &j->strategy, &err) < 0)
 		return cli_error_at(o->disk, &err), -1;
 	print_warnings(j, o, told); /* the walk may add some (a journal replayed) */
 	j->t_walk = ut_now() - mark;

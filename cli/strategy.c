@@ -26,7 +26,7 @@ static void block_reason(struct cli_strategy *s, struct dr_disk *disk)
 }
 
 int cli_vm_tree(const char *requested, struct cli_base *base, struct dr_disk *disk,
-		struct ut_tree **vm, struct cli_strategy *s, struct ut_err *err)
+		int threads, struct ut_tree **vm, struct cli_strategy *s, struct ut_err *err)
 {
 	memset(s, 0, sizeof(*s));
 	s->requested = requested;
@@ -54,8 +54,8 @@ int cli_vm_tree(const char *requested, struct cli_base *base, struct dr_disk *di
 		memset(&hashes, 0, sizeof(hashes));
 		if (!r)
 			cli_tcache_hashes(base->cache, &hashes);
-		r = bd_block_tree(base->disk, base->tree, disk, r ? NULL : &hashes, vm, &s->block,
-				  s->reason, sizeof(s->reason), err);
+		r = bd_block_tree(base->disk, base->tree, disk, r ? NULL : &hashes, threads, vm,
+				  &s->block, s->reason, sizeof(s->reason), err);
 		if (r > 0)
 			cli_tcache_put_hashes(base->cache, &hashes);
 		bd_hash_set_release(&hashes);

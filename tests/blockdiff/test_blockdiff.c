@@ -363,6 +363,8 @@ static void test_hash_index(void **state)
 	struct bd_hash_set set = { 0 }, back;
 	struct bd_extents x;
 	char path[4096];
+	static const int threads[] = { 0, 1, 2, 8 };
+	size_t k;
 	static const struct bd_range want[] = {
 		{ 5 * 4096, 4096 },
 		{ 200 * 4096, 3 * 4096 },
@@ -378,15 +380,17 @@ static void test_hash_index(void **state)
 	b = open_bd(f->dir, "b.raw");
 	set.v = calloc(1, sizeof(*set.v));
 	set.n = 1;
-	assert_int_equal(bd_hash_index_build(a, 4096, dr_blockdev_size(a), 4096, NULL, &set.v[0], &err), 0);
+	assert_int_equal(bd_hash_index_build(a, 4096, dr_blockdev_size(a), 4096, 0, NULL, &set.v[0], &err), 0);
 	assert_int_equal(set.v[0].n, 1025);
-	bd_extents_init(&x);
-	assert_int_equal(bd_hash_index_diff(&set.v[0], b, NULL, &x, &err), 0);
-	assert_ranges(&x, want, 3);
-	bd_extents_release(&x);
+	for (k = 0; k < sizeof(threads) / sizeof(*threads); k++) {
+		bd_extents_init(&x);
+		assert_int_equal(bd_hash_index_diff(&set.v[0], b, threads[k], NULL, &x, &err), 0);
+		assert_ranges(&x, want, 3);
+		bd_extents_release(&x);
+	}
 	/* Its own bytes: nothing differs. */
 	bd_extents_init(&x);
-	assert_int_equal(bd_hash_index_diff(&set.v[0], a, NULL, &x, &err), 0);
+	assert_int_equal(bd_hash_index_diff(&set.v[0], a, 0, NULL, &x, &err), 0);
 	assert_int_equal(x.n, 0);
 	bd_extents_release(&x);
 
@@ -409,7 +413,7 @@ static void test_hash_index(void **state)
 	assert_int_equal(tu_sh("cd '%s' && head -c 8192 a.raw > c.raw", f->dir), 0);
 	b = open_bd(f->dir, "c.raw");
 	bd_extents_init(&x);
-	assert_true(bd_hash_index_diff(&set.v[0], b, NULL, &x, &err) < 0);
+	assert_true(bd_hash_index_diff(&set.v[0], b, 0, NULL, &x, &err) < 0);
 	bd_extents_release(&x);
 	bd_hash_set_release(&set);
 	dr_blockdev_free(a);
@@ -428,19 +432,19 @@ static void test_hash_index(void **state)
 				       f->dir, 6 * 1024 * 1024 + 10), 0);
 		a = open_bd(f->dir, "s.raw");
 		b = open_bd(f->dir, "s.qcow2");
-		assert_int_equal(bd_hash_index_build(a, 0, dr_blockdev_size(a), 4096, NULL, &ri, &err), 0);
-		assert_int_equal(bd_hash_index_build(b, 0, dr_blockdev_size(b), 4096, NULL, &qi, &err), 0);
+		assert_int_equal(bd_hash_index_build(a, 0, dr_blockdev_size(a), 4096, 0, NULL, &ri, &err), 0);
+		assert_int_equal(bd_hash_index_build(b, 0, dr_blockdev_size(b), 4096, 0, NULL, &qi, &err), 0);
 		assert_int_equal(ri.n, qi.n);
 		assert_memory_equal(ri.h, qi.h, ri.n * UT_SHA256_LEN);
 		bd_extents_init(&x);
-		assert_int_equal(bd_hash_index_diff(&qi, a, NULL, &x, &err), 0);
+		assert_int_equal(bd_hash_index_diff(&qi, a, 0, NULL, &x, &err), 0);
 		assert_int_equal(x.n, 0);
 		bd_extents_release(&x);
 		dr_blockdev_free(a);
 		/* All zeros, written out: only the 5000 bytes' blocks differ. */
 		a = open_bd(f->dir, "full.raw");
 		bd_extents_init(&x);
-		assert_int_equal(bd_hash_index_diff(&qi, a, NULL, &x, &err), 0);
+		assert_int_equal(bd_hash_index_diff(&qi, a, 0, NULL, &x, &err), 0);
 		assert_int_equal(x.bytes, 2 * 4096);
 		bd_extents_release(&x);
 		bd_hash_index_release(&ri);
@@ -448,6 +452,60 @@ static void test_hash_index(void **state)
 		dr_blockdev_free(a);
 		dr_blockdev_free(b);
 	}
+}
+
+/* The index of the template fixture and the clone's changed set against it
+ * are the same bytes whatever the hashing threads; the changed blocks lie
+ * within the ranges the clone's overlay holds (its lineage, the oracle
+ * tested above against qemu-img map) and cover its 30 MiB added file. */
+static void test_hash_threads(void **state)
+{
+	static const int threads[] = { 1, 2, 8 };
+	const char *dir = getenv("VM2OCI_FIXTURES");
+	struct ut_err err = { { 0 } };
+	struct bd_hash_index ix[3];
+	struct bd_extents changed[3], lin;
+	struct dr_blockdev *t, *c;
+	size_t k, i, j;
+
+	(void)state;
+	if (!dir || !*dir) {
+		fprintf(stderr, "SKIP: VM2OCI_FIXTURES is not set\n");
+		skip();
+	}
+	t = open_bd(dir, "template.qcow2");
+	c = open_bd(dir, "clone.qcow2");
+	for (k = 0; k < 3; k++) {
+		assert_int_equal(bd_hash_index_build(t, 0, dr_blockdev_size(t), 4096, threads[k], NULL,
+						     &ix[k], &err), 0);
+		bd_extents_init(&changed[k]);
+		assert_int_equal(bd_hash_index_diff(&ix[k], c, threads[k], NULL, &changed[k], &err),
+				 0);
+		assert_int_equal(ix[k].n, ix[0].n);
+		assert_memory_equal(ix[k].h, ix[0].h, ix[0].n * UT_SHA256_LEN);
+		assert_int_equal(changed[k].n, changed[0].n);
+		assert_memory_equal(changed[k].v, changed[0].v, changed[0].n * sizeof(*changed[0].v));
+		assert_int_equal(changed[k].bytes, changed[0].bytes);
+	}
+	assert_true(changed[0].bytes >= 31457280);
+	bd_extents_init(&lin);
+	assert_int_equal(bd_extents_lineage(c, 1, &lin, &err), 0);
+	for (i = 0, j = 0; i < changed[0].n; i++) {
+		const struct bd_range *r = &changed[0].v[i];
+
+		while (j < lin.n && lin.v[j].off + lin.v[j].len <= r->off)
+			j++;
+		if (j == lin.n || r->off < lin.v[j].off || r->off + r->len > lin.v[j].off + lin.v[j].len)
+			fail_msg("changed %llu+%llu is not in the clone's overlay",
+				 (unsigned long long)r->off, (unsigned long long)r->len);
+	}
+	bd_extents_release(&lin);
+	for (k = 0; k < 3; k++) {
+		bd_hash_index_release(&ix[k]);
+		bd_extents_release(&changed[k]);
+	}
+	dr_blockdev_free(t);
+	dr_blockdev_free(c);
 }
 
 static void test_mapping(void **state)
@@ -759,6 +817,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_lineage, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_hashes, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_hash_index, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_hash_threads, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_mapping, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_analyse, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_delta, setup, teardown),
