@@ -48,9 +48,13 @@ static int zero_run(struct dr_blockdev *bd, uint64_t off, uint64_t len)
 	return 1;
 }
 
-static int sha256(EVP_MD_CTX *c, const void *data, size_t len, unsigned char *h)
+/* md is fetched once (EVP_MD_fetch): EVP_sha256() here would look the
+ * digest up in OpenSSL 3's provider store, under its lock, for every block,
+ * and the hashing threads would queue on that lock. */
+static int sha256(EVP_MD_CTX *c, const EVP_MD *md, const void *data, size_t len,
+		  unsigned char *h)
 {
-	return EVP_DigestInit_ex(c, EVP_sha256(), NULL) && EVP_DigestUpdate(c, data, len) &&
+	return EVP_DigestInit_ex(c, md, NULL) && EVP_DigestUpdate(c, data, len) &&
 	       EVP_DigestFinal_ex(c, h, NULL);
 }
 
@@ -81,6 +85,7 @@ struct hasher {
 	uint64_t next_hash; /* the chunk workers take next */
 	int stop;
 	size_t block;
+	const EVP_MD *md;
 	const unsigned char *zero_block; /* block zero bytes */
 	const unsigned char *zero_digest;
 };
@@ -98,7 +103,7 @@ static int hash_slot(EVP_MD_CTX *c, const struct hasher *hs, struct slot *s)
 
 		if (s->zeros && bl == hs->block)
 			memcpy(d, hs->zero_digest, UT_SHA256_LEN);
-		else if (!sha256(c, s->zeros ? hs->zero_block : s->buf + k, bl, d))
+		else if (!sha256(c, hs->md, s->zeros ? hs->zero_block : s->buf + k, bl, d))
 			return -1;
 	}
 	return 0;
@@ -153,6 +158,7 @@ static int hash_blocks(struct dr_blockdev *bd, uint64_t size, uint64_t block, in
 	struct hasher hs = { .block = (size_t)block };
 	unsigned char *zero_block = ut_calloc(1, (size_t)block), zero[UT_SHA256_LEN];
 	EVP_MD_CTX *c = EVP_MD_CTX_new();
+	EVP_MD *md = EVP_MD_fetch(NULL, "SHA256", NULL);
 	uint64_t nchunks = (size + CHUNK - 1) / CHUNK, nread = 0, nemit = 0, i = 0;
 	size_t nworkers = worker_count(threads), started = 0, k;
 	pthread_t *tid = NULL;
@@ -160,6 +166,7 @@ static int hash_blocks(struct dr_blockdev *bd, uint64_t size, uint64_t block, in
 
 	pthread_mutex_init(&hs.mu, NULL);
 	pthread_cond_init(&hs.cv, NULL);
+	hs.md = md;
 	hs.zero_block = zero_block;
 	hs.zero_digest = zero;
 	/* Enough slots that the reader runs ahead of every worker. */
@@ -169,7 +176,7 @@ static int hash_blocks(struct dr_blockdev *bd, uint64_t size, uint64_t block, in
 		hs.s[k].buf = ut_malloc(CHUNK);
 		hs.s[k].dig = ut_malloc(CHUNK / block * UT_SHA256_LEN);
 	}
-	if (!c || !sha256(c, zero_block, (size_t)block, zero)) {
+	if (!c || !md || !sha256(c, md, zero_block, (size_t)block, zero)) {
 		ut_err_set(err, "%s: SHA-256 failed", dr_blockdev_path(bd));
 		goto out;
 	}
@@ -243,6 +250,7 @@ out:
 	pthread_cond_destroy(&hs.cv);
 	pthread_mutex_destroy(&hs.mu);
 	EVP_MD_CTX_free(c);
+	EVP_MD_free(md);
 	free(zero_block);
 	return rc;
 }
