@@ -389,7 +389,8 @@ static int pf_put(struct pf_read *r, const void *data, size_t n, int end, struct
 
 	if (!s)
 		return ut_err_set(err, "sha256 unavailable");
-	memcpy(s->data, data, n);
+	if (n)
+		memcpy(s->data, data, n);
 	s->len = n;
 	s->job = r->job;
 	s->end = end;
