@@ -291,13 +291,22 @@ static int content_diff(struct diff *d, size_t i, size_t j)
  * merge reports it as it always did.
  */
 #define PF_SLOTS 4
-#define PF_CAP (1 << 17) /* ut_content_digest's read size */
+#define PF_SLOT_BYTES (1 << 20)
+#define PF_SLOT_PIECES 256
+#define PF_READ_BYTES (1 << 17) /* ut_content_digest's read size */
+
+/* A slot carries many small files, or part of a large one: the hasher is
+ * woken once a slot, not once a file (thousands of small files would
+ * otherwise cost more in wake-ups than the hashing saves). */
+struct pf_piece {
+	size_t job, len; /* the next len bytes of the slot are job's */
+	int end;         /* and complete its content */
+};
 
 struct pf_slot {
 	unsigned char *data;
-	size_t len;
-	size_t job;
-	int end; /* no data: the job's content is complete */
+	size_t used, npieces;
+	struct pf_piece pieces[PF_SLOT_PIECES];
 };
 
 struct prefetch {
@@ -306,10 +315,11 @@ struct prefetch {
 	unsigned char (*digests)[UT_SHA256_LEN]; /* written by the hasher */
 	size_t njobs, alloc;
 	struct pf_slot slots[PF_SLOTS];
-	uint64_t head, tail; /* next slot to fill, next slot to hash */
-	int closed;          /* the reader is done: hash the rest and stop */
-	int failed;          /* the reader gave up: stop now */
-	int hash_failed;     /* the hasher could not start a digest */
+	struct pf_slot *filling; /* the reader's slot not yet handed over */
+	uint64_t head, tail;     /* next slot to fill, next slot to hash */
+	int closed;              /* the reader is done: hash the rest and stop */
+	int failed;              /* the reader gave up: stop now */
+	int hash_failed;         /* the hasher could not start a digest */
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
 };
@@ -347,19 +357,27 @@ static void *pf_hasher(void *arg)
 	int started = 0;
 
 	while ((s = pf_next_full(p))) {
-		if (!started && ut_sha256_init(&h) < 0) {
-			pf_advance(p, NULL, &p->hash_failed);
-			break;
-		}
-		started = 1;
-		if (s->end) {
-			ut_sha256_final(&h, p->digests[s->job]);
-			started = 0;
-		} else {
-			ut_sha256_update(&h, s->data, s->len);
+		const unsigned char *data = s->data;
+		size_t k;
+
+		for (k = 0; k < s->npieces; k++) {
+			const struct pf_piece *c = &s->pieces[k];
+
+			if (!started && ut_sha256_init(&h) < 0) {
+				pf_advance(p, NULL, &p->hash_failed);
+				goto out;
+			}
+			started = 1;
+			ut_sha256_update(&h, data, c->len);
+			data += c->len;
+			if (c->end) {
+				ut_sha256_final(&h, p->digests[c->job]);
+				started = 0;
+			}
 		}
 		pf_advance(p, &p->tail, NULL);
 	}
+out:
 	ut_sha256_release(&h);
 	return NULL;
 }
@@ -372,10 +390,19 @@ static struct pf_slot *pf_next_empty(struct prefetch *p)
 	pthread_mutex_lock(&p->mu);
 	while (p->head - p->tail == PF_SLOTS && !p->hash_failed)
 		pthread_cond_wait(&p->cv, &p->mu);
-	if (!p->hash_failed)
+	if (!p->hash_failed) {
 		s = &p->slots[p->head % PF_SLOTS];
+		s->used = s->npieces = 0;
+	}
 	pthread_mutex_unlock(&p->mu);
 	return s;
+}
+
+static void pf_hand_over(struct prefetch *p)
+{
+	if (p->filling)
+		pf_advance(p, &p->head, NULL);
+	p->filling = NULL;
 }
 
 struct pf_read {
@@ -383,18 +410,32 @@ struct pf_read {
 	size_t job;
 };
 
-static int pf_put(struct pf_read *r, const void *data, size_t n, int end, struct ut_err *err)
+/* Appends n bytes of r's file (end: and its end) to the slots. */
+static int pf_put(struct pf_read *r, const unsigned char *data, size_t n, int end,
+		  struct ut_err *err)
 {
-	struct pf_slot *s = pf_next_empty(r->p);
+	struct prefetch *p = r->p;
 
-	if (!s)
-		return ut_err_set(err, "sha256 unavailable");
-	if (n)
-		memcpy(s->data, data, n);
-	s->len = n;
-	s->job = r->job;
-	s->end = end;
-	pf_advance(r->p, &r->p->head, NULL);
+	do {
+		struct pf_slot *s = p->filling;
+		struct pf_piece *c;
+		size_t take;
+
+		if (!s && !(s = p->filling = pf_next_empty(p)))
+			return ut_err_set(err, "sha256 unavailable");
+		take = n < PF_SLOT_BYTES - s->used ? n : PF_SLOT_BYTES - s->used;
+		c = &s->pieces[s->npieces++];
+		c->job = r->job;
+		c->len = take;
+		c->end = end && take == n;
+		if (take)
+			memcpy(s->data + s->used, data, take);
+		s->used += take;
+		data += take;
+		n -= take;
+		if (s->used == PF_SLOT_BYTES || s->npieces == PF_SLOT_PIECES)
+			pf_hand_over(p);
+	} while (n);
 	return 0;
 }
 
@@ -454,7 +495,7 @@ static void pf_plan(struct diff *d, struct prefetch *p)
 /* Reads every planned file in the calling thread; 0 or -1 naming the file. */
 static int pf_read_all(struct diff *d, struct prefetch *p)
 {
-	static __thread unsigned char buf[PF_CAP];
+	static __thread unsigned char buf[PF_READ_BYTES];
 	size_t k;
 
 	for (k = 0; k < p->njobs; k++) {
@@ -466,6 +507,7 @@ static int pf_read_all(struct diff *d, struct prefetch *p)
 			return name_file(d, e);
 		count_digest(d, e);
 	}
+	pf_hand_over(p);
 	return 0;
 }
 
@@ -484,7 +526,7 @@ static int prefetch_digests(struct diff *d)
 	}
 	p.digests = ut_malloc(p.njobs * sizeof(*p.digests));
 	for (k = 0; k < PF_SLOTS; k++)
-		p.slots[k].data = ut_malloc(PF_CAP);
+		p.slots[k].data = ut_malloc(PF_SLOT_BYTES);
 	pthread_mutex_init(&p.mu, NULL);
 	pthread_cond_init(&p.cv, NULL);
 	if (pthread_create(&hasher, NULL, pf_hasher, &p)) {
