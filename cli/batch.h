@@ -59,6 +59,8 @@ struct batch_domain {
 	char **warnings;        /* the worker's warning lines */
 	size_t nwarnings;
 	uint64_t image_bytes;   /* manifest + config + layers of its tag */
+	char *sbom_tag;         /* --sbom: its referrer's tag and manifest digest */
+	char *sbom_digest;      /* in the layout (NULL when not found) */
 	double seconds;
 	/* while a worker runs it */
 	pid_t pid;
@@ -82,9 +84,10 @@ int batch_from_libvirt(const char *uri, struct batch_domain **out, size_t *n,
 		       struct ut_err *err);
 /* Entry index (0-based line) of a plan file written by batch_write_plan;
  * *options its "convert_options" (a new reference; NULL in a plan written
- * before they were recorded). */
+ * before they were recorded), *strategy its "strategy" (block, file or auto;
+ * NULL when the line has none). */
 int batch_from_plan(const char *path, long index, struct batch_domain **out, char **base,
-		    json_t **options, struct ut_err *err);
+		    char **strategy, json_t **options, struct ut_err *err);
 /* One JSON line per pending domain into f: domain, tag, disks, allow, base,
  * strategy and convert_options (cli_image_args: the image options every
  * entry is converted with). */

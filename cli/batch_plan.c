@@ -203,8 +203,8 @@ static char *json_dup(json_t *o, const char *key)
 }
 
 /* One plan line into d; -1 with err naming what is missing. */
-static int plan_entry(json_t *j, struct batch_domain *d, char **base, json_t **options,
-		      struct ut_err *err)
+static int plan_entry(json_t *j, struct batch_domain *d, char **base, char **strategy,
+		      json_t **options, struct ut_err *err)
 {
 	json_t *disks = json_object_get(j, "disks"), *allow = json_object_get(j, "allow");
 	json_t *opts = json_object_get(j, "convert_options");
@@ -214,8 +214,12 @@ static int plan_entry(json_t *j, struct batch_domain *d, char **base, json_t **o
 	d->tag = json_dup(j, "tag");
 	d->state = ut_strdup("");
 	*base = json_dup(j, "base");
+	*strategy = json_dup(j, "strategy");
 	if (!d->name || !d->tag || !is_valid_tag(d->tag) || !json_array_size(disks))
 		return ut_err_set(err, "needs \"domain\", a valid \"tag\" and \"disks\"");
+	if (*strategy && strcmp(*strategy, "block") && strcmp(*strategy, "file") &&
+	    strcmp(*strategy, "auto"))
+		return ut_err_set(err, "\"strategy\" is block, file or auto, not '%s'", *strategy);
 	/* a plan written before the options were recorded has none */
 	if (opts && !json_is_array(opts))
 		return ut_err_set(err, "\"convert_options\" is not an array");
@@ -241,7 +245,7 @@ static int plan_entry(json_t *j, struct batch_domain *d, char **base, json_t **o
 }
 
 int batch_from_plan(const char *path, long index, struct batch_domain **out, char **base,
-		    json_t **options, struct ut_err *err)
+		    char **strategy, json_t **options, struct ut_err *err)
 {
 	FILE *f = fopen(path, "r");
 	char *line = NULL;
@@ -252,6 +256,7 @@ int batch_from_plan(const char *path, long index, struct batch_domain **out, cha
 
 	*out = NULL;
 	*base = NULL;
+	*strategy = NULL;
 	*options = NULL;
 	if (!f)
 		return ut_err_set(err, "%s: %s", path, strerror(errno));
@@ -269,7 +274,7 @@ int batch_from_plan(const char *path, long index, struct batch_domain **out, cha
 			goto out;
 		}
 		*out = ut_calloc(1, sizeof(**out));
-		rc = plan_entry(j, *out, base, options, err);
+		rc = plan_entry(j, *out, base, strategy, options, err);
 		json_decref(j);
 		if (rc < 0)
 			ut_err_prefix(err, "%s: line %ld: ", path, index + 1);
@@ -287,6 +292,10 @@ out:
 	if (rc < 0) {
 		json_decref(*options);
 		*options = NULL;
+		free(*base);
+		*base = NULL;
+		free(*strategy);
+		*strategy = NULL;
 	}
 	return rc;
 }
@@ -444,6 +453,8 @@ void batch_domain_release(struct batch_domain *d)
 	free(d->state);
 	free(d->reason);
 	free(d->identity);
+	free(d->sbom_tag);
+	free(d->sbom_digest);
 	if (d->errf)
 		fclose(d->errf);
 	if (d->resf)

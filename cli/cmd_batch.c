@@ -8,6 +8,7 @@
  */
 #include "batch.h"
 #include "diskread.h"
+#include "packages.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -56,7 +57,8 @@ static const char batch_usage[] =
 	"                       else $SLURM_ARRAY_TASK_ID, else $JOB_COMPLETION_INDEX.\n"
 	"                       The plan's convert_options apply; image options on\n"
 	"                       this command line must be none or the same (else a\n"
-	"                       usage error)\n"
+	"                       usage error). Its base and strategy apply unless\n"
+	"                       --base or --strategy is given here\n"
 	"      --json           per-domain records and fleet totals as JSON on stdout\n"
 	"  -q, --quiet          no progress lines\n"
 	"      --push docker://HOST[:PORT]/REPO\n"
@@ -86,6 +88,7 @@ struct batch_opts {
 	size_t nnames;
 	long index;   /* -1: from the environment */
 	int json, quiet, gc;
+	int strategy_given;   /* --strategy on the command line: it beats the plan's */
 	struct batch_run run;
 	json_t *options;      /* run.conv's image options (cli_image_args) */
 	json_t *plan_options; /* the plan line's: run.conv borrows its strings */
@@ -210,7 +213,7 @@ static void push_up_to_date(struct batch_opts *o, struct batch_domain *doms, siz
 	}
 }
 
-static json_t *domain_json(const struct batch_domain *d)
+static json_t *domain_json(const struct batch_domain *d, int sbom)
 {
 	json_t *o = json_object(), *disks = json_array(), *warnings = json_array();
 	size_t i;
@@ -241,6 +244,11 @@ static json_t *domain_json(const struct batch_domain *d)
 	}
 	if (d->result == BATCH_CONVERTED || d->result == BATCH_UP_TO_DATE)
 		json_object_set_new(o, "image_bytes", json_integer((json_int_t)d->image_bytes));
+	/* as convert --json has it */
+	if (d->sbom_digest)
+		json_object_set_new(o, "sbom", json_pack("{s:s, s:s, s:s, s:s}", "artifact_type",
+			pkg_sbom_media_type((enum pkg_sbom_format)sbom), "manifest_digest",
+			d->sbom_digest, "subject", d->conv.manifest_digest, "tag", d->sbom_tag));
 	for (i = 0; i < d->nwarnings; i++)
 		json_array_append_new(warnings, cli_json_name(d->warnings[i]));
 	json_object_set_new(o, "warnings", warnings);
@@ -262,7 +270,7 @@ static void print_json(const struct batch_opts *o, const struct batch_domain *do
 	size_t i;
 
 	for (i = 0; i < n; i++) {
-		json_array_append_new(jd, domain_json(&doms[i]));
+		json_array_append_new(jd, domain_json(&doms[i], o->run.conv.sbom));
 		if (doms[i].result == BATCH_UP_TO_DATE || doms[i].result == BATCH_REFUSED) {
 			json_t *s = json_object();
 
@@ -350,6 +358,14 @@ static void totals(const struct batch_opts *o, struct batch_domain *doms, size_t
 			t->image_bytes += info.image_bytes;
 			img_tag_info_release(&info);
 		}
+		/* The SBOM referrer, also of a domain that was up to date. */
+		if (o->run.conv.sbom && *doms[i].conv.manifest_digest) {
+			doms[i].sbom_tag = cli_sbom_tag(doms[i].conv.manifest_digest);
+			if (img_layout_tag_info(o->out, doms[i].sbom_tag, NULL, &info, &err) == 1) {
+				doms[i].sbom_digest = ut_strdup(info.manifest.digest);
+				img_tag_info_release(&info);
+			}
+		}
 	}
 	if (img_layout_blob_bytes(o->out, &t->blob_bytes, &err) < 0)
 		cli_error("%s", err.msg);
@@ -382,7 +398,7 @@ static int run_batch(struct batch_opts *o)
 	struct batch_domain *doms = NULL;
 	struct ut_err err = { { 0 } };
 	struct totals t = { { 0 } };
-	char *plan_base = NULL;
+	char *plan_base = NULL, *plan_strategy = NULL;
 	json_t *plan_options = NULL;
 	size_t n = 0, i;
 	double t0 = ut_now();
@@ -393,7 +409,8 @@ static int run_batch(struct batch_opts *o)
 			rc = 2;
 			goto out;
 		}
-		if (batch_from_plan(o->plan, o->index, &doms, &plan_base, &plan_options, &err) < 0) {
+		if (batch_from_plan(o->plan, o->index, &doms, &plan_base, &plan_strategy,
+				    &plan_options, &err) < 0) {
 			cli_error("%s", err.msg);
 			goto out;
 		}
@@ -403,6 +420,8 @@ static int run_batch(struct batch_opts *o)
 		rc = 1;
 		if (!o->run.conv.base)
 			o->run.conv.base = plan_base ? plan_base : "scratch";
+		if (!o->strategy_given && plan_strategy)
+			o->run.conv.strategy = plan_strategy;
 	} else {
 		if (batch_from_libvirt(o->uri, &doms, &n, &err) < 0) {
 			cli_error("%s", err.msg);
@@ -471,6 +490,7 @@ out:
 		batch_domain_release(&doms[i]);
 	free(doms);
 	free(plan_base);
+	free(plan_strategy);
 	/* after run's options, whose strings it holds */
 	o->plan_options = plan_options;
 	return rc;
@@ -536,6 +556,7 @@ int cmd_batch(int argc, char **argv)
 				goto usage;
 			}
 			cv->strategy = optarg;
+			o.strategy_given = 1;
 			break;
 		case OPT_THREADS:
 			if (cli_parse_long("batch", "--threads", optarg, 0, 256, &num, &rc) < 0)

@@ -295,6 +295,20 @@ static void test_plan(void **state)
 	assert_int_equal(tu_sh("env -u SLURM_ARRAY_TASK_ID -u JOB_COMPLETION_INDEX '%s' batch --plan '%s' -o '%s' 2>/dev/null",
 			       bin, plan, layout), 2);
 	assert_int_equal(tu_sh("'%s' batch --plan '%s' --index 2 -o '%s' 2>/dev/null", bin, plan, layout), 1);
+
+	/* The plan's strategy applies (auto would take block for this clone),
+	 * unless --strategy is given; a plan naming no known strategy fails. */
+	assert_int_equal(tu_sh("'%s' batch %s --domain clone-a --strategy file --plan-out '%s.file' 2>/dev/null",
+			       bin, opts, plan), 0);
+	assert_int_equal(tu_sh("'%s' batch --plan '%s.file' --index 0 -o '%s-file' --backing-dir '%s' --max-file-size 2G --json > '%s'",
+			       bin, plan, layout, fixtures, out), 0);
+	assert_string_equal(jq(out, ".domains[0].strategy"), "file");
+	assert_int_equal(tu_sh("'%s' batch --plan '%s.file' --index 0 --strategy auto -o '%s-auto' --backing-dir '%s' --max-file-size 2G --json > '%s'",
+			       bin, plan, layout, fixtures, out), 0);
+	assert_string_equal(jq(out, ".domains[0].strategy"), "block");
+	assert_int_equal(tu_sh("jq -c '.strategy = \"fast\"' '%s.file' > '%s.bad'", plan, plan), 0);
+	assert_int_equal(tu_sh("'%s' batch --plan '%s.bad' --index 0 -o '%s-bad' 2> '%s'", bin, plan, layout, out), 1);
+	assert_non_null(strstr(tu_kept(tu_sh_out("cat '%s'", out)), "\"strategy\" is block, file or auto, not 'fast'"));
 }
 
 int main(void)
