@@ -454,17 +454,33 @@ static void test_parallel_one_blob_fails(void **state)
 	assert_string_equal(tu_kept(tu_sh_out("grep -c 'PUT /v2/par/fail/manifests/' '%s/plain/registry.log'", dir)), "0");
 }
 
+/* token-server.py's requests so far: its log's lines that are not notes. */
+static long token_requests(void)
+{
+	return atol(tu_kept(tu_sh_out("grep -c '^token-server: service=' '%s/token/token.log'", dir)));
+}
+
 /* The Bearer flow with --parallel 4: the connections share one token (one
- * request to the token server for the whole push). */
+ * request to the token server for the whole push). Then the first token
+ * is already expired: every connection gets a 401, one refreshes it and
+ * the others take the new one (two token requests in all). */
 static void test_parallel_bearer(void **state)
 {
 	long before;
 
 	(void)state;
-	before = atol(tu_kept(tu_sh_out("wc -l < '%s/token/token.log'", dir)));
+	before = token_requests();
 	assert_int_equal(tu_sh("'%s' push 'oci:%s/l:gpt' docker://%s/tokpar/gpt:v1 --tls-verify=false --chunk-size 4M "
 			       "--creds " USER ":" PASS " --parallel 4 --json > '%s/bp.json'", bin, dir, bearer, dir), 0);
-	assert_int_equal(atol(tu_kept(tu_sh_out("wc -l < '%s/token/token.log'", dir))) - before, 1);
+	assert_int_equal(token_requests() - before, 1);
+	tu_sh("echo 1 > '%s/token/expire-next'", dir);
+	before = token_requests();
+	assert_int_equal(tu_sh("'%s' push 'oci:%s/l:gpt' docker://%s/tokpar/gpt2:v1 --tls-verify=false --chunk-size 4M "
+			       "--creds " USER ":" PASS " --parallel 4 --json > '%s/bp2.json'", bin, dir, bearer, dir), 0);
+	assert_int_equal(token_requests() - before, 2);
+	assert_int_equal(tu_sh("grep -q 'that token is expired' '%s/token/token.log'", dir), 0);
+	assert_int_equal(jq_num("bp2.json", ".blobs.skipped") + jq_num("bp2.json", ".blobs.pushed") +
+			 jq_num("bp2.json", ".blobs.mounted"), 3);
 	assert_int_equal(jq_num("bp.json", ".blobs.pushed"), 3);
 	assert_string_equal(tu_kept(tu_sh_out("skopeo inspect --raw --tls-verify=false --creds " USER ":" PASS
 					      " docker://%s/tokpar/gpt:v1 | sha256sum | cut -d' ' -f1", bearer)), gdigest + 7);
