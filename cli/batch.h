@@ -59,6 +59,8 @@ struct batch_domain {
 	char **warnings;        /* the worker's warning lines */
 	size_t nwarnings;
 	uint64_t image_bytes;   /* manifest + config + layers of its tag */
+	char *sbom_tag;         /* --sbom: its referrer's tag and manifest digest */
+	char *sbom_digest;      /* in the layout (NULL when not found) */
 	double seconds;
 	/* while a worker runs it */
 	pid_t pid;

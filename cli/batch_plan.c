@@ -453,6 +453,8 @@ void batch_domain_release(struct batch_domain *d)
 	free(d->state);
 	free(d->reason);
 	free(d->identity);
+	free(d->sbom_tag);
+	free(d->sbom_digest);
 	if (d->errf)
 		fclose(d->errf);
 	if (d->resf)

@@ -8,6 +8,7 @@
  */
 #include "batch.h"
 #include "diskread.h"
+#include "packages.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -212,7 +213,7 @@ static void push_up_to_date(struct batch_opts *o, struct batch_domain *doms, siz
 	}
 }
 
-static json_t *domain_json(const struct batch_domain *d)
+static json_t *domain_json(const struct batch_domain *d, int sbom)
 {
 	json_t *o = json_object(), *disks = json_array(), *warnings = json_array();
 	size_t i;
@@ -243,6 +244,11 @@ static json_t *domain_json(const struct batch_domain *d)
 	}
 	if (d->result == BATCH_CONVERTED || d->result == BATCH_UP_TO_DATE)
 		json_object_set_new(o, "image_bytes", json_integer((json_int_t)d->image_bytes));
+	/* as convert --json has it */
+	if (d->sbom_digest)
+		json_object_set_new(o, "sbom", json_pack("{s:s, s:s, s:s, s:s}", "artifact_type",
+			pkg_sbom_media_type((enum pkg_sbom_format)sbom), "manifest_digest",
+			d->sbom_digest, "subject", d->conv.manifest_digest, "tag", d->sbom_tag));
 	for (i = 0; i < d->nwarnings; i++)
 		json_array_append_new(warnings, cli_json_name(d->warnings[i]));
 	json_object_set_new(o, "warnings", warnings);
@@ -264,7 +270,7 @@ static void print_json(const struct batch_opts *o, const struct batch_domain *do
 	size_t i;
 
 	for (i = 0; i < n; i++) {
-		json_array_append_new(jd, domain_json(&doms[i]));
+		json_array_append_new(jd, domain_json(&doms[i], o->run.conv.sbom));
 		if (doms[i].result == BATCH_UP_TO_DATE || doms[i].result == BATCH_REFUSED) {
 			json_t *s = json_object();
 
@@ -351,6 +357,14 @@ static void totals(const struct batch_opts *o, struct batch_domain *doms, size_t
 			doms[i].image_bytes = info.image_bytes;
 			t->image_bytes += info.image_bytes;
 			img_tag_info_release(&info);
+		}
+		/* The SBOM referrer, also of a domain that was up to date. */
+		if (o->run.conv.sbom && *doms[i].conv.manifest_digest) {
+			doms[i].sbom_tag = cli_sbom_tag(doms[i].conv.manifest_digest);
+			if (img_layout_tag_info(o->out, doms[i].sbom_tag, NULL, &info, &err) == 1) {
+				doms[i].sbom_digest = ut_strdup(info.manifest.digest);
+				img_tag_info_release(&info);
+			}
 		}
 	}
 	if (img_layout_blob_bytes(o->out, &t->blob_bytes, &err) < 0)

@@ -94,6 +94,16 @@ static void test_options_and_rerun(void **state)
 	assert_int_equal(tu_sh("'%s' batch %s --domain clone-a --domain clone-c -o '%s' " IMAGE_OPTS " --exclude /etc/motd --json > '%s'",
 			       bin, opts, layout, j2), 0);
 	assert_string_equal(jq(j2, ".totals | [.converted, .up_to_date] | map(tostring) | join(\" \")"), "0 2");
+	/* each record names its SBOM referrer, converted or up to date: the
+	 * manifest of that tag in the layout, whose subject is the image */
+	for (int run = 0; run < 2; run++)
+		assert_int_equal(tu_sh("cd '%s/blobs/sha256' && jq -c '.domains[]' '%s' | while read -r d; do "
+				       "r=$(echo \"$d\" | jq -r '.sbom.manifest_digest'); t=$(echo \"$d\" | jq -r '.sbom.tag'); "
+				       "s=$(echo \"$d\" | jq -r '.sbom.subject'); "
+				       "[ \"$(echo \"$d\" | jq -r '.sbom.artifact_type')\" = application/spdx+json ] || exit 1; "
+				       "[ \"$(jq -r --arg t \"$t\" '.manifests[] | select(.annotations[\"org.opencontainers.image.ref.name\"] == $t) | .digest' ../../index.json)\" = \"$r\" ] || exit 1; "
+				       "jq -e --arg s \"$s\" '.subject.digest == $s' \"${r#sha256:}\" > /dev/null || exit 1; done",
+				       layout, run ? j2 : j1), 0);
 
 	/* another --exclude: both made again, and why */
 	assert_int_equal(tu_sh("'%s' batch %s --domain clone-a --domain clone-c -o '%s' " IMAGE_OPTS " --exclude /etc/issue --json > '%s'",
