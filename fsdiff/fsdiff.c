@@ -7,7 +7,8 @@
  *   1. validate and sort both trees (the merge relies on strict strcmp order);
  *   2. find the hardlink sets of each tree (same link_id, not a directory);
  *   3. merge-walk: pair paths, classify each VM entry, read content only when
- *      sizes match and digests are missing;
+ *      sizes match and digests are missing (read ahead of the walk, hashing
+ *      in a second thread: prefetch_digests);
  *   4. hardlink rules: a set whose membership differs from the base, and any
  *      set with one written member, is written whole;
  *   5. moves: added large files whose digest a vanished base file had;
@@ -15,6 +16,7 @@
  */
 #include "fsdiff.h"
 
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -55,6 +57,7 @@ struct diff {
 	unsigned char *vkind; /* enum fsd_kind per vm entry, 0 = unchanged */
 	unsigned *vwhat;
 	const char **moved;
+	unsigned char *vplanned; /* vm index -> read ahead (prefetch_digests) */
 	struct linksets vsets, bsets;
 	size_t steps;
 };
@@ -183,6 +186,21 @@ static void linksets_build(struct linksets *s, const struct ut_tree *t)
 
 /* ---- content ------------------------------------------------------------ */
 
+/* A content source's own message may not say which file. Returns -1. */
+static int name_file(struct diff *d, const struct ut_entry *e)
+{
+	if (d->err && !strstr(d->err->msg, e->path))
+		ut_err_prefix(d->err, "%s: ", e->path);
+	return -1;
+}
+
+static void count_digest(struct diff *d, const struct ut_entry *e)
+{
+	d->st->digested++;
+	d->st->digested_bytes += e->size;
+	ut_progress_update(&d->opt->progress, "digest", d->st->digested, 0);
+}
+
 static int digest(struct diff *d, struct ut_tree *t, struct ut_entry *e, const char *which)
 {
 	if (e->has_digest)
@@ -190,36 +208,58 @@ static int digest(struct diff *d, struct ut_tree *t, struct ut_entry *e, const c
 	if (!t->content.ops)
 		return ut_err_set(d->err, "%s: %s file has no digest and no content source to read it",
 				  e->path, which);
-	if (ut_content_digest(&t->content, e, d->err) < 0) {
-		/* A content source's own message may not say which file. */
-		if (d->err && !strstr(d->err->msg, e->path))
-			ut_err_prefix(d->err, "%s: ", e->path);
-		return -1;
-	}
-	d->st->digested++;
-	d->st->digested_bytes += e->size;
-	ut_progress_update(&d->opt->progress, "digest", d->st->digested, 0);
+	if (ut_content_digest(&t->content, e, d->err) < 0)
+		return name_file(d, e);
+	count_digest(d, e);
 	return 0;
 }
 
-/* One read serves a whole VM link set: its members are one inode. */
+/* The member of j's VM link set whose digest j can take, or NONE: one read
+ * serves a whole set, as its members are one inode. done(d, x) says whether
+ * member x has (or will have) its digest. */
+static size_t vm_digest_donor(struct diff *d, size_t j, int (*done)(struct diff *d, size_t x))
+{
+	const struct ut_entry *e = &d->vm->v[j];
+	size_t s = d->vsets.of[j], x;
+
+	if (s == NONE)
+		return NONE;
+	for (x = d->vsets.start[s]; x < d->vsets.start[s + 1]; x++) {
+		size_t m = d->vsets.members[x];
+		const struct ut_entry *o = &d->vm->v[m];
+
+		if (done(d, m) && o->type == UT_REG && o->size == e->size)
+			return m;
+	}
+	return NONE;
+}
+
+static int has_digest(struct diff *d, size_t x)
+{
+	return d->vm->v[x].has_digest;
+}
+
+/* Two regular files of one path: whether only their digests can tell. */
+static int needs_digests(const struct diff *d, const struct ut_entry *b, const struct ut_entry *v)
+{
+	if (b->size != v->size || b->size == 0)
+		return 0;
+	return !(d->opt->trust_mtime && b->mtime_sec == v->mtime_sec &&
+		 b->mtime_nsec == v->mtime_nsec);
+}
+
 static int digest_vm(struct diff *d, size_t j)
 {
 	struct ut_entry *e = &d->vm->v[j];
-	size_t s = d->vsets.of[j], x;
+	size_t m;
 
 	if (e->has_digest)
 		return 0;
-	if (s != NONE) {
-		for (x = d->vsets.start[s]; x < d->vsets.start[s + 1]; x++) {
-			const struct ut_entry *o = &d->vm->v[d->vsets.members[x]];
-
-			if (o->has_digest && o->type == UT_REG && o->size == e->size) {
-				memcpy(e->digest, o->digest, UT_SHA256_LEN);
-				e->has_digest = 1;
-				return 0;
-			}
-		}
+	m = vm_digest_donor(d, j, has_digest);
+	if (m != NONE) {
+		memcpy(e->digest, d->vm->v[m].digest, UT_SHA256_LEN);
+		e->has_digest = 1;
+		return 0;
 	}
 	return digest(d, d->vm, e, "VM");
 }
@@ -231,13 +271,285 @@ static int content_diff(struct diff *d, size_t i, size_t j)
 
 	if (b->size != v->size)
 		return FSD_DIFF_CONTENT | FSD_DIFF_SIZE;
-	if (b->size == 0)
-		return 0;
-	if (d->opt->trust_mtime && b->mtime_sec == v->mtime_sec && b->mtime_nsec == v->mtime_nsec)
+	if (!needs_digests(d, b, v))
 		return 0;
 	if (digest(d, d->base, b, "base") < 0 || digest_vm(d, j) < 0)
 		return -1;
 	return memcmp(b->digest, v->digest, UT_SHA256_LEN) ? FSD_DIFF_CONTENT : 0;
+}
+
+/* ---- digests read ahead of the merge ------------------------------------ */
+
+/*
+ * Reading and hashing overlap: the calling thread reads (content sources,
+ * libext2fs among them, are not thread-safe: one reader only) while a worker
+ * hashes what was read before, over a ring of PF_SLOTS buffers. Which files
+ * are read is decided with the merge's own rule, in the merge's order, and
+ * the merge then finds their digests in place: the same files are read, in
+ * the same order, with the same read sizes, as when the merge read them.
+ * Planning stops at a file the merge could not read at all, so that the
+ * merge reports it as it always did.
+ */
+#define PF_SLOTS 4
+#define PF_SLOT_BYTES (1 << 20)
+#define PF_SLOT_PIECES 256
+#define PF_READ_BYTES (1 << 17) /* ut_content_digest's read size */
+
+/* A slot carries many small files, or part of a large one: the hasher is
+ * woken once a slot, not once a file (thousands of small files would
+ * otherwise cost more in wake-ups than the hashing saves). */
+struct pf_piece {
+	size_t job, len; /* the next len bytes of the slot are job's */
+	int end;         /* and complete its content */
+};
+
+struct pf_slot {
+	unsigned char *data;
+	size_t used, npieces;
+	struct pf_piece pieces[PF_SLOT_PIECES];
+};
+
+struct prefetch {
+	struct ut_entry **jobs; /* in merge order */
+	const struct ut_content **srcs;
+	unsigned char (*digests)[UT_SHA256_LEN]; /* written by the hasher */
+	size_t njobs, alloc;
+	struct pf_slot slots[PF_SLOTS];
+	struct pf_slot *filling; /* the reader's slot not yet handed over */
+	uint64_t head, tail;     /* next slot to fill, next slot to hash */
+	int closed;              /* the reader is done: hash the rest and stop */
+	int failed;              /* the reader gave up: stop now */
+	int hash_failed;         /* the hasher could not start a digest */
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+};
+
+/* The next full slot, or NULL when there is nothing more to hash. */
+static struct pf_slot *pf_next_full(struct prefetch *p)
+{
+	struct pf_slot *s = NULL;
+
+	pthread_mutex_lock(&p->mu);
+	while (p->tail == p->head && !p->closed && !p->failed)
+		pthread_cond_wait(&p->cv, &p->mu);
+	if (!p->failed && p->tail != p->head)
+		s = &p->slots[p->tail % PF_SLOTS];
+	pthread_mutex_unlock(&p->mu);
+	return s;
+}
+
+static void pf_advance(struct prefetch *p, uint64_t *counter, int *flag)
+{
+	pthread_mutex_lock(&p->mu);
+	if (counter)
+		++*counter;
+	if (flag)
+		*flag = 1;
+	pthread_cond_broadcast(&p->cv);
+	pthread_mutex_unlock(&p->mu);
+}
+
+static void *pf_hasher(void *arg)
+{
+	struct prefetch *p = arg;
+	struct ut_sha256 h = { 0 };
+	struct pf_slot *s;
+	int started = 0;
+
+	while ((s = pf_next_full(p))) {
+		const unsigned char *data = s->data;
+		size_t k;
+
+		for (k = 0; k < s->npieces; k++) {
+			const struct pf_piece *c = &s->pieces[k];
+
+			if (!started && ut_sha256_init(&h) < 0) {
+				pf_advance(p, NULL, &p->hash_failed);
+				goto out;
+			}
+			started = 1;
+			ut_sha256_update(&h, data, c->len);
+			data += c->len;
+			if (c->end) {
+				ut_sha256_final(&h, p->digests[c->job]);
+				started = 0;
+			}
+		}
+		pf_advance(p, &p->tail, NULL);
+	}
+out:
+	ut_sha256_release(&h);
+	return NULL;
+}
+
+/* An empty slot for the reader, or NULL once the hasher failed. */
+static struct pf_slot *pf_next_empty(struct prefetch *p)
+{
+	struct pf_slot *s = NULL;
+
+	pthread_mutex_lock(&p->mu);
+	while (p->head - p->tail == PF_SLOTS && !p->hash_failed)
+		pthread_cond_wait(&p->cv, &p->mu);
+	if (!p->hash_failed) {
+		s = &p->slots[p->head % PF_SLOTS];
+		s->used = s->npieces = 0;
+	}
+	pthread_mutex_unlock(&p->mu);
+	return s;
+}
+
+static void pf_hand_over(struct prefetch *p)
+{
+	if (p->filling)
+		pf_advance(p, &p->head, NULL);
+	p->filling = NULL;
+}
+
+struct pf_read {
+	struct prefetch *p;
+	size_t job;
+};
+
+/* Appends n bytes of r's file (end: and its end) to the slots. */
+static int pf_put(struct pf_read *r, const unsigned char *data, size_t n, int end,
+		  struct ut_err *err)
+{
+	struct prefetch *p = r->p;
+
+	do {
+		struct pf_slot *s = p->filling;
+		struct pf_piece *c;
+		size_t take;
+
+		if (!s && !(s = p->filling = pf_next_empty(p)))
+			return ut_err_set(err, "sha256 unavailable");
+		take = n < PF_SLOT_BYTES - s->used ? n : PF_SLOT_BYTES - s->used;
+		c = &s->pieces[s->npieces++];
+		c->job = r->job;
+		c->len = take;
+		c->end = end && take == n;
+		if (take)
+			memcpy(s->data + s->used, data, take);
+		s->used += take;
+		data += take;
+		n -= take;
+		if (s->used == PF_SLOT_BYTES || s->npieces == PF_SLOT_PIECES)
+			pf_hand_over(p);
+	} while (n);
+	return 0;
+}
+
+static int pf_chunk(void *ctx, const void *data, size_t n, struct ut_err *err)
+{
+	return pf_put(ctx, data, n, 0, err);
+}
+
+static void pf_add(struct prefetch *p, struct ut_entry *e, const struct ut_content *src)
+{
+	if (p->njobs == p->alloc) {
+		p->alloc = p->alloc ? 2 * p->alloc : 64;
+		p->jobs = ut_realloc(p->jobs, p->alloc * sizeof(*p->jobs));
+		p->srcs = ut_realloc(p->srcs, p->alloc * sizeof(*p->srcs));
+	}
+	p->srcs[p->njobs] = src;
+	p->jobs[p->njobs++] = e;
+}
+
+static int planned_or_has_digest(struct diff *d, size_t x)
+{
+	return d->vm->v[x].has_digest || d->vplanned[x];
+}
+
+/* The files the merge will read, as merge_walk and content_diff pair them. */
+static void pf_plan(struct diff *d, struct prefetch *p)
+{
+	size_t i = 0, j = 0, nb = d->base->n, nv = d->vm->n;
+
+	while (i < nb && j < nv) {
+		int c = strcmp(d->base->v[i].path, d->vm->v[j].path);
+		struct ut_entry *b = &d->base->v[i], *v = &d->vm->v[j];
+
+		if (c) {
+			i += c < 0;
+			j += c > 0;
+			continue;
+		}
+		if (b->type == UT_REG && v->type == UT_REG && needs_digests(d, b, v)) {
+			if (!b->has_digest) {
+				if (!d->base->content.ops)
+					return;
+				pf_add(p, b, &d->base->content);
+			}
+			if (!v->has_digest && vm_digest_donor(d, j, planned_or_has_digest) == NONE) {
+				if (!d->vm->content.ops)
+					return;
+				pf_add(p, v, &d->vm->content);
+				d->vplanned[j] = 1;
+			}
+		}
+		i++;
+		j++;
+	}
+}
+
+/* Reads every planned file in the calling thread; 0 or -1 naming the file. */
+static int pf_read_all(struct diff *d, struct prefetch *p)
+{
+	static __thread unsigned char buf[PF_READ_BYTES];
+	size_t k;
+
+	for (k = 0; k < p->njobs; k++) {
+		struct pf_read r = { p, k };
+		struct ut_entry *e = p->jobs[k];
+
+		if (ut_content_stream(p->srcs[k], e, buf, sizeof(buf), pf_chunk, &r, d->err) < 0 ||
+		    pf_put(&r, NULL, 0, 1, d->err) < 0)
+			return name_file(d, e);
+		count_digest(d, e);
+	}
+	pf_hand_over(p);
+	return 0;
+}
+
+static int prefetch_digests(struct diff *d)
+{
+	struct prefetch p = { 0 };
+	pthread_t hasher;
+	size_t k;
+	int rc = -1;
+
+	d->vplanned = ut_calloc(d->vm->n ? d->vm->n : 1, 1);
+	pf_plan(d, &p);
+	if (!p.njobs) {
+		rc = 0;
+		goto out;
+	}
+	p.digests = ut_malloc(p.njobs * sizeof(*p.digests));
+	for (k = 0; k < PF_SLOTS; k++)
+		p.slots[k].data = ut_malloc(PF_SLOT_BYTES);
+	pthread_mutex_init(&p.mu, NULL);
+	pthread_cond_init(&p.cv, NULL);
+	if (pthread_create(&hasher, NULL, pf_hasher, &p)) {
+		ut_err_set(d->err, "cannot start the hashing thread");
+		goto out_sync;
+	}
+	rc = pf_read_all(d, &p);
+	pf_advance(&p, NULL, rc < 0 ? &p.failed : &p.closed);
+	pthread_join(hasher, NULL);
+	for (k = 0; rc == 0 && k < p.njobs; k++) {
+		memcpy(p.jobs[k]->digest, p.digests[k], UT_SHA256_LEN);
+		p.jobs[k]->has_digest = 1;
+	}
+out_sync:
+	pthread_mutex_destroy(&p.mu);
+	pthread_cond_destroy(&p.cv);
+	for (k = 0; k < PF_SLOTS; k++)
+		free(p.slots[k].data);
+out:
+	free(p.digests);
+	free(p.jobs);
+	free(p.srcs);
+	return rc;
 }
 
 /* ---- metadata ----------------------------------------------------------- */
@@ -665,7 +977,7 @@ static int diff_into(struct fsd_result *r, const struct fsd_options *opt, struct
 	linksets_build(&d.vsets, vm);
 	linksets_build(&d.bsets, base);
 
-	if (merge_walk(&d) < 0)
+	if (prefetch_digests(&d) < 0 || merge_walk(&d) < 0)
 		goto out;
 	hardlink_rules(&d);
 	if (find_moves(&d) < 0)
@@ -680,6 +992,7 @@ out:
 	free(d.vkind);
 	free(d.vwhat);
 	free(d.moved);
+	free(d.vplanned);
 	linksets_release(&d.vsets);
 	linksets_release(&d.bsets);
 	return rc;

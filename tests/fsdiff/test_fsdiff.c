@@ -902,6 +902,73 @@ static void test_bad_content(void **state)
 	}
 }
 
+/* Digests read ahead of the merge (reading in this thread, hashing in a
+ * worker): the same files are read, once each, and a read error names the
+ * file, in one line, with nothing read after it. */
+static struct ut_tree *many_files_base(void)
+{
+	struct ut_tree *t = syn_tree();
+	char path[32];
+	int i;
+
+	t_dir(t, "d", 0755);
+	for (i = 0; i < 40; i++) {
+		snprintf(path, sizeof(path), "d/f%02d", i);
+		/* Every fourth file takes several 128 KiB reads. */
+		t_file(t, path, (uint64_t)i + 10, i % 4 ? 1000u + (unsigned)i : 300000u + (unsigned)i);
+	}
+	t_file(t, "d/link1", 99, 4096)->link_id = 9;
+	t_file(t, "d/link2", 99, 4096)->link_id = 9;
+	find(t, "d/link1")->nlink = find(t, "d/link2")->nlink = 2;
+	digest_base(t);
+	return t;
+}
+
+static void test_pipelined_digests(void **state)
+{
+	static const struct {
+		int mode;
+		const char *path, *msg;
+	} bad[] = {
+		{ SYN_SHORT, "d/f20", "d/f20: read 150010 bytes, expected 300020" },
+		{ SYN_FAIL_READ, "d/f33", "d/f33: read error" },
+		{ SYN_FAIL_OPEN, "d/f00", "d/f00: cannot open" },
+	};
+	struct ut_tree *base = many_files_base(), *vm = tree_clone(base, 0);
+	unsigned char want[UT_SHA256_LEN];
+	unsigned long opens = syn_opens;
+	struct fsd_result *r;
+	size_t i;
+
+	(void)state;
+	find(vm, "d/f05")->src_a = 1234; /* same size, other bytes */
+	r = roundtrip(base, vm, NULL);
+	/* 40 files and one read for the two links. */
+	assert_int_equal(syn_opens - opens, 41);
+	assert_int_equal(fsd_result_stats(r)->digested, 41);
+	assert_int_equal(nchanges(r), 1);
+	assert_kind(r, "d/f05", FSD_MODIFIED, FSD_DIFF_CONTENT);
+	syn_digest(1234, 1005, want);
+	assert_memory_equal(find(vm, "d/f05")->digest, want, UT_SHA256_LEN);
+	syn_digest(99, 4096, want);
+	assert_memory_equal(find(vm, "d/link2")->digest, want, UT_SHA256_LEN);
+	fsd_result_free(r);
+	ut_tree_free(vm);
+
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		unsigned long nth = strtoul(bad[i].path + 3, NULL, 10);
+
+		vm = tree_clone(base, 0);
+		find(vm, bad[i].path)->src_b = (uint64_t)bad[i].mode;
+		opens = syn_opens;
+		expect_error(base, vm, NULL, bad[i].msg);
+		/* The files before it, and it (unless its open failed). */
+		assert_int_equal(syn_opens - opens, nth + (bad[i].mode != SYN_FAIL_OPEN));
+		ut_tree_free(vm);
+	}
+	ut_tree_free(base);
+}
+
 /* Trees no well-behaved walker makes: the diff must stay sane. */
 static void test_hostile_trees(void **state)
 {
@@ -1536,6 +1603,7 @@ int main(void)
 		cmocka_unit_test(test_trust_mtime),
 		cmocka_unit_test(test_bad_paths),
 		cmocka_unit_test(test_bad_content),
+		cmocka_unit_test(test_pipelined_digests),
 		cmocka_unit_test(test_hostile_trees),
 		cmocka_unit_test(test_random),
 		cmocka_unit_test(test_speed_200k),
