@@ -3,7 +3,8 @@
 #
 # Pushing one image to a registry, side by side:
 #   vm2oci push oci:L:clone docker://127.0.0.1:PORT/REPO   (libcurl, in-process; monolithic
-#                                                            PUTs, and 8 MiB PATCH chunks)
+#                                                            PUTs, and 8 MiB PATCH chunks;
+#                                                            --parallel 1 and 4)
 #   skopeo copy oci:L:clone docker://127.0.0.1:PORT/REPO
 # of the clone fixture converted on its template (two zstd layers, about 100 MB), into a
 # docker-registry on 127.0.0.1 that this script starts (tests/lib/registry.sh, plain HTTP)
@@ -32,8 +33,11 @@ mkdir -p "$cache"
 iso() { printf "unshare -m sh -c 'mount -t tmpfs none %s && %s'" "$cache" "$1"; }
 echo "image: $bytes bytes of blobs; registry 127.0.0.1:$port (plain http); $(nproc) cores"
 skopeo="skopeo copy -q --dest-tls-verify=false oci:$work/l:clone docker://127.0.0.1:$port/s/$fresh:v1"
-bench_pair "vm2oci push" \
-    "$(iso "$bin push -q oci:$work/l:clone docker://127.0.0.1:$port/v/$fresh:v1 --tls-verify=false")" \
+bench_pair "vm2oci push --parallel 4" \
+    "$(iso "$bin push -q oci:$work/l:clone docker://127.0.0.1:$port/v/$fresh:v1 --tls-verify=false --parallel 4")" \
+    "skopeo copy" "$(iso "$skopeo")" "$runs"
+bench_pair "vm2oci push --parallel 1" \
+    "$(iso "$bin push -q oci:$work/l:clone docker://127.0.0.1:$port/p/$fresh:v1 --tls-verify=false --parallel 1")" \
     "skopeo copy" "$(iso "$skopeo")" "$runs"
 bench_pair "vm2oci push --chunk-size 8M" \
     "$(iso "$bin push -q oci:$work/l:clone docker://127.0.0.1:$port/c/$fresh:v1 --tls-verify=false --chunk-size 8M")" \

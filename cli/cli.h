@@ -540,7 +540,7 @@ void cli_runtime_release(struct cli_runtime_opts *o);
 /* ---- pushing to a registry (cmd_push.c) ----------------------------------- */
 
 enum { CLI_OPT_CREDS = 0x2000, CLI_OPT_AUTHFILE, CLI_OPT_TLS_VERIFY, CLI_OPT_CERT_DIR,
-       CLI_OPT_CHUNK_SIZE, CLI_OPT_RETRIES, CLI_OPT_MOUNT_FROM };
+       CLI_OPT_CHUNK_SIZE, CLI_OPT_RETRIES, CLI_OPT_PARALLEL, CLI_OPT_MOUNT_FROM };
 /* The longopts of the registry options, shared by push and convert --push. */
 #define CLI_PUSH_LONGOPTS                                                          \
 	{ "creds", required_argument, NULL, CLI_OPT_CREDS },                       \
@@ -549,6 +549,7 @@ enum { CLI_OPT_CREDS = 0x2000, CLI_OPT_AUTHFILE, CLI_OPT_TLS_VERIFY, CLI_OPT_CER
 	{ "cert-dir", required_argument, NULL, CLI_OPT_CERT_DIR },                 \
 	{ "chunk-size", required_argument, NULL, CLI_OPT_CHUNK_SIZE },             \
 	{ "retries", required_argument, NULL, CLI_OPT_RETRIES },                   \
+	{ "parallel", required_argument, NULL, CLI_OPT_PARALLEL },                 \
 	{ "mount-from", required_argument, NULL, CLI_OPT_MOUNT_FROM }
 #define CLI_PUSH_USAGE                                                                 \
 	"  --creds USER:PASS   registry credentials (default: the first auth file that\n"  \
@@ -560,6 +561,8 @@ enum { CLI_OPT_CREDS = 0x2000, CLI_OPT_AUTHFILE, CLI_OPT_TLS_VERIFY, CLI_OPT_CER
 	"                      /etc/containers/certs.d/HOST, /etc/docker/certs.d/HOST)\n" \
 	"  --chunk-size N      blobs above N go in PATCH chunks of N (K/M/G; default 32M)\n" \
 	"  --retries N         retries on 5xx and dropped connections (default 3)\n"      \
+	"  --parallel N        blobs uploaded at once, each on its own connection\n"     \
+	"                      (1 to 32, default 4; 1: one after another)\n"             \
 	"  --mount-from REPO   a repository of the same registry to mount blobs from\n"   \
 	"                      (repeatable; the image's base.name annotation is one too)\n"
 
@@ -569,6 +572,7 @@ struct cli_push_opts {
 	int tls_verify;
 	uint64_t chunk_size;
 	int retries;
+	int parallel;
 	const char *mount_from[CLI_MAX_MOUNT_FROM];
 	size_t nmount_from;
 };

@@ -21,12 +21,13 @@ static const char push_usage[] =
 	"Pushes an image of an OCI layout to a registry (OCI distribution API): each\n"
 	"blob is checked with HEAD first and skipped when the registry has it,\n"
 	"mounted from another repository of the registry when one is known to hold\n"
-	"it (--mount-from, or where this run pushed it), else uploaded; the manifest\n"
-	"is put last, so a failed push leaves no tag. Auth: anonymous, Basic, or the\n"
-	"Bearer token flow of the registry's WWW-Authenticate. Several destinations\n"
-	"are pushed in turn by one client, which mounts into each later repository\n"
-	"what it put in an earlier one of the same registry; --json then prints an\n"
-	"array, one summary each.\n"
+	"it (--mount-from, or where this run pushed it), else uploaded, --parallel at\n"
+	"a time; the manifest is put last, after every blob, so a failed push leaves\n"
+	"no tag. Auth: anonymous, Basic, or the Bearer token flow of the registry's\n"
+	"WWW-Authenticate (one token shared by the parallel uploads). Several\n"
+	"destinations are pushed in turn by one client, which mounts into each later\n"
+	"repository what it put in an earlier one of the same registry; --json then\n"
+	"prints an array, one summary each.\n"
 	"\n"
 	CLI_PUSH_USAGE
 	"  --json              print a summary as JSON on stdout\n"
@@ -37,6 +38,7 @@ void cli_push_opts_init(struct cli_push_opts *p)
 	memset(p, 0, sizeof(*p));
 	p->tls_verify = 1;
 	p->retries = 3;
+	p->parallel = 4;
 }
 
 int cli_push_option(struct cli_push_opts *p, int c, const char *arg, const char *cmd)
@@ -65,6 +67,11 @@ int cli_push_option(struct cli_push_opts *p, int c, const char *arg, const char 
 		if (cli_parse_long(cmd, "--retries", arg, 0, 20, &num, &rc) < 0)
 			return rc;
 		p->retries = (int)num;
+		return 0;
+	case CLI_OPT_PARALLEL:
+		if (cli_parse_long(cmd, "--parallel", arg, 1, 32, &num, &rc) < 0)
+			return rc;
+		p->parallel = (int)num;
 		return 0;
 	case CLI_OPT_MOUNT_FROM:
 		if (p->nmount_from == CLI_MAX_MOUNT_FROM)
@@ -182,6 +189,7 @@ int cli_push(const struct cli_push_opts *p, const char *dir, const char *tag,
 	}
 	ro.chunk_size = p->chunk_size;
 	ro.retries = p->retries;
+	ro.parallel = p->parallel;
 	ro.mount_from = p->mount_from;
 	ro.nmount_from = p->nmount_from;
 	if (prog)

@@ -11,6 +11,7 @@
 #include <curl/curl.h>
 #include <dirent.h>
 #include <errno.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <string.h>
 #include <strings.h>
@@ -18,6 +19,15 @@
 #include <unistd.h>
 
 enum auth_scheme { AUTH_NONE, AUTH_BASIC, AUTH_BEARER };
+
+/* The Bearer token the handles of one push share: a handle that gets a 401
+ * refreshes it under the lock (the others wait), unless gen says another
+ * handle refreshed it since this one sent its request: then it reuses it. */
+struct token_box {
+	pthread_mutex_t lock;
+	char *token;
+	unsigned gen;
+};
 
 struct reg_http {
 	CURL *curl;
@@ -30,6 +40,10 @@ struct reg_http {
 	const char *auth_origin; /* the token realm's origin while fetching a token */
 	struct reg_challenge ch;
 	char *token;
+	unsigned token_gen;    /* the box's gen that token is from */
+	struct token_box own;  /* the box of a handle made by reg_http_new */
+	struct token_box *box; /* own, or the box of the handle cloned */
+	const int *cancel;     /* non-zero: abort the upload in flight */
 	char **pull; /* scopes: repositories to pull from */
 	size_t npull;
 	struct ut_buf ca;           /* CA bundle when cert_dir adds some */
@@ -174,6 +188,8 @@ struct reg_http *reg_http_new(const struct reg_options *opt, struct ut_err *err)
 	}
 	h = ut_calloc(1, sizeof(*h));
 	h->opt = opt;
+	pthread_mutex_init(&h->own.lock, NULL);
+	h->box = &h->own;
 	h->curl = curl_easy_init();
 	if (!h->curl) {
 		free(h);
@@ -213,6 +229,8 @@ void reg_http_free(struct reg_http *h)
 	free(h->client_key);
 	if (h->curl)
 		curl_easy_cleanup(h->curl);
+	free(h->own.token);
+	pthread_mutex_destroy(&h->own.lock);
 	free(h);
 }
 
@@ -254,6 +272,64 @@ uint64_t reg_http_bytes_sent(const struct reg_http *h)
 uint64_t reg_http_retries(const struct reg_http *h)
 {
 	return h->retries;
+}
+
+static char *dup_or_null(const char *s)
+{
+	return s ? ut_strdup(s) : NULL;
+}
+
+/* The box's token into h; the caller holds the box's lock. */
+static void token_take_locked(struct reg_http *h)
+{
+	free(h->token);
+	h->token = dup_or_null(h->box->token);
+	h->token_gen = h->box->gen;
+}
+
+/* h's token into the box, for the other handles; the caller holds the lock. */
+static void token_publish_locked(struct reg_http *h)
+{
+	free(h->box->token);
+	h->box->token = dup_or_null(h->token);
+	h->token_gen = ++h->box->gen;
+}
+
+static void token_sync(struct reg_http *h)
+{
+	pthread_mutex_lock(&h->box->lock);
+	if (h->token_gen != h->box->gen)
+		token_take_locked(h);
+	pthread_mutex_unlock(&h->box->lock);
+}
+
+struct reg_http *reg_http_clone(struct reg_http *parent, const struct reg_options *opt,
+				const int *cancel, struct ut_err *err)
+{
+	struct reg_http *h = reg_http_new(opt, err);
+	size_t i;
+
+	if (!h)
+		return NULL;
+	h->host = dup_or_null(parent->host);
+	h->repo = dup_or_null(parent->repo);
+	h->base = dup_or_null(parent->base);
+	h->user = dup_or_null(parent->user);
+	h->pass = dup_or_null(parent->pass);
+	h->cred_file = dup_or_null(parent->cred_file);
+	h->cred_source = parent->cred_source == parent->cred_file ? h->cred_file :
+			 parent->cred_source; /* else a string literal */
+	h->scheme = parent->scheme;
+	memcpy(h->ch.scheme, parent->ch.scheme, sizeof(h->ch.scheme));
+	h->ch.realm = dup_or_null(parent->ch.realm);
+	h->ch.service = dup_or_null(parent->ch.service);
+	h->ch.scope = dup_or_null(parent->ch.scope);
+	for (i = 0; i < parent->npull; i++)
+		reg_http_add_pull_scope(h, parent->pull[i]);
+	h->box = parent->box;
+	h->cancel = cancel;
+	token_sync(h);
+	return h;
 }
 
 /* ---- one attempt -------------------------------------------------------- */
@@ -344,6 +420,8 @@ static int on_progress(void *ctx, curl_off_t dltotal, curl_off_t dlnow, curl_off
 {
 	struct reg_http *h = ctx;
 
+	if (h->cancel && __atomic_load_n(h->cancel, __ATOMIC_RELAXED))
+		return 1; /* CURLE_ABORTED_BY_CALLBACK */
 	if (h->body && h->body->len > 4096 && h->opt->progress.update)
 		ut_progress_update(&h->opt->progress, h->phase,
 				   h->progress_base + (uint64_t)ulnow, h->progress_total);
@@ -700,6 +778,9 @@ int reg_http_connect(struct reg_http *h, const char *host, const char *repo, str
 		reg_http_fail_status(h, &r, err, "GET /v2/ (is it an OCI registry?)");
 		goto out;
 	}
+	pthread_mutex_lock(&h->box->lock);
+	token_publish_locked(h);
+	pthread_mutex_unlock(&h->box->lock);
 	rc = 0;
 out:
 	reg_response_release(&r);
@@ -709,14 +790,25 @@ out:
 int reg_http_do(struct reg_http *h, const char *method, const char *url,
 		const struct reg_body *body, struct reg_response *r, struct ut_err *err)
 {
+	unsigned gen;
+
+	token_sync(h);
+	gen = h->token_gen;
 	if (perform_retry(h, method, url, body, r, 1, err) < 0)
 		return -1;
 	/* A Bearer token may lack a scope the registry wants now (or expire):
-	 * one new token, one more try. */
+	 * one new token, one more try. Handles sharing the token refresh it
+	 * once: the others wait on the lock, then take the new one. */
 	if (r->status == 401 && h->scheme == AUTH_BEARER && r->challenge) {
 		char *hdr = ut_strdup(r->challenge);
-		int rc = take_challenge(h, hdr, err);
+		int rc = 0;
 
+		pthread_mutex_lock(&h->box->lock);
+		if (h->box->gen != gen)
+			token_take_locked(h);
+		else if ((rc = take_challenge(h, hdr, err)) == 0)
+			token_publish_locked(h);
+		pthread_mutex_unlock(&h->box->lock);
 		free(hdr);
 		if (rc < 0)
 			return -1;

@@ -103,6 +103,12 @@ struct reg_body {
 };
 
 struct reg_http *reg_http_new(const struct reg_options *opt, struct ut_err *err);
+/* A handle (its own connection) for another thread, pointed where parent
+ * is (reg_http_connect done): it shares parent's Bearer token, refreshed
+ * once for all on a 401. An upload in flight aborts once *cancel (may be
+ * NULL) is non-zero. Freed before parent. */
+struct reg_http *reg_http_clone(struct reg_http *parent, const struct reg_options *opt,
+				const int *cancel, struct ut_err *err);
 void reg_http_free(struct reg_http *h);
 /* Points h at a registry and repository: the scheme (https, or http when
  * tls is off and https does not answer), the auth challenge, the

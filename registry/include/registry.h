@@ -55,7 +55,9 @@ struct reg_options {
 	double backoff;               /* first retry delay in seconds (doubles); 0: 0.5 */
 	const char *const *mount_from; /* repositories of the same registry to mount from */
 	size_t nmount_from;
-	struct ut_progress progress;  /* phase "push <digest prefix>", bytes of the blob */
+	int parallel;                 /* blobs of a manifest in flight at once; 0, 1: one by one */
+	struct ut_progress progress;  /* "push <digest prefix>", bytes of the blob; with
+				       * parallel: "push N blobs", bytes of the N */
 };
 
 /* What a push did; counters add up over the pushes of one client. */

@@ -105,6 +105,13 @@ static long jq_num(const char *name, const char *expr)
 	return atol(tu_kept(tu_sh_out("jq -r '%s' '%s/%s'", expr, dir, name)));
 }
 
+/* The bytes of the config and layers of the layout's manifest digest. */
+static long blob_bytes(const char *digest)
+{
+	return atol(tu_kept(tu_sh_out("cd '%s/l/blobs/sha256' && jq -r '.layers[].size, .config.size' %s | paste -sd+ | bc",
+				      dir, digest + 7)));
+}
+
 /* Chunked (--chunk-size 4M: PATCH with Content-Range), then skopeo reads the
  * manifest back with the local digest. */
 static void test_push_plain(void **state)
@@ -114,8 +121,7 @@ static void test_push_plain(void **state)
 	(void)state;
 	assert_int_equal(tu_sh("'%s' push 'oci:%s/l:template' docker://%s/fleet/template:v1 --tls-verify=false "
 			       "--chunk-size 4M --json > '%s/p1.json'", bin, dir, plain, dir), 0);
-	bytes = atol(tu_kept(tu_sh_out("cd '%s/l/blobs/sha256' && jq -r '.layers[].size, .config.size' %s | paste -sd+ | bc",
-				       dir, tdigest + 7)));
+	bytes = blob_bytes(tdigest);
 	assert_int_equal(jq_num("p1.json", ".blobs.pushed"), 2);
 	assert_int_equal(jq_num("p1.json", ".blob_bytes_sent"), bytes);
 	assert_string_equal(tu_kept(tu_sh_out("jq -r .digest '%s/p1.json'", dir)), tdigest);
@@ -362,13 +368,13 @@ static void test_nothing_half_tagged(void **state)
 
 /* A proxy in front of the plain registry failing request k*every for k in
  * 1..faults (503, dropped, 503, ...); returns its port. */
-static char *flaky_proxy(const char *name, int every, int faults)
+static char *flaky_proxy_matching(const char *name, int every, int faults, const char *match)
 {
 	char *port;
 	int i;
 
-	tu_sh("python3 '%s/tests/lib/flaky-proxy.py' %s '%s/%s.port' %d %d 2> '%s/%s.log' & echo $! > '%s/%s.pid'",
-	      src, strchr(plain, ':') + 1, dir, name, every, faults, dir, name, dir, name);
+	tu_sh("python3 '%s/tests/lib/flaky-proxy.py' %s '%s/%s.port' %d %d '%s' 2> '%s/%s.log' & echo $! > '%s/%s.pid'",
+	      src, strchr(plain, ':') + 1, dir, name, every, faults, match, dir, name, dir, name);
 	for (i = 0; i < 100 && tu_sh("test -s '%s/%s.port'", dir, name); i++)
 		usleep(100 * 1000);
 	port = tu_kept(tu_sh_out("cat '%s/%s.port'", dir, name));
@@ -377,9 +383,17 @@ static char *flaky_proxy(const char *name, int every, int faults)
 	return port;
 }
 
+static char *flaky_proxy(const char *name, int every, int faults)
+{
+	return flaky_proxy_matching(name, every, faults, "");
+}
+
 /* 503s and dropped connections: requests retried with backoff, a chunk
  * resent from where the upload session stands; the image arrives whole.
- * A registry that keeps failing: one line, exit 1. */
+ * A registry that keeps failing: one line, exit 1. --parallel 1: the
+ * faults hit fixed request numbers, so the requests go in a fixed order
+ * (in parallel a dropped HEAD on a reused connection may be resent by
+ * libcurl itself, unseen in .retries). */
 static void test_retries(void **state)
 {
 	char cmd[8192], want[128];
@@ -387,7 +401,7 @@ static void test_retries(void **state)
 
 	(void)state;
 	assert_int_equal(tu_sh("'%s' push 'oci:%s/l:template' docker://127.0.0.1:%s/fleet/flaky:v1 --tls-verify=false "
-			       "--chunk-size 8M --json > '%s/r.json'", bin, dir, port, dir), 0);
+			       "--chunk-size 8M --parallel 1 --json > '%s/r.json'", bin, dir, port, dir), 0);
 	tu_sh("cut -c1-100 '%s/proxy.log' >&2", dir);
 	assert_string_equal(tu_kept(tu_sh_out("grep -c ': 503$' '%s/proxy.log'", dir)), "2");
 	assert_string_equal(tu_kept(tu_sh_out("grep -c ': dropped$' '%s/proxy.log'", dir)), "2");
@@ -399,6 +413,80 @@ static void test_retries(void **state)
 	snprintf(cmd, sizeof(cmd), "'%s' push 'oci:%s/l:template' docker://127.0.0.1:%s/fleet/x:v1 --tls-verify=false --retries 2",
 		 bin, dir, bad);
 	one_line_error(cmd, want, "HTTP 503");
+}
+
+/* --parallel 4 with the GPT VM's image (its config and two layers, the
+ * large one in 4M chunks): the blobs go up at once, on several connections,
+ * and the registry serves the local manifest; every blob byte went once. */
+static void test_parallel_layers(void **state)
+{
+	long bytes;
+
+	(void)state;
+	assert_int_equal(tu_sh("'%s' push 'oci:%s/l:gpt' docker://%s/par/gpt:v1 --tls-verify=false --chunk-size 4M "
+			       "--parallel 4 --json > '%s/par.json'", bin, dir, plain, dir), 0);
+	bytes = blob_bytes(gdigest);
+	assert_int_equal(jq_num("par.json", ".blobs.pushed"), 3);
+	assert_int_equal(jq_num("par.json", ".blob_bytes_sent"), bytes);
+	assert_int_equal(jq_num("par.json", ".blob_bytes_total"), bytes);
+	assert_string_equal(tu_kept(tu_sh_out("jq -r .digest '%s/par.json'", dir)), gdigest);
+	assert_string_equal(tu_kept(tu_sh_out("skopeo inspect --raw --tls-verify=false docker://%s/par/gpt:v1 | sha256sum | cut -d' ' -f1",
+					      plain)), gdigest + 7);
+	/* the blobs' final PUTs came from more than one connection */
+	assert_true(atoi(tu_kept(tu_sh_out("grep 'method=PUT .*uri=\"/v2/par/gpt/blobs/uploads/' '%s/plain/registry.log' | "
+					   "grep -o 'remoteaddr=\"[^\"]*' | sort -u | wc -l", dir))) >= 2);
+}
+
+/* One blob's upload keeps failing (the proxy answers 503 to every request
+ * carrying its digest) while the others go up: one line naming the
+ * registry and the repository, exit 1, and no manifest put. */
+static void test_parallel_one_blob_fails(void **state)
+{
+	char cmd[8192], want[128], match[96];
+	char *layer = tu_kept(tu_sh_out("jq -r '.layers[-1].digest' '%s/l/blobs/sha256/%s'", dir, gdigest + 7)), *port;
+
+	(void)state;
+	snprintf(match, sizeof(match), "digest=%s", layer);
+	port = flaky_proxy_matching("proxy-one", 1, 1000, match);
+	snprintf(want, sizeof(want), "registry 127.0.0.1:%s, repository par/fail:", port);
+	snprintf(cmd, sizeof(cmd), "'%s' push 'oci:%s/l:gpt' docker://127.0.0.1:%s/par/fail:v1 --tls-verify=false "
+		 "--parallel 4 --retries 1", bin, dir, port);
+	one_line_error(cmd, want, "HTTP 503");
+	assert_true(atoi(tu_kept(tu_sh_out("grep -c ': 503$' '%s/proxy-one.log'", dir))) >= 2);
+	assert_int_not_equal(tu_sh("skopeo inspect --raw --tls-verify=false docker://%s/par/fail:v1 > /dev/null 2>&1", plain), 0);
+	assert_string_equal(tu_kept(tu_sh_out("grep -c 'PUT /v2/par/fail/manifests/' '%s/plain/registry.log'", dir)), "0");
+}
+
+/* token-server.py's requests so far: its log's lines that are not notes. */
+static long token_requests(void)
+{
+	return atol(tu_kept(tu_sh_out("grep -c '^token-server: service=' '%s/token/token.log'", dir)));
+}
+
+/* The Bearer flow with --parallel 4: the connections share one token (one
+ * request to the token server for the whole push). Then the first token
+ * is already expired: every connection gets a 401, one refreshes it and
+ * the others take the new one (two token requests in all). */
+static void test_parallel_bearer(void **state)
+{
+	long before;
+
+	(void)state;
+	before = token_requests();
+	assert_int_equal(tu_sh("'%s' push 'oci:%s/l:gpt' docker://%s/tokpar/gpt:v1 --tls-verify=false --chunk-size 4M "
+			       "--creds " USER ":" PASS " --parallel 4 --json > '%s/bp.json'", bin, dir, bearer, dir), 0);
+	assert_int_equal(token_requests() - before, 1);
+	tu_sh("echo 1 > '%s/token/expire-next'", dir);
+	before = token_requests();
+	assert_int_equal(tu_sh("'%s' push 'oci:%s/l:gpt' docker://%s/tokpar/gpt2:v1 --tls-verify=false --chunk-size 4M "
+			       "--creds " USER ":" PASS " --parallel 4 --json > '%s/bp2.json'", bin, dir, bearer, dir), 0);
+	assert_int_equal(token_requests() - before, 2);
+	assert_int_equal(tu_sh("grep -q 'that token is expired' '%s/token/token.log'", dir), 0);
+	assert_int_equal(jq_num("bp2.json", ".blobs.skipped") + jq_num("bp2.json", ".blobs.pushed") +
+			 jq_num("bp2.json", ".blobs.mounted"), 3);
+	assert_int_equal(jq_num("bp.json", ".blobs.pushed"), 3);
+	assert_string_equal(tu_kept(tu_sh_out("skopeo inspect --raw --tls-verify=false --creds " USER ":" PASS
+					      " docker://%s/tokpar/gpt:v1 | sha256sum | cut -d' ' -f1", bearer)), gdigest + 7);
 }
 
 int main(void)
@@ -417,6 +505,9 @@ int main(void)
 		cmocka_unit_test(test_errors),
 		cmocka_unit_test(test_nothing_half_tagged),
 		cmocka_unit_test(test_retries),
+		cmocka_unit_test(test_parallel_layers),
+		cmocka_unit_test(test_parallel_one_blob_fails),
+		cmocka_unit_test(test_parallel_bearer),
 	};
 
 	return cmocka_run_group_tests_name("vm2oci push to docker-registry", tests, setup, teardown);

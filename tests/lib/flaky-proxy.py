@@ -1,12 +1,14 @@
 #!/usr/bin/env python3
-"""tests/lib/flaky-proxy.py UPSTREAM_PORT PORT_FILE [EVERY] [FAULTS]
+"""tests/lib/flaky-proxy.py UPSTREAM_PORT PORT_FILE [EVERY] [FAULTS] [MATCH]
 
 An HTTP/1.1 forwarder on 127.0.0.1 (a free port, written to PORT_FILE) in front of a registry
 on 127.0.0.1:UPSTREAM_PORT that fails some requests, to test a client's retries: request
 number k*EVERY (default 3) for k = 1..FAULTS (default 4) is answered 503 with a registry error
 body when k is odd, and dropped (read, then the connection closed with no answer) when k is
 even; every other request is forwarded as it is (the Host header too, so the registry's
-Location URLs point back here). Each fault is logged on stderr. Runs until killed.
+Location URLs point back here). With MATCH, only requests whose "METHOD PATH" contains it are
+counted, and each fault is a 503: "digest=sha256:..." fails the uploads of one blob the same way
+every time. Each fault is logged on stderr. Runs until killed.
 """
 import http.client
 import http.server
@@ -17,6 +19,7 @@ import threading
 UPSTREAM = int(sys.argv[1])
 EVERY = int(sys.argv[3]) if len(sys.argv) > 3 else 3
 FAULTS = int(sys.argv[4]) if len(sys.argv) > 4 else 4
+MATCH = sys.argv[5] if len(sys.argv) > 5 else ""
 HOP = {"connection", "keep-alive", "transfer-encoding", "te", "trailer", "upgrade",
        "proxy-connection"}
 count = 0
@@ -33,12 +36,13 @@ class Handler(http.server.BaseHTTPRequestHandler):
         global count
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else b""
+        counted = MATCH in self.command + " " + self.path
         with lock:
-            count += 1
+            count += counted
             n = count
-        k, rem = divmod(n, EVERY)
+        k, rem = divmod(n, EVERY) if counted else (0, 1)
         if rem == 0 and 1 <= k <= FAULTS:
-            if k % 2:
+            if k % 2 or MATCH:
                 sys.stderr.write("flaky-proxy: request %d %s %s: 503\n" % (n, self.command, self.path))
                 msg = b'{"errors":[{"code":"UNAVAILABLE","message":"flaky-proxy says try again"}]}'
                 self.send_response(503)

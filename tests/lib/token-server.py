@@ -6,11 +6,14 @@ on 127.0.0.1, a free port written to DIR/token-port, it answers GET /token?servi
 with {"token", "access_token", "expires_in"} when the request carries Basic USER:PASS (401
 otherwise), granting every scope asked for. Tokens are JWTs signed RS256 with DIR/token.key
 by the openssl command, the certificate DIR/token.crt in their x5c header (the registry's
-rootcertbundle). Each request's scopes are logged on stderr. Runs until killed.
+rootcertbundle). Each request's scopes are logged on stderr. While DIR/expire-next holds a
+number N > 0, the next token is already expired (past the registry's leeway) and N goes down
+by one: a client's refresh on a 401 is then tested. Runs until killed.
 """
 import base64
 import http.server
 import json
+import os
 import subprocess
 import sys
 import time
@@ -36,6 +39,21 @@ def sign(claims):
     sig = subprocess.run(["openssl", "dgst", "-sha256", "-sign", DIR + "/token.key"], input=inp,
                          capture_output=True, check=True).stdout
     return head + "." + body + "." + b64url(sig)
+
+
+def take_expired():
+    path = DIR + "/expire-next"
+    try:
+        with open(path) as f:
+            n = int(f.read().strip() or 0)
+    except (OSError, ValueError):
+        return False
+    if n <= 0:
+        return False
+    with open(path + ".tmp", "w") as f:
+        f.write("%d\n" % (n - 1))
+    os.rename(path + ".tmp", path)
+    return True
 
 
 class Handler(http.server.BaseHTTPRequestHandler):
@@ -64,8 +82,12 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 access.append({"type": parts[0], "name": ":".join(parts[1:-1]),
                                "actions": parts[-1].split(",")})
         now = int(time.time())
-        tok = sign({"iss": ISSUER, "sub": CREDS.split(":")[0], "aud": SERVICE, "exp": now + 300,
-                    "nbf": now - 10, "iat": now, "jti": str(now) + str(id(self)), "access": access})
+        exp, nbf = now + 300, now - 10
+        if take_expired():
+            exp, nbf = now - 600, now - 900
+            sys.stderr.write("token-server: (that token is expired)\n")
+        tok = sign({"iss": ISSUER, "sub": CREDS.split(":")[0], "aud": SERVICE, "exp": exp,
+                    "nbf": nbf, "iat": nbf, "jti": str(now) + str(id(self)), "access": access})
         data = json.dumps({"token": tok, "access_token": tok, "expires_in": 300}).encode()
         self.send_response(200)
         self.send_header("Content-Type", "application/json")
