@@ -65,7 +65,7 @@ static const char batch_usage[] =
 	"                       push each domain's image as REPO:TAG (its tag) as it\n"
 	"                       is done (a domain up to date is pushed too: only\n"
 	"                       HEADs when the registry has it); the registry options\n"
-	"                       are convert's (--creds, --tls-verify, --cert-dir...)\n"
+	"                       are convert's (--creds, --tls-verify, --parallel...)\n"
 	"      --gc             then remove the layout's unreferenced blobs (a replaced\n"
 	"                       image's) and killed writers' temporaries, as `vm2oci gc\n"
 	"                       DIR` does (waiting for other writers in DIR)\n"
