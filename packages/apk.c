@@ -63,7 +63,15 @@ static void split_constraint(const char *s, size_t len, char **name, enum pkg_re
 	*version = NULL;
 	if (i == len)
 		return;
-	if (i + 1 < len && s[i] == '>' && s[i + 1] == '=')
+	if (i + 1 < len && s[i] == '>' && s[i + 1] == '~')
+		*rel = PKG_REL_FUZZY_GE, i += 2;
+	else if (i + 1 < len && s[i] == '<' && s[i + 1] == '~')
+		*rel = PKG_REL_FUZZY_LE, i += 2;
+	else if (i + 1 < len && s[i] == '=' && s[i + 1] == '~')
+		*rel = PKG_REL_FUZZY_EQ, i += 2;
+	else if (s[i] == '~')
+		*rel = PKG_REL_FUZZY_EQ, i++;
+	else if (i + 1 < len && s[i] == '>' && s[i + 1] == '=')
 		*rel = PKG_REL_GE, i += 2;
 	else if (i + 1 < len && s[i] == '<' && s[i + 1] == '=')
 		*rel = PKG_REL_LE, i += 2;
@@ -71,10 +79,8 @@ static void split_constraint(const char *s, size_t len, char **name, enum pkg_re
 		*rel = PKG_REL_GT, i++;
 	else if (s[i] == '<')
 		*rel = PKG_REL_LT, i++;
-	else if (s[i] == '=')
+	else
 		*rel = PKG_REL_EQ, i++;
-	else /* '~': fuzzy prefix match, not a bound we model */
-		return;
 	if (i < len)
 		*version = ut_strndup(s + i, len - i);
 	else

@@ -174,7 +174,9 @@ static int token_cmp(const struct tstate *a, const struct tstate *b)
 	}
 }
 
-int pkg_apk_vercmp(const char *a, const char *b)
+/* fuzzy: b is a prefix to match (apk's "~"): a version whose tokens begin
+ * with all of b's compares equal to it. */
+static int vercmp(const char *a, const char *b, int fuzzy)
 {
 	struct tstate ta, tb;
 
@@ -185,13 +187,23 @@ int pkg_apk_vercmp(const char *a, const char *b)
 		if (c)
 			return c;
 	}
-	if (ta.tok == tb.tok)
+	if (ta.tok == tb.tok || (fuzzy && tb.tok == T_END))
 		return 0;
 	if (ta.tok == T_SUFFIX && ta.suffix < S_NONE)
 		return -1;
 	if (tb.tok == T_SUFFIX && tb.suffix < S_NONE)
 		return 1;
 	return ta.tok > tb.tok ? -1 : 1;
+}
+
+int pkg_apk_vercmp(const char *a, const char *b)
+{
+	return vercmp(a, b, 0);
+}
+
+int pkg_apk_vercmp_fuzzy(const char *version, const char *prefix)
+{
+	return vercmp(version, prefix, 1);
 }
 
 int pkg_apk_version_valid(const char *v)

@@ -110,7 +110,16 @@ static int satisfies(const struct pkg_db *db, const struct pkg *from, const stru
 		/* rpm lets an unversioned provide satisfy any version; dpkg
 		 * and pacman do not. */
 		return !strcmp(db->format, "rpm");
-	return rel_holds(a->rel, pkg_vercmp_str(db->format, pv->version, a->version));
+	switch (a->rel) {
+	case PKG_REL_FUZZY_EQ:
+		return pkg_apk_vercmp_fuzzy(pv->version, a->version) == 0;
+	case PKG_REL_FUZZY_GE:
+		return pkg_apk_vercmp_fuzzy(pv->version, a->version) >= 0;
+	case PKG_REL_FUZZY_LE:
+		return pkg_apk_vercmp_fuzzy(pv->version, a->version) <= 0;
+	default:
+		return rel_holds(a->rel, pkg_vercmp_str(db->format, pv->version, a->version));
+	}
 }
 
 /* Iterative Tarjan over every node, packages and provider groups. SCC ids

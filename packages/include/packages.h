@@ -90,6 +90,11 @@ enum pkg_rel {
 	PKG_REL_EQ,
 	PKG_REL_GE,
 	PKG_REL_GT,      /* dpkg >> */
+	/* apk's fuzzy forms: the version's tokens begin with the constraint's
+	 * (~, =~), or compare so in that fuzzy order (>~, <~) */
+	PKG_REL_FUZZY_EQ,
+	PKG_REL_FUZZY_GE,
+	PKG_REL_FUZZY_LE,
 };
 
 /* One alternative of a dependency: "name[:arch] (rel version)". */
@@ -231,6 +236,9 @@ int pkg_vercmp_str(const char *format, const char *a, const char *b);
  * would call invalid compare as apk-tools does: equal up to the token
  * that breaks the grammar, then by token kind. */
 int pkg_apk_vercmp(const char *a, const char *b);
+/* As pkg_apk_vercmp, but 0 also when version's tokens begin with all of
+ * prefix's (apk's "~": 3.6.9 ~ 3.6, not 3.60). */
+int pkg_apk_vercmp_fuzzy(const char *version, const char *prefix);
 /* 1 when v follows apk's version grammar. */
 int pkg_apk_version_valid(const char *v);
 

@@ -1022,6 +1022,46 @@ static const char apk_installed[] =
 	"A:x86_64\n"
 	"\n";
 
+/* apk's fuzzy constraints: "~1.2" is met by 1.2.9 (its tokens begin with
+ * 1 and .2), not by 1.20 or 1.3; ">~" and "<~" compare in that order. */
+static void test_apk_fuzzy_deps(void **state)
+{
+	char *dir = tu_tmpdir();
+	struct pkg_db *db;
+	struct pkg_graph *g;
+	struct ut_err err;
+	const struct pkg *app;
+
+	(void)state;
+	write_str(dir, "lib/apk/db/installed",
+		  "P:app\nV:1-r0\nA:x86_64\nD:lib~1.2 tool>~2.0 old<~1 =~ odd=~0.9\n\n"
+		  "P:broken\nV:1-r0\nA:x86_64\nD:lib~1.3 libx~1.2\n\n"
+		  "P:lib\nV:1.2.9-r0\nA:x86_64\n\n"
+		  "P:libx\nV:1.20-r0\nA:x86_64\n\n"
+		  "P:tool\nV:2.1_rc1-r0\nA:x86_64\n\n"
+		  "P:old\nV:0.9-r3\nA:x86_64\n\n"
+		  "P:odd\nV:0.9.1-r0\nA:x86_64\n\n");
+	db = must_read(dir);
+	app = find_name(db, "app");
+	assert_int_equal(app->deps[0].alts[0].rel, PKG_REL_FUZZY_EQ);
+	assert_string_equal(app->deps[0].alts[0].version, "1.2");
+	assert_int_equal(app->deps[1].alts[0].rel, PKG_REL_FUZZY_GE);
+	assert_int_equal(app->deps[2].alts[0].rel, PKG_REL_FUZZY_LE);
+	assert_int_equal(pkg_graph_build(db, &g, &err), 0);
+	assert_true(has_edge(g, idx_of(db, "app"), idx_of(db, "lib")));
+	assert_true(has_edge(g, idx_of(db, "app"), idx_of(db, "tool")));
+	assert_true(has_edge(g, idx_of(db, "app"), idx_of(db, "old")));
+	assert_true(has_edge(g, idx_of(db, "app"), idx_of(db, "odd")));
+	/* lib~1.3 and libx~1.2 (1.20 is not 1.2...) stay unresolved */
+	assert_false(has_edge(g, idx_of(db, "broken"), idx_of(db, "lib")));
+	assert_false(has_edge(g, idx_of(db, "broken"), idx_of(db, "libx")));
+	assert_int_equal(pkg_graph_unresolved(g), 2);
+	pkg_graph_free(g);
+	pkg_db_free(db);
+	tu_sh("rm -rf '%s'", dir);
+	free(dir);
+}
+
 static void test_apk(void **state)
 {
 	char *dir = tu_tmpdir();
@@ -2039,6 +2079,7 @@ int main(void)
 		cmocka_unit_test(test_subtract),
 		cmocka_unit_test(test_files_layer),
 		cmocka_unit_test(test_apk),
+		cmocka_unit_test(test_apk_fuzzy_deps),
 		cmocka_unit_test(test_pacman),
 		cmocka_unit_test(test_hostile_dpkg),
 		cmocka_unit_test(test_hostile_rpm),

@@ -93,6 +93,15 @@ static void test_apk_versions(void **state)
 			fail_msg("apk: \"%s\" should be valid", v);
 		}
 	}
+	/* apk's fuzzy "~": the version's tokens begin with the constraint's. */
+	assert_int_equal(pkg_apk_vercmp_fuzzy("3.6.9", "3.6"), 0);
+	assert_int_equal(pkg_apk_vercmp_fuzzy("3.6_pre1", "3.6"), 0);
+	assert_int_equal(pkg_apk_vercmp_fuzzy("3.6.9_post1", "3.6"), 0);
+	assert_int_equal(pkg_apk_vercmp_fuzzy("3.6.0", "3.6.0"), 0);
+	assert_true(pkg_apk_vercmp_fuzzy("3.60", "3.6") > 0);
+	assert_true(pkg_apk_vercmp_fuzzy("3.8", "3.8.1") < 0);
+	assert_true(pkg_apk_vercmp_fuzzy("3.5", "3.6") < 0);
+	assert_true(pkg_apk_vercmp("3.6.9", "3.6") > 0); /* not fuzzy: longer is greater */
 	/* pkg_vercmp_str dispatches apk to these rules, not rpmvercmp. */
 	assert_true(pkg_vercmp_str("apk", "1.0_rc1-r0", "1.0-r0") < 0);
 	assert_true(pkg_vercmp_str("rpm", "1.0_rc1", "1.0") > 0);
@@ -118,8 +127,18 @@ static void test_apk_version_data(void **state)
 		if (sscanf(line, "%127s %7s %127s", a, op, b) == 3) {
 			int c;
 
-			if (strchr(op, '~') || op[0] == '!')
-				continue; /* fuzzy matches: not a comparison we model */
+			if (strchr(op, '~')) {
+				/* fuzzy: "~" equal, ">~" / "<~" or equal, "!~" not equal */
+				int want_eq = op[0] == '~', neg = op[0] == '!';
+
+				c = pkg_apk_vercmp_fuzzy(a, b);
+				if (neg ? c == 0 : want_eq ? c != 0 : op[0] == '>' ? c < 0 : c > 0)
+					fail_msg("apk version.data: %s %s %s, fuzzy got %d", a, op, b, c);
+				n++;
+				continue;
+			}
+			if (op[0] == '!')
+				continue;
 			c = pkg_apk_vercmp(a, b);
 			if (!(op[0] == '<' ? c < 0 : op[0] == '>' ? c > 0 : c == 0))
 				fail_msg("apk version.data: %s %s %s, got %d", a, op, b, c);
